@@ -1,0 +1,49 @@
+/* Typed client for the bifrost.v1 service over a bf_rpc_channel_t: packs and
+ * unpacks the protobuf messages so callers (the Python extension, C programs, the
+ * producer) deal in plain C values. All functions are thread-safe for a shared
+ * channel and return bf statuses mapped from gRPC codes (NOT_FOUND ->
+ * BF_ENOTFOUND, FAILED_PRECONDITION -> BF_EMISMATCH, ...), message in err. */
+#ifndef BIFROST_CLIENT_H
+#define BIFROST_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bifrost/error.h"
+#include "bifrost/rpc.h"
+#include "bifrost/util.h"
+
+typedef struct bf_table_name {
+  const char *catalog;
+  const char *schema_name;
+  const char *table;
+} bf_table_name_t;
+
+/* status_out receives "created" or "already_exists"; fingerprint_out the table's
+ * fingerprint (33 bytes incl. NUL). */
+int bf_client_register_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                             const char *json_schema, const char *const *partition_columns,
+                             size_t n_partition_columns, const char *fingerprint,
+                             double timeout_secs, char status_out[32], char fingerprint_out[33],
+                             bf_error_t *err);
+
+/* Sends one Arrow IPC stream. producer_id may be NULL (no dedup). */
+int bf_client_insert_batch(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                           const char *fingerprint, const uint8_t *ipc, size_t ipc_size,
+                           const char *producer_id, uint64_t sequence, double timeout_secs,
+                           uint64_t *rows_accepted, int *duplicate, bf_error_t *err);
+
+/* Runs a query; the concatenated IPC stream is appended to ipc_out. */
+int bf_client_query(bf_rpc_channel_t *channel, const char *sql, double timeout_secs,
+                    bf_buffer_t *ipc_out, bf_error_t *err);
+
+/* Table metadata as JSON text (malloc'd, caller frees): list -> JSON array of
+ * objects, describe -> one object. Keys: catalog, schema_name, table, fingerprint,
+ * partition_columns, json_schema (string), arrow_schema (object of parse_schema),
+ * location, delta_version, num_files, num_rows, size_bytes, created_at_ms. */
+int bf_client_list_tables(bf_rpc_channel_t *channel, double timeout_secs, char **json_out,
+                          bf_error_t *err);
+int bf_client_describe_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                             double timeout_secs, char **json_out, bf_error_t *err);
+
+#endif /* BIFROST_CLIENT_H */

@@ -1,0 +1,71 @@
+/* Delta Lake transaction log, written and read by our own C code (PROTOCOL.md):
+ * version 0 holds protocol + metaData; each data commit holds commitInfo (blind
+ * append), add actions with partitionValues and stats, and optionally a txn action
+ * (appId = producer id, version = batch sequence) for exactly-once. Commits are
+ * created with bf_fs_write_new_file (create-if-absent); on a lost race the caller
+ * re-reads and retries at the next version. */
+#ifndef BIFROST_DELTA_H
+#define BIFROST_DELTA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bifrost/error.h"
+#include "bifrost/schema.h"
+
+/* One data file, as recorded in an `add` action. */
+typedef struct bf_delta_file {
+  char *path;                  /* owned; relative to the table root, NOT URI-encoded */
+  char **partition_values;     /* owned; n_partition_values strings, NULL = null */
+  size_t n_partition_values;   /* same order as the table's partition columns */
+  int64_t size_bytes;
+  int64_t modification_time_ms;
+  int64_t num_records;
+  char *stats_json;            /* owned; Delta stats JSON text (may be NULL) */
+} bf_delta_file_t;
+
+void bf_delta_file_reset(bf_delta_file_t *file);
+
+/* Delta schemaString for a bf_schema_t (system columns included; str/enum ->
+ * string, int -> long, float -> double, datetime -> timestamp, date -> date, list
+ * -> array, struct -> struct). malloc'd. */
+int bf_delta_schema_string(const bf_schema_t *schema, char **out, bf_error_t *err);
+
+/* Creates the table log at version 0 (protocol 1/2, metaData with a fresh id,
+ * partitionColumns = scouter_partition_date then `partition_columns`). BF_EEXIST if
+ * the table already has a version 0. Creates <table_dir>/_delta_log. */
+int bf_delta_log_create(const char *table_dir, const bf_schema_t *schema,
+                        const char *const *partition_columns, size_t n_partition_columns,
+                        bf_error_t *err);
+
+/* Snapshot of a table from replaying its log. */
+typedef struct bf_delta_snapshot {
+  int64_t version;               /* latest version, -1 if no log */
+  char *schema_string;           /* owned */
+  char **partition_columns;      /* owned */
+  size_t n_partition_columns;
+  bf_delta_file_t *files;        /* owned; live files (added, not removed) */
+  size_t n_files;
+  char **txn_app_ids;            /* owned; parallel arrays: appId -> last version */
+  int64_t *txn_versions;
+  size_t n_txns;
+} bf_delta_snapshot_t;
+
+/* Replays <table_dir>/_delta_log (JSON commits; a gap or corrupt commit is
+ * BF_ECORRUPT). BF_ENOTFOUND when there is no log. */
+int bf_delta_snapshot_load(const char *table_dir, bf_delta_snapshot_t *out, bf_error_t *err);
+void bf_delta_snapshot_reset(bf_delta_snapshot_t *snapshot);
+/* Last txn version recorded for app_id, or -1. */
+int64_t bf_delta_snapshot_txn_version(const bf_delta_snapshot_t *snapshot, const char *app_id);
+
+/* Appends a commit with the given add actions (and a txn action when app_id is
+ * non-NULL) at version snapshot->version + 1, retrying at later versions when
+ * another writer wins the race (re-reading the commits it missed). On success
+ * updates snapshot (version, files, txn) and sets *out_version. If a concurrent
+ * commit already recorded app_id with version >= txn_version, returns BF_EEXIST
+ * without committing (the batch was applied already). */
+int bf_delta_log_append(const char *table_dir, bf_delta_snapshot_t *snapshot,
+                        const bf_delta_file_t *files, size_t n_files, const char *app_id,
+                        int64_t txn_version, int64_t *out_version, bf_error_t *err);
+
+#endif /* BIFROST_DELTA_H */

@@ -1,0 +1,75 @@
+/* The producer: insert() hands a serialized record to a bounded queue and returns;
+ * one background C thread (never touching Python) drains the queue, builds Arrow
+ * batches with bf_batch_builder, encodes IPC, sends InsertBatch with a stable
+ * producer id and per-batch sequence, retries with backoff and tracks acks.
+ * A batch is sent when batch_size rows are queued or scheduled_delay_secs have
+ * passed since the last send, whichever comes first. All functions are
+ * thread-safe. Every record is accounted for in bf_producer_stats_t:
+ * inserted == acknowledged + queued + in_flight + dropped + failed. */
+#ifndef BIFROST_PRODUCER_H
+#define BIFROST_PRODUCER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bifrost/client.h"
+#include "bifrost/error.h"
+#include "bifrost/rpc.h"
+
+typedef enum bf_backpressure {
+  BF_BACKPRESSURE_BLOCK = 0,   /* insert waits (up to block_timeout_secs) for room */
+  BF_BACKPRESSURE_DROP_NEWEST, /* insert drops the record, counted in dropped */
+  BF_BACKPRESSURE_RAISE        /* insert fails with BF_EFULL */
+} bf_backpressure_t;
+
+typedef struct bf_producer_options {
+  const char *target;            /* server address */
+  const char *authorization;     /* may be NULL */
+  bool tls;
+  bf_table_name_t name;          /* strings copied */
+  const char *json_schema;       /* model_json_schema() JSON text */
+  const char *const *partition_columns;
+  size_t n_partition_columns;
+  size_t batch_size;             /* default 1000 */
+  double scheduled_delay_secs;   /* default 30 */
+  size_t max_queue_rows;         /* default 1,000,000 */
+  bf_backpressure_t backpressure;
+  double block_timeout_secs;     /* <= 0: wait forever (BLOCK policy) */
+  double rpc_timeout_secs;       /* per InsertBatch attempt; default 30 */
+  int max_retries;               /* per batch before it is failed; default -1 = forever while server unreachable */
+} bf_producer_options_t;
+
+void bf_producer_options_init(bf_producer_options_t *options); /* defaults */
+
+typedef struct bf_producer_stats {
+  uint64_t inserted, queued, in_flight, sent_batches, acknowledged, retried_batches,
+      dropped, failed, failed_batches;
+  char last_error[BF_ERROR_MESSAGE_MAX];
+} bf_producer_stats_t;
+
+typedef struct bf_producer bf_producer_t;
+
+/* Parses the schema (client-side fingerprint), starts the thread. Does not contact
+ * the server (register does). */
+int bf_producer_create(const bf_producer_options_t *options, bf_producer_t **out, bf_error_t *err);
+/* The table fingerprint (valid for the producer's lifetime). */
+const char *bf_producer_fingerprint(const bf_producer_t *producer);
+/* RegisterTable for the producer's table; status_out "created"/"already_exists". */
+int bf_producer_register(bf_producer_t *producer, char status_out[32], bf_error_t *err);
+/* Enqueues one record given as JSON (copied). BF_ECLOSED after shutdown; BF_EFULL
+ * / BF_ETIMEOUT per backpressure policy; a dropped record returns BF_OK and is
+ * counted. Validation of the JSON happens on the thread (bad rows are counted as
+ * failed). */
+int bf_producer_insert_json(bf_producer_t *producer, const char *json, size_t len, bf_error_t *err);
+/* Blocks until every record inserted before the call is acknowledged or failed.
+ * timeout_secs <= 0 waits forever. *n_flushed = rows acknowledged by this flush.
+ * BF_ETIMEOUT on timeout; an error if any of those rows failed. */
+int bf_producer_flush(bf_producer_t *producer, double timeout_secs, uint64_t *n_flushed,
+                      bf_error_t *err);
+/* Flushes, stops and joins the thread. Idempotent. */
+int bf_producer_shutdown(bf_producer_t *producer, double timeout_secs, bf_error_t *err);
+void bf_producer_get_stats(bf_producer_t *producer, bf_producer_stats_t *out);
+/* Shuts down (if needed) and frees. */
+void bf_producer_destroy(bf_producer_t *producer);
+
+#endif /* BIFROST_PRODUCER_H */

@@ -1,0 +1,37 @@
+/* Row building: JSON records (model_dump_json output) -> one Arrow record batch for
+ * a bf_schema_t, with the system columns filled at finish. The producer thread owns
+ * one builder per table; builders are not thread-safe. */
+#ifndef BIFROST_ROWS_H
+#define BIFROST_ROWS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bifrost/arrow.h"
+#include "bifrost/error.h"
+#include "bifrost/schema.h"
+
+typedef struct bf_batch_builder bf_batch_builder_t;
+
+/* The builder keeps a pointer to schema; the schema must outlive it. */
+int bf_batch_builder_create(const bf_schema_t *schema, bf_batch_builder_t **out, bf_error_t *err);
+void bf_batch_builder_destroy(bf_batch_builder_t *builder);
+
+/* Appends one record given as a JSON object. Missing keys for nullable fields
+ * become null; a missing required field, a wrong JSON type or an unparseable
+ * date/datetime is BF_EINVAL naming the field, and leaves the builder exactly as
+ * before the call (the row is not half-appended). Datetimes: RFC 3339 / ISO 8601
+ * with optional fraction and offset; naive values are taken as UTC. */
+int bf_batch_builder_append_json(bf_batch_builder_t *builder, const char *json, size_t len,
+                                 bf_error_t *err);
+int64_t bf_batch_builder_n_rows(const bf_batch_builder_t *builder);
+
+/* Produces the batch (struct array, columns in schema order incl. system columns:
+ * scouter_created_at = created_at_us for all rows, scouter_partition_date = its UTC
+ * date, scouter_batch_id = batch_id) and the matching Arrow schema, then resets
+ * the builder to empty. */
+int bf_batch_builder_finish(bf_batch_builder_t *builder, int64_t created_at_us,
+                            const char *batch_id, struct ArrowSchema *out_schema,
+                            struct ArrowArray *out_array, bf_error_t *err);
+
+#endif /* BIFROST_ROWS_H */

@@ -1,0 +1,102 @@
+/* gRPC transport on the gRPC core C API: a small server framework (worker threads,
+ * each serving one call at a time: unary replies or server-streamed messages) and a
+ * client channel with unary and server-streaming calls. Payloads are opaque bytes
+ * (protobuf-c messages packed by the caller). Status mapping between bf statuses
+ * and gRPC codes lives here, in one place. */
+#ifndef BIFROST_RPC_H
+#define BIFROST_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bifrost/error.h"
+#include "bifrost/util.h"
+
+/* Full method names of service bifrost.v1.Bifrost. */
+#define BF_RPC_METHOD_REGISTER_TABLE "/bifrost.v1.Bifrost/RegisterTable"
+#define BF_RPC_METHOD_INSERT_BATCH "/bifrost.v1.Bifrost/InsertBatch"
+#define BF_RPC_METHOD_QUERY "/bifrost.v1.Bifrost/Query"
+#define BF_RPC_METHOD_LIST_TABLES "/bifrost.v1.Bifrost/ListTables"
+#define BF_RPC_METHOD_DESCRIBE_TABLE "/bifrost.v1.Bifrost/DescribeTable"
+#define BF_RPC_METHOD_HEALTH_CHECK "/grpc.health.v1.Health/Check"
+
+#define BF_RPC_MAX_MESSAGE_BYTES (256 * 1024 * 1024)
+
+/* bf status <-> gRPC status code (grpc_status_code values as int). */
+int bf_rpc_status_to_grpc(int bf_status);
+int bf_rpc_status_from_grpc(int grpc_code);
+
+/* Calls grpc_init once per process (refcounted with bf_rpc_global_shutdown). */
+void bf_rpc_global_init(void);
+void bf_rpc_global_shutdown(void);
+
+/* ---- Server --------------------------------------------------------------- */
+
+typedef struct bf_rpc_server bf_rpc_server_t;
+typedef struct bf_rpc_call bf_rpc_call_t;
+
+/* Called on a worker thread for each incoming call with the full request message.
+ * The handler must end the call with bf_rpc_call_reply or bf_rpc_call_finish
+ * before returning (if it returns without doing so the framework finishes the call
+ * with INTERNAL). Unknown methods are answered UNIMPLEMENTED by the framework. */
+typedef void (*bf_rpc_handler_fn)(void *ctx, bf_rpc_call_t *call, const char *method,
+                                  const uint8_t *request, size_t request_size);
+
+typedef struct bf_rpc_server_options {
+  const char *address;        /* "0.0.0.0:50051"; port 0 picks a free port */
+  int n_workers;              /* concurrent calls served; default 8 */
+  bf_rpc_handler_fn handler;
+  void *handler_ctx;
+} bf_rpc_server_options_t;
+
+/* Binds and starts serving. *out_port receives the bound port. */
+int bf_rpc_server_start(const bf_rpc_server_options_t *options, bf_rpc_server_t **out,
+                        int *out_port, bf_error_t *err);
+/* Stops accepting calls, lets in-flight calls finish within grace_secs, cancels
+ * the rest, joins workers, frees. Safe to call once. */
+void bf_rpc_server_stop(bf_rpc_server_t *server, double grace_secs);
+
+/* Unary success reply. */
+int bf_rpc_call_reply(bf_rpc_call_t *call, const uint8_t *response, size_t size);
+/* One message of a server stream; blocks until gRPC accepted it. Returns
+ * BF_ECANCELLED if the client went away. */
+int bf_rpc_call_send(bf_rpc_call_t *call, const uint8_t *message, size_t size);
+/* Ends the call with a bf status (mapped to gRPC) and message (OK ends a stream). */
+int bf_rpc_call_finish(bf_rpc_call_t *call, int bf_status, const char *message);
+/* Value of request metadata `key` (e.g. "authorization") or NULL; valid during
+ * the handler. */
+const char *bf_rpc_call_metadata(bf_rpc_call_t *call, const char *key, size_t *len);
+/* Seconds left until the client's deadline (INFINITY if none). */
+double bf_rpc_call_time_left(bf_rpc_call_t *call);
+
+/* ---- Client ---------------------------------------------------------------- */
+
+typedef struct bf_rpc_channel bf_rpc_channel_t;
+
+typedef struct bf_rpc_channel_options {
+  const char *target;          /* "localhost:50051"; "http://" / "https://" prefix allowed */
+  bool tls;                    /* also implied by an https:// target */
+  const char *authorization;   /* sent as "authorization" metadata, may be NULL */
+} bf_rpc_channel_options_t;
+
+int bf_rpc_channel_create(const bf_rpc_channel_options_t *options, bf_rpc_channel_t **out,
+                          bf_error_t *err);
+void bf_rpc_channel_destroy(bf_rpc_channel_t *channel);
+
+/* Unary call. timeout_secs <= 0 means no deadline. A non-OK gRPC status returns the
+ * mapped bf status with the server's message in err. Thread-safe: a channel serves
+ * concurrent calls from many threads. */
+int bf_rpc_channel_unary(bf_rpc_channel_t *channel, const char *method, const uint8_t *request,
+                         size_t request_size, double timeout_secs, bf_buffer_t *response,
+                         bf_error_t *err);
+
+/* Server-streaming call: on_message is invoked for each message in order; a non-zero
+ * return cancels the call (result BF_ECANCELLED). */
+typedef int (*bf_rpc_message_fn)(void *ctx, const uint8_t *message, size_t size);
+int bf_rpc_channel_server_stream(bf_rpc_channel_t *channel, const char *method,
+                                 const uint8_t *request, size_t request_size,
+                                 double timeout_secs, bf_rpc_message_fn on_message, void *ctx,
+                                 bf_error_t *err);
+
+#endif /* BIFROST_RPC_H */

@@ -1,0 +1,57 @@
+/* Small shared utilities: a growable byte buffer, wall-clock time, UUID v7 and
+ * durable file helpers. Everything here is thread-compatible (no shared state). */
+#ifndef BIFROST_UTIL_H
+#define BIFROST_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bifrost/error.h"
+
+/* Growable byte buffer. Invariant: size <= capacity; data is NULL iff capacity 0.
+ * Owns data; bf_buffer_reset frees it. */
+typedef struct bf_buffer {
+  uint8_t *data;
+  size_t size;
+  size_t capacity;
+} bf_buffer_t;
+
+void bf_buffer_init(bf_buffer_t *buf);  /* cannot fail */
+void bf_buffer_reset(bf_buffer_t *buf); /* frees, leaves an empty buffer */
+/* Ensures room for `additional` more bytes. BF_ENOMEM on failure. */
+int bf_buffer_reserve(bf_buffer_t *buf, size_t additional);
+int bf_buffer_append(bf_buffer_t *buf, const void *bytes, size_t n);
+/* Appends n zero bytes. */
+int bf_buffer_append_zeros(bf_buffer_t *buf, size_t n);
+/* Pads with zero bytes up to a multiple of `alignment` (a power of two). */
+int bf_buffer_pad(bf_buffer_t *buf, size_t alignment);
+/* Moves ownership of the bytes to the caller (*out, *out_size) and empties buf. */
+void bf_buffer_take(bf_buffer_t *buf, uint8_t **out, size_t *out_size);
+
+/* Microseconds / milliseconds since the Unix epoch (CLOCK_REALTIME). */
+int64_t bf_time_now_us(void);
+int64_t bf_time_now_ms(void);
+/* Monotonic seconds, for deadlines and intervals. */
+double bf_time_monotonic(void);
+
+/* Writes a UUID v7 (RFC 9562) for unix_ms as 36 chars + NUL into out. Uses
+ * getrandom for the random bits. Thread-safe. */
+void bf_uuid7_string(int64_t unix_ms, char out[37]);
+/* Random UUID v4 string. Thread-safe. */
+void bf_uuid4_string(char out[37]);
+
+/* Creates a directory and all missing parents (mode 0755). BF_EIO on failure. */
+int bf_fs_mkdirs(const char *path, bf_error_t *err);
+/* Reads a whole file into a NUL-terminated malloc'd buffer. BF_ENOTFOUND if the
+ * file does not exist, BF_EIO otherwise. */
+int bf_fs_read_file(const char *path, char **out, size_t *out_size, bf_error_t *err);
+/* Writes data to `path` atomically and durably, failing with BF_EEXIST if path
+ * already exists: temp file in the same directory, fsync, link(2) onto path,
+ * unlink temp, fsync directory. Used for Delta commits and registry entries. */
+int bf_fs_write_new_file(const char *path, const void *data, size_t size, bf_error_t *err);
+/* Same but replaces an existing file (temp + fsync + rename + fsync dir). */
+int bf_fs_write_replace_file(const char *path, const void *data, size_t size, bf_error_t *err);
+bool bf_fs_exists(const char *path);
+
+#endif /* BIFROST_UTIL_H */

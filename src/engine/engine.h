@@ -1,0 +1,69 @@
+/* The server's DuckDB engine: one sandboxed query database where every table is a
+ * view under its three-part name catalog.schema_name.table, and a separate
+ * unsandboxed ingest database used only to write Parquet files (zstd) from Arrow
+ * batches. Thread-safety: all functions may be called from several threads;
+ * view DDL is serialized internally, queries run on per-call connections. */
+#ifndef BIFROST_ENGINE_H
+#define BIFROST_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bifrost/arrow.h"
+#include "bifrost/delta.h"
+#include "bifrost/error.h"
+#include "bifrost/schema.h"
+
+typedef struct bf_engine bf_engine_t;
+
+typedef struct bf_engine_options {
+  const char *memory_limit;     /* e.g. "4GB"; NULL = DuckDB default */
+  int threads;                  /* 0 = DuckDB default */
+  double query_timeout_secs;    /* 0 = none; enforced with duckdb_interrupt */
+  size_t chunk_bytes;           /* target IPC chunk size for results; 0 = 4 MiB */
+} bf_engine_options_t;
+
+/* Opens both databases and locks down the query database: allowed_directories =
+ * data_dir, enable_external_access = false, autoinstall/autoload off,
+ * lock_configuration = true. data_dir must exist (absolute path is resolved). */
+int bf_engine_create(const char *data_dir, const bf_engine_options_t *options,
+                     bf_engine_t **out, bf_error_t *err);
+void bf_engine_destroy(bf_engine_t *engine);
+
+/* Writes one batch (struct array + schema as produced by bf_ipc_reader) as zstd
+ * Parquet files under table_dir, split by partition: directory per partition
+ * column in order scouter_partition_date, then partition_columns, with the
+ * partition columns left out of the files; unique file names (never overwrites).
+ * Returns the written files (paths relative to table_dir, partition values in
+ * partition order, size, num_records, Delta stats JSON) in *out_files (malloc'd
+ * array of n, caller resets each and frees). Does not take ownership of batch. */
+int bf_engine_write_parquet(bf_engine_t *engine, const char *table_dir,
+                            const bf_schema_t *schema, const char *const *partition_columns,
+                            size_t n_partition_columns, const struct ArrowSchema *batch_schema,
+                            const struct ArrowArray *batch, bf_delta_file_t **out_files,
+                            size_t *n_out_files, bf_error_t *err);
+
+/* Creates or atomically replaces the view catalog.schema_name.table over the given
+ * live files (absolute dir table_dir + relative paths), with partition column
+ * values taken from the file list and columns in schema order and types. With no
+ * files the view is an empty typed relation. */
+int bf_engine_set_table_view(bf_engine_t *engine, const char *catalog, const char *schema_name,
+                             const char *table, const char *table_dir, const bf_schema_t *schema,
+                             const char *const *partition_columns, size_t n_partition_columns,
+                             const bf_delta_file_t *files, size_t n_files, bf_error_t *err);
+
+/* Receives one Arrow IPC chunk of a result stream; return non-zero to cancel. */
+typedef int (*bf_engine_chunk_fn)(void *ctx, const uint8_t *data, size_t size);
+
+/* Runs exactly one SELECT-type statement (SELECT, WITH, VALUES, FROM-first,
+ * DESCRIBE, SUMMARIZE, SHOW); anything else, or several statements, is BF_EINVAL
+ * (parse errors) or BF_EPERM (forbidden statement type) with a clear message.
+ * DuckDB errors are BF_EQUERY with DuckDB's message; a timeout is BF_ETIMEOUT.
+ * The result is encoded as one Arrow IPC stream and handed to on_chunk in pieces
+ * of about options.chunk_bytes (the first piece starts with the schema message;
+ * the concatenation of all pieces is one valid stream, also for zero rows).
+ * *out_rows receives the row count. */
+int bf_engine_query(bf_engine_t *engine, const char *sql, bf_engine_chunk_fn on_chunk,
+                    void *ctx, int64_t *out_rows, bf_error_t *err);
+
+#endif /* BIFROST_ENGINE_H */
