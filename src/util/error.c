@@ -29,7 +29,14 @@ int bf_error_prefix(bf_error_t *err, const char *fmt, ...) {
   va_end(ap);
   char old[BF_ERROR_MESSAGE_MAX];
   memcpy(old, err->message, sizeof old);
-  snprintf(err->message, sizeof err->message, "%s: %s", prefix, old);
+  /* Build by hand: snprintf of two bounded strings trips -Wformat-truncation. */
+  size_t n_prefix = strnlen(prefix, sizeof err->message - 3);
+  memcpy(err->message, prefix, n_prefix);
+  memcpy(err->message + n_prefix, ": ", 2);
+  size_t room = sizeof err->message - n_prefix - 3;
+  size_t n_old = strnlen(old, room);
+  memcpy(err->message + n_prefix + 2, old, n_old);
+  err->message[n_prefix + 2 + n_old] = '\0';
   return err->status;
 }
 
