@@ -1,0 +1,48 @@
+# Bifrost developer entry points. `make demo` and `make test` work on a fresh
+# machine: both run `setup` first, which is idempotent and fast when done.
+.PHONY: setup deps build build-debug install test test-c test-py demo bench clean
+
+VENV := .venv
+PY := $(VENV)/bin/python
+JOBS ?= $(shell nproc)
+# Sources whose change means the Python extension must be rebuilt.
+EXT_SOURCES := $(shell find src include proto python/bifrost python/scouter -name '*.[ch]' -o -name '*.py' -o -name '*.proto' 2>/dev/null) setup.py pyproject.toml
+
+setup: deps build install
+
+deps:
+	@./scripts/bootstrap.sh
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build -j $(JOBS) --target bifrost-server
+
+# Debug + ASan/UBSan build for the C unit tests.
+build-debug: deps
+	@cmake -S . -B build-debug -DCMAKE_BUILD_TYPE=Debug -DBIFROST_SANITIZE=ON >/dev/null
+	@cmake --build build-debug -j $(JOBS)
+
+install: $(VENV)/.bifrost-installed
+$(VENV)/.bifrost-installed: $(EXT_SOURCES) | deps
+	@echo "[setup] building and installing the bifrost Python package"
+	@$(VENV)/bin/pip install --no-build-isolation -q .
+	@touch $@
+
+test: setup test-c test-py
+
+test-c: build-debug
+	@cd build-debug && ASAN_OPTIONS=detect_leaks=1:detect_odr_violation=0 ctest --output-on-failure -j $(JOBS)
+
+# pytest exits 5 when it collects nothing; that is a failure here, never a pass.
+test-py: setup
+	@BIFROST_SERVER_BIN=$(CURDIR)/build/bifrost-server $(PY) -m pytest python/tests -q; \
+	  rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+demo: setup
+	@./scripts/demo.sh
+
+bench: setup
+	@$(PY) bench/producer_bench.py
+
+clean:
+	rm -rf build build-debug

@@ -1,0 +1,93 @@
+/* Unit tests for src/util: error formatting, buffers, UUIDs and atomic file writes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bifrost/error.h"
+#include "bifrost/util.h"
+
+static void test_error_set_and_prefix(void **state) {
+  (void)state;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_error_set(&err, BF_EINVAL, "field '%s' bad", "x"), BF_EINVAL);
+  bf_error_prefix(&err, "table %s", "a.b.c");
+  assert_string_equal(err.message, "table a.b.c: field 'x' bad");
+  assert_string_equal(bf_status_name(BF_EMISMATCH), "BF_EMISMATCH");
+  assert_string_equal(bf_status_name(12345), "BF_UNKNOWN");
+  assert_int_equal(bf_error_set(NULL, BF_EIO, "ignored"), BF_EIO);
+}
+
+static void test_buffer_growth_and_padding(void **state) {
+  (void)state;
+  bf_buffer_t buf;
+  bf_buffer_init(&buf);
+  for (int i = 0; i < 1000; i++) assert_int_equal(bf_buffer_append(&buf, "abc", 3), BF_OK);
+  assert_int_equal(buf.size, 3000);
+  assert_int_equal(bf_buffer_pad(&buf, 64), BF_OK);
+  assert_int_equal(buf.size % 64, 0);
+  assert_memory_equal(buf.data + 2997, "abc", 3);
+  uint8_t *taken;
+  size_t taken_size;
+  bf_buffer_take(&buf, &taken, &taken_size);
+  assert_null(buf.data);
+  assert_int_equal(taken_size, 3008);
+  free(taken);
+}
+
+static void test_uuid7_layout(void **state) {
+  (void)state;
+  char a[37], b[37];
+  bf_uuid7_string(0x0123456789ab, a);
+  bf_uuid7_string(0x0123456789ab, b);
+  assert_int_equal(strlen(a), 36);
+  assert_memory_equal(a, "01234567-89ab-7", 15); /* timestamp then version 7 */
+  assert_true(strchr("89ab", a[19]) != NULL);    /* RFC 9562 variant */
+  assert_string_not_equal(a, b);
+}
+
+static void test_write_new_file_is_create_if_absent(void **state) {
+  (void)state;
+  char dir[] = "/tmp/bf_util_test_XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char path[256];
+  snprintf(path, sizeof path, "%s/sub/dir/00000000000000000000.json", dir);
+  char parent[256];
+  snprintf(parent, sizeof parent, "%s/sub/dir", dir);
+  assert_int_equal(bf_fs_mkdirs(parent, NULL), BF_OK);
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_fs_write_new_file(path, "first", 5, &err), BF_OK);
+  assert_int_equal(bf_fs_write_new_file(path, "second", 6, &err), BF_EEXIST);
+  char *content;
+  size_t size;
+  assert_int_equal(bf_fs_read_file(path, &content, &size, &err), BF_OK);
+  assert_string_equal(content, "first"); /* the loser never overwrites */
+  free(content);
+  assert_int_equal(bf_fs_write_replace_file(path, "third", 5, &err), BF_OK);
+  assert_int_equal(bf_fs_read_file(path, &content, &size, &err), BF_OK);
+  assert_string_equal(content, "third");
+  free(content);
+  char missing[300];
+  snprintf(missing, sizeof missing, "%s/nope", dir);
+  assert_int_equal(bf_fs_read_file(missing, &content, &size, &err), BF_ENOTFOUND);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_error_set_and_prefix),
+      cmocka_unit_test(test_buffer_growth_and_padding),
+      cmocka_unit_test(test_uuid7_layout),
+      cmocka_unit_test(test_write_new_file_is_create_if_absent),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
