@@ -1,0 +1,871 @@
+/* bifrost._core: the CPython extension over libbifrost. It exposes the schema
+ * functions (fingerprint, parse_schema, validation, Arrow schema as IPC), an IPC
+ * round trip used by the pyarrow compatibility tests, a gRPC Channel for the
+ * reader side and the background Producer for the writer side. The pure-Python
+ * package (the .py files in python/bifrost) builds the public API on top of it.
+ *
+ * Errors: every failing C call goes through raise_status(), the only place that
+ * turns a bf status into a Python exception. It asks
+ * bifrost._errors.error_from_status(status_name, message) for the exception
+ * instance, so the status -> exception-class table lives in exactly one place
+ * (_errors.py); if that module cannot be imported, _core.CoreError (kept in the
+ * module state) is raised instead.
+ *
+ * Threads: calls that may block (network, waiting for the producer thread, joining
+ * it) release the GIL. The producer's C thread never touches Python objects.
+ * Module layout follows STYLE.md: multi-phase init, state in the module, heap types,
+ * METH_FASTCALL for the hot insert path (METH_O is the FASTCALL form for one
+ * argument). */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bifrost/client.h"
+#include "bifrost/error.h"
+#include "bifrost/ipc.h"
+#include "bifrost/producer.h"
+#include "bifrost/rpc.h"
+#include "bifrost/schema.h"
+#include "bifrost/util.h"
+#include "producer/producer_internal.h"
+
+typedef struct {
+  PyObject *core_error;    /* bifrost._core.CoreError, a RuntimeError subclass */
+  PyObject *error_factory; /* bifrost._errors.error_from_status, imported lazily */
+  PyObject *channel_type;
+  PyObject *producer_type;
+} core_state;
+
+static struct PyModuleDef core_module;
+
+static core_state *state_of_module(PyObject *module) { return (core_state *)PyModule_GetState(module); }
+
+static core_state *state_of_type(PyTypeObject *type) {
+  return (core_state *)PyType_GetModuleState(type);
+}
+
+/* ---- errors ------------------------------------------------------------------ */
+
+/* Sets the Python exception for a failed C call; always returns NULL. `operation`
+ * ("query", "register", "insert", ... or NULL) lets _errors.py pick the class when a
+ * status means different things in different calls (INVALID_ARGUMENT is a schema
+ * error for register but a query error for query). */
+static PyObject *raise_status_op(core_state *state, const char *operation, int status,
+                                 const bf_error_t *err) {
+  const char *message = err != NULL && err->message[0] != '\0' ? err->message : bf_status_text(status);
+  if (status == BF_ENOMEM) return PyErr_NoMemory();
+  if (state->error_factory == NULL) {
+    PyObject *errors_module = PyImport_ImportModule("bifrost._errors");
+    if (errors_module != NULL) {
+      state->error_factory = PyObject_GetAttrString(errors_module, "error_from_status");
+      Py_DECREF(errors_module);
+    }
+    if (state->error_factory == NULL) PyErr_Clear();
+  }
+  /* Server messages are not guaranteed to be valid UTF-8. */
+  PyObject *text = PyUnicode_DecodeUTF8(message, (Py_ssize_t)strlen(message), "replace");
+  if (text == NULL) return NULL;
+  if (state->error_factory != NULL) {
+    /* "N" steals the reference to text. */
+    PyObject *exc = PyObject_CallFunction(state->error_factory, "sNz", bf_status_name(status), text,
+                                          operation);
+    if (exc == NULL) return NULL; /* the factory's own error propagates */
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+    return NULL;
+  }
+  PyObject *args = Py_BuildValue("(sN)", bf_status_name(status), text); /* steals text */
+  if (args != NULL) {
+    PyErr_SetObject(state->core_error, args);
+    Py_DECREF(args);
+  }
+  return NULL;
+}
+
+static PyObject *raise_status(core_state *state, int status, const bf_error_t *err) {
+  return raise_status_op(state, NULL, status, err);
+}
+
+/* None -> 0 (no deadline), else a float number of seconds (> 0). */
+static int parse_timeout(PyObject *obj, double *out) {
+  if (obj == NULL || obj == Py_None) {
+    *out = 0;
+    return 0;
+  }
+  double value = PyFloat_AsDouble(obj);
+  if (value == -1.0 && PyErr_Occurred()) return -1;
+  if (!(value > 0)) {
+    PyErr_SetString(PyExc_ValueError, "timeout must be a positive number of seconds or None");
+    return -1;
+  }
+  *out = value;
+  return 0;
+}
+
+/* Borrowed UTF-8 view of a str or bytes-like object held by the caller. */
+static int text_view(PyObject *obj, const char **data, Py_ssize_t *len, const char *what) {
+  if (PyUnicode_Check(obj)) {
+    *data = PyUnicode_AsUTF8AndSize(obj, len);
+    return *data == NULL ? -1 : 0;
+  }
+  if (PyBytes_Check(obj)) {
+    *data = PyBytes_AS_STRING(obj);
+    *len = PyBytes_GET_SIZE(obj);
+    return 0;
+  }
+  PyErr_Format(PyExc_TypeError, "%s must be str or bytes, not %.100s", what, Py_TYPE(obj)->tp_name);
+  return -1;
+}
+
+/* Positional-count check for METH_FASTCALL functions: 1 if fine, else raises and 0. */
+static int check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t min, Py_ssize_t max) {
+  if (nargs >= min && nargs <= max) return 1;
+  if (min == max) {
+    PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd argument(s) (%zd given)", name, min, nargs);
+  } else {
+    PyErr_Format(PyExc_TypeError, "%s() takes from %zd to %zd argument(s) (%zd given)", name, min,
+                 max, nargs);
+  }
+  return 0;
+}
+
+/* Copies a sequence of str into a malloc'd array of malloc'd UTF-8 strings. */
+static int string_list(PyObject *seq_obj, char ***out, size_t *n_out, const char *what) {
+  *out = NULL;
+  *n_out = 0;
+  if (seq_obj == NULL || seq_obj == Py_None) return 0;
+  PyObject *seq = PySequence_Fast(seq_obj, what);
+  if (seq == NULL) return -1;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  char **items = calloc(n > 0 ? (size_t)n : 1, sizeof(char *));
+  if (items == NULL) {
+    Py_DECREF(seq);
+    PyErr_NoMemory();
+    return -1;
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *item = PySequence_Fast_GET_ITEM(seq, i); /* borrowed */
+    const char *text = PyUnicode_Check(item) ? PyUnicode_AsUTF8(item) : NULL;
+    if (text == NULL) {
+      if (!PyErr_Occurred()) PyErr_Format(PyExc_TypeError, "%s must contain only str", what);
+      goto fail;
+    }
+    items[i] = strdup(text);
+    if (items[i] == NULL) {
+      PyErr_NoMemory();
+      goto fail;
+    }
+  }
+  Py_DECREF(seq);
+  *out = items;
+  *n_out = (size_t)n;
+  return 0;
+fail:
+  for (Py_ssize_t i = 0; i < n; i++) free(items[i]);
+  free(items);
+  Py_DECREF(seq);
+  return -1;
+}
+
+static void free_string_list(char **items, size_t n) {
+  for (size_t i = 0; i < n; i++) free(items[i]);
+  free(items);
+}
+
+static PyObject *bytes_from_buffer(const bf_buffer_t *buf) {
+  return PyBytes_FromStringAndSize((const char *)buf->data, (Py_ssize_t)buf->size);
+}
+
+/* Takes a malloc'd C string, returns it as str and frees it. */
+static PyObject *str_from_malloced(char *text) {
+  PyObject *result = PyUnicode_FromString(text);
+  free(text);
+  return result;
+}
+
+/* ---- schema functions -------------------------------------------------------- */
+
+/* Parses JSON Schema text given as str; on failure raises and returns -1. */
+static int parse_schema_arg(core_state *state, PyObject *arg, bf_schema_t *schema) {
+  const char *json;
+  Py_ssize_t len;
+  if (text_view(arg, &json, &len, "json_schema") < 0) return -1;
+  bf_error_t err;
+  bf_error_init(&err);
+  int status = bf_schema_from_json_schema(json, (size_t)len, schema, &err);
+  if (status != BF_OK) {
+    raise_status(state, status, &err);
+    return -1;
+  }
+  return 0;
+}
+
+static PyObject *core_compute_fingerprint(PyObject *module, PyObject *arg) {
+  core_state *state = state_of_module(module);
+  bf_schema_t schema;
+  memset(&schema, 0, sizeof(schema));
+  if (parse_schema_arg(state, arg, &schema) < 0) return NULL;
+  char fingerprint[33];
+  bf_error_t err;
+  bf_error_init(&err);
+  int status = bf_schema_fingerprint(&schema, fingerprint, &err);
+  bf_schema_reset(&schema);
+  if (status != BF_OK) return raise_status(state, status, &err);
+  return PyUnicode_FromString(fingerprint);
+}
+
+static PyObject *core_parse_schema(PyObject *module, PyObject *arg) {
+  core_state *state = state_of_module(module);
+  bf_schema_t schema;
+  memset(&schema, 0, sizeof(schema));
+  if (parse_schema_arg(state, arg, &schema) < 0) return NULL;
+  char *text = NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  int status = bf_schema_parse_json(&schema, &text, &err);
+  bf_schema_reset(&schema);
+  if (status != BF_OK) return raise_status(state, status, &err);
+  return str_from_malloced(text);
+}
+
+static PyObject *core_validate_namespace(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+  core_state *state = state_of_module(module);
+  if (!check_nargs("validate_namespace", nargs, 2, 2)) return NULL;
+  if (!PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1])) {
+    PyErr_SetString(PyExc_TypeError, "validate_namespace(part, what) takes two str");
+    return NULL;
+  }
+  Py_ssize_t part_len;
+  const char *part = PyUnicode_AsUTF8AndSize(args[0], &part_len);
+  const char *what = PyUnicode_AsUTF8(args[1]);
+  if (part == NULL || what == NULL) return NULL;
+  if (strlen(part) != (size_t)part_len) {
+    /* An embedded NUL would hide the rest of the name from the C check. */
+    PyErr_Format(PyExc_ValueError, "%s %R is invalid: contains a NUL character", what, args[0]);
+    return NULL;
+  }
+  bf_error_t err;
+  bf_error_init(&err);
+  int status = bf_namespace_validate(part, what, &err);
+  if (status != BF_OK) return raise_status(state, status, &err);
+  Py_RETURN_NONE;
+}
+
+static PyObject *core_validate_table(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+  core_state *state = state_of_module(module);
+  if (!check_nargs("validate_table", nargs, 2, 2)) return NULL;
+  bf_schema_t schema;
+  memset(&schema, 0, sizeof(schema));
+  if (parse_schema_arg(state, args[0], &schema) < 0) return NULL;
+  char **columns = NULL;
+  size_t n_columns = 0;
+  PyObject *result = NULL;
+  if (string_list(args[1], &columns, &n_columns, "partition_columns") == 0) {
+    bf_error_t err;
+    bf_error_init(&err);
+    int status = bf_schema_validate_partitions(&schema, (const char *const *)columns, n_columns, &err);
+    if (status != BF_OK) {
+      raise_status(state, status, &err);
+    } else {
+      result = Py_NewRef(Py_None);
+    }
+    free_string_list(columns, n_columns);
+  }
+  bf_schema_reset(&schema);
+  return result;
+}
+
+static PyObject *core_arrow_schema_ipc(PyObject *module, PyObject *arg) {
+  core_state *state = state_of_module(module);
+  bf_schema_t schema;
+  memset(&schema, 0, sizeof(schema));
+  if (parse_schema_arg(state, arg, &schema) < 0) return NULL;
+  PyObject *result = NULL;
+  struct ArrowSchema arrow_schema;
+  memset(&arrow_schema, 0, sizeof(arrow_schema));
+  bf_buffer_t out;
+  bf_buffer_init(&out);
+  bf_ipc_writer_t writer;
+  memset(&writer, 0, sizeof(writer));
+  bf_error_t err;
+  bf_error_init(&err);
+  int status = bf_schema_to_arrow(&schema, &arrow_schema, &err);
+  if (status != BF_OK) goto done;
+  status = bf_ipc_writer_init(&writer, &arrow_schema, &out, &err);
+  if (status != BF_OK) goto done;
+  status = bf_ipc_writer_finish(&writer, &err);
+  bf_ipc_writer_reset(&writer);
+  if (status != BF_OK) goto done;
+  result = bytes_from_buffer(&out);
+done:
+  if (status != BF_OK) raise_status(state, status, &err);
+  bf_buffer_reset(&out);
+  bf_arrow_schema_release(&arrow_schema);
+  bf_schema_reset(&schema);
+  return result;
+}
+
+/* Decodes an IPC stream with bf_ipc_reader and re-encodes it with bf_ipc_writer. */
+static int roundtrip(const uint8_t *data, size_t size, bf_buffer_t *out, bf_error_t *err) {
+  bf_ipc_reader_t *reader = NULL;
+  struct ArrowSchema schema;
+  memset(&schema, 0, sizeof(schema));
+  bf_ipc_writer_t writer;
+  memset(&writer, 0, sizeof(writer));
+  bool writer_open = false;
+  int status = bf_ipc_reader_create(data, size, &reader, err);
+  if (status != BF_OK) goto fail;
+  status = bf_ipc_reader_schema(reader, &schema, err);
+  if (status != BF_OK) goto fail;
+  status = bf_ipc_writer_init(&writer, &schema, out, err);
+  if (status != BF_OK) goto fail;
+  writer_open = true;
+  for (;;) {
+    struct ArrowArray batch;
+    memset(&batch, 0, sizeof(batch));
+    int has_batch = 0;
+    status = bf_ipc_reader_next(reader, &batch, &has_batch, err);
+    if (status != BF_OK) goto fail;
+    if (!has_batch) break;
+    status = bf_ipc_writer_write(&writer, &batch, err);
+    bf_arrow_array_release(&batch);
+    if (status != BF_OK) goto fail;
+  }
+  status = bf_ipc_writer_finish(&writer, err);
+fail:
+  if (writer_open) bf_ipc_writer_reset(&writer);
+  bf_arrow_schema_release(&schema);
+  if (reader != NULL) bf_ipc_reader_destroy(reader);
+  return status;
+}
+
+static PyObject *core_ipc_roundtrip(PyObject *module, PyObject *arg) {
+  core_state *state = state_of_module(module);
+  Py_buffer view;
+  if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+  bf_buffer_t out;
+  bf_buffer_init(&out);
+  bf_error_t err;
+  bf_error_init(&err);
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  status = roundtrip(view.buf, (size_t)view.len, &out, &err);
+  Py_END_ALLOW_THREADS
+  PyBuffer_Release(&view);
+  PyObject *result = status == BF_OK ? bytes_from_buffer(&out) : raise_status(state, status, &err);
+  bf_buffer_reset(&out);
+  return result;
+}
+
+/* ---- Channel ----------------------------------------------------------------- */
+
+typedef struct {
+  PyObject_HEAD
+  bf_rpc_channel_t *channel; /* owned; freed only in dealloc, so GIL-free calls are safe */
+} ChannelObject;
+
+static int Channel_init(ChannelObject *self, PyObject *args, PyObject *kwargs) {
+  static char *keywords[] = {"target", "tls", "authorization", NULL};
+  const char *target;
+  int tls = 0;
+  const char *authorization = NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|pz:Channel", keywords, &target, &tls,
+                                   &authorization))
+    return -1;
+  if (self->channel != NULL) {
+    PyErr_SetString(PyExc_RuntimeError, "Channel is already initialised");
+    return -1;
+  }
+  bf_rpc_channel_options_t options = {.target = target, .tls = tls != 0, .authorization = authorization};
+  bf_error_t err;
+  bf_error_init(&err);
+  int status = bf_rpc_channel_create(&options, &self->channel, &err);
+  if (status != BF_OK) {
+    self->channel = NULL;
+    raise_status(state_of_type(Py_TYPE(self)), status, &err);
+    return -1;
+  }
+  return 0;
+}
+
+static void Channel_dealloc(ChannelObject *self) {
+  PyTypeObject *type = Py_TYPE(self);
+  if (self->channel != NULL) {
+    bf_rpc_channel_t *channel = self->channel;
+    self->channel = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    bf_rpc_channel_destroy(channel);
+    Py_END_ALLOW_THREADS
+  }
+  type->tp_free((PyObject *)self);
+  Py_DECREF(type); /* heap types are referenced by their instances */
+}
+
+static int channel_ready(ChannelObject *self) {
+  if (self->channel == NULL) {
+    PyErr_SetString(PyExc_RuntimeError, "Channel is not initialised");
+    return -1;
+  }
+  return 0;
+}
+
+static PyObject *Channel_register_table(ChannelObject *self, PyObject *args, PyObject *kwargs) {
+  static char *keywords[] = {"catalog",     "schema_name", "table", "json_schema",
+                             "partition_columns", "fingerprint", "timeout", NULL};
+  const char *catalog, *schema_name, *table, *json_schema, *fingerprint = "";
+  PyObject *partitions = Py_None, *timeout_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ssss|OzO:register_table", keywords, &catalog,
+                                   &schema_name, &table, &json_schema, &partitions, &fingerprint,
+                                   &timeout_obj))
+    return NULL;
+  if (channel_ready(self) < 0) return NULL;
+  double timeout;
+  if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
+  char **columns;
+  size_t n_columns;
+  if (string_list(partitions, &columns, &n_columns, "partition_columns") < 0) return NULL;
+  bf_table_name_t name = {catalog, schema_name, table};
+  char status_text[32] = "";
+  char server_fingerprint[33] = "";
+  bf_error_t err;
+  bf_error_init(&err);
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  status = bf_client_register_table(self->channel, &name, json_schema, (const char *const *)columns,
+                                    n_columns, fingerprint != NULL ? fingerprint : "", timeout,
+                                    status_text, server_fingerprint, &err);
+  Py_END_ALLOW_THREADS
+  free_string_list(columns, n_columns);
+  if (status != BF_OK) return raise_status_op(state_of_type(Py_TYPE(self)), "register", status, &err);
+  return Py_BuildValue("(ss)", status_text, server_fingerprint);
+}
+
+static PyObject *Channel_query(ChannelObject *self, PyObject *args, PyObject *kwargs) {
+  static char *keywords[] = {"sql", "timeout", NULL};
+  const char *sql;
+  PyObject *timeout_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|O:query", keywords, &sql, &timeout_obj))
+    return NULL;
+  if (channel_ready(self) < 0) return NULL;
+  double timeout;
+  if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
+  bf_buffer_t ipc;
+  bf_buffer_init(&ipc);
+  bf_error_t err;
+  bf_error_init(&err);
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  status = bf_client_query(self->channel, sql, timeout, &ipc, &err);
+  Py_END_ALLOW_THREADS
+  PyObject *result = status == BF_OK ? bytes_from_buffer(&ipc)
+                                     : raise_status_op(state_of_type(Py_TYPE(self)), "query", status, &err);
+  bf_buffer_reset(&ipc);
+  return result;
+}
+
+static PyObject *Channel_list_tables(ChannelObject *self, PyObject *args, PyObject *kwargs) {
+  static char *keywords[] = {"timeout", NULL};
+  PyObject *timeout_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:list_tables", keywords, &timeout_obj)) return NULL;
+  if (channel_ready(self) < 0) return NULL;
+  double timeout;
+  if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
+  char *json = NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  status = bf_client_list_tables(self->channel, timeout, &json, &err);
+  Py_END_ALLOW_THREADS
+  if (status != BF_OK) return raise_status(state_of_type(Py_TYPE(self)), status, &err);
+  return str_from_malloced(json);
+}
+
+static PyObject *Channel_describe_table(ChannelObject *self, PyObject *args, PyObject *kwargs) {
+  static char *keywords[] = {"catalog", "schema_name", "table", "timeout", NULL};
+  const char *catalog, *schema_name, *table;
+  PyObject *timeout_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sss|O:describe_table", keywords, &catalog,
+                                   &schema_name, &table, &timeout_obj))
+    return NULL;
+  if (channel_ready(self) < 0) return NULL;
+  double timeout;
+  if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
+  bf_table_name_t name = {catalog, schema_name, table};
+  char *json = NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  status = bf_client_describe_table(self->channel, &name, timeout, &json, &err);
+  Py_END_ALLOW_THREADS
+  if (status != BF_OK) return raise_status(state_of_type(Py_TYPE(self)), status, &err);
+  return str_from_malloced(json);
+}
+
+static PyMethodDef Channel_methods[] = {
+    {"register_table", (PyCFunction)(void (*)(void))Channel_register_table, METH_VARARGS | METH_KEYWORDS,
+     "register_table(catalog, schema_name, table, json_schema, partition_columns=None, "
+     "fingerprint=None, timeout=None) -> (status, fingerprint)"},
+    {"query", (PyCFunction)(void (*)(void))Channel_query, METH_VARARGS | METH_KEYWORDS,
+     "query(sql, timeout=None) -> bytes (one Arrow IPC stream)"},
+    {"list_tables", (PyCFunction)(void (*)(void))Channel_list_tables, METH_VARARGS | METH_KEYWORDS,
+     "list_tables(timeout=None) -> JSON text (array of table objects)"},
+    {"describe_table", (PyCFunction)(void (*)(void))Channel_describe_table, METH_VARARGS | METH_KEYWORDS,
+     "describe_table(catalog, schema_name, table, timeout=None) -> JSON text"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot Channel_slots[] = {
+    {Py_tp_doc, "Channel(target, tls=False, authorization=None): a gRPC channel to bifrost-server. "
+                "Thread-safe; blocking calls release the GIL."},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_init, Channel_init},
+    {Py_tp_dealloc, Channel_dealloc},
+    {Py_tp_methods, Channel_methods},
+    {0, NULL},
+};
+
+static PyType_Spec Channel_spec = {
+    .name = "bifrost._core.Channel",
+    .basicsize = sizeof(ChannelObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Channel_slots,
+};
+
+/* ---- Producer ------------------------------------------------------------------ */
+
+typedef struct {
+  PyObject_HEAD
+  bf_producer_t *producer;       /* owned; freed only in dealloc */
+  bf_backpressure_t backpressure; /* copy of the create option */
+} ProducerObject;
+
+static int parse_backpressure(const char *text, bf_backpressure_t *out) {
+  if (strcmp(text, "block") == 0) {
+    *out = BF_BACKPRESSURE_BLOCK;
+  } else if (strcmp(text, "drop_newest") == 0) {
+    *out = BF_BACKPRESSURE_DROP_NEWEST;
+  } else if (strcmp(text, "raise") == 0) {
+    *out = BF_BACKPRESSURE_RAISE;
+  } else {
+    PyErr_Format(PyExc_ValueError,
+                 "backpressure must be 'block', 'drop_newest' or 'raise', not '%s'", text);
+    return -1;
+  }
+  return 0;
+}
+
+static int Producer_init(ProducerObject *self, PyObject *args, PyObject *kwargs) {
+  static char *keywords[] = {"target",
+                             "catalog",
+                             "schema_name",
+                             "table",
+                             "json_schema",
+                             "partition_columns",
+                             "tls",
+                             "authorization",
+                             "batch_size",
+                             "scheduled_delay_secs",
+                             "max_queue_rows",
+                             "backpressure",
+                             "block_timeout_secs",
+                             "rpc_timeout_secs",
+                             "max_retries",
+                             NULL};
+  const char *target, *catalog, *schema_name, *table, *json_schema;
+  PyObject *partitions = Py_None, *block_timeout_obj = Py_None;
+  int tls = 0, max_retries = -1;
+  const char *authorization = NULL, *backpressure = "block";
+  Py_ssize_t batch_size = 1000, max_queue_rows = 1000000;
+  double delay = 30.0, rpc_timeout = 30.0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sssss|O$pzndnsOdi:Producer", keywords, &target,
+                                   &catalog, &schema_name, &table, &json_schema, &partitions, &tls,
+                                   &authorization, &batch_size, &delay, &max_queue_rows,
+                                   &backpressure, &block_timeout_obj, &rpc_timeout, &max_retries))
+    return -1;
+  if (self->producer != NULL) {
+    PyErr_SetString(PyExc_RuntimeError, "Producer is already initialised");
+    return -1;
+  }
+  if (batch_size < 1 || max_queue_rows < 1) {
+    PyErr_SetString(PyExc_ValueError, "batch_size and max_queue_rows must be >= 1");
+    return -1;
+  }
+  bf_producer_options_t options;
+  bf_producer_options_init(&options);
+  if (parse_backpressure(backpressure, &options.backpressure) < 0) return -1;
+  if (parse_timeout(block_timeout_obj, &options.block_timeout_secs) < 0) return -1;
+  char **columns;
+  size_t n_columns;
+  if (string_list(partitions, &columns, &n_columns, "partition_columns") < 0) return -1;
+  options.target = target;
+  options.authorization = authorization;
+  options.tls = tls != 0;
+  options.name.catalog = catalog;
+  options.name.schema_name = schema_name;
+  options.name.table = table;
+  options.json_schema = json_schema;
+  options.partition_columns = (const char *const *)columns;
+  options.n_partition_columns = n_columns;
+  options.batch_size = (size_t)batch_size;
+  options.scheduled_delay_secs = delay;
+  options.max_queue_rows = (size_t)max_queue_rows;
+  options.rpc_timeout_secs = rpc_timeout;
+  options.max_retries = max_retries;
+  bf_error_t err;
+  bf_error_init(&err);
+  bf_producer_t *producer = NULL;
+  int status = bf_producer_create(&options, &producer, &err);
+  free_string_list(columns, n_columns);
+  if (status != BF_OK) {
+    raise_status(state_of_type(Py_TYPE(self)), status, &err);
+    return -1;
+  }
+  self->producer = producer;
+  self->backpressure = options.backpressure;
+  return 0;
+}
+
+static void Producer_dealloc(ProducerObject *self) {
+  PyTypeObject *type = Py_TYPE(self);
+  if (self->producer != NULL) {
+    bf_producer_t *producer = self->producer;
+    self->producer = NULL;
+    /* Destroy flushes (bounded) and joins the C thread: never with the GIL held. */
+    Py_BEGIN_ALLOW_THREADS
+    bf_producer_destroy(producer);
+    Py_END_ALLOW_THREADS
+  }
+  type->tp_free((PyObject *)self);
+  Py_DECREF(type);
+}
+
+static int producer_ready(ProducerObject *self) {
+  if (self->producer == NULL) {
+    PyErr_SetString(PyExc_RuntimeError, "Producer is not initialised");
+    return -1;
+  }
+  return 0;
+}
+
+/* insert(record_json): the hot path. The GIL stays held unless the BLOCK policy
+ * has to wait for room, in which case the blocking insert runs without it. */
+static PyObject *Producer_insert(ProducerObject *self, PyObject *arg) {
+  if (producer_ready(self) < 0) return NULL;
+  const char *json;
+  Py_ssize_t len;
+  if (text_view(arg, &json, &len, "record") < 0) return NULL;
+  bf_error_t err;
+  err.status = BF_OK;
+  err.message[0] = '\0';
+  bool would_block = false;
+  int status = bf__producer_insert_json_nowait(self->producer, json, (size_t)len, &would_block, &err);
+  if (would_block) {
+    /* `arg` keeps `json` alive while the GIL is released (str and bytes are immutable). */
+    Py_BEGIN_ALLOW_THREADS
+    status = bf_producer_insert_json(self->producer, json, (size_t)len, &err);
+    Py_END_ALLOW_THREADS
+  }
+  if (status != BF_OK) return raise_status_op(state_of_type(Py_TYPE(self)), "insert", status, &err);
+  Py_RETURN_NONE;
+}
+
+static PyObject *Producer_flush(ProducerObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  if (producer_ready(self) < 0) return NULL;
+  if (!check_nargs("flush", nargs, 0, 1)) return NULL;
+  double timeout;
+  if (parse_timeout(nargs > 0 ? args[0] : Py_None, &timeout) < 0) return NULL;
+  uint64_t n_flushed = 0;
+  bf_error_t err;
+  bf_error_init(&err);
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  status = bf_producer_flush(self->producer, timeout, &n_flushed, &err);
+  Py_END_ALLOW_THREADS
+  if (status != BF_OK) return raise_status_op(state_of_type(Py_TYPE(self)), "flush", status, &err);
+  return PyLong_FromUnsignedLongLong(n_flushed);
+}
+
+static PyObject *Producer_shutdown(ProducerObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  if (producer_ready(self) < 0) return NULL;
+  if (!check_nargs("shutdown", nargs, 0, 1)) return NULL;
+  double timeout;
+  if (parse_timeout(nargs > 0 ? args[0] : Py_None, &timeout) < 0) return NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  status = bf_producer_shutdown(self->producer, timeout, &err);
+  Py_END_ALLOW_THREADS
+  if (status != BF_OK) return raise_status_op(state_of_type(Py_TYPE(self)), "flush", status, &err);
+  Py_RETURN_NONE;
+}
+
+static PyObject *Producer_register(ProducerObject *self, PyObject *Py_UNUSED(ignored)) {
+  if (producer_ready(self) < 0) return NULL;
+  char status_text[32] = "";
+  bf_error_t err;
+  bf_error_init(&err);
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  status = bf_producer_register(self->producer, status_text, &err);
+  Py_END_ALLOW_THREADS
+  if (status != BF_OK) return raise_status_op(state_of_type(Py_TYPE(self)), "register", status, &err);
+  return PyUnicode_FromString(status_text);
+}
+
+static int set_stat(PyObject *dict, const char *key, uint64_t value) {
+  PyObject *number = PyLong_FromUnsignedLongLong(value);
+  if (number == NULL) return -1;
+  int rc = PyDict_SetItemString(dict, key, number);
+  Py_DECREF(number);
+  return rc;
+}
+
+static PyObject *Producer_stats(ProducerObject *self, PyObject *Py_UNUSED(ignored)) {
+  if (producer_ready(self) < 0) return NULL;
+  bf_producer_stats_t stats;
+  bf_producer_get_stats(self->producer, &stats);
+  PyObject *dict = PyDict_New();
+  if (dict == NULL) return NULL;
+  if (set_stat(dict, "inserted", stats.inserted) < 0 || set_stat(dict, "queued", stats.queued) < 0 ||
+      set_stat(dict, "in_flight", stats.in_flight) < 0 ||
+      set_stat(dict, "sent_batches", stats.sent_batches) < 0 ||
+      set_stat(dict, "acknowledged", stats.acknowledged) < 0 ||
+      set_stat(dict, "retries", stats.retried_batches) < 0 ||
+      set_stat(dict, "dropped", stats.dropped) < 0 || set_stat(dict, "failed", stats.failed) < 0 ||
+      set_stat(dict, "failed_batches", stats.failed_batches) < 0)
+    goto fail;
+  PyObject *last_error = stats.last_error[0] != '\0'
+                             ? PyUnicode_DecodeUTF8(stats.last_error, (Py_ssize_t)strlen(stats.last_error), "replace")
+                             : Py_NewRef(Py_None);
+  if (last_error == NULL) goto fail;
+  int rc = PyDict_SetItemString(dict, "last_error", last_error);
+  Py_DECREF(last_error);
+  if (rc < 0) goto fail;
+  return dict;
+fail:
+  Py_DECREF(dict);
+  return NULL;
+}
+
+static PyObject *Producer_get_fingerprint(ProducerObject *self, void *Py_UNUSED(closure)) {
+  if (producer_ready(self) < 0) return NULL;
+  return PyUnicode_FromString(bf_producer_fingerprint(self->producer));
+}
+
+static PyMethodDef Producer_methods[] = {
+    {"insert", (PyCFunction)Producer_insert, METH_O,
+     "insert(record_json: str | bytes) -> None; enqueues one JSON record"},
+    {"flush", (PyCFunction)(void (*)(void))Producer_flush, METH_FASTCALL,
+     "flush(timeout=None) -> int rows acknowledged by this flush"},
+    {"shutdown", (PyCFunction)(void (*)(void))Producer_shutdown, METH_FASTCALL,
+     "shutdown(timeout=None) -> None; flushes and stops the thread (idempotent)"},
+    {"register", (PyCFunction)Producer_register, METH_NOARGS,
+     "register() -> 'created' | 'already_exists'"},
+    {"stats", (PyCFunction)Producer_stats, METH_NOARGS, "stats() -> dict of counters"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Producer_getset[] = {
+    {"fingerprint", (getter)Producer_get_fingerprint, NULL, "table fingerprint (32 hex chars)", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Producer_slots[] = {
+    {Py_tp_doc, "Producer(target, catalog, schema_name, table, json_schema, partition_columns=None, "
+                "*, tls=False, authorization=None, batch_size=1000, scheduled_delay_secs=30.0, "
+                "max_queue_rows=1000000, backpressure='block', block_timeout_secs=None, "
+                "rpc_timeout_secs=30.0, max_retries=-1): the C background producer."},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_init, Producer_init},
+    {Py_tp_dealloc, Producer_dealloc},
+    {Py_tp_methods, Producer_methods},
+    {Py_tp_getset, Producer_getset},
+    {0, NULL},
+};
+
+static PyType_Spec Producer_spec = {
+    .name = "bifrost._core.Producer",
+    .basicsize = sizeof(ProducerObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Producer_slots,
+};
+
+/* ---- module ---------------------------------------------------------------------- */
+
+static PyMethodDef core_functions[] = {
+    {"compute_fingerprint", core_compute_fingerprint, METH_O,
+     "compute_fingerprint(json_schema_text) -> 32-char hex fingerprint"},
+    {"parse_schema", core_parse_schema, METH_O,
+     "parse_schema(json_schema_text) -> JSON text {name: {arrow_type, nullable}}"},
+    {"validate_namespace", (PyCFunction)(void (*)(void))core_validate_namespace, METH_FASTCALL,
+     "validate_namespace(part, what) -> None; raises ValueError naming the part"},
+    {"validate_table", (PyCFunction)(void (*)(void))core_validate_table, METH_FASTCALL,
+     "validate_table(json_schema_text, partition_columns) -> None"},
+    {"arrow_schema_ipc", core_arrow_schema_ipc, METH_O,
+     "arrow_schema_ipc(json_schema_text) -> bytes (IPC stream: schema, no batches)"},
+    {"ipc_roundtrip", core_ipc_roundtrip, METH_O,
+     "ipc_roundtrip(ipc_bytes) -> bytes: decode with the C reader, re-encode with the C writer"},
+    {NULL, NULL, 0, NULL},
+};
+
+static int core_exec(PyObject *module) {
+  core_state *state = state_of_module(module);
+  state->core_error = PyErr_NewExceptionWithDoc(
+      "bifrost._core.CoreError",
+      "Raised by _core when bifrost._errors is unavailable; args are (status_name, message).",
+      PyExc_RuntimeError, NULL);
+  if (state->core_error == NULL) return -1;
+  if (PyModule_AddObjectRef(module, "CoreError", state->core_error) < 0) return -1;
+  state->channel_type = PyType_FromModuleAndSpec(module, &Channel_spec, NULL);
+  if (state->channel_type == NULL) return -1;
+  if (PyModule_AddObjectRef(module, "Channel", state->channel_type) < 0) return -1;
+  state->producer_type = PyType_FromModuleAndSpec(module, &Producer_spec, NULL);
+  if (state->producer_type == NULL) return -1;
+  if (PyModule_AddObjectRef(module, "Producer", state->producer_type) < 0) return -1;
+  return 0;
+}
+
+static int core_traverse(PyObject *module, visitproc visit, void *arg) {
+  core_state *state = state_of_module(module);
+  Py_VISIT(state->core_error);
+  Py_VISIT(state->error_factory);
+  Py_VISIT(state->channel_type);
+  Py_VISIT(state->producer_type);
+  return 0;
+}
+
+static int core_clear(PyObject *module) {
+  core_state *state = state_of_module(module);
+  Py_CLEAR(state->core_error);
+  Py_CLEAR(state->error_factory);
+  Py_CLEAR(state->channel_type);
+  Py_CLEAR(state->producer_type);
+  return 0;
+}
+
+static void core_free(void *module) { core_clear((PyObject *)module); }
+
+static PyModuleDef_Slot core_slots[] = {
+    {Py_mod_exec, core_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "bifrost._core",
+    .m_doc = "C core of bifrost: schema, IPC, gRPC channel and background producer.",
+    .m_size = sizeof(core_state),
+    .m_methods = core_functions,
+    .m_slots = core_slots,
+    .m_traverse = core_traverse,
+    .m_clear = core_clear,
+    .m_free = core_free,
+};
+
+PyMODINIT_FUNC PyInit__core(void) { return PyModuleDef_Init(&core_module); }

@@ -1,0 +1,22 @@
+"""``scouter.bifrost``: the documented import path, re-exporting the bifrost API."""
+from bifrost import (
+    Bifrost,
+    BifrostError,
+    DatasetClient,
+    DatasetProducer,
+    GrpcConfig,
+    QueryResult,
+    TableConfig,
+    WriteConfig,
+)
+
+__all__ = [
+    "TableConfig",
+    "DatasetProducer",
+    "WriteConfig",
+    "DatasetClient",
+    "Bifrost",
+    "QueryResult",
+    "GrpcConfig",
+    "BifrostError",
+]

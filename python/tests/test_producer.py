@@ -1,0 +1,199 @@
+"""DatasetProducer / Bifrost end to end against the real server: flush semantics,
+stats accounting, bulk inserts, backpressure, shutdown and exit behaviour."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from bifrost import (
+    Bifrost,
+    DatasetClient,
+    DatasetProducer,
+    ProducerClosedError,
+    QueueFullError,
+    SchemaError,
+    TableConfig,
+    WriteConfig,
+)
+
+from models import Event, make_events
+
+
+def config(table: str) -> TableConfig:
+    return TableConfig(Event, catalog="test", schema_name="producer", table=table, partition_columns=["category"])
+
+
+def count_rows(grpc, cfg: TableConfig) -> int:
+    client = DatasetClient(transport=grpc)
+    return client.sql(f"SELECT count(*) AS n FROM {cfg.fqn}").to_arrow().column("n")[0].as_py()
+
+
+def assert_accounted(stats: dict) -> None:
+    assert stats["inserted"] == (stats["acknowledged"] + stats["queued"] + stats["in_flight"]
+                                 + stats["dropped"] + stats["failed"])
+
+
+def test_flush_makes_rows_visible_and_returns_count(grpc, unique_table):
+    cfg = config(unique_table)
+    producer = DatasetProducer(cfg, grpc, WriteConfig(batch_size=100, scheduled_delay_secs=3600))
+    events = make_events(250)
+    for e in events:
+        producer.insert(e)
+    assert producer.flush(timeout=30) == 250
+    assert count_rows(grpc, cfg) == 250  # read-your-writes, also from another client
+    stats = producer.stats()
+    assert stats["acknowledged"] == 250 and stats["sent_batches"] == 3
+    assert_accounted(stats)
+    assert producer.flush() == 0
+    producer.shutdown()
+    rows = DatasetClient(grpc, cfg).read()
+    assert sorted(rows, key=lambda e: e.user_id) == events
+
+
+def test_scheduled_delay_sends_without_flush(grpc, unique_table):
+    import time
+
+    cfg = config(unique_table)
+    producer = DatasetProducer(cfg, grpc, WriteConfig(batch_size=1000, scheduled_delay_secs=0.2))
+    producer.insert(make_events(1)[0])
+    deadline = time.monotonic() + 10
+    while producer.stats()["acknowledged"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert producer.stats()["acknowledged"] == 1
+    producer.shutdown()
+
+
+def test_insert_many_and_insert_arrow(grpc, unique_table):
+    cfg = config(unique_table)
+    events = make_events(60)
+    with DatasetProducer(cfg, grpc) as producer:
+        assert producer.insert_many(events[:20]) == 20
+        rows = [e.model_dump(mode="python") for e in events[20:40]]
+        assert producer.insert_arrow(pa.Table.from_pylist(rows)) == 20
+        frame = pl.DataFrame([e.model_dump(mode="json") for e in events[40:]])
+        assert producer.insert_arrow(frame) == 20
+        assert producer.flush() == 60
+    assert sorted(DatasetClient(grpc, cfg).read(), key=lambda e: e.user_id) == events
+
+
+def test_insert_arrow_rejects_unknown_columns(grpc, unique_table):
+    producer = DatasetProducer(config(unique_table), grpc)
+    with pytest.raises(SchemaError, match="bogus"):
+        producer.insert_arrow(pa.table({"bogus": [1]}))
+    producer.shutdown()
+
+
+def test_insert_type_checks(grpc, unique_table):
+    producer = DatasetProducer(config(unique_table), grpc)
+    with pytest.raises(TypeError, match="Event"):
+        producer.insert({"user_id": "x"})
+    with pytest.raises(TypeError):
+        producer.insert_many([make_events(1)[0], "not a record"])
+    producer.shutdown()
+
+
+def test_shutdown_is_idempotent_and_insert_after_raises(grpc, unique_table):
+    cfg = config(unique_table)
+    producer = DatasetProducer(cfg, grpc, WriteConfig(scheduled_delay_secs=3600))
+    producer.insert_many(make_events(10))
+    producer.shutdown()  # flushes
+    assert count_rows(grpc, cfg) == 10
+    producer.shutdown()
+    with pytest.raises(ProducerClosedError) as info:
+        producer.insert(make_events(1)[0])
+    assert isinstance(info.value, RuntimeError)
+    stats = producer.stats()
+    assert stats["inserted"] == stats["acknowledged"] == 10
+
+
+def test_raise_backpressure(grpc, unique_table):
+    producer = DatasetProducer(config(unique_table), grpc,
+                               WriteConfig(batch_size=1000, scheduled_delay_secs=3600, max_queue_rows=5,
+                                           backpressure="raise"))
+    events = make_events(6)
+    for e in events[:5]:
+        producer.insert(e)
+    with pytest.raises(QueueFullError):
+        producer.insert(events[5])
+    assert producer.flush() == 5
+    producer.insert(events[5])  # room again after the flush
+    producer.shutdown()
+    assert producer.stats()["acknowledged"] == 6
+
+
+def test_drop_newest_backpressure_counts(grpc, unique_table):
+    producer = DatasetProducer(config(unique_table), grpc,
+                               WriteConfig(batch_size=1000, scheduled_delay_secs=3600, max_queue_rows=3,
+                                           backpressure="drop_newest"))
+    for e in make_events(5):
+        producer.insert(e)
+    stats = producer.stats()
+    assert stats["dropped"] == 2 and stats["queued"] == 3
+    producer.shutdown()
+    stats = producer.stats()
+    assert stats["acknowledged"] == 3 and stats["dropped"] == 2 and stats["inserted"] == 5
+    assert_accounted(stats)
+
+
+def test_block_backpressure_waits_for_room(grpc, unique_table):
+    # The thread sends batches of 10 as soon as they fill, so a queue of 20 never
+    # refuses; every one of the 500 records arrives.
+    cfg = config(unique_table)
+    producer = DatasetProducer(cfg, grpc, WriteConfig(batch_size=10, max_queue_rows=20,
+                                                      block_timeout_secs=30))
+    producer.insert_many(make_events(500))
+    producer.shutdown()
+    assert producer.stats()["acknowledged"] == 500
+    assert count_rows(grpc, cfg) == 500
+
+
+def test_bifrost_unified_client(grpc, unique_table):
+    cfg = config(unique_table)
+    events = make_events(30)
+    with Bifrost(cfg, grpc, WriteConfig(batch_size=7)) as bf:
+        bf.insert(events[0])
+        bf.insert_many(events[1:])
+        assert bf.flush() == 30
+        assert sorted(bf.read(), key=lambda e: e.user_id) == events
+        assert bf.read(limit=5).__len__() == 5
+        assert bf.sql(f"SELECT count(*) AS n FROM {cfg.fqn}").to_arrow().column("n")[0].as_py() == 30
+        assert bf.register() == "already_exists"
+        assert bf.describe_dataset("test", "producer", unique_table)["fingerprint"] == cfg.fingerprint_str
+        assert isinstance(bf.producer, DatasetProducer) and isinstance(bf.client, DatasetClient)
+    with pytest.raises(ProducerClosedError):
+        bf.insert(events[0])
+
+
+def test_unflushed_records_are_delivered_at_interpreter_exit(server, grpc, unique_table, tmp_path):
+    script = tmp_path / "exit.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from bifrost import DatasetProducer, GrpcConfig, TableConfig, WriteConfig
+        from models import Event, make_events
+        cfg = TableConfig(Event, catalog="test", schema_name="producer", table={unique_table!r})
+        producer = DatasetProducer(cfg, GrpcConfig(server_uri={server.uri!r}),
+                                   WriteConfig(batch_size=1000, scheduled_delay_secs=3600))
+        producer.insert_many(make_events(123))
+        # no flush, no shutdown: the atexit hook must deliver the records
+    """))
+    subprocess.run([sys.executable, str(script)], check=True, timeout=120)
+    assert count_rows(grpc, TableConfig(Event, "test", "producer", unique_table)) == 123
+
+
+def test_write_config_validation():
+    for kwargs in ({"batch_size": 0}, {"scheduled_delay_secs": 0}, {"scheduled_delay_secs": -1},
+                   {"max_queue_rows": 0}, {"backpressure": "sometimes"}, {"block_timeout_secs": 0}):
+        with pytest.raises(ValueError):
+            WriteConfig(**kwargs)
+    with pytest.raises(TypeError):
+        WriteConfig(batch_size=1.5)
+    assert WriteConfig(scheduled_delay_secs=0.5).scheduled_delay_secs == 0.5
+    wc = WriteConfig()
+    assert (wc.batch_size, wc.scheduled_delay_secs, wc.backpressure) == (1000, 30, "block")

@@ -1,0 +1,416 @@
+/* Arrow IPC stream reader. Decodes the Schema message into an owned ArrowSchema and
+ * each RecordBatch into an owned ArrowArray whose buffers are copies of the input.
+ * Untrusted input: every flatbuffer access is bounds-checked (flatbuf.c), every
+ * buffer range is checked against the message body, and every length, null count,
+ * offset and view is validated before an array is handed out. Anything malformed is
+ * BF_ECORRUPT with a message; the reader never reads outside the input. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bifrost/ipc.h"
+#include "ipc/ipc_internal.h"
+
+struct bf_ipc_reader {
+  const uint8_t *data;
+  size_t size;
+  size_t pos;
+  struct ArrowSchema schema; /* valid after create */
+  int done;
+};
+
+#define CORRUPT(err, ...) bf_error_set(err, BF_ECORRUPT, "malformed Arrow IPC: " __VA_ARGS__)
+
+/* Reads the next encapsulated message into fb/msg; body_pos and body_len locate its
+ * body. Sets *eos at the end-of-stream marker. */
+static int next_message(bf_ipc_reader_t *r, fb_reader_t *fb, fb_table_ref_t *msg, size_t *body_pos,
+                        int64_t *body_len, int *eos, bf_error_t *err) {
+  *eos = 0;
+  if (r->pos == r->size) { /* tolerate a missing EOS marker */
+    *eos = 1;
+    return BF_OK;
+  }
+  if (r->size - r->pos < 4) return CORRUPT(err, "truncated message header at byte %zu", r->pos);
+  uint32_t first;
+  memcpy(&first, r->data + r->pos, 4);
+  size_t p = r->pos + 4;
+  int32_t meta_len;
+  if (first == 0xFFFFFFFFu) {
+    if (r->size - p < 4) return CORRUPT(err, "truncated message length at byte %zu", p);
+    memcpy(&meta_len, r->data + p, 4);
+    p += 4;
+  } else {
+    meta_len = (int32_t)first; /* pre-0.15 framing without continuation marker */
+  }
+  if (meta_len == 0) {
+    *eos = 1;
+    r->pos = p;
+    return BF_OK;
+  }
+  if (meta_len < 0 || (size_t)meta_len > r->size - p)
+    return CORRUPT(err, "metadata length %d exceeds the stream", meta_len);
+  fb->data = r->data + p;
+  fb->size = (size_t)meta_len;
+  fb->bad = false;
+  *msg = fb_read_root(fb);
+  if (fb->bad || !msg->present) return CORRUPT(err, "unreadable Message flatbuffer");
+  int16_t version = fb_i16(fb, msg, 0, 0);
+  if (version < 3) return CORRUPT(err, "unsupported metadata version %d", version);
+  *body_len = fb_i64(fb, msg, 3, 0);
+  p += (size_t)meta_len;
+  if (*body_len < 0 || (uint64_t)*body_len > r->size - p)
+    return CORRUPT(err, "body length %lld exceeds the stream", (long long)*body_len);
+  *body_pos = p;
+  r->pos = p + (size_t)*body_len;
+  return fb->bad ? CORRUPT(err, "unreadable Message flatbuffer") : BF_OK;
+}
+
+/* ---- schema ---------------------------------------------------------------------- */
+
+static int read_field(fb_reader_t *fb, fb_table_ref_t *field, struct ArrowSchema *out, int depth,
+                      bf_error_t *err) {
+  if (depth > BF_IPC_MAX_DEPTH) return CORRUPT(err, "schema nested deeper than %d", BF_IPC_MAX_DEPTH);
+  const char *name = "";
+  uint32_t name_len = 0;
+  if (fb_has(fb, field, 0) && !fb_string_field(fb, field, 0, &name, &name_len))
+    return CORRUPT(err, "bad field name");
+  char name_buf[1024];
+  if (name_len >= sizeof name_buf) return CORRUPT(err, "field name too long");
+  memcpy(name_buf, name, name_len);
+  name_buf[name_len] = '\0';
+  if (fb_has(fb, field, 4))
+    return bf_error_set(err, BF_EINVAL,
+                        "column '%s': dictionary-encoded columns are not supported yet", name_buf);
+  uint8_t type_type = fb_u8(fb, field, 2, 0);
+  fb_table_ref_t type = fb_child(fb, field, 3);
+  char format[256];
+  if (fb->bad || !type.present) return CORRUPT(err, "field '%s' has no type", name_buf);
+  int status = bf__ipc_decode_type(fb, type_type, &type, format, sizeof format);
+  if (status == BF_EINVAL)
+    return bf_error_set(err, BF_EINVAL, "column '%s': unsupported Arrow type id %d", name_buf,
+                        type_type);
+  if (status != BF_OK || fb->bad) return CORRUPT(err, "field '%s' has a bad type", name_buf);
+  size_t children_pos = 0;
+  uint32_t n_children = 0;
+  if (fb_has(fb, field, 5) && !fb_vector(fb, field, 5, 4, &children_pos, &n_children))
+    return CORRUPT(err, "field '%s' has bad children", name_buf);
+  bool nested = format[0] == '+';
+  if (!nested && n_children) return CORRUPT(err, "field '%s' of a flat type has children", name_buf);
+  if ((format[1] == 'l' || format[1] == 'L' || format[1] == 'w') && nested && n_children != 1)
+    return CORRUPT(err, "list field '%s' must have exactly one child", name_buf);
+  int64_t flags = fb_u8(fb, field, 1, 0) ? ARROW_FLAG_NULLABLE : 0;
+  struct ArrowSchema s;
+  if (bf_arrow_schema_init(&s, format, name_buf, flags, n_children) != BF_OK)
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  for (uint32_t i = 0; i < n_children; i++) {
+    fb_table_ref_t child = fb_vector_table(fb, children_pos, i);
+    if (fb->bad || !child.present) {
+      bf_arrow_schema_release(&s);
+      return CORRUPT(err, "bad child of field '%s'", name_buf);
+    }
+    status = read_field(fb, &child, s.children[i], depth + 1, err);
+    if (status != BF_OK) {
+      bf_arrow_schema_release(&s);
+      return status;
+    }
+  }
+  bf_arrow_schema_move(&s, out);
+  return BF_OK;
+}
+
+int bf_ipc_reader_create(const uint8_t *data, size_t size, bf_ipc_reader_t **out, bf_error_t *err) {
+  bf_ipc_reader_t *r = calloc(1, sizeof *r);
+  if (r == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  r->data = data;
+  r->size = size;
+  fb_reader_t fb;
+  fb_table_ref_t msg;
+  size_t body_pos;
+  int64_t body_len;
+  int eos;
+  int status = next_message(r, &fb, &msg, &body_pos, &body_len, &eos, err);
+  if (status != BF_OK) goto fail;
+  if (eos || fb_u8(&fb, &msg, 1, 0) != BF_IPC_HEADER_SCHEMA) {
+    status = CORRUPT(err, "stream does not start with a Schema message");
+    goto fail;
+  }
+  fb_table_ref_t schema = fb_child(&fb, &msg, 2);
+  size_t fields_pos = 0;
+  uint32_t n_fields = 0;
+  if (!schema.present || (fb_has(&fb, &schema, 1) && !fb_vector(&fb, &schema, 1, 4, &fields_pos, &n_fields)) ||
+      fb.bad) {
+    status = CORRUPT(err, "bad Schema message");
+    goto fail;
+  }
+  if (fb_i16(&fb, &schema, 0, 0) != 0) {
+    status = bf_error_set(err, BF_EINVAL, "big-endian Arrow IPC streams are not supported");
+    goto fail;
+  }
+  if (bf_arrow_schema_init(&r->schema, "+s", "", 0, n_fields) != BF_OK) {
+    status = bf_error_set(err, BF_ENOMEM, "out of memory");
+    goto fail;
+  }
+  for (uint32_t i = 0; i < n_fields; i++) {
+    fb_table_ref_t field = fb_vector_table(&fb, fields_pos, i);
+    if (fb.bad || !field.present) {
+      status = CORRUPT(err, "bad field %u", i);
+      goto fail;
+    }
+    status = read_field(&fb, &field, r->schema.children[i], 1, err);
+    if (status != BF_OK) goto fail;
+  }
+  *out = r;
+  return BF_OK;
+fail:
+  bf_arrow_schema_release(&r->schema);
+  free(r);
+  return status;
+}
+
+int bf_ipc_reader_schema(bf_ipc_reader_t *reader, struct ArrowSchema *out, bf_error_t *err) {
+  if (bf_arrow_schema_deep_copy(&reader->schema, out) != BF_OK)
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  return BF_OK;
+}
+
+void bf_ipc_reader_destroy(bf_ipc_reader_t *reader) {
+  if (reader == NULL) return;
+  bf_arrow_schema_release(&reader->schema);
+  free(reader);
+}
+
+/* ---- record batch ----------------------------------------------------------------- */
+
+typedef struct batch_ctx {
+  fb_reader_t *fb;
+  const uint8_t *body;
+  int64_t body_len;
+  size_t nodes_pos;
+  uint32_t n_nodes, next_node;
+  size_t buffers_pos;
+  uint32_t n_buffers, next_buffer;
+  size_t variadic_pos;
+  uint32_t n_variadic, next_variadic;
+  bf_error_t *err;
+} batch_ctx_t;
+
+static int next_node(batch_ctx_t *c, int64_t *length, int64_t *null_count) {
+  if (c->next_node >= c->n_nodes) return CORRUPT(c->err, "too few field nodes");
+  size_t p = c->nodes_pos + 16 * (size_t)c->next_node++;
+  *length = fb_read_i64_at(c->fb, p);
+  *null_count = fb_read_i64_at(c->fb, p + 8);
+  if (*length < 0 || *null_count < 0 || *null_count > *length || *length > ((int64_t)1 << 40))
+    return CORRUPT(c->err, "bad field node (length %lld, nulls %lld)", (long long)*length,
+                   (long long)*null_count);
+  return BF_OK;
+}
+
+/* Copies the next buffer; requires at least `need` bytes. Returns a malloc'd copy
+ * (never NULL on success, even when empty). */
+static int next_buffer(batch_ctx_t *c, size_t need, void **out, size_t *out_len) {
+  if (c->next_buffer >= c->n_buffers) return CORRUPT(c->err, "too few buffers");
+  size_t p = c->buffers_pos + 16 * (size_t)c->next_buffer++;
+  int64_t offset = fb_read_i64_at(c->fb, p), length = fb_read_i64_at(c->fb, p + 8);
+  if (offset < 0 || length < 0 || offset > c->body_len || length > c->body_len - offset)
+    return CORRUPT(c->err, "buffer [%lld, +%lld) outside the body", (long long)offset,
+                   (long long)length);
+  if ((size_t)length < need)
+    return CORRUPT(c->err, "buffer of %lld bytes, %zu needed", (long long)length, need);
+  void *copy = malloc(length > 0 ? (size_t)length : 1);
+  if (copy == NULL) return bf_error_set(c->err, BF_ENOMEM, "out of memory");
+  if (length) memcpy(copy, c->body + offset, (size_t)length);
+  *out = copy;
+  if (out_len) *out_len = (size_t)length;
+  return BF_OK;
+}
+
+static int check_offsets(batch_ctx_t *c, const void *offsets, int width, int64_t length,
+                         int64_t limit, int64_t *last_out) {
+  int64_t prev = 0;
+  for (int64_t i = 0; i <= length; i++) {
+    int64_t v;
+    if (width == 4) {
+      int32_t v32;
+      memcpy(&v32, (const uint8_t *)offsets + 4 * i, 4);
+      v = v32;
+    } else {
+      memcpy(&v, (const uint8_t *)offsets + 8 * i, 8);
+    }
+    if (v < 0 || (i > 0 && v < prev) || v > limit)
+      return CORRUPT(c->err, "offsets not monotonic or out of range");
+    prev = v;
+  }
+  *last_out = prev;
+  return BF_OK;
+}
+
+static int read_array(batch_ctx_t *c, const struct ArrowSchema *schema, struct ArrowArray *out,
+                      int depth);
+
+static int read_array_body(batch_ctx_t *c, const struct ArrowSchema *schema, struct ArrowArray *a,
+                           int depth) {
+  const char *fmt = schema->format;
+  int64_t length = a->length;
+  if (fmt[0] == 'n') return BF_OK;
+  void *buf;
+  size_t buf_len;
+  BF_RETURN_NOT_OK(next_buffer(c, a->null_count ? (size_t)((length + 7) / 8) : 0, &buf, &buf_len));
+  if (a->null_count)
+    bf_arrow_array_set_buffer(a, 0, buf);
+  else
+    free(buf);
+  int width = bf_arrow_format_byte_width(fmt);
+  if (fmt[0] == 'b' && fmt[1] == '\0') {
+    BF_RETURN_NOT_OK(next_buffer(c, (size_t)((length + 7) / 8), &buf, NULL));
+    bf_arrow_array_set_buffer(a, 1, buf);
+    return BF_OK;
+  }
+  if (width > 0 && fmt[0] != '+') {
+    BF_RETURN_NOT_OK(next_buffer(c, (size_t)length * (size_t)width, &buf, NULL));
+    bf_arrow_array_set_buffer(a, 1, buf);
+    return BF_OK;
+  }
+  if ((fmt[0] == 'u' || fmt[0] == 'z' || fmt[0] == 'U' || fmt[0] == 'Z') && fmt[1] == '\0') {
+    int ow = (fmt[0] == 'u' || fmt[0] == 'z') ? 4 : 8;
+    void *offsets, *data;
+    size_t data_len;
+    BF_RETURN_NOT_OK(next_buffer(c, (size_t)(length + 1) * (size_t)ow, &offsets, NULL));
+    bf_arrow_array_set_buffer(a, 1, offsets);
+    BF_RETURN_NOT_OK(next_buffer(c, 0, &data, &data_len));
+    bf_arrow_array_set_buffer(a, 2, data);
+    int64_t last;
+    return check_offsets(c, offsets, ow, length, (int64_t)data_len, &last);
+  }
+  if (fmt[0] == 'v') {
+    void *views;
+    BF_RETURN_NOT_OK(next_buffer(c, (size_t)length * 16, &views, NULL));
+    bf_arrow_array_set_buffer(a, 1, views);
+    int64_t n_var = a->n_buffers - 3; /* sized by read_array from the variadic count */
+    c->next_variadic++;
+    int64_t *sizes = malloc((size_t)(n_var + 1) * sizeof *sizes);
+    if (sizes == NULL) return bf_error_set(c->err, BF_ENOMEM, "out of memory");
+    bf_arrow_array_set_buffer(a, 2 + n_var, sizes);
+    for (int64_t i = 0; i < n_var; i++) {
+      void *data;
+      size_t data_len;
+      BF_RETURN_NOT_OK(next_buffer(c, 0, &data, &data_len));
+      bf_arrow_array_set_buffer(a, 2 + i, data);
+      sizes[i] = (int64_t)data_len;
+    }
+    const uint8_t *v = views;
+    for (int64_t i = 0; i < length; i++) {
+      int32_t len, index, offset;
+      memcpy(&len, v + 16 * i, 4);
+      if (len < 0) return CORRUPT(c->err, "negative view length");
+      if (len > 12) {
+        memcpy(&index, v + 16 * i + 8, 4);
+        memcpy(&offset, v + 16 * i + 12, 4);
+        if (index < 0 || index >= n_var || offset < 0 || (int64_t)offset + len > sizes[index])
+          return CORRUPT(c->err, "view points outside its data buffer");
+      }
+    }
+    return BF_OK;
+  }
+  if (fmt[0] == '+' && (fmt[1] == 'l' || fmt[1] == 'L')) {
+    int ow = fmt[1] == 'l' ? 4 : 8;
+    void *offsets;
+    BF_RETURN_NOT_OK(next_buffer(c, (size_t)(length + 1) * (size_t)ow, &offsets, NULL));
+    bf_arrow_array_set_buffer(a, 1, offsets);
+    BF_RETURN_NOT_OK(read_array(c, schema->children[0], a->children[0], depth + 1));
+    int64_t last;
+    return check_offsets(c, offsets, ow, length, a->children[0]->length, &last);
+  }
+  if (fmt[0] == '+' && fmt[1] == 'w') {
+    BF_RETURN_NOT_OK(read_array(c, schema->children[0], a->children[0], depth + 1));
+    int64_t n = atoi(fmt + 3);
+    if (a->children[0]->length < length * n) return CORRUPT(c->err, "fixed-size list child too short");
+    return BF_OK;
+  }
+  if (fmt[0] == '+' && fmt[1] == 's') {
+    for (int64_t i = 0; i < schema->n_children; i++) {
+      BF_RETURN_NOT_OK(read_array(c, schema->children[i], a->children[i], depth + 1));
+      if (a->children[i]->length < length) return CORRUPT(c->err, "struct child shorter than parent");
+    }
+    return BF_OK;
+  }
+  return bf_error_set(c->err, BF_EINVAL, "unsupported Arrow format '%s'", fmt);
+}
+
+static int read_array(batch_ctx_t *c, const struct ArrowSchema *schema, struct ArrowArray *out,
+                      int depth) {
+  if (depth > BF_IPC_MAX_DEPTH) return CORRUPT(c->err, "nested too deeply");
+  int64_t length, null_count;
+  BF_RETURN_NOT_OK(next_node(c, &length, &null_count));
+  int64_t n_buffers = bf_arrow_format_n_buffers(schema->format);
+  if (n_buffers < 0) return bf_error_set(c->err, BF_EINVAL, "unsupported format '%s'", schema->format);
+  if (schema->format[0] == 'v') {
+    if (c->next_variadic >= c->n_variadic) return CORRUPT(c->err, "missing variadic buffer count");
+    int64_t n_var = fb_read_i64_at(c->fb, c->variadic_pos + 8 * (size_t)c->next_variadic);
+    if (n_var < 0 || n_var > (int64_t)c->n_buffers) return CORRUPT(c->err, "bad variadic buffer count");
+    n_buffers = 3 + n_var;
+  }
+  struct ArrowArray a;
+  if (bf_arrow_array_init(&a, n_buffers, schema->n_children) != BF_OK)
+    return bf_error_set(c->err, BF_ENOMEM, "out of memory");
+  a.length = length;
+  a.null_count = null_count;
+  int status = read_array_body(c, schema, &a, depth);
+  if (status != BF_OK) {
+    bf_arrow_array_release(&a);
+    return status;
+  }
+  bf_arrow_array_move(&a, out);
+  return BF_OK;
+}
+
+int bf_ipc_reader_next(bf_ipc_reader_t *r, struct ArrowArray *out, int *has_batch, bf_error_t *err) {
+  *has_batch = 0;
+  if (r->done) return BF_OK;
+  for (;;) {
+    fb_reader_t fb;
+    fb_table_ref_t msg;
+    size_t body_pos;
+    int64_t body_len;
+    int eos;
+    BF_RETURN_NOT_OK(next_message(r, &fb, &msg, &body_pos, &body_len, &eos, err));
+    if (eos) {
+      r->done = 1;
+      return BF_OK;
+    }
+    uint8_t header_type = fb_u8(&fb, &msg, 1, 0);
+    if (header_type == BF_IPC_HEADER_DICTIONARY_BATCH)
+      return bf_error_set(err, BF_EINVAL, "dictionary batches are not supported yet");
+    if (header_type != BF_IPC_HEADER_RECORD_BATCH)
+      return CORRUPT(err, "unexpected message type %d", header_type);
+    fb_table_ref_t rb = fb_child(&fb, &msg, 2);
+    if (!rb.present || fb.bad) return CORRUPT(err, "bad RecordBatch message");
+    if (fb_has(&fb, &rb, 3))
+      return bf_error_set(err, BF_EINVAL, "compressed IPC bodies are not supported");
+    batch_ctx_t c = {.fb = &fb, .body = r->data + body_pos, .body_len = body_len, .err = err};
+    if (!fb_vector(&fb, &rb, 1, 16, &c.nodes_pos, &c.n_nodes)) c.n_nodes = 0;
+    if (!fb_vector(&fb, &rb, 2, 16, &c.buffers_pos, &c.n_buffers)) c.n_buffers = 0;
+    if (fb_has(&fb, &rb, 4) && !fb_vector(&fb, &rb, 4, 8, &c.variadic_pos, &c.n_variadic))
+      return CORRUPT(err, "bad variadic buffer counts");
+    if (fb.bad) return CORRUPT(err, "bad RecordBatch message");
+    int64_t length = fb_i64(&fb, &rb, 0, 0);
+    if (length < 0) return CORRUPT(err, "negative batch length");
+    struct ArrowArray root;
+    if (bf_arrow_array_init(&root, 1, r->schema.n_children) != BF_OK)
+      return bf_error_set(err, BF_ENOMEM, "out of memory");
+    root.length = length;
+    int status = BF_OK;
+    for (int64_t i = 0; i < r->schema.n_children && status == BF_OK; i++) {
+      status = read_array(&c, r->schema.children[i], root.children[i], 1);
+      if (status == BF_OK && root.children[i]->length < length)
+        status = CORRUPT(err, "column %lld shorter than the batch", (long long)i);
+    }
+    if (status == BF_OK && fb.bad) status = CORRUPT(err, "bad RecordBatch message");
+    if (status != BF_OK) {
+      bf_arrow_array_release(&root);
+      return status;
+    }
+    bf_arrow_array_move(&root, out);
+    *has_batch = 1;
+    return BF_OK;
+  }
+}

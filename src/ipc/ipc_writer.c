@@ -1,0 +1,324 @@
+/* Arrow IPC stream writer: Schema message once, then one RecordBatch message per
+ * batch, then the end-of-stream marker, appended to a caller-owned buffer (see
+ * ipc_internal.h for the framing). Sliced arrays (non-zero offsets at any level) are
+ * normalised while writing: bitmaps are re-packed and offsets re-based, so the
+ * output is always a plain zero-offset batch. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bifrost/ipc.h"
+#include "ipc/ipc_internal.h"
+
+/* ---- schema ------------------------------------------------------------------- */
+
+static int write_field(fb_builder_t *b, const struct ArrowSchema *field, size_t at, int depth,
+                       bf_error_t *err) {
+  if (depth > BF_IPC_MAX_DEPTH) return bf_error_set(err, BF_EINVAL, "schema nested too deeply");
+  if (field->dictionary)
+    return bf_error_set(err, BF_EINVAL,
+                        "column '%s': dictionary-encoded columns are not supported by the IPC writer yet",
+                        field->name ? field->name : "");
+  fb_field_t f[5] = {{.id = 0, .size = 4, .is_offset = 1},
+                     {.id = 1, .size = 1, .value = (field->flags & ARROW_FLAG_NULLABLE) ? 1 : 0},
+                     {.id = 2, .size = 1},
+                     {.id = 3, .size = 4, .is_offset = 1},
+                     {.id = 5, .size = 4, .is_offset = 1}};
+  /* type_type must be known when the table is written; encode the type into a scratch
+   * builder first only to learn the tag. */
+  fb_builder_t scratch;
+  fb_builder_init(&scratch);
+  uint8_t type_type = 0;
+  size_t ignored;
+  int status = bf__ipc_encode_type(&scratch, field->format, &type_type, &ignored);
+  fb_builder_reset(&scratch);
+  if (status != BF_OK)
+    return bf_error_set(err, BF_EINVAL, "column '%s': unsupported Arrow format '%s'",
+                        field->name ? field->name : "", field->format);
+  f[2].value = type_type;
+  size_t table = fb_table(b, f, 5);
+  fb_patch(b, at, table);
+  const char *name = field->name ? field->name : "";
+  fb_patch(b, f[0].pos, fb_string(b, name, strlen(name)));
+  size_t type_pos = 0;
+  bf__ipc_encode_type(b, field->format, &type_type, &type_pos);
+  fb_patch(b, f[3].pos, type_pos);
+  size_t children = fb_offset_vector(b, (size_t)field->n_children);
+  fb_patch(b, f[4].pos, children);
+  for (int64_t i = 0; i < field->n_children; i++)
+    BF_RETURN_NOT_OK(write_field(b, field->children[i], children + 4 + 4 * (size_t)i, depth + 1, err));
+  return BF_OK;
+}
+
+/* Appends one encapsulated message: metadata flatbuffer + body segments. */
+typedef struct segment {
+  const void *ptr;
+  size_t len;
+  void *owned;
+} segment_t;
+
+typedef struct batch_parts {
+  bf_buffer_t nodes;    /* 16-byte FieldNode structs */
+  bf_buffer_t buffers;  /* 16-byte Buffer structs */
+  bf_buffer_t variadic; /* int64 counts */
+  segment_t *segments;
+  size_t n_segments, cap_segments;
+  int64_t body_size;
+} batch_parts_t;
+
+static void parts_reset(batch_parts_t *p) {
+  bf_buffer_reset(&p->nodes);
+  bf_buffer_reset(&p->buffers);
+  bf_buffer_reset(&p->variadic);
+  for (size_t i = 0; i < p->n_segments; i++) free(p->segments[i].owned);
+  free(p->segments);
+}
+
+static int emit_message(bf_buffer_t *out, fb_builder_t *meta, const batch_parts_t *parts) {
+  size_t meta_len = (meta->buf.size + 7) & ~(size_t)7;
+  uint32_t marker = 0xFFFFFFFFu;
+  int32_t len = (int32_t)meta_len;
+  BF_RETURN_NOT_OK(bf_buffer_reserve(out, 8 + meta_len + (parts ? (size_t)parts->body_size : 0)));
+  BF_RETURN_NOT_OK(bf_buffer_append(out, &marker, 4));
+  BF_RETURN_NOT_OK(bf_buffer_append(out, &len, 4));
+  BF_RETURN_NOT_OK(bf_buffer_append(out, meta->buf.data, meta->buf.size));
+  BF_RETURN_NOT_OK(bf_buffer_append_zeros(out, meta_len - meta->buf.size));
+  if (parts) {
+    for (size_t i = 0; i < parts->n_segments; i++) {
+      BF_RETURN_NOT_OK(bf_buffer_append(out, parts->segments[i].ptr, parts->segments[i].len));
+      BF_RETURN_NOT_OK(bf_buffer_pad(out, 8));
+    }
+  }
+  return BF_OK;
+}
+
+static size_t message_header(fb_builder_t *b, uint8_t header_type, int64_t body_len,
+                             size_t *header_at) {
+  size_t root = fb_root(b);
+  fb_field_t f[4] = {{.id = 0, .size = 2, .value = BF_IPC_METADATA_V5},
+                     {.id = 1, .size = 1, .value = header_type},
+                     {.id = 2, .size = 4, .is_offset = 1},
+                     {.id = 3, .size = 8, .value = (uint64_t)body_len}};
+  size_t table = fb_table(b, f, 4);
+  fb_patch(b, root, table);
+  *header_at = f[2].pos;
+  return table;
+}
+
+int bf_ipc_writer_init(bf_ipc_writer_t *writer, const struct ArrowSchema *schema,
+                       bf_buffer_t *out, bf_error_t *err) {
+  if (strcmp(schema->format, "+s") != 0)
+    return bf_error_set(err, BF_EINVAL, "IPC stream schema must be a struct, got '%s'", schema->format);
+  fb_builder_t b;
+  fb_builder_init(&b);
+  size_t header_at;
+  message_header(&b, BF_IPC_HEADER_SCHEMA, 0, &header_at);
+  fb_field_t sf[2] = {{.id = 0, .size = 2, .value = 0 /* Little */},
+                      {.id = 1, .size = 4, .is_offset = 1}};
+  size_t schema_table = fb_table(&b, sf, 2);
+  fb_patch(&b, header_at, schema_table);
+  size_t fields = fb_offset_vector(&b, (size_t)schema->n_children);
+  fb_patch(&b, sf[1].pos, fields);
+  int status = BF_OK;
+  for (int64_t i = 0; i < schema->n_children && status == BF_OK; i++)
+    status = write_field(&b, schema->children[i], fields + 4 + 4 * (size_t)i, 1, err);
+  if (status == BF_OK && b.status != BF_OK) status = bf_error_set(err, b.status, "out of memory");
+  struct ArrowSchema copy;
+  if (status == BF_OK && bf_arrow_schema_deep_copy(schema, &copy) != BF_OK)
+    status = bf_error_set(err, BF_ENOMEM, "out of memory");
+  if (status == BF_OK) {
+    status = emit_message(out, &b, NULL);
+    if (status != BF_OK) {
+      bf_arrow_schema_release(&copy);
+      bf_error_set(err, status, "out of memory");
+    }
+  }
+  fb_builder_reset(&b);
+  if (status != BF_OK) return status;
+  writer->out = out;
+  bf_arrow_schema_move(&copy, &writer->schema);
+  writer->n_batches = 0;
+  writer->finished = 0;
+  return BF_OK;
+}
+
+/* ---- record batch ----------------------------------------------------------------- */
+
+static int add_segment(batch_parts_t *p, const void *ptr, size_t len, void *owned) {
+  if (p->n_segments == p->cap_segments) {
+    size_t cap = p->cap_segments ? 2 * p->cap_segments : 16;
+    segment_t *grown = realloc(p->segments, cap * sizeof *grown);
+    if (grown == NULL) {
+      free(owned);
+      return BF_ENOMEM;
+    }
+    p->segments = grown;
+    p->cap_segments = cap;
+  }
+  int64_t offset = p->body_size;
+  int64_t length = (int64_t)len;
+  p->segments[p->n_segments++] = (segment_t){ptr, len, owned};
+  p->body_size += (int64_t)((len + 7) & ~(size_t)7);
+  BF_RETURN_NOT_OK(bf_buffer_append(&p->buffers, &offset, 8));
+  return bf_buffer_append(&p->buffers, &length, 8);
+}
+
+/* Bitmap bits [offset, offset+length) as a fresh zero-offset bitmap segment. */
+static int add_bitmap(batch_parts_t *p, const uint8_t *bits, int64_t offset, int64_t length) {
+  size_t n_bytes = (size_t)((length + 7) / 8);
+  if (offset % 8 == 0) return add_segment(p, bits + offset / 8, n_bytes, NULL);
+  uint8_t *copy = calloc(n_bytes ? n_bytes : 1, 1);
+  if (copy == NULL) return BF_ENOMEM;
+  for (int64_t i = 0; i < length; i++)
+    if (bf_arrow_bit_get(bits, offset + i)) bf_arrow_bit_set(copy, i, true);
+  return add_segment(p, copy, n_bytes, copy);
+}
+
+/* Re-based copy of offsets[offset..offset+length] (width 4 or 8). */
+static int add_offsets(batch_parts_t *p, const void *offsets, int width, int64_t offset,
+                       int64_t length, int64_t *first, int64_t *last) {
+  const uint8_t *base = (const uint8_t *)offsets + (size_t)offset * (size_t)width;
+  int64_t f = 0, l = 0;
+  if (width == 4) {
+    int32_t a, z;
+    memcpy(&a, base, 4);
+    memcpy(&z, base + (size_t)length * 4, 4);
+    f = a;
+    l = z;
+  } else {
+    memcpy(&f, base, 8);
+    memcpy(&l, base + (size_t)length * 8, 8);
+  }
+  *first = f;
+  *last = l;
+  size_t n_bytes = (size_t)(length + 1) * (size_t)width;
+  if (f == 0) return add_segment(p, base, n_bytes, NULL);
+  uint8_t *copy = malloc(n_bytes);
+  if (copy == NULL) return BF_ENOMEM;
+  for (int64_t i = 0; i <= length; i++) {
+    if (width == 4) {
+      int32_t v;
+      memcpy(&v, base + (size_t)i * 4, 4);
+      v -= (int32_t)f;
+      memcpy(copy + (size_t)i * 4, &v, 4);
+    } else {
+      int64_t v;
+      memcpy(&v, base + (size_t)i * 8, 8);
+      v -= f;
+      memcpy(copy + (size_t)i * 8, &v, 8);
+    }
+  }
+  return add_segment(p, copy, n_bytes, copy);
+}
+
+static int write_array(batch_parts_t *p, const struct ArrowSchema *schema,
+                       const struct ArrowArray *array, int64_t offset, int64_t length, int depth,
+                       bf_error_t *err) {
+  if (depth > BF_IPC_MAX_DEPTH) return bf_error_set(err, BF_EINVAL, "array nested too deeply");
+  const char *fmt = schema->format;
+  offset += array->offset;
+  const uint8_t *validity = array->n_buffers > 0 ? array->buffers[0] : NULL;
+  int64_t null_count = 0;
+  if (fmt[0] == 'n') {
+    null_count = length;
+  } else if (validity && array->null_count != 0) {
+    for (int64_t i = 0; i < length; i++) null_count += !bf_arrow_bit_get(validity, offset + i);
+  }
+  int64_t node[2] = {length, null_count};
+  BF_RETURN_NOT_OK(bf_buffer_append(&p->nodes, node, sizeof node));
+  if (fmt[0] == 'n') return BF_OK;
+  if (null_count > 0)
+    BF_RETURN_NOT_OK(add_bitmap(p, validity, offset, length));
+  else
+    BF_RETURN_NOT_OK(add_segment(p, NULL, 0, NULL));
+
+  int width = bf_arrow_format_byte_width(fmt);
+  if (fmt[0] == 'b' && fmt[1] == '\0') return add_bitmap(p, array->buffers[1], offset, length);
+  if (width > 0 && fmt[0] != '+')
+    return add_segment(p, (const uint8_t *)array->buffers[1] + (size_t)offset * (size_t)width,
+                       (size_t)length * (size_t)width, NULL);
+  if ((fmt[0] == 'u' || fmt[0] == 'z' || fmt[0] == 'U' || fmt[0] == 'Z') && fmt[1] == '\0') {
+    int ow = (fmt[0] == 'u' || fmt[0] == 'z') ? 4 : 8;
+    int64_t first, last;
+    BF_RETURN_NOT_OK(add_offsets(p, array->buffers[1], ow, offset, length, &first, &last));
+    return add_segment(p, (const uint8_t *)array->buffers[2] + first, (size_t)(last - first), NULL);
+  }
+  if (fmt[0] == 'v') {
+    BF_RETURN_NOT_OK(add_segment(p, (const uint8_t *)array->buffers[1] + (size_t)offset * 16,
+                                 (size_t)length * 16, NULL));
+    int64_t n_variadic = array->n_buffers - 3;
+    if (n_variadic < 0) return bf_error_set(err, BF_EINVAL, "view array without a sizes buffer");
+    const int64_t *sizes = array->buffers[array->n_buffers - 1];
+    for (int64_t i = 0; i < n_variadic; i++)
+      BF_RETURN_NOT_OK(add_segment(p, array->buffers[2 + i], (size_t)sizes[i], NULL));
+    return bf_buffer_append(&p->variadic, &n_variadic, 8);
+  }
+  if (fmt[0] == '+' && (fmt[1] == 'l' || fmt[1] == 'L')) {
+    int64_t first, last;
+    BF_RETURN_NOT_OK(add_offsets(p, array->buffers[1], fmt[1] == 'l' ? 4 : 8, offset, length,
+                                 &first, &last));
+    return write_array(p, schema->children[0], array->children[0], first, last - first, depth + 1,
+                       err);
+  }
+  if (fmt[0] == '+' && fmt[1] == 'w') {
+    int64_t n = atoi(fmt + 3);
+    return write_array(p, schema->children[0], array->children[0], offset * n, length * n,
+                       depth + 1, err);
+  }
+  if (fmt[0] == '+' && fmt[1] == 's') {
+    for (int64_t i = 0; i < schema->n_children; i++)
+      BF_RETURN_NOT_OK(
+          write_array(p, schema->children[i], array->children[i], offset, length, depth + 1, err));
+    return BF_OK;
+  }
+  return bf_error_set(err, BF_EINVAL, "unsupported Arrow format '%s'", fmt);
+}
+
+int bf_ipc_writer_write(bf_ipc_writer_t *writer, const struct ArrowArray *batch, bf_error_t *err) {
+  const struct ArrowSchema *schema = &writer->schema;
+  if (writer->finished) return bf_error_set(err, BF_ECLOSED, "IPC stream already finished");
+  if (batch->n_children != schema->n_children)
+    return bf_error_set(err, BF_EINVAL, "batch has %lld columns, schema has %lld",
+                        (long long)batch->n_children, (long long)schema->n_children);
+  batch_parts_t parts = {0};
+  int status = BF_OK;
+  for (int64_t i = 0; i < schema->n_children && status == BF_OK; i++) {
+    status = write_array(&parts, schema->children[i], batch->children[i], batch->offset,
+                         batch->length, 1, err);
+    if (status == BF_ENOMEM) bf_error_set(err, status, "out of memory");
+  }
+  fb_builder_t b;
+  fb_builder_init(&b);
+  if (status == BF_OK) {
+    size_t header_at;
+    message_header(&b, BF_IPC_HEADER_RECORD_BATCH, parts.body_size, &header_at);
+    size_t n_variadic = parts.variadic.size / 8;
+    fb_field_t rb[4] = {{.id = 0, .size = 8, .value = (uint64_t)batch->length},
+                        {.id = 1, .size = 4, .is_offset = 1},
+                        {.id = 2, .size = 4, .is_offset = 1},
+                        {.id = 4, .size = 4, .is_offset = 1}};
+    size_t table = fb_table(&b, rb, n_variadic ? 4 : 3);
+    fb_patch(&b, header_at, table);
+    fb_patch(&b, rb[1].pos, fb_struct_vector(&b, parts.nodes.data, parts.nodes.size / 16, 16));
+    fb_patch(&b, rb[2].pos, fb_struct_vector(&b, parts.buffers.data, parts.buffers.size / 16, 16));
+    if (n_variadic)
+      fb_patch(&b, rb[3].pos, fb_struct_vector(&b, parts.variadic.data, n_variadic, 8));
+    status = b.status;
+    if (status == BF_OK) status = emit_message(writer->out, &b, &parts);
+    if (status != BF_OK) bf_error_set(err, status, "out of memory writing an IPC batch");
+  }
+  fb_builder_reset(&b);
+  parts_reset(&parts);
+  if (status == BF_OK) writer->n_batches++;
+  return status;
+}
+
+int bf_ipc_writer_finish(bf_ipc_writer_t *writer, bf_error_t *err) {
+  if (writer->finished) return BF_OK;
+  uint32_t eos[2] = {0xFFFFFFFFu, 0};
+  int status = bf_buffer_append(writer->out, eos, sizeof eos);
+  if (status != BF_OK) return bf_error_set(err, status, "out of memory");
+  writer->finished = 1;
+  return BF_OK;
+}
+
+void bf_ipc_writer_reset(bf_ipc_writer_t *writer) { bf_arrow_schema_release(&writer->schema); }

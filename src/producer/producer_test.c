@@ -1,0 +1,670 @@
+/* Unit tests for the producer: the record queue, option validation, backpressure
+ * policies against an unreachable server, stats invariants, and the send path
+ * (batching, bad rows, retries with a stable sequence, non-retryable failures,
+ * flush) against an in-process fake bifrost.v1 server built on bf_rpc_server. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+
+#include "bifrost/v1/bifrost.pb-c.h"
+#include "bifrost/ipc.h"
+#include "bifrost/producer.h"
+#include "bifrost/rpc.h"
+#include "producer/producer_internal.h"
+#include "producer/queue.h"
+
+static const char *SCHEMA_JSON =
+    "{\"properties\": {"
+    "\"user_id\": {\"title\": \"User Id\", \"type\": \"string\"},"
+    "\"score\": {\"title\": \"Score\", \"type\": \"number\"}},"
+    "\"required\": [\"user_id\", \"score\"], \"title\": \"Rec\", \"type\": \"object\"}";
+
+static const char *GOOD_ROW = "{\"user_id\": \"u1\", \"score\": 0.5}";
+static const char *BAD_ROW = "{\"user_id\": 7}";
+
+/* Nothing listens on port 1; connects fail fast with UNAVAILABLE. */
+#define UNREACHABLE "127.0.0.1:1"
+
+static double now_secs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void options_for(bf_producer_options_t *options, const char *target) {
+  bf_producer_options_init(options);
+  options->target = target;
+  options->name.catalog = "cat";
+  options->name.schema_name = "sch";
+  options->name.table = "tbl";
+  options->json_schema = SCHEMA_JSON;
+}
+
+static void assert_accounted(bf_producer_t *producer) {
+  bf_producer_stats_t s;
+  bf_producer_get_stats(producer, &s);
+  assert_int_equal(s.inserted, s.acknowledged + s.queued + s.in_flight + s.dropped + s.failed);
+}
+
+/* ---- queue --------------------------------------------------------------------- */
+
+static char *record(int i) {
+  char *json = malloc(16);
+  snprintf(json, 16, "%d", i);
+  return json;
+}
+
+static void test_queue_fifo_wrap_and_bound(void **state) {
+  (void)state;
+  bf__record_queue_t q;
+  bf__record_queue_init(&q, 2000);
+  bf__record_t out[700];
+  int next_in = 0, next_out = 0;
+  /* Interleave pushes and pops so the ring wraps and grows past its first size. */
+  for (int round = 0; round < 5; round++) {
+    for (int i = 0; i < 600 && q.count < q.max_count; i++) {
+      char *json = record(next_in);
+      assert_int_equal(bf__record_queue_push(&q, json, strlen(json)), BF_OK);
+      next_in++;
+    }
+    size_t n = bf__record_queue_pop(&q, out, 350);
+    for (size_t i = 0; i < n; i++) {
+      assert_int_equal(atoi(out[i].json), next_out++);
+      free(out[i].json);
+    }
+  }
+  while (q.count < q.max_count) {
+    char *json = record(next_in++);
+    assert_int_equal(bf__record_queue_push(&q, json, strlen(json)), BF_OK);
+  }
+  char *extra = record(-1);
+  assert_int_equal(bf__record_queue_push(&q, extra, strlen(extra)), BF_EFULL);
+  free(extra); /* not taken on failure */
+  assert_int_equal(q.count, 2000);
+  size_t n;
+  while ((n = bf__record_queue_pop(&q, out, 700)) > 0) {
+    for (size_t i = 0; i < n; i++) {
+      assert_int_equal(atoi(out[i].json), next_out++);
+      free(out[i].json);
+    }
+  }
+  assert_int_equal(next_out, next_in);
+  bf__record_queue_reset(&q);
+}
+
+static void test_queue_reset_frees_held_records(void **state) {
+  (void)state;
+  bf__record_queue_t q;
+  bf__record_queue_init(&q, 10);
+  for (int i = 0; i < 7; i++) {
+    char *json = record(i);
+    assert_int_equal(bf__record_queue_push(&q, json, strlen(json)), BF_OK);
+  }
+  bf__record_queue_reset(&q); /* LeakSanitizer checks the records were freed */
+  assert_int_equal(q.count, 0);
+}
+
+/* ---- options ---------------------------------------------------------------------- */
+
+static void test_create_rejects_bad_options(void **state) {
+  (void)state;
+  bf_producer_options_t options;
+  bf_producer_t *producer = NULL;
+  bf_error_t err;
+
+  options_for(&options, UNREACHABLE);
+  options.batch_size = 0;
+  bf_error_init(&err);
+  assert_int_equal(bf_producer_create(&options, &producer, &err), BF_EINVAL);
+  assert_non_null(strstr(err.message, "batch_size"));
+
+  options_for(&options, UNREACHABLE);
+  options.scheduled_delay_secs = 0;
+  assert_int_equal(bf_producer_create(&options, &producer, &err), BF_EINVAL);
+  assert_non_null(strstr(err.message, "scheduled_delay_secs"));
+
+  options_for(&options, UNREACHABLE);
+  options.name.table = "../etc";
+  assert_int_equal(bf_producer_create(&options, &producer, &err), BF_EINVAL);
+  assert_non_null(strstr(err.message, "table"));
+
+  options_for(&options, UNREACHABLE);
+  const char *partitions[] = {"score"}; /* float: not partitionable */
+  options.partition_columns = partitions;
+  options.n_partition_columns = 1;
+  assert_int_equal(bf_producer_create(&options, &producer, &err), BF_EINVAL);
+  assert_non_null(strstr(err.message, "score"));
+
+  options_for(&options, UNREACHABLE);
+  options.json_schema = "{not json";
+  assert_int_equal(bf_producer_create(&options, &producer, &err), BF_EINVAL);
+  assert_null(producer);
+}
+
+/* ---- backpressure with the server unreachable --------------------------------------- */
+
+static void wait_for_in_flight(bf_producer_t *producer, uint64_t n) {
+  bf_producer_stats_t s;
+  double deadline = now_secs() + 5;
+  do {
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    bf_producer_get_stats(producer, &s);
+  } while (s.in_flight != n && now_secs() < deadline);
+  assert_int_equal(s.in_flight, n);
+}
+
+/* A producer whose queue (3 rows) is full while its thread is stuck retrying the
+ * first 3 rows against the unreachable server. A full queue is itself a reason to
+ * send, so the first 3 rows leave the queue at once; the next 3 stay queued. */
+static bf_producer_t *full_producer(bf_backpressure_t policy, double block_timeout) {
+  bf_producer_options_t options;
+  options_for(&options, UNREACHABLE);
+  options.batch_size = 1000;           /* never reached */
+  options.scheduled_delay_secs = 3600; /* never due */
+  options.max_queue_rows = 3;
+  options.backpressure = policy;
+  options.block_timeout_secs = block_timeout;
+  bf_producer_t *producer = NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_producer_create(&options, &producer, &err), BF_OK);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_OK);
+  }
+  wait_for_in_flight(producer, 3);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_OK);
+  }
+  bf_producer_stats_t s;
+  bf_producer_get_stats(producer, &s);
+  assert_int_equal(s.queued, 3);
+  assert_int_equal(s.in_flight, 3);
+  return producer;
+}
+
+/* Shutdown cannot deliver (server unreachable): it times out and fails, and counts,
+ * every queued record; afterwards inserts are refused and shutdown is a no-op. */
+static void shutdown_unreachable(bf_producer_t *producer, uint64_t expect_failed) {
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_producer_shutdown(producer, 0.3, &err), BF_ETIMEOUT);
+  bf_producer_stats_t s;
+  bf_producer_get_stats(producer, &s);
+  assert_int_equal(s.queued, 0);
+  assert_int_equal(s.in_flight, 0);
+  assert_int_equal(s.failed, expect_failed);
+  assert_int_equal(s.acknowledged, 0);
+  assert_true(s.last_error[0] != '\0');
+  assert_accounted(producer);
+  assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_ECLOSED);
+  assert_int_equal(bf_producer_shutdown(producer, 0.3, &err), BF_OK);
+  bf_producer_destroy(producer);
+}
+
+static void test_block_times_out_when_full(void **state) {
+  (void)state;
+  bf_producer_t *producer = full_producer(BF_BACKPRESSURE_BLOCK, 0.2);
+  bf_error_t err;
+  bf_error_init(&err);
+  double start = now_secs();
+  assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_ETIMEOUT);
+  assert_true(now_secs() - start >= 0.19);
+  bool would_block = false;
+  assert_int_equal(
+      bf__producer_insert_json_nowait(producer, GOOD_ROW, strlen(GOOD_ROW), &would_block, &err),
+      BF_EFULL);
+  assert_true(would_block);
+  bf_producer_stats_t s;
+  bf_producer_get_stats(producer, &s);
+  assert_int_equal(s.inserted, 6); /* refused records are not counted as inserted */
+  assert_int_equal(s.queued, 3);
+  assert_int_equal(s.dropped, 0);
+  assert_accounted(producer);
+  shutdown_unreachable(producer, 6);
+}
+
+static void test_drop_newest_counts_drops(void **state) {
+  (void)state;
+  bf_producer_t *producer = full_producer(BF_BACKPRESSURE_DROP_NEWEST, 0);
+  bf_error_t err;
+  bf_error_init(&err);
+  for (int i = 0; i < 5; i++) {
+    assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_OK);
+  }
+  bf_producer_stats_t s;
+  bf_producer_get_stats(producer, &s);
+  assert_int_equal(s.inserted, 11);
+  assert_int_equal(s.dropped, 5);
+  assert_int_equal(s.queued, 3);
+  assert_accounted(producer);
+  shutdown_unreachable(producer, 6);
+}
+
+static void test_raise_policy_fails_fast(void **state) {
+  (void)state;
+  bf_producer_t *producer = full_producer(BF_BACKPRESSURE_RAISE, 0);
+  bf_error_t err;
+  bf_error_init(&err);
+  double start = now_secs();
+  assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_EFULL);
+  assert_true(now_secs() - start < 0.1);
+  assert_non_null(strstr(err.message, "max_queue_rows=3"));
+  bf_producer_stats_t s;
+  bf_producer_get_stats(producer, &s);
+  assert_int_equal(s.inserted, 6);
+  assert_accounted(producer);
+  shutdown_unreachable(producer, 6);
+}
+
+/* A blocked inserter is released (with BF_ECLOSED) by shutdown. */
+static void *blocked_insert(void *arg) {
+  bf_producer_t *producer = arg;
+  bf_error_t err;
+  bf_error_init(&err);
+  intptr_t status = bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err);
+  return (void *)status;
+}
+
+static void test_shutdown_releases_blocked_insert(void **state) {
+  (void)state;
+  bf_producer_t *producer = full_producer(BF_BACKPRESSURE_BLOCK, 0 /* forever */);
+  pthread_t thread;
+  assert_int_equal(pthread_create(&thread, NULL, blocked_insert, producer), 0);
+  struct timespec pause = {0, 100 * 1000 * 1000};
+  nanosleep(&pause, NULL);
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_producer_shutdown(producer, 0.3, &err), BF_ETIMEOUT);
+  void *result = NULL;
+  pthread_join(thread, &result);
+  assert_int_equal((intptr_t)result, BF_ECLOSED);
+  assert_accounted(producer);
+  bf_producer_destroy(producer);
+}
+
+static void test_flush_times_out_and_retries_while_unreachable(void **state) {
+  (void)state;
+  bf_producer_options_t options;
+  options_for(&options, UNREACHABLE);
+  options.batch_size = 2;
+  bf_producer_t *producer = NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_producer_create(&options, &producer, &err), BF_OK);
+  for (int i = 0; i < 5; i++) {
+    assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_OK);
+  }
+  uint64_t n_flushed = 99;
+  assert_int_equal(bf_producer_flush(producer, 0.4, &n_flushed, &err), BF_ETIMEOUT);
+  assert_int_equal(n_flushed, 0);
+  bf_producer_stats_t s;
+  bf_producer_get_stats(producer, &s);
+  assert_true(s.retried_batches >= 2); /* 50 ms backoff, doubling, within 400 ms */
+  assert_int_equal(s.sent_batches, 1); /* the first batch is retried, never replaced */
+  assert_int_equal(s.in_flight, 2);
+  assert_int_equal(s.queued, 3);
+  assert_non_null(strstr(s.last_error, "BF_EUNAVAILABLE"));
+  assert_accounted(producer);
+  shutdown_unreachable(producer, 5);
+}
+
+/* ---- send path against a fake server ------------------------------------------------ */
+
+#define MAX_CALLS 64
+
+typedef struct fake_server {
+  pthread_mutex_t mu;
+  int fail_next_unavailable; /* answer this many InsertBatch calls UNAVAILABLE */
+  int fail_mismatch_sequence; /* answer FAILED_PRECONDITION for this sequence */
+  int n_calls;
+  uint64_t sequences[MAX_CALLS];
+  int64_t rows[MAX_CALLS];
+  char producer_id[64];
+  int64_t rows_stored;
+} fake_server_t;
+
+static int64_t count_ipc_rows(const uint8_t *data, size_t size) {
+  bf_ipc_reader_t *reader = NULL;
+  if (bf_ipc_reader_create(data, size, &reader, NULL) != BF_OK) return -1;
+  int64_t rows = 0;
+  for (;;) {
+    struct ArrowArray batch;
+    memset(&batch, 0, sizeof(batch));
+    int has_batch = 0;
+    if (bf_ipc_reader_next(reader, &batch, &has_batch, NULL) != BF_OK) {
+      rows = -1;
+      break;
+    }
+    if (!has_batch) break;
+    rows += batch.length;
+    bf_arrow_array_release(&batch);
+  }
+  bf_ipc_reader_destroy(reader);
+  return rows;
+}
+
+static void fake_handler(void *ctx, bf_rpc_call_t *call, const char *method, const uint8_t *request,
+                         size_t request_size) {
+  fake_server_t *fake = ctx;
+  if (strcmp(method, BF_RPC_METHOD_REGISTER_TABLE) == 0) {
+    Bifrost__V1__RegisterTableRequest *req =
+        bifrost__v1__register_table_request__unpack(NULL, request_size, request);
+    Bifrost__V1__RegisterTableResponse resp = BIFROST__V1__REGISTER_TABLE_RESPONSE__INIT;
+    resp.status = "created";
+    resp.fingerprint = req != NULL ? req->fingerprint : "";
+    uint8_t buf[256];
+    size_t n = bifrost__v1__register_table_response__pack(&resp, buf);
+    bf_rpc_call_reply(call, buf, n);
+    if (req != NULL) bifrost__v1__register_table_request__free_unpacked(req, NULL);
+    return;
+  }
+  if (strcmp(method, BF_RPC_METHOD_INSERT_BATCH) != 0) {
+    bf_rpc_call_finish(call, BF_ENOTFOUND, "unknown method");
+    return;
+  }
+  Bifrost__V1__InsertBatchRequest *req =
+      bifrost__v1__insert_batch_request__unpack(NULL, request_size, request);
+  if (req == NULL) {
+    bf_rpc_call_finish(call, BF_EINVAL, "bad request");
+    return;
+  }
+  int64_t rows = count_ipc_rows(req->arrow_ipc.data, req->arrow_ipc.len);
+  pthread_mutex_lock(&fake->mu);
+  int call_index = fake->n_calls < MAX_CALLS ? fake->n_calls++ : MAX_CALLS - 1;
+  fake->sequences[call_index] = req->sequence;
+  fake->rows[call_index] = rows;
+  snprintf(fake->producer_id, sizeof(fake->producer_id), "%s", req->producer_id);
+  int status = BF_OK;
+  if (fake->fail_next_unavailable > 0) {
+    fake->fail_next_unavailable--;
+    status = BF_EUNAVAILABLE;
+  } else if ((uint64_t)fake->fail_mismatch_sequence == req->sequence) {
+    status = BF_EMISMATCH;
+  } else if (rows < 0) {
+    status = BF_EINVAL;
+  } else {
+    fake->rows_stored += rows;
+  }
+  pthread_mutex_unlock(&fake->mu);
+  if (status != BF_OK) {
+    bf_rpc_call_finish(call, status, status == BF_EMISMATCH ? "fingerprint mismatch" : "try again");
+  } else {
+    Bifrost__V1__InsertBatchResponse resp = BIFROST__V1__INSERT_BATCH_RESPONSE__INIT;
+    resp.rows_accepted = (uint64_t)rows;
+    uint8_t buf[64];
+    size_t n = bifrost__v1__insert_batch_response__pack(&resp, buf);
+    bf_rpc_call_reply(call, buf, n);
+  }
+  bifrost__v1__insert_batch_request__free_unpacked(req, NULL);
+}
+
+typedef struct fixture {
+  fake_server_t fake;
+  bf_rpc_server_t *server;
+  char target[64];
+} fixture_t;
+
+static int fake_setup(void **state) {
+  fixture_t *f = calloc(1, sizeof(*f));
+  pthread_mutex_init(&f->fake.mu, NULL);
+  bf_rpc_server_options_t options = {
+      .address = "127.0.0.1:0", .n_workers = 2, .handler = fake_handler, .handler_ctx = &f->fake};
+  int port = 0;
+  bf_error_t err;
+  bf_error_init(&err);
+  if (bf_rpc_server_start(&options, &f->server, &port, &err) != BF_OK) {
+    fprintf(stderr, "fake server: %s\n", err.message);
+    free(f);
+    return -1;
+  }
+  snprintf(f->target, sizeof(f->target), "127.0.0.1:%d", port);
+  *state = f;
+  return 0;
+}
+
+static int fake_teardown(void **state) {
+  fixture_t *f = *state;
+  bf_rpc_server_stop(f->server, 1.0);
+  pthread_mutex_destroy(&f->fake.mu);
+  free(f);
+  return 0;
+}
+
+static bf_producer_t *fake_producer(fixture_t *f, size_t batch_size) {
+  bf_producer_options_t options;
+  options_for(&options, f->target);
+  options.batch_size = batch_size;
+  options.scheduled_delay_secs = 3600;
+  bf_producer_t *producer = NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_producer_create(&options, &producer, &err), BF_OK);
+  return producer;
+}
+
+static void test_batches_acked_in_sequence(void **state) {
+  fixture_t *f = *state;
+  bf_producer_t *producer = fake_producer(f, 4);
+  bf_error_t err;
+  bf_error_init(&err);
+  char status_text[32];
+  assert_int_equal(bf_producer_register(producer, status_text, &err), BF_OK);
+  assert_string_equal(status_text, "created");
+  for (int i = 0; i < 10; i++) {
+    assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_OK);
+  }
+  uint64_t n_flushed = 0;
+  /* The delay is an hour: only batch_size and flush can trigger the sends. */
+  assert_int_equal(bf_producer_flush(producer, 10, &n_flushed, &err), BF_OK);
+  assert_int_equal(n_flushed, 10);
+  bf_producer_stats_t s;
+  bf_producer_get_stats(producer, &s);
+  assert_int_equal(s.acknowledged, 10);
+  assert_int_equal(s.sent_batches, 3);
+  assert_int_equal(s.failed, 0);
+  assert_accounted(producer);
+  pthread_mutex_lock(&f->fake.mu);
+  assert_int_equal(f->fake.n_calls, 3);
+  for (int i = 0; i < 3; i++) assert_int_equal(f->fake.sequences[i], (uint64_t)(i + 1));
+  assert_int_equal(f->fake.rows[0], 4);
+  assert_int_equal(f->fake.rows[1], 4);
+  assert_int_equal(f->fake.rows[2], 2);
+  assert_int_equal(strlen(f->fake.producer_id), 36);
+  pthread_mutex_unlock(&f->fake.mu);
+  /* A flush with nothing new returns at once with 0. */
+  assert_int_equal(bf_producer_flush(producer, 1, &n_flushed, &err), BF_OK);
+  assert_int_equal(n_flushed, 0);
+  assert_int_equal(bf_producer_shutdown(producer, 5, &err), BF_OK);
+  bf_producer_destroy(producer);
+}
+
+static void test_bad_rows_fail_alone(void **state) {
+  fixture_t *f = *state;
+  bf_producer_t *producer = fake_producer(f, 100);
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_OK);
+  assert_int_equal(bf_producer_insert_json(producer, BAD_ROW, strlen(BAD_ROW), &err), BF_OK);
+  assert_int_equal(bf_producer_insert_json(producer, "not json", 8, &err), BF_OK);
+  assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_OK);
+  uint64_t n_flushed = 0;
+  assert_int_equal(bf_producer_flush(producer, 10, &n_flushed, &err), BF_EINVAL);
+  assert_non_null(strstr(err.message, "2 record(s) failed"));
+  assert_int_equal(n_flushed, 2);
+  bf_producer_stats_t s;
+  bf_producer_get_stats(producer, &s);
+  assert_int_equal(s.acknowledged, 2);
+  assert_int_equal(s.failed, 2);
+  assert_int_equal(s.failed_batches, 0);
+  assert_non_null(strstr(s.last_error, "rejected"));
+  assert_accounted(producer);
+  pthread_mutex_lock(&f->fake.mu);
+  assert_int_equal(f->fake.rows_stored, 2);
+  pthread_mutex_unlock(&f->fake.mu);
+  assert_int_equal(bf_producer_shutdown(producer, 5, &err), BF_OK);
+  bf_producer_destroy(producer);
+}
+
+static void test_unavailable_is_retried_with_same_sequence(void **state) {
+  fixture_t *f = *state;
+  pthread_mutex_lock(&f->fake.mu);
+  f->fake.fail_next_unavailable = 3;
+  pthread_mutex_unlock(&f->fake.mu);
+  bf_producer_t *producer = fake_producer(f, 5);
+  bf_error_t err;
+  bf_error_init(&err);
+  for (int i = 0; i < 5; i++) {
+    assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_OK);
+  }
+  uint64_t n_flushed = 0;
+  assert_int_equal(bf_producer_flush(producer, 10, &n_flushed, &err), BF_OK);
+  assert_int_equal(n_flushed, 5);
+  bf_producer_stats_t s;
+  bf_producer_get_stats(producer, &s);
+  assert_int_equal(s.retried_batches, 3);
+  assert_int_equal(s.sent_batches, 1);
+  assert_int_equal(s.acknowledged, 5);
+  assert_accounted(producer);
+  pthread_mutex_lock(&f->fake.mu);
+  assert_int_equal(f->fake.n_calls, 4);
+  for (int i = 0; i < 4; i++) assert_int_equal(f->fake.sequences[i], 1);
+  assert_int_equal(f->fake.rows_stored, 5);
+  pthread_mutex_unlock(&f->fake.mu);
+  assert_int_equal(bf_producer_shutdown(producer, 5, &err), BF_OK);
+  bf_producer_destroy(producer);
+}
+
+static void test_non_retryable_fails_batch_and_moves_on(void **state) {
+  fixture_t *f = *state;
+  pthread_mutex_lock(&f->fake.mu);
+  f->fake.fail_mismatch_sequence = 1;
+  pthread_mutex_unlock(&f->fake.mu);
+  bf_producer_t *producer = fake_producer(f, 3);
+  bf_error_t err;
+  bf_error_init(&err);
+  for (int i = 0; i < 6; i++) {
+    assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_OK);
+  }
+  uint64_t n_flushed = 0;
+  assert_int_equal(bf_producer_flush(producer, 10, &n_flushed, &err), BF_EMISMATCH);
+  assert_int_equal(n_flushed, 3);
+  bf_producer_stats_t s;
+  bf_producer_get_stats(producer, &s);
+  assert_int_equal(s.failed, 3);
+  assert_int_equal(s.failed_batches, 1);
+  assert_int_equal(s.acknowledged, 3);
+  assert_int_equal(s.retried_batches, 0);
+  assert_accounted(producer);
+  /* Later records are unaffected. */
+  assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_OK);
+  assert_int_equal(bf_producer_flush(producer, 10, &n_flushed, &err), BF_OK);
+  assert_int_equal(n_flushed, 1);
+  pthread_mutex_lock(&f->fake.mu);
+  assert_int_equal(f->fake.n_calls, 3);
+  assert_int_equal(f->fake.sequences[2], 3);
+  pthread_mutex_unlock(&f->fake.mu);
+  assert_int_equal(bf_producer_shutdown(producer, 5, &err), BF_OK);
+  bf_producer_destroy(producer);
+}
+
+static void test_scheduled_delay_sends_partial_batch(void **state) {
+  fixture_t *f = *state;
+  bf_producer_options_t options;
+  options_for(&options, f->target);
+  options.batch_size = 1000;
+  options.scheduled_delay_secs = 0.1;
+  bf_producer_t *producer = NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_producer_create(&options, &producer, &err), BF_OK);
+  assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_OK);
+  bf_producer_stats_t s;
+  double deadline = now_secs() + 5;
+  do {
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    bf_producer_get_stats(producer, &s);
+  } while (s.acknowledged == 0 && now_secs() < deadline);
+  assert_int_equal(s.acknowledged, 1); /* sent without flush or a full batch */
+  assert_accounted(producer);
+  assert_int_equal(bf_producer_shutdown(producer, 5, &err), BF_OK);
+  bf_producer_destroy(producer);
+}
+
+/* Concurrent inserters and flushers: every record ends up acknowledged. */
+typedef struct {
+  bf_producer_t *producer;
+  int n;
+} worker_arg_t;
+
+static void *insert_worker(void *arg) {
+  worker_arg_t *w = arg;
+  bf_error_t err;
+  bf_error_init(&err);
+  for (int i = 0; i < w->n; i++) {
+    if (bf_producer_insert_json(w->producer, GOOD_ROW, strlen(GOOD_ROW), &err) != BF_OK) return (void *)1;
+    if (i % 250 == 0) {
+      uint64_t n_flushed;
+      if (bf_producer_flush(w->producer, 10, &n_flushed, &err) != BF_OK) return (void *)1;
+    }
+  }
+  return NULL;
+}
+
+static void test_concurrent_inserts_all_acknowledged(void **state) {
+  fixture_t *f = *state;
+  bf_producer_t *producer = fake_producer(f, 64);
+  pthread_t threads[4];
+  worker_arg_t arg = {producer, 1000};
+  for (int i = 0; i < 4; i++) assert_int_equal(pthread_create(&threads[i], NULL, insert_worker, &arg), 0);
+  for (int i = 0; i < 4; i++) {
+    void *result;
+    pthread_join(threads[i], &result);
+    assert_null(result);
+  }
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_producer_shutdown(producer, 10, &err), BF_OK);
+  bf_producer_stats_t s;
+  bf_producer_get_stats(producer, &s);
+  assert_int_equal(s.inserted, 4000);
+  assert_int_equal(s.acknowledged, 4000);
+  assert_accounted(producer);
+  pthread_mutex_lock(&f->fake.mu);
+  assert_int_equal(f->fake.rows_stored, 4000);
+  pthread_mutex_unlock(&f->fake.mu);
+  bf_producer_destroy(producer);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_queue_fifo_wrap_and_bound),
+      cmocka_unit_test(test_queue_reset_frees_held_records),
+      cmocka_unit_test(test_create_rejects_bad_options),
+      cmocka_unit_test(test_block_times_out_when_full),
+      cmocka_unit_test(test_drop_newest_counts_drops),
+      cmocka_unit_test(test_raise_policy_fails_fast),
+      cmocka_unit_test(test_shutdown_releases_blocked_insert),
+      cmocka_unit_test(test_flush_times_out_and_retries_while_unreachable),
+      cmocka_unit_test_setup_teardown(test_batches_acked_in_sequence, fake_setup, fake_teardown),
+      cmocka_unit_test_setup_teardown(test_bad_rows_fail_alone, fake_setup, fake_teardown),
+      cmocka_unit_test_setup_teardown(test_unavailable_is_retried_with_same_sequence, fake_setup,
+                                      fake_teardown),
+      cmocka_unit_test_setup_teardown(test_non_retryable_fails_batch_and_moves_on, fake_setup,
+                                      fake_teardown),
+      cmocka_unit_test_setup_teardown(test_scheduled_delay_sends_partial_batch, fake_setup,
+                                      fake_teardown),
+      cmocka_unit_test_setup_teardown(test_concurrent_inserts_all_acknowledged, fake_setup,
+                                      fake_teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
