@@ -1,0 +1,181 @@
+/* Typed bifrost.v1 client: packs requests with protobuf-c, runs them over a
+ * bf_rpc_channel_t and unpacks the responses into plain C values or JSON text. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bifrost/client.h"
+#include "bifrost/v1/bifrost.pb-c.h"
+
+/* Packs msg, runs a unary call and unpacks the response with `descriptor`. */
+static int unary(bf_rpc_channel_t *channel, const char *method, const ProtobufCMessage *msg,
+                 const ProtobufCMessageDescriptor *descriptor, double timeout_secs,
+                 ProtobufCMessage **out, bf_error_t *err) {
+  size_t size = protobuf_c_message_get_packed_size(msg);
+  uint8_t *request = malloc(size ? size : 1);
+  if (request == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  protobuf_c_message_pack(msg, request);
+  bf_buffer_t response;
+  bf_buffer_init(&response);
+  int status = bf_rpc_channel_unary(channel, method, request, size, timeout_secs, &response, err);
+  free(request);
+  if (status == BF_OK) {
+    *out = protobuf_c_message_unpack(descriptor, NULL, response.size,
+                                     response.data ? response.data : (const uint8_t *)"");
+    if (*out == NULL) status = bf_error_set(err, BF_ECORRUPT, "malformed response to %s", method);
+  }
+  bf_buffer_reset(&response);
+  return status;
+}
+
+static void set_name(Bifrost__V1__TableName *pb, const bf_table_name_t *name) {
+  pb->catalog = (char *)name->catalog;
+  pb->schema_name = (char *)name->schema_name;
+  pb->table = (char *)name->table;
+}
+
+int bf_client_register_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                             const char *json_schema, const char *const *partition_columns,
+                             size_t n_partition_columns, const char *fingerprint,
+                             double timeout_secs, char status_out[32], char fingerprint_out[33],
+                             bf_error_t *err) {
+  Bifrost__V1__TableName pb_name = BIFROST__V1__TABLE_NAME__INIT;
+  set_name(&pb_name, name);
+  Bifrost__V1__RegisterTableRequest req = BIFROST__V1__REGISTER_TABLE_REQUEST__INIT;
+  req.name = &pb_name;
+  req.json_schema = (char *)json_schema;
+  req.n_partition_columns = n_partition_columns;
+  req.partition_columns = (char **)partition_columns;
+  req.fingerprint = (char *)(fingerprint ? fingerprint : "");
+  ProtobufCMessage *resp_msg = NULL;
+  BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_REGISTER_TABLE, &req.base,
+                         &bifrost__v1__register_table_response__descriptor, timeout_secs, &resp_msg,
+                         err));
+  Bifrost__V1__RegisterTableResponse *resp = (Bifrost__V1__RegisterTableResponse *)resp_msg;
+  snprintf(status_out, 32, "%s", resp->status);
+  snprintf(fingerprint_out, 33, "%s", resp->fingerprint);
+  protobuf_c_message_free_unpacked(resp_msg, NULL);
+  return BF_OK;
+}
+
+int bf_client_insert_batch(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                           const char *fingerprint, const uint8_t *ipc, size_t ipc_size,
+                           const char *producer_id, uint64_t sequence, double timeout_secs,
+                           uint64_t *rows_accepted, int *duplicate, bf_error_t *err) {
+  Bifrost__V1__TableName pb_name = BIFROST__V1__TABLE_NAME__INIT;
+  set_name(&pb_name, name);
+  Bifrost__V1__InsertBatchRequest req = BIFROST__V1__INSERT_BATCH_REQUEST__INIT;
+  req.name = &pb_name;
+  req.fingerprint = (char *)fingerprint;
+  req.arrow_ipc.data = (uint8_t *)ipc;
+  req.arrow_ipc.len = ipc_size;
+  req.producer_id = (char *)(producer_id ? producer_id : "");
+  req.sequence = sequence;
+  ProtobufCMessage *resp_msg = NULL;
+  BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_INSERT_BATCH, &req.base,
+                         &bifrost__v1__insert_batch_response__descriptor, timeout_secs, &resp_msg,
+                         err));
+  Bifrost__V1__InsertBatchResponse *resp = (Bifrost__V1__InsertBatchResponse *)resp_msg;
+  if (rows_accepted) *rows_accepted = resp->rows_accepted;
+  if (duplicate) *duplicate = resp->duplicate;
+  protobuf_c_message_free_unpacked(resp_msg, NULL);
+  return BF_OK;
+}
+
+typedef struct query_ctx {
+  bf_buffer_t *out;
+  bf_error_t *err;
+} query_ctx_t;
+
+static int on_query_message(void *ctx, const uint8_t *message, size_t size) {
+  query_ctx_t *q = ctx;
+  Bifrost__V1__QueryResponse *resp = bifrost__v1__query_response__unpack(NULL, size, message);
+  if (resp == NULL) {
+    bf_error_set(q->err, BF_ECORRUPT, "malformed query response");
+    return 1;
+  }
+  int status = bf_buffer_append(q->out, resp->ipc_chunk.data, resp->ipc_chunk.len);
+  bifrost__v1__query_response__free_unpacked(resp, NULL);
+  if (status != BF_OK) bf_error_set(q->err, status, "out of memory receiving a query result");
+  return status != BF_OK;
+}
+
+int bf_client_query(bf_rpc_channel_t *channel, const char *sql, double timeout_secs,
+                    bf_buffer_t *ipc_out, bf_error_t *err) {
+  Bifrost__V1__QueryRequest req = BIFROST__V1__QUERY_REQUEST__INIT;
+  req.sql = (char *)sql;
+  size_t size = bifrost__v1__query_request__get_packed_size(&req);
+  uint8_t *request = malloc(size ? size : 1);
+  if (request == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  bifrost__v1__query_request__pack(&req, request);
+  bf_error_t chunk_err;
+  bf_error_init(&chunk_err);
+  query_ctx_t ctx = {ipc_out, &chunk_err};
+  int status = bf_rpc_channel_server_stream(channel, BF_RPC_METHOD_QUERY, request, size,
+                                            timeout_secs, on_query_message, &ctx, err);
+  free(request);
+  if (status == BF_ECANCELLED && chunk_err.status != BF_OK)
+    status = bf_error_set(err, chunk_err.status, "%s", chunk_err.message);
+  return status;
+}
+
+static json_t *table_info_json(const Bifrost__V1__TableInfo *info) {
+  json_t *partitions = json_array();
+  for (size_t i = 0; i < info->n_partition_columns; i++)
+    json_array_append_new(partitions, json_string(info->partition_columns[i]));
+  json_t *arrow_schema = json_loads(info->arrow_schema_json ? info->arrow_schema_json : "{}", 0, NULL);
+  if (arrow_schema == NULL) arrow_schema = json_object();
+  const Bifrost__V1__TableName *n = info->name;
+  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:I}",
+                   "catalog", n && n->catalog ? n->catalog : "", "schema_name",
+                   n && n->schema_name ? n->schema_name : "", "table", n && n->table ? n->table : "",
+                   "fingerprint", info->fingerprint, "partition_columns", partitions,
+                   "json_schema", info->json_schema, "arrow_schema", arrow_schema, "location",
+                   info->location, "delta_version", (json_int_t)info->delta_version, "num_files",
+                   (json_int_t)info->num_files, "num_rows", (json_int_t)info->num_rows,
+                   "size_bytes", (json_int_t)info->size_bytes, "created_at_ms",
+                   (json_int_t)info->created_at_ms);
+}
+
+static int dump_json(json_t *value, char **json_out, bf_error_t *err) {
+  if (value == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  *json_out = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(value);
+  return *json_out ? BF_OK : bf_error_set(err, BF_ENOMEM, "out of memory");
+}
+
+int bf_client_list_tables(bf_rpc_channel_t *channel, double timeout_secs, char **json_out,
+                          bf_error_t *err) {
+  Bifrost__V1__ListTablesRequest req = BIFROST__V1__LIST_TABLES_REQUEST__INIT;
+  ProtobufCMessage *resp_msg = NULL;
+  BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_LIST_TABLES, &req.base,
+                         &bifrost__v1__list_tables_response__descriptor, timeout_secs, &resp_msg,
+                         err));
+  Bifrost__V1__ListTablesResponse *resp = (Bifrost__V1__ListTablesResponse *)resp_msg;
+  json_t *list = json_array();
+  for (size_t i = 0; i < resp->n_tables; i++)
+    json_array_append_new(list, table_info_json(resp->tables[i]));
+  protobuf_c_message_free_unpacked(resp_msg, NULL);
+  return dump_json(list, json_out, err);
+}
+
+int bf_client_describe_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                             double timeout_secs, char **json_out, bf_error_t *err) {
+  Bifrost__V1__TableName pb_name = BIFROST__V1__TABLE_NAME__INIT;
+  set_name(&pb_name, name);
+  Bifrost__V1__DescribeTableRequest req = BIFROST__V1__DESCRIBE_TABLE_REQUEST__INIT;
+  req.name = &pb_name;
+  ProtobufCMessage *resp_msg = NULL;
+  BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_DESCRIBE_TABLE, &req.base,
+                         &bifrost__v1__describe_table_response__descriptor, timeout_secs,
+                         &resp_msg, err));
+  Bifrost__V1__DescribeTableResponse *resp = (Bifrost__V1__DescribeTableResponse *)resp_msg;
+  if (resp->table == NULL) {
+    protobuf_c_message_free_unpacked(resp_msg, NULL);
+    return bf_error_set(err, BF_ECORRUPT, "describe response without a table");
+  }
+  json_t *value = table_info_json(resp->table);
+  protobuf_c_message_free_unpacked(resp_msg, NULL);
+  return dump_json(value, json_out, err);
+}

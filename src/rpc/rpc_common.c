@@ -1,0 +1,25 @@
+/* Byte-buffer and deadline helpers shared by the RPC server and channel. */
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/support/time.h>
+
+#include "rpc/rpc_internal.h"
+
+int bf__rpc_read_byte_buffer(grpc_byte_buffer *bb, bf_buffer_t *out) {
+  grpc_byte_buffer_reader reader;
+  if (!grpc_byte_buffer_reader_init(&reader, bb)) return BF_ECORRUPT;
+  grpc_slice slice;
+  int status = BF_OK;
+  BF_RETURN_NOT_OK(bf_buffer_reserve(out, grpc_byte_buffer_length(bb)));
+  while (status == BF_OK && grpc_byte_buffer_reader_next(&reader, &slice)) {
+    status = bf_buffer_append(out, GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice));
+    grpc_slice_unref(slice);
+  }
+  grpc_byte_buffer_reader_destroy(&reader);
+  return status;
+}
+
+gpr_timespec bf__rpc_deadline(double secs) {
+  if (secs <= 0) return gpr_inf_future(GPR_CLOCK_REALTIME);
+  return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
+                      gpr_time_from_micros((int64_t)(secs * 1e6), GPR_TIMESPAN));
+}

@@ -1,0 +1,19 @@
+/* Internal helpers shared by the RPC server and channel. */
+#ifndef BIFROST_RPC_INTERNAL_H
+#define BIFROST_RPC_INTERNAL_H
+
+#include <grpc/grpc.h>
+#include <stddef.h>
+
+#include "bifrost/util.h"
+
+#define BF_RPC_STATUS_METADATA_KEY "bf-status"
+
+/* bf status for a status name ("BF_EQUERY"), or fallback if unknown. */
+int bf__rpc_status_from_name(const char *name, size_t len, int fallback);
+/* Copies a received byte buffer into out (appending). */
+int bf__rpc_read_byte_buffer(grpc_byte_buffer *bb, bf_buffer_t *out);
+/* gpr deadline `secs` from now; infinite when secs <= 0. */
+gpr_timespec bf__rpc_deadline(double secs);
+
+#endif

@@ -1,0 +1,312 @@
+/* gRPC core server framework. Each worker thread owns a completion queue, asks the
+ * server for the next call of any method (grpc_server_request_call), and serves that
+ * call synchronously: read the single request message, run the handler, which ends
+ * the call with a unary reply, a stream of messages plus a final status, or an error.
+ * Only one operation is ever outstanding on a worker's queue, so waiting for it is a
+ * plain grpc_completion_queue_next. The health service (grpc.health.v1 Check) is
+ * answered here. Shutdown follows the order gRPC core requires: shutdown_and_notify,
+ * grace period, cancel_all_calls, wait for the notification, join workers, destroy
+ * the server, then drain and destroy the queues. */
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bifrost/rpc.h"
+#include "rpc/rpc_internal.h"
+
+struct bf_rpc_call {
+  grpc_call *call;
+  grpc_completion_queue *cq;
+  grpc_call_details details;
+  grpc_metadata_array request_md;
+  int sent_initial_metadata;
+  int finished;
+  char method[256];
+};
+
+typedef struct worker {
+  struct bf_rpc_server *server;
+  grpc_completion_queue *cq;
+  pthread_t thread;
+  int started;
+} worker_t;
+
+struct bf_rpc_server {
+  grpc_server *server;
+  grpc_completion_queue *shutdown_cq;
+  worker_t *workers;
+  int n_workers;
+  bf_rpc_handler_fn handler;
+  void *handler_ctx;
+};
+
+/* Runs one batch and waits for it. Returns 1 if the batch succeeded. */
+static int run_batch(bf_rpc_call_t *c, grpc_op *ops, size_t n_ops) {
+  void *tag = ops; /* any unique pointer */
+  if (grpc_call_start_batch(c->call, ops, n_ops, tag, NULL) != GRPC_CALL_OK) return 0;
+  grpc_event ev = grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  return ev.type == GRPC_OP_COMPLETE && ev.success;
+}
+
+static void add_initial_metadata(bf_rpc_call_t *c, grpc_op *op) {
+  memset(op, 0, sizeof *op);
+  op->op = GRPC_OP_SEND_INITIAL_METADATA;
+  c->sent_initial_metadata = 1;
+}
+
+static grpc_byte_buffer *make_buffer(const uint8_t *data, size_t size) {
+  grpc_slice slice = grpc_slice_malloc(size);
+  if (size) memcpy(GRPC_SLICE_START_PTR(slice), data, size);
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+  return bb;
+}
+
+static int send_status(bf_rpc_call_t *c, grpc_op *ops, size_t n_ops, int bf_status,
+                       const char *message) {
+  grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
+  grpc_metadata trailer;
+  memset(&trailer, 0, sizeof trailer);
+  trailer.key = grpc_slice_from_static_string(BF_RPC_STATUS_METADATA_KEY);
+  trailer.value = grpc_slice_from_static_string(bf_status_name(bf_status));
+  int cancelled = 0;
+  grpc_op *op = &ops[n_ops++];
+  memset(op, 0, sizeof *op);
+  op->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+  op->data.send_status_from_server.status = (grpc_status_code)bf_rpc_status_to_grpc(bf_status);
+  op->data.send_status_from_server.status_details = &details;
+  op->data.send_status_from_server.trailing_metadata_count = bf_status == BF_OK ? 0 : 1;
+  op->data.send_status_from_server.trailing_metadata = &trailer;
+  op = &ops[n_ops++];
+  memset(op, 0, sizeof *op);
+  op->op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+  op->data.recv_close_on_server.cancelled = &cancelled;
+  int ok = run_batch(c, ops, n_ops);
+  grpc_slice_unref(details);
+  c->finished = 1;
+  return ok && !cancelled ? BF_OK : BF_ECANCELLED;
+}
+
+int bf_rpc_call_reply(bf_rpc_call_t *c, const uint8_t *response, size_t size) {
+  if (c->finished) return BF_ECLOSED;
+  grpc_op ops[4];
+  size_t n = 0;
+  if (!c->sent_initial_metadata) add_initial_metadata(c, &ops[n++]);
+  grpc_byte_buffer *bb = make_buffer(response, size);
+  memset(&ops[n], 0, sizeof ops[n]);
+  ops[n].op = GRPC_OP_SEND_MESSAGE;
+  ops[n].data.send_message.send_message = bb;
+  n++;
+  int status = send_status(c, ops, n, BF_OK, "");
+  grpc_byte_buffer_destroy(bb);
+  return status;
+}
+
+int bf_rpc_call_send(bf_rpc_call_t *c, const uint8_t *message, size_t size) {
+  if (c->finished) return BF_ECLOSED;
+  grpc_op ops[2];
+  size_t n = 0;
+  if (!c->sent_initial_metadata) add_initial_metadata(c, &ops[n++]);
+  grpc_byte_buffer *bb = make_buffer(message, size);
+  memset(&ops[n], 0, sizeof ops[n]);
+  ops[n].op = GRPC_OP_SEND_MESSAGE;
+  ops[n].data.send_message.send_message = bb;
+  n++;
+  int ok = run_batch(c, ops, n);
+  grpc_byte_buffer_destroy(bb);
+  return ok ? BF_OK : BF_ECANCELLED;
+}
+
+int bf_rpc_call_finish(bf_rpc_call_t *c, int bf_status, const char *message) {
+  if (c->finished) return BF_ECLOSED;
+  grpc_op ops[3];
+  size_t n = 0;
+  if (!c->sent_initial_metadata) add_initial_metadata(c, &ops[n++]);
+  return send_status(c, ops, n, bf_status, message);
+}
+
+const char *bf_rpc_call_metadata(bf_rpc_call_t *c, const char *key, size_t *len) {
+  size_t key_len = strlen(key);
+  for (size_t i = 0; i < c->request_md.count; i++) {
+    const grpc_metadata *md = &c->request_md.metadata[i];
+    if (GRPC_SLICE_LENGTH(md->key) == key_len &&
+        memcmp(GRPC_SLICE_START_PTR(md->key), key, key_len) == 0) {
+      if (len) *len = GRPC_SLICE_LENGTH(md->value);
+      return (const char *)GRPC_SLICE_START_PTR(md->value);
+    }
+  }
+  return NULL;
+}
+
+double bf_rpc_call_time_left(bf_rpc_call_t *c) {
+  gpr_timespec deadline = gpr_convert_clock_type(c->details.deadline, GPR_CLOCK_REALTIME);
+  if (gpr_time_cmp(deadline, gpr_inf_future(GPR_CLOCK_REALTIME)) >= 0) return INFINITY;
+  gpr_timespec left = gpr_time_sub(deadline, gpr_now(GPR_CLOCK_REALTIME));
+  return (double)left.tv_sec + (double)left.tv_nsec / 1e9;
+}
+
+static void serve_call(struct bf_rpc_server *s, bf_rpc_call_t *c) {
+  size_t method_len = GRPC_SLICE_LENGTH(c->details.method);
+  if (method_len >= sizeof c->method) method_len = sizeof c->method - 1;
+  memcpy(c->method, GRPC_SLICE_START_PTR(c->details.method), method_len);
+  c->method[method_len] = '\0';
+
+  grpc_byte_buffer *request = NULL;
+  grpc_op op;
+  memset(&op, 0, sizeof op);
+  op.op = GRPC_OP_RECV_MESSAGE;
+  op.data.recv_message.recv_message = &request;
+  if (!run_batch(c, &op, 1)) return; /* client went away */
+  bf_buffer_t body;
+  bf_buffer_init(&body);
+  if (request == NULL) {
+    bf_rpc_call_finish(c, BF_EINVAL, "request message missing");
+    return;
+  }
+  int status = bf__rpc_read_byte_buffer(request, &body);
+  grpc_byte_buffer_destroy(request);
+  if (status != BF_OK) {
+    bf_buffer_reset(&body);
+    bf_rpc_call_finish(c, BF_EINTERNAL, "could not read the request");
+    return;
+  }
+  if (strcmp(c->method, BF_RPC_METHOD_HEALTH_CHECK) == 0) {
+    static const uint8_t serving[] = {0x08, 0x01}; /* HealthCheckResponse{status: SERVING} */
+    bf_rpc_call_reply(c, serving, sizeof serving);
+  } else {
+    s->handler(s->handler_ctx, c, c->method, body.data ? body.data : (const uint8_t *)"",
+               body.size);
+    if (!c->finished) bf_rpc_call_finish(c, BF_EINTERNAL, "handler did not answer the call");
+  }
+  bf_buffer_reset(&body);
+}
+
+static void *worker_main(void *arg) {
+  worker_t *w = arg;
+  for (;;) {
+    bf_rpc_call_t c;
+    memset(&c, 0, sizeof c);
+    c.cq = w->cq;
+    grpc_call_details_init(&c.details);
+    grpc_metadata_array_init(&c.request_md);
+    grpc_call_error rc = grpc_server_request_call(w->server->server, &c.call, &c.details,
+                                                  &c.request_md, w->cq, w->cq, &c);
+    if (rc != GRPC_CALL_OK) {
+      grpc_call_details_destroy(&c.details);
+      grpc_metadata_array_destroy(&c.request_md);
+      break;
+    }
+    grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    int got_call = ev.type == GRPC_OP_COMPLETE && ev.success;
+    if (got_call) serve_call(w->server, &c);
+    if (c.call) grpc_call_unref(c.call);
+    grpc_call_details_destroy(&c.details);
+    grpc_metadata_array_destroy(&c.request_md);
+    if (!got_call) break; /* server shutting down */
+  }
+  return NULL;
+}
+
+int bf_rpc_server_start(const bf_rpc_server_options_t *options, bf_rpc_server_t **out,
+                        int *out_port, bf_error_t *err) {
+  bf_rpc_global_init();
+  struct bf_rpc_server *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    bf_rpc_global_shutdown();
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
+  s->handler = options->handler;
+  s->handler_ctx = options->handler_ctx;
+  s->n_workers = options->n_workers > 0 ? options->n_workers : 8;
+  grpc_arg args[3];
+  args[0].type = GRPC_ARG_INTEGER;
+  args[0].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
+  args[0].value.integer = 0;
+  args[1].type = GRPC_ARG_INTEGER;
+  args[1].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+  args[1].value.integer = BF_RPC_MAX_MESSAGE_BYTES;
+  args[2].type = GRPC_ARG_INTEGER;
+  args[2].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+  args[2].value.integer = BF_RPC_MAX_MESSAGE_BYTES;
+  grpc_channel_args channel_args = {3, args};
+  s->server = grpc_server_create(&channel_args, NULL);
+  s->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
+  s->workers = calloc((size_t)s->n_workers, sizeof *s->workers);
+  if (s->workers == NULL) goto fail_nomem;
+  for (int i = 0; i < s->n_workers; i++) {
+    s->workers[i].server = s;
+    s->workers[i].cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(s->server, s->workers[i].cq, NULL);
+  }
+  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+  int port = grpc_server_add_http2_port(s->server, options->address, creds);
+  grpc_server_credentials_release(creds);
+  if (port == 0) {
+    bf_error_set(err, BF_EUNAVAILABLE, "cannot listen on %s (address in use or invalid)",
+                 options->address);
+    goto fail;
+  }
+  grpc_server_start(s->server);
+  for (int i = 0; i < s->n_workers; i++) {
+    if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) {
+      bf_error_set(err, BF_EINTERNAL, "cannot start worker threads");
+      bf_rpc_server_stop(s, 0);
+      return BF_EINTERNAL;
+    }
+    s->workers[i].started = 1;
+  }
+  *out = s;
+  if (out_port) *out_port = port;
+  return BF_OK;
+fail_nomem:
+  bf_error_set(err, BF_ENOMEM, "out of memory");
+fail:
+  grpc_server_destroy(s->server); /* never started: destroy directly */
+  for (int i = 0; s->workers && i < s->n_workers; i++) {
+    grpc_completion_queue_shutdown(s->workers[i].cq);
+    while (grpc_completion_queue_next(s->workers[i].cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+               .type != GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(s->workers[i].cq);
+  }
+  grpc_completion_queue_shutdown(s->shutdown_cq);
+  grpc_completion_queue_destroy(s->shutdown_cq);
+  free(s->workers);
+  free(s);
+  bf_rpc_global_shutdown();
+  return err ? err->status : BF_EUNAVAILABLE;
+}
+
+void bf_rpc_server_stop(bf_rpc_server_t *s, double grace_secs) {
+  if (s == NULL) return;
+  static int shutdown_tag;
+  grpc_server_shutdown_and_notify(s->server, s->shutdown_cq, &shutdown_tag);
+  grpc_event ev = grpc_completion_queue_pluck(s->shutdown_cq, &shutdown_tag,
+                                              bf__rpc_deadline(grace_secs > 0 ? grace_secs : 0.001),
+                                              NULL);
+  if (ev.type == GRPC_QUEUE_TIMEOUT) {
+    grpc_server_cancel_all_calls(s->server);
+    grpc_completion_queue_pluck(s->shutdown_cq, &shutdown_tag, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                NULL);
+  }
+  for (int i = 0; i < s->n_workers; i++)
+    if (s->workers[i].started) pthread_join(s->workers[i].thread, NULL);
+  grpc_server_destroy(s->server);
+  for (int i = 0; i < s->n_workers; i++) {
+    grpc_completion_queue_shutdown(s->workers[i].cq);
+    while (grpc_completion_queue_next(s->workers[i].cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+               .type != GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(s->workers[i].cq);
+  }
+  grpc_completion_queue_shutdown(s->shutdown_cq);
+  grpc_completion_queue_destroy(s->shutdown_cq);
+  free(s->workers);
+  free(s);
+  bf_rpc_global_shutdown();
+}
