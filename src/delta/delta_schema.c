@@ -1,0 +1,64 @@
+/* bf_schema_t -> Delta schemaString (the JSON struct type of PROTOCOL.md). Enums are
+ * stored as strings; Utf8View and Utf8 are both `string`. */
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "bifrost/delta.h"
+
+static json_t *delta_type(const bf_field_t *field);
+
+static json_t *delta_field(const bf_field_t *field) {
+  json_t *type = delta_type(field);
+  if (type == NULL) return NULL;
+  return json_pack("{s:s, s:o, s:b, s:{}}", "name", field->name, "type", type, "nullable",
+                   field->nullable, "metadata");
+}
+
+static json_t *delta_struct(const bf_field_t *fields, size_t n) {
+  json_t *list = json_array();
+  for (size_t i = 0; i < n; i++) {
+    json_t *f = delta_field(&fields[i]);
+    if (f == NULL) {
+      json_decref(list);
+      return NULL;
+    }
+    json_array_append_new(list, f);
+  }
+  return json_pack("{s:s, s:o}", "type", "struct", "fields", list);
+}
+
+static json_t *delta_type(const bf_field_t *field) {
+  switch (field->type) {
+    case BF_TYPE_UTF8VIEW:
+    case BF_TYPE_UTF8:
+    case BF_TYPE_DICTIONARY:
+      return json_string("string");
+    case BF_TYPE_INT64:
+      return json_string("long");
+    case BF_TYPE_FLOAT64:
+      return json_string("double");
+    case BF_TYPE_BOOL:
+      return json_string("boolean");
+    case BF_TYPE_TIMESTAMP_US:
+      return json_string("timestamp");
+    case BF_TYPE_DATE32:
+      return json_string("date");
+    case BF_TYPE_LIST: {
+      json_t *element = delta_type(&field->children[0]);
+      if (element == NULL) return NULL;
+      return json_pack("{s:s, s:o, s:b}", "type", "array", "elementType", element, "containsNull",
+                       field->children[0].nullable);
+    }
+    case BF_TYPE_STRUCT:
+      return delta_struct(field->children, field->n_children);
+  }
+  return NULL;
+}
+
+int bf_delta_schema_string(const bf_schema_t *schema, char **out, bf_error_t *err) {
+  json_t *root = delta_struct(schema->fields, schema->n_fields);
+  if (root == NULL) return bf_error_set(err, BF_ENOMEM, "cannot build the Delta schema");
+  *out = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(root);
+  return *out ? BF_OK : bf_error_set(err, BF_ENOMEM, "out of memory");
+}

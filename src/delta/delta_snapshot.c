@@ -1,0 +1,233 @@
+/* Delta log replay: applies JSON commits 0..N in order to build the live file list,
+ * the table metadata and the txn (exactly-once) versions. A gap in the commit
+ * sequence or an unparseable action is reported as corruption naming the file. */
+#include <dirent.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "delta/delta_internal.h"
+
+void bf_delta_file_reset(bf_delta_file_t *file) {
+  free(file->path);
+  for (size_t i = 0; i < file->n_partition_values; i++) free(file->partition_values[i]);
+  free(file->partition_values);
+  free(file->stats_json);
+  memset(file, 0, sizeof *file);
+}
+
+void bf_delta_snapshot_reset(bf_delta_snapshot_t *s) {
+  free(s->schema_string);
+  for (size_t i = 0; i < s->n_partition_columns; i++) free(s->partition_columns[i]);
+  free(s->partition_columns);
+  for (size_t i = 0; i < s->n_files; i++) bf_delta_file_reset(&s->files[i]);
+  free(s->files);
+  for (size_t i = 0; i < s->n_txns; i++) free(s->txn_app_ids[i]);
+  free(s->txn_app_ids);
+  free(s->txn_versions);
+  memset(s, 0, sizeof *s);
+  s->version = -1;
+}
+
+int64_t bf_delta_snapshot_txn_version(const bf_delta_snapshot_t *s, const char *app_id) {
+  for (size_t i = 0; i < s->n_txns; i++)
+    if (strcmp(s->txn_app_ids[i], app_id) == 0) return s->txn_versions[i];
+  return -1;
+}
+
+static int set_txn(bf_delta_snapshot_t *s, const char *app_id, int64_t version) {
+  for (size_t i = 0; i < s->n_txns; i++) {
+    if (strcmp(s->txn_app_ids[i], app_id) == 0) {
+      s->txn_versions[i] = version;
+      return BF_OK;
+    }
+  }
+  char **ids = realloc(s->txn_app_ids, (s->n_txns + 1) * sizeof *ids);
+  if (ids == NULL) return BF_ENOMEM;
+  s->txn_app_ids = ids;
+  int64_t *versions = realloc(s->txn_versions, (s->n_txns + 1) * sizeof *versions);
+  if (versions == NULL) return BF_ENOMEM;
+  s->txn_versions = versions;
+  if ((ids[s->n_txns] = strdup(app_id)) == NULL) return BF_ENOMEM;
+  versions[s->n_txns++] = version;
+  return BF_OK;
+}
+
+static void remove_file(bf_delta_snapshot_t *s, const char *path) {
+  for (size_t i = 0; i < s->n_files; i++) {
+    if (strcmp(s->files[i].path, path) == 0) {
+      bf_delta_file_reset(&s->files[i]);
+      s->files[i] = s->files[--s->n_files];
+      return;
+    }
+  }
+}
+
+static int apply_metadata(bf_delta_snapshot_t *s, json_t *meta) {
+  const char *schema_string = json_string_value(json_object_get(meta, "schemaString"));
+  json_t *parts = json_object_get(meta, "partitionColumns");
+  if (schema_string == NULL || !json_is_array(parts)) return BF_ECORRUPT;
+  free(s->schema_string);
+  for (size_t i = 0; i < s->n_partition_columns; i++) free(s->partition_columns[i]);
+  free(s->partition_columns);
+  s->n_partition_columns = 0;
+  s->schema_string = strdup(schema_string);
+  s->partition_columns = calloc(json_array_size(parts) + 1, sizeof *s->partition_columns);
+  if (s->schema_string == NULL || s->partition_columns == NULL) return BF_ENOMEM;
+  size_t i;
+  json_t *col;
+  json_array_foreach(parts, i, col) {
+    if (!json_is_string(col)) return BF_ECORRUPT;
+    if ((s->partition_columns[i] = strdup(json_string_value(col))) == NULL) return BF_ENOMEM;
+    s->n_partition_columns = i + 1;
+  }
+  return BF_OK;
+}
+
+static int apply_add(bf_delta_snapshot_t *s, json_t *add) {
+  const char *encoded = json_string_value(json_object_get(add, "path"));
+  if (encoded == NULL) return BF_ECORRUPT;
+  bf_delta_file_t f = {0};
+  f.path = bf__delta_path_decode(encoded);
+  if (f.path == NULL) return BF_ECORRUPT;
+  remove_file(s, f.path); /* re-adding a path replaces it */
+  json_t *values = json_object_get(add, "partitionValues");
+  f.n_partition_values = s->n_partition_columns;
+  f.partition_values = calloc(s->n_partition_columns + 1, sizeof *f.partition_values);
+  int status = f.partition_values ? BF_OK : BF_ENOMEM;
+  for (size_t i = 0; i < s->n_partition_columns && status == BF_OK; i++) {
+    const char *v = json_string_value(json_object_get(values, s->partition_columns[i]));
+    if (v && v[0] && (f.partition_values[i] = strdup(v)) == NULL) status = BF_ENOMEM;
+  }
+  f.size_bytes = json_integer_value(json_object_get(add, "size"));
+  f.modification_time_ms = json_integer_value(json_object_get(add, "modificationTime"));
+  const char *stats = json_string_value(json_object_get(add, "stats"));
+  if (status == BF_OK && stats) {
+    if ((f.stats_json = strdup(stats)) == NULL) status = BF_ENOMEM;
+    json_t *parsed = json_loads(stats, 0, NULL);
+    f.num_records = parsed ? json_integer_value(json_object_get(parsed, "numRecords")) : 0;
+    json_decref(parsed);
+  }
+  if (status == BF_OK) {
+    bf_delta_file_t *grown = realloc(s->files, (s->n_files + 1) * sizeof *grown);
+    if (grown == NULL) {
+      status = BF_ENOMEM;
+    } else {
+      s->files = grown;
+      s->files[s->n_files++] = f;
+      return BF_OK;
+    }
+  }
+  bf_delta_file_reset(&f);
+  return status;
+}
+
+int bf__delta_apply_commit(bf_delta_snapshot_t *s, const char *text, size_t len,
+                           const char *file_name, bf_error_t *err) {
+  size_t start = 0;
+  int line_no = 0;
+  while (start < len) {
+    size_t end = start;
+    while (end < len && text[end] != '\n') end++;
+    line_no++;
+    if (end > start) {
+      json_error_t jerr;
+      json_t *action = json_loadb(text + start, end - start, 0, &jerr);
+      if (!json_is_object(action)) {
+        json_decref(action);
+        return bf_error_set(err, BF_ECORRUPT, "%s line %d is not a JSON action", file_name, line_no);
+      }
+      int status = BF_OK;
+      json_t *v;
+      if ((v = json_object_get(action, "metaData"))) {
+        status = apply_metadata(s, v);
+      } else if ((v = json_object_get(action, "add"))) {
+        status = apply_add(s, v);
+      } else if ((v = json_object_get(action, "remove"))) {
+        const char *encoded = json_string_value(json_object_get(v, "path"));
+        char *path = encoded ? bf__delta_path_decode(encoded) : NULL;
+        if (path == NULL) status = BF_ECORRUPT;
+        else remove_file(s, path);
+        free(path);
+      } else if ((v = json_object_get(action, "txn"))) {
+        const char *app_id = json_string_value(json_object_get(v, "appId"));
+        json_t *version = json_object_get(v, "version");
+        if (app_id == NULL || !json_is_integer(version)) status = BF_ECORRUPT;
+        else status = set_txn(s, app_id, json_integer_value(version));
+      }
+      json_decref(action);
+      if (status == BF_ECORRUPT)
+        return bf_error_set(err, status, "%s line %d: malformed action", file_name, line_no);
+      if (status != BF_OK) return bf_error_set(err, status, "out of memory replaying %s", file_name);
+    }
+    start = end + 1;
+  }
+  return BF_OK;
+}
+
+/* Highest commit version present in _delta_log, or -1. */
+static int64_t max_commit_version(const char *table_dir) {
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s/_delta_log", table_dir);
+  DIR *d = opendir(dir);
+  if (d == NULL) return -1;
+  int64_t max = -1;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    size_t n = strlen(e->d_name);
+    if (n != 25 || strcmp(e->d_name + 20, ".json") != 0) continue;
+    char *end;
+    long long v = strtoll(e->d_name, &end, 10);
+    if (end == e->d_name + 20 && v > max) max = v;
+  }
+  closedir(d);
+  return max;
+}
+
+int bf__delta_load_version(bf_delta_snapshot_t *s, const char *table_dir, int64_t version,
+                           int *found, bf_error_t *err) {
+  char path[PATH_MAX];
+  bf__delta_commit_path(table_dir, version, path, sizeof path);
+  char *text;
+  size_t size;
+  int status = bf_fs_read_file(path, &text, &size, err);
+  if (status == BF_ENOTFOUND) {
+    *found = 0;
+    return BF_OK;
+  }
+  if (status != BF_OK) return status;
+  *found = 1;
+  status = bf__delta_apply_commit(s, text, size, path, err);
+  free(text);
+  if (status == BF_OK) s->version = version;
+  return status;
+}
+
+int bf_delta_snapshot_load(const char *table_dir, bf_delta_snapshot_t *out, bf_error_t *err) {
+  bf_delta_snapshot_t s = {0};
+  s.version = -1;
+  int64_t max = max_commit_version(table_dir);
+  if (max < 0) return bf_error_set(err, BF_ENOTFOUND, "%s has no Delta log", table_dir);
+  for (int64_t v = 0;; v++) {
+    int found = 0;
+    int status = bf__delta_load_version(&s, table_dir, v, &found, err);
+    if (status != BF_OK) {
+      bf_delta_snapshot_reset(&s);
+      return status;
+    }
+    if (!found) break;
+  }
+  if (s.version < max) {
+    bf_delta_snapshot_reset(&s);
+    return bf_error_set(err, BF_ECORRUPT, "%s/_delta_log: commit %lld missing before %lld",
+                        table_dir, (long long)(s.version + 1), (long long)max);
+  }
+  if (s.schema_string == NULL) {
+    bf_delta_snapshot_reset(&s);
+    return bf_error_set(err, BF_ECORRUPT, "%s/_delta_log has no metaData action", table_dir);
+  }
+  *out = s;
+  return BF_OK;
+}
