@@ -1,0 +1,147 @@
+/* Engine lifecycle: opens the ingest and query databases and locks the query
+ * database down (allowed_directories = data dir, no external access, no extension
+ * installs or autoloading, configuration locked), in the order DuckDB requires. Also
+ * holds the small SQL-building helpers the other engine files share. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_internal.h"
+
+int bf__sql_append(bf_buffer_t *buf, const char *s) { return bf_buffer_append(buf, s, strlen(s)); }
+
+static int quoted(bf_buffer_t *buf, const char *s, char q) {
+  BF_RETURN_NOT_OK(bf_buffer_append(buf, &q, 1));
+  for (const char *p = s; *p; p++) {
+    if (*p == q) BF_RETURN_NOT_OK(bf_buffer_append(buf, &q, 1));
+    BF_RETURN_NOT_OK(bf_buffer_append(buf, p, 1));
+  }
+  return bf_buffer_append(buf, &q, 1);
+}
+
+int bf__sql_ident(bf_buffer_t *buf, const char *s) { return quoted(buf, s, '"'); }
+int bf__sql_string(bf_buffer_t *buf, const char *s) { return quoted(buf, s, '\''); }
+
+const char *bf__sql_cstr(bf_buffer_t *buf) {
+  if (bf_buffer_append(buf, "", 1) != BF_OK) return NULL;
+  buf->size--; /* keep the NUL outside the logical size */
+  return (const char *)buf->data;
+}
+
+int bf__sql_exec(duckdb_connection conn, const char *sql, bf_error_t *err) {
+  duckdb_result result;
+  if (duckdb_query(conn, sql, &result) != DuckDBSuccess) {
+    int status = bf_error_set(err, BF_EQUERY, "%s", duckdb_result_error(&result));
+    duckdb_destroy_result(&result);
+    return status;
+  }
+  duckdb_destroy_result(&result);
+  return BF_OK;
+}
+
+int bf__sql_type(bf_buffer_t *buf, const bf_field_t *field) {
+  switch (field->type) {
+    case BF_TYPE_UTF8VIEW:
+    case BF_TYPE_UTF8:
+    case BF_TYPE_DICTIONARY:
+      return bf__sql_append(buf, "VARCHAR");
+    case BF_TYPE_INT64:
+      return bf__sql_append(buf, "BIGINT");
+    case BF_TYPE_FLOAT64:
+      return bf__sql_append(buf, "DOUBLE");
+    case BF_TYPE_BOOL:
+      return bf__sql_append(buf, "BOOLEAN");
+    case BF_TYPE_TIMESTAMP_US:
+      return bf__sql_append(buf, "TIMESTAMPTZ");
+    case BF_TYPE_DATE32:
+      return bf__sql_append(buf, "DATE");
+    case BF_TYPE_LIST:
+      BF_RETURN_NOT_OK(bf__sql_type(buf, &field->children[0]));
+      return bf__sql_append(buf, "[]");
+    case BF_TYPE_STRUCT:
+      BF_RETURN_NOT_OK(bf__sql_append(buf, "STRUCT("));
+      for (size_t i = 0; i < field->n_children; i++) {
+        if (i) BF_RETURN_NOT_OK(bf__sql_append(buf, ", "));
+        BF_RETURN_NOT_OK(bf__sql_ident(buf, field->children[i].name));
+        BF_RETURN_NOT_OK(bf__sql_append(buf, " "));
+        BF_RETURN_NOT_OK(bf__sql_type(buf, &field->children[i]));
+      }
+      return bf__sql_append(buf, ")");
+  }
+  return BF_EINTERNAL;
+}
+
+static int open_db(duckdb_database *db, const bf_engine_options_t *options, bf_error_t *err) {
+  duckdb_config config;
+  if (duckdb_create_config(&config) != DuckDBSuccess)
+    return bf_error_set(err, BF_EINTERNAL, "cannot create DuckDB config");
+  if (options && options->memory_limit && options->memory_limit[0])
+    duckdb_set_config(config, "memory_limit", options->memory_limit);
+  if (options && options->threads > 0) {
+    char threads[16];
+    snprintf(threads, sizeof threads, "%d", options->threads);
+    duckdb_set_config(config, "threads", threads);
+  }
+  duckdb_set_config(config, "autoinstall_known_extensions", "false");
+  duckdb_set_config(config, "autoload_known_extensions", "false");
+  char *open_error = NULL;
+  if (duckdb_open_ext(NULL, db, config, &open_error) != DuckDBSuccess) {
+    int status = bf_error_set(err, BF_EINTERNAL, "cannot open DuckDB: %s",
+                              open_error ? open_error : "unknown error");
+    duckdb_free(open_error);
+    duckdb_destroy_config(&config);
+    return status;
+  }
+  duckdb_destroy_config(&config);
+  return BF_OK;
+}
+
+int bf_engine_create(const char *data_dir, const bf_engine_options_t *options, bf_engine_t **out,
+                     bf_error_t *err) {
+  bf_engine_t *e = calloc(1, sizeof *e);
+  if (e == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  if (realpath(data_dir, e->data_dir) == NULL) {
+    free(e);
+    return bf_error_set(err, BF_EIO, "data directory %s is not accessible", data_dir);
+  }
+  pthread_mutex_init(&e->ddl_mu, NULL);
+  e->query_timeout_secs = options ? options->query_timeout_secs : 0;
+  e->chunk_bytes = options && options->chunk_bytes ? options->chunk_bytes : 4u << 20;
+  int status = open_db(&e->ingest_db, options, err);
+  if (status != BF_OK) goto fail;
+  status = open_db(&e->query_db, options, err);
+  if (status != BF_OK) goto fail;
+  if (duckdb_connect(e->query_db, &e->ddl_conn) != DuckDBSuccess) {
+    status = bf_error_set(err, BF_EINTERNAL, "cannot connect to DuckDB");
+    goto fail;
+  }
+  bf_buffer_t sql;
+  bf_buffer_init(&sql);
+  bf__sql_append(&sql, "SET allowed_directories = [");
+  bf__sql_string(&sql, e->data_dir);
+  bf__sql_append(&sql, "]");
+  bf__sql_exec(e->ddl_conn, "SET TimeZone = 'UTC'", NULL); /* ICU may be absent: best effort */
+  status = bf__sql_exec(e->ddl_conn, bf__sql_cstr(&sql), err);
+  bf_buffer_reset(&sql);
+  if (status == BF_OK) status = bf__sql_exec(e->ddl_conn, "SET enable_external_access = false", err);
+  if (status == BF_OK) status = bf__sql_exec(e->ddl_conn, "SET lock_configuration = true", err);
+  if (status != BF_OK) {
+    bf_error_prefix(err, "sandboxing the query engine");
+    goto fail;
+  }
+  *out = e;
+  return BF_OK;
+fail:
+  bf_engine_destroy(e);
+  return status;
+}
+
+void bf_engine_destroy(bf_engine_t *e) {
+  if (e == NULL) return;
+  if (e->ddl_conn) duckdb_disconnect(&e->ddl_conn);
+  if (e->query_db) duckdb_close(&e->query_db);
+  if (e->ingest_db) duckdb_close(&e->ingest_db);
+  pthread_mutex_destroy(&e->ddl_mu);
+  free(e);
+}

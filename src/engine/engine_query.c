@@ -1,0 +1,231 @@
+/* Sandboxed query execution: exactly one statement, of SELECT type (SELECT, WITH,
+ * VALUES, FROM-first, DESCRIBE, SUMMARIZE, SHOW), on a fresh connection to the
+ * query database; a watchdog interrupts it at the timeout. Results leave as one
+ * Arrow IPC stream (our writer) cut into chunks of about chunk_bytes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bifrost/ipc.h"
+#include "engine/engine_internal.h"
+
+typedef struct watchdog {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  duckdb_connection conn;
+  double timeout_secs;
+  int done;
+  int fired;
+} watchdog_t;
+
+static void *watchdog_main(void *arg) {
+  watchdog_t *w = arg;
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  double secs = w->timeout_secs;
+  deadline.tv_sec += (time_t)secs;
+  deadline.tv_nsec += (long)((secs - (double)(time_t)secs) * 1e9);
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&w->mu);
+  int rc = 0;
+  while (!w->done && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&w->cv, &w->mu, &deadline);
+  if (!w->done) {
+    w->fired = 1;
+    duckdb_interrupt(w->conn);
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+static void watchdog_stop(watchdog_t *w) {
+  pthread_mutex_lock(&w->mu);
+  w->done = 1;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  pthread_join(w->thread, NULL);
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->cv);
+}
+
+static const char *statement_type_name(duckdb_statement_type type) {
+  switch (type) {
+    case DUCKDB_STATEMENT_TYPE_INSERT:
+      return "INSERT";
+    case DUCKDB_STATEMENT_TYPE_UPDATE:
+      return "UPDATE";
+    case DUCKDB_STATEMENT_TYPE_DELETE:
+      return "DELETE";
+    case DUCKDB_STATEMENT_TYPE_CREATE:
+      return "CREATE";
+    case DUCKDB_STATEMENT_TYPE_DROP:
+      return "DROP";
+    case DUCKDB_STATEMENT_TYPE_COPY:
+      return "COPY";
+    case DUCKDB_STATEMENT_TYPE_EXPLAIN:
+      return "EXPLAIN";
+    case DUCKDB_STATEMENT_TYPE_PRAGMA:
+      return "PRAGMA";
+    case DUCKDB_STATEMENT_TYPE_SET:
+      return "SET";
+    case DUCKDB_STATEMENT_TYPE_ATTACH:
+      return "ATTACH";
+    case DUCKDB_STATEMENT_TYPE_DETACH:
+      return "DETACH";
+    case DUCKDB_STATEMENT_TYPE_LOAD:
+      return "LOAD/INSTALL";
+    case DUCKDB_STATEMENT_TYPE_EXPORT:
+      return "EXPORT";
+    case DUCKDB_STATEMENT_TYPE_CALL:
+      return "CALL";
+    default:
+      return "non-SELECT";
+  }
+}
+
+/* Drains out into on_chunk. Returns non-zero if the consumer cancelled. */
+static int flush_chunk(bf_buffer_t *out, bf_engine_chunk_fn on_chunk, void *ctx) {
+  if (out->size == 0) return 0;
+  int cancel = on_chunk(ctx, out->data, out->size);
+  out->size = 0;
+  return cancel;
+}
+
+static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_chunk_fn on_chunk,
+                         void *ctx, int64_t *out_rows, bf_error_t *err) {
+  idx_t n_cols = duckdb_column_count(result);
+  duckdb_logical_type *types = calloc(n_cols ? n_cols : 1, sizeof *types);
+  const char **names = calloc(n_cols ? n_cols : 1, sizeof *names);
+  duckdb_arrow_options options = duckdb_result_get_arrow_options(result);
+  struct ArrowSchema schema = {0};
+  bf_ipc_writer_t writer = {0};
+  bf_buffer_t out;
+  bf_buffer_init(&out);
+  int status = BF_OK, writer_ready = 0;
+  int64_t rows = 0;
+  if (types == NULL || names == NULL) {
+    status = bf_error_set(err, BF_ENOMEM, "out of memory");
+    goto done;
+  }
+  for (idx_t i = 0; i < n_cols; i++) {
+    types[i] = duckdb_column_logical_type(result, i);
+    names[i] = duckdb_column_name(result, i);
+  }
+  duckdb_error_data error = duckdb_to_arrow_schema(options, types, names, n_cols, &schema);
+  if (error && duckdb_error_data_has_error(error)) {
+    status = bf_error_set(err, BF_EQUERY, "%s", duckdb_error_data_message(error));
+    duckdb_destroy_error_data(&error);
+    goto done;
+  }
+  if (error) duckdb_destroy_error_data(&error);
+  status = bf_ipc_writer_init(&writer, &schema, &out, err);
+  if (status != BF_OK) goto done;
+  writer_ready = 1;
+  for (;;) {
+    duckdb_data_chunk chunk = duckdb_fetch_chunk(*result);
+    if (chunk == NULL) break;
+    struct ArrowArray array = {0};
+    error = duckdb_data_chunk_to_arrow(options, chunk, &array);
+    rows += (int64_t)duckdb_data_chunk_get_size(chunk);
+    duckdb_destroy_data_chunk(&chunk);
+    if (error && duckdb_error_data_has_error(error)) {
+      status = bf_error_set(err, BF_EQUERY, "%s", duckdb_error_data_message(error));
+      duckdb_destroy_error_data(&error);
+      goto done;
+    }
+    if (error) duckdb_destroy_error_data(&error);
+    status = bf_ipc_writer_write(&writer, &array, err);
+    if (array.release) array.release(&array);
+    if (status != BF_OK) goto done;
+    if (out.size >= engine->chunk_bytes && flush_chunk(&out, on_chunk, ctx)) {
+      status = bf_error_set(err, BF_ECANCELLED, "query cancelled by the client");
+      goto done;
+    }
+  }
+  if (duckdb_result_error(result)) {
+    status = bf_error_set(err, BF_EQUERY, "%s", duckdb_result_error(result));
+    goto done;
+  }
+  status = bf_ipc_writer_finish(&writer, err);
+  if (status == BF_OK && flush_chunk(&out, on_chunk, ctx))
+    status = bf_error_set(err, BF_ECANCELLED, "query cancelled by the client");
+  if (status == BF_OK && out_rows) *out_rows = rows;
+done:
+  if (writer_ready) bf_ipc_writer_reset(&writer);
+  if (schema.release) schema.release(&schema);
+  for (idx_t i = 0; types && i < n_cols; i++) duckdb_destroy_logical_type(&types[i]);
+  free(types);
+  free(names);
+  duckdb_destroy_arrow_options(&options);
+  bf_buffer_reset(&out);
+  return status;
+}
+
+int bf_engine_query(bf_engine_t *engine, const char *sql, bf_engine_chunk_fn on_chunk, void *ctx,
+                    int64_t *out_rows, bf_error_t *err) {
+  duckdb_connection conn;
+  if (duckdb_connect(engine->query_db, &conn) != DuckDBSuccess)
+    return bf_error_set(err, BF_EINTERNAL, "cannot connect to the query database");
+  duckdb_extracted_statements extracted = NULL;
+  duckdb_prepared_statement prepared = NULL;
+  int status = BF_OK;
+  idx_t n = duckdb_extract_statements(conn, sql, &extracted);
+  if (n == 0) {
+    const char *msg = extracted ? duckdb_extract_statements_error(extracted) : NULL;
+    status = bf_error_set(err, BF_EINVAL, "%s", msg && msg[0] ? msg : "empty query");
+    goto done;
+  }
+  if (n > 1) {
+    status = bf_error_set(err, BF_EINVAL, "only one statement per query is allowed, got %llu",
+                          (unsigned long long)n);
+    goto done;
+  }
+  if (duckdb_prepare_extracted_statement(conn, extracted, 0, &prepared) != DuckDBSuccess) {
+    status = bf_error_set(err, BF_EQUERY, "%s", duckdb_prepare_error(prepared));
+    goto done;
+  }
+  duckdb_statement_type type = duckdb_prepared_statement_type(prepared);
+  if (type != DUCKDB_STATEMENT_TYPE_SELECT) {
+    status = bf_error_set(err, BF_EPERM,
+                          "only a single read-only SELECT-type statement (SELECT, WITH, VALUES, "
+                          "DESCRIBE, SUMMARIZE, SHOW) is allowed; got %s",
+                          statement_type_name(type));
+    goto done;
+  }
+  watchdog_t dog = {0};
+  int have_dog = 0;
+  if (engine->query_timeout_secs > 0) {
+    dog.conn = conn;
+    dog.timeout_secs = engine->query_timeout_secs;
+    pthread_mutex_init(&dog.mu, NULL);
+    pthread_cond_init(&dog.cv, NULL);
+    have_dog = pthread_create(&dog.thread, NULL, watchdog_main, &dog) == 0;
+  }
+  duckdb_result result;
+  if (duckdb_execute_prepared(prepared, &result) != DuckDBSuccess) {
+    status = bf_error_set(err, BF_EQUERY, "%s", duckdb_result_error(&result));
+  } else {
+    status = stream_result(engine, &result, on_chunk, ctx, out_rows, err);
+  }
+  duckdb_destroy_result(&result);
+  if (have_dog) {
+    watchdog_stop(&dog);
+    if (dog.fired && status != BF_OK)
+      status = bf_error_set(err, BF_ETIMEOUT, "query exceeded the server's %.1f s timeout",
+                            engine->query_timeout_secs);
+  }
+  if (status == BF_EQUERY && err && strstr(err->message, "Permission Error")) {
+    status = BF_EPERM; /* the sandbox refused a file access */
+    err->status = BF_EPERM;
+  }
+done:
+  if (prepared) duckdb_destroy_prepare(&prepared);
+  if (extracted) duckdb_destroy_extracted(&extracted);
+  duckdb_disconnect(&conn);
+  return status;
+}
