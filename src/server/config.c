@@ -1,0 +1,129 @@
+/* Option parsing for bifrost-server (see config.h). Every flag has a BIFROST_*
+ * environment equivalent, listed in --help. */
+#include "server/config.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BIFROST_VERSION "0.1.0"
+
+void bf_server_config_usage(FILE *out) {
+  fprintf(out,
+          "usage: bifrost-server [options]\n"
+          "\n"
+          "Stores records sent by Bifrost producers as Delta Lake tables and answers SQL\n"
+          "queries over them (gRPC service bifrost.v1.Bifrost).\n"
+          "\n"
+          "options (environment variable in brackets; flags override the environment):\n"
+          "  --host HOST            address to listen on (default 0.0.0.0) [BIFROST_HOST]\n"
+          "  --port PORT            gRPC port (default 50051; 0 picks a free port and prints it)\n"
+          "                         [BIFROST_PORT]\n"
+          "  --data-dir DIR         where tables live (default ./bifrost_data) [BIFROST_DATA_DIR]\n"
+          "  --workers N            concurrent calls served (default 8) [BIFROST_WORKERS]\n"
+          "  --query-timeout SECS   per-query time limit, 0 = none (default 300)\n"
+          "                         [BIFROST_QUERY_TIMEOUT]\n"
+          "  --memory-limit SIZE    DuckDB memory limit, e.g. 4GB (default: DuckDB's)\n"
+          "                         [BIFROST_MEMORY_LIMIT]\n"
+          "  --threads N            DuckDB threads (default: DuckDB's) [BIFROST_THREADS]\n"
+          "  --help                 show this help and exit\n"
+          "  --version              show the version and exit\n");
+}
+
+static int parse_int(const char *text, int min, int max, int *out) {
+  char *end;
+  long v = strtol(text, &end, 10);
+  if (*text == '\0' || *end != '\0' || v < min || v > max) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+static int parse_double(const char *text, double *out) {
+  char *end;
+  double v = strtod(text, &end);
+  if (*text == '\0' || *end != '\0' || v < 0) return -1;
+  *out = v;
+  return 0;
+}
+
+/* Applies one option value; name is for messages. */
+static int apply(bf_server_config_t *c, int opt, const char *value, const char *name) {
+  int bad = 0;
+  switch (opt) {
+    case 'h':
+      bad = strlen(value) >= sizeof c->host;
+      if (!bad) strcpy(c->host, value);
+      break;
+    case 'p':
+      bad = parse_int(value, 0, 65535, &c->port);
+      break;
+    case 'd':
+      bad = strlen(value) == 0 || strlen(value) >= sizeof c->data_dir;
+      if (!bad) strcpy(c->data_dir, value);
+      break;
+    case 'w':
+      bad = parse_int(value, 1, 1024, &c->workers);
+      break;
+    case 'q':
+      bad = parse_double(value, &c->query_timeout_secs);
+      break;
+    case 'm':
+      bad = strlen(value) >= sizeof c->memory_limit;
+      if (!bad) strcpy(c->memory_limit, value);
+      break;
+    case 't':
+      bad = parse_int(value, 1, 1024, &c->threads);
+      break;
+  }
+  if (bad) fprintf(stderr, "bifrost-server: invalid value '%s' for %s\n", value, name);
+  return bad;
+}
+
+int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
+  memset(c, 0, sizeof *c);
+  strcpy(c->host, "0.0.0.0");
+  c->port = 50051;
+  strcpy(c->data_dir, "./bifrost_data");
+  c->workers = 8;
+  c->query_timeout_secs = 300;
+  static const struct {
+    int opt;
+    const char *env;
+  } envs[] = {{'h', "BIFROST_HOST"},          {'p', "BIFROST_PORT"},
+              {'d', "BIFROST_DATA_DIR"},      {'w', "BIFROST_WORKERS"},
+              {'q', "BIFROST_QUERY_TIMEOUT"}, {'m', "BIFROST_MEMORY_LIMIT"},
+              {'t', "BIFROST_THREADS"}};
+  for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
+    const char *value = getenv(envs[i].env);
+    if (value && value[0] && apply(c, envs[i].opt, value, envs[i].env)) return BF_CONFIG_EXIT_USAGE;
+  }
+  static const struct option longopts[] = {
+      {"host", required_argument, NULL, 'h'},          {"port", required_argument, NULL, 'p'},
+      {"data-dir", required_argument, NULL, 'd'},      {"workers", required_argument, NULL, 'w'},
+      {"query-timeout", required_argument, NULL, 'q'}, {"memory-limit", required_argument, NULL, 'm'},
+      {"threads", required_argument, NULL, 't'},       {"help", no_argument, NULL, 'H'},
+      {"version", no_argument, NULL, 'V'},             {NULL, 0, NULL, 0}};
+  optind = 1;
+  int opt;
+  while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    if (opt == 'H') {
+      bf_server_config_usage(stdout);
+      return BF_CONFIG_EXIT_OK;
+    }
+    if (opt == 'V') {
+      printf("bifrost-server %s\n", BIFROST_VERSION);
+      return BF_CONFIG_EXIT_OK;
+    }
+    if (opt == '?') {
+      bf_server_config_usage(stderr);
+      return BF_CONFIG_EXIT_USAGE;
+    }
+    if (apply(c, opt, optarg, argv[optind - 1])) return BF_CONFIG_EXIT_USAGE;
+  }
+  if (optind < argc) {
+    fprintf(stderr, "bifrost-server: unexpected argument '%s'\n", argv[optind]);
+    bf_server_config_usage(stderr);
+    return BF_CONFIG_EXIT_USAGE;
+  }
+  return BF_CONFIG_OK;
+}

@@ -1,0 +1,263 @@
+/* Table registry persistence and lookup (see registry.h). */
+#include "server/registry.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bifrost/util.h"
+#include "server/log.h"
+
+static void table_free(bf_table_t *t) {
+  if (t == NULL) return;
+  free(t->json_schema);
+  bf_schema_reset(&t->schema);
+  for (size_t i = 0; i < t->n_partition_columns; i++) free(t->partition_columns[i]);
+  free(t->partition_columns);
+  if (t->snapshot_loaded) bf_delta_snapshot_reset(&t->snapshot);
+  pthread_mutex_destroy(&t->mu);
+  free(t);
+}
+
+/* Builds an in-memory table from validated parts. */
+static int table_new(const char *data_dir, const char *catalog, const char *schema_name,
+                     const char *table, const char *json_schema,
+                     const char *const *partition_columns, size_t n_partition_columns,
+                     int64_t created_at_ms, bf_table_t **out, bf_error_t *err) {
+  BF_RETURN_NOT_OK(bf_namespace_validate(catalog, "catalog", err));
+  BF_RETURN_NOT_OK(bf_namespace_validate(schema_name, "schema_name", err));
+  BF_RETURN_NOT_OK(bf_namespace_validate(table, "table", err));
+  bf_table_t *t = calloc(1, sizeof *t);
+  if (t == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  pthread_mutex_init(&t->mu, NULL);
+  strcpy(t->catalog, catalog);
+  strcpy(t->schema_name, schema_name);
+  strcpy(t->table, table);
+  snprintf(t->fqn, sizeof t->fqn, "%s.%s.%s", catalog, schema_name, table);
+  snprintf(t->dir, sizeof t->dir, "%s/%s/%s/%s", data_dir, catalog, schema_name, table);
+  t->created_at_ms = created_at_ms;
+  int status = bf_schema_from_json_schema(json_schema, strlen(json_schema), &t->schema, err);
+  if (status == BF_OK)
+    status = bf_schema_validate_partitions(&t->schema, partition_columns, n_partition_columns, err);
+  if (status == BF_OK) status = bf_schema_fingerprint(&t->schema, t->fingerprint, err);
+  if (status == BF_OK) {
+    t->json_schema = strdup(json_schema);
+    t->partition_columns = calloc(n_partition_columns + 1, sizeof *t->partition_columns);
+    if (t->json_schema == NULL || t->partition_columns == NULL)
+      status = bf_error_set(err, BF_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n_partition_columns && status == BF_OK; i++) {
+      if ((t->partition_columns[i] = strdup(partition_columns[i])) == NULL)
+        status = bf_error_set(err, BF_ENOMEM, "out of memory");
+      t->n_partition_columns = i + 1;
+    }
+  }
+  if (status != BF_OK) {
+    table_free(t);
+    return status;
+  }
+  *out = t;
+  return BF_OK;
+}
+
+static char *entry_json(const bf_table_t *t) {
+  json_t *parts = json_array();
+  for (size_t i = 0; i < t->n_partition_columns; i++)
+    json_array_append_new(parts, json_string(t->partition_columns[i]));
+  json_t *root = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I}", "catalog", t->catalog,
+                           "schema_name", t->schema_name, "table", t->table, "json_schema",
+                           t->json_schema, "partition_columns", parts, "fingerprint",
+                           t->fingerprint, "created_at_ms", (json_int_t)t->created_at_ms);
+  char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(root);
+  return text;
+}
+
+static int table_from_file(const char *data_dir, const char *path, bf_table_t **out,
+                           bf_error_t *err) {
+  char *text;
+  size_t size;
+  BF_RETURN_NOT_OK(bf_fs_read_file(path, &text, &size, err));
+  json_error_t jerr;
+  json_t *root = json_loadb(text, size, 0, &jerr);
+  free(text);
+  if (root == NULL) return bf_error_set(err, BF_ECORRUPT, "%s is not valid JSON: %s", path, jerr.text);
+  const char *catalog = json_string_value(json_object_get(root, "catalog"));
+  const char *schema_name = json_string_value(json_object_get(root, "schema_name"));
+  const char *table = json_string_value(json_object_get(root, "table"));
+  const char *json_schema = json_string_value(json_object_get(root, "json_schema"));
+  const char *fingerprint = json_string_value(json_object_get(root, "fingerprint"));
+  json_t *parts = json_object_get(root, "partition_columns");
+  int status = BF_OK;
+  if (!catalog || !schema_name || !table || !json_schema || !fingerprint || !json_is_array(parts)) {
+    status = bf_error_set(err, BF_ECORRUPT, "%s misses required keys", path);
+  } else {
+    size_t n = json_array_size(parts);
+    const char **cols = calloc(n + 1, sizeof *cols);
+    for (size_t i = 0; cols && i < n; i++) cols[i] = json_string_value(json_array_get(parts, i));
+    status = cols ? table_new(data_dir, catalog, schema_name, table, json_schema, cols, n,
+                              json_integer_value(json_object_get(root, "created_at_ms")), out, err)
+                  : bf_error_set(err, BF_ENOMEM, "out of memory");
+    free(cols);
+    if (status == BF_OK && strcmp((*out)->fingerprint, fingerprint) != 0) {
+      bf_error_set(err, BF_ECORRUPT, "%s: stored fingerprint %s differs from the schema's %s", path,
+                   fingerprint, (*out)->fingerprint);
+      table_free(*out);
+      status = BF_ECORRUPT;
+    }
+  }
+  json_decref(root);
+  return status;
+}
+
+static int add_table(bf_registry_t *r, bf_table_t *t) {
+  bf_table_t **grown = realloc(r->tables, (r->n_tables + 1) * sizeof *grown);
+  if (grown == NULL) return BF_ENOMEM;
+  r->tables = grown;
+  r->tables[r->n_tables++] = t;
+  return BF_OK;
+}
+
+/* Lists subdirectory names of dir (skipping dot and underscore entries). */
+static void scan_level(bf_registry_t *r, const char *dir, int depth) {
+  DIR *d = opendir(dir);
+  if (d == NULL) return;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.' || e->d_name[0] == '_') continue;
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
+    if (depth < 2) {
+      scan_level(r, path, depth + 1);
+      continue;
+    }
+    char entry[PATH_MAX + 32];
+    snprintf(entry, sizeof entry, "%s/_bifrost/table.json", path);
+    if (!bf_fs_exists(entry)) continue;
+    bf_table_t *t;
+    bf_error_t err;
+    bf_error_init(&err);
+    if (table_from_file(r->data_dir, entry, &t, &err) != BF_OK) {
+      BF_LOG_WARN("skipping table at %s: %s", path, err.message);
+      continue;
+    }
+    if (add_table(r, t) != BF_OK) table_free(t);
+  }
+  closedir(d);
+}
+
+int bf_registry_open(bf_registry_t *r, const char *data_dir, bf_error_t *err) {
+  memset(r, 0, sizeof *r);
+  if (realpath(data_dir, r->data_dir) == NULL)
+    return bf_error_set(err, BF_EIO, "data directory %s is not accessible", data_dir);
+  pthread_mutex_init(&r->mu, NULL);
+  scan_level(r, r->data_dir, 0);
+  return BF_OK;
+}
+
+void bf_registry_close(bf_registry_t *r) {
+  for (size_t i = 0; i < r->n_tables; i++) table_free(r->tables[i]);
+  free(r->tables);
+  pthread_mutex_destroy(&r->mu);
+  memset(r, 0, sizeof *r);
+}
+
+static bf_table_t *find_locked(bf_registry_t *r, const char *catalog, const char *schema_name,
+                               const char *table) {
+  for (size_t i = 0; i < r->n_tables; i++) {
+    bf_table_t *t = r->tables[i];
+    if (strcmp(t->catalog, catalog) == 0 && strcmp(t->schema_name, schema_name) == 0 &&
+        strcmp(t->table, table) == 0)
+      return t;
+  }
+  return NULL;
+}
+
+bf_table_t *bf_registry_find(bf_registry_t *r, const char *catalog, const char *schema_name,
+                             const char *table) {
+  pthread_mutex_lock(&r->mu);
+  bf_table_t *t = find_locked(r, catalog, schema_name, table);
+  pthread_mutex_unlock(&r->mu);
+  return t;
+}
+
+int bf_table_ensure_snapshot(bf_table_t *t, bf_error_t *err) {
+  if (t->snapshot_loaded) return BF_OK;
+  BF_RETURN_NOT_OK(bf_delta_snapshot_load(t->dir, &t->snapshot, err));
+  t->snapshot_loaded = 1;
+  return BF_OK;
+}
+
+int bf_registry_register(bf_registry_t *r, const char *catalog, const char *schema_name,
+                         const char *table, const char *json_schema,
+                         const char *const *partition_columns, size_t n_partition_columns,
+                         bf_table_t **out, int *created, bf_error_t *err) {
+  bf_table_t *candidate;
+  BF_RETURN_NOT_OK(table_new(r->data_dir, catalog, schema_name, table, json_schema,
+                             partition_columns, n_partition_columns, bf_time_now_ms(), &candidate,
+                             err));
+  pthread_mutex_lock(&r->mu);
+  int status = BF_OK;
+  bf_table_t *existing = find_locked(r, catalog, schema_name, table);
+  char entry[PATH_MAX + 32];
+  snprintf(entry, sizeof entry, "%s/_bifrost/table.json", candidate->dir);
+  if (existing == NULL && bf_fs_exists(entry)) {
+    /* Registered by another server on the same data directory. */
+    status = table_from_file(r->data_dir, entry, &existing, err);
+    if (status == BF_OK && (status = add_table(r, existing)) != BF_OK) table_free(existing);
+    if (status != BF_OK) goto done;
+  }
+  if (existing) {
+    if (strcmp(existing->fingerprint, candidate->fingerprint) != 0) {
+      status = bf_error_set(err, BF_EMISMATCH,
+                            "table %s is registered with fingerprint %s, the request has %s "
+                            "(the schema changed; use a new table name)",
+                            existing->fqn, existing->fingerprint, candidate->fingerprint);
+      goto done;
+    }
+    *out = existing;
+    *created = 0;
+    goto done;
+  }
+  char meta_dir[PATH_MAX + 16];
+  snprintf(meta_dir, sizeof meta_dir, "%s/_bifrost", candidate->dir);
+  status = bf_fs_mkdirs(meta_dir, err);
+  if (status == BF_OK) {
+    status = bf_delta_log_create(candidate->dir, &candidate->schema,
+                                 (const char *const *)candidate->partition_columns,
+                                 candidate->n_partition_columns, err);
+    if (status == BF_EEXIST) status = BF_OK; /* log left by an interrupted registration */
+  }
+  char *text = status == BF_OK ? entry_json(candidate) : NULL;
+  if (status == BF_OK && text == NULL) status = bf_error_set(err, BF_ENOMEM, "out of memory");
+  if (status == BF_OK) status = bf_fs_write_new_file(entry, text, strlen(text), err);
+  free(text);
+  if (status == BF_EEXIST) { /* lost a race with another server: adopt its entry */
+    bf_table_t *other;
+    status = table_from_file(r->data_dir, entry, &other, err);
+    if (status == BF_OK) {
+      if (strcmp(other->fingerprint, candidate->fingerprint) != 0) {
+        status = bf_error_set(err, BF_EMISMATCH,
+                              "table %s is registered with fingerprint %s, the request has %s",
+                              other->fqn, other->fingerprint, candidate->fingerprint);
+        table_free(other);
+      } else if ((status = add_table(r, other)) == BF_OK) {
+        *out = other;
+        *created = 0;
+      } else {
+        table_free(other);
+      }
+    }
+    goto done;
+  }
+  if (status == BF_OK && (status = add_table(r, candidate)) == BF_OK) {
+    *out = candidate;
+    *created = 1;
+    candidate = NULL;
+  }
+done:
+  pthread_mutex_unlock(&r->mu);
+  table_free(candidate);
+  return status;
+}

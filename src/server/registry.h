@@ -1,0 +1,62 @@
+/* The table registry: which tables exist, their schema, partition columns and
+ * fingerprint, persisted in the data directory as one file per table
+ * (<data>/<catalog>/<schema_name>/<table>/_bifrost/table.json, created atomically
+ * with create-if-absent so two servers on one data directory agree). Loaded by
+ * scanning the data directory at start. The registry lock guards the table list;
+ * each table's own mutex guards its Delta snapshot and serializes its writes. */
+#ifndef BIFROST_SERVER_REGISTRY_H
+#define BIFROST_SERVER_REGISTRY_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "bifrost/delta.h"
+#include "bifrost/schema.h"
+
+typedef struct bf_table {
+  char catalog[BF_NAMESPACE_MAX_BYTES + 1];
+  char schema_name[BF_NAMESPACE_MAX_BYTES + 1];
+  char table[BF_NAMESPACE_MAX_BYTES + 1];
+  char fqn[3 * BF_NAMESPACE_MAX_BYTES + 3];
+  char dir[PATH_MAX];
+  char *json_schema;              /* owned */
+  bf_schema_t schema;             /* owned */
+  char **partition_columns;       /* owned; user partition columns (not the date) */
+  size_t n_partition_columns;
+  char fingerprint[33];
+  int64_t created_at_ms;
+  pthread_mutex_t mu;
+  bf_delta_snapshot_t snapshot;   /* guarded by mu */
+  int snapshot_loaded;            /* guarded by mu */
+} bf_table_t;
+
+typedef struct bf_registry {
+  char data_dir[PATH_MAX];
+  pthread_mutex_t mu;
+  bf_table_t **tables; /* guarded by mu; entries live until bf_registry_close */
+  size_t n_tables;
+} bf_registry_t;
+
+/* Loads every table.json under data_dir (which must exist). A table whose entry
+ * cannot be read is logged and skipped, never fatal. */
+int bf_registry_open(bf_registry_t *registry, const char *data_dir, bf_error_t *err);
+void bf_registry_close(bf_registry_t *registry);
+
+/* NULL when not registered. Thread-safe. */
+bf_table_t *bf_registry_find(bf_registry_t *registry, const char *catalog,
+                             const char *schema_name, const char *table);
+
+/* Validates and registers a table (namespace, schema, partition columns). Creates
+ * the Delta table (version 0) and the registry file for a new table (*created = 1);
+ * an existing table with the same fingerprint gives *created = 0; a different
+ * fingerprint is BF_EMISMATCH naming both. */
+int bf_registry_register(bf_registry_t *registry, const char *catalog, const char *schema_name,
+                         const char *table, const char *json_schema,
+                         const char *const *partition_columns, size_t n_partition_columns,
+                         bf_table_t **out, int *created, bf_error_t *err);
+
+/* Snapshot of the table's Delta log, loaded on first use. Caller holds table->mu. */
+int bf_table_ensure_snapshot(bf_table_t *table, bf_error_t *err);
+
+#endif

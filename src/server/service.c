@@ -1,0 +1,458 @@
+/* bifrost.v1.Bifrost request handlers (see service.h). InsertBatch is the write path
+ * of the walking skeleton: decode IPC, check fingerprint and schema, skip batches
+ * already applied (producer id + sequence via Delta txn), write Parquet, commit one
+ * Delta version, publish the new view, then acknowledge. */
+#include "server/service.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bifrost/ipc.h"
+#include "bifrost/v1/bifrost.pb-c.h"
+#include "server/log.h"
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static void reply_message(bf_rpc_call_t *call, const ProtobufCMessage *msg) {
+  size_t size = protobuf_c_message_get_packed_size(msg);
+  uint8_t *bytes = malloc(size ? size : 1);
+  if (bytes == NULL) {
+    bf_rpc_call_finish(call, BF_ENOMEM, "out of memory");
+    return;
+  }
+  protobuf_c_message_pack(msg, bytes);
+  bf_rpc_call_reply(call, bytes, size);
+  free(bytes);
+}
+
+static void fail(bf_rpc_call_t *call, const bf_error_t *err) {
+  bf_rpc_call_finish(call, err->status, err->message);
+}
+
+static int check_name(const Bifrost__V1__TableName *name, bf_error_t *err) {
+  if (name == NULL) return bf_error_set(err, BF_EINVAL, "request has no table name");
+  BF_RETURN_NOT_OK(bf_namespace_validate(name->catalog, "catalog", err));
+  BF_RETURN_NOT_OK(bf_namespace_validate(name->schema_name, "schema_name", err));
+  return bf_namespace_validate(name->table, "table", err);
+}
+
+static bf_table_t *lookup(bf_service_t *s, const Bifrost__V1__TableName *name, bf_error_t *err) {
+  if (check_name(name, err) != BF_OK) return NULL;
+  bf_table_t *t = bf_registry_find(s->registry, name->catalog, name->schema_name, name->table);
+  if (t == NULL)
+    bf_error_set(err, BF_ENOTFOUND, "table %s.%s.%s is not registered", name->catalog,
+                 name->schema_name, name->table);
+  return t;
+}
+
+/* Publishes the table's current snapshot as its view. Caller holds t->mu. */
+static int publish_view(bf_service_t *s, bf_table_t *t, bf_error_t *err) {
+  return bf_engine_set_table_view(s->engine, t->catalog, t->schema_name, t->table, t->dir,
+                                  &t->schema, (const char *const *)t->partition_columns,
+                                  t->n_partition_columns, t->snapshot.files, t->snapshot.n_files,
+                                  err);
+}
+
+void bf_service_load_tables(bf_service_t *s) {
+  pthread_mutex_lock(&s->registry->mu);
+  size_t n = s->registry->n_tables;
+  bf_table_t **tables = malloc((n ? n : 1) * sizeof *tables);
+  if (tables) memcpy(tables, s->registry->tables, n * sizeof *tables);
+  pthread_mutex_unlock(&s->registry->mu);
+  if (tables == NULL) return;
+  for (size_t i = 0; i < n; i++) {
+    bf_table_t *t = tables[i];
+    bf_error_t err;
+    bf_error_init(&err);
+    pthread_mutex_lock(&t->mu);
+    int status = bf_table_ensure_snapshot(t, &err);
+    if (status == BF_OK) status = publish_view(s, t, &err);
+    pthread_mutex_unlock(&t->mu);
+    if (status != BF_OK)
+      BF_LOG_ERROR("table %s is not queryable: %s", t->fqn, err.message);
+    else
+      BF_LOG_INFO("table %s loaded at version %lld (%zu files)", t->fqn,
+                  (long long)t->snapshot.version, t->snapshot.n_files);
+  }
+  free(tables);
+}
+
+/* ---- RegisterTable --------------------------------------------------------------- */
+
+static void handle_register(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes,
+                            size_t size) {
+  bf_error_t err;
+  bf_error_init(&err);
+  Bifrost__V1__RegisterTableRequest *req =
+      bifrost__v1__register_table_request__unpack(NULL, size, req_bytes);
+  if (req == NULL) {
+    bf_rpc_call_finish(call, BF_EINVAL, "malformed RegisterTableRequest");
+    return;
+  }
+  bf_table_t *t = NULL;
+  int created = 0;
+  int status = check_name(req->name, &err);
+  if (status == BF_OK)
+    status = bf_registry_register(s->registry, req->name->catalog, req->name->schema_name,
+                                  req->name->table, req->json_schema,
+                                  (const char *const *)req->partition_columns,
+                                  req->n_partition_columns, &t, &created, &err);
+  if (status == BF_OK && req->fingerprint[0] && strcmp(req->fingerprint, t->fingerprint) != 0)
+    status = bf_error_set(&err, BF_EMISMATCH,
+                          "client fingerprint %s does not match the fingerprint %s computed from "
+                          "the schema it sent",
+                          req->fingerprint, t->fingerprint);
+  if (status == BF_OK) {
+    pthread_mutex_lock(&t->mu);
+    status = bf_table_ensure_snapshot(t, &err);
+    if (status == BF_OK && created) status = publish_view(s, t, &err);
+    pthread_mutex_unlock(&t->mu);
+  }
+  if (status != BF_OK) {
+    fail(call, &err);
+  } else {
+    if (created) BF_LOG_INFO("registered table %s (fingerprint %s)", t->fqn, t->fingerprint);
+    Bifrost__V1__RegisterTableResponse resp = BIFROST__V1__REGISTER_TABLE_RESPONSE__INIT;
+    resp.status = created ? "created" : "already_exists";
+    resp.fingerprint = t->fingerprint;
+    reply_message(call, &resp.base);
+  }
+  bifrost__v1__register_table_request__free_unpacked(req, NULL);
+}
+
+/* ---- InsertBatch ------------------------------------------------------------------- */
+
+static int tz_is_utc(const char *tz) {
+  return strcmp(tz, "UTC") == 0 || strcmp(tz, "Etc/UTC") == 0 || strcmp(tz, "+00:00") == 0 ||
+         strcmp(tz, "Z") == 0;
+}
+
+static int formats_compatible(const char *want, const char *got) {
+  if (strcmp(want, got) == 0) return 1;
+  int want_str = strcmp(want, "vu") == 0 || strcmp(want, "u") == 0 || strcmp(want, "U") == 0;
+  int got_str = strcmp(got, "vu") == 0 || strcmp(got, "u") == 0 || strcmp(got, "U") == 0;
+  if (want_str && got_str) return 1;
+  if (strncmp(want, "tsu:", 4) == 0 && strncmp(got, "tsu:", 4) == 0)
+    return tz_is_utc(want + 4) && tz_is_utc(got + 4);
+  return 0;
+}
+
+static int check_schema(const struct ArrowSchema *want, const struct ArrowSchema *got,
+                        const char *path, bf_error_t *err) {
+  if (want->n_children != got->n_children)
+    return bf_error_set(err, BF_EINVAL, "%s%shas %lld fields, the table has %lld", path,
+                        path[0] ? " " : "batch ", (long long)got->n_children,
+                        (long long)want->n_children);
+  for (int64_t i = 0; i < want->n_children; i++) {
+    const struct ArrowSchema *w = want->children[i], *g = got->children[i];
+    char child[512];
+    snprintf(child, sizeof child, "%s%s%s", path, path[0] ? "." : "", w->name);
+    if (strcmp(w->name, g->name) != 0)
+      return bf_error_set(err, BF_EINVAL, "column %lld is '%s', the table expects '%s'",
+                          (long long)i, g->name, child);
+    const char *wf = w->dictionary ? w->dictionary->format : w->format;
+    const char *gf = g->dictionary ? g->dictionary->format : g->format;
+    if (!formats_compatible(wf, gf))
+      return bf_error_set(err, BF_EINVAL, "column '%s' has Arrow type '%s', the table expects '%s'",
+                          child, gf, wf);
+    BF_RETURN_NOT_OK(check_schema(w, g, child, err));
+  }
+  return BF_OK;
+}
+
+/* Non-nullable columns must have no nulls. */
+static int check_nulls(const struct ArrowSchema *schema, const struct ArrowArray *batch,
+                       bf_error_t *err) {
+  for (int64_t i = 0; i < schema->n_children; i++) {
+    if (!(schema->children[i]->flags & ARROW_FLAG_NULLABLE) && batch->children[i]->null_count > 0)
+      return bf_error_set(err, BF_EINVAL, "column '%s' is required but has %lld nulls",
+                          schema->children[i]->name, (long long)batch->children[i]->null_count);
+  }
+  return BF_OK;
+}
+
+static void remove_files(const bf_table_t *t, bf_delta_file_t *files, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/%s", t->dir, files[i].path);
+    remove(path);
+  }
+}
+
+static void free_files(bf_delta_file_t *files, size_t n) {
+  for (size_t i = 0; i < n; i++) bf_delta_file_reset(&files[i]);
+  free(files);
+}
+
+static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes,
+                          size_t size) {
+  bf_error_t err;
+  bf_error_init(&err);
+  Bifrost__V1__InsertBatchRequest *req =
+      bifrost__v1__insert_batch_request__unpack(NULL, size, req_bytes);
+  if (req == NULL) {
+    bf_rpc_call_finish(call, BF_EINVAL, "malformed InsertBatchRequest");
+    return;
+  }
+  bf_ipc_reader_t *reader = NULL;
+  struct ArrowSchema table_schema = {0}, batch_schema = {0};
+  struct ArrowArray *batches = NULL;
+  size_t n_batches = 0;
+  bf_delta_file_t *files = NULL;
+  size_t n_files = 0;
+  uint64_t rows = 0;
+  int duplicate = 0, locked = 0;
+  int64_t version = -1;
+  int status = BF_OK;
+  const char *producer_id = req->producer_id && req->producer_id[0] ? req->producer_id : NULL;
+
+  bf_table_t *t = lookup(s, req->name, &err);
+  if (t == NULL) {
+    status = err.status;
+    goto done;
+  }
+  if (strcmp(req->fingerprint, t->fingerprint) != 0) {
+    status = bf_error_set(&err, BF_EMISMATCH,
+                          "fingerprint mismatch for table %s: the table has %s, the batch has %s",
+                          t->fqn, t->fingerprint, req->fingerprint[0] ? req->fingerprint : "(none)");
+    goto done;
+  }
+  status = bf_ipc_reader_create(req->arrow_ipc.data, req->arrow_ipc.len, &reader, &err);
+  if (status == BF_OK) status = bf_ipc_reader_schema(reader, &batch_schema, &err);
+  if (status == BF_OK) status = bf_schema_to_arrow(&t->schema, &table_schema, &err);
+  if (status == BF_OK) status = check_schema(&table_schema, &batch_schema, "", &err);
+  while (status == BF_OK) {
+    struct ArrowArray batch;
+    int has_batch = 0;
+    status = bf_ipc_reader_next(reader, &batch, &has_batch, &err);
+    if (status != BF_OK || !has_batch) break;
+    status = check_nulls(&table_schema, &batch, &err);
+    struct ArrowArray *grown = realloc(batches, (n_batches + 1) * sizeof *grown);
+    if (grown == NULL) status = bf_error_set(&err, BF_ENOMEM, "out of memory");
+    if (status != BF_OK) {
+      bf_arrow_array_release(&batch);
+      break;
+    }
+    batches = grown;
+    bf_arrow_array_move(&batch, &batches[n_batches++]);
+    rows += (uint64_t)batch.length;
+  }
+  if (status != BF_OK) {
+    if (status == BF_ECORRUPT) err.status = status = BF_EINVAL;
+    bf_error_prefix(&err, "invalid batch for %s", t->fqn);
+    goto done;
+  }
+
+  pthread_mutex_lock(&t->mu);
+  locked = 1;
+  status = bf_table_ensure_snapshot(t, &err);
+  if (status != BF_OK) goto done;
+  if (producer_id &&
+      bf_delta_snapshot_txn_version(&t->snapshot, producer_id) >= (int64_t)req->sequence) {
+    duplicate = 1;
+    goto done;
+  }
+  if (rows == 0) goto done;
+  for (size_t i = 0; i < n_batches && status == BF_OK; i++) {
+    if (batches[i].length == 0) continue;
+    bf_delta_file_t *written = NULL;
+    size_t n_written = 0;
+    status = bf_engine_write_parquet(s->engine, t->dir, &t->schema,
+                                     (const char *const *)t->partition_columns,
+                                     t->n_partition_columns, &batch_schema, &batches[i], &written,
+                                     &n_written, &err);
+    if (status != BF_OK) break;
+    bf_delta_file_t *grown = realloc(files, (n_files + n_written) * sizeof *grown);
+    if (grown == NULL) {
+      remove_files(t, written, n_written);
+      free_files(written, n_written);
+      status = bf_error_set(&err, BF_ENOMEM, "out of memory");
+      break;
+    }
+    files = grown;
+    memcpy(files + n_files, written, n_written * sizeof *written);
+    n_files += n_written;
+    free(written);
+  }
+  if (status == BF_OK)
+    status = bf_delta_log_append(t->dir, &t->snapshot, files, n_files, producer_id,
+                                 (int64_t)req->sequence, &version, &err);
+  if (status == BF_EEXIST && producer_id) { /* a concurrent writer applied this batch */
+    duplicate = 1;
+    status = BF_OK;
+    remove_files(t, files, n_files);
+    goto done;
+  }
+  if (status != BF_OK) {
+    remove_files(t, files, n_files);
+    bf_error_prefix(&err, "storing a batch in %s", t->fqn);
+    goto done;
+  }
+  status = publish_view(s, t, &err);
+  if (status != BF_OK) bf_error_prefix(&err, "batch committed at version %lld but", (long long)version);
+
+done:
+  if (locked) pthread_mutex_unlock(&t->mu);
+  if (status != BF_OK) {
+    BF_LOG_WARN("InsertBatch rejected: %s", err.message);
+    fail(call, &err);
+  } else {
+    Bifrost__V1__InsertBatchResponse resp = BIFROST__V1__INSERT_BATCH_RESPONSE__INIT;
+    resp.rows_accepted = duplicate ? 0 : rows;
+    resp.duplicate = duplicate;
+    resp.delta_version = version;
+    reply_message(call, &resp.base);
+  }
+  free_files(files, n_files);
+  for (size_t i = 0; i < n_batches; i++) bf_arrow_array_release(&batches[i]);
+  free(batches);
+  bf_arrow_schema_release(&table_schema);
+  bf_arrow_schema_release(&batch_schema);
+  bf_ipc_reader_destroy(reader);
+  bifrost__v1__insert_batch_request__free_unpacked(req, NULL);
+}
+
+/* ---- Query ------------------------------------------------------------------------------ */
+
+static int send_chunk(void *ctx, const uint8_t *data, size_t size) {
+  bf_rpc_call_t *call = ctx;
+  Bifrost__V1__QueryResponse resp = BIFROST__V1__QUERY_RESPONSE__INIT;
+  resp.ipc_chunk.data = (uint8_t *)data;
+  resp.ipc_chunk.len = size;
+  size_t packed_size = bifrost__v1__query_response__get_packed_size(&resp);
+  uint8_t *bytes = malloc(packed_size ? packed_size : 1);
+  if (bytes == NULL) return 1;
+  bifrost__v1__query_response__pack(&resp, bytes);
+  int status = bf_rpc_call_send(call, bytes, packed_size);
+  free(bytes);
+  return status != BF_OK;
+}
+
+static void handle_query(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes, size_t size) {
+  bf_error_t err;
+  bf_error_init(&err);
+  Bifrost__V1__QueryRequest *req = bifrost__v1__query_request__unpack(NULL, size, req_bytes);
+  if (req == NULL) {
+    bf_rpc_call_finish(call, BF_EINVAL, "malformed QueryRequest");
+    return;
+  }
+  int64_t rows = 0;
+  int status = bf_engine_query(s->engine, req->sql, send_chunk, call, &rows, &err);
+  if (status == BF_OK)
+    bf_rpc_call_finish(call, BF_OK, "");
+  else
+    fail(call, &err);
+  bifrost__v1__query_request__free_unpacked(req, NULL);
+}
+
+/* ---- ListTables / DescribeTable ------------------------------------------------------------ */
+
+typedef struct info_storage {
+  Bifrost__V1__TableInfo info;
+  Bifrost__V1__TableName name;
+  char *arrow_schema_json;
+} info_storage_t;
+
+static void fill_info(bf_table_t *t, info_storage_t *st) {
+  Bifrost__V1__TableInfo init_info = BIFROST__V1__TABLE_INFO__INIT;
+  Bifrost__V1__TableName init_name = BIFROST__V1__TABLE_NAME__INIT;
+  st->info = init_info;
+  st->name = init_name;
+  st->name.catalog = t->catalog;
+  st->name.schema_name = t->schema_name;
+  st->name.table = t->table;
+  st->info.name = &st->name;
+  st->info.fingerprint = t->fingerprint;
+  st->info.n_partition_columns = t->n_partition_columns;
+  st->info.partition_columns = t->partition_columns;
+  st->info.json_schema = t->json_schema;
+  st->arrow_schema_json = NULL;
+  bf_schema_parse_json(&t->schema, &st->arrow_schema_json, NULL);
+  st->info.arrow_schema_json = st->arrow_schema_json ? st->arrow_schema_json : "{}";
+  st->info.location = t->dir;
+  st->info.created_at_ms = t->created_at_ms;
+  pthread_mutex_lock(&t->mu);
+  if (bf_table_ensure_snapshot(t, NULL) == BF_OK) {
+    st->info.delta_version = t->snapshot.version;
+    st->info.num_files = (int64_t)t->snapshot.n_files;
+    for (size_t i = 0; i < t->snapshot.n_files; i++) {
+      st->info.num_rows += t->snapshot.files[i].num_records;
+      st->info.size_bytes += t->snapshot.files[i].size_bytes;
+    }
+  } else {
+    st->info.delta_version = -1;
+  }
+  pthread_mutex_unlock(&t->mu);
+}
+
+static void handle_list(bf_service_t *s, bf_rpc_call_t *call) {
+  pthread_mutex_lock(&s->registry->mu);
+  size_t n = s->registry->n_tables;
+  bf_table_t **tables = malloc((n ? n : 1) * sizeof *tables);
+  if (tables) memcpy(tables, s->registry->tables, n * sizeof *tables);
+  pthread_mutex_unlock(&s->registry->mu);
+  info_storage_t *storage = calloc(n ? n : 1, sizeof *storage);
+  Bifrost__V1__TableInfo **infos = calloc(n ? n : 1, sizeof *infos);
+  if (tables == NULL || storage == NULL || infos == NULL) {
+    bf_rpc_call_finish(call, BF_ENOMEM, "out of memory");
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      fill_info(tables[i], &storage[i]);
+      infos[i] = &storage[i].info;
+    }
+    Bifrost__V1__ListTablesResponse resp = BIFROST__V1__LIST_TABLES_RESPONSE__INIT;
+    resp.n_tables = n;
+    resp.tables = infos;
+    reply_message(call, &resp.base);
+    for (size_t i = 0; i < n; i++) free(storage[i].arrow_schema_json);
+  }
+  free(infos);
+  free(storage);
+  free(tables);
+}
+
+static void handle_describe(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes,
+                            size_t size) {
+  bf_error_t err;
+  bf_error_init(&err);
+  Bifrost__V1__DescribeTableRequest *req =
+      bifrost__v1__describe_table_request__unpack(NULL, size, req_bytes);
+  if (req == NULL) {
+    bf_rpc_call_finish(call, BF_EINVAL, "malformed DescribeTableRequest");
+    return;
+  }
+  bf_table_t *t = lookup(s, req->name, &err);
+  if (t == NULL) {
+    fail(call, &err);
+  } else {
+    info_storage_t st;
+    fill_info(t, &st);
+    Bifrost__V1__DescribeTableResponse resp = BIFROST__V1__DESCRIBE_TABLE_RESPONSE__INIT;
+    resp.table = &st.info;
+    reply_message(call, &resp.base);
+    free(st.arrow_schema_json);
+  }
+  bifrost__v1__describe_table_request__free_unpacked(req, NULL);
+}
+
+void bf_service_handle(void *ctx, bf_rpc_call_t *call, const char *method, const uint8_t *request,
+                       size_t request_size) {
+  bf_service_t *s = ctx;
+  if (strcmp(method, BF_RPC_METHOD_INSERT_BATCH) == 0)
+    handle_insert(s, call, request, request_size);
+  else if (strcmp(method, BF_RPC_METHOD_QUERY) == 0)
+    handle_query(s, call, request, request_size);
+  else if (strcmp(method, BF_RPC_METHOD_REGISTER_TABLE) == 0)
+    handle_register(s, call, request, request_size);
+  else if (strcmp(method, BF_RPC_METHOD_LIST_TABLES) == 0)
+    handle_list(s, call);
+  else if (strcmp(method, BF_RPC_METHOD_DESCRIBE_TABLE) == 0)
+    handle_describe(s, call, request, request_size);
+  else {
+    char message[300];
+    snprintf(message, sizeof message, "unknown method %s", method);
+    bf_rpc_call_finish(call, BF_EINVAL, message);
+  }
+}

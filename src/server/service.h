@@ -1,0 +1,23 @@
+/* The bifrost.v1.Bifrost service: decodes requests, runs them against the registry,
+ * the Delta log and the engine, and answers through the RPC framework. */
+#ifndef BIFROST_SERVER_SERVICE_H
+#define BIFROST_SERVER_SERVICE_H
+
+#include "bifrost/rpc.h"
+#include "engine/engine.h"
+#include "server/registry.h"
+
+typedef struct bf_service {
+  bf_registry_t *registry; /* not owned */
+  bf_engine_t *engine;     /* not owned */
+} bf_service_t;
+
+/* Loads every registered table's snapshot and publishes its view; a table that
+ * fails is logged and left unqueryable, the others still load. */
+void bf_service_load_tables(bf_service_t *service);
+
+/* bf_rpc_handler_fn for the service; ctx is a bf_service_t. */
+void bf_service_handle(void *ctx, bf_rpc_call_t *call, const char *method, const uint8_t *request,
+                       size_t request_size);
+
+#endif
