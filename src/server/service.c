@@ -59,7 +59,7 @@ void bf_service_load_tables(bf_service_t *s) {
   pthread_mutex_lock(&s->registry->mu);
   size_t n = s->registry->n_tables;
   bf_table_t **tables = malloc((n ? n : 1) * sizeof *tables);
-  if (tables) memcpy(tables, s->registry->tables, n * sizeof *tables);
+  if (tables && n) memcpy(tables, s->registry->tables, n * sizeof *tables);
   pthread_mutex_unlock(&s->registry->mu);
   if (tables == NULL) return;
   for (size_t i = 0; i < n; i++) {
@@ -391,7 +391,7 @@ static void handle_list(bf_service_t *s, bf_rpc_call_t *call) {
   pthread_mutex_lock(&s->registry->mu);
   size_t n = s->registry->n_tables;
   bf_table_t **tables = malloc((n ? n : 1) * sizeof *tables);
-  if (tables) memcpy(tables, s->registry->tables, n * sizeof *tables);
+  if (tables && n) memcpy(tables, s->registry->tables, n * sizeof *tables);
   pthread_mutex_unlock(&s->registry->mu);
   info_storage_t *storage = calloc(n ? n : 1, sizeof *storage);
   Bifrost__V1__TableInfo **infos = calloc(n ? n : 1, sizeof *infos);
