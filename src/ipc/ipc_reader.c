@@ -11,11 +11,25 @@
 #include "bifrost/ipc.h"
 #include "ipc/ipc_internal.h"
 
+/* A dictionary-encoded field: its value schema (owned by the reader's schema) and
+ * where its latest DictionaryBatch lies in the input, decoded afresh for each
+ * record batch so every batch owns its dictionary. */
+typedef struct dict_entry {
+  int64_t id;
+  const struct ArrowSchema *value_schema;
+  const uint8_t *meta; /* NULL until a DictionaryBatch arrived */
+  size_t meta_len;
+  size_t body_pos;
+  int64_t body_len;
+} dict_entry_t;
+
 struct bf_ipc_reader {
   const uint8_t *data;
   size_t size;
   size_t pos;
   struct ArrowSchema schema; /* valid after create */
+  dict_entry_t *dicts;
+  size_t n_dicts;
   int done;
 };
 
@@ -67,8 +81,8 @@ static int next_message(bf_ipc_reader_t *r, fb_reader_t *fb, fb_table_ref_t *msg
 
 /* ---- schema ---------------------------------------------------------------------- */
 
-static int read_field(fb_reader_t *fb, fb_table_ref_t *field, struct ArrowSchema *out, int depth,
-                      bf_error_t *err) {
+static int read_field(bf_ipc_reader_t *r, fb_reader_t *fb, fb_table_ref_t *field,
+                      struct ArrowSchema *out, int depth, bf_error_t *err) {
   if (depth > BF_IPC_MAX_DEPTH) return CORRUPT(err, "schema nested deeper than %d", BF_IPC_MAX_DEPTH);
   const char *name = "";
   uint32_t name_len = 0;
@@ -78,9 +92,22 @@ static int read_field(fb_reader_t *fb, fb_table_ref_t *field, struct ArrowSchema
   if (name_len >= sizeof name_buf) return CORRUPT(err, "field name too long");
   memcpy(name_buf, name, name_len);
   name_buf[name_len] = '\0';
-  if (fb_has(fb, field, 4))
-    return bf_error_set(err, BF_EINVAL,
-                        "column '%s': dictionary-encoded columns are not supported yet", name_buf);
+  char index_format[16] = "";
+  int64_t dict_id = -1;
+  if (fb_has(fb, field, 4)) {
+    fb_table_ref_t enc = fb_child(fb, field, 4);
+    if (fb->bad || !enc.present) return CORRUPT(err, "field '%s' has a bad dictionary encoding", name_buf);
+    dict_id = fb_i64(fb, &enc, 0, 0);
+    fb_table_ref_t index_type = fb_child(fb, &enc, 1);
+    if (index_type.present) {
+      if (bf__ipc_decode_type(fb, BF_IPC_TYPE_INT, &index_type, index_format, sizeof index_format) != BF_OK)
+        return CORRUPT(err, "field '%s' has a bad dictionary index type", name_buf);
+    } else {
+      strcpy(index_format, "i");
+    }
+    for (size_t i = 0; i < r->n_dicts; i++)
+      if (r->dicts[i].id == dict_id) return CORRUPT(err, "dictionary id %lld used twice", (long long)dict_id);
+  }
   uint8_t type_type = fb_u8(fb, field, 2, 0);
   fb_table_ref_t type = fb_child(fb, field, 3);
   char format[256];
@@ -102,13 +129,33 @@ static int read_field(fb_reader_t *fb, fb_table_ref_t *field, struct ArrowSchema
   struct ArrowSchema s;
   if (bf_arrow_schema_init(&s, format, name_buf, flags, n_children) != BF_OK)
     return bf_error_set(err, BF_ENOMEM, "out of memory");
+  struct ArrowSchema *value = &s; /* where children go: the field, or its dictionary */
+  if (dict_id >= 0) {
+    struct ArrowSchema *dict = calloc(1, sizeof *dict);
+    dict_entry_t *grown = realloc(r->dicts, (r->n_dicts + 1) * sizeof *grown);
+    if (grown) r->dicts = grown;
+    if (dict == NULL || grown == NULL) {
+      free(dict);
+      bf_arrow_schema_release(&s);
+      return bf_error_set(err, BF_ENOMEM, "out of memory");
+    }
+    bf_arrow_schema_release(&s);
+    if (bf_arrow_schema_init(&s, index_format, name_buf, flags, 0) != BF_OK ||
+        bf_arrow_schema_init(dict, format, "", ARROW_FLAG_NULLABLE, n_children) != BF_OK) {
+      free(dict);
+      return bf_error_set(err, BF_ENOMEM, "out of memory");
+    }
+    s.dictionary = dict;
+    value = dict;
+    r->dicts[r->n_dicts++] = (dict_entry_t){.id = dict_id, .value_schema = dict};
+  }
   for (uint32_t i = 0; i < n_children; i++) {
     fb_table_ref_t child = fb_vector_table(fb, children_pos, i);
     if (fb->bad || !child.present) {
       bf_arrow_schema_release(&s);
       return CORRUPT(err, "bad child of field '%s'", name_buf);
     }
-    status = read_field(fb, &child, s.children[i], depth + 1, err);
+    status = read_field(r, fb, &child, value->children[i], depth + 1, err);
     if (status != BF_OK) {
       bf_arrow_schema_release(&s);
       return status;
@@ -125,8 +172,8 @@ int bf_ipc_reader_create(const uint8_t *data, size_t size, bf_ipc_reader_t **out
   r->size = size;
   fb_reader_t fb;
   fb_table_ref_t msg;
-  size_t body_pos;
-  int64_t body_len;
+  size_t body_pos = 0;
+  int64_t body_len = 0;
   int eos;
   int status = next_message(r, &fb, &msg, &body_pos, &body_len, &eos, err);
   if (status != BF_OK) goto fail;
@@ -156,13 +203,14 @@ int bf_ipc_reader_create(const uint8_t *data, size_t size, bf_ipc_reader_t **out
       status = CORRUPT(err, "bad field %u", i);
       goto fail;
     }
-    status = read_field(&fb, &field, r->schema.children[i], 1, err);
+    status = read_field(r, &fb, &field, r->schema.children[i], 1, err);
     if (status != BF_OK) goto fail;
   }
   *out = r;
   return BF_OK;
 fail:
   bf_arrow_schema_release(&r->schema);
+  free(r->dicts);
   free(r);
   return status;
 }
@@ -176,12 +224,14 @@ int bf_ipc_reader_schema(bf_ipc_reader_t *reader, struct ArrowSchema *out, bf_er
 void bf_ipc_reader_destroy(bf_ipc_reader_t *reader) {
   if (reader == NULL) return;
   bf_arrow_schema_release(&reader->schema);
+  free(reader->dicts);
   free(reader);
 }
 
 /* ---- record batch ----------------------------------------------------------------- */
 
 typedef struct batch_ctx {
+  bf_ipc_reader_t *reader;
   fb_reader_t *fb;
   const uint8_t *body;
   int64_t body_len;
@@ -336,10 +386,42 @@ static int read_array_body(batch_ctx_t *c, const struct ArrowSchema *schema, str
   return bf_error_set(c->err, BF_EINVAL, "unsupported Arrow format '%s'", fmt);
 }
 
+static int decode_dictionary(bf_ipc_reader_t *r, const dict_entry_t *d, struct ArrowArray *out,
+                             bf_error_t *err);
+
+/* Gives `a` its own decoded copy of the dictionary and checks every index. */
+static int attach_dictionary(batch_ctx_t *c, const struct ArrowSchema *schema, struct ArrowArray *a) {
+  const dict_entry_t *d = NULL;
+  for (size_t i = 0; i < c->reader->n_dicts; i++)
+    if (c->reader->dicts[i].value_schema == schema->dictionary) d = &c->reader->dicts[i];
+  if (d == NULL || d->meta == NULL)
+    return CORRUPT(c->err, "record batch before the dictionary of column '%s'", schema->name);
+  struct ArrowArray *dict = bf_arrow_array_alloc_dictionary(a);
+  if (dict == NULL) return bf_error_set(c->err, BF_ENOMEM, "out of memory");
+  BF_RETURN_NOT_OK(decode_dictionary(c->reader, d, dict, c->err));
+  int width = bf_arrow_format_byte_width(schema->format);
+  const uint8_t *indices = a->buffers[1];
+  const uint8_t *validity = a->buffers[0];
+  for (int64_t i = 0; i < a->length; i++) {
+    if (validity && !bf_arrow_bit_get(validity, i)) continue;
+    int64_t index = 0;
+    switch (width) {
+      case 1: index = ((const int8_t *)indices)[i]; break;
+      case 2: { int16_t v; memcpy(&v, indices + 2 * i, 2); index = v; break; }
+      case 4: { int32_t v; memcpy(&v, indices + 4 * i, 4); index = v; break; }
+      default: { memcpy(&index, indices + 8 * i, 8); break; }
+    }
+    if (index < 0 || index >= dict->length)
+      return CORRUPT(c->err, "dictionary index %lld out of range in column '%s'", (long long)index,
+                     schema->name);
+  }
+  return BF_OK;
+}
+
 static int read_array(batch_ctx_t *c, const struct ArrowSchema *schema, struct ArrowArray *out,
                       int depth) {
   if (depth > BF_IPC_MAX_DEPTH) return CORRUPT(c->err, "nested too deeply");
-  int64_t length, null_count;
+  int64_t length = 0, null_count = 0;
   BF_RETURN_NOT_OK(next_node(c, &length, &null_count));
   int64_t n_buffers = bf_arrow_format_n_buffers(schema->format);
   if (n_buffers < 0) return bf_error_set(c->err, BF_EINVAL, "unsupported format '%s'", schema->format);
@@ -355,6 +437,7 @@ static int read_array(batch_ctx_t *c, const struct ArrowSchema *schema, struct A
   a.length = length;
   a.null_count = null_count;
   int status = read_array_body(c, schema, &a, depth);
+  if (status == BF_OK && schema->dictionary) status = attach_dictionary(c, schema, &a);
   if (status != BF_OK) {
     bf_arrow_array_release(&a);
     return status;
@@ -369,8 +452,8 @@ int bf_ipc_reader_next(bf_ipc_reader_t *r, struct ArrowArray *out, int *has_batc
   for (;;) {
     fb_reader_t fb;
     fb_table_ref_t msg;
-    size_t body_pos;
-    int64_t body_len;
+    size_t body_pos = 0;
+    int64_t body_len = 0;
     int eos;
     BF_RETURN_NOT_OK(next_message(r, &fb, &msg, &body_pos, &body_len, &eos, err));
     if (eos) {
@@ -378,15 +461,32 @@ int bf_ipc_reader_next(bf_ipc_reader_t *r, struct ArrowArray *out, int *has_batc
       return BF_OK;
     }
     uint8_t header_type = fb_u8(&fb, &msg, 1, 0);
-    if (header_type == BF_IPC_HEADER_DICTIONARY_BATCH)
-      return bf_error_set(err, BF_EINVAL, "dictionary batches are not supported yet");
+    if (header_type == BF_IPC_HEADER_DICTIONARY_BATCH) {
+      fb_table_ref_t db = fb_child(&fb, &msg, 2);
+      if (!db.present || fb.bad) return CORRUPT(err, "bad DictionaryBatch message");
+      if (fb_u8(&fb, &db, 2, 0))
+        return bf_error_set(err, BF_EINVAL, "dictionary deltas are not supported");
+      int64_t id = fb_i64(&fb, &db, 0, 0);
+      dict_entry_t *d = NULL;
+      for (size_t i = 0; i < r->n_dicts; i++)
+        if (r->dicts[i].id == id) d = &r->dicts[i];
+      if (d == NULL) return CORRUPT(err, "DictionaryBatch for unknown id %lld", (long long)id);
+      d->meta = fb.data;
+      d->meta_len = fb.size;
+      d->body_pos = body_pos;
+      d->body_len = body_len;
+      struct ArrowArray check; /* validate now so errors surface at the right message */
+      BF_RETURN_NOT_OK(decode_dictionary(r, d, &check, err));
+      bf_arrow_array_release(&check);
+      continue;
+    }
     if (header_type != BF_IPC_HEADER_RECORD_BATCH)
       return CORRUPT(err, "unexpected message type %d", header_type);
     fb_table_ref_t rb = fb_child(&fb, &msg, 2);
     if (!rb.present || fb.bad) return CORRUPT(err, "bad RecordBatch message");
     if (fb_has(&fb, &rb, 3))
       return bf_error_set(err, BF_EINVAL, "compressed IPC bodies are not supported");
-    batch_ctx_t c = {.fb = &fb, .body = r->data + body_pos, .body_len = body_len, .err = err};
+    batch_ctx_t c = {.reader = r, .fb = &fb, .body = r->data + body_pos, .body_len = body_len, .err = err};
     if (!fb_vector(&fb, &rb, 1, 16, &c.nodes_pos, &c.n_nodes)) c.n_nodes = 0;
     if (!fb_vector(&fb, &rb, 2, 16, &c.buffers_pos, &c.n_buffers)) c.n_buffers = 0;
     if (fb_has(&fb, &rb, 4) && !fb_vector(&fb, &rb, 4, 8, &c.variadic_pos, &c.n_variadic))
@@ -413,4 +513,27 @@ int bf_ipc_reader_next(bf_ipc_reader_t *r, struct ArrowArray *out, int *has_batc
     *has_batch = 1;
     return BF_OK;
   }
+}
+
+static int decode_dictionary(bf_ipc_reader_t *r, const dict_entry_t *d, struct ArrowArray *out,
+                             bf_error_t *err) {
+  fb_reader_t fb = {d->meta, d->meta_len, false};
+  fb_table_ref_t msg = fb_read_root(&fb);
+  fb_table_ref_t db = fb_child(&fb, &msg, 2);
+  fb_table_ref_t rb = fb_child(&fb, &db, 1);
+  if (fb.bad || !rb.present) return CORRUPT(err, "bad DictionaryBatch message");
+  if (fb_has(&fb, &rb, 3)) return bf_error_set(err, BF_EINVAL, "compressed IPC bodies are not supported");
+  batch_ctx_t c = {.reader = r, .fb = &fb, .body = r->data + d->body_pos, .body_len = d->body_len,
+                   .err = err};
+  if (!fb_vector(&fb, &rb, 1, 16, &c.nodes_pos, &c.n_nodes)) c.n_nodes = 0;
+  if (!fb_vector(&fb, &rb, 2, 16, &c.buffers_pos, &c.n_buffers)) c.n_buffers = 0;
+  if (fb_has(&fb, &rb, 4) && !fb_vector(&fb, &rb, 4, 8, &c.variadic_pos, &c.n_variadic))
+    return CORRUPT(err, "bad variadic buffer counts");
+  if (fb.bad) return CORRUPT(err, "bad DictionaryBatch message");
+  int status = read_array(&c, d->value_schema, out, 1);
+  if (status == BF_OK && fb.bad) {
+    bf_arrow_array_release(out);
+    status = CORRUPT(err, "bad DictionaryBatch message");
+  }
+  return status;
 }

@@ -12,40 +12,51 @@
 /* ---- schema ------------------------------------------------------------------- */
 
 static int write_field(fb_builder_t *b, const struct ArrowSchema *field, size_t at, int depth,
-                       bf_error_t *err) {
+                       int64_t *next_dict_id, bf_error_t *err) {
   if (depth > BF_IPC_MAX_DEPTH) return bf_error_set(err, BF_EINVAL, "schema nested too deeply");
-  if (field->dictionary)
-    return bf_error_set(err, BF_EINVAL,
-                        "column '%s': dictionary-encoded columns are not supported by the IPC writer yet",
-                        field->name ? field->name : "");
-  fb_field_t f[5] = {{.id = 0, .size = 4, .is_offset = 1},
-                     {.id = 1, .size = 1, .value = (field->flags & ARROW_FLAG_NULLABLE) ? 1 : 0},
-                     {.id = 2, .size = 1},
-                     {.id = 3, .size = 4, .is_offset = 1},
-                     {.id = 5, .size = 4, .is_offset = 1}};
-  /* type_type must be known when the table is written; encode the type into a scratch
-   * builder first only to learn the tag. */
-  fb_builder_t scratch;
-  fb_builder_init(&scratch);
-  uint8_t type_type = 0;
-  size_t ignored;
-  int status = bf__ipc_encode_type(&scratch, field->format, &type_type, &ignored);
-  fb_builder_reset(&scratch);
-  if (status != BF_OK)
-    return bf_error_set(err, BF_EINVAL, "column '%s': unsupported Arrow format '%s'",
-                        field->name ? field->name : "", field->format);
-  f[2].value = type_type;
-  size_t table = fb_table(b, f, 5);
-  fb_patch(b, at, table);
+  /* A dictionary-encoded field is described by its value type; the index type goes
+   * into the DictionaryEncoding table. */
+  const struct ArrowSchema *value = field->dictionary ? field->dictionary : field;
   const char *name = field->name ? field->name : "";
+  fb_builder_t scratch; /* the union tag must be known before the table is written */
+  fb_builder_init(&scratch);
+  uint8_t type_type = 0, index_type_type = 0;
+  size_t ignored;
+  int status = bf__ipc_encode_type(&scratch, value->format, &type_type, &ignored);
+  if (status == BF_OK && field->dictionary)
+    status = bf__ipc_encode_type(&scratch, field->format, &index_type_type, &ignored);
+  fb_builder_reset(&scratch);
+  if (status != BF_OK || (field->dictionary && index_type_type != BF_IPC_TYPE_INT))
+    return bf_error_set(err, BF_EINVAL, "column '%s': unsupported Arrow format '%s'", name,
+                        field->dictionary ? field->format : value->format);
+  fb_field_t f[6] = {{.id = 0, .size = 4, .is_offset = 1},
+                     {.id = 1, .size = 1, .value = (field->flags & ARROW_FLAG_NULLABLE) ? 1 : 0},
+                     {.id = 2, .size = 1, .value = type_type},
+                     {.id = 3, .size = 4, .is_offset = 1},
+                     {.id = 5, .size = 4, .is_offset = 1},
+                     {.id = 4, .size = 4, .is_offset = 1}};
+  size_t table = fb_table(b, f, field->dictionary ? 6 : 5);
+  fb_patch(b, at, table);
   fb_patch(b, f[0].pos, fb_string(b, name, strlen(name)));
   size_t type_pos = 0;
-  bf__ipc_encode_type(b, field->format, &type_type, &type_pos);
+  bf__ipc_encode_type(b, value->format, &type_type, &type_pos);
   fb_patch(b, f[3].pos, type_pos);
-  size_t children = fb_offset_vector(b, (size_t)field->n_children);
+  if (field->dictionary) {
+    fb_field_t enc[3] = {{.id = 0, .size = 8, .value = (uint64_t)(*next_dict_id)++},
+                         {.id = 1, .size = 4, .is_offset = 1},
+                         {.id = 2, .size = 1,
+                          .value = (field->flags & ARROW_FLAG_DICTIONARY_ORDERED) ? 1 : 0}};
+    size_t enc_pos = fb_table(b, enc, 3);
+    fb_patch(b, f[5].pos, enc_pos);
+    size_t index_pos = 0;
+    bf__ipc_encode_type(b, field->format, &index_type_type, &index_pos);
+    fb_patch(b, enc[1].pos, index_pos);
+  }
+  size_t children = fb_offset_vector(b, (size_t)value->n_children);
   fb_patch(b, f[4].pos, children);
-  for (int64_t i = 0; i < field->n_children; i++)
-    BF_RETURN_NOT_OK(write_field(b, field->children[i], children + 4 + 4 * (size_t)i, depth + 1, err));
+  for (int64_t i = 0; i < value->n_children; i++)
+    BF_RETURN_NOT_OK(write_field(b, value->children[i], children + 4 + 4 * (size_t)i, depth + 1,
+                                 next_dict_id, err));
   return BF_OK;
 }
 
@@ -119,8 +130,9 @@ int bf_ipc_writer_init(bf_ipc_writer_t *writer, const struct ArrowSchema *schema
   size_t fields = fb_offset_vector(&b, (size_t)schema->n_children);
   fb_patch(&b, sf[1].pos, fields);
   int status = BF_OK;
+  int64_t next_dict_id = 0;
   for (int64_t i = 0; i < schema->n_children && status == BF_OK; i++)
-    status = write_field(&b, schema->children[i], fields + 4 + 4 * (size_t)i, 1, err);
+    status = write_field(&b, schema->children[i], fields + 4 + 4 * (size_t)i, 1, &next_dict_id, err);
   if (status == BF_OK && b.status != BF_OK) status = bf_error_set(err, b.status, "out of memory");
   struct ArrowSchema copy;
   if (status == BF_OK && bf_arrow_schema_deep_copy(schema, &copy) != BF_OK)
@@ -264,7 +276,7 @@ static int write_array(batch_parts_t *p, const struct ArrowSchema *schema,
     return write_array(p, schema->children[0], array->children[0], offset * n, length * n,
                        depth + 1, err);
   }
-  if (fmt[0] == '+' && fmt[1] == 's') {
+  if (fmt[0] == '+' && fmt[1] == 's' && schema->dictionary == NULL) {
     for (int64_t i = 0; i < schema->n_children; i++)
       BF_RETURN_NOT_OK(
           write_array(p, schema->children[i], array->children[i], offset, length, depth + 1, err));
@@ -273,12 +285,67 @@ static int write_array(batch_parts_t *p, const struct ArrowSchema *schema,
   return bf_error_set(err, BF_EINVAL, "unsupported Arrow format '%s'", fmt);
 }
 
+/* Encodes `parts` as a RecordBatch table (header of a RecordBatch message, or the
+ * `data` of a DictionaryBatch) and returns its position. */
+static size_t record_batch_table(fb_builder_t *b, int64_t length, const batch_parts_t *parts) {
+  size_t n_variadic = parts->variadic.size / 8;
+  fb_field_t rb[4] = {{.id = 0, .size = 8, .value = (uint64_t)length},
+                      {.id = 1, .size = 4, .is_offset = 1},
+                      {.id = 2, .size = 4, .is_offset = 1},
+                      {.id = 4, .size = 4, .is_offset = 1}};
+  size_t table = fb_table(b, rb, n_variadic ? 4 : 3);
+  fb_patch(b, rb[1].pos, fb_struct_vector(b, parts->nodes.data, parts->nodes.size / 16, 16));
+  fb_patch(b, rb[2].pos, fb_struct_vector(b, parts->buffers.data, parts->buffers.size / 16, 16));
+  if (n_variadic) fb_patch(b, rb[3].pos, fb_struct_vector(b, parts->variadic.data, n_variadic, 8));
+  return table;
+}
+
+/* Writes a DictionaryBatch for every dictionary-encoded column, in the depth-first
+ * order that write_field assigned their ids. */
+static int write_dictionaries(bf_ipc_writer_t *writer, const struct ArrowSchema *schema,
+                              const struct ArrowArray *array, int64_t *next_id, bf_error_t *err) {
+  if (schema->dictionary) {
+    const struct ArrowArray *dict = array->dictionary;
+    if (dict == NULL)
+      return bf_error_set(err, BF_EINVAL, "column '%s' is dictionary-encoded but has no dictionary",
+                          schema->name);
+    batch_parts_t parts = {0};
+    int status = write_array(&parts, schema->dictionary, dict, 0, dict->length, 1, err);
+    fb_builder_t b;
+    fb_builder_init(&b);
+    if (status == BF_OK) {
+      size_t header_at;
+      message_header(&b, BF_IPC_HEADER_DICTIONARY_BATCH, parts.body_size, &header_at);
+      fb_field_t db[2] = {{.id = 0, .size = 8, .value = (uint64_t)(*next_id)++},
+                          {.id = 1, .size = 4, .is_offset = 1}};
+      size_t table = fb_table(&b, db, 2);
+      fb_patch(&b, header_at, table);
+      fb_patch(&b, db[1].pos, record_batch_table(&b, dict->length, &parts));
+      status = b.status;
+      if (status == BF_OK) status = emit_message(writer->out, &b, &parts);
+      if (status != BF_OK) bf_error_set(err, status, "out of memory writing a dictionary");
+    }
+    fb_builder_reset(&b);
+    parts_reset(&parts);
+    BF_RETURN_NOT_OK(status);
+    schema = schema->dictionary; /* nested dictionaries inside the value type */
+    array = dict;
+  }
+  for (int64_t i = 0; i < schema->n_children; i++)
+    BF_RETURN_NOT_OK(write_dictionaries(writer, schema->children[i], array->children[i], next_id, err));
+  return BF_OK;
+}
+
 int bf_ipc_writer_write(bf_ipc_writer_t *writer, const struct ArrowArray *batch, bf_error_t *err) {
   const struct ArrowSchema *schema = &writer->schema;
   if (writer->finished) return bf_error_set(err, BF_ECLOSED, "IPC stream already finished");
   if (batch->n_children != schema->n_children)
     return bf_error_set(err, BF_EINVAL, "batch has %lld columns, schema has %lld",
                         (long long)batch->n_children, (long long)schema->n_children);
+  int64_t next_dict_id = 0;
+  for (int64_t i = 0; i < schema->n_children; i++)
+    BF_RETURN_NOT_OK(write_dictionaries(writer, schema->children[i], batch->children[i],
+                                        &next_dict_id, err));
   batch_parts_t parts = {0};
   int status = BF_OK;
   for (int64_t i = 0; i < schema->n_children && status == BF_OK; i++) {
@@ -291,17 +358,7 @@ int bf_ipc_writer_write(bf_ipc_writer_t *writer, const struct ArrowArray *batch,
   if (status == BF_OK) {
     size_t header_at;
     message_header(&b, BF_IPC_HEADER_RECORD_BATCH, parts.body_size, &header_at);
-    size_t n_variadic = parts.variadic.size / 8;
-    fb_field_t rb[4] = {{.id = 0, .size = 8, .value = (uint64_t)batch->length},
-                        {.id = 1, .size = 4, .is_offset = 1},
-                        {.id = 2, .size = 4, .is_offset = 1},
-                        {.id = 4, .size = 4, .is_offset = 1}};
-    size_t table = fb_table(&b, rb, n_variadic ? 4 : 3);
-    fb_patch(&b, header_at, table);
-    fb_patch(&b, rb[1].pos, fb_struct_vector(&b, parts.nodes.data, parts.nodes.size / 16, 16));
-    fb_patch(&b, rb[2].pos, fb_struct_vector(&b, parts.buffers.data, parts.buffers.size / 16, 16));
-    if (n_variadic)
-      fb_patch(&b, rb[3].pos, fb_struct_vector(&b, parts.variadic.data, n_variadic, 8));
+    fb_patch(&b, header_at, record_batch_table(&b, batch->length, &parts));
     status = b.status;
     if (status == BF_OK) status = emit_message(writer->out, &b, &parts);
     if (status != BF_OK) bf_error_set(err, status, "out of memory writing an IPC batch");
