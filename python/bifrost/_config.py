@@ -69,6 +69,8 @@ class TableConfig:
         for value, what in ((catalog, "catalog"), (schema_name, "schema_name"), (table, "table")):
             if not isinstance(value, str):
                 raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+            if "\x00" in value:
+                raise SchemaError(f"{what} {value!r} is invalid: contains a NUL character")
             _core.validate_namespace(value, what)
         if partition_columns is None:
             partition_columns = []

@@ -112,35 +112,6 @@ def test_shutdown_is_idempotent_and_insert_after_raises(grpc, unique_table):
     assert stats["inserted"] == stats["acknowledged"] == 10
 
 
-def test_raise_backpressure(grpc, unique_table):
-    producer = DatasetProducer(config(unique_table), grpc,
-                               WriteConfig(batch_size=1000, scheduled_delay_secs=3600, max_queue_rows=5,
-                                           backpressure="raise"))
-    events = make_events(6)
-    for e in events[:5]:
-        producer.insert(e)
-    with pytest.raises(QueueFullError):
-        producer.insert(events[5])
-    assert producer.flush() == 5
-    producer.insert(events[5])  # room again after the flush
-    producer.shutdown()
-    assert producer.stats()["acknowledged"] == 6
-
-
-def test_drop_newest_backpressure_counts(grpc, unique_table):
-    producer = DatasetProducer(config(unique_table), grpc,
-                               WriteConfig(batch_size=1000, scheduled_delay_secs=3600, max_queue_rows=3,
-                                           backpressure="drop_newest"))
-    for e in make_events(5):
-        producer.insert(e)
-    stats = producer.stats()
-    assert stats["dropped"] == 2 and stats["queued"] == 3
-    producer.shutdown()
-    stats = producer.stats()
-    assert stats["acknowledged"] == 3 and stats["dropped"] == 2 and stats["inserted"] == 5
-    assert_accounted(stats)
-
-
 def test_block_backpressure_waits_for_room(grpc, unique_table):
     # The thread sends batches of 10 as soon as they fill, so a queue of 20 never
     # refuses; every one of the 500 records arrives.

@@ -96,7 +96,7 @@ def test_params_are_bound(loaded):
     assert n.column("n")[0].as_py() == sum(1 for e in events if e.category == "a" and e.value > 0)
     n = client.sql(f"SELECT count(*) AS n FROM {cfg.fqn} WHERE user_id = $1 OR user_id = $1", [tricky]).to_arrow()
     assert n.column("n")[0].as_py() == 0
-    n = client.sql(f"SELECT count(*) AS n FROM {cfg.fqn} WHERE at < ? AND note = '?'", [events[10].at]).to_arrow()
+    n = client.sql(f"SELECT count(*) AS n FROM {cfg.fqn} WHERE \"at\" < ? AND note = '?'", [events[10].at]).to_arrow()
     assert n.column("n")[0].as_py() == 0  # the '?' inside the literal is not a placeholder
     with pytest.raises(ValueError):
         client.sql("SELECT ?", [])
@@ -104,7 +104,7 @@ def test_params_are_bound(loaded):
 
 def test_query_result_formats(loaded):
     client, cfg, events = loaded
-    result = client.sql(f"SELECT user_id, value, at, day, tier FROM {cfg.fqn} ORDER BY user_id LIMIT 50")
+    result = client.sql(f"SELECT user_id, value, \"at\", day, tier FROM {cfg.fqn} ORDER BY user_id LIMIT 50")
     assert isinstance(result, QueryResult)
     assert result.num_rows == len(result) == 50
     table = result.to_arrow()
@@ -123,7 +123,7 @@ def test_query_result_formats(loaded):
 
 def test_zero_rows_keep_schema(loaded):
     client, cfg, _ = loaded
-    result = client.sql(f"SELECT user_id, value, at FROM {cfg.fqn} WHERE false")
+    result = client.sql(f"SELECT user_id, value, \"at\" FROM {cfg.fqn} WHERE false")
     table = result.to_arrow()
     assert result.num_rows == 0 and len(result) == 0
     assert table.column_names == ["user_id", "value", "at"]

@@ -127,7 +127,7 @@ bifrost.shutdown()
 
 
 def run(code: str, namespace: dict) -> dict:
-    exec(compile(textwrap.dedent(code), "<documented example>", "exec"), namespace)
+    exec(compile(textwrap.dedent(code), "<documented example>", "exec", dont_inherit=True), namespace)
     return namespace
 
 
