@@ -40,10 +40,8 @@ struct bf_ipc_reader {
 static int next_message(bf_ipc_reader_t *r, fb_reader_t *fb, fb_table_ref_t *msg, size_t *body_pos,
                         int64_t *body_len, int *eos, bf_error_t *err) {
   *eos = 0;
-  if (r->pos == r->size) { /* tolerate a missing EOS marker */
-    *eos = 1;
-    return BF_OK;
-  }
+  if (r->pos == r->size) /* a cut after a whole message looks valid otherwise */
+    return CORRUPT(err, "stream ends without the end-of-stream marker (truncated?)");
   if (r->size - r->pos < 4) return CORRUPT(err, "truncated message header at byte %zu", r->pos);
   uint32_t first;
   memcpy(&first, r->data + r->pos, 4);
