@@ -220,9 +220,10 @@ int bf_delta_snapshot_load(const char *table_dir, bf_delta_snapshot_t *out, bf_e
     if (!found) break;
   }
   if (s.version < max) {
+    int64_t missing = s.version + 1;
     bf_delta_snapshot_reset(&s);
     return bf_error_set(err, BF_ECORRUPT, "%s/_delta_log: commit %lld missing before %lld",
-                        table_dir, (long long)(s.version + 1), (long long)max);
+                        table_dir, (long long)missing, (long long)max);
   }
   if (s.schema_string == NULL) {
     bf_delta_snapshot_reset(&s);

@@ -1,0 +1,197 @@
+/* Unit tests for the Delta log: version 0, appends with txn, replay, path encoding,
+ * lost commit races, exactly-once detection and corruption detection. delta-rs
+ * reading these tables is tested end to end in python/tests/test_interop.py. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bifrost/delta.h"
+#include "bifrost/util.h"
+#include "delta/delta_internal.h"
+
+static const char *SCHEMA_JSON =
+    "{\"properties\":{\"user\":{\"type\":\"string\"},\"model\":{\"type\":\"string\"},"
+    "\"score\":{\"type\":\"number\"}},\"required\":[\"user\",\"model\",\"score\"]}";
+
+typedef struct fixture {
+  char dir[64];
+  bf_schema_t schema;
+} fixture_t;
+
+static int setup(void **state) {
+  fixture_t *f = calloc(1, sizeof *f);
+  strcpy(f->dir, "/tmp/bf_delta_test_XXXXXX");
+  if (mkdtemp(f->dir) == NULL) return -1;
+  bf_error_t err;
+  if (bf_schema_from_json_schema(SCHEMA_JSON, strlen(SCHEMA_JSON), &f->schema, &err) != BF_OK)
+    return -1;
+  const char *parts[] = {"model"};
+  if (bf_delta_log_create(f->dir, &f->schema, parts, 1, &err) != BF_OK) return -1;
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture_t *f = *state;
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+  if (system(cmd) != 0) return -1;
+  bf_schema_reset(&f->schema);
+  free(f);
+  return 0;
+}
+
+static bf_delta_file_t make_file(const char *path, const char *date, const char *model, int64_t rows) {
+  bf_delta_file_t file = {0};
+  file.path = strdup(path);
+  file.n_partition_values = 2;
+  file.partition_values = calloc(2, sizeof(char *));
+  file.partition_values[0] = strdup(date);
+  file.partition_values[1] = model ? strdup(model) : NULL;
+  file.size_bytes = 1234;
+  file.modification_time_ms = 1700000000000;
+  file.num_records = rows;
+  char stats[64];
+  snprintf(stats, sizeof stats, "{\"numRecords\":%lld}", (long long)rows);
+  file.stats_json = strdup(stats);
+  return file;
+}
+
+static void test_create_append_and_replay(void **state) {
+  fixture_t *f = *state;
+  bf_error_t err;
+  bf_error_init(&err);
+  bf_delta_snapshot_t snap;
+  assert_int_equal(bf_delta_snapshot_load(f->dir, &snap, &err), BF_OK);
+  assert_int_equal(snap.version, 0);
+  assert_int_equal(snap.n_partition_columns, 2);
+  assert_string_equal(snap.partition_columns[0], "scouter_partition_date");
+  assert_string_equal(snap.partition_columns[1], "model");
+  assert_non_null(strstr(snap.schema_string, "{\"name\":\"score\",\"type\":\"double\",\"nullable\":false"));
+  assert_non_null(strstr(snap.schema_string, "\"type\":\"timestamp\""));
+
+  bf_delta_file_t files[2] = {
+      make_file("scouter_partition_date=2026-11-22/model=a b%2F/part-1.parquet", "2026-11-22", "a b/", 10),
+      make_file("scouter_partition_date=2026-11-22/model=NULL/part-2.parquet", "2026-11-22", NULL, 5)};
+  int64_t version = -1;
+  assert_int_equal(bf_delta_log_append(f->dir, &snap, files, 2, "producer-1", 1, &version, &err), BF_OK);
+  assert_int_equal(version, 1);
+  assert_int_equal(snap.n_files, 2);
+  assert_int_equal(bf_delta_snapshot_txn_version(&snap, "producer-1"), 1);
+
+  /* The commit file holds commitInfo first, a blind append, the txn and encoded paths. */
+  char path[128];
+  snprintf(path, sizeof path, "%s/_delta_log/00000000000000000001.json", f->dir);
+  char *text;
+  size_t size;
+  assert_int_equal(bf_fs_read_file(path, &text, &size, &err), BF_OK);
+  assert_memory_equal(text, "{\"commitInfo\":", 14);
+  assert_non_null(strstr(text, "\"isBlindAppend\":true"));
+  assert_non_null(strstr(text, "{\"txn\":{\"appId\":\"producer-1\",\"version\":1"));
+  assert_non_null(strstr(text, "model=a%20b%252F/part-1.parquet"));
+  assert_non_null(strstr(text, "\"model\":null"));
+  free(text);
+
+  bf_delta_snapshot_t reloaded;
+  assert_int_equal(bf_delta_snapshot_load(f->dir, &reloaded, &err), BF_OK);
+  assert_int_equal(reloaded.version, 1);
+  assert_int_equal(reloaded.n_files, 2);
+  int found = 0;
+  for (size_t i = 0; i < reloaded.n_files; i++) {
+    if (strcmp(reloaded.files[i].path, files[0].path) == 0) {
+      found = 1;
+      assert_string_equal(reloaded.files[i].partition_values[1], "a b/");
+      assert_int_equal(reloaded.files[i].num_records, 10);
+    } else {
+      assert_null(reloaded.files[i].partition_values[1]);
+    }
+  }
+  assert_true(found);
+  assert_int_equal(bf_delta_snapshot_txn_version(&reloaded, "producer-1"), 1);
+  assert_int_equal(bf_delta_snapshot_txn_version(&reloaded, "other"), -1);
+  bf_delta_snapshot_reset(&reloaded);
+  bf_delta_snapshot_reset(&snap);
+  bf_delta_file_reset(&files[0]);
+  bf_delta_file_reset(&files[1]);
+}
+
+static void test_lost_race_retries_and_detects_duplicates(void **state) {
+  fixture_t *f = *state;
+  bf_error_t err;
+  bf_delta_snapshot_t a, b;
+  assert_int_equal(bf_delta_snapshot_load(f->dir, &a, &err), BF_OK);
+  assert_int_equal(bf_delta_snapshot_load(f->dir, &b, &err), BF_OK);
+  bf_delta_file_t fa = make_file("scouter_partition_date=2026-11-22/model=x/a.parquet", "2026-11-22", "x", 1);
+  bf_delta_file_t fb = make_file("scouter_partition_date=2026-11-22/model=x/b.parquet", "2026-11-22", "x", 2);
+  int64_t va, vb;
+  assert_int_equal(bf_delta_log_append(f->dir, &a, &fa, 1, "writer-a", 1, &va, &err), BF_OK);
+  /* b still believes version 0 is the latest: it must land at version 2, not overwrite. */
+  assert_int_equal(bf_delta_log_append(f->dir, &b, &fb, 1, "writer-b", 1, &vb, &err), BF_OK);
+  assert_int_equal(va, 1);
+  assert_int_equal(vb, 2);
+  assert_int_equal(b.n_files, 2); /* caught up with a's commit */
+  /* A stale snapshot retrying a batch that writer-a already committed. */
+  bf_delta_snapshot_t stale;
+  assert_int_equal(bf_delta_snapshot_load(f->dir, &stale, &err), BF_OK);
+  bf_delta_snapshot_reset(&stale);
+  bf_delta_snapshot_t old;
+  memset(&old, 0, sizeof old);
+  assert_int_equal(bf_delta_snapshot_load(f->dir, &old, &err), BF_OK);
+  old.version = 0; /* pretend it was loaded before both commits */
+  int64_t vdup = -1;
+  assert_int_equal(bf_delta_log_append(f->dir, &old, &fa, 1, "writer-a", 1, &vdup, &err), BF_EEXIST);
+  assert_int_equal(vdup, -1);
+  bf_delta_snapshot_t final;
+  assert_int_equal(bf_delta_snapshot_load(f->dir, &final, &err), BF_OK);
+  assert_int_equal(final.version, 2);
+  assert_int_equal(final.n_files, 2);
+  bf_delta_snapshot_reset(&final);
+  bf_delta_snapshot_reset(&old);
+  bf_delta_snapshot_reset(&a);
+  bf_delta_snapshot_reset(&b);
+  bf_delta_file_reset(&fa);
+  bf_delta_file_reset(&fb);
+}
+
+static void test_gap_and_corrupt_line_are_detected(void **state) {
+  fixture_t *f = *state;
+  bf_error_t err;
+  bf_error_init(&err);
+  char path[128];
+  snprintf(path, sizeof path, "%s/_delta_log/00000000000000000002.json", f->dir);
+  assert_int_equal(bf_fs_write_new_file(path, "{\"commitInfo\":{}}\n", 18, &err), BF_OK);
+  bf_delta_snapshot_t snap;
+  assert_int_equal(bf_delta_snapshot_load(f->dir, &snap, &err), BF_ECORRUPT);
+  if (strstr(err.message, "commit 1 missing") == NULL) fail_msg("%s", err.message);
+  snprintf(path, sizeof path, "%s/_delta_log/00000000000000000001.json", f->dir);
+  assert_int_equal(bf_fs_write_new_file(path, "{\"add\":{\"path\":\"x\"}}\nnot json\n", 30, &err), BF_OK);
+  assert_int_equal(bf_delta_snapshot_load(f->dir, &snap, &err), BF_ECORRUPT);
+  assert_non_null(strstr(err.message, "line 2"));
+}
+
+static void test_path_encoding_round_trip(void **state) {
+  (void)state;
+  const char *raw = "k=a b/%x/é.parquet";
+  char *encoded = bf__delta_path_encode(raw);
+  assert_string_equal(encoded, "k=a%20b/%25x/%C3%A9.parquet");
+  char *decoded = bf__delta_path_decode(encoded);
+  assert_string_equal(decoded, raw);
+  free(encoded);
+  free(decoded);
+  assert_null(bf__delta_path_decode("bad%2"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_create_append_and_replay, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lost_race_retries_and_detects_duplicates, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_gap_and_corrupt_line_are_detected, setup, teardown),
+      cmocka_unit_test(test_path_encoding_round_trip),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
