@@ -88,6 +88,18 @@ static const char *statement_type_name(duckdb_statement_type type) {
   }
 }
 
+/* DuckDB names the UTC zone "Etc/UTC"; tables say "UTC". Rewrites timestamp formats
+ * of a schema we own (formats are private copies, and "UTC" is shorter, so the edit
+ * happens in place). */
+static void normalize_utc(struct ArrowSchema *schema) {
+  char *format = (char *)schema->format;
+  if (format[0] == 't' && format[1] == 's' && format[2] && format[3] == ':' &&
+      strcmp(format + 4, "Etc/UTC") == 0)
+    strcpy(format + 4, "UTC");
+  for (int64_t i = 0; i < schema->n_children; i++) normalize_utc(schema->children[i]);
+  if (schema->dictionary) normalize_utc(schema->dictionary);
+}
+
 /* Drains out into on_chunk. Returns non-zero if the consumer cancelled. */
 static int flush_chunk(bf_buffer_t *out, bf_engine_chunk_fn on_chunk, void *ctx) {
   if (out->size == 0) return 0;
@@ -123,7 +135,14 @@ static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_c
     goto done;
   }
   if (error) duckdb_destroy_error_data(&error);
-  status = bf_ipc_writer_init(&writer, &schema, &out, err);
+  struct ArrowSchema owned;
+  if (bf_arrow_schema_deep_copy(&schema, &owned) != BF_OK) {
+    status = bf_error_set(err, BF_ENOMEM, "out of memory");
+    goto done;
+  }
+  normalize_utc(&owned);
+  status = bf_ipc_writer_init(&writer, &owned, &out, err);
+  bf_arrow_schema_release(&owned);
   if (status != BF_OK) goto done;
   writer_ready = 1;
   for (;;) {
