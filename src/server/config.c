@@ -104,8 +104,8 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
       {"threads", required_argument, NULL, 't'},       {"help", no_argument, NULL, 'H'},
       {"version", no_argument, NULL, 'V'},             {NULL, 0, NULL, 0}};
   optind = 1;
-  int opt;
-  while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+  int opt, longindex = 0;
+  while ((opt = getopt_long(argc, argv, "", longopts, &longindex)) != -1) {
     if (opt == 'H') {
       bf_server_config_usage(stdout);
       return BF_CONFIG_EXIT_OK;
@@ -118,7 +118,9 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
       bf_server_config_usage(stderr);
       return BF_CONFIG_EXIT_USAGE;
     }
-    if (apply(c, opt, optarg, argv[optind - 1])) return BF_CONFIG_EXIT_USAGE;
+    char flag[64];
+    snprintf(flag, sizeof flag, "--%s", longopts[longindex].name);
+    if (apply(c, opt, optarg, flag)) return BF_CONFIG_EXIT_USAGE;
   }
   if (optind < argc) {
     fprintf(stderr, "bifrost-server: unexpected argument '%s'\n", argv[optind]);
