@@ -1,0 +1,119 @@
+/* Unit tests for the row builder: JSON records as pydantic's model_dump_json writes
+ * them -> Arrow columns, system columns, exact datetimes (naive = UTC, offsets,
+ * pre-1970), nulls, nested values, and all-or-nothing appends. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bifrost/rows.h"
+#include "rows/temporal.h"
+
+static const char *SCHEMA =
+    "{\"$defs\":{\"Tier\":{\"enum\":[\"gold\",\"silver\"],\"type\":\"string\"},\"Geo\":{"
+    "\"properties\":{\"lat\":{\"type\":\"number\"}},\"required\":[\"lat\"],\"type\":\"object\"}},"
+    "\"properties\":{\"name\":{\"type\":\"string\"},\"n\":{\"type\":\"integer\"},\"ok\":{\"type\":"
+    "\"boolean\"},\"at\":{\"format\":\"date-time\",\"type\":\"string\"},\"day\":{\"anyOf\":[{"
+    "\"format\":\"date\",\"type\":\"string\"},{\"type\":\"null\"}]},\"tags\":{\"items\":{\"type\":"
+    "\"integer\"},\"type\":\"array\"},\"tier\":{\"$ref\":\"#/$defs/Tier\"},\"geo\":{\"anyOf\":[{"
+    "\"$ref\":\"#/$defs/Geo\"},{\"type\":\"null\"}]}},\"required\":[\"name\",\"n\",\"ok\",\"at\","
+    "\"tags\",\"tier\"]}";
+
+static void test_datetime_parsing_is_exact(void **state) {
+  (void)state;
+  int64_t us;
+  assert_true(bf__parse_datetime("1970-01-01T00:00:00Z", 20, &us));
+  assert_int_equal(us, 0);
+  assert_true(bf__parse_datetime("2026-11-22T13:45:01.123456Z", 27, &us));
+  assert_int_equal(us, 1795355101123456LL);
+  assert_true(bf__parse_datetime("2026-11-22T15:45:01.123456+02:00", 32, &us)); /* same instant */
+  assert_int_equal(us, 1795355101123456LL);
+  assert_true(bf__parse_datetime("2026-11-22T13:45:01.123456", 26, &us)); /* naive = UTC */
+  assert_int_equal(us, 1795355101123456LL);
+  assert_true(bf__parse_datetime("1969-12-31T23:59:59.999999Z", 27, &us));
+  assert_int_equal(us, -1);
+  assert_true(bf__parse_datetime("0001-01-01T00:00:00Z", 20, &us));
+  assert_int_equal(us, -62135596800000000LL);
+  assert_false(bf__parse_datetime("2026-02-30T00:00:00Z", 20, &us));
+  assert_false(bf__parse_datetime("2026-11-22T25:00:00Z", 20, &us));
+  assert_false(bf__parse_datetime("yesterday", 9, &us));
+  int32_t days;
+  assert_true(bf__parse_date("1900-03-01", 10, &days));
+  assert_int_equal(days, -25508);
+  assert_false(bf__parse_date("2025-02-29", 10, &days));
+}
+
+static void test_build_batch_with_system_columns(void **state) {
+  (void)state;
+  bf_schema_t schema;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_schema_from_json_schema(SCHEMA, strlen(SCHEMA), &schema, &err), BF_OK);
+  bf_batch_builder_t *b;
+  assert_int_equal(bf_batch_builder_create(&schema, &b, &err), BF_OK);
+  const char *r1 = "{\"name\":\"a long name beyond twelve bytes\",\"n\":1,\"ok\":true,"
+                   "\"at\":\"2026-01-01T00:00:00Z\",\"day\":\"2026-01-02\",\"tags\":[1,2],"
+                   "\"tier\":\"silver\",\"geo\":{\"lat\":1.5}}";
+  const char *r2 = "{\"name\":\"b\",\"n\":-2,\"ok\":false,\"at\":\"1960-06-01T12:00:00\","
+                   "\"day\":null,\"tags\":[],\"tier\":\"gold\",\"geo\":null}";
+  assert_int_equal(bf_batch_builder_append_json(b, r1, strlen(r1), &err), BF_OK);
+  assert_int_equal(bf_batch_builder_append_json(b, r2, strlen(r2), &err), BF_OK);
+  /* Bad records leave the builder untouched and name the field. */
+  const char *bad_enum = "{\"name\":\"c\",\"n\":3,\"ok\":true,\"at\":\"2026-01-01T00:00:00Z\","
+                         "\"tags\":[],\"tier\":\"bronze\"}";
+  assert_int_equal(bf_batch_builder_append_json(b, bad_enum, strlen(bad_enum), &err), BF_EINVAL);
+  assert_non_null(strstr(err.message, "'tier'"));
+  const char *missing = "{\"name\":\"c\",\"ok\":true,\"at\":\"2026-01-01T00:00:00Z\",\"tags\":[],"
+                        "\"tier\":\"gold\"}";
+  assert_int_equal(bf_batch_builder_append_json(b, missing, strlen(missing), &err), BF_EINVAL);
+  assert_non_null(strstr(err.message, "'n'"));
+  const char *bad_nested = "{\"name\":\"c\",\"n\":3,\"ok\":true,\"at\":\"2026-01-01T00:00:00Z\","
+                           "\"tags\":[1,\"x\"],\"tier\":\"gold\"}";
+  assert_int_equal(bf_batch_builder_append_json(b, bad_nested, strlen(bad_nested), &err), BF_EINVAL);
+  assert_int_equal(bf_batch_builder_n_rows(b), 2);
+
+  struct ArrowSchema out_schema;
+  struct ArrowArray out;
+  int64_t created = 1795355101123456LL; /* 2026-11-22 */
+  assert_int_equal(bf_batch_builder_finish(b, created, "0193-batch", &out_schema, &out, &err), BF_OK);
+  assert_int_equal(out.length, 2);
+  assert_int_equal(out.n_children, 11);
+  assert_string_equal(out_schema.children[0]->format, "vu");
+  const uint8_t *views = out.children[0]->buffers[1];
+  int32_t len;
+  memcpy(&len, views, 4);
+  assert_int_equal(len, 31);
+  assert_memory_equal((const char *)out.children[0]->buffers[2], "a long name beyond twelve bytes", 31);
+  assert_int_equal(((const int64_t *)out.children[1]->buffers[1])[1], -2);
+  assert_true(bf_arrow_bit_get(out.children[2]->buffers[1], 0));
+  assert_false(bf_arrow_bit_get(out.children[2]->buffers[1], 1));
+  assert_int_equal(((const int64_t *)out.children[3]->buffers[1])[1], -302443200000000LL);
+  assert_int_equal(out.children[4]->null_count, 1); /* day */
+  assert_int_equal(((const int32_t *)out.children[5]->buffers[1])[2], 2); /* tags offsets */
+  assert_int_equal(((const int16_t *)out.children[6]->buffers[1])[0], 1); /* silver */
+  assert_int_equal(out.children[6]->dictionary->length, 2);
+  assert_int_equal(out.children[7]->null_count, 1); /* geo */
+  /* system columns */
+  assert_int_equal(((const int64_t *)out.children[8]->buffers[1])[1], created);
+  assert_int_equal(((const int32_t *)out.children[9]->buffers[1])[0], 20779); /* 2026-11-22 */
+  assert_memory_equal((const char *)out.children[10]->buffers[2] + 10, "0193-batch", 10);
+  out.release(&out);
+  out_schema.release(&out_schema);
+
+  /* The builder is reusable after finish. */
+  assert_int_equal(bf_batch_builder_append_json(b, r2, strlen(r2), &err), BF_OK);
+  assert_int_equal(bf_batch_builder_n_rows(b), 1);
+  bf_batch_builder_destroy(b);
+  bf_schema_reset(&schema);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_datetime_parsing_is_exact),
+      cmocka_unit_test(test_build_batch_with_system_columns),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
