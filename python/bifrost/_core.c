@@ -27,6 +27,7 @@
 #include "bifrost/error.h"
 #include "bifrost/ipc.h"
 #include "bifrost/producer.h"
+#include "bifrost/rows.h"
 #include "bifrost/rpc.h"
 #include "bifrost/schema.h"
 #include "bifrost/util.h"
@@ -357,6 +358,72 @@ static PyObject *core_ipc_roundtrip(PyObject *module, PyObject *arg) {
   PyBuffer_Release(&view);
   PyObject *result = status == BF_OK ? bytes_from_buffer(&out) : raise_status(state, status, &err);
   bf_buffer_reset(&out);
+  return result;
+}
+
+/* build_ipc(json_schema, records, created_at_us, batch_id) -> bytes: the producer's
+ * encoding path without the network (records -> C row builder -> IPC writer), so
+ * tests can compare it with pyarrow. records is a sequence of JSON str/bytes. */
+static PyObject *core_build_ipc(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+  core_state *state = state_of_module(module);
+  if (!check_nargs("build_ipc", nargs, 4, 4)) return NULL;
+  long long created_at_us = PyLong_AsLongLong(args[2]);
+  if (created_at_us == -1 && PyErr_Occurred()) return NULL;
+  const char *batch_id = PyUnicode_AsUTF8(args[3]);
+  if (batch_id == NULL) return NULL;
+  PyObject *records = PySequence_Fast(args[1], "build_ipc: records must be a sequence");
+  if (records == NULL) return NULL;
+  bf_schema_t schema;
+  memset(&schema, 0, sizeof(schema));
+  if (parse_schema_arg(state, args[0], &schema) < 0) {
+    Py_DECREF(records);
+    return NULL;
+  }
+  PyObject *result = NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  bf_batch_builder_t *builder = NULL;
+  struct ArrowSchema arrow_schema;
+  struct ArrowArray batch;
+  memset(&arrow_schema, 0, sizeof(arrow_schema));
+  memset(&batch, 0, sizeof(batch));
+  bf_buffer_t out;
+  bf_buffer_init(&out);
+  int status = bf_batch_builder_create(&schema, &builder, &err);
+  for (Py_ssize_t i = 0; status == BF_OK && i < PySequence_Fast_GET_SIZE(records); i++) {
+    PyObject *record = PySequence_Fast_GET_ITEM(records, i); /* borrowed */
+    Py_ssize_t len;
+    const char *json;
+    if (PyBytes_Check(record)) {
+      json = PyBytes_AS_STRING(record);
+      len = PyBytes_GET_SIZE(record);
+    } else if ((json = PyUnicode_AsUTF8AndSize(record, &len)) == NULL) {
+      goto done;
+    }
+    status = bf_batch_builder_append_json(builder, json, (size_t)len, &err);
+  }
+  if (status == BF_OK)
+    status = bf_batch_builder_finish(builder, created_at_us, batch_id, &arrow_schema, &batch, &err);
+  if (status == BF_OK) {
+    bf_ipc_writer_t writer;
+    status = bf_ipc_writer_init(&writer, &arrow_schema, &out, &err);
+    if (status == BF_OK) {
+      status = bf_ipc_writer_write(&writer, &batch, &err);
+      if (status == BF_OK) status = bf_ipc_writer_finish(&writer, &err);
+      bf_ipc_writer_reset(&writer);
+    }
+  }
+  if (status == BF_OK)
+    result = bytes_from_buffer(&out);
+  else
+    raise_status(state, status, &err);
+done:
+  bf_buffer_reset(&out);
+  bf_arrow_array_release(&batch);
+  bf_arrow_schema_release(&arrow_schema);
+  bf_batch_builder_destroy(builder);
+  bf_schema_reset(&schema);
+  Py_DECREF(records);
   return result;
 }
 
@@ -809,6 +876,8 @@ static PyMethodDef core_functions[] = {
      "validate_table(json_schema_text, partition_columns) -> None"},
     {"arrow_schema_ipc", core_arrow_schema_ipc, METH_O,
      "arrow_schema_ipc(json_schema_text) -> bytes (IPC stream: schema, no batches)"},
+    {"build_ipc", (PyCFunction)(void (*)(void))core_build_ipc, METH_FASTCALL,
+     "build_ipc(json_schema, records, created_at_us, batch_id) -> bytes: rows -> C builder -> IPC"},
     {"ipc_roundtrip", core_ipc_roundtrip, METH_O,
      "ipc_roundtrip(ipc_bytes) -> bytes: decode with the C reader, re-encode with the C writer"},
     {NULL, NULL, 0, NULL},
