@@ -157,6 +157,22 @@ static void test_rejections_name_the_field(void **state) {
   expect_error("not json", "not valid JSON");
 }
 
+static void test_three_null_spellings(void **state) {
+  (void)state;
+  const char *json =
+      "{\"properties\":{\"a\":{\"anyOf\":[{\"type\":\"integer\"},{\"type\":\"null\"}]},"
+      "\"b\":{\"anyOf\":[{\"const\":null},{\"type\":\"string\"}]},"
+      "\"c\":{\"anyOf\":[{\"format\":\"date\",\"type\":\"string\"},{\"enum\":[null]}]}},"
+      "\"required\":[\"a\",\"b\",\"c\"]}";
+  bf_schema_t s;
+  bf_error_t err;
+  assert_int_equal(parse(json, &s, &err), BF_OK);
+  assert_true(s.fields[0].nullable && s.fields[0].type == BF_TYPE_INT64);
+  assert_true(s.fields[1].nullable && s.fields[1].type == BF_TYPE_UTF8VIEW);
+  assert_true(s.fields[2].nullable && s.fields[2].type == BF_TYPE_DATE32);
+  bf_schema_reset(&s);
+}
+
 static void test_depth_limit(void **state) {
   (void)state;
   /* 33 nested lists: one level too deep. */
@@ -192,6 +208,7 @@ int main(void) {
       cmocka_unit_test(test_fingerprint_order_independent_and_sensitive),
       cmocka_unit_test(test_nested_list_struct_enum),
       cmocka_unit_test(test_rejections_name_the_field),
+      cmocka_unit_test(test_three_null_spellings),
       cmocka_unit_test(test_depth_limit),
       cmocka_unit_test(test_namespace_validation),
   };
