@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "bifrost/error.h"
+#include "bifrost/query_param.h"
 #include "bifrost/rpc.h"
 #include "bifrost/util.h"
 
@@ -33,9 +34,10 @@ int bf_client_insert_batch(bf_rpc_channel_t *channel, const bf_table_name_t *nam
                            const char *producer_id, uint64_t sequence, double timeout_secs,
                            uint64_t *rows_accepted, int *duplicate, bf_error_t *err);
 
-/* Runs a query; the concatenated IPC stream is appended to ipc_out. */
-int bf_client_query(bf_rpc_channel_t *channel, const char *sql, double timeout_secs,
-                    bf_buffer_t *ipc_out, bf_error_t *err);
+/* Runs a query with params bound server-side to its placeholders; the concatenated
+ * IPC stream is appended to ipc_out. */
+int bf_client_query(bf_rpc_channel_t *channel, const char *sql, const bf_query_param_t *params,
+                    size_t n_params, double timeout_secs, bf_buffer_t *ipc_out, bf_error_t *err);
 
 /* Table metadata as JSON text (malloc'd, caller frees): list -> JSON array of
  * objects, describe -> one object. Keys: catalog, schema_name, table, fingerprint,

@@ -11,7 +11,7 @@ from ._config import GrpcConfig, TableConfig
 from ._errors import FingerprintMismatchError
 from ._producer import flush_local_producers
 from ._result import QueryResult
-from ._sql import bind_params, quote_identifier
+from ._sql import encode_params, quote_identifier
 
 __all__ = ["DatasetClient"]
 
@@ -66,16 +66,17 @@ class DatasetClient:
         return [validate(row) for row in rows]
 
     def sql(self, query: str, params: Optional[Sequence[Any]] = None) -> QueryResult:
-        """Runs one SELECT / WITH / VALUES statement. ``params`` fill ``?`` or ``$1``
-        placeholders (rendered as SQL literals on the client)."""
+        """Runs one SELECT / WITH / VALUES statement. ``params`` are bound by the server
+        to ``?`` or ``$1`` placeholders through a prepared statement (never spliced into
+        the SQL text)."""
         if not isinstance(query, str):
             raise TypeError(f"query must be a str, not {type(query).__name__}")
-        return self._query(bind_params(query, params))
+        return self._query(query, params=encode_params(params))
 
-    def _query(self, query: str, fqn: Optional[str] = None) -> QueryResult:
+    def _query(self, query: str, fqn: Optional[str] = None, params=None) -> QueryResult:
         # Records this process inserted before the query are visible to it.
         flush_local_producers(self._transport.server_uri, fqn, self._timeout)
-        return QueryResult(self._channel.query(query, self._timeout))
+        return QueryResult(self._channel.query(query, self._timeout, params))
 
     def list_datasets(self) -> List[Dict[str, Any]]:
         """Every registered table with its metadata (fingerprint, schema, location, ...)."""

@@ -510,23 +510,94 @@ static PyObject *Channel_register_table(ChannelObject *self, PyObject *args, PyO
   return Py_BuildValue("(ss)", status_text, server_fingerprint);
 }
 
+/* Converts encoded parameters -- a sequence of (type_code, value) pairs made by
+ * bifrost._sql.encode_params, type codes as bf_param_type_t -- into C params.
+ * Strings stay borrowed from the Python objects, which outlive the call. */
+static int convert_params(PyObject *seq, bf_query_param_t **out, size_t *n_out) {
+  *out = NULL;
+  *n_out = 0;
+  if (seq == Py_None) return 0;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  bf_query_param_t *params = PyMem_Calloc(n ? (size_t)n : 1, sizeof *params);
+  if (params == NULL) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *item = PySequence_Fast_GET_ITEM(seq, i); /* borrowed */
+    long code;
+    PyObject *value;
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 ||
+        (code = PyLong_AsLong(PyTuple_GET_ITEM(item, 0))) < 0 || code > BF_PARAM_TIMESTAMP) {
+      if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "params must be (type_code, value) pairs");
+      goto fail;
+    }
+    value = PyTuple_GET_ITEM(item, 1); /* borrowed */
+    bf_query_param_t *p = &params[i];
+    p->type = (bf_param_type_t)code;
+    switch (p->type) {
+      case BF_PARAM_NULL:
+        break;
+      case BF_PARAM_INT64:
+      case BF_PARAM_TIMESTAMP:
+        p->value.i64 = PyLong_AsLongLong(value);
+        break;
+      case BF_PARAM_DOUBLE:
+        p->value.f64 = PyFloat_AsDouble(value);
+        break;
+      case BF_PARAM_BOOL:
+        p->value.boolean = PyObject_IsTrue(value) == 1;
+        break;
+      case BF_PARAM_DATE:
+        p->value.days = (int32_t)PyLong_AsLong(value);
+        break;
+      case BF_PARAM_STRING: {
+        Py_ssize_t len;
+        p->str = PyUnicode_AsUTF8AndSize(value, &len);
+        p->str_len = (size_t)len;
+        break;
+      }
+    }
+    if (PyErr_Occurred()) goto fail;
+  }
+  *out = params;
+  *n_out = (size_t)n;
+  return 0;
+fail:
+  PyMem_Free(params);
+  return -1;
+}
+
 static PyObject *Channel_query(ChannelObject *self, PyObject *args, PyObject *kwargs) {
-  static char *keywords[] = {"sql", "timeout", NULL};
+  static char *keywords[] = {"sql", "timeout", "params", NULL};
   const char *sql;
-  PyObject *timeout_obj = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|O:query", keywords, &sql, &timeout_obj))
+  PyObject *timeout_obj = Py_None, *params_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|OO:query", keywords, &sql, &timeout_obj,
+                                   &params_obj))
     return NULL;
   if (channel_ready(self) < 0) return NULL;
   double timeout;
   if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
+  PyObject *params_seq = params_obj == Py_None
+                             ? Py_NewRef(Py_None)
+                             : PySequence_Fast(params_obj, "params must be a sequence");
+  if (params_seq == NULL) return NULL;
+  bf_query_param_t *params;
+  size_t n_params;
+  if (convert_params(params_seq, &params, &n_params) < 0) {
+    Py_DECREF(params_seq);
+    return NULL;
+  }
   bf_buffer_t ipc;
   bf_buffer_init(&ipc);
   bf_error_t err;
   bf_error_init(&err);
   int status;
   Py_BEGIN_ALLOW_THREADS
-  status = bf_client_query(self->channel, sql, timeout, &ipc, &err);
+  status = bf_client_query(self->channel, sql, params, n_params, timeout, &ipc, &err);
   Py_END_ALLOW_THREADS
+  PyMem_Free(params);
+  Py_DECREF(params_seq);
   PyObject *result = status == BF_OK ? bytes_from_buffer(&ipc)
                                      : raise_status_op(state_of_type(Py_TYPE(self)), "query", status, &err);
   bf_buffer_reset(&ipc);
@@ -578,7 +649,7 @@ static PyMethodDef Channel_methods[] = {
      "register_table(catalog, schema_name, table, json_schema, partition_columns=None, "
      "fingerprint=None, timeout=None) -> (status, fingerprint)"},
     {"query", (PyCFunction)(void (*)(void))Channel_query, METH_VARARGS | METH_KEYWORDS,
-     "query(sql, timeout=None) -> bytes (one Arrow IPC stream)"},
+     "query(sql, timeout=None, params=None) -> bytes (one Arrow IPC stream); params bound server-side"},
     {"list_tables", (PyCFunction)(void (*)(void))Channel_list_tables, METH_VARARGS | METH_KEYWORDS,
      "list_tables(timeout=None) -> JSON text (array of table objects)"},
     {"describe_table", (PyCFunction)(void (*)(void))Channel_describe_table, METH_VARARGS | METH_KEYWORDS,

@@ -98,7 +98,9 @@ def test_params_are_bound(loaded):
     assert n.column("n")[0].as_py() == 0
     n = client.sql(f"SELECT count(*) AS n FROM {cfg.fqn} WHERE \"at\" < ? AND note = '?'", [events[10].at]).to_arrow()
     assert n.column("n")[0].as_py() == 0  # the '?' inside the literal is not a placeholder
-    with pytest.raises(ValueError):
+    from bifrost import QueryError
+
+    with pytest.raises(QueryError, match="placeholder"):
         client.sql("SELECT ?", [])
 
 

@@ -1,50 +1,61 @@
-"""Client-side parameter binding (bifrost._sql) and the status -> exception mapping."""
+"""Query parameters bound server-side (DuckDB prepared statements) and the status ->
+exception mapping."""
 from __future__ import annotations
 
 import datetime as dt
-import decimal
-
 import pytest
 
 from bifrost import _errors
-from bifrost._sql import bind_params, quote_identifier
+from bifrost._sql import quote_identifier
 
 
-def test_positional_and_numbered_placeholders():
-    assert bind_params("SELECT ?, ?", [1, "a"]) == "SELECT 1, 'a'"
-    assert bind_params("SELECT $2, $1, $2", [True, None]) == "SELECT NULL, TRUE, NULL"
-    assert bind_params("SELECT 1", None) == "SELECT 1"
+@pytest.fixture
+def client(grpc):
+    from bifrost import DatasetClient
+
+    return DatasetClient(grpc)
 
 
-def test_literals():
-    assert bind_params("?", ["it's"]) == "'it''s'"
-    assert bind_params("?", [1.5]) == "1.5::DOUBLE"
-    assert bind_params("?", [float("nan")]) == "'nan'::DOUBLE"
-    assert bind_params("?", [decimal.Decimal("1.10")]) == "1.10"
-    assert bind_params("?", [dt.date(2025, 1, 2)]) == "DATE '2025-01-02'"
-    assert bind_params("?", [dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)]) == \
-        "TIMESTAMPTZ '2025-01-02T03:04:05+00:00'"
-    assert bind_params("?", [dt.datetime(2025, 1, 2)]) == "TIMESTAMPTZ '2025-01-02T00:00:00+00:00'"
-    assert bind_params("?", [[1, "x"]]) == "[1, 'x']"
-    assert bind_params("?", [b"\x00\xff"]) == "'\\x00\\xff'::BLOB"
+def one(client, sql, params):
+    return client.sql(sql, params).to_arrow().to_pylist()[0]
 
 
-def test_placeholders_inside_strings_identifiers_and_comments_are_left_alone():
-    sql = "SELECT '?', \"col?\", $$ ? $1 $$, $q$ ? $q$ FROM t -- what?\n/* $1 ? */ WHERE a = ? AND b = 'it''s ?'"
-    assert bind_params(sql, [5]) == sql.replace("a = ?", "a = 5")
+def test_every_parameter_type_is_bound_server_side(client):
+    at = dt.datetime(1955, 7, 1, 12, 30, 45, 123456, tzinfo=dt.timezone.utc)
+    row = one(client, "SELECT ? AS i, ? AS f, ? AS s, ? AS b, ? AS d, ? AS t, ? AS n",
+              [-(2**63), 1.5, "it's ? $1", True, dt.date(1900, 3, 1), at, None])
+    assert row == {"i": -(2**63), "f": 1.5, "s": "it's ? $1", "b": True, "d": dt.date(1900, 3, 1),
+                   "t": at, "n": None}
+    # naive datetimes are UTC, as on the write path
+    assert one(client, "SELECT ? AS t", [dt.datetime(2025, 1, 2)])["t"] == dt.datetime(
+        2025, 1, 2, tzinfo=dt.timezone.utc)
 
 
-def test_param_count_errors():
-    with pytest.raises(ValueError):
-        bind_params("SELECT ?, ?", [1])
-    with pytest.raises(ValueError):
-        bind_params("SELECT ?", [1, 2])
-    with pytest.raises(ValueError):
-        bind_params("SELECT $3", [1, 2, 3][:2])
+def test_numbered_placeholders_and_literals_are_not_placeholders(client):
+    row = one(client, "SELECT $2 AS a, $1 AS b, $2 AS c, '?' AS q", ["x", 7])
+    assert row == {"a": 7, "b": "x", "c": 7, "q": "?"}
+
+
+def test_injection_attempts_stay_values(client):
+    tricky = "x'; DROP TABLE t; --"
+    assert one(client, "SELECT ? AS v, length(?) AS n", [tricky, tricky]) == {"v": tricky, "n": len(tricky)}
+
+
+def test_param_count_and_type_errors(client):
+    from bifrost import QueryError
+
+    with pytest.raises(QueryError, match="placeholder"):
+        client.sql("SELECT ?, ?", [1])
+    with pytest.raises(QueryError, match="placeholder"):
+        client.sql("SELECT ?", [1, 2])
     with pytest.raises(TypeError):
-        bind_params("SELECT ?", [object()])
+        client.sql("SELECT ?", [object()])
     with pytest.raises(ValueError):
-        bind_params("SELECT ?", ["nul\x00"])
+        client.sql("SELECT ?", ["nul\x00"])
+    with pytest.raises(ValueError):
+        client.sql("SELECT ?", [2**64])
+    with pytest.raises(TypeError):
+        client.sql("SELECT ?", "not a list")
 
 
 def test_quote_identifier():

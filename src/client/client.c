@@ -101,14 +101,60 @@ static int on_query_message(void *ctx, const uint8_t *message, size_t size) {
   return status != BF_OK;
 }
 
-int bf_client_query(bf_rpc_channel_t *channel, const char *sql, double timeout_secs,
-                    bf_buffer_t *ipc_out, bf_error_t *err) {
+int bf_client_query(bf_rpc_channel_t *channel, const char *sql, const bf_query_param_t *params,
+                    size_t n_params, double timeout_secs, bf_buffer_t *ipc_out, bf_error_t *err) {
   Bifrost__V1__QueryRequest req = BIFROST__V1__QUERY_REQUEST__INIT;
   req.sql = (char *)sql;
+  Bifrost__V1__QueryParam *pb = calloc(n_params ? n_params : 1, sizeof *pb);
+  Bifrost__V1__QueryParam **pb_ptrs = calloc(n_params ? n_params : 1, sizeof *pb_ptrs);
+  if (pb == NULL || pb_ptrs == NULL) {
+    free(pb);
+    free(pb_ptrs);
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < n_params; i++) {
+    bifrost__v1__query_param__init(&pb[i]);
+    pb_ptrs[i] = &pb[i];
+    const bf_query_param_t *p = &params[i];
+    switch (p->type) {
+      case BF_PARAM_NULL:
+        pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_NULL_VALUE;
+        pb[i].null_value = 1;
+        break;
+      case BF_PARAM_INT64:
+        pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_INT_VALUE;
+        pb[i].int_value = p->value.i64;
+        break;
+      case BF_PARAM_DOUBLE:
+        pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_DOUBLE_VALUE;
+        pb[i].double_value = p->value.f64;
+        break;
+      case BF_PARAM_STRING:
+        pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_STRING_VALUE;
+        pb[i].string_value = (char *)p->str; /* NUL-terminated by the caller */
+        break;
+      case BF_PARAM_BOOL:
+        pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_BOOL_VALUE;
+        pb[i].bool_value = p->value.boolean;
+        break;
+      case BF_PARAM_DATE:
+        pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_DATE_VALUE;
+        pb[i].date_value = p->value.days;
+        break;
+      case BF_PARAM_TIMESTAMP:
+        pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_TIMESTAMP_VALUE;
+        pb[i].timestamp_value = p->value.i64;
+        break;
+    }
+  }
+  req.n_params = n_params;
+  req.params = pb_ptrs;
   size_t size = bifrost__v1__query_request__get_packed_size(&req);
   uint8_t *request = malloc(size ? size : 1);
+  if (request != NULL) bifrost__v1__query_request__pack(&req, request);
+  free(pb);
+  free(pb_ptrs);
   if (request == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
-  bifrost__v1__query_request__pack(&req, request);
   bf_error_t chunk_err;
   bf_error_init(&chunk_err);
   query_ctx_t ctx = {ipc_out, &chunk_err};

@@ -12,6 +12,7 @@
 #include "bifrost/arrow.h"
 #include "bifrost/delta.h"
 #include "bifrost/error.h"
+#include "bifrost/query_param.h"
 #include "bifrost/schema.h"
 
 typedef struct bf_engine bf_engine_t;
@@ -62,8 +63,10 @@ typedef int (*bf_engine_chunk_fn)(void *ctx, const uint8_t *data, size_t size);
  * The result is encoded as one Arrow IPC stream and handed to on_chunk in pieces
  * of about options.chunk_bytes (the first piece starts with the schema message;
  * the concatenation of all pieces is one valid stream, also for zero rows).
+ * params are bound to the statement's placeholders (their count must match).
  * *out_rows receives the row count. */
-int bf_engine_query(bf_engine_t *engine, const char *sql, bf_engine_chunk_fn on_chunk,
-                    void *ctx, int64_t *out_rows, bf_error_t *err);
+int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t *params,
+                    size_t n_params, bf_engine_chunk_fn on_chunk, void *ctx, int64_t *out_rows,
+                    bf_error_t *err);
 
 #endif /* BIFROST_ENGINE_H */

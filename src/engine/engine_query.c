@@ -185,8 +185,50 @@ done:
   return status;
 }
 
-int bf_engine_query(bf_engine_t *engine, const char *sql, bf_engine_chunk_fn on_chunk, void *ctx,
-                    int64_t *out_rows, bf_error_t *err) {
+static int bind_params(duckdb_prepared_statement prepared, const bf_query_param_t *params,
+                       size_t n_params, bf_error_t *err) {
+  idx_t expected = duckdb_nparams(prepared);
+  if (expected != n_params)
+    return bf_error_set(err, BF_EINVAL, "the query has %llu parameter placeholder(s) but %zu value(s) were given",
+                        (unsigned long long)expected, n_params);
+  for (size_t i = 0; i < n_params; i++) {
+    const bf_query_param_t *p = &params[i];
+    idx_t at = i + 1;
+    duckdb_state rc = DuckDBError;
+    switch (p->type) {
+      case BF_PARAM_NULL:
+        rc = duckdb_bind_null(prepared, at);
+        break;
+      case BF_PARAM_INT64:
+        rc = duckdb_bind_int64(prepared, at, p->value.i64);
+        break;
+      case BF_PARAM_DOUBLE:
+        rc = duckdb_bind_double(prepared, at, p->value.f64);
+        break;
+      case BF_PARAM_STRING:
+        rc = duckdb_bind_varchar_length(prepared, at, p->str ? p->str : "", p->str_len);
+        break;
+      case BF_PARAM_BOOL:
+        rc = duckdb_bind_boolean(prepared, at, p->value.boolean);
+        break;
+      case BF_PARAM_DATE:
+        rc = duckdb_bind_date(prepared, at, (duckdb_date){p->value.days});
+        break;
+      case BF_PARAM_TIMESTAMP:
+        rc = duckdb_bind_timestamp_tz(prepared, at, (duckdb_timestamp){p->value.i64});
+        break;
+    }
+    if (rc != DuckDBSuccess)
+      return bf_error_set(err, BF_EINVAL, "cannot bind parameter %zu: %s", i + 1,
+                          duckdb_prepare_error(prepared) ? duckdb_prepare_error(prepared)
+                                                         : "type not accepted");
+  }
+  return BF_OK;
+}
+
+int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t *params,
+                    size_t n_params, bf_engine_chunk_fn on_chunk, void *ctx, int64_t *out_rows,
+                    bf_error_t *err) {
   duckdb_connection conn;
   if (duckdb_connect(engine->query_db, &conn) != DuckDBSuccess)
     return bf_error_set(err, BF_EINTERNAL, "cannot connect to the query database");
@@ -216,6 +258,8 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, bf_engine_chunk_fn on_
                           statement_type_name(type));
     goto done;
   }
+  status = bind_params(prepared, params, n_params, err);
+  if (status != BF_OK) goto done;
   watchdog_t dog = {0};
   int have_dog = 0;
   if (engine->query_timeout_secs > 0) {

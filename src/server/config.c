@@ -75,7 +75,10 @@ static int apply(bf_server_config_t *c, int opt, const char *value, const char *
       bad = parse_int(value, 1, 1024, &c->threads);
       break;
   }
-  if (bad) fprintf(stderr, "bifrost-server: invalid value '%s' for %s\n", value, name);
+  if (bad) {
+    fprintf(stderr, "bifrost-server: invalid value '%s' for %s\n\n", value, name);
+    bf_server_config_usage(stderr);
+  }
   return bad;
 }
 

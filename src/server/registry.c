@@ -174,10 +174,43 @@ static bf_table_t *find_locked(bf_registry_t *r, const char *catalog, const char
   return NULL;
 }
 
+/* Path of a table's registry entry; the name parts must be validated already. */
+static void entry_path(const bf_registry_t *r, const char *catalog, const char *schema_name,
+                       const char *table, char *out, size_t out_size) {
+  snprintf(out, out_size, "%s/%s/%s/%s/_bifrost/table.json", r->data_dir, catalog, schema_name,
+           table);
+}
+
+/* Loads a table another server registered on disk. Caller holds r->mu. NULL if
+ * there is no entry or it cannot be read (logged). */
+static bf_table_t *adopt_locked(bf_registry_t *r, const char *catalog, const char *schema_name,
+                                const char *table) {
+  char entry[PATH_MAX + 32];
+  entry_path(r, catalog, schema_name, table, entry, sizeof entry);
+  if (!bf_fs_exists(entry)) return NULL;
+  bf_table_t *t;
+  bf_error_t err;
+  bf_error_init(&err);
+  if (table_from_file(r->data_dir, entry, &t, &err) != BF_OK) {
+    BF_LOG_WARN("cannot load table entry %s: %s", entry, err.message);
+    return NULL;
+  }
+  if (add_table(r, t) != BF_OK) {
+    table_free(t);
+    return NULL;
+  }
+  return t;
+}
+
 bf_table_t *bf_registry_find(bf_registry_t *r, const char *catalog, const char *schema_name,
                              const char *table) {
+  if (bf_namespace_validate(catalog, "catalog", NULL) != BF_OK ||
+      bf_namespace_validate(schema_name, "schema_name", NULL) != BF_OK ||
+      bf_namespace_validate(table, "table", NULL) != BF_OK)
+    return NULL;
   pthread_mutex_lock(&r->mu);
   bf_table_t *t = find_locked(r, catalog, schema_name, table);
+  if (t == NULL) t = adopt_locked(r, catalog, schema_name, table);
   pthread_mutex_unlock(&r->mu);
   return t;
 }
@@ -189,35 +222,103 @@ int bf_table_ensure_snapshot(bf_table_t *t, bf_error_t *err) {
   return BF_OK;
 }
 
+/* Writes "[a, b]" (or "[]") into out. */
+static void format_columns(char *const *columns, size_t n, char *out, size_t out_size) {
+  size_t used = (size_t)snprintf(out, out_size, "[");
+  for (size_t i = 0; i < n && used < out_size; i++)
+    used += (size_t)snprintf(out + used, out_size - used, "%s%s", i ? ", " : "", columns[i]);
+  if (used < out_size) snprintf(out + used, out_size - used, "]");
+}
+
+/* BF_OK when an existing table matches a registration request (same fingerprint,
+ * same partition columns in the same order), else BF_EMISMATCH naming both. */
+static int compare_existing(const bf_table_t *existing, const bf_table_t *candidate,
+                            bf_error_t *err) {
+  if (strcmp(existing->fingerprint, candidate->fingerprint) != 0)
+    return bf_error_set(err, BF_EMISMATCH,
+                        "table %s is registered with fingerprint %s, request has %s "
+                        "(the schema changed; register it under a new table name)",
+                        existing->fqn, existing->fingerprint, candidate->fingerprint);
+  int same = existing->n_partition_columns == candidate->n_partition_columns;
+  for (size_t i = 0; same && i < existing->n_partition_columns; i++)
+    same = strcmp(existing->partition_columns[i], candidate->partition_columns[i]) == 0;
+  if (!same) {
+    char have[200], want[200];
+    format_columns(existing->partition_columns, existing->n_partition_columns, have, sizeof have);
+    format_columns(candidate->partition_columns, candidate->n_partition_columns, want, sizeof want);
+    return bf_error_set(err, BF_EMISMATCH,
+                        "table %s is registered with partition columns %s, request has %s",
+                        existing->fqn, have, want);
+  }
+  return BF_OK;
+}
+
+/* A Delta log already exists where a new table is being created: left by an
+ * interrupted registration or being created by another server right now. Adopt
+ * it only when it describes the same schema and partition columns. */
+static int check_existing_log(const bf_table_t *candidate, bf_error_t *err) {
+  bf_delta_snapshot_t snapshot;
+  memset(&snapshot, 0, sizeof snapshot);
+  char *schema_string = NULL;
+  int status = bf_delta_snapshot_load(candidate->dir, &snapshot, err);
+  if (status == BF_OK) status = bf_delta_schema_string(&candidate->schema, &schema_string, err);
+  if (status == BF_OK) {
+    int same = snapshot.schema_string && strcmp(snapshot.schema_string, schema_string) == 0 &&
+               snapshot.n_partition_columns == candidate->n_partition_columns + 1;
+    for (size_t i = 0; same && i < candidate->n_partition_columns; i++)
+      same = strcmp(snapshot.partition_columns[i + 1], candidate->partition_columns[i]) == 0;
+    if (!same)
+      status = bf_error_set(err, BF_ECONFLICT,
+                            "table %s: a Delta log with a different schema or partitioning "
+                            "already exists in %s",
+                            candidate->fqn, candidate->dir);
+    bf_delta_snapshot_reset(&snapshot);
+  } else {
+    bf_error_prefix(err, "table %s: existing Delta log in %s", candidate->fqn, candidate->dir);
+  }
+  free(schema_string);
+  return status;
+}
+
 int bf_registry_register(bf_registry_t *r, const char *catalog, const char *schema_name,
                          const char *table, const char *json_schema,
                          const char *const *partition_columns, size_t n_partition_columns,
-                         bf_table_t **out, int *created, bf_error_t *err) {
+                         const char *client_fingerprint, bf_table_t **out, int *created,
+                         bf_error_t *err) {
   bf_table_t *candidate;
   BF_RETURN_NOT_OK(table_new(r->data_dir, catalog, schema_name, table, json_schema,
                              partition_columns, n_partition_columns, bf_time_now_ms(), &candidate,
                              err));
-  pthread_mutex_lock(&r->mu);
   int status = BF_OK;
+  if (client_fingerprint && client_fingerprint[0] &&
+      strcmp(client_fingerprint, candidate->fingerprint) != 0) {
+    status = bf_error_set(err, BF_EINVAL,
+                          "request fingerprint %s for table %s does not match the fingerprint %s "
+                          "the server computes from the schema it sent",
+                          client_fingerprint, candidate->fqn, candidate->fingerprint);
+    table_free(candidate);
+    return status;
+  }
+  pthread_mutex_lock(&r->mu);
+  /* In memory, or registered by another server on the same data directory. */
   bf_table_t *existing = find_locked(r, catalog, schema_name, table);
+  if (existing == NULL) existing = adopt_locked(r, catalog, schema_name, table);
   char entry[PATH_MAX + 32];
-  snprintf(entry, sizeof entry, "%s/_bifrost/table.json", candidate->dir);
+  entry_path(r, catalog, schema_name, table, entry, sizeof entry);
   if (existing == NULL && bf_fs_exists(entry)) {
-    /* Registered by another server on the same data directory. */
-    status = table_from_file(r->data_dir, entry, &existing, err);
-    if (status == BF_OK && (status = add_table(r, existing)) != BF_OK) table_free(existing);
-    if (status != BF_OK) goto done;
+    /* An entry adopt_locked could not read: report why, never write over it. */
+    bf_table_t *unreadable = NULL;
+    status = table_from_file(r->data_dir, entry, &unreadable, err);
+    table_free(unreadable);
+    if (status == BF_OK) status = bf_error_set(err, BF_EINTERNAL, "cannot load %s", entry);
+    goto done;
   }
   if (existing) {
-    if (strcmp(existing->fingerprint, candidate->fingerprint) != 0) {
-      status = bf_error_set(err, BF_EMISMATCH,
-                            "table %s is registered with fingerprint %s, the request has %s "
-                            "(the schema changed; use a new table name)",
-                            existing->fqn, existing->fingerprint, candidate->fingerprint);
-      goto done;
+    status = compare_existing(existing, candidate, err);
+    if (status == BF_OK) {
+      *out = existing;
+      *created = 0;
     }
-    *out = existing;
-    *created = 0;
     goto done;
   }
   char meta_dir[PATH_MAX + 16];
@@ -227,7 +328,7 @@ int bf_registry_register(bf_registry_t *r, const char *catalog, const char *sche
     status = bf_delta_log_create(candidate->dir, &candidate->schema,
                                  (const char *const *)candidate->partition_columns,
                                  candidate->n_partition_columns, err);
-    if (status == BF_EEXIST) status = BF_OK; /* log left by an interrupted registration */
+    if (status == BF_EEXIST) status = check_existing_log(candidate, err);
   }
   char *text = status == BF_OK ? entry_json(candidate) : NULL;
   if (status == BF_OK && text == NULL) status = bf_error_set(err, BF_ENOMEM, "out of memory");
@@ -237,10 +338,7 @@ int bf_registry_register(bf_registry_t *r, const char *catalog, const char *sche
     bf_table_t *other;
     status = table_from_file(r->data_dir, entry, &other, err);
     if (status == BF_OK) {
-      if (strcmp(other->fingerprint, candidate->fingerprint) != 0) {
-        status = bf_error_set(err, BF_EMISMATCH,
-                              "table %s is registered with fingerprint %s, the request has %s",
-                              other->fqn, other->fingerprint, candidate->fingerprint);
+      if ((status = compare_existing(other, candidate, err)) != BF_OK) {
         table_free(other);
       } else if ((status = add_table(r, other)) == BF_OK) {
         *out = other;

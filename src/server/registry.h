@@ -43,20 +43,30 @@ typedef struct bf_registry {
 int bf_registry_open(bf_registry_t *registry, const char *data_dir, bf_error_t *err);
 void bf_registry_close(bf_registry_t *registry);
 
-/* NULL when not registered. Thread-safe. */
+/* The table, or NULL when not registered (or a name part is invalid). A table
+ * registered on disk by another server sharing the data directory is loaded and
+ * added on first lookup. Thread-safe; the returned entry lives until
+ * bf_registry_close. */
 bf_table_t *bf_registry_find(bf_registry_t *registry, const char *catalog,
                              const char *schema_name, const char *table);
 
-/* Validates and registers a table (namespace, schema, partition columns). Creates
- * the Delta table (version 0) and the registry file for a new table (*created = 1);
- * an existing table with the same fingerprint gives *created = 0; a different
- * fingerprint is BF_EMISMATCH naming both. */
+/* Validates and registers a table (namespace parts, schema, partition columns).
+ * client_fingerprint, when non-NULL and non-empty, must equal the fingerprint the
+ * server computes from json_schema (else BF_EINVAL naming both: client and server
+ * disagree on the algorithm or the schema text). Creates the Delta table (version
+ * 0) and the registry file for a new table (*created = 1); an existing table with
+ * the same fingerprint and partition columns gives *created = 0; a different
+ * fingerprint or partition column list is BF_EMISMATCH naming both. Losing a
+ * create race against another server adopts the winner's entry. On failure *out
+ * and *created are untouched. Thread-safe. */
 int bf_registry_register(bf_registry_t *registry, const char *catalog, const char *schema_name,
                          const char *table, const char *json_schema,
                          const char *const *partition_columns, size_t n_partition_columns,
-                         bf_table_t **out, int *created, bf_error_t *err);
+                         const char *client_fingerprint, bf_table_t **out, int *created,
+                         bf_error_t *err);
 
-/* Snapshot of the table's Delta log, loaded on first use. Caller holds table->mu. */
+/* Snapshot of the table's Delta log, loaded on first use (no-op once loaded).
+ * Caller holds table->mu. */
 int bf_table_ensure_snapshot(bf_table_t *table, bf_error_t *err);
 
 #endif

@@ -55,6 +55,15 @@ static int publish_view(bf_service_t *s, bf_table_t *t, bf_error_t *err) {
                                   err);
 }
 
+/* Loads the table's snapshot if this server has not yet, and then publishes its
+ * view (a table registered by another server sharing the data directory becomes
+ * queryable here on first use). Caller holds t->mu. */
+static int table_open(bf_service_t *s, bf_table_t *t, bf_error_t *err) {
+  if (t->snapshot_loaded) return BF_OK;
+  BF_RETURN_NOT_OK(bf_table_ensure_snapshot(t, err));
+  return publish_view(s, t, err);
+}
+
 void bf_service_load_tables(bf_service_t *s) {
   pthread_mutex_lock(&s->registry->mu);
   size_t n = s->registry->n_tables;
@@ -67,8 +76,7 @@ void bf_service_load_tables(bf_service_t *s) {
     bf_error_t err;
     bf_error_init(&err);
     pthread_mutex_lock(&t->mu);
-    int status = bf_table_ensure_snapshot(t, &err);
-    if (status == BF_OK) status = publish_view(s, t, &err);
+    int status = table_open(s, t, &err);
     pthread_mutex_unlock(&t->mu);
     if (status != BF_OK)
       BF_LOG_ERROR("table %s is not queryable: %s", t->fqn, err.message);
@@ -98,16 +106,11 @@ static void handle_register(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
     status = bf_registry_register(s->registry, req->name->catalog, req->name->schema_name,
                                   req->name->table, req->json_schema,
                                   (const char *const *)req->partition_columns,
-                                  req->n_partition_columns, &t, &created, &err);
-  if (status == BF_OK && req->fingerprint[0] && strcmp(req->fingerprint, t->fingerprint) != 0)
-    status = bf_error_set(&err, BF_EMISMATCH,
-                          "client fingerprint %s does not match the fingerprint %s computed from "
-                          "the schema it sent",
-                          req->fingerprint, t->fingerprint);
+                                  req->n_partition_columns, req->fingerprint, &t, &created,
+                                  &err);
   if (status == BF_OK) {
     pthread_mutex_lock(&t->mu);
-    status = bf_table_ensure_snapshot(t, &err);
-    if (status == BF_OK && created) status = publish_view(s, t, &err);
+    status = table_open(s, t, &err);
     pthread_mutex_unlock(&t->mu);
   }
   if (status != BF_OK) {
@@ -141,17 +144,23 @@ static int formats_compatible(const char *want, const char *got) {
 
 static int check_schema(const struct ArrowSchema *want, const struct ArrowSchema *got,
                         const char *path, bf_error_t *err) {
-  if (want->n_children != got->n_children)
-    return bf_error_set(err, BF_EINVAL, "%s%shas %lld fields, the table has %lld", path,
-                        path[0] ? " " : "batch ", (long long)got->n_children,
-                        (long long)want->n_children);
-  for (int64_t i = 0; i < want->n_children; i++) {
-    const struct ArrowSchema *w = want->children[i], *g = got->children[i];
+  const char *where = path[0] ? path : "the batch";
+  int64_t n = want->n_children > got->n_children ? want->n_children : got->n_children;
+  for (int64_t i = 0; i < n; i++) {
+    const struct ArrowSchema *w = i < want->n_children ? want->children[i] : NULL;
+    const struct ArrowSchema *g = i < got->n_children ? got->children[i] : NULL;
     char child[512];
-    snprintf(child, sizeof child, "%s%s%s", path, path[0] ? "." : "", w->name);
+    snprintf(child, sizeof child, "%s%s%s", path, path[0] ? "." : "", w ? w->name : g->name);
+    if (g == NULL)
+      return bf_error_set(err, BF_EINVAL, "column '%s' is missing from %s", child, where);
+    if (w == NULL)
+      return bf_error_set(err, BF_EINVAL, "%s has column '%s' that the table does not have",
+                          where, child);
     if (strcmp(w->name, g->name) != 0)
-      return bf_error_set(err, BF_EINVAL, "column %lld is '%s', the table expects '%s'",
-                          (long long)i, g->name, child);
+      return bf_error_set(err, BF_EINVAL,
+                          "column %lld of %s is '%s', the table expects '%s' there (same columns, "
+                          "same order)",
+                          (long long)i + 1, where, g->name, child);
     const char *wf = w->dictionary ? w->dictionary->format : w->format;
     const char *gf = g->dictionary ? g->dictionary->format : g->format;
     if (!formats_compatible(wf, gf))
@@ -219,6 +228,11 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
                           t->fqn, t->fingerprint, req->fingerprint[0] ? req->fingerprint : "(none)");
     goto done;
   }
+  if (req->sequence > (uint64_t)INT64_MAX) {
+    status = bf_error_set(&err, BF_EINVAL, "sequence %llu is out of range (at most 2^63-1)",
+                          (unsigned long long)req->sequence);
+    goto done;
+  }
   status = bf_ipc_reader_create(req->arrow_ipc.data, req->arrow_ipc.len, &reader, &err);
   if (status == BF_OK) status = bf_ipc_reader_schema(reader, &batch_schema, &err);
   if (status == BF_OK) status = bf_schema_to_arrow(&t->schema, &table_schema, &err);
@@ -236,8 +250,9 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
       break;
     }
     batches = grown;
-    bf_arrow_array_move(&batch, &batches[n_batches++]);
-    rows += (uint64_t)batch.length;
+    bf_arrow_array_move(&batch, &batches[n_batches]);
+    rows += (uint64_t)batches[n_batches].length;
+    n_batches++;
   }
   if (status != BF_OK) {
     if (status == BF_ECORRUPT) err.status = status = BF_EINVAL;
@@ -247,14 +262,15 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
 
   pthread_mutex_lock(&t->mu);
   locked = 1;
-  status = bf_table_ensure_snapshot(t, &err);
+  status = table_open(s, t, &err);
   if (status != BF_OK) goto done;
+  version = t->snapshot.version;
   if (producer_id &&
       bf_delta_snapshot_txn_version(&t->snapshot, producer_id) >= (int64_t)req->sequence) {
     duplicate = 1;
     goto done;
   }
-  if (rows == 0) goto done;
+  if (rows == 0) goto done; /* nothing to store; an empty commit would only add log noise */
   for (size_t i = 0; i < n_batches && status == BF_OK; i++) {
     if (batches[i].length == 0) continue;
     bf_delta_file_t *written = NULL;
@@ -283,6 +299,11 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
     duplicate = 1;
     status = BF_OK;
     remove_files(t, files, n_files);
+    version = t->snapshot.version;
+    bf_error_t view_err; /* the snapshot now holds the other writer's commits */
+    bf_error_init(&view_err);
+    if (publish_view(s, t, &view_err) != BF_OK)
+      BF_LOG_WARN("table %s: refreshing the view failed: %s", t->fqn, view_err.message);
     goto done;
   }
   if (status != BF_OK) {
@@ -338,8 +359,54 @@ static void handle_query(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *re
     bf_rpc_call_finish(call, BF_EINVAL, "malformed QueryRequest");
     return;
   }
+  bf_query_param_t *params = calloc(req->n_params ? req->n_params : 1, sizeof *params);
+  if (params == NULL) {
+    bifrost__v1__query_request__free_unpacked(req, NULL);
+    bf_rpc_call_finish(call, BF_ENOMEM, "out of memory");
+    return;
+  }
+  int status = BF_OK;
+  for (size_t i = 0; i < req->n_params && status == BF_OK; i++) {
+    const Bifrost__V1__QueryParam *pb = req->params[i];
+    bf_query_param_t *p = &params[i];
+    switch (pb->value_case) {
+      case BIFROST__V1__QUERY_PARAM__VALUE_NULL_VALUE:
+        p->type = BF_PARAM_NULL;
+        break;
+      case BIFROST__V1__QUERY_PARAM__VALUE_INT_VALUE:
+        p->type = BF_PARAM_INT64;
+        p->value.i64 = pb->int_value;
+        break;
+      case BIFROST__V1__QUERY_PARAM__VALUE_DOUBLE_VALUE:
+        p->type = BF_PARAM_DOUBLE;
+        p->value.f64 = pb->double_value;
+        break;
+      case BIFROST__V1__QUERY_PARAM__VALUE_STRING_VALUE:
+        p->type = BF_PARAM_STRING;
+        p->str = pb->string_value;
+        p->str_len = strlen(pb->string_value);
+        break;
+      case BIFROST__V1__QUERY_PARAM__VALUE_BOOL_VALUE:
+        p->type = BF_PARAM_BOOL;
+        p->value.boolean = pb->bool_value;
+        break;
+      case BIFROST__V1__QUERY_PARAM__VALUE_DATE_VALUE:
+        p->type = BF_PARAM_DATE;
+        p->value.days = pb->date_value;
+        break;
+      case BIFROST__V1__QUERY_PARAM__VALUE_TIMESTAMP_VALUE:
+        p->type = BF_PARAM_TIMESTAMP;
+        p->value.i64 = pb->timestamp_value;
+        break;
+      default:
+        status = bf_error_set(&err, BF_EINVAL, "query parameter %zu has no value", i + 1);
+    }
+  }
   int64_t rows = 0;
-  int status = bf_engine_query(s->engine, req->sql, send_chunk, call, &rows, &err);
+  if (status == BF_OK)
+    status = bf_engine_query(s->engine, req->sql, params, req->n_params, send_chunk, call, &rows,
+                             &err);
+  free(params);
   if (status == BF_OK)
     bf_rpc_call_finish(call, BF_OK, "");
   else
