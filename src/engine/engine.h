@@ -58,7 +58,8 @@ typedef int (*bf_engine_chunk_fn)(void *ctx, const uint8_t *data, size_t size);
 
 /* Runs exactly one SELECT-type statement (SELECT, WITH, VALUES, FROM-first,
  * DESCRIBE, SUMMARIZE, SHOW); anything else, or several statements, is BF_EINVAL
- * (parse errors) or BF_EPERM (forbidden statement type) with a clear message.
+ * (INVALID_ARGUMENT) with a clear message; a file access the sandbox refuses is
+ * BF_EPERM (PERMISSION_DENIED).
  * DuckDB errors are BF_EQUERY with DuckDB's message; a timeout is BF_ETIMEOUT.
  * The result is encoded as one Arrow IPC stream and handed to on_chunk in pieces
  * of about options.chunk_bytes (the first piece starts with the schema message;

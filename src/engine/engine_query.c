@@ -252,7 +252,7 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
   }
   duckdb_statement_type type = duckdb_prepared_statement_type(prepared);
   if (type != DUCKDB_STATEMENT_TYPE_SELECT) {
-    status = bf_error_set(err, BF_EPERM,
+    status = bf_error_set(err, BF_EINVAL,
                           "only a single read-only SELECT-type statement (SELECT, WITH, VALUES, "
                           "DESCRIBE, SUMMARIZE, SHOW) is allowed; got %s",
                           statement_type_name(type));

@@ -1,0 +1,150 @@
+"""The query service beyond single-table reads: joins across tables, quantiles,
+partition pruning, quoted names, statements the sandbox refuses (and the server
+staying healthy), large streamed results and the server-side timeout."""
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+
+import pytest
+from pydantic import BaseModel
+
+from bifrost import (BifrostTimeoutError, DatasetClient, DatasetProducer, GrpcConfig, QueryError,
+                     TableConfig, WriteConfig)
+
+
+class Order(BaseModel):
+    order_id: int
+    customer: str
+    amount: float
+    region: str
+
+
+class Customer(BaseModel):
+    name: str
+    tier: str
+
+
+@pytest.fixture(scope="module")
+def shop(server):
+    grpc = GrpcConfig(server_uri=server.uri)
+    orders = [Order(order_id=i, customer=f"c{i % 7}", amount=float(i % 50) + 0.25,
+                    region=["north", "south", "east"][i % 3]) for i in range(900)]
+    customers = [Customer(name=f"c{i}", tier="gold" if i % 2 else "basic") for i in range(7)]
+    order_cfg = TableConfig(Order, "shop", "sales", "orders", partition_columns=["region"])
+    customer_cfg = TableConfig(Customer, "shop", "crm", "Customer-List")  # needs quoting in SQL
+    for cfg, rows in ((order_cfg, orders), (customer_cfg, customers)):
+        with DatasetProducer(cfg, grpc, WriteConfig(batch_size=300)) as producer:
+            producer.insert_many(rows)
+            producer.flush()
+    return DatasetClient(grpc), orders, customers
+
+
+def test_join_across_tables_with_quoted_name(shop):
+    client, orders, customers = shop
+    got = client.sql(
+        'SELECT c.tier, sum(o.amount) AS total FROM shop.sales.orders o '
+        'JOIN shop.crm."Customer-List" c ON o.customer = c.name GROUP BY c.tier ORDER BY c.tier'
+    ).to_arrow().to_pylist()
+    tier = {c.name: c.tier for c in customers}
+    want = {}
+    for o in orders:
+        want[tier[o.customer]] = want.get(tier[o.customer], 0.0) + o.amount
+    assert [(r["tier"], r["total"]) for r in got] == [(k, pytest.approx(v)) for k, v in sorted(want.items())]
+
+
+def test_quantiles(shop):
+    client, orders, _ = shop
+    got = client.sql("SELECT quantile_cont(amount, 0.5) AS med, quantile_disc(amount, 0.9) AS p90 "
+                     "FROM shop.sales.orders").to_arrow().to_pylist()[0]
+    amounts = sorted(o.amount for o in orders)
+    assert got["med"] == pytest.approx(statistics.median(amounts))
+    assert got["p90"] in amounts
+
+
+def test_partition_filter_prunes_files(server):
+    """A filter on a partition column must not open other partitions' files: with a
+    'south' file made unreadable on disk, 'north' queries still work."""
+    from pathlib import Path
+
+    grpc = GrpcConfig(server_uri=server.uri)
+    cfg = TableConfig(Order, "shop", "pruning", "orders", partition_columns=["region"])
+    orders = [Order(order_id=i, customer="c", amount=1.0, region=["north", "south"][i % 2]) for i in range(100)]
+    with DatasetProducer(cfg, grpc, WriteConfig(batch_size=100)) as producer:
+        producer.insert_many(orders)
+        producer.flush()
+    client = DatasetClient(grpc, cfg)
+    location = Path(client.describe_dataset("shop", "pruning", "orders")["location"])
+    south = list(location.rglob("region=south/*.parquet"))
+    assert len(south) == 1
+    south[0].write_bytes(b"not a parquet file")
+    n = client.sql("SELECT count(*) AS n FROM shop.pruning.orders WHERE region = 'north'").to_arrow()
+    assert n.column("n")[0].as_py() == 50
+    today = dt.datetime.now(dt.timezone.utc).date()
+    n = client.sql("SELECT count(*) AS n FROM shop.pruning.orders WHERE region = 'north' AND "
+                   "scouter_partition_date = ?", [today]).to_arrow()
+    assert n.column("n")[0].as_py() == 50
+    with pytest.raises(QueryError):
+        client.sql("SELECT count(*) AS n FROM shop.pruning.orders WHERE region = 'south'")
+
+
+def test_partition_columns_filter_correctly(shop):
+    client, orders, _ = shop
+    got = client.sql("SELECT region, count(*) AS n FROM shop.sales.orders "
+                     "WHERE region IN ('north', 'east') GROUP BY region ORDER BY region").to_arrow().to_pylist()
+    assert got == [{"region": r, "n": sum(1 for o in orders if o.region == r)} for r in ("east", "north")]
+    today = dt.datetime.now(dt.timezone.utc).date()
+    n = client.sql("SELECT count(*) AS n FROM shop.sales.orders WHERE scouter_partition_date = ?",
+                   [today]).to_arrow().column("n")[0].as_py()
+    assert n == len(orders)
+
+
+@pytest.mark.parametrize("statement", [
+    "EXPORT DATABASE '/tmp/bifrost_export'",
+    "CALL pragma_version()",
+    "EXPLAIN SELECT 1",
+    "DETACH shop",
+    "USE shop",
+    "SET VARIABLE x = 1",
+    "SELECT 1; DROP VIEW shop.sales.orders",
+    "/* comment */ COPY shop.sales.orders TO '/tmp/bifrost_copy.parquet'",
+    "SELECT * FROM read_text('/etc/hostname')",
+    "SELECT * FROM read_parquet('../../../../etc/passwd')",
+])
+def test_more_refusals_and_the_server_stays_healthy(shop, statement):
+    client, orders, _ = shop
+    with pytest.raises(QueryError):
+        client.sql(statement)
+    n = client.sql("SELECT count(*) AS n FROM shop.sales.orders").to_arrow().column("n")[0].as_py()
+    assert n == len(orders)
+
+
+def test_large_result_streams_intact(server):
+    client = DatasetClient(GrpcConfig(server_uri=server.uri))
+    rows = 2_000_000  # two int64 columns + a 16-byte string: ~64 MiB of Arrow data
+    result = client.sql(f"SELECT range AS i, range * 2 AS j, printf('%016d', range) AS s FROM range({rows})")
+    table = result.to_arrow()
+    assert table.num_rows == rows
+    assert table.column("j")[rows - 1].as_py() == 2 * (rows - 1)
+    assert table.column("s")[12345].as_py() == "0000000000012345"
+    assert len(result.to_bytes()) > 64 * 1024 * 1024
+
+
+def test_query_timeout_interrupts_and_frees_the_server(tmp_path):
+    import subprocess
+
+    from conftest import server_binary
+
+    log = open(tmp_path / "timeout.log", "wb")
+    proc = subprocess.Popen([str(server_binary()), "--port", "0", "--data-dir", str(tmp_path / "data"),
+                             "--query-timeout", "1"], stdout=subprocess.PIPE, stderr=log)
+    try:
+        port = int(proc.stdout.readline().decode().split(":")[-1].split()[0])
+        client = DatasetClient(GrpcConfig(server_uri=f"localhost:{port}"))
+        with pytest.raises(BifrostTimeoutError):
+            client.sql("SELECT sum(a.range * b.range) FROM range(200000) a, range(200000) b")
+        assert client.sql("SELECT 42 AS x").to_arrow().column("x")[0].as_py() == 42
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+        log.close()
