@@ -51,8 +51,9 @@ class Bifrost:
     def register(self) -> str:
         return self._producer.register()
 
-    def read(self, limit: Optional[int] = None) -> List[Any]:
-        return self._client.read(limit=limit)
+    def read(self, limit: Optional[int] = None, where: Optional[str] = None,
+             params: Optional[Sequence[Any]] = None, columns: Optional[Sequence[str]] = None) -> List[Any]:
+        return self._client.read(limit=limit, where=where, params=params, columns=columns)
 
     def sql(self, query: str, params: Optional[Sequence[Any]] = None) -> QueryResult:
         return self._client.sql(query, params)

@@ -51,17 +51,40 @@ class DatasetClient:
             raise ValueError(f"{what}() needs a DatasetClient created with a table_config")
         return self._table_config
 
-    def read(self, limit: Optional[int] = None) -> List[Any]:
-        """Every row of the bound table (at most ``limit``) as validated model instances."""
+    def read(self, limit: Optional[int] = None, where: Optional[str] = None,
+             params: Optional[Sequence[Any]] = None, columns: Optional[Sequence[str]] = None) -> List[Any]:
+        """Rows of the bound table as validated model instances.
+
+        ``where`` is an SQL condition (``"confidence > ? AND model_name = ?"``) whose
+        placeholders are bound server-side from ``params``; ``columns`` limits the
+        fields read (fields left out take their model defaults, so every required
+        field must be listed); ``limit`` caps the number of rows."""
         config = self._require_config("read")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
-        columns = ", ".join(quote_identifier(c) for c in config.user_columns)
+        selected = list(config.user_columns)
+        if columns is not None:
+            if isinstance(columns, str):
+                raise TypeError("columns must be a list of field names")
+            unknown = [c for c in columns if c not in selected]
+            if unknown:
+                raise ValueError(f"columns {unknown} are not fields of {config.model.__name__}")
+            required = [n for n, f in config.model.model_fields.items() if f.is_required() and n not in columns]
+            if required:
+                raise ValueError(f"columns must include the required fields {required}")
+            selected = list(columns)
+        if where is not None and not isinstance(where, str):
+            raise TypeError("where must be an SQL condition string")
+        if params is not None and where is None:
+            raise ValueError("params are only used with where=")
+        column_sql = ", ".join(quote_identifier(c) for c in selected)
         table = ".".join(quote_identifier(p) for p in (config.catalog, config.schema_name, config.table))
-        query = f"SELECT {columns} FROM {table}"
+        query = f"SELECT {column_sql} FROM {table}"
+        if where is not None:
+            query += f" WHERE ({where})"
         if limit is not None:
             query += f" LIMIT {limit}"
-        rows = self._query(query, config.fqn).to_arrow().to_pylist()
+        rows = self._query(query, config.fqn, encode_params(params)).to_arrow().to_pylist()
         validate = config.model.model_validate
         return [validate(row) for row in rows]
 
@@ -73,7 +96,7 @@ class DatasetClient:
             raise TypeError(f"query must be a str, not {type(query).__name__}")
         return self._query(query, params=encode_params(params))
 
-    def _query(self, query: str, fqn: Optional[str] = None, params=None) -> QueryResult:
+    def _query(self, query: str, fqn: Optional[str] = None, params: Optional[list] = None) -> QueryResult:
         # Records this process inserted before the query are visible to it.
         flush_local_producers(self._transport.server_uri, fqn, self._timeout)
         return QueryResult(self._channel.query(query, self._timeout, params))

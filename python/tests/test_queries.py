@@ -147,3 +147,17 @@ def test_list_and_describe(loaded):
     assert described["fingerprint"] == cfg.fingerprint_str
     assert described["partition_columns"] == ["category"]
     assert described["num_rows"] == N
+
+
+def test_read_with_where_params_and_columns(loaded):
+    client, cfg, events = loaded
+    rows = client.read(where='category = ? AND "value" > ?', params=["a", 0.5])
+    want = sorted((e for e in events if e.category == "a" and e.value > 0.5), key=lambda e: e.user_id)
+    assert sorted(rows, key=lambda e: e.user_id) == want
+    required = [n for n, f in Event.model_fields.items() if f.is_required()]
+    partial = client.read(limit=5, columns=required)
+    assert len(partial) == 5 and all(isinstance(r, Event) for r in partial)
+    with pytest.raises(ValueError, match="required"):
+        client.read(columns=required[:1])
+    with pytest.raises(ValueError, match="not fields"):
+        client.read(columns=required + ["nope"])

@@ -148,3 +148,19 @@ def test_query_timeout_interrupts_and_frees_the_server(tmp_path):
         proc.terminate()
         assert proc.wait(timeout=30) == 0
         log.close()
+
+
+def test_one_client_from_many_threads(shop):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, orders, _ = shop
+    regions = ["north", "south", "east"] * 8
+
+    def count(region):
+        return region, client.sql("SELECT count(*) AS n FROM shop.sales.orders WHERE region = ?",
+                                  [region]).to_arrow().column("n")[0].as_py()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(count, regions))
+    for region, n in results:
+        assert n == sum(1 for o in orders if o.region == region)
