@@ -111,6 +111,7 @@ _BY_OPERATION = {
         "BF_EINVAL": QueryError,
         "BF_EQUERY": QueryError,
         "BF_EPERM": QueryPermissionError,
+        "BF_EFULL": QueryError,  # the result exceeded the server's size limits
     },
 }
 

@@ -164,3 +164,27 @@ def test_one_client_from_many_threads(shop):
         results = list(pool.map(count, regions))
     for region, n in results:
         assert n == sum(1 for o in orders if o.region == region)
+
+
+def test_result_size_limits(tmp_path):
+    import subprocess
+
+    from conftest import server_binary
+
+    log = open(tmp_path / "limits.log", "wb")
+    proc = subprocess.Popen([str(server_binary()), "--port", "0", "--data-dir", str(tmp_path / "data"),
+                             "--max-result-rows", "5000", "--max-result-bytes", "1000000"],
+                            stdout=subprocess.PIPE, stderr=log)
+    try:
+        port = int(proc.stdout.readline().decode().split(":")[-1].split()[0])
+        client = DatasetClient(GrpcConfig(server_uri=f"localhost:{port}"))
+        assert client.sql("SELECT range AS i FROM range(5000)").num_rows == 5000
+        with pytest.raises(QueryError, match="max-result-rows"):
+            client.sql("SELECT range AS i FROM range(5001)")
+        with pytest.raises(QueryError, match="max-result-bytes"):
+            client.sql("SELECT repeat('x', 1000) AS s FROM range(2000)")
+        assert client.sql("SELECT 1 AS x").num_rows == 1
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+        log.close()

@@ -108,6 +108,8 @@ int bf_engine_create(const char *data_dir, const bf_engine_options_t *options, b
   pthread_mutex_init(&e->ddl_mu, NULL);
   e->query_timeout_secs = options ? options->query_timeout_secs : 0;
   e->chunk_bytes = options && options->chunk_bytes ? options->chunk_bytes : 4u << 20;
+  e->max_result_rows = options ? options->max_result_rows : 0;
+  e->max_result_bytes = options ? options->max_result_bytes : 0;
   int status = open_db(&e->ingest_db, options, err);
   if (status != BF_OK) goto fail;
   status = open_db(&e->query_db, options, err);

@@ -22,6 +22,8 @@ typedef struct bf_engine_options {
   int threads;                  /* 0 = DuckDB default */
   double query_timeout_secs;    /* 0 = none; enforced with duckdb_interrupt */
   size_t chunk_bytes;           /* target IPC chunk size for results; 0 = 4 MiB */
+  int64_t max_result_rows;      /* 0 = unlimited; larger results fail with BF_EFULL */
+  int64_t max_result_bytes;     /* 0 = unlimited; IPC bytes, larger results fail with BF_EFULL */
 } bf_engine_options_t;
 
 /* Opens both databases and locks down the query database: allowed_directories =

@@ -16,6 +16,8 @@ struct bf_engine {
   pthread_mutex_t ddl_mu;
   double query_timeout_secs;
   size_t chunk_bytes;
+  int64_t max_result_rows;  /* 0 = unlimited */
+  int64_t max_result_bytes; /* 0 = unlimited */
 };
 
 /* Appends s as a double-quoted SQL identifier. */

@@ -119,7 +119,7 @@ static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_c
   bf_buffer_t out;
   bf_buffer_init(&out);
   int status = BF_OK, writer_ready = 0;
-  int64_t rows = 0;
+  int64_t rows = 0, sent_bytes = 0;
   if (types == NULL || names == NULL) {
     status = bf_error_set(err, BF_ENOMEM, "out of memory");
     goto done;
@@ -158,9 +158,25 @@ static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_c
       goto done;
     }
     if (error) duckdb_destroy_error_data(&error);
+    size_t before = out.size;
     status = bf_ipc_writer_write(&writer, &array, err);
     if (array.release) array.release(&array);
     if (status != BF_OK) goto done;
+    sent_bytes += (int64_t)(out.size - before);
+    if (engine->max_result_rows > 0 && rows > engine->max_result_rows) {
+      status = bf_error_set(err, BF_EFULL,
+                            "the result has more than %lld rows, the server's limit "
+                            "(--max-result-rows); add a LIMIT or aggregate",
+                            (long long)engine->max_result_rows);
+      goto done;
+    }
+    if (engine->max_result_bytes > 0 && sent_bytes > engine->max_result_bytes) {
+      status = bf_error_set(err, BF_EFULL,
+                            "the result is larger than %lld bytes, the server's limit "
+                            "(--max-result-bytes); add a LIMIT or aggregate",
+                            (long long)engine->max_result_bytes);
+      goto done;
+    }
     if (out.size >= engine->chunk_bytes && flush_chunk(&out, on_chunk, ctx)) {
       status = bf_error_set(err, BF_ECANCELLED, "query cancelled by the client");
       goto done;

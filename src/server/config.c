@@ -23,6 +23,10 @@ void bf_server_config_usage(FILE *out) {
           "  --workers N            concurrent calls served (default 8) [BIFROST_WORKERS]\n"
           "  --query-timeout SECS   per-query time limit, 0 = none (default 300)\n"
           "                         [BIFROST_QUERY_TIMEOUT]\n"
+          "  --max-result-rows N    refuse results with more rows, 0 = no limit (default 0)\n"
+          "                         [BIFROST_MAX_RESULT_ROWS]\n"
+          "  --max-result-bytes N   refuse results larger than N bytes of Arrow IPC, 0 = no\n"
+          "                         limit (default 8589934592 = 8 GiB) [BIFROST_MAX_RESULT_BYTES]\n"
           "  --memory-limit SIZE    DuckDB memory limit, e.g. 4GB (default: DuckDB's)\n"
           "                         [BIFROST_MEMORY_LIMIT]\n"
           "  --threads N            DuckDB threads (default: DuckDB's) [BIFROST_THREADS]\n"
@@ -67,6 +71,14 @@ static int apply(bf_server_config_t *c, int opt, const char *value, const char *
     case 'q':
       bad = parse_double(value, &c->query_timeout_secs);
       break;
+    case 'r':
+    case 'b': {
+      char *end;
+      long long v = strtoll(value, &end, 10);
+      bad = *value == '\0' || *end != '\0' || v < 0;
+      if (!bad) *(opt == 'r' ? &c->max_result_rows : &c->max_result_bytes) = v;
+      break;
+    }
     case 'm':
       bad = strlen(value) >= sizeof c->memory_limit;
       if (!bad) strcpy(c->memory_limit, value);
@@ -89,12 +101,15 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
   strcpy(c->data_dir, "./bifrost_data");
   c->workers = 8;
   c->query_timeout_secs = 300;
+  c->max_result_rows = 0;
+  c->max_result_bytes = 8LL << 30;
   static const struct {
     int opt;
     const char *env;
   } envs[] = {{'h', "BIFROST_HOST"},          {'p', "BIFROST_PORT"},
               {'d', "BIFROST_DATA_DIR"},      {'w', "BIFROST_WORKERS"},
               {'q', "BIFROST_QUERY_TIMEOUT"}, {'m', "BIFROST_MEMORY_LIMIT"},
+              {'r', "BIFROST_MAX_RESULT_ROWS"}, {'b', "BIFROST_MAX_RESULT_BYTES"},
               {'t', "BIFROST_THREADS"}};
   for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
     const char *value = getenv(envs[i].env);
@@ -104,6 +119,7 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
       {"host", required_argument, NULL, 'h'},          {"port", required_argument, NULL, 'p'},
       {"data-dir", required_argument, NULL, 'd'},      {"workers", required_argument, NULL, 'w'},
       {"query-timeout", required_argument, NULL, 'q'}, {"memory-limit", required_argument, NULL, 'm'},
+      {"max-result-rows", required_argument, NULL, 'r'}, {"max-result-bytes", required_argument, NULL, 'b'},
       {"threads", required_argument, NULL, 't'},       {"help", no_argument, NULL, 'H'},
       {"version", no_argument, NULL, 'V'},             {NULL, 0, NULL, 0}};
   optind = 1;

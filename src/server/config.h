@@ -11,6 +11,8 @@ typedef struct bf_server_config {
   char data_dir[4096];
   int workers;
   double query_timeout_secs;
+  long long max_result_rows;  /* 0 = unlimited */
+  long long max_result_bytes; /* 0 = unlimited */
   char memory_limit[64];
   int threads;
 } bf_server_config_t;

@@ -63,6 +63,8 @@ int main(int argc, char **argv) {
       .memory_limit = config.memory_limit[0] ? config.memory_limit : NULL,
       .threads = config.threads,
       .query_timeout_secs = config.query_timeout_secs,
+      .max_result_rows = config.max_result_rows,
+      .max_result_bytes = config.max_result_bytes,
       .chunk_bytes = 4u << 20,
   };
   bf_engine_t *engine = NULL;
