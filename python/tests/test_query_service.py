@@ -188,3 +188,13 @@ def test_result_size_limits(tmp_path):
         proc.terminate()
         assert proc.wait(timeout=30) == 0
         log.close()
+
+
+def test_client_deadline_interrupts_the_server_query(server):
+    slow = "SELECT sum(a.range * b.range) FROM range(300000) a, range(300000) b"
+    client = DatasetClient(GrpcConfig(server_uri=server.uri, timeout_secs=1))
+    with pytest.raises(BifrostTimeoutError):
+        client.sql(slow)
+    # The interrupted query released the engine: a fresh query on the same server works.
+    fresh = DatasetClient(GrpcConfig(server_uri=server.uri, timeout_secs=30))
+    assert fresh.sql("SELECT 7 AS x").to_arrow().column("x")[0].as_py() == 7

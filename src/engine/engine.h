@@ -67,9 +67,12 @@ typedef int (*bf_engine_chunk_fn)(void *ctx, const uint8_t *data, size_t size);
  * of about options.chunk_bytes (the first piece starts with the schema message;
  * the concatenation of all pieces is one valid stream, also for zero rows).
  * params are bound to the statement's placeholders (their count must match).
+ * client_time_left (seconds; <= 0 or INFINITY for none) is the caller's deadline:
+ * the query is interrupted at the earlier of it and the server's timeout, so an
+ * abandoned query stops using the server.
  * *out_rows receives the row count. */
 int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t *params,
-                    size_t n_params, bf_engine_chunk_fn on_chunk, void *ctx, int64_t *out_rows,
-                    bf_error_t *err);
+                    size_t n_params, double client_time_left, bf_engine_chunk_fn on_chunk,
+                    void *ctx, int64_t *out_rows, bf_error_t *err);
 
 #endif /* BIFROST_ENGINE_H */

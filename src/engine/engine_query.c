@@ -243,8 +243,8 @@ static int bind_params(duckdb_prepared_statement prepared, const bf_query_param_
 }
 
 int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t *params,
-                    size_t n_params, bf_engine_chunk_fn on_chunk, void *ctx, int64_t *out_rows,
-                    bf_error_t *err) {
+                    size_t n_params, double client_time_left, bf_engine_chunk_fn on_chunk,
+                    void *ctx, int64_t *out_rows, bf_error_t *err) {
   duckdb_connection conn;
   if (duckdb_connect(engine->query_db, &conn) != DuckDBSuccess)
     return bf_error_set(err, BF_EINTERNAL, "cannot connect to the query database");
@@ -278,9 +278,13 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
   if (status != BF_OK) goto done;
   watchdog_t dog = {0};
   int have_dog = 0;
-  if (engine->query_timeout_secs > 0) {
+  double limit = engine->query_timeout_secs;
+  int client_limited = client_time_left > 0 && client_time_left < 1e9 &&
+                       (limit <= 0 || client_time_left < limit);
+  if (client_limited) limit = client_time_left;
+  if (limit > 0) {
     dog.conn = conn;
-    dog.timeout_secs = engine->query_timeout_secs;
+    dog.timeout_secs = limit;
     pthread_mutex_init(&dog.mu, NULL);
     pthread_cond_init(&dog.cv, NULL);
     have_dog = pthread_create(&dog.thread, NULL, watchdog_main, &dog) == 0;
@@ -294,9 +298,13 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
   duckdb_destroy_result(&result);
   if (have_dog) {
     watchdog_stop(&dog);
-    if (dog.fired && status != BF_OK)
-      status = bf_error_set(err, BF_ETIMEOUT, "query exceeded the server's %.1f s timeout",
-                            engine->query_timeout_secs);
+    if (dog.fired && status != BF_OK) {
+      if (client_limited)
+        status = bf_error_set(err, BF_ETIMEOUT, "query interrupted at the client's deadline (%.3f s)",
+                              limit);
+      else
+        status = bf_error_set(err, BF_ETIMEOUT, "query exceeded the server's %.1f s timeout", limit);
+    }
   }
   if (status == BF_EQUERY && err && strstr(err->message, "Permission Error")) {
     status = BF_EPERM; /* the sandbox refused a file access */

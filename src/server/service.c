@@ -404,8 +404,8 @@ static void handle_query(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *re
   }
   int64_t rows = 0;
   if (status == BF_OK)
-    status = bf_engine_query(s->engine, req->sql, params, req->n_params, send_chunk, call, &rows,
-                             &err);
+    status = bf_engine_query(s->engine, req->sql, params, req->n_params,
+                             bf_rpc_call_time_left(call), send_chunk, call, &rows, &err);
   free(params);
   if (status == BF_OK)
     bf_rpc_call_finish(call, BF_OK, "");
