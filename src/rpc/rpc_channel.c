@@ -138,14 +138,6 @@ static void op_send_initial(bf_rpc_channel_t *ch, client_call_t *c, grpc_op *op)
   }
 }
 
-static grpc_byte_buffer *make_request(const uint8_t *data, size_t size) {
-  grpc_slice slice = grpc_slice_malloc(size);
-  if (size) memcpy(GRPC_SLICE_START_PTR(slice), data, size);
-  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
-  grpc_slice_unref(slice);
-  return bb;
-}
-
 int bf_rpc_channel_unary(bf_rpc_channel_t *ch, const char *method, const uint8_t *request,
                          size_t request_size, double timeout_secs, bf_buffer_t *response,
                          bf_error_t *err) {
@@ -154,7 +146,7 @@ int bf_rpc_channel_unary(bf_rpc_channel_t *ch, const char *method, const uint8_t
     call_end(&c);
     return bf_error_set(err, BF_EINTERNAL, "cannot create call %s", method);
   }
-  grpc_byte_buffer *req = make_request(request, request_size);
+  grpc_byte_buffer *req = bf__rpc_byte_buffer_from(request, request_size);
   grpc_byte_buffer *resp = NULL;
   grpc_op ops[6];
   op_send_initial(ch, &c, &ops[0]);
@@ -200,7 +192,7 @@ int bf_rpc_channel_server_stream(bf_rpc_channel_t *ch, const char *method, const
     call_end(&c);
     return bf_error_set(err, BF_EINTERNAL, "cannot create call %s", method);
   }
-  grpc_byte_buffer *req = make_request(request, request_size);
+  grpc_byte_buffer *req = bf__rpc_byte_buffer_from(request, request_size);
   grpc_op ops[4];
   op_send_initial(ch, &c, &ops[0]);
   memset(&ops[1], 0, sizeof ops[1]);

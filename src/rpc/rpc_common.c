@@ -1,6 +1,7 @@
 /* Byte-buffer and deadline helpers shared by the RPC server and channel. */
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/support/time.h>
+#include <string.h>
 
 #include "rpc/rpc_internal.h"
 
@@ -22,4 +23,12 @@ gpr_timespec bf__rpc_deadline(double secs) {
   if (secs <= 0) return gpr_inf_future(GPR_CLOCK_REALTIME);
   return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
                       gpr_time_from_micros((int64_t)(secs * 1e6), GPR_TIMESPAN));
+}
+
+grpc_byte_buffer *bf__rpc_byte_buffer_from(const uint8_t *data, size_t size) {
+  grpc_slice slice = grpc_slice_malloc(size);
+  if (size) memcpy(GRPC_SLICE_START_PTR(slice), data, size);
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+  return bb;
 }

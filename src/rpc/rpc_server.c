@@ -59,14 +59,6 @@ static void add_initial_metadata(bf_rpc_call_t *c, grpc_op *op) {
   c->sent_initial_metadata = 1;
 }
 
-static grpc_byte_buffer *make_buffer(const uint8_t *data, size_t size) {
-  grpc_slice slice = grpc_slice_malloc(size);
-  if (size) memcpy(GRPC_SLICE_START_PTR(slice), data, size);
-  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
-  grpc_slice_unref(slice);
-  return bb;
-}
-
 static int send_status(bf_rpc_call_t *c, grpc_op *ops, size_t n_ops, int bf_status,
                        const char *message) {
   grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
@@ -97,7 +89,7 @@ int bf_rpc_call_reply(bf_rpc_call_t *c, const uint8_t *response, size_t size) {
   grpc_op ops[4];
   size_t n = 0;
   if (!c->sent_initial_metadata) add_initial_metadata(c, &ops[n++]);
-  grpc_byte_buffer *bb = make_buffer(response, size);
+  grpc_byte_buffer *bb = bf__rpc_byte_buffer_from(response, size);
   memset(&ops[n], 0, sizeof ops[n]);
   ops[n].op = GRPC_OP_SEND_MESSAGE;
   ops[n].data.send_message.send_message = bb;
@@ -112,7 +104,7 @@ int bf_rpc_call_send(bf_rpc_call_t *c, const uint8_t *message, size_t size) {
   grpc_op ops[2];
   size_t n = 0;
   if (!c->sent_initial_metadata) add_initial_metadata(c, &ops[n++]);
-  grpc_byte_buffer *bb = make_buffer(message, size);
+  grpc_byte_buffer *bb = bf__rpc_byte_buffer_from(message, size);
   memset(&ops[n], 0, sizeof ops[n]);
   ops[n].op = GRPC_OP_SEND_MESSAGE;
   ops[n].data.send_message.send_message = bb;
@@ -212,6 +204,22 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* Drains and destroys the queues and frees the server (its grpc_server is gone). */
+static void free_server(struct bf_rpc_server *s) {
+  for (int i = 0; s->workers && i < s->n_workers; i++) {
+    grpc_completion_queue_shutdown(s->workers[i].cq);
+    while (grpc_completion_queue_next(s->workers[i].cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+               .type != GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(s->workers[i].cq);
+  }
+  grpc_completion_queue_shutdown(s->shutdown_cq);
+  grpc_completion_queue_destroy(s->shutdown_cq);
+  free(s->workers);
+  free(s);
+  bf_rpc_global_shutdown();
+}
+
 int bf_rpc_server_start(const bf_rpc_server_options_t *options, bf_rpc_server_t **out,
                         int *out_port, bf_error_t *err) {
   bf_rpc_global_init();
@@ -267,18 +275,7 @@ fail_nomem:
   bf_error_set(err, BF_ENOMEM, "out of memory");
 fail:
   grpc_server_destroy(s->server); /* never started: destroy directly */
-  for (int i = 0; s->workers && i < s->n_workers; i++) {
-    grpc_completion_queue_shutdown(s->workers[i].cq);
-    while (grpc_completion_queue_next(s->workers[i].cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-               .type != GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(s->workers[i].cq);
-  }
-  grpc_completion_queue_shutdown(s->shutdown_cq);
-  grpc_completion_queue_destroy(s->shutdown_cq);
-  free(s->workers);
-  free(s);
-  bf_rpc_global_shutdown();
+  free_server(s);
   return err ? err->status : BF_EUNAVAILABLE;
 }
 
@@ -297,16 +294,5 @@ void bf_rpc_server_stop(bf_rpc_server_t *s, double grace_secs) {
   for (int i = 0; i < s->n_workers; i++)
     if (s->workers[i].started) pthread_join(s->workers[i].thread, NULL);
   grpc_server_destroy(s->server);
-  for (int i = 0; i < s->n_workers; i++) {
-    grpc_completion_queue_shutdown(s->workers[i].cq);
-    while (grpc_completion_queue_next(s->workers[i].cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-               .type != GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(s->workers[i].cq);
-  }
-  grpc_completion_queue_shutdown(s->shutdown_cq);
-  grpc_completion_queue_destroy(s->shutdown_cq);
-  free(s->workers);
-  free(s);
-  bf_rpc_global_shutdown();
+  free_server(s);
 }
