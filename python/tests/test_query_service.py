@@ -200,3 +200,27 @@ def test_client_deadline_interrupts_the_server_query(server):
     # The interrupted query released the engine: a fresh query on the same server works.
     fresh = DatasetClient(GrpcConfig(server_uri=server.uri, timeout_secs=30))
     assert fresh.sql("SELECT 7 AS x").to_arrow().column("x")[0].as_py() == 7
+
+
+def test_files_are_reachable_only_through_tables(shop, server):
+    """Even inside the data directory, files (and symlinks planted there) cannot be
+    read directly; only the tables' views reach data."""
+    from bifrost import QueryPermissionError
+
+    client, orders, _ = shop
+    data_dir = server.data_dir
+    link = data_dir / "passwd_link.csv"
+    if not link.exists():
+        link.symlink_to("/etc/passwd")
+    parquet = next(data_dir.rglob("*.parquet"))
+    for sql in [f"SELECT * FROM read_csv('{link}')",
+                f"SELECT * FROM '{link}'",
+                f"SELECT count(*) FROM read_parquet('{parquet}')",
+                f"SELECT count(*) FROM '{parquet}'",
+                f"SELECT * FROM glob('{data_dir}/*')",
+                f"SELECT * FROM parquet_metadata('{parquet}')",
+                f"WITH x AS (SELECT * FROM read_text('{link}')) SELECT * FROM x"]:
+        with pytest.raises(QueryPermissionError):
+            client.sql(sql)
+    assert client.sql("SELECT count(*) AS n FROM shop.sales.orders").to_arrow().column("n")[0].as_py() == len(orders)
+    assert client.sql("SELECT count(*) AS n FROM range(10)").to_arrow().column("n")[0].as_py() == 10

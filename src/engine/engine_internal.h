@@ -32,4 +32,8 @@ int bf__sql_exec(duckdb_connection conn, const char *sql, bf_error_t *err);
 /* DuckDB SQL type of a field ("VARCHAR", "STRUCT(...)", ...) appended to buf. */
 int bf__sql_type(bf_buffer_t *buf, const bf_field_t *field);
 
+/* Refuses queries that read files other than through the tables' views (table
+ * functions outside an allowlist, file paths as table names). BF_EPERM. */
+int bf__engine_guard_query(duckdb_connection conn, const char *sql, bf_error_t *err);
+
 #endif

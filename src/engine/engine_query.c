@@ -274,6 +274,8 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
                           statement_type_name(type));
     goto done;
   }
+  status = bf__engine_guard_query(conn, sql, err);
+  if (status != BF_OK) goto done;
   status = bind_params(prepared, params, n_params, err);
   if (status != BF_OK) goto done;
   watchdog_t dog = {0};
