@@ -35,9 +35,11 @@ int bf_client_insert_batch(bf_rpc_channel_t *channel, const bf_table_name_t *nam
                            uint64_t *rows_accepted, int *duplicate, bf_error_t *err);
 
 /* Runs a query with params bound server-side to its placeholders; the concatenated
- * IPC stream is appended to ipc_out. */
+ * IPC stream is appended to ipc_out. should_cancel (may be NULL) is polled while
+ * waiting; non-zero cancels the call with BF_ECANCELLED. */
 int bf_client_query(bf_rpc_channel_t *channel, const char *sql, const bf_query_param_t *params,
-                    size_t n_params, double timeout_secs, bf_buffer_t *ipc_out, bf_error_t *err);
+                    size_t n_params, double timeout_secs, bf_rpc_cancel_fn should_cancel,
+                    void *cancel_ctx, bf_buffer_t *ipc_out, bf_error_t *err);
 
 /* Table metadata as JSON text (malloc'd, caller frees): list -> JSON array of
  * objects, describe -> one object. Keys: catalog, schema_name, table, fingerprint,

@@ -94,9 +94,13 @@ int bf_rpc_channel_unary(bf_rpc_channel_t *channel, const char *method, const ui
 /* Server-streaming call: on_message is invoked for each message in order; a non-zero
  * return cancels the call (result BF_ECANCELLED). */
 typedef int (*bf_rpc_message_fn)(void *ctx, const uint8_t *message, size_t size);
+/* Polled about every 100 ms while waiting for the server; non-zero cancels the call
+ * (result BF_ECANCELLED). May be NULL. */
+typedef int (*bf_rpc_cancel_fn)(void *ctx);
 int bf_rpc_channel_server_stream(bf_rpc_channel_t *channel, const char *method,
                                  const uint8_t *request, size_t request_size,
                                  double timeout_secs, bf_rpc_message_fn on_message, void *ctx,
+                                 bf_rpc_cancel_fn should_cancel, void *cancel_ctx,
                                  bf_error_t *err);
 
 #endif /* BIFROST_RPC_H */

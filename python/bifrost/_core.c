@@ -568,6 +568,16 @@ fail:
   return -1;
 }
 
+/* bf_rpc_cancel_fn for blocking calls made without the GIL: briefly takes the GIL to
+ * run pending signal handlers; a KeyboardInterrupt stays set for the caller. */
+static int interrupted(void *ctx) {
+  (void)ctx;
+  PyGILState_STATE gil = PyGILState_Ensure();
+  int raised = PyErr_CheckSignals() < 0;
+  PyGILState_Release(gil);
+  return raised;
+}
+
 static PyObject *Channel_query(ChannelObject *self, PyObject *args, PyObject *kwargs) {
   static char *keywords[] = {"sql", "timeout", "params", NULL};
   const char *sql;
@@ -594,8 +604,15 @@ static PyObject *Channel_query(ChannelObject *self, PyObject *args, PyObject *kw
   bf_error_init(&err);
   int status;
   Py_BEGIN_ALLOW_THREADS
-  status = bf_client_query(self->channel, sql, params, n_params, timeout, &ipc, &err);
+  status = bf_client_query(self->channel, sql, params, n_params, timeout, interrupted, NULL, &ipc,
+                           &err);
   Py_END_ALLOW_THREADS
+  if (status == BF_ECANCELLED && PyErr_Occurred()) { /* Ctrl-C: the call was cancelled */
+    PyMem_Free(params);
+    Py_DECREF(params_seq);
+    bf_buffer_reset(&ipc);
+    return NULL;
+  }
   PyMem_Free(params);
   Py_DECREF(params_seq);
   PyObject *result = status == BF_OK ? bytes_from_buffer(&ipc)

@@ -224,3 +224,29 @@ def test_files_are_reachable_only_through_tables(shop, server):
             client.sql(sql)
     assert client.sql("SELECT count(*) AS n FROM shop.sales.orders").to_arrow().column("n")[0].as_py() == len(orders)
     assert client.sql("SELECT count(*) AS n FROM range(10)").to_arrow().column("n")[0].as_py() == 10
+
+
+def test_keyboard_interrupt_cancels_a_running_query(tmp_path):
+    import _thread
+    import subprocess
+    import threading
+
+    from conftest import server_binary
+
+    log = open(tmp_path / "interrupt.log", "wb")
+    proc = subprocess.Popen([str(server_binary()), "--port", "0", "--data-dir", str(tmp_path / "data"),
+                             "--query-timeout", "60"], stdout=subprocess.PIPE, stderr=log)
+    try:
+        port = int(proc.stdout.readline().decode().split(":")[-1].split()[0])
+        client = DatasetClient(GrpcConfig(server_uri=f"localhost:{port}"))
+        timer = threading.Timer(0.5, _thread.interrupt_main)
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            client.sql("SELECT sum(a.range * b.range) FROM range(300000) a, range(300000) b")
+        timer.join()
+        # The client is still usable, and so is the server.
+        assert client.sql("SELECT 3 AS x").to_arrow().column("x")[0].as_py() == 3
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=90) == 0
+        log.close()

@@ -102,7 +102,8 @@ static int on_query_message(void *ctx, const uint8_t *message, size_t size) {
 }
 
 int bf_client_query(bf_rpc_channel_t *channel, const char *sql, const bf_query_param_t *params,
-                    size_t n_params, double timeout_secs, bf_buffer_t *ipc_out, bf_error_t *err) {
+                    size_t n_params, double timeout_secs, bf_rpc_cancel_fn should_cancel,
+                    void *cancel_ctx, bf_buffer_t *ipc_out, bf_error_t *err) {
   Bifrost__V1__QueryRequest req = BIFROST__V1__QUERY_REQUEST__INIT;
   req.sql = (char *)sql;
   Bifrost__V1__QueryParam *pb = calloc(n_params ? n_params : 1, sizeof *pb);
@@ -159,7 +160,8 @@ int bf_client_query(bf_rpc_channel_t *channel, const char *sql, const bf_query_p
   bf_error_init(&chunk_err);
   query_ctx_t ctx = {ipc_out, &chunk_err};
   int status = bf_rpc_channel_server_stream(channel, BF_RPC_METHOD_QUERY, request, size,
-                                            timeout_secs, on_query_message, &ctx, err);
+                                            timeout_secs, on_query_message, &ctx, should_cancel,
+                                            cancel_ctx, err);
   free(request);
   if (status == BF_ECANCELLED && chunk_err.status != BF_OK)
     status = bf_error_set(err, chunk_err.status, "%s", chunk_err.message);

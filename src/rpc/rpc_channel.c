@@ -184,9 +184,27 @@ int bf_rpc_channel_unary(bf_rpc_channel_t *ch, const char *method, const uint8_t
   return status;
 }
 
+/* Like call_batch, but waits in 100 ms slices and cancels the call when should_cancel
+ * says so (the batch then completes promptly with failure). */
+static int call_batch_cancellable(client_call_t *c, grpc_op *ops, size_t n,
+                                  bf_rpc_cancel_fn should_cancel, void *cancel_ctx, int *cancelled) {
+  if (should_cancel == NULL) return call_batch(c, ops, n);
+  if (grpc_call_start_batch(c->call, ops, n, ops, NULL) != GRPC_CALL_OK) return 0;
+  for (;;) {
+    grpc_event ev = grpc_completion_queue_pluck(c->cq, ops, bf__rpc_deadline(0.1), NULL);
+    if (ev.type == GRPC_OP_COMPLETE) return ev.success;
+    if (!*cancelled && should_cancel(cancel_ctx)) {
+      *cancelled = 1;
+      grpc_call_cancel(c->call, NULL);
+    }
+  }
+}
+
 int bf_rpc_channel_server_stream(bf_rpc_channel_t *ch, const char *method, const uint8_t *request,
                                  size_t request_size, double timeout_secs,
-                                 bf_rpc_message_fn on_message, void *ctx, bf_error_t *err) {
+                                 bf_rpc_message_fn on_message, void *ctx,
+                                 bf_rpc_cancel_fn should_cancel, void *cancel_ctx,
+                                 bf_error_t *err) {
   client_call_t c;
   if (call_start(ch, &c, method, timeout_secs) != BF_OK) {
     call_end(&c);
@@ -203,9 +221,10 @@ int bf_rpc_channel_server_stream(bf_rpc_channel_t *ch, const char *method, const
   memset(&ops[3], 0, sizeof ops[3]);
   ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
   ops[3].data.recv_initial_metadata.recv_initial_metadata = &c.initial_md;
-  call_batch(&c, ops, 4); /* failures surface in the status below */
-  grpc_byte_buffer_destroy(req);
   int cancelled = 0;
+  /* failures surface in the status below */
+  call_batch_cancellable(&c, ops, 4, should_cancel, cancel_ctx, &cancelled);
+  grpc_byte_buffer_destroy(req);
   bf_buffer_t message;
   bf_buffer_init(&message);
   for (;;) {
@@ -214,7 +233,11 @@ int bf_rpc_channel_server_stream(bf_rpc_channel_t *ch, const char *method, const
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_RECV_MESSAGE;
     op.data.recv_message.recv_message = &resp;
-    if (!call_batch(&c, &op, 1) || resp == NULL) break;
+    if (cancelled || !call_batch_cancellable(&c, &op, 1, should_cancel, cancel_ctx, &cancelled) ||
+        resp == NULL) {
+      if (resp) grpc_byte_buffer_destroy(resp);
+      break;
+    }
     message.size = 0;
     int rc = bf__rpc_read_byte_buffer(resp, &message);
     grpc_byte_buffer_destroy(resp);
