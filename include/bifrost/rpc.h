@@ -67,6 +67,9 @@ int bf_rpc_call_finish(bf_rpc_call_t *call, int bf_status, const char *message);
 /* Value of request metadata `key` (e.g. "authorization") or NULL; valid during
  * the handler. */
 const char *bf_rpc_call_metadata(bf_rpc_call_t *call, const char *key, size_t *len);
+/* True once the client cancelled the call or its deadline passed (the handler may
+ * stop work early). Callable from any thread while the handler runs. */
+int bf_rpc_call_cancelled(bf_rpc_call_t *call);
 /* Seconds left until the client's deadline (INFINITY if none). */
 double bf_rpc_call_time_left(bf_rpc_call_t *call);
 

@@ -1,4 +1,5 @@
-/* Owned ArrowArray nodes and an ArrowArrayStream over a list of batches. Buffers
+/* Owned ArrowArray nodes: the builders (row batches), the IPC reader and the query
+ * engine allocate arrays here and hand them on as C Data Interface structs. Buffers
  * attached with bf_arrow_array_set_buffer come from malloc and are freed by the
  * node's release callback together with its children and dictionary. */
 #include <stdlib.h>
@@ -78,63 +79,4 @@ void bf_arrow_array_release(struct ArrowArray *array) {
 void bf_arrow_array_move(struct ArrowArray *src, struct ArrowArray *dst) {
   *dst = *src;
   src->release = NULL;
-}
-
-/* ---- ArrowArrayStream over owned batches ---------------------------------- */
-
-typedef struct batch_stream {
-  struct ArrowSchema schema;
-  struct ArrowArray *batches;
-  size_t n_batches;
-  size_t next;
-} batch_stream_t;
-
-static int stream_get_schema(struct ArrowArrayStream *stream, struct ArrowSchema *out) {
-  batch_stream_t *s = stream->private_data;
-  return bf_arrow_schema_deep_copy(&s->schema, out) == BF_OK ? 0 : 12 /* ENOMEM */;
-}
-
-static int stream_get_next(struct ArrowArrayStream *stream, struct ArrowArray *out) {
-  batch_stream_t *s = stream->private_data;
-  if (s->next >= s->n_batches) {
-    memset(out, 0, sizeof *out); /* release == NULL marks the end */
-    return 0;
-  }
-  bf_arrow_array_move(&s->batches[s->next++], out);
-  return 0;
-}
-
-static const char *stream_get_last_error(struct ArrowArrayStream *stream) {
-  (void)stream;
-  return NULL;
-}
-
-static void stream_release(struct ArrowArrayStream *stream) {
-  if (stream->release == NULL) return;
-  batch_stream_t *s = stream->private_data;
-  bf_arrow_schema_release(&s->schema);
-  for (size_t i = 0; i < s->n_batches; i++) bf_arrow_array_release(&s->batches[i]);
-  free(s->batches);
-  free(s);
-  stream->release = NULL;
-}
-
-int bf_arrow_stream_from_batches(struct ArrowSchema *schema, struct ArrowArray *batches,
-                                 size_t n_batches, struct ArrowArrayStream *out) {
-  batch_stream_t *s = calloc(1, sizeof *s);
-  if (s == NULL) return BF_ENOMEM;
-  s->batches = calloc(n_batches ? n_batches : 1, sizeof *s->batches);
-  if (s->batches == NULL) {
-    free(s);
-    return BF_ENOMEM;
-  }
-  bf_arrow_schema_move(schema, &s->schema);
-  for (size_t i = 0; i < n_batches; i++) bf_arrow_array_move(&batches[i], &s->batches[i]);
-  s->n_batches = n_batches;
-  out->get_schema = stream_get_schema;
-  out->get_next = stream_get_next;
-  out->get_last_error = stream_get_last_error;
-  out->release = stream_release;
-  out->private_data = s;
-  return BF_OK;
 }

@@ -1,7 +1,9 @@
 /* Owned ArrowSchema nodes: allocation, dictionary attachment, deep copy, release.
- * Every node made here keeps its strings and children in one private block freed by
- * the release callback, so any schema we hand out follows the C Data Interface
- * ownership rules. */
+ * Every node made here keeps its strings (format, name, metadata) and children in
+ * one private block freed by the release callback, so any schema we hand out
+ * follows the C Data Interface ownership rules. Format-string layout facts live in
+ * arrow_format.c. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,10 +96,34 @@ int bf_arrow_schema_set_dictionary(struct ArrowSchema *schema, const char *value
   return BF_OK;
 }
 
+/* Byte size of C Data Interface metadata: int32 n_pairs, then per pair int32
+ * key_len, key bytes, int32 value_len, value bytes (native endian). */
+static size_t metadata_size(const char *metadata) {
+  int32_t n_pairs, len;
+  size_t pos = 4;
+  memcpy(&n_pairs, metadata, 4);
+  for (int32_t i = 0; i < 2 * n_pairs; i++) {
+    memcpy(&len, metadata + pos, 4);
+    pos += 4 + (size_t)len;
+  }
+  return pos;
+}
+
 int bf_arrow_schema_deep_copy(const struct ArrowSchema *src, struct ArrowSchema *out) {
   struct ArrowSchema copy;
   int status = bf_arrow_schema_init(&copy, src->format, src->name, src->flags, src->n_children);
   if (status != BF_OK) return status;
+  if (src->metadata) {
+    schema_private_t *priv = copy.private_data;
+    size_t n = metadata_size(src->metadata);
+    priv->metadata = malloc(n);
+    if (priv->metadata == NULL) {
+      status = BF_ENOMEM;
+      goto fail;
+    }
+    memcpy(priv->metadata, src->metadata, n);
+    copy.metadata = priv->metadata;
+  }
   for (int64_t i = 0; i < src->n_children; i++) {
     status = bf_arrow_schema_deep_copy(src->children[i], copy.children[i]);
     if (status != BF_OK) goto fail;
@@ -129,75 +155,4 @@ void bf_arrow_schema_release(struct ArrowSchema *schema) {
 void bf_arrow_schema_move(struct ArrowSchema *src, struct ArrowSchema *dst) {
   *dst = *src;
   src->release = NULL;
-}
-
-int bf_arrow_format_n_buffers(const char *format) {
-  if (format == NULL || format[0] == '\0') return -1;
-  switch (format[0]) {
-    case 'n':
-      return 0;
-    case 'u':
-    case 'z':
-    case 'U':
-    case 'Z':
-      return 3;
-    case 'v':
-      return 2;
-    case '+':
-      if (format[1] == 's' || format[1] == 'w') return 1;
-      if (format[1] == 'l' || format[1] == 'L' || format[1] == 'm') return 2;
-      return -1;
-    default:
-      return bf_arrow_format_byte_width(format) >= 0 ? 2 : -1;
-  }
-}
-
-int bf_arrow_format_byte_width(const char *format) {
-  if (format == NULL) return -1;
-  switch (format[0]) {
-    case 'b':
-      return format[1] == '\0' ? 0 : -1;
-    case 'c':
-    case 'C':
-      return 1;
-    case 's':
-    case 'S':
-    case 'e':
-      return 2;
-    case 'i':
-    case 'I':
-    case 'f':
-      return 4;
-    case 'l':
-    case 'L':
-    case 'g':
-      return 8;
-    case 'd': {
-      /* d:P,S or d:P,S,bits */
-      const char *comma = strchr(format, ',');
-      if (comma == NULL) return -1;
-      const char *second = strchr(comma + 1, ',');
-      if (second == NULL) return 16;
-      int bits = atoi(second + 1);
-      return bits == 32 || bits == 64 || bits == 128 || bits == 256 ? bits / 8 : -1;
-    }
-    case 'w':
-      return format[1] == ':' ? atoi(format + 2) : -1;
-    case 't':
-      switch (format[1]) {
-        case 'd':
-          return format[2] == 'D' ? 4 : format[2] == 'm' ? 8 : -1;
-        case 't':
-          return (format[2] == 's' || format[2] == 'm') ? 4 : 8;
-        case 's':
-        case 'D':
-          return 8;
-        case 'i':
-          return format[2] == 'M' ? 4 : format[2] == 'D' ? 8 : format[2] == 'n' ? 16 : -1;
-        default:
-          return -1;
-      }
-    default:
-      return -1;
-  }
 }

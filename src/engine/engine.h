@@ -69,10 +69,14 @@ typedef int (*bf_engine_chunk_fn)(void *ctx, const uint8_t *data, size_t size);
  * params are bound to the statement's placeholders (their count must match).
  * client_time_left (seconds; <= 0 or INFINITY for none) is the caller's deadline:
  * the query is interrupted at the earlier of it and the server's timeout, so an
- * abandoned query stops using the server.
+ * abandoned query stops using the server; should_cancel(ctx) (may be NULL) lets the
+ * caller stop it earlier (BF_ECANCELLED), e.g. when the client went away.
  * *out_rows receives the row count. */
+/* Polled about every 100 ms while a query runs; non-zero interrupts it. */
+typedef int (*bf_engine_cancel_fn)(void *ctx);
+
 int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t *params,
-                    size_t n_params, double client_time_left, bf_engine_chunk_fn on_chunk,
-                    void *ctx, int64_t *out_rows, bf_error_t *err);
+                    size_t n_params, double client_time_left, bf_engine_cancel_fn should_cancel,
+                    bf_engine_chunk_fn on_chunk, void *ctx, int64_t *out_rows, bf_error_t *err);
 
 #endif /* BIFROST_ENGINE_H */

@@ -16,28 +16,37 @@ typedef struct watchdog {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   duckdb_connection conn;
-  double timeout_secs;
+  double timeout_secs;          /* <= 0: none */
+  bf_engine_cancel_fn should_cancel;
+  void *cancel_ctx;
   int done;
-  int fired;
+  int fired;                    /* 1 = timeout, 2 = cancelled */
 } watchdog_t;
 
+/* Wakes every 100 ms: interrupts the query at the timeout or when the caller asks. */
 static void *watchdog_main(void *arg) {
   watchdog_t *w = arg;
-  struct timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  double secs = w->timeout_secs;
-  deadline.tv_sec += (time_t)secs;
-  deadline.tv_nsec += (long)((secs - (double)(time_t)secs) * 1e9);
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000L;
-  }
+  double deadline = w->timeout_secs > 0 ? bf_time_monotonic() + w->timeout_secs : 0;
   pthread_mutex_lock(&w->mu);
-  int rc = 0;
-  while (!w->done && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&w->cv, &w->mu, &deadline);
-  if (!w->done) {
-    w->fired = 1;
-    duckdb_interrupt(w->conn);
+  while (!w->done) {
+    struct timespec wake;
+    clock_gettime(CLOCK_REALTIME, &wake);
+    wake.tv_nsec += 100000000L;
+    if (wake.tv_nsec >= 1000000000L) {
+      wake.tv_sec++;
+      wake.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&w->cv, &w->mu, &wake);
+    if (w->done) break;
+    int timed_out = deadline > 0 && bf_time_monotonic() >= deadline;
+    pthread_mutex_unlock(&w->mu);
+    int cancelled = !timed_out && w->should_cancel && w->should_cancel(w->cancel_ctx);
+    pthread_mutex_lock(&w->mu);
+    if ((timed_out || cancelled) && !w->done) {
+      w->fired = timed_out ? 1 : 2;
+      duckdb_interrupt(w->conn);
+      break;
+    }
   }
   pthread_mutex_unlock(&w->mu);
   return NULL;
@@ -243,8 +252,8 @@ static int bind_params(duckdb_prepared_statement prepared, const bf_query_param_
 }
 
 int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t *params,
-                    size_t n_params, double client_time_left, bf_engine_chunk_fn on_chunk,
-                    void *ctx, int64_t *out_rows, bf_error_t *err) {
+                    size_t n_params, double client_time_left, bf_engine_cancel_fn should_cancel,
+                    bf_engine_chunk_fn on_chunk, void *ctx, int64_t *out_rows, bf_error_t *err) {
   duckdb_connection conn;
   if (duckdb_connect(engine->query_db, &conn) != DuckDBSuccess)
     return bf_error_set(err, BF_EINTERNAL, "cannot connect to the query database");
@@ -284,9 +293,11 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
   int client_limited = client_time_left > 0 && client_time_left < 1e9 &&
                        (limit <= 0 || client_time_left < limit);
   if (client_limited) limit = client_time_left;
-  if (limit > 0) {
+  if (limit > 0 || should_cancel) {
     dog.conn = conn;
     dog.timeout_secs = limit;
+    dog.should_cancel = should_cancel;
+    dog.cancel_ctx = ctx;
     pthread_mutex_init(&dog.mu, NULL);
     pthread_cond_init(&dog.cv, NULL);
     have_dog = pthread_create(&dog.thread, NULL, watchdog_main, &dog) == 0;
@@ -300,7 +311,9 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
   duckdb_destroy_result(&result);
   if (have_dog) {
     watchdog_stop(&dog);
-    if (dog.fired && status != BF_OK) {
+    if (dog.fired == 2 && status != BF_OK) {
+      status = bf_error_set(err, BF_ECANCELLED, "query cancelled: the client went away");
+    } else if (dog.fired && status != BF_OK) {
       if (client_limited)
         status = bf_error_set(err, BF_ETIMEOUT, "query interrupted at the client's deadline (%.3f s)",
                               limit);

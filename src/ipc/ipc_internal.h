@@ -35,6 +35,7 @@ enum { /* Schema.fbs Type union */
        BF_IPC_TYPE_STRUCT = 13,
        BF_IPC_TYPE_FIXED_SIZE_BINARY = 15,
        BF_IPC_TYPE_FIXED_SIZE_LIST = 16,
+       BF_IPC_TYPE_MAP = 17,
        BF_IPC_TYPE_DURATION = 18,
        BF_IPC_TYPE_LARGE_BINARY = 19,
        BF_IPC_TYPE_LARGE_UTF8 = 20,

@@ -30,6 +30,8 @@ struct bf_ipc_reader {
   struct ArrowSchema schema; /* valid after create */
   dict_entry_t *dicts;
   size_t n_dicts;
+  size_t field_budget; /* fields the Schema may still declare (shared subtables
+                          could otherwise describe exponentially many) */
   int done;
 };
 
@@ -79,23 +81,39 @@ static int next_message(bf_ipc_reader_t *r, fb_reader_t *fb, fb_table_ref_t *msg
 
 /* ---- schema ---------------------------------------------------------------------- */
 
+static int read_field_named(bf_ipc_reader_t *r, fb_reader_t *fb, fb_table_ref_t *field,
+                            const char *name_buf, struct ArrowSchema *out, int depth,
+                            bf_error_t *err);
+
 static int read_field(bf_ipc_reader_t *r, fb_reader_t *fb, fb_table_ref_t *field,
                       struct ArrowSchema *out, int depth, bf_error_t *err) {
   if (depth > BF_IPC_MAX_DEPTH) return CORRUPT(err, "schema nested deeper than %d", BF_IPC_MAX_DEPTH);
+  if (r->field_budget == 0) return CORRUPT(err, "schema declares more fields than it has bytes for");
+  r->field_budget--;
   const char *name = "";
   uint32_t name_len = 0;
   if (fb_has(fb, field, 0) && !fb_string_field(fb, field, 0, &name, &name_len))
     return CORRUPT(err, "bad field name");
-  char name_buf[1024];
-  if (name_len >= sizeof name_buf) return CORRUPT(err, "field name too long");
+  char *name_buf = malloc((size_t)name_len + 1);
+  if (name_buf == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
   memcpy(name_buf, name, name_len);
   name_buf[name_len] = '\0';
+  int status = read_field_named(r, fb, field, name_buf, out, depth, err);
+  free(name_buf);
+  return status;
+}
+
+static int read_field_named(bf_ipc_reader_t *r, fb_reader_t *fb, fb_table_ref_t *field,
+                            const char *name_buf, struct ArrowSchema *out, int depth,
+                            bf_error_t *err) {
   char index_format[16] = "";
   int64_t dict_id = -1;
+  int64_t dict_flags = 0;
   if (fb_has(fb, field, 4)) {
     fb_table_ref_t enc = fb_child(fb, field, 4);
     if (fb->bad || !enc.present) return CORRUPT(err, "field '%s' has a bad dictionary encoding", name_buf);
     dict_id = fb_i64(fb, &enc, 0, 0);
+    if (fb_u8(fb, &enc, 2, 0)) dict_flags = ARROW_FLAG_DICTIONARY_ORDERED;
     fb_table_ref_t index_type = fb_child(fb, &enc, 1);
     if (index_type.present) {
       if (bf__ipc_decode_type(fb, BF_IPC_TYPE_INT, &index_type, index_format, sizeof index_format) != BF_OK)
@@ -121,7 +139,8 @@ static int read_field(bf_ipc_reader_t *r, fb_reader_t *fb, fb_table_ref_t *field
     return CORRUPT(err, "field '%s' has bad children", name_buf);
   bool nested = format[0] == '+';
   if (!nested && n_children) return CORRUPT(err, "field '%s' of a flat type has children", name_buf);
-  if ((format[1] == 'l' || format[1] == 'L' || format[1] == 'w') && nested && n_children != 1)
+  if ((format[1] == 'l' || format[1] == 'L' || format[1] == 'w' || format[1] == 'm') && nested &&
+      n_children != 1)
     return CORRUPT(err, "list field '%s' must have exactly one child", name_buf);
   int64_t flags = fb_u8(fb, field, 1, 0) ? ARROW_FLAG_NULLABLE : 0;
   struct ArrowSchema s;
@@ -138,7 +157,7 @@ static int read_field(bf_ipc_reader_t *r, fb_reader_t *fb, fb_table_ref_t *field
       return bf_error_set(err, BF_ENOMEM, "out of memory");
     }
     bf_arrow_schema_release(&s);
-    if (bf_arrow_schema_init(&s, index_format, name_buf, flags, 0) != BF_OK ||
+    if (bf_arrow_schema_init(&s, index_format, name_buf, flags | dict_flags, 0) != BF_OK ||
         bf_arrow_schema_init(dict, format, "", ARROW_FLAG_NULLABLE, n_children) != BF_OK) {
       free(dict);
       return bf_error_set(err, BF_ENOMEM, "out of memory");
@@ -158,6 +177,11 @@ static int read_field(bf_ipc_reader_t *r, fb_reader_t *fb, fb_table_ref_t *field
       bf_arrow_schema_release(&s);
       return status;
     }
+  }
+  if (strcmp(format, "+m") == 0 &&
+      (strcmp(value->children[0]->format, "+s") != 0 || value->children[0]->n_children != 2)) {
+    bf_arrow_schema_release(&s);
+    return CORRUPT(err, "map field '%s' must hold a struct of key and value", name_buf);
   }
   bf_arrow_schema_move(&s, out);
   return BF_OK;
@@ -191,6 +215,7 @@ int bf_ipc_reader_create(const uint8_t *data, size_t size, bf_ipc_reader_t **out
     status = bf_error_set(err, BF_EINVAL, "big-endian Arrow IPC streams are not supported");
     goto fail;
   }
+  r->field_budget = fb.size / 8; /* a Field costs far more than 8 bytes of metadata */
   if (bf_arrow_schema_init(&r->schema, "+s", "", 0, n_fields) != BF_OK) {
     status = bf_error_set(err, BF_ENOMEM, "out of memory");
     goto fail;
@@ -239,6 +264,7 @@ typedef struct batch_ctx {
   uint32_t n_buffers, next_buffer;
   size_t variadic_pos;
   uint32_t n_variadic, next_variadic;
+  int64_t copy_budget; /* body bytes left to copy: buffers may not overlap */
   bf_error_t *err;
 } batch_ctx_t;
 
@@ -264,6 +290,8 @@ static int next_buffer(batch_ctx_t *c, size_t need, void **out, size_t *out_len)
                    (long long)length);
   if ((size_t)length < need)
     return CORRUPT(c->err, "buffer of %lld bytes, %zu needed", (long long)length, need);
+  if (length > c->copy_budget) return CORRUPT(c->err, "buffers overlap or exceed the body");
+  c->copy_budget -= length;
   void *copy = malloc(length > 0 ? (size_t)length : 1);
   if (copy == NULL) return bf_error_set(c->err, BF_ENOMEM, "out of memory");
   if (length) memcpy(copy, c->body + offset, (size_t)length);
@@ -314,6 +342,7 @@ static int read_array_body(batch_ctx_t *c, const struct ArrowSchema *schema, str
     return BF_OK;
   }
   if (width > 0 && fmt[0] != '+') {
+    if (length > c->body_len / width) return CORRUPT(c->err, "values exceed the body");
     BF_RETURN_NOT_OK(next_buffer(c, (size_t)length * (size_t)width, &buf, NULL));
     bf_arrow_array_set_buffer(a, 1, buf);
     return BF_OK;
@@ -359,8 +388,8 @@ static int read_array_body(batch_ctx_t *c, const struct ArrowSchema *schema, str
     }
     return BF_OK;
   }
-  if (fmt[0] == '+' && (fmt[1] == 'l' || fmt[1] == 'L')) {
-    int ow = fmt[1] == 'l' ? 4 : 8;
+  if (fmt[0] == '+' && (fmt[1] == 'l' || fmt[1] == 'L' || fmt[1] == 'm')) {
+    int ow = fmt[1] == 'L' ? 8 : 4;
     void *offsets;
     BF_RETURN_NOT_OK(next_buffer(c, (size_t)(length + 1) * (size_t)ow, &offsets, NULL));
     bf_arrow_array_set_buffer(a, 1, offsets);
@@ -371,7 +400,8 @@ static int read_array_body(batch_ctx_t *c, const struct ArrowSchema *schema, str
   if (fmt[0] == '+' && fmt[1] == 'w') {
     BF_RETURN_NOT_OK(read_array(c, schema->children[0], a->children[0], depth + 1));
     int64_t n = atoi(fmt + 3);
-    if (a->children[0]->length < length * n) return CORRUPT(c->err, "fixed-size list child too short");
+    if (n > 0 && length > a->children[0]->length / n)
+      return CORRUPT(c->err, "fixed-size list child too short");
     return BF_OK;
   }
   if (fmt[0] == '+' && fmt[1] == 's') {
@@ -387,6 +417,42 @@ static int read_array_body(batch_ctx_t *c, const struct ArrowSchema *schema, str
 static int decode_dictionary(bf_ipc_reader_t *r, const dict_entry_t *d, struct ArrowArray *out,
                              bf_error_t *err);
 
+/* Index i of a dictionary index array of Arrow format `format` (an integer type;
+ * unsigned 64-bit values past INT64_MAX come back negative, so out of range). */
+static int64_t dictionary_index(char format, const uint8_t *indices, int64_t i) {
+  switch (format) {
+    case 'c':
+      return ((const int8_t *)indices)[i];
+    case 'C':
+      return indices[i];
+    case 's': {
+      int16_t v;
+      memcpy(&v, indices + 2 * i, 2);
+      return v;
+    }
+    case 'S': {
+      uint16_t v;
+      memcpy(&v, indices + 2 * i, 2);
+      return v;
+    }
+    case 'i': {
+      int32_t v;
+      memcpy(&v, indices + 4 * i, 4);
+      return v;
+    }
+    case 'I': {
+      uint32_t v;
+      memcpy(&v, indices + 4 * i, 4);
+      return v;
+    }
+    default: {
+      int64_t v;
+      memcpy(&v, indices + 8 * i, 8);
+      return v;
+    }
+  }
+}
+
 /* Gives `a` its own decoded copy of the dictionary and checks every index. */
 static int attach_dictionary(batch_ctx_t *c, const struct ArrowSchema *schema, struct ArrowArray *a) {
   const dict_entry_t *d = NULL;
@@ -397,18 +463,11 @@ static int attach_dictionary(batch_ctx_t *c, const struct ArrowSchema *schema, s
   struct ArrowArray *dict = bf_arrow_array_alloc_dictionary(a);
   if (dict == NULL) return bf_error_set(c->err, BF_ENOMEM, "out of memory");
   BF_RETURN_NOT_OK(decode_dictionary(c->reader, d, dict, c->err));
-  int width = bf_arrow_format_byte_width(schema->format);
   const uint8_t *indices = a->buffers[1];
   const uint8_t *validity = a->buffers[0];
   for (int64_t i = 0; i < a->length; i++) {
     if (validity && !bf_arrow_bit_get(validity, i)) continue;
-    int64_t index = 0;
-    switch (width) {
-      case 1: index = ((const int8_t *)indices)[i]; break;
-      case 2: { int16_t v; memcpy(&v, indices + 2 * i, 2); index = v; break; }
-      case 4: { int32_t v; memcpy(&v, indices + 4 * i, 4); index = v; break; }
-      default: { memcpy(&index, indices + 8 * i, 8); break; }
-    }
+    int64_t index = dictionary_index(schema->format[0], indices, i);
     if (index < 0 || index >= dict->length)
       return CORRUPT(c->err, "dictionary index %lld out of range in column '%s'", (long long)index,
                      schema->name);
@@ -484,7 +543,8 @@ int bf_ipc_reader_next(bf_ipc_reader_t *r, struct ArrowArray *out, int *has_batc
     if (!rb.present || fb.bad) return CORRUPT(err, "bad RecordBatch message");
     if (fb_has(&fb, &rb, 3))
       return bf_error_set(err, BF_EINVAL, "compressed IPC bodies are not supported");
-    batch_ctx_t c = {.reader = r, .fb = &fb, .body = r->data + body_pos, .body_len = body_len, .err = err};
+    batch_ctx_t c = {.reader = r, .fb = &fb, .body = r->data + body_pos, .body_len = body_len,
+                     .copy_budget = body_len, .err = err};
     if (!fb_vector(&fb, &rb, 1, 16, &c.nodes_pos, &c.n_nodes)) c.n_nodes = 0;
     if (!fb_vector(&fb, &rb, 2, 16, &c.buffers_pos, &c.n_buffers)) c.n_buffers = 0;
     if (fb_has(&fb, &rb, 4) && !fb_vector(&fb, &rb, 4, 8, &c.variadic_pos, &c.n_variadic))
@@ -522,7 +582,7 @@ static int decode_dictionary(bf_ipc_reader_t *r, const dict_entry_t *d, struct A
   if (fb.bad || !rb.present) return CORRUPT(err, "bad DictionaryBatch message");
   if (fb_has(&fb, &rb, 3)) return bf_error_set(err, BF_EINVAL, "compressed IPC bodies are not supported");
   batch_ctx_t c = {.reader = r, .fb = &fb, .body = r->data + d->body_pos, .body_len = d->body_len,
-                   .err = err};
+                   .copy_budget = d->body_len, .err = err};
   if (!fb_vector(&fb, &rb, 1, 16, &c.nodes_pos, &c.n_nodes)) c.n_nodes = 0;
   if (!fb_vector(&fb, &rb, 2, 16, &c.buffers_pos, &c.n_buffers)) c.n_buffers = 0;
   if (fb_has(&fb, &rb, 4) && !fb_vector(&fb, &rb, 4, 8, &c.variadic_pos, &c.n_variadic))

@@ -1,8 +1,12 @@
-/* Arrow C format strings <-> IPC Schema.fbs Type tables. */
+/* Arrow C format strings <-> IPC Schema.fbs Type tables (the `type` union of a
+ * Field). The writer encodes a schema's formats here; the reader decodes Type
+ * tables from untrusted metadata back into format strings, rejecting parameters
+ * no Arrow implementation would write (bit widths, units, precisions). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bifrost/arrow.h"
 #include "bifrost/error.h"
 #include "ipc/ipc_internal.h"
 
@@ -85,7 +89,7 @@ int bf__ipc_encode_type(fb_builder_t *b, const char *format, uint8_t *type_type,
       *table_pos = empty_table(b);
       return BF_OK;
     case 'w':
-      if (f[1] != ':') break;
+      if (bf_arrow_format_byte_width(f) < 1) break;
       *type_type = BF_IPC_TYPE_FIXED_SIZE_BINARY;
       {
         fb_field_t fld[1] = {{.id = 0, .size = 4, .value = (uint32_t)atoi(f + 2)}};
@@ -94,7 +98,8 @@ int bf__ipc_encode_type(fb_builder_t *b, const char *format, uint8_t *type_type,
       return BF_OK;
     case 'd': {
       int precision = 0, scale = 0, bits = 128;
-      if (sscanf(f, "d:%d,%d,%d", &precision, &scale, &bits) < 2) break;
+      if (bf_arrow_format_byte_width(f) < 0 || sscanf(f, "d:%d,%d,%d", &precision, &scale, &bits) < 2)
+        break;
       fb_field_t fld[3] = {{.id = 0, .size = 4, .value = (uint32_t)precision},
                            {.id = 1, .size = 4, .value = (uint32_t)scale},
                            {.id = 2, .size = 4, .value = (uint32_t)bits}};
@@ -144,7 +149,12 @@ int bf__ipc_encode_type(fb_builder_t *b, const char *format, uint8_t *type_type,
         *type_type = BF_IPC_TYPE_LARGE_LIST;
       } else if (f[1] == 's' && f[2] == '\0') {
         *type_type = BF_IPC_TYPE_STRUCT;
-      } else if (f[1] == 'w' && f[2] == ':') {
+      } else if (f[1] == 'm' && f[2] == '\0') {
+        fb_field_t fld[1] = {{.id = 0, .size = 1, .value = 0}};
+        *type_type = BF_IPC_TYPE_MAP;
+        *table_pos = fb_table(b, fld, 1);
+        return BF_OK;
+      } else if (f[1] == 'w' && bf_arrow_format_n_buffers(f) == 1) {
         fb_field_t fld[1] = {{.id = 0, .size = 4, .value = (uint32_t)atoi(f + 3)}};
         *type_type = BF_IPC_TYPE_FIXED_SIZE_LIST;
         *table_pos = fb_table(b, fld, 1);
@@ -222,11 +232,13 @@ int bf__ipc_decode_type(fb_reader_t *r, uint8_t type_type, const fb_table_ref_t 
     }
     case BF_IPC_TYPE_DECIMAL: {
       int bits = fb_i32(r, t, 2, 128);
+      int precision = fb_i32(r, t, 0, 0), scale = fb_i32(r, t, 1, 0);
       if (bits != 32 && bits != 64 && bits != 128 && bits != 256) return BF_ECORRUPT;
+      if (precision < 1 || precision > 76 || scale < -76 || scale > 76) return BF_ECORRUPT;
       if (bits == 128)
-        snprintf(out, cap, "d:%d,%d", fb_i32(r, t, 0, 0), fb_i32(r, t, 1, 0));
+        snprintf(out, cap, "d:%d,%d", precision, scale);
       else
-        snprintf(out, cap, "d:%d,%d,%d", fb_i32(r, t, 0, 0), fb_i32(r, t, 1, 0), bits);
+        snprintf(out, cap, "d:%d,%d,%d", precision, scale, bits);
       return BF_OK;
     }
     case BF_IPC_TYPE_DATE: {
@@ -237,7 +249,8 @@ int bf__ipc_decode_type(fb_reader_t *r, uint8_t type_type, const fb_table_ref_t 
     }
     case BF_IPC_TYPE_TIME: {
       int16_t unit = fb_i16(r, t, 0, 1);
-      if (unit < 0 || unit > 3) return BF_ECORRUPT;
+      int32_t bits = fb_i32(r, t, 1, 32);
+      if (unit < 0 || unit > 3 || bits != (unit <= 1 ? 32 : 64)) return BF_ECORRUPT;
       snprintf(out, cap, "tt%c", units[unit]);
       return BF_OK;
     }
@@ -271,6 +284,9 @@ int bf__ipc_decode_type(fb_reader_t *r, uint8_t type_type, const fb_table_ref_t 
       return BF_OK;
     case BF_IPC_TYPE_STRUCT:
       snprintf(out, cap, "+s");
+      return BF_OK;
+    case BF_IPC_TYPE_MAP:
+      snprintf(out, cap, "+m");
       return BF_OK;
     case BF_IPC_TYPE_FIXED_SIZE_LIST: {
       int n = fb_i32(r, t, 0, -1);

@@ -177,64 +177,104 @@ static int add_segment(batch_parts_t *p, const void *ptr, size_t len, void *owne
 /* Bitmap bits [offset, offset+length) as a fresh zero-offset bitmap segment. */
 static int add_bitmap(batch_parts_t *p, const uint8_t *bits, int64_t offset, int64_t length) {
   size_t n_bytes = (size_t)((length + 7) / 8);
+  if (n_bytes == 0) return add_segment(p, NULL, 0, NULL);
   if (offset % 8 == 0) return add_segment(p, bits + offset / 8, n_bytes, NULL);
-  uint8_t *copy = calloc(n_bytes ? n_bytes : 1, 1);
+  uint8_t *copy = calloc(n_bytes, 1);
   if (copy == NULL) return BF_ENOMEM;
   for (int64_t i = 0; i < length; i++)
     if (bf_arrow_bit_get(bits, offset + i)) bf_arrow_bit_set(copy, i, true);
   return add_segment(p, copy, n_bytes, copy);
 }
 
-/* Re-based copy of offsets[offset..offset+length] (width 4 or 8). */
+/* Number of zero bits in [offset, offset+length). */
+static int64_t count_nulls(const uint8_t *bits, int64_t offset, int64_t length) {
+  int64_t set = 0, i = 0;
+  for (; i < length && (offset + i) % 8 != 0; i++) set += bf_arrow_bit_get(bits, offset + i);
+  for (; i + 8 <= length; i += 8) set += __builtin_popcount(bits[(offset + i) / 8]);
+  for (; i < length; i++) set += bf_arrow_bit_get(bits, offset + i);
+  return length - set;
+}
+
+static int64_t load_offset(const void *offsets, int width, int64_t i) {
+  const uint8_t *at = (const uint8_t *)offsets + (size_t)i * (size_t)width;
+  if (width == 4) {
+    int32_t v;
+    memcpy(&v, at, 4);
+    return v;
+  }
+  int64_t v;
+  memcpy(&v, at, 8);
+  return v;
+}
+
+/* Re-based copy of offsets[offset..offset+length] (width 4 or 8); *first and
+ * *last are the original first and last offsets. A zero-length array may come
+ * without an offsets buffer; IPC still gets the single 0 offset. */
 static int add_offsets(batch_parts_t *p, const void *offsets, int width, int64_t offset,
                        int64_t length, int64_t *first, int64_t *last) {
-  const uint8_t *base = (const uint8_t *)offsets + (size_t)offset * (size_t)width;
-  int64_t f = 0, l = 0;
-  if (width == 4) {
-    int32_t a, z;
-    memcpy(&a, base, 4);
-    memcpy(&z, base + (size_t)length * 4, 4);
-    f = a;
-    l = z;
-  } else {
-    memcpy(&f, base, 8);
-    memcpy(&l, base + (size_t)length * 8, 8);
+  static const int64_t zero = 0;
+  if (length == 0 && offsets == NULL) {
+    *first = *last = 0;
+    return add_segment(p, &zero, (size_t)width, NULL);
   }
+  int64_t f = load_offset(offsets, width, offset);
   *first = f;
-  *last = l;
+  *last = load_offset(offsets, width, offset + length);
+  const uint8_t *base = (const uint8_t *)offsets + (size_t)offset * (size_t)width;
   size_t n_bytes = (size_t)(length + 1) * (size_t)width;
   if (f == 0) return add_segment(p, base, n_bytes, NULL);
   uint8_t *copy = malloc(n_bytes);
   if (copy == NULL) return BF_ENOMEM;
   for (int64_t i = 0; i <= length; i++) {
+    int64_t v = load_offset(offsets, width, offset + i) - f;
     if (width == 4) {
-      int32_t v;
-      memcpy(&v, base + (size_t)i * 4, 4);
-      v -= (int32_t)f;
-      memcpy(copy + (size_t)i * 4, &v, 4);
+      int32_t v32 = (int32_t)v;
+      memcpy(copy + (size_t)i * 4, &v32, 4);
     } else {
-      int64_t v;
-      memcpy(&v, base + (size_t)i * 8, 8);
-      v -= f;
       memcpy(copy + (size_t)i * 8, &v, 8);
     }
   }
   return add_segment(p, copy, n_bytes, copy);
 }
 
+/* length * width bytes of a values buffer starting at element `offset`. */
+static int add_values(batch_parts_t *p, const void *values, int64_t offset, int64_t length,
+                      size_t width) {
+  if (length == 0) return add_segment(p, NULL, 0, NULL);
+  return add_segment(p, (const uint8_t *)values + (size_t)offset * width, (size_t)length * width,
+                     NULL);
+}
+
+/* The writer trusts array contents (it is handed C Data Interface arrays by our own
+ * builders or by pyarrow) but not their shape: a node with too few buffers or
+ * children for its format is an error, not an out-of-bounds read. */
+static int check_shape(const struct ArrowSchema *schema, const struct ArrowArray *array,
+                       bf_error_t *err) {
+  int64_t n_buffers = bf_arrow_format_n_buffers(schema->format);
+  if (n_buffers < 0)
+    return bf_error_set(err, BF_EINVAL, "column '%s': unsupported Arrow format '%s'",
+                        schema->name ? schema->name : "", schema->format);
+  if (schema->format[0] == 'v') n_buffers += 1; /* the variadic sizes buffer */
+  if (array->release == NULL || array->n_buffers < n_buffers ||
+      array->n_children != schema->n_children || array->length < 0 || array->offset < 0)
+    return bf_error_set(err, BF_EINVAL, "column '%s': array does not match its '%s' schema",
+                        schema->name ? schema->name : "", schema->format);
+  return BF_OK;
+}
+
 static int write_array(batch_parts_t *p, const struct ArrowSchema *schema,
                        const struct ArrowArray *array, int64_t offset, int64_t length, int depth,
                        bf_error_t *err) {
   if (depth > BF_IPC_MAX_DEPTH) return bf_error_set(err, BF_EINVAL, "array nested too deeply");
+  BF_RETURN_NOT_OK(check_shape(schema, array, err));
   const char *fmt = schema->format;
   offset += array->offset;
   const uint8_t *validity = array->n_buffers > 0 ? array->buffers[0] : NULL;
   int64_t null_count = 0;
-  if (fmt[0] == 'n') {
+  if (fmt[0] == 'n')
     null_count = length;
-  } else if (validity && array->null_count != 0) {
-    for (int64_t i = 0; i < length; i++) null_count += !bf_arrow_bit_get(validity, offset + i);
-  }
+  else if (validity && array->null_count != 0)
+    null_count = count_nulls(validity, offset, length);
   int64_t node[2] = {length, null_count};
   BF_RETURN_NOT_OK(bf_buffer_append(&p->nodes, node, sizeof node));
   if (fmt[0] == 'n') return BF_OK;
@@ -244,29 +284,26 @@ static int write_array(batch_parts_t *p, const struct ArrowSchema *schema,
     BF_RETURN_NOT_OK(add_segment(p, NULL, 0, NULL));
 
   int width = bf_arrow_format_byte_width(fmt);
-  if (fmt[0] == 'b' && fmt[1] == '\0') return add_bitmap(p, array->buffers[1], offset, length);
-  if (width > 0 && fmt[0] != '+')
-    return add_segment(p, (const uint8_t *)array->buffers[1] + (size_t)offset * (size_t)width,
-                       (size_t)length * (size_t)width, NULL);
-  if ((fmt[0] == 'u' || fmt[0] == 'z' || fmt[0] == 'U' || fmt[0] == 'Z') && fmt[1] == '\0') {
+  if (fmt[0] == 'b') return add_bitmap(p, array->buffers[1], offset, length);
+  if (width > 0) return add_values(p, array->buffers[1], offset, length, (size_t)width);
+  if (fmt[0] == 'u' || fmt[0] == 'z' || fmt[0] == 'U' || fmt[0] == 'Z') {
     int ow = (fmt[0] == 'u' || fmt[0] == 'z') ? 4 : 8;
     int64_t first, last;
     BF_RETURN_NOT_OK(add_offsets(p, array->buffers[1], ow, offset, length, &first, &last));
+    if (last == first) return add_segment(p, NULL, 0, NULL);
     return add_segment(p, (const uint8_t *)array->buffers[2] + first, (size_t)(last - first), NULL);
   }
   if (fmt[0] == 'v') {
-    BF_RETURN_NOT_OK(add_segment(p, (const uint8_t *)array->buffers[1] + (size_t)offset * 16,
-                                 (size_t)length * 16, NULL));
+    BF_RETURN_NOT_OK(add_values(p, array->buffers[1], offset, length, 16));
     int64_t n_variadic = array->n_buffers - 3;
-    if (n_variadic < 0) return bf_error_set(err, BF_EINVAL, "view array without a sizes buffer");
     const int64_t *sizes = array->buffers[array->n_buffers - 1];
     for (int64_t i = 0; i < n_variadic; i++)
       BF_RETURN_NOT_OK(add_segment(p, array->buffers[2 + i], (size_t)sizes[i], NULL));
     return bf_buffer_append(&p->variadic, &n_variadic, 8);
   }
-  if (fmt[0] == '+' && (fmt[1] == 'l' || fmt[1] == 'L')) {
+  if (fmt[0] == '+' && (fmt[1] == 'l' || fmt[1] == 'L' || fmt[1] == 'm')) {
     int64_t first, last;
-    BF_RETURN_NOT_OK(add_offsets(p, array->buffers[1], fmt[1] == 'l' ? 4 : 8, offset, length,
+    BF_RETURN_NOT_OK(add_offsets(p, array->buffers[1], fmt[1] == 'L' ? 8 : 4, offset, length,
                                  &first, &last));
     return write_array(p, schema->children[0], array->children[0], first, last - first, depth + 1,
                        err);
@@ -276,7 +313,7 @@ static int write_array(batch_parts_t *p, const struct ArrowSchema *schema,
     return write_array(p, schema->children[0], array->children[0], offset * n, length * n,
                        depth + 1, err);
   }
-  if (fmt[0] == '+' && fmt[1] == 's' && schema->dictionary == NULL) {
+  if (fmt[0] == '+' && fmt[1] == 's') {
     for (int64_t i = 0; i < schema->n_children; i++)
       BF_RETURN_NOT_OK(
           write_array(p, schema->children[i], array->children[i], offset, length, depth + 1, err));

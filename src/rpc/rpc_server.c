@@ -19,6 +19,12 @@
 #include "bifrost/rpc.h"
 #include "rpc/rpc_internal.h"
 
+/* A call served by one worker. Two operations may be outstanding on the worker's
+ * queue: the current batch and RECV_CLOSE_ON_SERVER, started as soon as the request
+ * is read so that a client that goes away (cancel, deadline) is noticed while the
+ * handler works. Events are collected under mu by whichever thread polls the queue:
+ * the worker waiting for its batch, or a handler thread asking
+ * bf_rpc_call_cancelled. */
 struct bf_rpc_call {
   grpc_call *call;
   grpc_completion_queue *cq;
@@ -27,6 +33,13 @@ struct bf_rpc_call {
   int sent_initial_metadata;
   int finished;
   char method[256];
+  pthread_mutex_t mu;
+  void *done_tag;       /* guarded by mu: the batch tag that completed, or NULL */
+  int done_success;     /* guarded by mu */
+  int close_started;
+  int close_done;       /* guarded by mu */
+  int close_cancelled;  /* written by gRPC when close completes */
+  char close_tag;       /* its address is the RECV_CLOSE tag */
 };
 
 typedef struct worker {
@@ -45,12 +58,48 @@ struct bf_rpc_server {
   void *handler_ctx;
 };
 
+/* Takes one event off the call's queue (waiting up to secs) and records it. Caller
+ * holds c->mu. */
+static void poll_locked(bf_rpc_call_t *c, double secs) {
+  gpr_timespec deadline = secs > 0 ? bf__rpc_deadline(secs) : gpr_now(GPR_CLOCK_REALTIME);
+  grpc_event ev = grpc_completion_queue_next(c->cq, deadline, NULL);
+  if (ev.type != GRPC_OP_COMPLETE) return;
+  if (ev.tag == &c->close_tag) {
+    c->close_done = 1;
+  } else {
+    c->done_tag = ev.tag;
+    c->done_success = ev.success;
+  }
+}
+
 /* Runs one batch and waits for it. Returns 1 if the batch succeeded. */
 static int run_batch(bf_rpc_call_t *c, grpc_op *ops, size_t n_ops) {
   void *tag = ops; /* any unique pointer */
   if (grpc_call_start_batch(c->call, ops, n_ops, tag, NULL) != GRPC_CALL_OK) return 0;
-  grpc_event ev = grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-  return ev.type == GRPC_OP_COMPLETE && ev.success;
+  pthread_mutex_lock(&c->mu);
+  while (c->done_tag != tag) poll_locked(c, 0.05);
+  c->done_tag = NULL;
+  int success = c->done_success;
+  pthread_mutex_unlock(&c->mu);
+  return success;
+}
+
+int bf_rpc_call_cancelled(bf_rpc_call_t *c) {
+  if (!c->close_started) return 0;
+  pthread_mutex_lock(&c->mu);
+  if (!c->close_done) poll_locked(c, 0);
+  int cancelled = c->close_done && !c->finished;
+  pthread_mutex_unlock(&c->mu);
+  return cancelled;
+}
+
+/* Waits for RECV_CLOSE_ON_SERVER, which completes once the status is sent or the
+ * client is gone; nothing may be outstanding when the call is released. */
+static void wait_close(bf_rpc_call_t *c) {
+  if (!c->close_started) return;
+  pthread_mutex_lock(&c->mu);
+  while (!c->close_done) poll_locked(c, 0.05);
+  pthread_mutex_unlock(&c->mu);
 }
 
 static void add_initial_metadata(bf_rpc_call_t *c, grpc_op *op) {
@@ -66,7 +115,6 @@ static int send_status(bf_rpc_call_t *c, grpc_op *ops, size_t n_ops, int bf_stat
   memset(&trailer, 0, sizeof trailer);
   trailer.key = grpc_slice_from_static_string(BF_RPC_STATUS_METADATA_KEY);
   trailer.value = grpc_slice_from_static_string(bf_status_name(bf_status));
-  int cancelled = 0;
   grpc_op *op = &ops[n_ops++];
   memset(op, 0, sizeof *op);
   op->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
@@ -74,14 +122,11 @@ static int send_status(bf_rpc_call_t *c, grpc_op *ops, size_t n_ops, int bf_stat
   op->data.send_status_from_server.status_details = &details;
   op->data.send_status_from_server.trailing_metadata_count = bf_status == BF_OK ? 0 : 1;
   op->data.send_status_from_server.trailing_metadata = &trailer;
-  op = &ops[n_ops++];
-  memset(op, 0, sizeof *op);
-  op->op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-  op->data.recv_close_on_server.cancelled = &cancelled;
+  c->finished = 1; /* from here on a completed close is not a cancellation */
   int ok = run_batch(c, ops, n_ops);
   grpc_slice_unref(details);
-  c->finished = 1;
-  return ok && !cancelled ? BF_OK : BF_ECANCELLED;
+  wait_close(c);
+  return ok && !c->close_cancelled ? BF_OK : BF_ECANCELLED;
 }
 
 int bf_rpc_call_reply(bf_rpc_call_t *c, const uint8_t *response, size_t size) {
@@ -154,6 +199,12 @@ static void serve_call(struct bf_rpc_server *s, bf_rpc_call_t *c) {
   op.op = GRPC_OP_RECV_MESSAGE;
   op.data.recv_message.recv_message = &request;
   if (!run_batch(c, &op, 1)) return; /* client went away */
+  grpc_op close_op;
+  memset(&close_op, 0, sizeof close_op);
+  close_op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+  close_op.data.recv_close_on_server.cancelled = &c->close_cancelled;
+  if (grpc_call_start_batch(c->call, &close_op, 1, &c->close_tag, NULL) == GRPC_CALL_OK)
+    c->close_started = 1;
   bf_buffer_t body;
   bf_buffer_init(&body);
   if (request == NULL) {
@@ -184,6 +235,7 @@ static void *worker_main(void *arg) {
     bf_rpc_call_t c;
     memset(&c, 0, sizeof c);
     c.cq = w->cq;
+    pthread_mutex_init(&c.mu, NULL);
     grpc_call_details_init(&c.details);
     grpc_metadata_array_init(&c.request_md);
     grpc_call_error rc = grpc_server_request_call(w->server->server, &c.call, &c.details,
@@ -196,9 +248,11 @@ static void *worker_main(void *arg) {
     grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     int got_call = ev.type == GRPC_OP_COMPLETE && ev.success;
     if (got_call) serve_call(w->server, &c);
+    if (got_call && !c.finished) wait_close(&c); /* e.g. the request never arrived */
     if (c.call) grpc_call_unref(c.call);
     grpc_call_details_destroy(&c.details);
     grpc_metadata_array_destroy(&c.request_md);
+    pthread_mutex_destroy(&c.mu);
     if (!got_call) break; /* server shutting down */
   }
   return NULL;

@@ -351,6 +351,8 @@ static int send_chunk(void *ctx, const uint8_t *data, size_t size) {
   return status != BF_OK;
 }
 
+static int client_gone(void *ctx) { return bf_rpc_call_cancelled(ctx); }
+
 static void handle_query(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes, size_t size) {
   bf_error_t err;
   bf_error_init(&err);
@@ -405,7 +407,8 @@ static void handle_query(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *re
   int64_t rows = 0;
   if (status == BF_OK)
     status = bf_engine_query(s->engine, req->sql, params, req->n_params,
-                             bf_rpc_call_time_left(call), send_chunk, call, &rows, &err);
+                             bf_rpc_call_time_left(call), client_gone, send_chunk, call, &rows,
+                             &err);
   free(params);
   if (status == BF_OK)
     bf_rpc_call_finish(call, BF_OK, "");
