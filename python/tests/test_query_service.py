@@ -250,3 +250,13 @@ def test_keyboard_interrupt_cancels_a_running_query(tmp_path):
         proc.terminate()
         assert proc.wait(timeout=90) == 0
         log.close()
+
+
+def test_describe_summarize_and_show_are_allowed(shop):
+    client, orders, _ = shop
+    described = client.sql("DESCRIBE shop.sales.orders").to_arrow().to_pylist()
+    assert [r["column_name"] for r in described][:4] == ["order_id", "customer", "amount", "region"]
+    summary = client.sql("SUMMARIZE shop.sales.orders").to_arrow().to_pylist()
+    assert {r["column_name"]: r["count"] for r in summary}["amount"] == len(orders)
+    tables = client.sql("SHOW ALL TABLES").to_arrow().to_pylist()
+    assert {"orders", "Customer-List"} <= {r["name"] for r in tables}

@@ -119,6 +119,7 @@ int bf_ipc_writer_init(bf_ipc_writer_t *writer, const struct ArrowSchema *schema
                        bf_buffer_t *out, bf_error_t *err) {
   if (strcmp(schema->format, "+s") != 0)
     return bf_error_set(err, BF_EINVAL, "IPC stream schema must be a struct, got '%s'", schema->format);
+  size_t start = out->size;
   fb_builder_t b;
   fb_builder_init(&b);
   size_t header_at;
@@ -140,6 +141,7 @@ int bf_ipc_writer_init(bf_ipc_writer_t *writer, const struct ArrowSchema *schema
   if (status == BF_OK) {
     status = emit_message(out, &b, NULL);
     if (status != BF_OK) {
+      out->size = start;
       bf_arrow_schema_release(&copy);
       bf_error_set(err, status, "out of memory");
     }
@@ -345,9 +347,10 @@ static int write_dictionaries(bf_ipc_writer_t *writer, const struct ArrowSchema 
     const struct ArrowArray *dict = array->dictionary;
     if (dict == NULL)
       return bf_error_set(err, BF_EINVAL, "column '%s' is dictionary-encoded but has no dictionary",
-                          schema->name);
+                          schema->name ? schema->name : "");
     batch_parts_t parts = {0};
     int status = write_array(&parts, schema->dictionary, dict, 0, dict->length, 1, err);
+    if (status == BF_ENOMEM) bf_error_set(err, status, "out of memory");
     fb_builder_t b;
     fb_builder_init(&b);
     if (status == BF_OK) {
@@ -368,6 +371,9 @@ static int write_dictionaries(bf_ipc_writer_t *writer, const struct ArrowSchema 
     schema = schema->dictionary; /* nested dictionaries inside the value type */
     array = dict;
   }
+  if (array->n_children != schema->n_children)
+    return bf_error_set(err, BF_EINVAL, "column '%s': array does not match its schema",
+                        schema->name ? schema->name : "");
   for (int64_t i = 0; i < schema->n_children; i++)
     BF_RETURN_NOT_OK(write_dictionaries(writer, schema->children[i], array->children[i], next_id, err));
   return BF_OK;
@@ -376,15 +382,16 @@ static int write_dictionaries(bf_ipc_writer_t *writer, const struct ArrowSchema 
 int bf_ipc_writer_write(bf_ipc_writer_t *writer, const struct ArrowArray *batch, bf_error_t *err) {
   const struct ArrowSchema *schema = &writer->schema;
   if (writer->finished) return bf_error_set(err, BF_ECLOSED, "IPC stream already finished");
-  if (batch->n_children != schema->n_children)
+  if (batch->release == NULL || batch->length < 0 || batch->offset < 0 ||
+      batch->n_children != schema->n_children)
     return bf_error_set(err, BF_EINVAL, "batch has %lld columns, schema has %lld",
                         (long long)batch->n_children, (long long)schema->n_children);
+  size_t start = writer->out->size; /* a failed write leaves no partial message behind */
   int64_t next_dict_id = 0;
-  for (int64_t i = 0; i < schema->n_children; i++)
-    BF_RETURN_NOT_OK(write_dictionaries(writer, schema->children[i], batch->children[i],
-                                        &next_dict_id, err));
   batch_parts_t parts = {0};
   int status = BF_OK;
+  for (int64_t i = 0; i < schema->n_children && status == BF_OK; i++)
+    status = write_dictionaries(writer, schema->children[i], batch->children[i], &next_dict_id, err);
   for (int64_t i = 0; i < schema->n_children && status == BF_OK; i++) {
     status = write_array(&parts, schema->children[i], batch->children[i], batch->offset,
                          batch->length, 1, err);
@@ -402,8 +409,12 @@ int bf_ipc_writer_write(bf_ipc_writer_t *writer, const struct ArrowArray *batch,
   }
   fb_builder_reset(&b);
   parts_reset(&parts);
-  if (status == BF_OK) writer->n_batches++;
-  return status;
+  if (status != BF_OK) {
+    writer->out->size = start;
+    return status;
+  }
+  writer->n_batches++;
+  return BF_OK;
 }
 
 int bf_ipc_writer_finish(bf_ipc_writer_t *writer, bf_error_t *err) {
