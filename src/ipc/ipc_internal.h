@@ -41,7 +41,8 @@ enum { /* Schema.fbs Type union */
        BF_IPC_TYPE_LARGE_UTF8 = 20,
        BF_IPC_TYPE_LARGE_LIST = 21,
        BF_IPC_TYPE_BINARY_VIEW = 23,
-       BF_IPC_TYPE_UTF8_VIEW = 24
+       BF_IPC_TYPE_UTF8_VIEW = 24,
+       BF_IPC_TYPE_LAST = 26 /* highest id in Schema.fbs (LargeListView) */
 };
 
 #define BF_IPC_METADATA_V5 4

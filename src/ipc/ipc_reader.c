@@ -33,6 +33,7 @@ struct bf_ipc_reader {
   size_t field_budget; /* fields the Schema may still declare (shared subtables
                           could otherwise describe exponentially many) */
   int done;
+  int failed; /* status of the first failed bf_ipc_reader_next; sticky */
 };
 
 #define CORRUPT(err, ...) bf_error_set(err, BF_ECORRUPT, "malformed Arrow IPC: " __VA_ARGS__)
@@ -129,7 +130,7 @@ static int read_field_named(bf_ipc_reader_t *r, fb_reader_t *fb, fb_table_ref_t 
   char format[256];
   if (fb->bad || !type.present) return CORRUPT(err, "field '%s' has no type", name_buf);
   int status = bf__ipc_decode_type(fb, type_type, &type, format, sizeof format);
-  if (status == BF_EINVAL)
+  if (status == BF_EINVAL && type_type >= 1 && type_type <= BF_IPC_TYPE_LAST)
     return bf_error_set(err, BF_EINVAL, "column '%s': unsupported Arrow type id %d", name_buf,
                         type_type);
   if (status != BF_OK || fb->bad) return CORRUPT(err, "field '%s' has a bad type", name_buf);
@@ -503,8 +504,18 @@ static int read_array(batch_ctx_t *c, const struct ArrowSchema *schema, struct A
   return BF_OK;
 }
 
+static int next_batch(bf_ipc_reader_t *r, struct ArrowArray *out, int *has_batch, bf_error_t *err);
+
 int bf_ipc_reader_next(bf_ipc_reader_t *r, struct ArrowArray *out, int *has_batch, bf_error_t *err) {
   *has_batch = 0;
+  if (r->failed)
+    return bf_error_set(err, r->failed, "Arrow IPC reader already failed on this stream");
+  int status = next_batch(r, out, has_batch, err);
+  if (status != BF_OK) r->failed = status;
+  return status;
+}
+
+static int next_batch(bf_ipc_reader_t *r, struct ArrowArray *out, int *has_batch, bf_error_t *err) {
   if (r->done) return BF_OK;
   for (;;) {
     fb_reader_t fb;
