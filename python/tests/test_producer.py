@@ -215,3 +215,82 @@ def test_server_restart_while_inserting_loses_and_duplicates_nothing(tmp_path):
         assert sorted(rows) == sorted(e.user_id for e in events)  # nothing twice
     finally:
         second.stop()
+
+
+@pytest.fixture
+def restartable(tmp_path):
+    """A private server that a test may stop and start again on the same port."""
+    from conftest import ServerProcess
+
+    servers = [ServerProcess(tmp_path / "data", port=0)]
+    yield servers
+    servers[-1].stop()
+
+
+def _restart(servers):
+    from conftest import ServerProcess
+
+    servers.append(ServerProcess(servers[0].data_dir, port=servers[0].port))
+
+
+def test_raise_policy_with_the_server_down(restartable):
+    from bifrost import GrpcConfig
+
+    grpc = GrpcConfig(server_uri=restartable[0].uri)
+    cfg = config("raise_down")
+    producer = DatasetProducer(cfg, grpc, WriteConfig(batch_size=1000, scheduled_delay_secs=3600,
+                                                      max_queue_rows=5, backpressure="raise"))
+    restartable[0].stop()
+    accepted = 0
+    with pytest.raises(QueueFullError):
+        for e in make_events(50):
+            producer.insert(e)
+            accepted += 1
+    assert 5 <= accepted <= 10  # the bound plus at most one batch taken by the sender
+    assert producer.stats()["dropped"] == 0
+    _restart(restartable)
+    assert producer.flush(timeout=60) == accepted
+    producer.shutdown()
+    assert count_rows(GrpcConfig(server_uri=restartable[-1].uri), cfg) == accepted
+
+
+def test_drop_newest_policy_with_the_server_down(restartable):
+    from bifrost import GrpcConfig
+
+    grpc = GrpcConfig(server_uri=restartable[0].uri)
+    cfg = config("drop_down")
+    producer = DatasetProducer(cfg, grpc, WriteConfig(batch_size=1000, scheduled_delay_secs=3600,
+                                                      max_queue_rows=5, backpressure="drop_newest"))
+    restartable[0].stop()
+    for e in make_events(40):
+        producer.insert(e)  # never raises, never blocks
+    stats = producer.stats()
+    assert stats["inserted"] == 40 and 30 <= stats["dropped"] <= 35
+    assert_accounted(stats)
+    _restart(restartable)
+    producer.flush(timeout=60)
+    producer.shutdown()
+    stats = producer.stats()
+    assert stats["acknowledged"] == 40 - stats["dropped"]
+    assert count_rows(GrpcConfig(server_uri=restartable[-1].uri), cfg) == stats["acknowledged"]
+
+
+def test_block_policy_times_out_with_the_server_down(restartable):
+    from bifrost import BifrostTimeoutError, GrpcConfig
+
+    grpc = GrpcConfig(server_uri=restartable[0].uri)
+    cfg = config("block_down")
+    producer = DatasetProducer(cfg, grpc, WriteConfig(batch_size=1000, scheduled_delay_secs=3600,
+                                                      max_queue_rows=5, backpressure="block",
+                                                      block_timeout_secs=0.5))
+    restartable[0].stop()
+    accepted = 0
+    with pytest.raises(BifrostTimeoutError):
+        for e in make_events(50):
+            producer.insert(e)
+            accepted += 1
+    assert 5 <= accepted <= 10
+    _restart(restartable)
+    assert producer.flush(timeout=60) == accepted
+    producer.shutdown()
+    assert count_rows(GrpcConfig(server_uri=restartable[-1].uri), cfg) == accepted

@@ -1,9 +1,13 @@
 /* Arrow IPC stream reader. Decodes the Schema message into an owned ArrowSchema and
- * each RecordBatch into an owned ArrowArray whose buffers are copies of the input.
- * Untrusted input: every flatbuffer access is bounds-checked (flatbuf.c), every
- * buffer range is checked against the message body, and every length, null count,
- * offset and view is validated before an array is handed out. Anything malformed is
- * BF_ECORRUPT with a message; the reader never reads outside the input. */
+ * each RecordBatch into an owned ArrowArray whose buffers are copies of the input;
+ * dictionary-encoded columns get their own copy of the latest DictionaryBatch for
+ * their id (replacements are honoured, deltas and compressed bodies are refused
+ * with BF_EINVAL). Untrusted input: every flatbuffer access is bounds-checked
+ * (flatbuf.c), every buffer range is checked against the message body, buffers may
+ * not overlap, nesting is limited to BF_IPC_MAX_DEPTH, and every length, null
+ * count, offset, view and dictionary index is validated before an array is handed
+ * out. Anything malformed is BF_ECORRUPT with a message; the reader never reads
+ * outside the input, and after a failure it keeps returning that failure. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,9 +112,10 @@ static int read_field_named(bf_ipc_reader_t *r, fb_reader_t *fb, fb_table_ref_t 
                             const char *name_buf, struct ArrowSchema *out, int depth,
                             bf_error_t *err) {
   char index_format[16] = "";
-  int64_t dict_id = -1;
+  bool is_dictionary = fb_has(fb, field, 4);
+  int64_t dict_id = 0;
   int64_t dict_flags = 0;
-  if (fb_has(fb, field, 4)) {
+  if (is_dictionary) {
     fb_table_ref_t enc = fb_child(fb, field, 4);
     if (fb->bad || !enc.present) return CORRUPT(err, "field '%s' has a bad dictionary encoding", name_buf);
     dict_id = fb_i64(fb, &enc, 0, 0);
@@ -144,28 +149,24 @@ static int read_field_named(bf_ipc_reader_t *r, fb_reader_t *fb, fb_table_ref_t 
       n_children != 1)
     return CORRUPT(err, "list field '%s' must have exactly one child", name_buf);
   int64_t flags = fb_u8(fb, field, 1, 0) ? ARROW_FLAG_NULLABLE : 0;
+  /* A dictionary-encoded field becomes an index-typed node whose dictionary node
+   * carries the value type and the children. */
   struct ArrowSchema s;
-  if (bf_arrow_schema_init(&s, format, name_buf, flags, n_children) != BF_OK)
+  if (bf_arrow_schema_init(&s, is_dictionary ? index_format : format, name_buf,
+                           flags | dict_flags, is_dictionary ? 0 : n_children) != BF_OK)
     return bf_error_set(err, BF_ENOMEM, "out of memory");
   struct ArrowSchema *value = &s; /* where children go: the field, or its dictionary */
-  if (dict_id >= 0) {
-    struct ArrowSchema *dict = calloc(1, sizeof *dict);
+  if (is_dictionary) {
     dict_entry_t *grown = realloc(r->dicts, (r->n_dicts + 1) * sizeof *grown);
     if (grown) r->dicts = grown;
-    if (dict == NULL || grown == NULL) {
-      free(dict);
-      bf_arrow_schema_release(&s);
+    s.dictionary = calloc(1, sizeof *s.dictionary);
+    if (grown == NULL || s.dictionary == NULL ||
+        bf_arrow_schema_init(s.dictionary, format, "", ARROW_FLAG_NULLABLE, n_children) != BF_OK) {
+      bf_arrow_schema_release(&s); /* frees the dictionary node, released or not */
       return bf_error_set(err, BF_ENOMEM, "out of memory");
     }
-    bf_arrow_schema_release(&s);
-    if (bf_arrow_schema_init(&s, index_format, name_buf, flags | dict_flags, 0) != BF_OK ||
-        bf_arrow_schema_init(dict, format, "", ARROW_FLAG_NULLABLE, n_children) != BF_OK) {
-      free(dict);
-      return bf_error_set(err, BF_ENOMEM, "out of memory");
-    }
-    s.dictionary = dict;
-    value = dict;
-    r->dicts[r->n_dicts++] = (dict_entry_t){.id = dict_id, .value_schema = dict};
+    value = s.dictionary;
+    r->dicts[r->n_dicts++] = (dict_entry_t){.id = dict_id, .value_schema = value};
   }
   for (uint32_t i = 0; i < n_children; i++) {
     fb_table_ref_t child = fb_vector_table(fb, children_pos, i);

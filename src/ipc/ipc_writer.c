@@ -1,8 +1,12 @@
-/* Arrow IPC stream writer: Schema message once, then one RecordBatch message per
- * batch, then the end-of-stream marker, appended to a caller-owned buffer (see
- * ipc_internal.h for the framing). Sliced arrays (non-zero offsets at any level) are
- * normalised while writing: bitmaps are re-packed and offsets re-based, so the
- * output is always a plain zero-offset batch. */
+/* Arrow IPC stream writer: the Schema message once, then per batch one
+ * DictionaryBatch for every dictionary-encoded field (a full replacement, isDelta
+ * false, ids assigned depth-first in schema order) followed by the RecordBatch,
+ * then the end-of-stream marker, all appended to a caller-owned buffer (see
+ * ipc_internal.h for the framing). Metadata version V5, little-endian, no body
+ * compression. Sliced arrays (non-zero offsets at any level) are normalised while
+ * writing: bitmaps are re-packed and offsets re-based, so the output is always a
+ * plain zero-offset batch; buffers that need no change are referenced, not copied,
+ * until the message is appended. */
 #include <stdlib.h>
 #include <string.h>
 
