@@ -66,11 +66,10 @@ int bf_engine_write_parquet(bf_engine_t *engine, const char *table_dir, const bf
                             const char *const *partition_columns, size_t n_partition_columns,
                             const struct ArrowSchema *batch_schema, const struct ArrowArray *batch,
                             bf_delta_file_t **out_files, size_t *n_out_files, bf_error_t *err) {
-  (void)schema;
   duckdb_connection conn;
   if (duckdb_connect(engine->ingest_db, &conn) != DuckDBSuccess)
     return bf_error_set(err, BF_EINTERNAL, "cannot connect to the ingest database");
-  char uuid[37], view[64];
+  char uuid[37], view[64], staged[80];
   bf_uuid4_string(uuid);
   snprintf(view, sizeof view, "bf_ingest_%.8s%.4s%.4s", uuid, uuid + 9, uuid + 14);
   duckdb_arrow_stream stream = NULL;
@@ -87,8 +86,22 @@ int bf_engine_write_parquet(bf_engine_t *engine, const char *table_dir, const bf
     goto done;
   }
   have_view = 1;
-  bf__sql_append(&sql, "COPY (SELECT * FROM ");
+  /* The Arrow scan can be read once; a temp table (private to this connection) lets
+   * both the COPY and the statistics query read the batch. */
+  snprintf(staged, sizeof staged, "%s_staged", view);
+  bf__sql_append(&sql, "CREATE TEMP TABLE ");
+  bf__sql_ident(&sql, staged);
+  bf__sql_append(&sql, " AS SELECT * FROM ");
   bf__sql_ident(&sql, view);
+  if (bf__sql_cstr(&sql) == NULL ||
+      (status = bf__sql_exec(conn, bf__sql_cstr(&sql), err)) != BF_OK) {
+    if (status == BF_OK) status = bf_error_set(err, BF_ENOMEM, "out of memory");
+    else bf_error_prefix(err, "staging the batch");
+    goto done;
+  }
+  sql.size = 0;
+  bf__sql_append(&sql, "COPY (SELECT * FROM ");
+  bf__sql_ident(&sql, staged);
   bf__sql_append(&sql, ") TO ");
   bf__sql_string(&sql, table_dir);
   bf__sql_append(&sql,
@@ -126,11 +139,10 @@ int bf_engine_write_parquet(bf_engine_t *engine, const char *table_dir, const bf
     f->num_records = duckdb_value_int64(&result, 1, r);
     f->size_bytes = duckdb_value_int64(&result, 2, r);
     f->modification_time_ms = now_ms;
-    char stats[64];
-    snprintf(stats, sizeof stats, "{\"numRecords\":%lld}", (long long)f->num_records);
-    if (status == BF_OK && (f->stats_json = strdup(stats)) == NULL)
-      status = bf_error_set(err, BF_ENOMEM, "out of memory");
   }
+  if (status == BF_OK)
+    status = bf__engine_file_stats(conn, staged, schema, partition_columns, n_partition_columns, files,
+                                   n_files, err);
 done:
   if (have_result) duckdb_destroy_result(&result);
   if (have_view) {

@@ -36,4 +36,10 @@ int bf__sql_type(bf_buffer_t *buf, const bf_field_t *field);
  * functions outside an allowlist, file paths as table names). BF_EPERM. */
 int bf__engine_guard_query(duckdb_connection conn, const char *sql, bf_error_t *err);
 
+/* Fills stats_json of files written from view: numRecords plus per-column
+ * minValues / maxValues / nullCount matched by partition values. */
+int bf__engine_file_stats(duckdb_connection conn, const char *view, const bf_schema_t *schema,
+                          const char *const *partition_columns, size_t n_partition_columns,
+                          bf_delta_file_t *files, size_t n_files, bf_error_t *err);
+
 #endif
