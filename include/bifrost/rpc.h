@@ -39,7 +39,9 @@ typedef struct bf_rpc_call bf_rpc_call_t;
 /* Called on a worker thread for each incoming call with the full request message.
  * The handler must end the call with bf_rpc_call_reply or bf_rpc_call_finish
  * before returning (if it returns without doing so the framework finishes the call
- * with INTERNAL). Unknown methods are answered UNIMPLEMENTED by the framework. */
+ * with INTERNAL). The framework itself answers grpc.health.v1.Health/Check and
+ * gives UNIMPLEMENTED to methods outside service bifrost.v1.Bifrost; the handler sees
+ * every /bifrost.v1.Bifrost/ method, known or not. */
 typedef void (*bf_rpc_handler_fn)(void *ctx, bf_rpc_call_t *call, const char *method,
                                   const uint8_t *request, size_t request_size);
 

@@ -30,9 +30,9 @@ static int unary(bf_rpc_channel_t *channel, const char *method, const ProtobufCM
 }
 
 static void set_name(Bifrost__V1__TableName *pb, const bf_table_name_t *name) {
-  pb->catalog = (char *)name->catalog;
-  pb->schema_name = (char *)name->schema_name;
-  pb->table = (char *)name->table;
+  pb->catalog = (char *)(name->catalog ? name->catalog : "");
+  pb->schema_name = (char *)(name->schema_name ? name->schema_name : "");
+  pb->table = (char *)(name->table ? name->table : "");
 }
 
 int bf_client_register_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
@@ -44,7 +44,7 @@ int bf_client_register_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
   set_name(&pb_name, name);
   Bifrost__V1__RegisterTableRequest req = BIFROST__V1__REGISTER_TABLE_REQUEST__INIT;
   req.name = &pb_name;
-  req.json_schema = (char *)json_schema;
+  req.json_schema = (char *)(json_schema ? json_schema : "");
   req.n_partition_columns = n_partition_columns;
   req.partition_columns = (char **)partition_columns;
   req.fingerprint = (char *)(fingerprint ? fingerprint : "");
@@ -67,7 +67,7 @@ int bf_client_insert_batch(bf_rpc_channel_t *channel, const bf_table_name_t *nam
   set_name(&pb_name, name);
   Bifrost__V1__InsertBatchRequest req = BIFROST__V1__INSERT_BATCH_REQUEST__INIT;
   req.name = &pb_name;
-  req.fingerprint = (char *)fingerprint;
+  req.fingerprint = (char *)(fingerprint ? fingerprint : "");
   req.arrow_ipc.data = (uint8_t *)ipc;
   req.arrow_ipc.len = ipc_size;
   req.producer_id = (char *)(producer_id ? producer_id : "");
@@ -101,18 +101,10 @@ static int on_query_message(void *ctx, const uint8_t *message, size_t size) {
   return status != BF_OK;
 }
 
-int bf_client_query(bf_rpc_channel_t *channel, const char *sql, const bf_query_param_t *params,
-                    size_t n_params, double timeout_secs, bf_rpc_cancel_fn should_cancel,
-                    void *cancel_ctx, bf_buffer_t *ipc_out, bf_error_t *err) {
-  Bifrost__V1__QueryRequest req = BIFROST__V1__QUERY_REQUEST__INIT;
-  req.sql = (char *)sql;
-  Bifrost__V1__QueryParam *pb = calloc(n_params ? n_params : 1, sizeof *pb);
-  Bifrost__V1__QueryParam **pb_ptrs = calloc(n_params ? n_params : 1, sizeof *pb_ptrs);
-  if (pb == NULL || pb_ptrs == NULL) {
-    free(pb);
-    free(pb_ptrs);
-    return bf_error_set(err, BF_ENOMEM, "out of memory");
-  }
+/* Fills pb from params; string values are copied into strings[] (protobuf-c needs
+ * NUL-terminated text, bf_query_param_t strings are length-delimited). */
+static int fill_params(const bf_query_param_t *params, size_t n_params, Bifrost__V1__QueryParam *pb,
+                       Bifrost__V1__QueryParam **pb_ptrs, char **strings, bf_error_t *err) {
   for (size_t i = 0; i < n_params; i++) {
     bifrost__v1__query_param__init(&pb[i]);
     pb_ptrs[i] = &pb[i];
@@ -130,10 +122,18 @@ int bf_client_query(bf_rpc_channel_t *channel, const char *sql, const bf_query_p
         pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_DOUBLE_VALUE;
         pb[i].double_value = p->value.f64;
         break;
-      case BF_PARAM_STRING:
+      case BF_PARAM_STRING: {
+        size_t len = p->str ? p->str_len : 0;
+        if (len && memchr(p->str, '\0', len) != NULL)
+          return bf_error_set(err, BF_EINVAL, "query parameter %zu contains a NUL character", i + 1);
+        strings[i] = malloc(len + 1);
+        if (strings[i] == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+        if (len) memcpy(strings[i], p->str, len);
+        strings[i][len] = '\0';
         pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_STRING_VALUE;
-        pb[i].string_value = (char *)p->str; /* NUL-terminated by the caller */
+        pb[i].string_value = strings[i];
         break;
+      }
       case BF_PARAM_BOOL:
         pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_BOOL_VALUE;
         pb[i].bool_value = p->value.boolean;
@@ -146,25 +146,78 @@ int bf_client_query(bf_rpc_channel_t *channel, const char *sql, const bf_query_p
         pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_TIMESTAMP_VALUE;
         pb[i].timestamp_value = p->value.i64;
         break;
+      default:
+        return bf_error_set(err, BF_EINVAL, "query parameter %zu has unknown type %d", i + 1,
+                            (int)p->type);
     }
   }
+  return BF_OK;
+}
+
+/* Packs a QueryRequest into a malloc'd buffer. */
+static int pack_query(const char *sql, const bf_query_param_t *params, size_t n_params,
+                      uint8_t **out, size_t *out_size, bf_error_t *err) {
+  size_t n_alloc = n_params ? n_params : 1;
+  Bifrost__V1__QueryParam *pb = calloc(n_alloc, sizeof *pb);
+  Bifrost__V1__QueryParam **pb_ptrs = calloc(n_alloc, sizeof *pb_ptrs);
+  char **strings = calloc(n_alloc, sizeof *strings);
+  uint8_t *packed = NULL;
+  int status = BF_OK;
+  if (pb == NULL || pb_ptrs == NULL || strings == NULL) {
+    status = bf_error_set(err, BF_ENOMEM, "out of memory");
+    goto done;
+  }
+  status = fill_params(params, n_params, pb, pb_ptrs, strings, err);
+  if (status != BF_OK) goto done;
+  Bifrost__V1__QueryRequest req = BIFROST__V1__QUERY_REQUEST__INIT;
+  req.sql = (char *)(sql ? sql : "");
   req.n_params = n_params;
   req.params = pb_ptrs;
   size_t size = bifrost__v1__query_request__get_packed_size(&req);
-  uint8_t *request = malloc(size ? size : 1);
-  if (request != NULL) bifrost__v1__query_request__pack(&req, request);
+  packed = malloc(size ? size : 1);
+  if (packed == NULL) {
+    status = bf_error_set(err, BF_ENOMEM, "out of memory");
+    goto done;
+  }
+  bifrost__v1__query_request__pack(&req, packed);
+  *out = packed;
+  *out_size = size;
+done:
+  for (size_t i = 0; strings && i < n_params; i++) free(strings[i]);
+  free(strings);
   free(pb);
   free(pb_ptrs);
-  if (request == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  return status;
+}
+
+int bf_client_query(bf_rpc_channel_t *channel, const char *sql, const bf_query_param_t *params,
+                    size_t n_params, double timeout_secs, bf_rpc_cancel_fn should_cancel,
+                    void *cancel_ctx, bf_buffer_t *ipc_out, bf_error_t *err) {
+  uint8_t *request = NULL;
+  size_t size = 0;
+  BF_RETURN_NOT_OK(pack_query(sql, params, n_params, &request, &size, err));
+  /* The result is collected aside so ipc_out is untouched on failure. */
+  bf_buffer_t result;
+  bf_buffer_init(&result);
   bf_error_t chunk_err;
   bf_error_init(&chunk_err);
-  query_ctx_t ctx = {ipc_out, &chunk_err};
+  query_ctx_t ctx = {&result, &chunk_err};
   int status = bf_rpc_channel_server_stream(channel, BF_RPC_METHOD_QUERY, request, size,
                                             timeout_secs, on_query_message, &ctx, should_cancel,
                                             cancel_ctx, err);
   free(request);
   if (status == BF_ECANCELLED && chunk_err.status != BF_OK)
     status = bf_error_set(err, chunk_err.status, "%s", chunk_err.message);
+  if (status == BF_OK) {
+    if (ipc_out->size == 0) {
+      bf_buffer_t previous = *ipc_out; /* keep no capacity behind: swap, then free the old */
+      *ipc_out = result;
+      result = previous;
+    } else if (bf_buffer_append(ipc_out, result.data, result.size) != BF_OK) {
+      status = bf_error_set(err, BF_ENOMEM, "out of memory receiving a query result");
+    }
+  }
+  bf_buffer_reset(&result);
   return status;
 }
 
@@ -186,8 +239,11 @@ static json_t *table_info_json(const Bifrost__V1__TableInfo *info) {
                    (json_int_t)info->created_at_ms);
 }
 
+/* Serializes value (consumed). A NULL value means a table's metadata could not be
+ * turned into JSON: out of memory, or text that is not valid UTF-8. */
 static int dump_json(json_t *value, char **json_out, bf_error_t *err) {
-  if (value == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  if (value == NULL)
+    return bf_error_set(err, BF_ECORRUPT, "table metadata is not valid UTF-8 (or out of memory)");
   *json_out = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(value);
   return *json_out ? BF_OK : bf_error_set(err, BF_ENOMEM, "out of memory");
@@ -202,8 +258,13 @@ int bf_client_list_tables(bf_rpc_channel_t *channel, double timeout_secs, char *
                          err));
   Bifrost__V1__ListTablesResponse *resp = (Bifrost__V1__ListTablesResponse *)resp_msg;
   json_t *list = json_array();
-  for (size_t i = 0; i < resp->n_tables; i++)
-    json_array_append_new(list, table_info_json(resp->tables[i]));
+  for (size_t i = 0; list != NULL && i < resp->n_tables; i++) {
+    json_t *table = table_info_json(resp->tables[i]);
+    if (table == NULL || json_array_append_new(list, table) != 0) {
+      json_decref(list);
+      list = NULL;
+    }
+  }
   protobuf_c_message_free_unpacked(resp_msg, NULL);
   return dump_json(list, json_out, err);
 }

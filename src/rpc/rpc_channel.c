@@ -100,17 +100,20 @@ static int call_batch(client_call_t *c, grpc_op *ops, size_t n) {
 static int call_status(client_call_t *c, bf_rpc_channel_t *ch, bf_error_t *err) {
   if (c->status == GRPC_STATUS_OK) return BF_OK;
   int status = bf_rpc_status_from_grpc(c->status);
+  int from_server = 0; /* the status came from a Bifrost handler, not the transport */
   for (size_t i = 0; i < c->trailing_md.count; i++) {
     const grpc_metadata *md = &c->trailing_md.metadata[i];
     if (GRPC_SLICE_LENGTH(md->key) == strlen(BF_RPC_STATUS_METADATA_KEY) &&
         memcmp(GRPC_SLICE_START_PTR(md->key), BF_RPC_STATUS_METADATA_KEY,
-               strlen(BF_RPC_STATUS_METADATA_KEY)) == 0)
+               strlen(BF_RPC_STATUS_METADATA_KEY)) == 0) {
       status = bf__rpc_status_from_name((const char *)GRPC_SLICE_START_PTR(md->value),
                                         GRPC_SLICE_LENGTH(md->value), status);
+      from_server = 1;
+    }
   }
   int n = (int)GRPC_SLICE_LENGTH(c->details);
   const char *text = (const char *)GRPC_SLICE_START_PTR(c->details);
-  if (c->status == GRPC_STATUS_UNAVAILABLE)
+  if (c->status == GRPC_STATUS_UNAVAILABLE && !from_server)
     return bf_error_set(err, status, "server %s unavailable: %.*s", ch->target, n, text);
   if (c->status == GRPC_STATUS_DEADLINE_EXCEEDED && n == 0)
     return bf_error_set(err, status, "deadline exceeded");
@@ -184,19 +187,35 @@ int bf_rpc_channel_unary(bf_rpc_channel_t *ch, const char *method, const uint8_t
   return status;
 }
 
-/* Like call_batch, but waits in 100 ms slices and cancels the call when should_cancel
- * says so (the batch then completes promptly with failure). */
-static int call_batch_cancellable(client_call_t *c, grpc_op *ops, size_t n,
-                                  bf_rpc_cancel_fn should_cancel, void *cancel_ctx, int *cancelled) {
-  if (should_cancel == NULL) return call_batch(c, ops, n);
+/* The caller's cancel hook, polled about every 100 ms: while waiting for the server,
+ * and between messages when they arrive faster than that. */
+typedef struct cancel_poll {
+  bf_rpc_cancel_fn should_cancel; /* may be NULL */
+  void *ctx;
+  double next_poll; /* monotonic seconds */
+  int cancelled;
+} cancel_poll_t;
+
+static void poll_cancel(client_call_t *c, cancel_poll_t *p, int force) {
+  if (p->should_cancel == NULL || p->cancelled) return;
+  double now = bf_time_monotonic();
+  if (!force && now < p->next_poll) return;
+  p->next_poll = now + 0.1;
+  if (p->should_cancel(p->ctx)) {
+    p->cancelled = 1;
+    grpc_call_cancel(c->call, NULL);
+  }
+}
+
+/* Like call_batch, but waits in 100 ms slices and cancels the call when the hook says
+ * so (the batch then completes promptly with failure). */
+static int call_batch_cancellable(client_call_t *c, grpc_op *ops, size_t n, cancel_poll_t *p) {
+  if (p->should_cancel == NULL) return call_batch(c, ops, n);
   if (grpc_call_start_batch(c->call, ops, n, ops, NULL) != GRPC_CALL_OK) return 0;
   for (;;) {
     grpc_event ev = grpc_completion_queue_pluck(c->cq, ops, bf__rpc_deadline(0.1), NULL);
     if (ev.type == GRPC_OP_COMPLETE) return ev.success;
-    if (!*cancelled && should_cancel(cancel_ctx)) {
-      *cancelled = 1;
-      grpc_call_cancel(c->call, NULL);
-    }
+    poll_cancel(c, p, 1); /* 100 ms passed */
   }
 }
 
@@ -221,9 +240,9 @@ int bf_rpc_channel_server_stream(bf_rpc_channel_t *ch, const char *method, const
   memset(&ops[3], 0, sizeof ops[3]);
   ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
   ops[3].data.recv_initial_metadata.recv_initial_metadata = &c.initial_md;
-  int cancelled = 0;
+  cancel_poll_t poll = {should_cancel, cancel_ctx, bf_time_monotonic() + 0.1, 0};
   /* failures surface in the status below */
-  call_batch_cancellable(&c, ops, 4, should_cancel, cancel_ctx, &cancelled);
+  call_batch_cancellable(&c, ops, 4, &poll);
   grpc_byte_buffer_destroy(req);
   bf_buffer_t message;
   bf_buffer_init(&message);
@@ -233,8 +252,8 @@ int bf_rpc_channel_server_stream(bf_rpc_channel_t *ch, const char *method, const
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_RECV_MESSAGE;
     op.data.recv_message.recv_message = &resp;
-    if (cancelled || !call_batch_cancellable(&c, &op, 1, should_cancel, cancel_ctx, &cancelled) ||
-        resp == NULL) {
+    poll_cancel(&c, &poll, 0);
+    if (poll.cancelled || !call_batch_cancellable(&c, &op, 1, &poll) || resp == NULL) {
       if (resp) grpc_byte_buffer_destroy(resp);
       break;
     }
@@ -242,7 +261,7 @@ int bf_rpc_channel_server_stream(bf_rpc_channel_t *ch, const char *method, const
     int rc = bf__rpc_read_byte_buffer(resp, &message);
     grpc_byte_buffer_destroy(resp);
     if (rc != BF_OK || on_message(ctx, message.data, message.size) != 0) {
-      cancelled = 1;
+      poll.cancelled = 1;
       grpc_call_cancel(c.call, NULL);
       break;
     }
@@ -257,7 +276,7 @@ int bf_rpc_channel_server_stream(bf_rpc_channel_t *ch, const char *method, const
   int status;
   if (!call_batch(&c, &st, 1))
     status = bf_error_set(err, BF_EINTERNAL, "call %s failed", method);
-  else if (cancelled)
+  else if (poll.cancelled)
     status = bf_error_set(err, BF_ECANCELLED, "%s cancelled by the client", method);
   else
     status = call_status(&c, ch, err);

@@ -2,11 +2,11 @@
  * server for the next call of any method (grpc_server_request_call), and serves that
  * call synchronously: read the single request message, run the handler, which ends
  * the call with a unary reply, a stream of messages plus a final status, or an error.
- * Only one operation is ever outstanding on a worker's queue, so waiting for it is a
- * plain grpc_completion_queue_next. The health service (grpc.health.v1 Check) is
- * answered here. Shutdown follows the order gRPC core requires: shutdown_and_notify,
- * grace period, cancel_all_calls, wait for the notification, join workers, destroy
- * the server, then drain and destroy the queues. */
+ * A worker's queue carries only its current call's events (see struct bf_rpc_call).
+ * The health service (grpc.health.v1 Check) is answered here, and methods outside
+ * service bifrost.v1.Bifrost get UNIMPLEMENTED. Shutdown follows the order gRPC core
+ * requires: shutdown_and_notify, grace period, cancel_all_calls, wait for the
+ * notification, join workers, destroy the server, then drain and destroy the queues. */
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
@@ -17,7 +17,11 @@
 #include <string.h>
 
 #include "bifrost/rpc.h"
+#include "grpc/health/v1/health.pb-c.h"
 #include "rpc/rpc_internal.h"
+
+#define BF_RPC_SERVICE_NAME "bifrost.v1.Bifrost"
+#define BF_RPC_SERVICE_PREFIX "/" BF_RPC_SERVICE_NAME "/"
 
 /* A call served by one worker. Two operations may be outstanding on the worker's
  * queue: the current batch and RECV_CLOSE_ON_SERVER, started as soon as the request
@@ -108,25 +112,35 @@ static void add_initial_metadata(bf_rpc_call_t *c, grpc_op *op) {
   c->sent_initial_metadata = 1;
 }
 
-static int send_status(bf_rpc_call_t *c, grpc_op *ops, size_t n_ops, int bf_status,
-                       const char *message) {
+/* Appends SEND_STATUS_FROM_SERVER to ops, runs the batch and waits for the call to
+ * close. A failure also carries the exact bf status name as trailing metadata
+ * (bf_name is NULL for a status with no bf equivalent, e.g. UNIMPLEMENTED). */
+static int send_grpc_status(bf_rpc_call_t *c, grpc_op *ops, size_t n_ops, grpc_status_code code,
+                            const char *bf_name, const char *message) {
   grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
   grpc_metadata trailer;
   memset(&trailer, 0, sizeof trailer);
   trailer.key = grpc_slice_from_static_string(BF_RPC_STATUS_METADATA_KEY);
-  trailer.value = grpc_slice_from_static_string(bf_status_name(bf_status));
+  trailer.value = grpc_slice_from_static_string(bf_name ? bf_name : "");
   grpc_op *op = &ops[n_ops++];
   memset(op, 0, sizeof *op);
   op->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-  op->data.send_status_from_server.status = (grpc_status_code)bf_rpc_status_to_grpc(bf_status);
+  op->data.send_status_from_server.status = code;
   op->data.send_status_from_server.status_details = &details;
-  op->data.send_status_from_server.trailing_metadata_count = bf_status == BF_OK ? 0 : 1;
+  op->data.send_status_from_server.trailing_metadata_count =
+      code != GRPC_STATUS_OK && bf_name != NULL ? 1 : 0;
   op->data.send_status_from_server.trailing_metadata = &trailer;
   c->finished = 1; /* from here on a completed close is not a cancellation */
   int ok = run_batch(c, ops, n_ops);
   grpc_slice_unref(details);
   wait_close(c);
   return ok && !c->close_cancelled ? BF_OK : BF_ECANCELLED;
+}
+
+static int send_status(bf_rpc_call_t *c, grpc_op *ops, size_t n_ops, int bf_status,
+                       const char *message) {
+  return send_grpc_status(c, ops, n_ops, (grpc_status_code)bf_rpc_status_to_grpc(bf_status),
+                          bf_status_name(bf_status), message);
 }
 
 int bf_rpc_call_reply(bf_rpc_call_t *c, const uint8_t *response, size_t size) {
@@ -187,6 +201,30 @@ double bf_rpc_call_time_left(bf_rpc_call_t *c) {
   return (double)left.tv_sec + (double)left.tv_nsec / 1e9;
 }
 
+/* grpc.health.v1.Health/Check: the server as a whole ("") and the Bifrost service are
+ * SERVING whenever the server answers at all; other service names are NOT_FOUND, as
+ * the health checking protocol specifies. */
+static void answer_health(bf_rpc_call_t *c, const uint8_t *request, size_t size) {
+  Grpc__Health__V1__HealthCheckRequest *req =
+      grpc__health__v1__health_check_request__unpack(NULL, size, request);
+  if (req == NULL) {
+    bf_rpc_call_finish(c, BF_EINVAL, "malformed HealthCheckRequest");
+    return;
+  }
+  int known = strcmp(req->service, "") == 0 || strcmp(req->service, BF_RPC_SERVICE_NAME) == 0;
+  grpc__health__v1__health_check_request__free_unpacked(req, NULL);
+  if (!known) {
+    bf_rpc_call_finish(c, BF_ENOTFOUND, "unknown service");
+    return;
+  }
+  Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+  resp.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+  uint8_t packed[16];
+  BF_DCHECK(grpc__health__v1__health_check_response__get_packed_size(&resp) <= sizeof packed);
+  size_t packed_size = grpc__health__v1__health_check_response__pack(&resp, packed);
+  bf_rpc_call_reply(c, packed, packed_size);
+}
+
 static void serve_call(struct bf_rpc_server *s, bf_rpc_call_t *c) {
   size_t method_len = GRPC_SLICE_LENGTH(c->details.method);
   if (method_len >= sizeof c->method) method_len = sizeof c->method - 1;
@@ -219,8 +257,14 @@ static void serve_call(struct bf_rpc_server *s, bf_rpc_call_t *c) {
     return;
   }
   if (strcmp(c->method, BF_RPC_METHOD_HEALTH_CHECK) == 0) {
-    static const uint8_t serving[] = {0x08, 0x01}; /* HealthCheckResponse{status: SERVING} */
-    bf_rpc_call_reply(c, serving, sizeof serving);
+    answer_health(c, body.data ? body.data : (const uint8_t *)"", body.size);
+  } else if (strncmp(c->method, BF_RPC_SERVICE_PREFIX, strlen(BF_RPC_SERVICE_PREFIX)) != 0) {
+    grpc_op ops[2];
+    size_t n = 0;
+    if (!c->sent_initial_metadata) add_initial_metadata(c, &ops[n++]);
+    char message[300];
+    snprintf(message, sizeof message, "unknown method %s", c->method);
+    send_grpc_status(c, ops, n, GRPC_STATUS_UNIMPLEMENTED, NULL, message);
   } else {
     s->handler(s->handler_ctx, c, c->method, body.data ? body.data : (const uint8_t *)"",
                body.size);

@@ -47,6 +47,7 @@ int bf_rpc_status_from_grpc(int grpc_code) {
       return BF_OK;
     case GRPC_STATUS_INVALID_ARGUMENT:
     case GRPC_STATUS_OUT_OF_RANGE:
+    case GRPC_STATUS_UNIMPLEMENTED: /* e.g. a method this server version lacks */
       return BF_EINVAL;
     case GRPC_STATUS_NOT_FOUND:
       return BF_ENOTFOUND;
