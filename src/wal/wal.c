@@ -1,0 +1,320 @@
+/* WAL segments (see wal.h): framing, group commit and replay.
+ *
+ * File layout: "BFWAL01\n" then records, each
+ *   u32 magic "BFWR" | u32 payload length | u32 CRC-32C(length bytes + payload) | payload
+ * little-endian. Readers stop at the first record that does not check out; that
+ * is where a crash cut a write short. */
+#include "bifrost/wal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define SEGMENT_MAGIC "BFWAL01\n"
+#define SEGMENT_HEADER 8
+#define RECORD_MAGIC 0x52574642u /* "BFWR" */
+#define RECORD_HEADER 12
+
+struct bf_wal_segment {
+  int fd;
+  char path[PATH_MAX];
+  pthread_mutex_t mu;
+  pthread_cond_t synced_cv;
+  uint64_t end;         /* file offset after the last record */
+  uint64_t written;     /* lsn of the last appended record */
+  uint64_t synced;      /* lsn known durable */
+  int syncing;          /* a caller is inside fdatasync */
+  int sync_errno;       /* sticky fdatasync failure */
+};
+
+/* ---- CRC-32C ------------------------------------------------------------------ */
+
+static uint32_t crc_table[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void) {
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+    crc_table[0][i] = c;
+  }
+  for (uint32_t i = 0; i < 256; i++)
+    for (int t = 1; t < 8; t++)
+      crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
+}
+
+uint32_t bf_crc32c(uint32_t crc, const void *data, size_t n) {
+  pthread_once(&crc_once, crc_init);
+  const uint8_t *p = data;
+  crc = ~crc;
+  while (n >= 8) { /* slicing-by-8 */
+    uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                         (uint32_t)p[3] << 24);
+    crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
+          crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^ crc_table[3][p[4]] ^
+          crc_table[2][p[5]] ^ crc_table[1][p[6]] ^ crc_table[0][p[7]];
+    p += 8;
+    n -= 8;
+  }
+  while (n--) crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
+  return ~crc;
+}
+
+static void put_u32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_u32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* ---- open / create -------------------------------------------------------------- */
+
+static int io_status(int e) { return e == ENOSPC || e == EDQUOT || e == EFBIG ? BF_EFULL : BF_EIO; }
+
+static bf_wal_segment_t *segment_new(int fd, const char *path) {
+  bf_wal_segment_t *seg = calloc(1, sizeof *seg);
+  if (seg == NULL) return NULL;
+  seg->fd = fd;
+  snprintf(seg->path, sizeof seg->path, "%s", path);
+  pthread_mutex_init(&seg->mu, NULL);
+  pthread_cond_init(&seg->synced_cv, NULL);
+  return seg;
+}
+
+static int sync_dir_of(const char *path) {
+  char copy[PATH_MAX];
+  snprintf(copy, sizeof copy, "%s", path);
+  int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+  if (dfd < 0) return -1;
+  int rc = fsync(dfd);
+  close(dfd);
+  return rc;
+}
+
+int bf_wal_segment_create(const char *path, bf_wal_segment_t **out, bf_error_t *err) {
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return bf_error_set(err, errno == EEXIST ? BF_EEXIST : io_status(errno),
+                        "cannot create WAL segment %s: %s", path, strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0 ||
+      pwrite(fd, SEGMENT_MAGIC, SEGMENT_HEADER, 0) != SEGMENT_HEADER || fdatasync(fd) != 0 ||
+      sync_dir_of(path) != 0) {
+    int e = errno;
+    unlink(path);
+    close(fd);
+    return bf_error_set(err, io_status(e), "cannot initialise WAL segment %s: %s", path,
+                        strerror(e));
+  }
+  bf_wal_segment_t *seg = segment_new(fd, path);
+  if (seg == NULL) {
+    unlink(path);
+    close(fd);
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
+  seg->end = SEGMENT_HEADER;
+  *out = seg;
+  return BF_OK;
+}
+
+/* Scans records from the header on; returns the offset after the last valid one. */
+static int scan(bf_wal_segment_t *seg, bf_wal_record_fn on_record, void *ctx, uint64_t *valid_end,
+                uint64_t *file_size, bf_error_t *err) {
+  struct stat st;
+  if (fstat(seg->fd, &st) != 0)
+    return bf_error_set(err, BF_EIO, "cannot stat %s: %s", seg->path, strerror(errno));
+  uint64_t size = (uint64_t)st.st_size;
+  *file_size = size;
+  uint8_t magic[SEGMENT_HEADER];
+  if (size < SEGMENT_HEADER || pread(seg->fd, magic, SEGMENT_HEADER, 0) != SEGMENT_HEADER ||
+      memcmp(magic, SEGMENT_MAGIC, SEGMENT_HEADER) != 0) {
+    /* A crash between create and header sync leaves an empty file: nothing in it. */
+    *valid_end = 0;
+    return size == 0 ? BF_OK
+                     : bf_error_set(err, BF_ECORRUPT, "%s is not a Bifrost WAL segment", seg->path);
+  }
+  uint64_t off = SEGMENT_HEADER;
+  uint8_t *payload = NULL;
+  size_t cap = 0;
+  int status = BF_OK;
+  while (off + RECORD_HEADER <= size) {
+    uint8_t hdr[RECORD_HEADER];
+    if (pread(seg->fd, hdr, RECORD_HEADER, (off_t)off) != RECORD_HEADER) break;
+    uint32_t n = get_u32(hdr + 4);
+    if (get_u32(hdr) != RECORD_MAGIC || n == 0 || n > BF_WAL_MAX_RECORD ||
+        off + RECORD_HEADER + n > size)
+      break;
+    if (n > cap) {
+      uint8_t *grown = realloc(payload, n);
+      if (grown == NULL) {
+        status = bf_error_set(err, BF_ENOMEM, "out of memory reading %s", seg->path);
+        break;
+      }
+      payload = grown;
+      cap = n;
+    }
+    if (pread(seg->fd, payload, n, (off_t)(off + RECORD_HEADER)) != (ssize_t)n) break;
+    uint32_t crc = bf_crc32c(bf_crc32c(0, hdr + 4, 4), payload, n);
+    if (crc != get_u32(hdr + 8)) break;
+    if (on_record && (status = on_record(ctx, payload, n)) != BF_OK) break;
+    off += RECORD_HEADER + n;
+  }
+  free(payload);
+  *valid_end = off;
+  return status;
+}
+
+int bf_wal_segment_adopt(const char *path, bf_wal_segment_t **out, int *adopted, bf_error_t *err) {
+  *adopted = 0;
+  *out = NULL;
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return BF_OK;
+    return bf_error_set(err, BF_EIO, "cannot open WAL segment %s: %s", path, strerror(errno));
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    if (errno == EWOULDBLOCK) return BF_OK; /* a live process owns it */
+    return bf_error_set(err, BF_EIO, "cannot lock WAL segment %s: %s", path, strerror(errno));
+  }
+  /* The owner may have deleted it between our open and lock: then it is done. */
+  struct stat by_fd, by_path;
+  if (fstat(fd, &by_fd) != 0 || stat(path, &by_path) != 0 || by_fd.st_ino != by_path.st_ino ||
+      by_fd.st_dev != by_path.st_dev) {
+    close(fd);
+    return BF_OK;
+  }
+  bf_wal_segment_t *seg = segment_new(fd, path);
+  if (seg == NULL) {
+    close(fd);
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
+  uint64_t valid_end = 0, size = 0;
+  int status = scan(seg, NULL, NULL, &valid_end, &size, err);
+  if (status == BF_OK && valid_end < size && valid_end >= SEGMENT_HEADER &&
+      (ftruncate(fd, (off_t)valid_end) != 0 || fdatasync(fd) != 0))
+    status = bf_error_set(err, BF_EIO, "cannot cut the torn tail of %s: %s", path, strerror(errno));
+  if (status != BF_OK) {
+    bf_wal_segment_close(seg, 0);
+    return status;
+  }
+  seg->end = valid_end;
+  *out = seg;
+  *adopted = 1;
+  return BF_OK;
+}
+
+/* ---- append / group commit ------------------------------------------------------ */
+
+int bf_wal_append(bf_wal_segment_t *seg, const void *payload, size_t n, uint64_t *lsn,
+                  bf_error_t *err) {
+  if (n == 0 || n > BF_WAL_MAX_RECORD)
+    return bf_error_set(err, BF_EINVAL, "WAL record of %zu bytes (1 B to 1 GiB allowed)", n);
+  uint8_t hdr[RECORD_HEADER];
+  put_u32(hdr, RECORD_MAGIC);
+  put_u32(hdr + 4, (uint32_t)n);
+  put_u32(hdr + 8, bf_crc32c(bf_crc32c(0, hdr + 4, 4), payload, n));
+  struct iovec iov[2] = {{hdr, RECORD_HEADER}, {(void *)payload, n}};
+  pthread_mutex_lock(&seg->mu);
+  if (seg->sync_errno) {
+    int e = seg->sync_errno;
+    pthread_mutex_unlock(&seg->mu);
+    return bf_error_set(err, io_status(e), "WAL segment %s failed earlier: %s", seg->path,
+                        strerror(e));
+  }
+  size_t total = RECORD_HEADER + n, done = 0;
+  int e = 0;
+  while (done < total) {
+    struct iovec v[2];
+    int cnt = 0;
+    size_t skip = done;
+    for (int i = 0; i < 2; i++) {
+      if (skip >= iov[i].iov_len) {
+        skip -= iov[i].iov_len;
+        continue;
+      }
+      v[cnt].iov_base = (uint8_t *)iov[i].iov_base + skip;
+      v[cnt].iov_len = iov[i].iov_len - skip;
+      skip = 0;
+      cnt++;
+    }
+    ssize_t w = pwritev(seg->fd, v, cnt, (off_t)(seg->end + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      e = w < 0 ? errno : ENOSPC;
+      break;
+    }
+    done += (size_t)w;
+  }
+  if (e) {
+    if (ftruncate(seg->fd, (off_t)seg->end) != 0) seg->sync_errno = errno;
+    pthread_mutex_unlock(&seg->mu);
+    return bf_error_set(err, io_status(e), "writing the WAL (%s) failed: %s", seg->path,
+                        strerror(e));
+  }
+  seg->end += total;
+  *lsn = ++seg->written;
+  pthread_mutex_unlock(&seg->mu);
+  return BF_OK;
+}
+
+int bf_wal_sync(bf_wal_segment_t *seg, uint64_t lsn, bf_error_t *err) {
+  pthread_mutex_lock(&seg->mu);
+  while (seg->synced < lsn && seg->sync_errno == 0) {
+    if (seg->syncing) {
+      pthread_cond_wait(&seg->synced_cv, &seg->mu);
+      continue;
+    }
+    seg->syncing = 1;
+    uint64_t target = seg->written;
+    pthread_mutex_unlock(&seg->mu);
+    int rc = fdatasync(seg->fd);
+    int e = errno;
+    pthread_mutex_lock(&seg->mu);
+    seg->syncing = 0;
+    if (rc != 0) seg->sync_errno = e;
+    else if (target > seg->synced) seg->synced = target;
+    pthread_cond_broadcast(&seg->synced_cv);
+  }
+  int e = seg->synced >= lsn ? 0 : seg->sync_errno;
+  pthread_mutex_unlock(&seg->mu);
+  if (e)
+    return bf_error_set(err, io_status(e), "syncing the WAL (%s) failed: %s", seg->path,
+                        strerror(e));
+  return BF_OK;
+}
+
+/* ---- read / close ------------------------------------------------------------------ */
+
+int bf_wal_segment_read(bf_wal_segment_t *seg, bf_wal_record_fn on_record, void *ctx,
+                        uint64_t *torn_bytes, bf_error_t *err) {
+  uint64_t valid_end = 0, size = 0;
+  int status = scan(seg, on_record, ctx, &valid_end, &size, err);
+  if (torn_bytes) *torn_bytes = size > valid_end ? size - valid_end : 0;
+  return status;
+}
+
+const char *bf_wal_segment_path(const bf_wal_segment_t *seg) { return seg->path; }
+
+uint64_t bf_wal_segment_size(const bf_wal_segment_t *seg) { return seg->end; }
+
+void bf_wal_segment_close(bf_wal_segment_t *seg, int remove_file) {
+  if (seg == NULL) return;
+  if (remove_file) unlink(seg->path);
+  close(seg->fd); /* releases the lock */
+  pthread_cond_destroy(&seg->synced_cv);
+  pthread_mutex_destroy(&seg->mu);
+  free(seg);
+}

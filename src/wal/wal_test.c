@@ -1,0 +1,292 @@
+/* Unit tests for src/wal: CRC-32C, record round trips, torn and corrupt tails,
+ * group commit under concurrent writers, adoption of orphaned segments and a
+ * failed write (file size limit) that leaves the segment valid. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bifrost/wal.h"
+
+static char dir[256];
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(dir, sizeof dir, "/tmp/bf_wal_test_XXXXXX");
+  return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  return system(cmd);
+}
+
+typedef struct collected {
+  int n;
+  char records[512][64];
+} collected_t;
+
+static int collect(void *ctx, const uint8_t *payload, size_t n) {
+  collected_t *c = ctx;
+  if (c->n >= 512 || n >= 64) return BF_EINVAL;
+  memcpy(c->records[c->n], payload, n);
+  c->records[c->n][n] = '\0';
+  c->n++;
+  return BF_OK;
+}
+
+static void seg_path(const char *name, char *out, size_t cap) { snprintf(out, cap, "%s/%s", dir, name); }
+
+static void write_records(const char *path, int n) {
+  bf_wal_segment_t *seg;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_wal_segment_create(path, &seg, &err), BF_OK);
+  uint64_t lsn = 0;
+  for (int i = 0; i < n; i++) {
+    char rec[32];
+    int len = snprintf(rec, sizeof rec, "record-%d", i);
+    assert_int_equal(bf_wal_append(seg, rec, (size_t)len, &lsn, &err), BF_OK);
+  }
+  assert_int_equal(bf_wal_sync(seg, lsn, &err), BF_OK);
+  bf_wal_segment_close(seg, 0);
+}
+
+static collected_t *read_all(const char *path, uint64_t *torn) {
+  collected_t *c = calloc(1, sizeof *c);
+  bf_wal_segment_t *seg;
+  int adopted;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_wal_segment_adopt(path, &seg, &adopted, &err), BF_OK);
+  assert_true(adopted);
+  assert_int_equal(bf_wal_segment_read(seg, collect, c, torn, &err), BF_OK);
+  bf_wal_segment_close(seg, 0);
+  return c;
+}
+
+static void test_crc32c_known_value(void **state) {
+  (void)state;
+  /* The standard check value of CRC-32C. */
+  assert_int_equal(bf_crc32c(0, "123456789", 9), 0xE3069283u);
+  assert_int_equal(bf_crc32c(bf_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+}
+
+static void test_round_trip(void **state) {
+  (void)state;
+  char path[300];
+  seg_path("a.wal", path, sizeof path);
+  write_records(path, 100);
+  uint64_t torn = 99;
+  collected_t *c = read_all(path, &torn);
+  assert_int_equal(c->n, 100);
+  assert_int_equal(torn, 0);
+  assert_string_equal(c->records[0], "record-0");
+  assert_string_equal(c->records[99], "record-99");
+  free(c);
+  bf_wal_segment_t *seg;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_wal_segment_create(path, &seg, &err), BF_EEXIST);
+}
+
+static void test_torn_tail_every_cut(void **state) {
+  (void)state;
+  char path[300];
+  seg_path("torn.wal", path, sizeof path);
+  write_records(path, 3);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  /* Cut the file at every length inside the last record: two records survive. */
+  int last_len = 12 + (int)strlen("record-2");
+  for (int cut = 1; cut <= last_len; cut++) {
+    char copy[300];
+    seg_path("cut.wal", copy, sizeof copy);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "cp %s %s", path, copy);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(truncate(copy, st.st_size - cut), 0);
+    uint64_t torn = 0;
+    collected_t *c = read_all(copy, &torn);
+    assert_int_equal(c->n, cut == 0 ? 3 : 2);
+    free(c);
+    /* Adoption cut the torn bytes off: a second read sees a clean segment. */
+    c = read_all(copy, &torn);
+    assert_int_equal(c->n, 2);
+    assert_int_equal(torn, 0);
+    free(c);
+    unlink(copy);
+  }
+}
+
+static void test_corrupt_record_ends_log(void **state) {
+  (void)state;
+  char path[300];
+  seg_path("corrupt.wal", path, sizeof path);
+  write_records(path, 5);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  /* Flip one payload byte of the fourth record. */
+  long off = 8 + 3 * (12 + 8) + 12 + 2;
+  int fd = open(path, O_RDWR);
+  char b;
+  assert_int_equal(pread(fd, &b, 1, off), 1);
+  b ^= 0x40;
+  assert_int_equal(pwrite(fd, &b, 1, off), 1);
+  close(fd);
+  uint64_t torn = 0;
+  collected_t *c = read_all(path, &torn);
+  assert_int_equal(c->n, 3);
+  free(c);
+  /* Adoption cut the bad record and everything after it off the file. */
+  struct stat after;
+  assert_int_equal(stat(path, &after), 0);
+  assert_int_equal(after.st_size, st.st_size - 2 * (12 + 8));
+  assert_int_equal(torn, 0);
+}
+
+static void test_locked_segment_not_adopted(void **state) {
+  (void)state;
+  char path[300];
+  seg_path("owned.wal", path, sizeof path);
+  bf_wal_segment_t *owner, *other;
+  int adopted = 1;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_wal_segment_create(path, &owner, &err), BF_OK);
+  assert_int_equal(bf_wal_segment_adopt(path, &other, &adopted, &err), BF_OK);
+  assert_false(adopted);
+  assert_null(other);
+  bf_wal_segment_close(owner, 1);
+  assert_int_equal(bf_wal_segment_adopt(path, &other, &adopted, &err), BF_OK);
+  assert_false(adopted); /* deleted by its owner */
+}
+
+typedef struct writer_arg {
+  bf_wal_segment_t *seg;
+  int id;
+} writer_arg_t;
+
+static void *writer(void *p) {
+  writer_arg_t *a = p;
+  bf_error_t err;
+  bf_error_init(&err);
+  for (int i = 0; i < 50; i++) {
+    char rec[32];
+    int len = snprintf(rec, sizeof rec, "w%d-%d", a->id, i);
+    uint64_t lsn;
+    if (bf_wal_append(a->seg, rec, (size_t)len, &lsn, &err) != BF_OK) return (void *)1;
+    if (bf_wal_sync(a->seg, lsn, &err) != BF_OK) return (void *)1;
+  }
+  return NULL;
+}
+
+static void test_group_commit_concurrent_writers(void **state) {
+  (void)state;
+  char path[300];
+  seg_path("group.wal", path, sizeof path);
+  bf_wal_segment_t *seg;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_wal_segment_create(path, &seg, &err), BF_OK);
+  pthread_t threads[8];
+  writer_arg_t args[8];
+  for (int i = 0; i < 8; i++) {
+    args[i].seg = seg;
+    args[i].id = i;
+    assert_int_equal(pthread_create(&threads[i], NULL, writer, &args[i]), 0);
+  }
+  for (int i = 0; i < 8; i++) {
+    void *rc;
+    pthread_join(threads[i], &rc);
+    assert_null(rc);
+  }
+  bf_wal_segment_close(seg, 0);
+  collected_t *c = read_all(path, NULL);
+  assert_int_equal(c->n, 400);
+  /* Each writer's records appear in its own order. */
+  int next[8] = {0};
+  for (int i = 0; i < c->n; i++) {
+    int w, k;
+    assert_int_equal(sscanf(c->records[i], "w%d-%d", &w, &k), 2);
+    assert_int_equal(k, next[w]++);
+  }
+  free(c);
+}
+
+static void test_failed_write_leaves_segment_valid(void **state) {
+  (void)state;
+  char path[300];
+  seg_path("full.wal", path, sizeof path);
+  bf_wal_segment_t *seg;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_wal_segment_create(path, &seg, &err), BF_OK);
+  uint64_t lsn;
+  assert_int_equal(bf_wal_append(seg, "first", 5, &lsn, &err), BF_OK);
+  struct rlimit old, lim;
+  getrlimit(RLIMIT_FSIZE, &old);
+  lim = old;
+  lim.rlim_cur = 64; /* the next record does not fit */
+  signal(SIGXFSZ, SIG_IGN);
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  char big[200];
+  memset(big, 'x', sizeof big);
+  assert_int_equal(bf_wal_append(seg, big, sizeof big, &lsn, &err), BF_EFULL);
+  assert_non_null(strstr(err.message, "writing the WAL"));
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+  assert_int_equal(bf_wal_append(seg, "second", 6, &lsn, &err), BF_OK);
+  assert_int_equal(bf_wal_sync(seg, lsn, &err), BF_OK);
+  bf_wal_segment_close(seg, 0);
+  uint64_t torn = 1;
+  collected_t *c = read_all(path, &torn);
+  assert_int_equal(c->n, 2);
+  assert_string_equal(c->records[1], "second");
+  assert_int_equal(torn, 0);
+  free(c);
+}
+
+static void test_rejects_bad_sizes_and_foreign_files(void **state) {
+  (void)state;
+  char path[300];
+  seg_path("foreign.wal", path, sizeof path);
+  FILE *f = fopen(path, "w");
+  fputs("not a wal segment at all", f);
+  fclose(f);
+  bf_wal_segment_t *seg;
+  int adopted;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_wal_segment_adopt(path, &seg, &adopted, &err), BF_ECORRUPT);
+  seg_path("sizes.wal", path, sizeof path);
+  assert_int_equal(bf_wal_segment_create(path, &seg, &err), BF_OK);
+  uint64_t lsn;
+  assert_int_equal(bf_wal_append(seg, "", 0, &lsn, &err), BF_EINVAL);
+  bf_wal_segment_close(seg, 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_crc32c_known_value),
+      cmocka_unit_test(test_round_trip),
+      cmocka_unit_test(test_torn_tail_every_cut),
+      cmocka_unit_test(test_corrupt_record_ends_log),
+      cmocka_unit_test(test_locked_segment_not_adopted),
+      cmocka_unit_test(test_group_commit_concurrent_writers),
+      cmocka_unit_test(test_failed_write_leaves_segment_valid),
+      cmocka_unit_test(test_rejects_bad_sizes_and_foreign_files),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
