@@ -41,6 +41,8 @@ int bf_delta_log_create(const char *table_dir, const bf_schema_t *schema,
 /* Snapshot of a table from replaying its log. */
 typedef struct bf_delta_snapshot {
   int64_t version;               /* latest version, -1 if no log */
+  char *protocol_json;           /* owned; the protocol action's object, compact JSON */
+  char *metadata_json;           /* owned; the metaData action's object, compact JSON */
   char *schema_string;           /* owned */
   char **partition_columns;      /* owned */
   size_t n_partition_columns;
@@ -51,9 +53,23 @@ typedef struct bf_delta_snapshot {
   size_t n_txns;
 } bf_delta_snapshot_t;
 
-/* Replays <table_dir>/_delta_log (JSON commits; a gap or corrupt commit is
- * BF_ECORRUPT). BF_ENOTFOUND when there is no log. */
+/* Reads a checkpoint Parquet file into the equivalent newline-delimited JSON
+ * actions (protocol and metaData first). Parquet is not read by this library: the
+ * server passes its DuckDB engine in here. *out is malloc'd. */
+typedef int (*bf_delta_checkpoint_reader_fn)(void *ctx, const char *path, char **out,
+                                             size_t *out_len, bf_error_t *err);
+
+/* Replays <table_dir>/_delta_log: from the newest checkpoint named by
+ * _last_checkpoint when read_checkpoint is given (falling back to the JSON commits
+ * when it cannot be read), then the JSON commits after it. A gap or corrupt commit
+ * is BF_ECORRUPT. BF_ENOTFOUND when there is no log. */
 int bf_delta_snapshot_load(const char *table_dir, bf_delta_snapshot_t *out, bf_error_t *err);
+int bf_delta_snapshot_load_with(const char *table_dir, bf_delta_checkpoint_reader_fn read_checkpoint,
+                                void *ctx, bf_delta_snapshot_t *out, bf_error_t *err);
+/* Applies commits newer than snapshot->version that other writers made; *advanced
+ * (may be NULL) tells whether there were any. */
+int bf_delta_snapshot_refresh(const char *table_dir, bf_delta_snapshot_t *snapshot, int *advanced,
+                              bf_error_t *err);
 void bf_delta_snapshot_reset(bf_delta_snapshot_t *snapshot);
 /* Last txn version recorded for app_id, or -1. */
 int64_t bf_delta_snapshot_txn_version(const bf_delta_snapshot_t *snapshot, const char *app_id);
@@ -67,5 +83,49 @@ int64_t bf_delta_snapshot_txn_version(const bf_delta_snapshot_t *snapshot, const
 int bf_delta_log_append(const char *table_dir, bf_delta_snapshot_t *snapshot,
                         const bf_delta_file_t *files, size_t n_files, const char *app_id,
                         int64_t txn_version, int64_t *out_version, bf_error_t *err);
+
+/* A general commit: add and remove actions plus txn actions for several
+ * producers. Appends use operation "WRITE" and data_change = 1; compaction uses
+ * "OPTIMIZE" and data_change = 0 (same rows, new files). On a lost race the
+ * missed commits are read and the commit retried at the next version, unless one
+ * of them removed a file this commit removes or changed the metadata
+ * (BF_ECONFLICT, nothing committed). A txn version never goes backwards: the
+ * larger of the given and the recorded version is written. */
+typedef struct bf_delta_commit {
+  const char *operation;
+  int data_change;
+  const bf_delta_file_t *adds;
+  size_t n_adds;
+  const char *const *removes;     /* paths of live files */
+  size_t n_removes;
+  const char *const *txn_app_ids;
+  const int64_t *txn_versions;
+  size_t n_txns;
+} bf_delta_commit_t;
+
+int bf_delta_log_commit(const char *table_dir, bf_delta_snapshot_t *snapshot,
+                        const bf_delta_commit_t *commit, int64_t *out_version, bf_error_t *err);
+
+/* ---- checkpoints and log cleanup --------------------------------------------- */
+
+/* The snapshot's state as newline-delimited JSON actions (protocol, metaData, one
+ * txn per producer, one add per live file): the content of a checkpoint. */
+int bf_delta_snapshot_actions(const bf_delta_snapshot_t *snapshot, char **out, size_t *out_len,
+                              size_t *n_actions, bf_error_t *err);
+
+/* Path of the classic checkpoint file for version. */
+void bf_delta_checkpoint_path(const char *table_dir, int64_t version, char *out, size_t cap);
+
+/* Writes _delta_log/_last_checkpoint ({"version":v,"size":n}) atomically. */
+int bf_delta_last_checkpoint_write(const char *table_dir, int64_t version, int64_t size,
+                                   bf_error_t *err);
+/* Version named by _last_checkpoint, or -1 when there is none. */
+int64_t bf_delta_last_checkpoint_version(const char *table_dir);
+
+/* Deletes commit files and older checkpoints that precede the newest checkpoint
+ * and are older than retention_ms (by modification time); the newest checkpoint
+ * and everything after it always stay. *n_deleted receives the count. */
+int bf_delta_log_cleanup(const char *table_dir, int64_t retention_ms, size_t *n_deleted,
+                         bf_error_t *err);
 
 #endif /* BIFROST_DELTA_H */

@@ -20,4 +20,9 @@ int bf__delta_apply_commit(bf_delta_snapshot_t *snapshot, const char *text, size
 int bf__delta_load_version(bf_delta_snapshot_t *s, const char *table_dir, int64_t version,
                            int *found, bf_error_t *err);
 
+/* One add / txn action line (newline-terminated) appended to buf. */
+int bf__delta_add_line(const bf_delta_snapshot_t *s, const bf_delta_file_t *f, int data_change,
+                       bf_buffer_t *buf);
+int bf__delta_txn_line(const char *app_id, int64_t version, int64_t now, bf_buffer_t *buf);
+
 #endif

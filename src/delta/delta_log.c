@@ -66,50 +66,99 @@ int bf_delta_log_create(const char *table_dir, const bf_schema_t *schema,
   return status;
 }
 
-static int build_append(const bf_delta_snapshot_t *s, const bf_delta_file_t *files, size_t n_files,
-                        const char *app_id, int64_t txn_version, bf_buffer_t *buf) {
+static json_t *partition_values_json(const bf_delta_snapshot_t *s, const bf_delta_file_t *f) {
+  json_t *values = json_object();
+  for (size_t k = 0; k < s->n_partition_columns && k < f->n_partition_values; k++)
+    json_object_set_new(values, s->partition_columns[k],
+                        f->partition_values[k] ? json_string(f->partition_values[k]) : json_null());
+  return values;
+}
+
+static const bf_delta_file_t *live_file(const bf_delta_snapshot_t *s, const char *path) {
+  for (size_t i = 0; i < s->n_files; i++)
+    if (strcmp(s->files[i].path, path) == 0) return &s->files[i];
+  return NULL;
+}
+
+int bf__delta_add_line(const bf_delta_snapshot_t *s, const bf_delta_file_t *f, int data_change,
+                       bf_buffer_t *buf) {
+  char *encoded = bf__delta_path_encode(f->path);
+  if (encoded == NULL) return BF_ENOMEM;
+  json_t *add = json_pack("{s:s, s:o, s:I, s:I, s:b}", "path", encoded, "partitionValues",
+                          partition_values_json(s, f), "size", (json_int_t)f->size_bytes,
+                          "modificationTime", (json_int_t)f->modification_time_ms, "dataChange",
+                          data_change);
+  free(encoded);
+  if (add == NULL) return BF_ENOMEM;
+  if (f->stats_json) json_object_set_new(add, "stats", json_string(f->stats_json));
+  return append_line(buf, json_pack("{s:o}", "add", add));
+}
+
+int bf__delta_txn_line(const char *app_id, int64_t version, int64_t now, bf_buffer_t *buf) {
+  return append_line(buf, json_pack("{s:{s:s, s:I, s:I}}", "txn", "appId", app_id, "version",
+                                    (json_int_t)version, "lastUpdated", (json_int_t)now));
+}
+
+static int build_commit(const bf_delta_snapshot_t *s, const bf_delta_commit_t *c, bf_buffer_t *buf) {
   int64_t now = bf_time_now_ms();
+  int blind = c->n_removes == 0;
+  json_t *params = c->data_change ? json_pack("{s:s}", "mode", "Append") : json_object();
   BF_RETURN_NOT_OK(append_line(
-      buf, json_pack("{s:{s:I, s:s, s:{s:s}, s:b}}", "commitInfo", "timestamp", (json_int_t)now,
-                     "operation", "WRITE", "operationParameters", "mode", "Append",
-                     "isBlindAppend", 1)));
-  if (app_id)
-    BF_RETURN_NOT_OK(append_line(buf, json_pack("{s:{s:s, s:I, s:I}}", "txn", "appId", app_id,
-                                                "version", (json_int_t)txn_version, "lastUpdated",
-                                                (json_int_t)now)));
-  for (size_t i = 0; i < n_files; i++) {
-    const bf_delta_file_t *f = &files[i];
-    json_t *values = json_object();
-    for (size_t k = 0; k < s->n_partition_columns && k < f->n_partition_values; k++)
-      json_object_set_new(values, s->partition_columns[k],
-                          f->partition_values[k] ? json_string(f->partition_values[k]) : json_null());
-    char *encoded = bf__delta_path_encode(f->path);
-    if (encoded == NULL) {
-      json_decref(values);
-      return BF_ENOMEM;
-    }
-    json_t *add = json_pack("{s:s, s:o, s:I, s:I, s:b}", "path", encoded, "partitionValues", values,
-                            "size", (json_int_t)f->size_bytes, "modificationTime",
-                            (json_int_t)f->modification_time_ms, "dataChange", 1);
-    free(encoded);
-    if (add == NULL) return BF_ENOMEM;
-    if (f->stats_json) json_object_set_new(add, "stats", json_string(f->stats_json));
-    BF_RETURN_NOT_OK(append_line(buf, json_pack("{s:o}", "add", add)));
+      buf, json_pack("{s:{s:I, s:s, s:o, s:b}}", "commitInfo", "timestamp", (json_int_t)now,
+                     "operation", c->operation, "operationParameters", params,
+                     "isBlindAppend", blind)));
+  for (size_t i = 0; i < c->n_txns; i++) {
+    int64_t version = c->txn_versions[i];
+    int64_t recorded = bf_delta_snapshot_txn_version(s, c->txn_app_ids[i]);
+    BF_RETURN_NOT_OK(bf__delta_txn_line(c->txn_app_ids[i], version > recorded ? version : recorded,
+                                        now, buf));
   }
+  for (size_t i = 0; i < c->n_removes; i++) {
+    const bf_delta_file_t *f = live_file(s, c->removes[i]);
+    if (f == NULL) return BF_ECONFLICT;
+    char *encoded = bf__delta_path_encode(f->path);
+    if (encoded == NULL) return BF_ENOMEM;
+    json_t *rm = json_pack("{s:s, s:I, s:b, s:b, s:o, s:I}", "path", encoded, "deletionTimestamp",
+                           (json_int_t)now, "dataChange", c->data_change, "extendedFileMetadata", 1,
+                           "partitionValues", partition_values_json(s, f), "size",
+                           (json_int_t)f->size_bytes);
+    free(encoded);
+    if (rm == NULL) return BF_ENOMEM;
+    BF_RETURN_NOT_OK(append_line(buf, json_pack("{s:o}", "remove", rm)));
+  }
+  for (size_t i = 0; i < c->n_adds; i++)
+    BF_RETURN_NOT_OK(bf__delta_add_line(s, &c->adds[i], c->data_change, buf));
   return BF_OK;
 }
 
-int bf_delta_log_append(const char *table_dir, bf_delta_snapshot_t *snapshot,
-                        const bf_delta_file_t *files, size_t n_files, const char *app_id,
-                        int64_t txn_version, int64_t *out_version, bf_error_t *err) {
+int bf_delta_snapshot_refresh(const char *table_dir, bf_delta_snapshot_t *snapshot, int *advanced,
+                              bf_error_t *err) {
+  int64_t before = snapshot->version;
+  int found = 1, status = BF_OK;
+  while (status == BF_OK && found)
+    status = bf__delta_load_version(snapshot, table_dir, snapshot->version + 1, &found, err);
+  if (advanced) *advanced = snapshot->version > before;
+  return status;
+}
+
+int bf_delta_log_commit(const char *table_dir, bf_delta_snapshot_t *snapshot,
+                        const bf_delta_commit_t *commit, int64_t *out_version, bf_error_t *err) {
   bf_buffer_t buf;
   bf_buffer_init(&buf);
-  int status = build_append(snapshot, files, n_files, app_id, txn_version, &buf);
-  if (status != BF_OK) {
-    bf_buffer_reset(&buf);
-    return bf_error_set(err, status, "out of memory building a commit");
-  }
-  for (int attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
+  int status = BF_EEXIST;
+  for (int attempt = 0; attempt < MAX_COMMIT_ATTEMPTS && status == BF_EEXIST; attempt++) {
+    buf.size = 0;
+    status = build_commit(snapshot, commit, &buf);
+    if (status == BF_ECONFLICT) {
+      status = bf_error_set(err, BF_ECONFLICT,
+                            "a file this %s commit removes was removed by a concurrent commit",
+                            commit->operation);
+      break;
+    }
+    if (status != BF_OK) {
+      status = bf_error_set(err, status, "out of memory building a commit");
+      break;
+    }
     int64_t version = snapshot->version + 1;
     char path[PATH_MAX];
     bf__delta_commit_path(table_dir, version, path, sizeof path);
@@ -124,29 +173,41 @@ int bf_delta_log_append(const char *table_dir, bf_delta_snapshot_t *snapshot,
     }
     if (status != BF_EEXIST) break;
     /* Another writer committed `version`: catch up with everything it wrote. */
-    char *schema_before = snapshot->schema_string ? strdup(snapshot->schema_string) : NULL;
-    int found = 1;
-    while (status == BF_EEXIST || (status == BF_OK && found)) {
-      status = bf__delta_load_version(snapshot, table_dir, snapshot->version + 1, &found, err);
-    }
-    int changed = schema_before && snapshot->schema_string &&
-                  strcmp(schema_before, snapshot->schema_string) != 0;
-    free(schema_before);
+    char *metadata_before = snapshot->metadata_json ? strdup(snapshot->metadata_json) : NULL;
+    int advanced = 0;
+    status = bf_delta_snapshot_refresh(table_dir, snapshot, &advanced, err);
+    int changed = metadata_before && snapshot->metadata_json &&
+                  strcmp(metadata_before, snapshot->metadata_json) != 0;
+    free(metadata_before);
     if (status != BF_OK) break;
     if (changed) {
       status = bf_error_set(err, BF_ECONFLICT, "table metadata changed by a concurrent commit");
       break;
     }
-    if (app_id && bf_delta_snapshot_txn_version(snapshot, app_id) >= txn_version) {
-      status = bf_error_set(err, BF_EEXIST, "batch %lld of %s was already committed",
-                            (long long)txn_version, app_id);
-      break;
-    }
     status = BF_EEXIST;
   }
-  if (status == BF_EEXIST && !(app_id && bf_delta_snapshot_txn_version(snapshot, app_id) >= txn_version))
+  if (status == BF_EEXIST)
     status = bf_error_set(err, BF_ECONFLICT, "gave up committing after %d attempts",
                           MAX_COMMIT_ATTEMPTS);
   bf_buffer_reset(&buf);
   return status;
+}
+
+int bf_delta_log_append(const char *table_dir, bf_delta_snapshot_t *snapshot,
+                        const bf_delta_file_t *files, size_t n_files, const char *app_id,
+                        int64_t txn_version, int64_t *out_version, bf_error_t *err) {
+  /* Catch up first: a concurrent writer may have recorded this batch already. */
+  BF_RETURN_NOT_OK(bf_delta_snapshot_refresh(table_dir, snapshot, NULL, err));
+  if (app_id && bf_delta_snapshot_txn_version(snapshot, app_id) >= txn_version)
+    return bf_error_set(err, BF_EEXIST, "batch %lld of %s was already committed",
+                        (long long)txn_version, app_id);
+  bf_delta_commit_t c = {.operation = "WRITE", .data_change = 1, .adds = files, .n_adds = n_files};
+  const char *ids[1] = {app_id};
+  int64_t versions[1] = {txn_version};
+  if (app_id) {
+    c.txn_app_ids = ids;
+    c.txn_versions = versions;
+    c.n_txns = 1;
+  }
+  return bf_delta_log_commit(table_dir, snapshot, &c, out_version, err);
 }

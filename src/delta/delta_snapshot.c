@@ -19,6 +19,8 @@ void bf_delta_file_reset(bf_delta_file_t *file) {
 }
 
 void bf_delta_snapshot_reset(bf_delta_snapshot_t *s) {
+  free(s->protocol_json);
+  free(s->metadata_json);
   free(s->schema_string);
   for (size_t i = 0; i < s->n_partition_columns; i++) free(s->partition_columns[i]);
   free(s->partition_columns);
@@ -86,6 +88,14 @@ static int apply_metadata(bf_delta_snapshot_t *s, json_t *meta) {
   return BF_OK;
 }
 
+static int keep_json(char **slot, json_t *value) {
+  char *text = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  if (text == NULL) return BF_ENOMEM;
+  free(*slot);
+  *slot = text;
+  return BF_OK;
+}
+
 static int apply_add(bf_delta_snapshot_t *s, json_t *add) {
   const char *encoded = json_string_value(json_object_get(add, "path"));
   if (encoded == NULL) return BF_ECORRUPT;
@@ -143,6 +153,9 @@ int bf__delta_apply_commit(bf_delta_snapshot_t *s, const char *text, size_t len,
       json_t *v;
       if ((v = json_object_get(action, "metaData"))) {
         status = apply_metadata(s, v);
+        if (status == BF_OK) status = keep_json(&s->metadata_json, v);
+      } else if ((v = json_object_get(action, "protocol"))) {
+        status = keep_json(&s->protocol_json, v);
       } else if ((v = json_object_get(action, "add"))) {
         status = apply_add(s, v);
       } else if ((v = json_object_get(action, "remove"))) {
@@ -205,12 +218,41 @@ int bf__delta_load_version(bf_delta_snapshot_t *s, const char *table_dir, int64_
   return status;
 }
 
-int bf_delta_snapshot_load(const char *table_dir, bf_delta_snapshot_t *out, bf_error_t *err) {
+/* Starts s from the checkpoint named by _last_checkpoint. *loaded = 0 when there
+ * is none or it cannot be read (the caller then replays the JSON commits). */
+static int load_checkpoint(bf_delta_snapshot_t *s, const char *table_dir,
+                           bf_delta_checkpoint_reader_fn read_checkpoint, void *ctx, int *loaded) {
+  *loaded = 0;
+  int64_t version = bf_delta_last_checkpoint_version(table_dir);
+  if (version < 0 || read_checkpoint == NULL) return BF_OK;
+  char path[PATH_MAX];
+  bf_delta_checkpoint_path(table_dir, version, path, sizeof path);
+  char *text = NULL;
+  size_t len = 0;
+  bf_error_t ignored;
+  bf_error_init(&ignored);
+  if (read_checkpoint(ctx, path, &text, &len, &ignored) != BF_OK) return BF_OK;
+  int status = bf__delta_apply_commit(s, text, len, path, &ignored);
+  free(text);
+  if (status != BF_OK || s->schema_string == NULL) {
+    bf_delta_snapshot_reset(s);
+    return BF_OK;
+  }
+  s->version = version;
+  *loaded = 1;
+  return BF_OK;
+}
+
+int bf_delta_snapshot_load_with(const char *table_dir, bf_delta_checkpoint_reader_fn read_checkpoint,
+                                void *ctx, bf_delta_snapshot_t *out, bf_error_t *err) {
   bf_delta_snapshot_t s = {0};
   s.version = -1;
   int64_t max = max_commit_version(table_dir);
-  if (max < 0) return bf_error_set(err, BF_ENOTFOUND, "%s has no Delta log", table_dir);
-  for (int64_t v = 0;; v++) {
+  int from_checkpoint = 0;
+  load_checkpoint(&s, table_dir, read_checkpoint, ctx, &from_checkpoint);
+  if (max < 0 && !from_checkpoint)
+    return bf_error_set(err, BF_ENOTFOUND, "%s has no Delta log", table_dir);
+  for (int64_t v = s.version + 1;; v++) {
     int found = 0;
     int status = bf__delta_load_version(&s, table_dir, v, &found, err);
     if (status != BF_OK) {
@@ -231,4 +273,8 @@ int bf_delta_snapshot_load(const char *table_dir, bf_delta_snapshot_t *out, bf_e
   }
   *out = s;
   return BF_OK;
+}
+
+int bf_delta_snapshot_load(const char *table_dir, bf_delta_snapshot_t *out, bf_error_t *err) {
+  return bf_delta_snapshot_load_with(table_dir, NULL, NULL, out, err);
 }

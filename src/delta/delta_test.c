@@ -174,6 +174,125 @@ static void test_gap_and_corrupt_line_are_detected(void **state) {
   assert_non_null(strstr(err.message, "line 2"));
 }
 
+static void append_one(fixture_t *f, bf_delta_snapshot_t *snap, const char *path, const char *app,
+                       int64_t seq) {
+  bf_error_t err;
+  bf_error_init(&err);
+  bf_delta_file_t file = make_file(path, "2026-01-01", "m1", 10);
+  int64_t version;
+  assert_int_equal(bf_delta_log_append(f->dir, snap, &file, 1, app, seq, &version, &err), BF_OK);
+  bf_delta_file_reset(&file);
+}
+
+static void test_compaction_commit_and_conflict(void **state) {
+  fixture_t *f = *state;
+  bf_error_t err;
+  bf_error_init(&err);
+  bf_delta_snapshot_t snap, stale;
+  assert_int_equal(bf_delta_snapshot_load(f->dir, &snap, &err), BF_OK);
+  append_one(f, &snap, "a.parquet", "p1", 1);
+  append_one(f, &snap, "b.parquet", "p2", 7);
+  assert_int_equal(bf_delta_snapshot_load(f->dir, &stale, &err), BF_OK);
+  /* Compaction: two files become one, rows unchanged, no data change. */
+  bf_delta_file_t merged = make_file("ab.parquet", "2026-01-01", "m1", 20);
+  const char *removes[] = {"a.parquet", "b.parquet"};
+  const char *apps[] = {"p1", "p3"};
+  int64_t seqs[] = {0, 4}; /* p1 must not go back from 1 to 0 */
+  bf_delta_commit_t c = {.operation = "OPTIMIZE", .adds = &merged, .n_adds = 1, .removes = removes,
+                         .n_removes = 2, .txn_app_ids = apps, .txn_versions = seqs, .n_txns = 2};
+  int64_t version = -1;
+  assert_int_equal(bf_delta_log_commit(f->dir, &snap, &c, &version, &err), BF_OK);
+  assert_int_equal(version, 3);
+  assert_int_equal(snap.n_files, 1);
+  assert_string_equal(snap.files[0].path, "ab.parquet");
+  assert_int_equal(bf_delta_snapshot_txn_version(&snap, "p1"), 1);
+  assert_int_equal(bf_delta_snapshot_txn_version(&snap, "p3"), 4);
+  char path[256], *text;
+  size_t size;
+  snprintf(path, sizeof path, "%s/_delta_log/%020d.json", f->dir, 3);
+  assert_int_equal(bf_fs_read_file(path, &text, &size, &err), BF_OK);
+  assert_non_null(strstr(text, "\"remove\":{\"path\":\"a.parquet\""));
+  assert_non_null(strstr(text, "\"dataChange\":false"));
+  assert_null(strstr(text, "\"dataChange\":true"));
+  free(text);
+  /* A second compaction from a stale snapshot loses the race and finds its
+   * inputs gone: a conflict, nothing committed. */
+  bf_delta_file_t other = make_file("ab2.parquet", "2026-01-01", "m1", 20);
+  c.adds = &other;
+  c.n_txns = 0;
+  assert_int_equal(bf_delta_log_commit(f->dir, &stale, &c, &version, &err), BF_ECONFLICT);
+  assert_non_null(strstr(err.message, "removed by a concurrent commit"));
+  bf_delta_snapshot_t final;
+  assert_int_equal(bf_delta_snapshot_load(f->dir, &final, &err), BF_OK);
+  assert_int_equal(final.version, 3);
+  assert_int_equal(final.n_files, 1);
+  bf_delta_file_reset(&merged);
+  bf_delta_file_reset(&other);
+  bf_delta_snapshot_reset(&snap);
+  bf_delta_snapshot_reset(&stale);
+  bf_delta_snapshot_reset(&final);
+}
+
+/* Stands in for the server's Parquet reader: the "checkpoint" file holds the
+ * NDJSON actions themselves. */
+static int read_text_checkpoint(void *ctx, const char *path, char **out, size_t *out_len,
+                                bf_error_t *err) {
+  int *calls = ctx;
+  (*calls)++;
+  return bf_fs_read_file(path, out, out_len, err);
+}
+
+static void test_checkpoint_replay_and_log_cleanup(void **state) {
+  fixture_t *f = *state;
+  bf_error_t err;
+  bf_error_init(&err);
+  bf_delta_snapshot_t snap;
+  assert_int_equal(bf_delta_snapshot_load(f->dir, &snap, &err), BF_OK);
+  for (int i = 1; i <= 5; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "f%d.parquet", i);
+    append_one(f, &snap, name, i % 2 ? "odd" : "even", i);
+  }
+  char *actions;
+  size_t len, n_actions;
+  assert_int_equal(bf_delta_snapshot_actions(&snap, &actions, &len, &n_actions, &err), BF_OK);
+  assert_int_equal(n_actions, 2 + 2 + 5);
+  char path[256];
+  bf_delta_checkpoint_path(f->dir, snap.version, path, sizeof path);
+  assert_int_equal(bf_fs_write_new_file(path, actions, len, &err), BF_OK);
+  free(actions);
+  assert_int_equal(bf_delta_last_checkpoint_write(f->dir, snap.version, (int64_t)n_actions, &err),
+                   BF_OK);
+  assert_int_equal(bf_delta_last_checkpoint_version(f->dir), 5);
+  append_one(f, &snap, "f6.parquet", "odd", 9);
+  /* Retention keeps young commits... */
+  size_t deleted = 99;
+  assert_int_equal(bf_delta_log_cleanup(f->dir, 3600 * 1000, &deleted, &err), BF_OK);
+  assert_int_equal(deleted, 0);
+  /* ...and without it everything before the checkpoint goes. */
+  assert_int_equal(bf_delta_log_cleanup(f->dir, -1000, &deleted, &err), BF_OK);
+  assert_int_equal(deleted, 5);
+  snprintf(path, sizeof path, "%s/_delta_log/%020d.json", f->dir, 0);
+  assert_false(bf_fs_exists(path));
+  snprintf(path, sizeof path, "%s/_delta_log/%020d.json", f->dir, 5);
+  assert_true(bf_fs_exists(path));
+  /* Without a checkpoint reader the log cannot be replayed any more. */
+  bf_delta_snapshot_t plain;
+  assert_int_not_equal(bf_delta_snapshot_load(f->dir, &plain, &err), BF_OK);
+  int calls = 0;
+  bf_delta_snapshot_t loaded;
+  assert_int_equal(bf_delta_snapshot_load_with(f->dir, read_text_checkpoint, &calls, &loaded, &err),
+                   BF_OK);
+  assert_int_equal(calls, 1);
+  assert_int_equal(loaded.version, 6);
+  assert_int_equal(loaded.n_files, 6);
+  assert_int_equal(bf_delta_snapshot_txn_version(&loaded, "odd"), 9);
+  assert_int_equal(bf_delta_snapshot_txn_version(&loaded, "even"), 4);
+  assert_int_equal(loaded.n_partition_columns, 2);
+  bf_delta_snapshot_reset(&loaded);
+  bf_delta_snapshot_reset(&snap);
+}
+
 static void test_path_encoding_round_trip(void **state) {
   (void)state;
   const char *raw = "k=a b/%x/é.parquet";
@@ -191,6 +310,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_create_append_and_replay, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lost_race_retries_and_detects_duplicates, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gap_and_corrupt_line_are_detected, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_compaction_commit_and_conflict, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_checkpoint_replay_and_log_cleanup, setup, teardown),
       cmocka_unit_test(test_path_encoding_round_trip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

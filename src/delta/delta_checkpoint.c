@@ -1,0 +1,105 @@
+/* Checkpoint content, _last_checkpoint and log cleanup. The Parquet encoding of a
+ * checkpoint is done by the caller (the server's DuckDB engine); this file only
+ * says what goes in it: protocol, metaData, the txn of every producer and an add
+ * per live file, as newline-delimited JSON actions. Log cleanup removes commits
+ * and checkpoints that the newest checkpoint makes unnecessary, once they are
+ * older than the retention period. */
+#include <dirent.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "delta/delta_internal.h"
+
+void bf_delta_checkpoint_path(const char *table_dir, int64_t version, char *out, size_t cap) {
+  snprintf(out, cap, "%s/_delta_log/%020lld.checkpoint.parquet", table_dir, (long long)version);
+}
+
+int bf_delta_snapshot_actions(const bf_delta_snapshot_t *s, char **out, size_t *out_len,
+                              size_t *n_actions, bf_error_t *err) {
+  if (s->protocol_json == NULL || s->metadata_json == NULL)
+    return bf_error_set(err, BF_EINVAL, "snapshot has no protocol or metaData");
+  bf_buffer_t buf;
+  bf_buffer_init(&buf);
+  int status = BF_OK;
+  const char *parts[] = {"{\"protocol\":", s->protocol_json, "}\n{\"metaData\":", s->metadata_json,
+                         "}\n"};
+  for (size_t i = 0; i < 5 && status == BF_OK; i++)
+    status = bf_buffer_append(&buf, parts[i], strlen(parts[i]));
+  int64_t now = bf_time_now_ms();
+  for (size_t i = 0; i < s->n_txns && status == BF_OK; i++)
+    status = bf__delta_txn_line(s->txn_app_ids[i], s->txn_versions[i], now, &buf);
+  for (size_t i = 0; i < s->n_files && status == BF_OK; i++)
+    status = bf__delta_add_line(s, &s->files[i], 0, &buf);
+  if (status == BF_OK) status = bf_buffer_append(&buf, "", 1); /* NUL for text users */
+  if (status != BF_OK) {
+    bf_buffer_reset(&buf);
+    return bf_error_set(err, status, "out of memory building checkpoint actions");
+  }
+  *out_len = buf.size - 1;
+  *n_actions = 2 + s->n_txns + s->n_files;
+  uint8_t *data;
+  size_t size;
+  bf_buffer_take(&buf, &data, &size);
+  *out = (char *)data;
+  return BF_OK;
+}
+
+int bf_delta_last_checkpoint_write(const char *table_dir, int64_t version, int64_t size,
+                                   bf_error_t *err) {
+  char path[PATH_MAX], text[128];
+  snprintf(path, sizeof path, "%s/_delta_log/_last_checkpoint", table_dir);
+  int n = snprintf(text, sizeof text, "{\"version\":%lld,\"size\":%lld}\n", (long long)version,
+                   (long long)size);
+  return bf_fs_write_replace_file(path, text, (size_t)n, err);
+}
+
+int64_t bf_delta_last_checkpoint_version(const char *table_dir) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/_delta_log/_last_checkpoint", table_dir);
+  json_t *doc = json_load_file(path, 0, NULL);
+  json_t *v = json_object_get(doc, "version");
+  int64_t version = json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+  json_decref(doc);
+  return version;
+}
+
+/* Parses "<20 digits>.json" or "<20 digits>.checkpoint.parquet"; -1 otherwise. */
+static int64_t log_file_version(const char *name) {
+  if (strlen(name) < 25) return -1;
+  for (int i = 0; i < 20; i++)
+    if (name[i] < '0' || name[i] > '9') return -1;
+  if (strcmp(name + 20, ".json") != 0 && strcmp(name + 20, ".checkpoint.parquet") != 0) return -1;
+  return strtoll(name, NULL, 10);
+}
+
+int bf_delta_log_cleanup(const char *table_dir, int64_t retention_ms, size_t *n_deleted,
+                         bf_error_t *err) {
+  *n_deleted = 0;
+  int64_t newest = bf_delta_last_checkpoint_version(table_dir);
+  if (newest < 0) return BF_OK;
+  char checkpoint[PATH_MAX];
+  bf_delta_checkpoint_path(table_dir, newest, checkpoint, sizeof checkpoint);
+  if (!bf_fs_exists(checkpoint)) return BF_OK; /* never delete what nothing replaces */
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s/_delta_log", table_dir);
+  DIR *d = opendir(dir);
+  if (d == NULL) return bf_error_set(err, BF_EIO, "cannot list %s", dir);
+  int64_t cutoff_s = (bf_time_now_ms() - retention_ms) / 1000;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    int64_t v = log_file_version(e->d_name);
+    if (v < 0 || v >= newest) continue;
+    char path[PATH_MAX + 300];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    struct stat st;
+    if (stat(path, &st) != 0 || (int64_t)st.st_mtime > cutoff_s) continue;
+    if (unlink(path) == 0) (*n_deleted)++;
+  }
+  closedir(d);
+  return BF_OK;
+}
