@@ -44,10 +44,20 @@ int bf_client_query(bf_rpc_channel_t *channel, const char *sql, const bf_query_p
 /* Table metadata as JSON text (malloc'd, caller frees): list -> JSON array of
  * objects, describe -> one object. Keys: catalog, schema_name, table, fingerprint,
  * partition_columns, json_schema (string), arrow_schema (object of parse_schema),
- * location, delta_version, num_files, num_rows, size_bytes, created_at_ms. */
+ * location, delta_version, num_files, num_rows (tail included), tail_rows,
+ * size_bytes, created_at_ms. */
 int bf_client_list_tables(bf_rpc_channel_t *channel, double timeout_secs, char **json_out,
                           bf_error_t *err);
 int bf_client_describe_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
                              double timeout_secs, char **json_out, bf_error_t *err);
+
+/* Runs maintenance operations on a table ("flush", "optimize", "checkpoint",
+ * "vacuum", "cleanup_log"); retention_hours < 0 uses the server's setting. The
+ * result is a JSON object (malloc'd): delta_version, rows_flushed, files_added,
+ * files_removed, files_deleted, log_files_deleted, checkpoint_version. */
+int bf_client_maintain_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                             const char *const *operations, size_t n_operations,
+                             double retention_hours, double timeout_secs, char **json_out,
+                             bf_error_t *err);
 
 #endif /* BIFROST_CLIENT_H */

@@ -48,6 +48,9 @@ typedef struct bf_delta_snapshot {
   size_t n_partition_columns;
   bf_delta_file_t *files;        /* owned; live files (added, not removed) */
   size_t n_files;
+  char **tombstones;             /* owned; paths removed since the log's start or checkpoint */
+  int64_t *tombstone_times_ms;   /* their deletionTimestamp */
+  size_t n_tombstones;
   char **txn_app_ids;            /* owned; parallel arrays: appId -> last version */
   int64_t *txn_versions;
   size_t n_txns;

@@ -19,6 +19,7 @@
 #define BF_RPC_METHOD_QUERY "/bifrost.v1.Bifrost/Query"
 #define BF_RPC_METHOD_LIST_TABLES "/bifrost.v1.Bifrost/ListTables"
 #define BF_RPC_METHOD_DESCRIBE_TABLE "/bifrost.v1.Bifrost/DescribeTable"
+#define BF_RPC_METHOD_MAINTAIN_TABLE "/bifrost.v1.Bifrost/MaintainTable"
 #define BF_RPC_METHOD_HEALTH_CHECK "/grpc.health.v1.Health/Check"
 
 #define BF_RPC_MAX_MESSAGE_BYTES (256 * 1024 * 1024)

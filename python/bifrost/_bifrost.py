@@ -64,6 +64,11 @@ class Bifrost:
     def describe_dataset(self, catalog: str, schema_name: str, table: str) -> Dict[str, Any]:
         return self._client.describe_dataset(catalog, schema_name, table)
 
+    def maintain_dataset(self, catalog: str, schema_name: str, table: str,
+                         operations: Sequence[str] = ("flush",),
+                         retention_hours: Optional[float] = None) -> Dict[str, Any]:
+        return self._client.maintain_dataset(catalog, schema_name, table, operations, retention_hours)
+
     def stats(self) -> Dict[str, Any]:
         return self._producer.stats()
 

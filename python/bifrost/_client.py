@@ -109,6 +109,22 @@ class DatasetClient:
         """One table's metadata; NotFoundError if it is not registered."""
         return json.loads(self._channel.describe_table(catalog, schema_name, table, self._timeout))
 
+    def maintain_dataset(self, catalog: str, schema_name: str, table: str,
+                         operations: Sequence[str] = ("flush",),
+                         retention_hours: Optional[float] = None) -> Dict[str, Any]:
+        """Runs table upkeep on the server now, in this order: "flush" (write the
+        acknowledged tail to Parquet and commit it, so Delta readers see it),
+        "optimize" (compact small files), "checkpoint", "vacuum" (delete files no
+        version references, older than retention_hours), "cleanup_log" (delete log
+        files before the newest checkpoint, older than retention_hours). The server
+        also runs all of them on its own; retention_hours=None uses its settings.
+        Returns what was done (rows_flushed, files_added, files_removed,
+        files_deleted, log_files_deleted, checkpoint_version, delta_version)."""
+        if isinstance(operations, str):
+            operations = [operations]
+        return json.loads(self._channel.maintain_table(catalog, schema_name, table, list(operations),
+                                                       retention_hours, self._timeout))
+
     @property
     def table_config(self) -> Optional[TableConfig]:
         return self._table_config

@@ -661,7 +661,60 @@ static PyObject *Channel_describe_table(ChannelObject *self, PyObject *args, PyO
   return str_from_malloced(json);
 }
 
+static PyObject *Channel_maintain_table(ChannelObject *self, PyObject *args, PyObject *kwargs) {
+  static char *keywords[] = {"catalog", "schema_name", "table", "operations", "retention_hours",
+                             "timeout", NULL};
+  const char *catalog, *schema_name, *table;
+  PyObject *ops_obj, *retention_obj = Py_None, *timeout_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sssO|OO:maintain_table", keywords, &catalog,
+                                   &schema_name, &table, &ops_obj, &retention_obj, &timeout_obj))
+    return NULL;
+  if (channel_ready(self) < 0) return NULL;
+  double timeout, retention = -1;
+  if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
+  if (retention_obj != Py_None) {
+    retention = PyFloat_AsDouble(retention_obj);
+    if (retention == -1 && PyErr_Occurred()) return NULL;
+    if (!(retention >= 0)) {
+      PyErr_SetString(PyExc_ValueError, "retention_hours must be >= 0");
+      return NULL;
+    }
+  }
+  PyObject *seq = PySequence_Fast(ops_obj, "operations must be a sequence of str");
+  if (seq == NULL) return NULL;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  const char **ops = calloc((size_t)n + 1, sizeof *ops);
+  if (ops == NULL) {
+    Py_DECREF(seq);
+    return PyErr_NoMemory();
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    ops[i] = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(seq, i));
+    if (ops[i] == NULL) {
+      free(ops);
+      Py_DECREF(seq);
+      return NULL;
+    }
+  }
+  bf_table_name_t name = {catalog, schema_name, table};
+  char *json = NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  status = bf_client_maintain_table(self->channel, &name, ops, (size_t)n, retention, timeout, &json,
+                                    &err);
+  Py_END_ALLOW_THREADS
+  free(ops);
+  Py_DECREF(seq);
+  if (status != BF_OK) return raise_status(state_of_type(Py_TYPE(self)), status, &err);
+  return str_from_malloced(json);
+}
+
 static PyMethodDef Channel_methods[] = {
+    {"maintain_table", (PyCFunction)(void (*)(void))Channel_maintain_table, METH_VARARGS | METH_KEYWORDS,
+     "maintain_table(catalog, schema_name, table, operations, retention_hours=None, timeout=None) "
+     "-> JSON text"},
     {"register_table", (PyCFunction)(void (*)(void))Channel_register_table, METH_VARARGS | METH_KEYWORDS,
      "register_table(catalog, schema_name, table, json_schema, partition_columns=None, "
      "fingerprint=None, timeout=None) -> (status, fingerprint)"},

@@ -32,7 +32,7 @@ class ServerProcess:
             pytest.fail(f"bifrost-server binary not found at {binary} (build it or set BIFROST_SERVER_BIN)")
         self.data_dir = data_dir
         self.log_path = data_dir.parent / f"{data_dir.name}.server.log"
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "ab")  # a restarted server appends
         self.proc = subprocess.Popen(
             [str(binary), "--port", str(port), "--data-dir", str(data_dir)],
             stdout=subprocess.PIPE,

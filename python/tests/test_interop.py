@@ -30,6 +30,8 @@ def table_path(server):
         assert producer.flush() == N
     path = Path(server.data_dir) / "test" / "interop" / "events"
     assert (path / "_delta_log").is_dir()
+    done = DatasetClient(grpc).maintain_dataset("test", "interop", "events", ["flush"])
+    assert done["rows_flushed"] == N
     info = DatasetClient(grpc).describe_dataset("test", "interop", "events")
     assert Path(info["location"]).resolve() == path.resolve()
     return path, events

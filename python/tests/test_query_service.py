@@ -38,6 +38,7 @@ def shop(server):
         with DatasetProducer(cfg, grpc, WriteConfig(batch_size=300)) as producer:
             producer.insert_many(rows)
             producer.flush()
+        DatasetClient(grpc).maintain_dataset(cfg.catalog, cfg.schema_name, cfg.table, ["flush"])
     return DatasetClient(grpc), orders, customers
 
 
@@ -75,6 +76,7 @@ def test_partition_filter_prunes_files(server):
         producer.insert_many(orders)
         producer.flush()
     client = DatasetClient(grpc, cfg)
+    client.maintain_dataset("shop", "pruning", "orders", ["flush"])
     location = Path(client.describe_dataset("shop", "pruning", "orders")["location"])
     south = list(location.rglob("region=south/*.parquet"))
     assert len(south) == 1

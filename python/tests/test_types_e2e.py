@@ -86,6 +86,9 @@ def loaded(server):
             producer.insert(r)
         assert producer.flush() == len(rows)
     client = DatasetClient(grpc, cfg)
+    # Acknowledged rows are queryable at once; Delta readers see them once the
+    # server's writer has flushed them to Parquet, which this forces now.
+    client.maintain_dataset("types", "all", "everything", ["flush"])
     table_dir = Path(client.describe_dataset("types", "all", "everything")["location"])
     return client, cfg, rows, table_dir
 

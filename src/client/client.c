@@ -228,13 +228,14 @@ static json_t *table_info_json(const Bifrost__V1__TableInfo *info) {
   json_t *arrow_schema = json_loads(info->arrow_schema_json ? info->arrow_schema_json : "{}", 0, NULL);
   if (arrow_schema == NULL) arrow_schema = json_object();
   const Bifrost__V1__TableName *n = info->name;
-  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:I}",
+  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
                    "catalog", n && n->catalog ? n->catalog : "", "schema_name",
                    n && n->schema_name ? n->schema_name : "", "table", n && n->table ? n->table : "",
                    "fingerprint", info->fingerprint, "partition_columns", partitions,
                    "json_schema", info->json_schema, "arrow_schema", arrow_schema, "location",
                    info->location, "delta_version", (json_int_t)info->delta_version, "num_files",
                    (json_int_t)info->num_files, "num_rows", (json_int_t)info->num_rows,
+                   "tail_rows", (json_int_t)info->tail_rows,
                    "size_bytes", (json_int_t)info->size_bytes, "created_at_ms",
                    (json_int_t)info->created_at_ms);
 }
@@ -285,6 +286,34 @@ int bf_client_describe_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
     return bf_error_set(err, BF_ECORRUPT, "describe response without a table");
   }
   json_t *value = table_info_json(resp->table);
+  protobuf_c_message_free_unpacked(resp_msg, NULL);
+  return dump_json(value, json_out, err);
+}
+
+int bf_client_maintain_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                             const char *const *operations, size_t n_operations,
+                             double retention_hours, double timeout_secs, char **json_out,
+                             bf_error_t *err) {
+  Bifrost__V1__TableName pb_name = BIFROST__V1__TABLE_NAME__INIT;
+  set_name(&pb_name, name);
+  Bifrost__V1__MaintainTableRequest req = BIFROST__V1__MAINTAIN_TABLE_REQUEST__INIT;
+  req.name = &pb_name;
+  req.operations = (char **)operations;
+  req.n_operations = n_operations;
+  req.override_retention = retention_hours >= 0;
+  req.retention_hours = retention_hours >= 0 ? retention_hours : 0;
+  ProtobufCMessage *resp_msg = NULL;
+  BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_MAINTAIN_TABLE, &req.base,
+                         &bifrost__v1__maintain_table_response__descriptor, timeout_secs,
+                         &resp_msg, err));
+  Bifrost__V1__MaintainTableResponse *r = (Bifrost__V1__MaintainTableResponse *)resp_msg;
+  json_t *value = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "delta_version",
+                            (json_int_t)r->delta_version, "rows_flushed", (json_int_t)r->rows_flushed,
+                            "files_added", (json_int_t)r->files_added, "files_removed",
+                            (json_int_t)r->files_removed, "files_deleted",
+                            (json_int_t)r->files_deleted, "log_files_deleted",
+                            (json_int_t)r->log_files_deleted, "checkpoint_version",
+                            (json_int_t)r->checkpoint_version);
   protobuf_c_message_free_unpacked(resp_msg, NULL);
   return dump_json(value, json_out, err);
 }

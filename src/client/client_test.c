@@ -451,8 +451,8 @@ static void test_query_cancel(void **state) {
 static void check_table_json(json_t *table, const char *name, size_t n_partitions) {
   static const char *keys[] = {"catalog",     "schema_name",   "table",     "fingerprint",
                                "partition_columns", "json_schema", "arrow_schema", "location",
-                               "delta_version", "num_files",    "num_rows",  "size_bytes",
-                               "created_at_ms"};
+                               "delta_version", "num_files",    "num_rows",  "tail_rows",
+                               "size_bytes",    "created_at_ms"};
   assert_true(json_is_object(table));
   assert_int_equal(json_object_size(table), sizeof keys / sizeof keys[0]);
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)

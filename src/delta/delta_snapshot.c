@@ -28,6 +28,9 @@ void bf_delta_snapshot_reset(bf_delta_snapshot_t *s) {
   free(s->files);
   for (size_t i = 0; i < s->n_txns; i++) free(s->txn_app_ids[i]);
   free(s->txn_app_ids);
+  for (size_t i = 0; i < s->n_tombstones; i++) free(s->tombstones[i]);
+  free(s->tombstones);
+  free(s->tombstone_times_ms);
   free(s->txn_versions);
   memset(s, 0, sizeof *s);
   s->version = -1;
@@ -85,6 +88,19 @@ static int apply_metadata(bf_delta_snapshot_t *s, json_t *meta) {
     if ((s->partition_columns[i] = strdup(json_string_value(col))) == NULL) return BF_ENOMEM;
     s->n_partition_columns = i + 1;
   }
+  return BF_OK;
+}
+
+/* Takes ownership of path on success. */
+static int add_tombstone(bf_delta_snapshot_t *s, char *path, int64_t when_ms) {
+  char **paths = realloc(s->tombstones, (s->n_tombstones + 1) * sizeof *paths);
+  if (paths == NULL) return BF_ENOMEM;
+  s->tombstones = paths;
+  int64_t *times = realloc(s->tombstone_times_ms, (s->n_tombstones + 1) * sizeof *times);
+  if (times == NULL) return BF_ENOMEM;
+  s->tombstone_times_ms = times;
+  paths[s->n_tombstones] = path;
+  times[s->n_tombstones++] = when_ms;
   return BF_OK;
 }
 
@@ -161,9 +177,13 @@ int bf__delta_apply_commit(bf_delta_snapshot_t *s, const char *text, size_t len,
       } else if ((v = json_object_get(action, "remove"))) {
         const char *encoded = json_string_value(json_object_get(v, "path"));
         char *path = encoded ? bf__delta_path_decode(encoded) : NULL;
-        if (path == NULL) status = BF_ECORRUPT;
-        else remove_file(s, path);
-        free(path);
+        if (path == NULL) {
+          status = BF_ECORRUPT;
+        } else {
+          remove_file(s, path);
+          status = add_tombstone(s, path, json_integer_value(json_object_get(v, "deletionTimestamp")));
+        }
+        if (status != BF_OK) free(path);
       } else if ((v = json_object_get(action, "txn"))) {
         const char *app_id = json_string_value(json_object_get(v, "appId"));
         json_t *version = json_object_get(v, "version");

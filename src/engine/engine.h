@@ -33,27 +33,61 @@ int bf_engine_create(const char *data_dir, const bf_engine_options_t *options,
                      bf_engine_t **out, bf_error_t *err);
 void bf_engine_destroy(bf_engine_t *engine);
 
-/* Writes one batch (struct array + schema as produced by bf_ipc_reader) as zstd
- * Parquet files under table_dir, split by partition: directory per partition
- * column in order scouter_partition_date, then partition_columns, with the
- * partition columns left out of the files; unique file names (never overwrites).
- * Returns the written files (paths relative to table_dir, partition values in
- * partition order, size, num_records, Delta stats JSON) in *out_files (malloc'd
- * array of n, caller resets each and frees). Does not take ownership of batch. */
-int bf_engine_write_parquet(bf_engine_t *engine, const char *table_dir,
-                            const bf_schema_t *schema, const char *const *partition_columns,
-                            size_t n_partition_columns, const struct ArrowSchema *batch_schema,
-                            const struct ArrowArray *batch, bf_delta_file_t **out_files,
-                            size_t *n_out_files, bf_error_t *err);
+/* ---- the tail: acknowledged rows not yet in Parquet ------------------------------
+ * A tail is one generation of a table's acknowledged rows, named by the caller
+ * (an identifier, unique per server) and kept in the table's catalog. It exists
+ * twice: a table in the query database that the table's view reads, and a table
+ * in the ingest database that the writer turns into Parquet. */
+
+/* Creates both tables of a tail with the table's column types. */
+int bf_engine_tail_create(bf_engine_t *engine, const char *catalog, const char *schema_name,
+                          const char *tail, const bf_schema_t *schema, bf_error_t *err);
+/* Appends one batch (struct array + schema as produced by bf_ipc_reader) to both
+ * tables; either both get the rows or neither does. Does not take ownership. */
+int bf_engine_tail_append(bf_engine_t *engine, const char *catalog, const char *tail,
+                          const struct ArrowSchema *batch_schema, const struct ArrowArray *batch,
+                          bf_error_t *err);
+/* Writes the tail's rows as zstd Parquet files under table_dir, split by partition
+ * (scouter_partition_date, then partition_columns; the partition columns left out
+ * of the files; unique names). Returns the files (paths relative to table_dir,
+ * partition values, size, num_records, Delta stats JSON) in *out_files (malloc'd
+ * array; caller resets each and frees). No rows: *n_out_files = 0. */
+int bf_engine_tail_write_parquet(bf_engine_t *engine, const char *tail, const char *table_dir,
+                                 const bf_schema_t *schema, const char *const *partition_columns,
+                                 size_t n_partition_columns, bf_delta_file_t **out_files,
+                                 size_t *n_out_files, bf_error_t *err);
+/* Drops the ingest side of a tail (the query side goes with bf_engine_set_table_view's
+ * drop_tail, or here too when drop_query_side is set). */
+void bf_engine_tail_drop(bf_engine_t *engine, const char *catalog, const char *tail,
+                         int drop_query_side);
+
+/* Compaction: rewrites the given live files of a table (all in one partition or
+ * not) into new files as large as possible, same rows; returns them like
+ * bf_engine_tail_write_parquet. The inputs are left in place. */
+int bf_engine_rewrite_files(bf_engine_t *engine, const char *table_dir, const bf_schema_t *schema,
+                            const char *const *partition_columns, size_t n_partition_columns,
+                            const bf_delta_file_t *inputs, size_t n_inputs,
+                            bf_delta_file_t **out_files, size_t *n_out_files, bf_error_t *err);
+
+/* Checkpoints: Delta actions as NDJSON <-> a classic checkpoint Parquet file.
+ * write: creates dest_path atomically (temporary file in the same directory, then
+ * rename). read: returns the actions as NDJSON, protocol and metaData first. */
+int bf_engine_checkpoint_write(bf_engine_t *engine, const char *ndjson, size_t len,
+                               const char *dest_path, bf_error_t *err);
+int bf_engine_checkpoint_read(bf_engine_t *engine, const char *path, char **out, size_t *out_len,
+                              bf_error_t *err);
 
 /* Creates or atomically replaces the view catalog.schema_name.table over the given
- * live files (absolute dir table_dir + relative paths), with partition column
- * values taken from the file list and columns in schema order and types. With no
- * files the view is an empty typed relation. */
+ * live files (absolute dir table_dir + relative paths) and tails, with partition
+ * column values taken from the file list and columns in schema order and types.
+ * With neither the view is an empty typed relation. drop_tail (may be NULL) is
+ * dropped in the same transaction: the swap from tail to files is atomic. */
 int bf_engine_set_table_view(bf_engine_t *engine, const char *catalog, const char *schema_name,
                              const char *table, const char *table_dir, const bf_schema_t *schema,
                              const char *const *partition_columns, size_t n_partition_columns,
-                             const bf_delta_file_t *files, size_t n_files, bf_error_t *err);
+                             const bf_delta_file_t *files, size_t n_files,
+                             const char *const *tails, size_t n_tails, const char *drop_tail,
+                             bf_error_t *err);
 
 /* Receives one Arrow IPC chunk of a result stream; return non-zero to cancel. */
 typedef int (*bf_engine_chunk_fn)(void *ctx, const uint8_t *data, size_t size);

@@ -1,4 +1,4 @@
-/* Arrow batch -> zstd Parquet files, one directory level per partition column
+/* Staged rows -> zstd Parquet files, one directory level per partition column
  * (scouter_partition_date first), partition columns kept out of the files. DuckDB's
  * COPY ... RETURN_STATS reports each written file; the partition values are read
  * back from the hive directory names, so the Delta `add` actions match the files
@@ -62,51 +62,24 @@ static int describe_file(const char *table_dir, const char *filename, size_t n_p
   return BF_OK;
 }
 
-int bf_engine_write_parquet(bf_engine_t *engine, const char *table_dir, const bf_schema_t *schema,
-                            const char *const *partition_columns, size_t n_partition_columns,
-                            const struct ArrowSchema *batch_schema, const struct ArrowArray *batch,
-                            bf_delta_file_t **out_files, size_t *n_out_files, bf_error_t *err) {
-  duckdb_connection conn;
-  if (duckdb_connect(engine->ingest_db, &conn) != DuckDBSuccess)
-    return bf_error_set(err, BF_EINTERNAL, "cannot connect to the ingest database");
-  char uuid[37], view[64], staged[80];
-  bf_uuid4_string(uuid);
-  snprintf(view, sizeof view, "bf_ingest_%.8s%.4s%.4s", uuid, uuid + 9, uuid + 14);
-  duckdb_arrow_stream stream = NULL;
+int bf__engine_write_staged(duckdb_connection conn, const char *staged, const char *table_dir,
+                            const bf_schema_t *schema, const char *const *partition_columns,
+                            size_t n_partition_columns, bf_delta_file_t **out_files,
+                            size_t *n_out_files, bf_error_t *err) {
   bf_buffer_t sql;
   bf_buffer_init(&sql);
   duckdb_result result;
-  int have_result = 0, have_view = 0;
+  int have_result = 0;
   bf_delta_file_t *files = NULL;
   size_t n_files = 0;
   int status = BF_OK;
-  if (duckdb_arrow_array_scan(conn, view, (duckdb_arrow_schema)batch_schema,
-                              (duckdb_arrow_array)batch, &stream) != DuckDBSuccess) {
-    status = bf_error_set(err, BF_EINVAL, "DuckDB cannot read the Arrow batch");
-    goto done;
-  }
-  have_view = 1;
-  /* The Arrow scan can be read once; a temp table (private to this connection) lets
-   * both the COPY and the statistics query read the batch. */
-  snprintf(staged, sizeof staged, "%s_staged", view);
-  bf__sql_append(&sql, "CREATE TEMP TABLE ");
-  bf__sql_ident(&sql, staged);
-  bf__sql_append(&sql, " AS SELECT * FROM ");
-  bf__sql_ident(&sql, view);
-  if (bf__sql_cstr(&sql) == NULL ||
-      (status = bf__sql_exec(conn, bf__sql_cstr(&sql), err)) != BF_OK) {
-    if (status == BF_OK) status = bf_error_set(err, BF_ENOMEM, "out of memory");
-    else bf_error_prefix(err, "staging the batch");
-    goto done;
-  }
-  sql.size = 0;
   bf__sql_append(&sql, "COPY (SELECT * FROM ");
   bf__sql_ident(&sql, staged);
   bf__sql_append(&sql, ") TO ");
   bf__sql_string(&sql, table_dir);
   bf__sql_append(&sql,
                  " (FORMAT parquet, COMPRESSION zstd, FILENAME_PATTERN 'part-{uuid}', APPEND, "
-                 "RETURN_STATS, PARTITION_BY (");
+                 "ROW_GROUP_SIZE 1000000, RETURN_STATS, PARTITION_BY (");
   bf__sql_ident(&sql, BF_SYSCOL_PARTITION_DATE);
   for (size_t i = 0; i < n_partition_columns; i++) {
     bf__sql_append(&sql, ", ");
@@ -119,7 +92,10 @@ int bf_engine_write_parquet(bf_engine_t *engine, const char *table_dir, const bf
     goto done;
   }
   if (duckdb_query(conn, copy_sql, &result) != DuckDBSuccess) {
-    status = bf_error_set(err, BF_EIO, "writing Parquet failed: %s", duckdb_result_error(&result));
+    const char *msg = duckdb_result_error(&result);
+    status = bf_error_set(err, msg && (strstr(msg, "No space left") || strstr(msg, "ENOSPC"))
+                                   ? BF_EFULL : BF_EIO,
+                          "writing Parquet failed: %s", msg);
     duckdb_destroy_result(&result);
     goto done;
   }
@@ -145,31 +121,23 @@ int bf_engine_write_parquet(bf_engine_t *engine, const char *table_dir, const bf
                                    n_files, err);
 done:
   if (have_result) duckdb_destroy_result(&result);
-  if (have_view) {
-    /* The scan's view is visible database-wide; drop it right away. */
-    bf_buffer_t drop;
-    bf_buffer_init(&drop);
-    bf__sql_append(&drop, "DROP VIEW IF EXISTS ");
-    bf__sql_ident(&drop, view);
-    bf__sql_exec(conn, bf__sql_cstr(&drop), NULL);
-    bf_buffer_reset(&drop);
-  }
-  if (stream) duckdb_destroy_arrow_stream(&stream);
-  duckdb_disconnect(&conn);
   bf_buffer_reset(&sql);
   if (status != BF_OK) {
-    for (size_t i = 0; i < n_files; i++) {
-      if (files[i].path) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", table_dir, files[i].path);
-        remove(path);
-      }
-      bf_delta_file_reset(&files[i]);
-    }
+    bf__engine_remove_files(table_dir, files, n_files);
+    for (size_t i = 0; i < n_files; i++) bf_delta_file_reset(&files[i]);
     free(files);
     return status;
   }
   *out_files = files;
   *n_out_files = n_files;
   return BF_OK;
+}
+
+void bf__engine_remove_files(const char *table_dir, const bf_delta_file_t *files, size_t n_files) {
+  for (size_t i = 0; i < n_files; i++) {
+    if (files[i].path == NULL) continue;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", table_dir, files[i].path);
+    remove(path);
+  }
 }

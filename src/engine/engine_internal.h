@@ -42,4 +42,30 @@ int bf__engine_file_stats(duckdb_connection conn, const char *view, const bf_sch
                           const char *const *partition_columns, size_t n_partition_columns,
                           bf_delta_file_t *files, size_t n_files, bf_error_t *err);
 
+/* Writes the rows of table `staged` (a plain name, quoted here) as zstd
+ * Parquet files partitioned like the table under table_dir, with Delta stats.
+ * On failure the files written so far are removed. */
+int bf__engine_write_staged(duckdb_connection conn, const char *staged, const char *table_dir,
+                            const bf_schema_t *schema, const char *const *partition_columns,
+                            size_t n_partition_columns, bf_delta_file_t **out_files,
+                            size_t *n_out_files, bf_error_t *err);
+void bf__engine_remove_files(const char *table_dir, const bf_delta_file_t *files, size_t n_files);
+
+/* "SELECT CAST(col AS type) AS col, ... FROM (<files> UNION ALL BY NAME <tails>)"
+ * in schema order; with neither files nor tails an empty typed relation. */
+int bf__engine_table_select(bf_buffer_t *sql, const char *table_dir, const bf_schema_t *schema,
+                            const char *const *partition_columns, size_t n_partition_columns,
+                            const bf_delta_file_t *files, size_t n_files,
+                            const char *catalog, const char *const *tails, size_t n_tails);
+
+/* Schema, inside each table's catalog, holding its tail tables (a DuckDB
+ * transaction may write to one attached database only, and the view swap drops
+ * a tail in the same transaction). */
+#define BF_TAIL_SCHEMA "__bf_tail"
+
+/* ATTACH the catalog (in-memory) and create schema_name and the tail schema in
+ * it if needed. Caller holds ddl_mu. */
+int bf__engine_ensure_catalog(bf_engine_t *engine, const char *catalog, const char *schema_name,
+                              bf_error_t *err);
+
 #endif

@@ -155,7 +155,7 @@ static double backoff_secs(bf_producer_t *producer, int attempt) {
 
 static bool is_retryable(int status) {
   return status == BF_EUNAVAILABLE || status == BF_ETIMEOUT || status == BF_EFULL ||
-         status == BF_ECONFLICT;
+         status == BF_ECONFLICT || status == BF_ECANCELLED;
 }
 
 /* Records a failure message in stats.last_error. Caller holds mu. */

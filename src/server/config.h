@@ -15,6 +15,15 @@ typedef struct bf_server_config {
   long long max_result_bytes; /* 0 = unlimited */
   char memory_limit[64];
   int threads;
+  /* storage engine (see table_store.h) */
+  long long flush_rows;
+  long long flush_bytes;
+  double flush_interval_secs;
+  int checkpoint_interval;
+  int compact_min_files;
+  double vacuum_retention_hours;
+  double log_retention_hours;
+  double maintenance_interval_secs;
 } bf_server_config_t;
 
 enum { BF_CONFIG_OK = 0, BF_CONFIG_EXIT_OK = 1, BF_CONFIG_EXIT_USAGE = 2 };

@@ -17,6 +17,12 @@
 #include "server/log.h"
 #include "server/registry.h"
 #include "server/service.h"
+#include "server/table_store.h"
+
+static int read_checkpoint(void *ctx, const char *path, char **out, size_t *out_len,
+                           bf_error_t *err) {
+  return bf_engine_checkpoint_read(ctx, path, out, out_len, err);
+}
 
 static int wait_for_signal(void) {
   sigset_t set;
@@ -73,7 +79,25 @@ int main(int argc, char **argv) {
     bf_registry_close(&registry);
     return 1;
   }
-  bf_service_t service = {&registry, engine};
+  bf_registry_set_checkpoint_reader(read_checkpoint, engine);
+  bf_store_options_t store_options;
+  bf_store_options_default(&store_options);
+  store_options.flush_rows = config.flush_rows;
+  store_options.flush_bytes = config.flush_bytes;
+  store_options.flush_interval_secs = config.flush_interval_secs;
+  store_options.checkpoint_interval = config.checkpoint_interval;
+  store_options.compact_min_files = config.compact_min_files;
+  store_options.vacuum_retention_hours = config.vacuum_retention_hours;
+  store_options.log_retention_hours = config.log_retention_hours;
+  store_options.maintenance_interval_secs = config.maintenance_interval_secs;
+  bf_store_t *store = NULL;
+  if (bf_store_create(&registry, engine, &store_options, &store, &err) != BF_OK) {
+    BF_LOG_ERROR("%s", err.message);
+    bf_engine_destroy(engine);
+    bf_registry_close(&registry);
+    return 1;
+  }
+  bf_service_t service = {&registry, engine, store};
   bf_service_load_tables(&service);
 
   char address[300];
@@ -88,6 +112,7 @@ int main(int argc, char **argv) {
   int port = 0;
   if (bf_rpc_server_start(&rpc_options, &server, &port, &err) != BF_OK) {
     BF_LOG_ERROR("%s", err.message);
+    bf_store_destroy(store);
     bf_engine_destroy(engine);
     bf_registry_close(&registry);
     return 1;
@@ -99,6 +124,7 @@ int main(int argc, char **argv) {
   int sig = wait_for_signal();
   BF_LOG_INFO("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   bf_rpc_server_stop(server, 5.0);
+  bf_store_destroy(store); /* flushes every table's tail */
   bf_engine_destroy(engine);
   bf_registry_close(&registry);
   BF_LOG_INFO("stopped");

@@ -215,9 +215,18 @@ bf_table_t *bf_registry_find(bf_registry_t *r, const char *catalog, const char *
   return t;
 }
 
+static bf_delta_checkpoint_reader_fn checkpoint_reader;
+static void *checkpoint_reader_ctx;
+
+void bf_registry_set_checkpoint_reader(bf_delta_checkpoint_reader_fn reader, void *ctx) {
+  checkpoint_reader = reader;
+  checkpoint_reader_ctx = ctx;
+}
+
 int bf_table_ensure_snapshot(bf_table_t *t, bf_error_t *err) {
   if (t->snapshot_loaded) return BF_OK;
-  BF_RETURN_NOT_OK(bf_delta_snapshot_load(t->dir, &t->snapshot, err));
+  BF_RETURN_NOT_OK(bf_delta_snapshot_load_with(t->dir, checkpoint_reader, checkpoint_reader_ctx,
+                                               &t->snapshot, err));
   t->snapshot_loaded = 1;
   return BF_OK;
 }
@@ -260,7 +269,8 @@ static int check_existing_log(const bf_table_t *candidate, bf_error_t *err) {
   bf_delta_snapshot_t snapshot;
   memset(&snapshot, 0, sizeof snapshot);
   char *schema_string = NULL;
-  int status = bf_delta_snapshot_load(candidate->dir, &snapshot, err);
+  int status = bf_delta_snapshot_load_with(candidate->dir, checkpoint_reader, checkpoint_reader_ctx,
+                                           &snapshot, err);
   if (status == BF_OK) status = bf_delta_schema_string(&candidate->schema, &schema_string, err);
   if (status == BF_OK) {
     int same = snapshot.schema_string && strcmp(snapshot.schema_string, schema_string) == 0 &&

@@ -29,6 +29,7 @@ typedef struct bf_table {
   pthread_mutex_t mu;
   bf_delta_snapshot_t snapshot;   /* guarded by mu */
   int snapshot_loaded;            /* guarded by mu */
+  struct bf_table_store *store;   /* write path state (table_store.c); guarded by mu */
 } bf_table_t;
 
 typedef struct bf_registry {
@@ -64,6 +65,10 @@ int bf_registry_register(bf_registry_t *registry, const char *catalog, const cha
                          const char *const *partition_columns, size_t n_partition_columns,
                          const char *client_fingerprint, bf_table_t **out, int *created,
                          bf_error_t *err);
+
+/* How snapshots read checkpoint Parquet files (the server passes its engine);
+ * without it snapshots replay the JSON commits only. Set once at start. */
+void bf_registry_set_checkpoint_reader(bf_delta_checkpoint_reader_fn reader, void *ctx);
 
 /* Snapshot of the table's Delta log, loaded on first use (no-op once loaded).
  * Caller holds table->mu. */

@@ -1,7 +1,7 @@
-/* bifrost.v1.Bifrost request handlers (see service.h). InsertBatch is the write path
- * of the walking skeleton: decode IPC, check fingerprint and schema, skip batches
- * already applied (producer id + sequence via Delta txn), write Parquet, commit one
- * Delta version, publish the new view, then acknowledge. */
+/* bifrost.v1.Bifrost request handlers (see service.h). InsertBatch decodes the IPC
+ * stream, checks fingerprint, schema and nulls, and hands the batch to the table
+ * store (WAL + group commit + tail; see table_store.h), which makes it durable
+ * and visible before the acknowledgement. */
 #include "server/service.h"
 
 #include <limits.h>
@@ -47,21 +47,11 @@ static bf_table_t *lookup(bf_service_t *s, const Bifrost__V1__TableName *name, b
   return t;
 }
 
-/* Publishes the table's current snapshot as its view. Caller holds t->mu. */
-static int publish_view(bf_service_t *s, bf_table_t *t, bf_error_t *err) {
-  return bf_engine_set_table_view(s->engine, t->catalog, t->schema_name, t->table, t->dir,
-                                  &t->schema, (const char *const *)t->partition_columns,
-                                  t->n_partition_columns, t->snapshot.files, t->snapshot.n_files,
-                                  err);
-}
-
-/* Loads the table's snapshot if this server has not yet, and then publishes its
+/* Loads the table's snapshot and WAL if this server has not yet, and publishes its
  * view (a table registered by another server sharing the data directory becomes
  * queryable here on first use). Caller holds t->mu. */
 static int table_open(bf_service_t *s, bf_table_t *t, bf_error_t *err) {
-  if (t->snapshot_loaded) return BF_OK;
-  BF_RETURN_NOT_OK(bf_table_ensure_snapshot(t, err));
-  return publish_view(s, t, err);
+  return bf_store_open_table(s->store, t, err);
 }
 
 void bf_service_load_tables(bf_service_t *s) {
@@ -81,8 +71,9 @@ void bf_service_load_tables(bf_service_t *s) {
     if (status != BF_OK)
       BF_LOG_ERROR("table %s is not queryable: %s", t->fqn, err.message);
     else
-      BF_LOG_INFO("table %s loaded at version %lld (%zu files)", t->fqn,
-                  (long long)t->snapshot.version, t->snapshot.n_files);
+      BF_LOG_INFO("table %s loaded at version %lld (%zu files, %lld rows replayed from the WAL)",
+                  t->fqn, (long long)t->snapshot.version, t->snapshot.n_files,
+                  (long long)bf_store_tail_rows(t));
   }
   free(tables);
 }
@@ -182,19 +173,6 @@ static int check_nulls(const struct ArrowSchema *schema, const struct ArrowArray
   return BF_OK;
 }
 
-static void remove_files(const bf_table_t *t, bf_delta_file_t *files, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    char path[PATH_MAX * 2];
-    snprintf(path, sizeof path, "%s/%s", t->dir, files[i].path);
-    remove(path);
-  }
-}
-
-static void free_files(bf_delta_file_t *files, size_t n) {
-  for (size_t i = 0; i < n; i++) bf_delta_file_reset(&files[i]);
-  free(files);
-}
-
 static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes,
                           size_t size) {
   bf_error_t err;
@@ -209,10 +187,8 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
   struct ArrowSchema table_schema = {0}, batch_schema = {0};
   struct ArrowArray *batches = NULL;
   size_t n_batches = 0;
-  bf_delta_file_t *files = NULL;
-  size_t n_files = 0;
   uint64_t rows = 0;
-  int duplicate = 0, locked = 0;
+  int duplicate = 0;
   int64_t version = -1;
   int status = BF_OK;
   const char *producer_id = req->producer_id && req->producer_id[0] ? req->producer_id : NULL;
@@ -260,62 +236,13 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
     goto done;
   }
 
-  pthread_mutex_lock(&t->mu);
-  locked = 1;
-  status = table_open(s, t, &err);
-  if (status != BF_OK) goto done;
-  version = t->snapshot.version;
-  if (producer_id &&
-      bf_delta_snapshot_txn_version(&t->snapshot, producer_id) >= (int64_t)req->sequence) {
-    duplicate = 1;
-    goto done;
-  }
-  if (rows == 0) goto done; /* nothing to store; an empty commit would only add log noise */
-  for (size_t i = 0; i < n_batches && status == BF_OK; i++) {
-    if (batches[i].length == 0) continue;
-    bf_delta_file_t *written = NULL;
-    size_t n_written = 0;
-    status = bf_engine_write_parquet(s->engine, t->dir, &t->schema,
-                                     (const char *const *)t->partition_columns,
-                                     t->n_partition_columns, &batch_schema, &batches[i], &written,
-                                     &n_written, &err);
-    if (status != BF_OK) break;
-    bf_delta_file_t *grown = realloc(files, (n_files + n_written) * sizeof *grown);
-    if (grown == NULL) {
-      remove_files(t, written, n_written);
-      free_files(written, n_written);
-      status = bf_error_set(&err, BF_ENOMEM, "out of memory");
-      break;
-    }
-    files = grown;
-    memcpy(files + n_files, written, n_written * sizeof *written);
-    n_files += n_written;
-    free(written);
-  }
-  if (status == BF_OK)
-    status = bf_delta_log_append(t->dir, &t->snapshot, files, n_files, producer_id,
-                                 (int64_t)req->sequence, &version, &err);
-  if (status == BF_EEXIST && producer_id) { /* a concurrent writer applied this batch */
-    duplicate = 1;
-    status = BF_OK;
-    remove_files(t, files, n_files);
-    version = t->snapshot.version;
-    bf_error_t view_err; /* the snapshot now holds the other writer's commits */
-    bf_error_init(&view_err);
-    if (publish_view(s, t, &view_err) != BF_OK)
-      BF_LOG_WARN("table %s: refreshing the view failed: %s", t->fqn, view_err.message);
-    goto done;
-  }
-  if (status != BF_OK) {
-    remove_files(t, files, n_files);
-    bf_error_prefix(&err, "storing a batch in %s", t->fqn);
-    goto done;
-  }
-  status = publish_view(s, t, &err);
-  if (status != BF_OK) bf_error_prefix(&err, "batch committed at version %lld but", (long long)version);
+  bf_store_insert_t in = {.producer_id = producer_id, .sequence = (int64_t)req->sequence,
+                         .ipc = req->arrow_ipc.data, .ipc_len = req->arrow_ipc.len,
+                         .schema = &batch_schema, .batches = batches, .n_batches = n_batches,
+                         .rows = rows};
+  status = bf_store_insert(s->store, t, &in, &duplicate, &version, &err);
 
 done:
-  if (locked) pthread_mutex_unlock(&t->mu);
   if (status != BF_OK) {
     BF_LOG_WARN("InsertBatch rejected: %s", err.message);
     fail(call, &err);
@@ -326,7 +253,6 @@ done:
     resp.delta_version = version;
     reply_message(call, &resp.base);
   }
-  free_files(files, n_files);
   for (size_t i = 0; i < n_batches; i++) bf_arrow_array_release(&batches[i]);
   free(batches);
   bf_arrow_schema_release(&table_schema);
@@ -446,6 +372,8 @@ static void fill_info(bf_table_t *t, info_storage_t *st) {
   pthread_mutex_lock(&t->mu);
   if (bf_table_ensure_snapshot(t, NULL) == BF_OK) {
     st->info.delta_version = t->snapshot.version;
+    st->info.tail_rows = bf_store_tail_rows(t);
+    st->info.num_rows = st->info.tail_rows;
     st->info.num_files = (int64_t)t->snapshot.n_files;
     for (size_t i = 0; i < t->snapshot.n_files; i++) {
       st->info.num_rows += t->snapshot.files[i].num_records;
@@ -507,6 +435,65 @@ static void handle_describe(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
   bifrost__v1__describe_table_request__free_unpacked(req, NULL);
 }
 
+/* ---- MaintainTable ----------------------------------------------------------------------------- */
+
+static void handle_maintain(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes,
+                            size_t size) {
+  bf_error_t err;
+  bf_error_init(&err);
+  Bifrost__V1__MaintainTableRequest *req =
+      bifrost__v1__maintain_table_request__unpack(NULL, size, req_bytes);
+  if (req == NULL) {
+    bf_rpc_call_finish(call, BF_EINVAL, "malformed MaintainTableRequest");
+    return;
+  }
+  static const struct {
+    const char *name;
+    unsigned bit;
+  } ops[] = {{"flush", BF_MAINT_FLUSH},
+             {"optimize", BF_MAINT_OPTIMIZE},
+             {"checkpoint", BF_MAINT_CHECKPOINT},
+             {"vacuum", BF_MAINT_VACUUM},
+             {"cleanup_log", BF_MAINT_CLEANUP_LOG}};
+  unsigned bits = 0;
+  int status = BF_OK;
+  for (size_t i = 0; i < req->n_operations && status == BF_OK; i++) {
+    unsigned bit = 0;
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
+      if (strcmp(req->operations[i], ops[k].name) == 0) bit = ops[k].bit;
+    if (bit == 0)
+      status = bf_error_set(&err, BF_EINVAL,
+                            "unknown maintenance operation '%s' (flush, optimize, checkpoint, "
+                            "vacuum, cleanup_log)",
+                            req->operations[i]);
+    bits |= bit;
+  }
+  if (status == BF_OK && bits == 0)
+    status = bf_error_set(&err, BF_EINVAL, "no maintenance operation given");
+  if (status == BF_OK && req->override_retention && !(req->retention_hours >= 0))
+    status = bf_error_set(&err, BF_EINVAL, "retention_hours must be >= 0");
+  double retention = req->override_retention ? req->retention_hours : -1;
+  bf_table_t *t = status == BF_OK ? lookup(s, req->name, &err) : NULL;
+  if (status == BF_OK && t == NULL) status = err.status;
+  bf_store_result_t result;
+  if (status == BF_OK)
+    status = bf_store_maintain(s->store, t, bits, retention, &result, &err);
+  if (status != BF_OK) {
+    fail(call, &err);
+  } else {
+    Bifrost__V1__MaintainTableResponse resp = BIFROST__V1__MAINTAIN_TABLE_RESPONSE__INIT;
+    resp.delta_version = result.version;
+    resp.rows_flushed = result.rows_flushed;
+    resp.files_added = result.files_added;
+    resp.files_removed = result.files_removed;
+    resp.files_deleted = result.files_deleted;
+    resp.log_files_deleted = result.log_files_deleted;
+    resp.checkpoint_version = result.checkpoint_version;
+    reply_message(call, &resp.base);
+  }
+  bifrost__v1__maintain_table_request__free_unpacked(req, NULL);
+}
+
 void bf_service_handle(void *ctx, bf_rpc_call_t *call, const char *method, const uint8_t *request,
                        size_t request_size) {
   bf_service_t *s = ctx;
@@ -520,6 +507,8 @@ void bf_service_handle(void *ctx, bf_rpc_call_t *call, const char *method, const
     handle_list(s, call);
   else if (strcmp(method, BF_RPC_METHOD_DESCRIBE_TABLE) == 0)
     handle_describe(s, call, request, request_size);
+  else if (strcmp(method, BF_RPC_METHOD_MAINTAIN_TABLE) == 0)
+    handle_maintain(s, call, request, request_size);
   else {
     char message[300];
     snprintf(message, sizeof message, "unknown method %s", method);

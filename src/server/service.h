@@ -6,10 +6,12 @@
 #include "bifrost/rpc.h"
 #include "engine/engine.h"
 #include "server/registry.h"
+#include "server/table_store.h"
 
 typedef struct bf_service {
   bf_registry_t *registry; /* not owned */
   bf_engine_t *engine;     /* not owned */
+  bf_store_t *store;       /* not owned */
 } bf_service_t;
 
 /* Loads every registered table's snapshot and publishes its view; a table that

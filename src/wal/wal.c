@@ -105,18 +105,24 @@ static int sync_dir_of(const char *path) {
 }
 
 int bf_wal_segment_create(const char *path, bf_wal_segment_t **out, bf_error_t *err) {
-  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  /* Built under a temporary name and renamed once locked and initialised, so a
+   * process scanning for orphaned segments never sees it unlocked. */
+  char tmp[PATH_MAX + 8];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  if (access(path, F_OK) == 0)
+    return bf_error_set(err, BF_EEXIST, "WAL segment %s already exists", path);
+  int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0)
     return bf_error_set(err, errno == EEXIST ? BF_EEXIST : io_status(errno),
-                        "cannot create WAL segment %s: %s", path, strerror(errno));
+                        "cannot create WAL segment %s: %s", tmp, strerror(errno));
   if (flock(fd, LOCK_EX | LOCK_NB) != 0 ||
       pwrite(fd, SEGMENT_MAGIC, SEGMENT_HEADER, 0) != SEGMENT_HEADER || fdatasync(fd) != 0 ||
-      sync_dir_of(path) != 0) {
+      link(tmp, path) != 0 || unlink(tmp) != 0 || sync_dir_of(path) != 0) {
     int e = errno;
-    unlink(path);
+    unlink(tmp);
     close(fd);
-    return bf_error_set(err, io_status(e), "cannot initialise WAL segment %s: %s", path,
-                        strerror(e));
+    return bf_error_set(err, e == EEXIST ? BF_EEXIST : io_status(e),
+                        "cannot initialise WAL segment %s: %s", path, strerror(e));
   }
   bf_wal_segment_t *seg = segment_new(fd, path);
   if (seg == NULL) {

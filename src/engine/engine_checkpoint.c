@@ -1,0 +1,114 @@
+/* Delta checkpoints in Parquet, through the ingest database: NDJSON actions are
+ * read with explicit column types (the checkpoint schema of PROTOCOL.md: protocol,
+ * metaData, txn, add, remove as structs, partitionValues as maps) and copied to
+ * Parquet; reading turns each non-null action column back into one JSON line. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_internal.h"
+
+#define CHECKPOINT_COLUMNS                                                                      \
+  "{'protocol': 'STRUCT(minReaderVersion INTEGER, minWriterVersion INTEGER)', "                 \
+  "'metaData': 'STRUCT(id VARCHAR, name VARCHAR, description VARCHAR, format STRUCT(provider "  \
+  "VARCHAR, options MAP(VARCHAR, VARCHAR)), schemaString VARCHAR, partitionColumns VARCHAR[], " \
+  "configuration MAP(VARCHAR, VARCHAR), createdTime BIGINT)', "                                 \
+  "'txn': 'STRUCT(appId VARCHAR, version BIGINT, lastUpdated BIGINT)', "                        \
+  "'add': 'STRUCT(path VARCHAR, partitionValues MAP(VARCHAR, VARCHAR), size BIGINT, "           \
+  "modificationTime BIGINT, dataChange BOOLEAN, stats VARCHAR, tags MAP(VARCHAR, VARCHAR))', "  \
+  "'remove': 'STRUCT(path VARCHAR, deletionTimestamp BIGINT, dataChange BOOLEAN, "              \
+  "extendedFileMetadata BOOLEAN, partitionValues MAP(VARCHAR, VARCHAR), size BIGINT)'}"
+
+int bf_engine_checkpoint_write(bf_engine_t *engine, const char *ndjson, size_t len,
+                               const char *dest_path, bf_error_t *err) {
+  char uuid[37], json_tmp[PATH_MAX], parquet_tmp[PATH_MAX];
+  bf_uuid4_string(uuid);
+  snprintf(json_tmp, sizeof json_tmp, "%s.%s.ndjson.tmp", dest_path, uuid);
+  snprintf(parquet_tmp, sizeof parquet_tmp, "%s.%s.tmp", dest_path, uuid);
+  BF_RETURN_NOT_OK(bf_fs_write_new_file(json_tmp, ndjson, len, err));
+  bf_buffer_t sql;
+  bf_buffer_init(&sql);
+  bf__sql_append(&sql, "COPY (SELECT protocol, metaData, txn, \"add\", \"remove\" FROM read_json(");
+  bf__sql_string(&sql, json_tmp);
+  bf__sql_append(&sql, ", format = 'newline_delimited', columns = " CHECKPOINT_COLUMNS
+                       ")) TO ");
+  bf__sql_string(&sql, parquet_tmp);
+  bf__sql_append(&sql, " (FORMAT parquet)");
+  duckdb_connection conn;
+  int status = BF_OK;
+  const char *text = bf__sql_cstr(&sql);
+  if (text == NULL) status = bf_error_set(err, BF_ENOMEM, "out of memory");
+  else if (duckdb_connect(engine->ingest_db, &conn) != DuckDBSuccess)
+    status = bf_error_set(err, BF_EINTERNAL, "cannot connect to the ingest database");
+  else {
+    status = bf__sql_exec(conn, text, err);
+    duckdb_disconnect(&conn);
+  }
+  remove(json_tmp);
+  bf_buffer_reset(&sql);
+  if (status == BF_OK && rename(parquet_tmp, dest_path) != 0)
+    status = bf_error_set(err, BF_EIO, "cannot rename checkpoint to %s", dest_path);
+  if (status != BF_OK) {
+    remove(parquet_tmp);
+    bf_error_prefix(err, "writing checkpoint %s", dest_path);
+  }
+  return status;
+}
+
+int bf_engine_checkpoint_read(bf_engine_t *engine, const char *path, char **out, size_t *out_len,
+                              bf_error_t *err) {
+  bf_buffer_t sql;
+  bf_buffer_init(&sql);
+  /* Order: protocol, metaData (partition columns are needed by the adds), txn, add. */
+  const char *kinds[] = {"protocol", "metaData", "txn", "add"};
+  for (int k = 0; k < 4; k++) {
+    if (k) bf__sql_append(&sql, " UNION ALL ");
+    char part[200];
+    snprintf(part, sizeof part, "SELECT %d AS k, json_object('%s', \"%s\")::VARCHAR AS line FROM ", k,
+             kinds[k], kinds[k]);
+    bf__sql_append(&sql, part);
+    bf__sql_string(&sql, path);
+    snprintf(part, sizeof part, " WHERE \"%s\" IS NOT NULL", kinds[k]);
+    bf__sql_append(&sql, part);
+  }
+  bf__sql_append(&sql, " ORDER BY k");
+  const char *text = bf__sql_cstr(&sql);
+  duckdb_connection conn;
+  if (text == NULL || duckdb_connect(engine->ingest_db, &conn) != DuckDBSuccess) {
+    bf_buffer_reset(&sql);
+    return bf_error_set(err, BF_EINTERNAL, "cannot read checkpoint %s", path);
+  }
+  duckdb_result result;
+  int status = BF_OK;
+  bf_buffer_t lines;
+  bf_buffer_init(&lines);
+  if (duckdb_query(conn, text, &result) != DuckDBSuccess) {
+    status = bf_error_set(err, BF_ECORRUPT, "cannot read checkpoint %s: %s", path,
+                          duckdb_result_error(&result));
+  } else {
+    idx_t n = duckdb_row_count(&result);
+    for (idx_t r = 0; r < n && status == BF_OK; r++) {
+      char *line = duckdb_value_varchar(&result, 1, r);
+      if (line == NULL) continue;
+      status = bf_buffer_append(&lines, line, strlen(line));
+      if (status == BF_OK) status = bf_buffer_append(&lines, "\n", 1);
+      duckdb_free(line);
+    }
+    if (status == BF_OK) status = bf_buffer_append(&lines, "", 1);
+    if (status != BF_OK) status = bf_error_set(err, BF_ENOMEM, "out of memory reading %s", path);
+  }
+  duckdb_destroy_result(&result);
+  duckdb_disconnect(&conn);
+  bf_buffer_reset(&sql);
+  if (status != BF_OK) {
+    bf_buffer_reset(&lines);
+    return status;
+  }
+  *out_len = lines.size - 1;
+  uint8_t *data;
+  size_t size;
+  bf_buffer_take(&lines, &data, &size);
+  *out = (char *)data;
+  return BF_OK;
+}

@@ -1,0 +1,648 @@
+/* The table write path (see table_store.h): generations of WAL segment + engine
+ * tail, inserts with group commit, WAL replay, flushes and the background
+ * writer. Maintenance operations live in table_maintenance.c.
+ *
+ * Locking: t->mu guards the table's snapshot and generation list and is held only
+ * for short bookkeeping; fsync, tail appends and Parquet writes run without it.
+ * work_mu serializes flushes and maintenance of one table. A generation being
+ * appended to has pending > 0 and is never flushed before it drops to 0. */
+#include "server/table_store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bifrost/ipc.h"
+#include "bifrost/wal.h"
+#include "server/log.h"
+#include "server/table_store_internal.h"
+
+void bf_store_options_default(bf_store_options_t *o) {
+  o->flush_rows = 1000000;
+  o->flush_bytes = 128LL << 20;
+  o->flush_interval_secs = 60;
+  o->checkpoint_interval = 10;
+  o->compact_min_files = 8;
+  o->compact_target_bytes = 128LL << 20;
+  o->vacuum_retention_hours = 168;
+  o->log_retention_hours = 720;
+  o->maintenance_interval_secs = 60;
+}
+
+/* ---- producer sequence maps ---------------------------------------------------- */
+
+int64_t bf__seq_get(const bf_seq_map_t *m, const char *id) {
+  for (size_t i = 0; i < m->n; i++)
+    if (strcmp(m->ids[i], id) == 0) return m->seqs[i];
+  return -1;
+}
+
+int bf__seq_put(bf_seq_map_t *m, const char *id, int64_t seq) {
+  for (size_t i = 0; i < m->n; i++) {
+    if (strcmp(m->ids[i], id) == 0) {
+      if (seq > m->seqs[i]) m->seqs[i] = seq;
+      return BF_OK;
+    }
+  }
+  char **ids = realloc(m->ids, (m->n + 1) * sizeof *ids);
+  if (ids == NULL) return BF_ENOMEM;
+  m->ids = ids;
+  int64_t *seqs = realloc(m->seqs, (m->n + 1) * sizeof *seqs);
+  if (seqs == NULL) return BF_ENOMEM;
+  m->seqs = seqs;
+  if ((ids[m->n] = strdup(id)) == NULL) return BF_ENOMEM;
+  seqs[m->n++] = seq;
+  return BF_OK;
+}
+
+static void seq_set_exact(bf_seq_map_t *m, const char *id, int64_t seq) {
+  for (size_t i = 0; i < m->n; i++)
+    if (strcmp(m->ids[i], id) == 0) m->seqs[i] = seq;
+}
+
+void bf__seq_reset(bf_seq_map_t *m) {
+  for (size_t i = 0; i < m->n; i++) free(m->ids[i]);
+  free(m->ids);
+  free(m->seqs);
+  memset(m, 0, sizeof *m);
+}
+
+/* Highest sequence of the producer applied anywhere: committed or in the tail. */
+static int64_t applied_seq(const bf_table_t *t, const char *id) {
+  int64_t committed = bf_delta_snapshot_txn_version(&t->snapshot, id);
+  int64_t tail = bf__seq_get(&t->store->seqs, id);
+  return committed > tail ? committed : tail;
+}
+
+/* ---- generations -------------------------------------------------------------------- */
+
+static void gen_free(bf_gen_t *g) {
+  if (g == NULL) return;
+  bf__seq_reset(&g->seqs);
+  free(g);
+}
+
+/* Publishes the view: live files + the tails of all generations except skip_tail,
+ * which is dropped in the same transaction. Caller holds t->mu. */
+int bf__store_publish(bf_store_t *s, bf_table_t *t, const char *drop_tail, bf_error_t *err) {
+  bf_table_store_t *ts = t->store;
+  const char **tails = malloc((ts->n_gens ? ts->n_gens : 1) * sizeof *tails);
+  if (tails == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  size_t n = 0;
+  for (size_t i = 0; i < ts->n_gens; i++)
+    if (!drop_tail || strcmp(ts->gens[i]->tail, drop_tail) != 0) tails[n++] = ts->gens[i]->tail;
+  int status = bf_engine_set_table_view(s->engine, t->catalog, t->schema_name, t->table, t->dir,
+                                        &t->schema, (const char *const *)t->partition_columns,
+                                        t->n_partition_columns, t->snapshot.files,
+                                        t->snapshot.n_files, tails, n, drop_tail, err);
+  free(tails);
+  return status;
+}
+
+static int wal_dir(const bf_table_t *t, char *out, size_t cap) {
+  int n = snprintf(out, cap, "%s/_bifrost/wal", t->dir);
+  return n < 0 || (size_t)n >= cap ? BF_EINVAL : BF_OK;
+}
+
+/* Adds a generation (tail tables created, view published). seg may be NULL: a new
+ * segment is created. Caller holds t->mu. */
+static int gen_add(bf_store_t *s, bf_table_t *t, bf_wal_segment_t *seg, int sealed, bf_gen_t **out,
+                   bf_error_t *err) {
+  bf_table_store_t *ts = t->store;
+  bf_gen_t *g = calloc(1, sizeof *g);
+  bf_gen_t **grown = g ? realloc(ts->gens, (ts->n_gens + 1) * sizeof *grown) : NULL;
+  if (grown == NULL) {
+    free(g);
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
+  ts->gens = grown;
+  g->id = ++ts->next_gen;
+  g->sealed = sealed;
+  g->created_us = bf_time_now_us();
+  snprintf(g->tail, sizeof g->tail, "t%llu_g%llu", (unsigned long long)ts->index,
+           (unsigned long long)g->id);
+  int status = BF_OK;
+  if (seg == NULL) {
+    char dir[PATH_MAX + 64], path[PATH_MAX + 160], uuid[37];
+    status = wal_dir(t, dir, sizeof dir) == BF_OK ? bf_fs_mkdirs(dir, err)
+                                                  : bf_error_set(err, BF_EINVAL, "path too long");
+    bf_uuid4_string(uuid);
+    snprintf(path, sizeof path, "%s/%020lld-%06llu-%.8s.wal", dir, (long long)g->created_us,
+             (unsigned long long)(g->id % 1000000), uuid);
+    if (status == BF_OK) status = bf_wal_segment_create(path, &seg, err);
+  }
+  if (status == BF_OK) status = bf_engine_tail_create(s->engine, t->catalog, t->schema_name, g->tail, &t->schema, err);
+  if (status != BF_OK) {
+    if (seg && !g->seg) bf_wal_segment_close(seg, 0);
+    gen_free(g);
+    return status;
+  }
+  g->seg = seg;
+  ts->gens[ts->n_gens++] = g;
+  status = bf__store_publish(s, t, NULL, err);
+  if (status != BF_OK) { /* keep it anyway: its rows must still be flushed */
+    g->sealed = 1;
+    return status;
+  }
+  *out = g;
+  return BF_OK;
+}
+
+static void gen_remove(bf_table_t *t, bf_gen_t *g) {
+  bf_table_store_t *ts = t->store;
+  for (size_t i = 0; i < ts->n_gens; i++) {
+    if (ts->gens[i] == g) {
+      memmove(ts->gens + i, ts->gens + i + 1, (ts->n_gens - i - 1) * sizeof *ts->gens);
+      ts->n_gens--;
+      return;
+    }
+  }
+}
+
+int64_t bf_store_tail_rows(const bf_table_t *t) {
+  int64_t rows = 0;
+  if (t->store)
+    for (size_t i = 0; i < t->store->n_gens; i++) rows += t->store->gens[i]->rows;
+  return rows;
+}
+
+/* ---- WAL records ----------------------------------------------------------------------
+ * payload: u8 format (1) | u16 producer id length | producer id | i64 sequence | IPC stream */
+
+static int encode_record(const bf_store_insert_t *in, bf_buffer_t *out) {
+  size_t id_len = in->producer_id ? strlen(in->producer_id) : 0;
+  if (id_len > 65535) return BF_EINVAL;
+  uint8_t head[11];
+  head[0] = 1;
+  head[1] = (uint8_t)(id_len & 0xff);
+  head[2] = (uint8_t)(id_len >> 8);
+  BF_RETURN_NOT_OK(bf_buffer_reserve(out, sizeof head + id_len + in->ipc_len));
+  BF_RETURN_NOT_OK(bf_buffer_append(out, head, 3));
+  if (id_len) BF_RETURN_NOT_OK(bf_buffer_append(out, in->producer_id, id_len));
+  uint64_t seq = (uint64_t)in->sequence;
+  for (int i = 0; i < 8; i++) head[3 + i] = (uint8_t)(seq >> (8 * i));
+  BF_RETURN_NOT_OK(bf_buffer_append(out, head + 3, 8));
+  return bf_buffer_append(out, in->ipc, in->ipc_len);
+}
+
+static int decode_record(const uint8_t *p, size_t n, char *id, size_t id_cap, int64_t *seq,
+                         const uint8_t **ipc, size_t *ipc_len) {
+  if (n < 11 || p[0] != 1) return BF_ECORRUPT;
+  size_t id_len = (size_t)p[1] | (size_t)p[2] << 8;
+  if (n < 11 + id_len || id_len >= id_cap) return BF_ECORRUPT;
+  memcpy(id, p + 3, id_len);
+  id[id_len] = '\0';
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v |= (uint64_t)p[3 + id_len + i] << (8 * i);
+  *seq = (int64_t)v;
+  *ipc = p + 11 + id_len;
+  *ipc_len = n - 11 - id_len;
+  return BF_OK;
+}
+
+/* ---- insert ----------------------------------------------------------------------------- */
+
+int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, int *duplicate,
+                    int64_t *version, bf_error_t *err) {
+  *duplicate = 0;
+  bf_buffer_t record;
+  bf_buffer_init(&record);
+  pthread_mutex_lock(&t->mu);
+  int status = bf_store_open_table(s, t, err);
+  if (status != BF_OK) {
+    pthread_mutex_unlock(&t->mu);
+    return status;
+  }
+  bf_table_store_t *ts = t->store;
+  *version = t->snapshot.version;
+  int64_t previous = in->producer_id ? bf__seq_get(&ts->seqs, in->producer_id) : -1;
+  if (in->producer_id && applied_seq(t, in->producer_id) >= in->sequence) {
+    *duplicate = 1;
+    pthread_mutex_unlock(&t->mu);
+    return BF_OK;
+  }
+  if (in->rows == 0) { /* nothing to store */
+    pthread_mutex_unlock(&t->mu);
+    return BF_OK;
+  }
+  bf_gen_t *g = ts->n_gens ? ts->gens[ts->n_gens - 1] : NULL;
+  if (g == NULL || g->sealed) status = gen_add(s, t, NULL, 0, &g, err);
+  if (status == BF_OK && encode_record(in, &record) != BF_OK)
+    status = bf_error_set(err, BF_ENOMEM, "out of memory");
+  uint64_t lsn = 0;
+  if (status == BF_OK) status = bf_wal_append(g->seg, record.data, record.size, &lsn, err);
+  if (status == BF_OK && in->producer_id) {
+    /* Claim the sequence now, so a concurrent retry of this batch is a duplicate. */
+    if (bf__seq_put(&ts->seqs, in->producer_id, in->sequence) != BF_OK)
+      status = bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
+  if (status != BF_OK) {
+    pthread_mutex_unlock(&t->mu);
+    bf_buffer_reset(&record);
+    bf_error_prefix(err, "table %s", t->fqn);
+    return status;
+  }
+  g->pending++;
+  pthread_mutex_unlock(&t->mu);
+  bf_buffer_reset(&record);
+
+  status = bf_wal_sync(g->seg, lsn, err);
+  for (size_t i = 0; i < in->n_batches && status == BF_OK; i++)
+    if (in->batches[i].length > 0)
+      status = bf_engine_tail_append(s->engine, t->catalog, g->tail, in->schema, &in->batches[i], err);
+
+  pthread_mutex_lock(&t->mu);
+  if (status == BF_OK) {
+    g->rows += (int64_t)in->rows;
+    g->bytes += (int64_t)in->ipc_len;
+    if (in->producer_id && bf__seq_put(&g->seqs, in->producer_id, in->sequence) != BF_OK)
+      status = bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
+  if (status != BF_OK) {
+    /* Not acknowledged: a retry must be accepted again, and this segment may hold
+     * a partial record, so no more appends go to it. */
+    g->sealed = 1;
+    if (in->producer_id && bf__seq_get(&ts->seqs, in->producer_id) == in->sequence)
+      seq_set_exact(&ts->seqs, in->producer_id, previous);
+    bf_error_prefix(err, "table %s", t->fqn);
+  }
+  g->pending--;
+  pthread_cond_broadcast(&ts->pending_cv);
+  *version = t->snapshot.version;
+  pthread_mutex_unlock(&t->mu);
+  if (status == BF_OK && (g->rows >= s->options.flush_rows || g->bytes >= s->options.flush_bytes))
+    bf__store_wake(s);
+  return status;
+}
+
+/* ---- replay ------------------------------------------------------------------------------ */
+
+typedef struct replay_ctx {
+  bf_store_t *store;
+  bf_table_t *table;
+  bf_gen_t *gen;
+  int64_t skipped;
+  bf_error_t *err;
+} replay_ctx_t;
+
+static int replay_record(void *p, const uint8_t *payload, size_t n) {
+  replay_ctx_t *c = p;
+  bf_table_t *t = c->table;
+  char id[1024];
+  int64_t seq;
+  const uint8_t *ipc;
+  size_t ipc_len;
+  if (decode_record(payload, n, id, sizeof id, &seq, &ipc, &ipc_len) != BF_OK)
+    return bf_error_set(c->err, BF_ECORRUPT, "malformed WAL record");
+  if (id[0] && applied_seq(t, id) >= seq) {
+    c->skipped++;
+    return BF_OK;
+  }
+  bf_ipc_reader_t *reader = NULL;
+  struct ArrowSchema schema = {0};
+  int status = bf_ipc_reader_create(ipc, ipc_len, &reader, c->err);
+  if (status == BF_OK) status = bf_ipc_reader_schema(reader, &schema, c->err);
+  int64_t rows = 0;
+  while (status == BF_OK) {
+    struct ArrowArray batch;
+    int has = 0;
+    status = bf_ipc_reader_next(reader, &batch, &has, c->err);
+    if (status != BF_OK || !has) break;
+    if (batch.length > 0)
+      status = bf_engine_tail_append(c->store->engine, t->catalog, c->gen->tail, &schema, &batch,
+                                     c->err);
+    rows += batch.length;
+    bf_arrow_array_release(&batch);
+  }
+  bf_arrow_schema_release(&schema);
+  bf_ipc_reader_destroy(reader);
+  if (status != BF_OK) return status;
+  c->gen->rows += rows;
+  c->gen->bytes += (int64_t)ipc_len;
+  if (id[0] && (bf__seq_put(&c->gen->seqs, id, seq) != BF_OK ||
+                bf__seq_put(&t->store->seqs, id, seq) != BF_OK))
+    return bf_error_set(c->err, BF_ENOMEM, "out of memory");
+  return BF_OK;
+}
+
+static int compare_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adopts every WAL segment of the table that no live process holds (oldest
+ * first) as a sealed generation. Caller holds t->mu. */
+int bf__store_adopt_orphans(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
+  char dir[PATH_MAX + 64];
+  if (wal_dir(t, dir, sizeof dir) != BF_OK) return BF_OK;
+  DIR *d = opendir(dir);
+  if (d == NULL) return BF_OK;
+  char **names = NULL;
+  size_t n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (len < 5 || strcmp(e->d_name + len - 4, ".wal") != 0) continue;
+    int ours = 0;
+    for (size_t i = 0; i < t->store->n_gens && !ours; i++)
+      ours = t->store->gens[i]->seg &&
+             strcmp(strrchr(bf_wal_segment_path(t->store->gens[i]->seg), '/') + 1, e->d_name) == 0;
+    if (ours) continue;
+    char **grown = realloc(names, (n + 1) * sizeof *names);
+    if (grown == NULL) break;
+    names = grown;
+    if ((names[n] = strdup(e->d_name)) != NULL) n++;
+  }
+  closedir(d);
+  if (n) qsort(names, n, sizeof *names, compare_names);
+  int status = BF_OK;
+  for (size_t i = 0; i < n && status == BF_OK; i++) {
+    char path[PATH_MAX + 400];
+    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    bf_wal_segment_t *seg = NULL;
+    int adopted = 0;
+    status = bf_wal_segment_adopt(path, &seg, &adopted, err);
+    if (status != BF_OK || !adopted) continue;
+    bf_gen_t *g = NULL;
+    status = gen_add(s, t, seg, 1, &g, err);
+    if (status != BF_OK) break;
+    replay_ctx_t c = {s, t, g, 0, err};
+    uint64_t torn = 0;
+    status = bf_wal_segment_read(seg, replay_record, &c, &torn, err);
+    if (status != BF_OK) {
+      bf_error_prefix(err, "replaying %s", path);
+      break;
+    }
+    status = bf__store_publish(s, t, NULL, err);
+    BF_LOG_INFO("table %s: replayed WAL segment %s: %lld rows, %lld batches already committed%s",
+                t->fqn, names[i], (long long)g->rows, (long long)c.skipped,
+                torn ? " (torn tail discarded)" : "");
+  }
+  for (size_t i = 0; i < n; i++) free(names[i]);
+  free(names);
+  return status;
+}
+
+int bf_store_open_table(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
+  if (t->store && t->store->opened) return BF_OK;
+  if (t->store == NULL) {
+    bf_table_store_t *ts = calloc(1, sizeof *ts);
+    if (ts == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+    pthread_cond_init(&ts->pending_cv, NULL);
+    pthread_mutex_init(&ts->work_mu, NULL);
+    ts->index = __atomic_add_fetch(&s->next_table_index, 1, __ATOMIC_RELAXED);
+    ts->last_checkpoint_version = -1;
+    t->store = ts;
+  }
+  BF_RETURN_NOT_OK(bf_table_ensure_snapshot(t, err));
+  t->store->last_checkpoint_version = bf_delta_last_checkpoint_version(t->dir);
+  BF_RETURN_NOT_OK(bf__store_publish(s, t, NULL, err));
+  int status = bf__store_adopt_orphans(s, t, err);
+  if (status != BF_OK) return status;
+  t->store->opened = 1;
+  return BF_OK;
+}
+
+void bf__table_store_free(bf_table_t *t) {
+  bf_table_store_t *ts = t->store;
+  if (ts == NULL) return;
+  for (size_t i = 0; i < ts->n_gens; i++) {
+    bf_wal_segment_close(ts->gens[i]->seg, 0); /* kept for replay at the next start */
+    gen_free(ts->gens[i]);
+  }
+  free(ts->gens);
+  bf__seq_reset(&ts->seqs);
+  pthread_cond_destroy(&ts->pending_cv);
+  pthread_mutex_destroy(&ts->work_mu);
+  free(ts);
+  t->store = NULL;
+}
+
+/* ---- flush ---------------------------------------------------------------------------------- */
+
+static int flush_due(const bf_store_t *s, const bf_table_t *t, int64_t now_us) {
+  const bf_table_store_t *ts = t->store;
+  for (size_t i = 0; i < ts->n_gens; i++) {
+    const bf_gen_t *g = ts->gens[i];
+    if (g->sealed) return 1;
+    if (g->rows > 0 && (g->rows >= s->options.flush_rows || g->bytes >= s->options.flush_bytes ||
+                        now_us - g->created_us >= (int64_t)(s->options.flush_interval_secs * 1e6)))
+      return 1;
+  }
+  return 0;
+}
+
+/* Writes one sealed generation to Parquet and commits it. Caller holds work_mu. */
+static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, bf_error_t *err) {
+  bf_delta_file_t *files = NULL;
+  size_t n_files = 0;
+  int status = BF_OK;
+  if (g->rows > 0)
+    status = bf_engine_tail_write_parquet(s->engine, g->tail, t->dir, &t->schema,
+                                          (const char *const *)t->partition_columns,
+                                          t->n_partition_columns, &files, &n_files, err);
+  if (status != BF_OK) return status;
+  pthread_mutex_lock(&t->mu);
+  int64_t version = t->snapshot.version;
+  if (n_files > 0 || g->seqs.n > 0) {
+    bf_delta_commit_t c = {.operation = "WRITE", .data_change = 1, .adds = files,
+                           .n_adds = n_files, .txn_app_ids = (const char *const *)g->seqs.ids,
+                           .txn_versions = g->seqs.seqs, .n_txns = g->seqs.n};
+    status = bf_delta_log_commit(t->dir, &t->snapshot, &c, &version, err);
+  }
+  if (status == BF_OK) {
+    gen_remove(t, g);
+    bf_error_t view_err;
+    bf_error_init(&view_err);
+    /* The commit is durable; a failed view swap must not lose the generation's
+     * rows from queries for long: the next publish retries it. */
+    if (bf__store_publish(s, t, g->tail, &view_err) != BF_OK)
+      BF_LOG_ERROR("table %s: swapping the view after commit %lld failed: %s", t->fqn,
+                   (long long)version, view_err.message);
+  }
+  pthread_mutex_unlock(&t->mu);
+  if (status != BF_OK) {
+    bf__store_remove_files(t, files, n_files);
+    for (size_t i = 0; i < n_files; i++) bf_delta_file_reset(&files[i]);
+    free(files);
+    return status;
+  }
+  for (size_t i = 0; i < n_files; i++) bf_delta_file_reset(&files[i]);
+  free(files);
+  bf_engine_tail_drop(s->engine, t->catalog, g->tail, 0);
+  bf_wal_segment_close(g->seg, 1);
+  *rows += g->rows;
+  if (g->rows > 0)
+    BF_LOG_INFO("table %s: flushed %lld rows into %zu files at version %lld", t->fqn,
+                (long long)g->rows, n_files, (long long)version);
+  gen_free(g);
+  return BF_OK;
+}
+
+int bf__store_flush(bf_store_t *s, bf_table_t *t, int64_t *rows, bf_error_t *err) {
+  bf_table_store_t *ts = t->store;
+  pthread_mutex_lock(&t->mu);
+  if (ts->n_gens) ts->gens[ts->n_gens - 1]->sealed = 1;
+  size_t n = ts->n_gens;
+  bf_gen_t **todo = malloc((n ? n : 1) * sizeof *todo);
+  if (todo == NULL) {
+    pthread_mutex_unlock(&t->mu);
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
+  memcpy(todo, ts->gens, n * sizeof *todo);
+  for (size_t i = 0; i < n; i++)
+    while (todo[i]->pending > 0) pthread_cond_wait(&ts->pending_cv, &t->mu);
+  pthread_mutex_unlock(&t->mu);
+  int status = BF_OK;
+  for (size_t i = 0; i < n && status == BF_OK; i++) status = flush_gen(s, t, todo[i], rows, err);
+  free(todo);
+  if (status != BF_OK) bf_error_prefix(err, "flushing %s", t->fqn);
+  return status;
+}
+
+void bf__store_remove_files(const bf_table_t *t, const bf_delta_file_t *files, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/%s", t->dir, files[i].path);
+    remove(path);
+  }
+}
+
+/* ---- background writer ------------------------------------------------------------------------ */
+
+void bf__store_wake(bf_store_t *s) {
+  pthread_mutex_lock(&s->mu);
+  s->wake = 1;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+static bf_table_t **snapshot_tables(bf_registry_t *r, size_t *n) {
+  pthread_mutex_lock(&r->mu);
+  *n = r->n_tables;
+  bf_table_t **tables = malloc((*n ? *n : 1) * sizeof *tables);
+  if (tables && *n) memcpy(tables, r->tables, *n * sizeof *tables);
+  pthread_mutex_unlock(&r->mu);
+  if (tables == NULL) *n = 0;
+  return tables;
+}
+
+static void tend_table(bf_store_t *s, bf_table_t *t, int64_t now_us) {
+  bf_error_t err;
+  bf_error_init(&err);
+  pthread_mutex_lock(&t->mu);
+  int open = t->store && t->store->opened;
+  int due = 0;
+  if (open) {
+    bf_table_store_t *ts = t->store;
+    due = flush_due(s, t, now_us);
+    if (now_us - ts->last_refresh_us >= 1000000) { /* other servers' commits */
+      ts->last_refresh_us = now_us;
+      int advanced = 0;
+      if (bf_delta_snapshot_refresh(t->dir, &t->snapshot, &advanced, &err) == BF_OK && advanced)
+        bf__store_publish(s, t, NULL, &err);
+      if (bf__store_adopt_orphans(s, t, &err) != BF_OK)
+        BF_LOG_WARN("table %s: adopting WAL segments: %s", t->fqn, err.message);
+      for (size_t i = 0; i < ts->n_gens && !due; i++) due = ts->gens[i]->sealed;
+    }
+  }
+  pthread_mutex_unlock(&t->mu);
+  if (!open) return;
+  bf_table_store_t *ts = t->store;
+  pthread_mutex_lock(&ts->work_mu);
+  if (due) {
+    int64_t rows = 0;
+    if (bf__store_flush(s, t, &rows, &err) != BF_OK)
+      BF_LOG_ERROR("%s (the rows stay in the WAL and are retried)", err.message);
+  }
+  if (s->options.maintenance_interval_secs > 0 &&
+      now_us - ts->last_maintenance_us >= (int64_t)(s->options.maintenance_interval_secs * 1e6)) {
+    ts->last_maintenance_us = now_us;
+    bf__store_auto_maintenance(s, t);
+  } else if (due) {
+    bf__store_maybe_checkpoint(s, t);
+  }
+  pthread_mutex_unlock(&ts->work_mu);
+}
+
+static void *writer_main(void *arg) {
+  bf_store_t *s = arg;
+  pthread_mutex_lock(&s->mu);
+  while (!s->stop) {
+    if (!s->wake) {
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      until.tv_nsec += 200 * 1000 * 1000;
+      if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+      }
+      pthread_cond_timedwait(&s->cv, &s->mu, &until);
+    }
+    s->wake = 0;
+    if (s->stop) break;
+    pthread_mutex_unlock(&s->mu);
+    size_t n = 0;
+    bf_table_t **tables = snapshot_tables(s->registry, &n);
+    int64_t now = bf_time_now_us();
+    for (size_t i = 0; i < n; i++) tend_table(s, tables[i], now);
+    free(tables);
+    pthread_mutex_lock(&s->mu);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+int bf_store_create(bf_registry_t *registry, bf_engine_t *engine, const bf_store_options_t *options,
+                    bf_store_t **out, bf_error_t *err) {
+  bf_store_t *s = calloc(1, sizeof *s);
+  if (s == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  s->registry = registry;
+  s->engine = engine;
+  if (options) s->options = *options;
+  else bf_store_options_default(&s->options);
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return bf_error_set(err, BF_EINTERNAL, "cannot start the background writer");
+  }
+  *out = s;
+  return BF_OK;
+}
+
+void bf_store_destroy(bf_store_t *s) {
+  if (s == NULL) return;
+  pthread_mutex_lock(&s->mu);
+  s->stop = 1;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+  pthread_join(s->thread, NULL);
+  size_t n = 0;
+  bf_table_t **tables = snapshot_tables(s->registry, &n);
+  for (size_t i = 0; i < n; i++) {
+    bf_table_t *t = tables[i];
+    if (t->store == NULL) continue;
+    if (t->store->opened && t->store->n_gens) {
+      bf_error_t err;
+      bf_error_init(&err);
+      int64_t rows = 0;
+      pthread_mutex_lock(&t->store->work_mu);
+      if (bf__store_flush(s, t, &rows, &err) != BF_OK)
+        BF_LOG_ERROR("%s (kept in the WAL for the next start)", err.message);
+      pthread_mutex_unlock(&t->store->work_mu);
+    }
+    pthread_mutex_lock(&t->mu);
+    bf__table_store_free(t);
+    pthread_mutex_unlock(&t->mu);
+  }
+  free(tables);
+  pthread_cond_destroy(&s->cv);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}

@@ -1,0 +1,94 @@
+/* The table write path and its upkeep: durable acknowledgements through the WAL,
+ * the acknowledged tail that queries see at once, the background writer that
+ * turns the tail into large Parquet files (one Delta commit per flush), and
+ * maintenance: checkpoints, compaction, vacuum and log cleanup.
+ *
+ * Each table's unflushed rows live in generations: a generation is one WAL
+ * segment (the durable copy, <table>/_bifrost/wal/NNN.wal) plus one engine tail
+ * (the queryable copy). Inserts go to the newest generation; a flush seals it,
+ * writes the older ones to Parquet, commits them with the producers' txn
+ * versions, swaps files for tail in the view in one transaction, then deletes
+ * the segment. At start, segments no live process holds are replayed (already
+ * committed batches are skipped by their txn versions). */
+#ifndef BIFROST_SERVER_TABLE_STORE_H
+#define BIFROST_SERVER_TABLE_STORE_H
+
+#include <stdint.h>
+
+#include "bifrost/arrow.h"
+#include "engine/engine.h"
+#include "server/registry.h"
+
+typedef struct bf_store_options {
+  int64_t flush_rows;              /* seal and write a generation at this many rows */
+  int64_t flush_bytes;             /* ... or this many bytes of received Arrow IPC */
+  double flush_interval_secs;      /* ... or when its first row is this old */
+  int checkpoint_interval;         /* commits between checkpoints; 0 = never */
+  int compact_min_files;           /* small files in a partition that trigger compaction; 0 = never */
+  int64_t compact_target_bytes;    /* files below half of this are small */
+  double vacuum_retention_hours;   /* unreferenced files older than this are deleted; < 0 = never */
+  double log_retention_hours;      /* commits older than this and before a checkpoint go */
+  double maintenance_interval_secs;/* automatic maintenance period; 0 = off */
+} bf_store_options_t;
+
+void bf_store_options_default(bf_store_options_t *options);
+
+typedef struct bf_store bf_store_t;
+
+/* Starts the background writer. The registry and engine must outlive the store. */
+int bf_store_create(bf_registry_t *registry, bf_engine_t *engine, const bf_store_options_t *options,
+                    bf_store_t **out, bf_error_t *err);
+/* Stops the background writer and flushes every table (a clean shutdown leaves no
+ * WAL behind; what cannot be flushed stays in the WAL for the next start). */
+void bf_store_destroy(bf_store_t *store);
+
+/* Loads the table's snapshot, replays orphaned WAL segments into its tail and
+ * publishes its view. No-op when open. Caller holds t->mu. */
+int bf_store_open_table(bf_store_t *store, bf_table_t *t, bf_error_t *err);
+
+typedef struct bf_store_insert {
+  const char *producer_id;          /* NULL = no exactly-once */
+  int64_t sequence;
+  const uint8_t *ipc;               /* the batch as received (stored in the WAL) */
+  size_t ipc_len;
+  const struct ArrowSchema *schema; /* decoded from ipc and checked against the table */
+  const struct ArrowArray *batches;
+  size_t n_batches;
+  uint64_t rows;
+} bf_store_insert_t;
+
+/* Applies a checked batch: WAL append + group-commit fsync, then the tail. On
+ * BF_OK the rows are durable and visible to queries. *duplicate is set when the
+ * producer's sequence was applied before (nothing done). *version receives the
+ * table's committed Delta version. Takes t->mu itself. */
+int bf_store_insert(bf_store_t *store, bf_table_t *t, const bf_store_insert_t *in, int *duplicate,
+                    int64_t *version, bf_error_t *err);
+
+/* Rows acknowledged but not yet committed to Delta. Caller holds t->mu. */
+int64_t bf_store_tail_rows(const bf_table_t *t);
+
+enum {
+  BF_MAINT_FLUSH = 1,
+  BF_MAINT_CHECKPOINT = 2,
+  BF_MAINT_OPTIMIZE = 4,
+  BF_MAINT_VACUUM = 8,
+  BF_MAINT_CLEANUP_LOG = 16,
+};
+
+typedef struct bf_store_result {
+  int64_t version;            /* table version after the operations */
+  int64_t rows_flushed;
+  int64_t files_added;        /* by compaction */
+  int64_t files_removed;      /* by compaction (logically; on disk until vacuum) */
+  int64_t files_deleted;      /* by vacuum */
+  int64_t log_files_deleted;  /* by log cleanup */
+  int64_t checkpoint_version; /* newest checkpoint, -1 if none */
+} bf_store_result_t;
+
+/* Runs the operations (BF_MAINT_* bits) in the order flush, optimize, checkpoint,
+ * vacuum, log cleanup. retention_hours < 0 uses the configured retention (vacuum
+ * and log cleanup). Explicit optimize compacts any partition with 2+ small files. */
+int bf_store_maintain(bf_store_t *store, bf_table_t *t, unsigned operations,
+                      double retention_hours, bf_store_result_t *out, bf_error_t *err);
+
+#endif

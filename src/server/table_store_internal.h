@@ -1,0 +1,71 @@
+/* Internals shared by table_store.c (write path, background writer) and
+ * table_maintenance.c (checkpoint, compaction, vacuum, log cleanup). */
+#ifndef BIFROST_SERVER_TABLE_STORE_INTERNAL_H
+#define BIFROST_SERVER_TABLE_STORE_INTERNAL_H
+
+#include <pthread.h>
+
+#include "bifrost/wal.h"
+#include "server/table_store.h"
+
+/* Highest sequence per producer id (small, linear: a table has few producers). */
+typedef struct bf_seq_map {
+  char **ids;
+  int64_t *seqs;
+  size_t n;
+} bf_seq_map_t;
+
+int64_t bf__seq_get(const bf_seq_map_t *m, const char *id);
+int bf__seq_put(bf_seq_map_t *m, const char *id, int64_t seq); /* keeps the max */
+void bf__seq_reset(bf_seq_map_t *m);
+
+/* One generation of unflushed rows: a WAL segment and an engine tail. */
+typedef struct bf_gen {
+  uint64_t id;
+  char tail[96];            /* engine tail name */
+  bf_wal_segment_t *seg;
+  int sealed;               /* takes no more inserts */
+  int pending;              /* inserts between WAL append and tail append */
+  int64_t rows, bytes;
+  int64_t created_us;
+  bf_seq_map_t seqs;        /* producers' highest sequence in this generation */
+} bf_gen_t;
+
+struct bf_table_store {
+  int opened;
+  uint64_t index;           /* server-unique number, names the tails */
+  uint64_t next_gen;
+  bf_gen_t **gens;          /* oldest first; the last one takes inserts unless sealed */
+  size_t n_gens;
+  bf_seq_map_t seqs;        /* highest sequence accepted per producer (tail included) */
+  pthread_cond_t pending_cv;/* with t->mu: a generation's pending count dropped */
+  pthread_mutex_t work_mu;  /* one flush / maintenance run at a time */
+  int64_t last_checkpoint_version;
+  int64_t last_refresh_us;  /* guarded by t->mu */
+  int64_t last_maintenance_us, last_vacuum_us; /* guarded by work_mu */
+};
+typedef struct bf_table_store bf_table_store_t;
+
+struct bf_store {
+  bf_registry_t *registry;
+  bf_engine_t *engine;
+  bf_store_options_t options;
+  uint64_t next_table_index;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int stop, wake;
+};
+
+/* Caller holds t->mu. */
+int bf__store_publish(bf_store_t *s, bf_table_t *t, const char *drop_tail, bf_error_t *err);
+int bf__store_adopt_orphans(bf_store_t *s, bf_table_t *t, bf_error_t *err);
+void bf__table_store_free(bf_table_t *t);
+void bf__store_remove_files(const bf_table_t *t, const bf_delta_file_t *files, size_t n);
+/* Caller holds work_mu (not t->mu). */
+int bf__store_flush(bf_store_t *s, bf_table_t *t, int64_t *rows, bf_error_t *err);
+void bf__store_maybe_checkpoint(bf_store_t *s, bf_table_t *t);
+void bf__store_auto_maintenance(bf_store_t *s, bf_table_t *t);
+void bf__store_wake(bf_store_t *s);
+
+#endif
