@@ -43,7 +43,8 @@ int bf_wal_sync(bf_wal_segment_t *seg, uint64_t lsn, bf_error_t *err);
 
 /* Calls on_record for every valid record in order (stops early, returning the
  * callback's status, if it returns non-BF_OK). *torn_bytes (may be NULL)
- * receives the size of the discarded tail, 0 for a clean segment. */
+ * receives the size of the discarded tail (including what adoption cut off), 0
+ * for a clean segment. */
 typedef int (*bf_wal_record_fn)(void *ctx, const uint8_t *payload, size_t n);
 int bf_wal_segment_read(bf_wal_segment_t *seg, bf_wal_record_fn on_record, void *ctx,
                         uint64_t *torn_bytes, bf_error_t *err);

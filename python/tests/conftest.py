@@ -26,7 +26,7 @@ def server_binary() -> Path:
 class ServerProcess:
     """A running bifrost-server; ``uri`` is "localhost:<port>"."""
 
-    def __init__(self, data_dir: Path, port: int = 0):
+    def __init__(self, data_dir: Path, port: int = 0, args=(), preexec_fn=None):
         binary = server_binary()
         if not binary.exists():
             pytest.fail(f"bifrost-server binary not found at {binary} (build it or set BIFROST_SERVER_BIN)")
@@ -34,9 +34,10 @@ class ServerProcess:
         self.log_path = data_dir.parent / f"{data_dir.name}.server.log"
         self._log = open(self.log_path, "ab")  # a restarted server appends
         self.proc = subprocess.Popen(
-            [str(binary), "--port", str(port), "--data-dir", str(data_dir)],
+            [str(binary), "--port", str(port), "--data-dir", str(data_dir), *map(str, args)],
             stdout=subprocess.PIPE,
             stderr=self._log,
+            preexec_fn=preexec_fn,
         )
         first_line = self._read_first_line(timeout=30)
         match = LISTEN_RE.match(first_line)
@@ -67,6 +68,13 @@ class ServerProcess:
         self._log.flush()
         return self.log_path.read_text(errors="replace")[-4000:]
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs (a crash, as far as the data is concerned)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -75,7 +83,8 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,7 @@ int main(int argc, char **argv) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN); /* a file size limit fails the write (EFBIG) instead of killing us */
 
   bf_error_t err;
   bf_error_init(&err);

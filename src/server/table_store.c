@@ -395,6 +395,7 @@ int bf_store_open_table(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
     pthread_mutex_init(&ts->work_mu, NULL);
     ts->index = __atomic_add_fetch(&s->next_table_index, 1, __ATOMIC_RELAXED);
     ts->last_checkpoint_version = -1;
+    ts->last_maintenance_us = bf_time_now_us(); /* first run one interval after opening */
     t->store = ts;
   }
   BF_RETURN_NOT_OK(bf_table_ensure_snapshot(t, err));

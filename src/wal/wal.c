@@ -34,6 +34,7 @@ struct bf_wal_segment {
   uint64_t synced;      /* lsn known durable */
   int syncing;          /* a caller is inside fdatasync */
   int sync_errno;       /* sticky fdatasync failure */
+  uint64_t cut;         /* torn bytes cut off at adoption */
 };
 
 /* ---- CRC-32C ------------------------------------------------------------------ */
@@ -217,6 +218,7 @@ int bf_wal_segment_adopt(const char *path, bf_wal_segment_t **out, int *adopted,
     return status;
   }
   seg->end = valid_end;
+  seg->cut = size > valid_end ? size - valid_end : 0;
   *out = seg;
   *adopted = 1;
   return BF_OK;
@@ -308,7 +310,7 @@ int bf_wal_segment_read(bf_wal_segment_t *seg, bf_wal_record_fn on_record, void 
                         uint64_t *torn_bytes, bf_error_t *err) {
   uint64_t valid_end = 0, size = 0;
   int status = scan(seg, on_record, ctx, &valid_end, &size, err);
-  if (torn_bytes) *torn_bytes = size > valid_end ? size - valid_end : 0;
+  if (torn_bytes) *torn_bytes = seg->cut + (size > valid_end ? size - valid_end : 0);
   return status;
 }
 
