@@ -48,6 +48,8 @@ demo: setup
 
 bench: setup
 	@$(PY) bench/producer_bench.py
+	@$(PY) bench/ingest_bench.py
+	@$(PY) bench/query_bench.py
 
 clean:
 	rm -rf build build-debug

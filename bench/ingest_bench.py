@@ -1,0 +1,143 @@
+"""Server ingest benchmark (storage engine): acknowledged rows/s with 1 and 4
+producers, acknowledgement latency (p50/p99 of one batch: send -> durable in the
+WAL and visible), and the Parquet files and Delta commits the server produces per
+10M rows with its default flush settings. Starts its own bifrost-server
+(build/bifrost-server) on a free port with a temporary data directory. Prints one
+`name value unit` line per figure.
+
+    .venv/bin/python bench/ingest_bench.py [--rows 1000000] [--batch-size 10000]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+from pydantic import BaseModel
+
+from bifrost import DatasetClient, DatasetProducer, GrpcConfig, TableConfig, WriteConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class PredictionRecord(BaseModel):
+    user_id: str
+    model_name: str
+    prediction: float
+    confidence: float
+    feature_1: float
+    feature_2: float
+    label: Optional[str] = None
+    predicted_at: dt.datetime
+
+
+def report(name: str, value: float, unit: str) -> None:
+    print(f"{name} {value:.3f} {unit}", flush=True)
+
+
+def start_server(data_dir: str, *args: str):
+    binary = os.environ.get("BIFROST_SERVER_BIN", str(REPO / "build" / "bifrost-server"))
+    proc = subprocess.Popen([binary, "--port", "0", "--data-dir", data_dir, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    line = proc.stdout.readline().decode()
+    match = re.search(r":(\d+) ", line)
+    if not match:
+        proc.kill()
+        raise SystemExit(f"server did not start: {line!r}")
+    return proc, f"localhost:{match.group(1)}"
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def load(uri: str, table: str, rows: int, producers: int, batch_size: int) -> float:
+    """Inserts rows split over producer threads; returns acknowledged rows/s."""
+    cfg = TableConfig(PredictionRecord, "bench", "ingest", table, partition_columns=["model_name"])
+    now = dt.datetime.now(dt.timezone.utc)
+    per = rows // producers
+    # Records are built before the clock starts: this measures the pipeline, not pydantic.
+    batches = [[PredictionRecord(user_id=f"u{k}_{i}", model_name=f"model_{i % 4}", prediction=i % 100 / 100,
+                                 confidence=0.9, feature_1=1.0, feature_2=2.0, predicted_at=now)
+                for i in range(per)] for k in range(producers)]
+    grpc = GrpcConfig(server_uri=uri)
+    ps = [DatasetProducer(cfg, grpc, WriteConfig(batch_size=batch_size, scheduled_delay_secs=0.05,
+                                                 max_queue_rows=4 * batch_size))
+          for _ in range(producers)]
+
+    def run(k: int) -> None:
+        ps[k].insert_many(batches[k])
+        ps[k].flush(timeout=600)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(producers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    for p in ps:
+        p.shutdown()
+    return per * producers / elapsed
+
+
+def ack_latency(uri: str, batch_size: int, n: int = 200) -> list[float]:
+    cfg = TableConfig(PredictionRecord, "bench", "ingest", "latency")
+    now = dt.datetime.now(dt.timezone.utc)
+    rows = [PredictionRecord(user_id=f"u{i}", model_name="m", prediction=0.5, confidence=0.9,
+                             feature_1=1.0, feature_2=2.0, predicted_at=now) for i in range(batch_size)]
+    samples = []
+    with DatasetProducer(cfg, GrpcConfig(server_uri=uri), WriteConfig(batch_size=batch_size,
+                                                                       scheduled_delay_secs=3600)) as p:
+        for _ in range(n):
+            p.insert_many(rows)
+            start = time.perf_counter()
+            p.flush(timeout=60)  # sends the batch and waits for its acknowledgement
+            samples.append(time.perf_counter() - start)
+    return sorted(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--batch-size", type=int, default=10_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "data")
+        proc, uri = start_server(data)
+        try:
+            report("ingest_rows_per_sec_1_producer", load(uri, "one", args.rows, 1, args.batch_size), "rows/s")
+            report("ingest_rows_per_sec_4_producers", load(uri, "four", args.rows, 4, args.batch_size), "rows/s")
+            for size in (100, args.batch_size):
+                lat = ack_latency(uri, size, 300 if size <= 1000 else 50)
+                report(f"ack_latency_p50_batch_{size}", lat[len(lat) // 2] * 1e3, "ms")
+                report(f"ack_latency_p99_batch_{size}", lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1e3, "ms")
+            # Files and commits: flush what is left, as the writer would within a minute.
+            client = DatasetClient(GrpcConfig(server_uri=uri))
+            for table in ("one", "four"):
+                client.maintain_dataset("bench", "ingest", table, ["flush"])
+                path = Path(data) / "bench" / "ingest" / table
+                commits = len(list((path / "_delta_log").glob("*.json"))) - 1  # version 0 creates
+                files = len(list(path.rglob("*.parquet")))
+                scale = 10_000_000 / args.rows
+                report(f"commits_per_10M_rows_{table}", commits * scale, "commits")
+                report(f"files_per_10M_rows_{table}", files * scale, "files")
+            report("server_peak_rss", rss_mib(proc.pid), "MiB")
+        finally:
+            proc.terminate()
+            proc.wait(60)
+
+
+if __name__ == "__main__":
+    main()
