@@ -4,8 +4,11 @@
  * producer id and per-batch sequence, retries with backoff and tracks acks.
  * A batch is sent when batch_size rows are queued or scheduled_delay_secs have
  * passed since the last send, whichever comes first. All functions are
- * thread-safe. Every record is accounted for in bf_producer_stats_t:
- * inserted == acknowledged + queued + in_flight + dropped + failed. */
+ * thread-safe; insert is lock-free. Every record is accounted for in
+ * bf_producer_stats_t: inserted == acknowledged + queued + in_flight + dropped + failed.
+ * Fork: a producer created before fork() refuses every call in the child
+ * (BF_ECLOSED saying so); destroying it there frees nothing (its locks may be held
+ * by threads that do not exist in the child). Create producers after forking. */
 #ifndef BIFROST_PRODUCER_H
 #define BIFROST_PRODUCER_H
 
@@ -32,7 +35,8 @@ typedef struct bf_producer_options {
   size_t n_partition_columns;
   size_t batch_size;             /* default 1000 */
   double scheduled_delay_secs;   /* default 30 */
-  size_t max_queue_rows;         /* default 1,000,000 */
+  size_t max_queue_rows;         /* bound on rows queued or in flight (sent, not yet
+                                    acknowledged); default 1,000,000 */
   bf_backpressure_t backpressure;
   double block_timeout_secs;     /* <= 0: wait forever (BLOCK policy) */
   double rpc_timeout_secs;       /* per InsertBatch attempt; default 30 */
@@ -61,6 +65,16 @@ int bf_producer_register(bf_producer_t *producer, char status_out[32], bf_error_
  * counted. Validation of the JSON happens on the thread (bad rows are counted as
  * failed). */
 int bf_producer_insert_json(bf_producer_t *producer, const char *json, size_t len, bf_error_t *err);
+
+/* Enqueues an Arrow record batch as rows: a struct array ("+s") of the table's
+ * user columns in model order with exactly the table's Arrow types (the Python
+ * layer casts), no nulls in required columns. On BF_OK ownership of *array moves to
+ * the producer (array->release becomes NULL); the thread adds the system columns
+ * and sends it as one InsertBatch. Type errors name the column. The batch counts
+ * its rows against max_queue_rows (a batch larger than the bound waits until
+ * nothing else is outstanding). */
+int bf_producer_insert_arrow(bf_producer_t *producer, const struct ArrowSchema *schema,
+                             struct ArrowArray *array, bf_error_t *err);
 /* Blocks until every record inserted before the call is acknowledged or failed.
  * timeout_secs <= 0 waits forever. *n_flushed = rows acknowledged by this flush.
  * BF_ETIMEOUT on timeout; an error if any of those rows failed. */

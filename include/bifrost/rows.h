@@ -34,4 +34,12 @@ int bf_batch_builder_finish(bf_batch_builder_t *builder, int64_t created_at_us,
                             const char *batch_id, struct ArrowSchema *out_schema,
                             struct ArrowArray *out_array, bf_error_t *err);
 
+/* Builds a batch from the user columns of an Arrow struct array (moved out of
+ * *user, which is released) plus the system columns, like bf_batch_builder_finish.
+ * The caller checked the columns' formats against the table. */
+int bf_rows_attach_system_columns(const bf_schema_t *schema, struct ArrowArray *user,
+                                  int64_t created_at_us, const char *batch_id,
+                                  struct ArrowSchema *out_schema, struct ArrowArray *out_array,
+                                  bf_error_t *err);
+
 #endif /* BIFROST_ROWS_H */

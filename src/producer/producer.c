@@ -1,28 +1,28 @@
-/* The producer (include/bifrost/producer.h): application threads enqueue JSON records;
- * one background pthread batches them into Arrow record batches, encodes Arrow IPC
- * and sends InsertBatch, retrying transient failures with the same sequence number
- * so the server applies each batch exactly once.
+/* The producer (include/bifrost/producer.h): application threads enqueue JSON records
+ * or Arrow batches; one background pthread batches records into Arrow record
+ * batches, encodes Arrow IPC and sends InsertBatch, retrying transient failures
+ * with the same sequence number so the server applies each batch exactly once.
  *
- * Queue: this first version is a bounded ring (queue.c) guarded by one mutex with
- * condition variables, not the lock-free queue DESIGN.md aims for. The critical
- * section of an insert is a pointer store and a few counter updates; the JSON copy
- * is made before taking the lock. A lock-free MPSC ring can replace it behind the
- * same functions once benchmarks show contention on `mu`.
+ * Insert path (lock-free): a fork check, an atomic reservation against the bound
+ * (rows queued or in flight), one malloc for the item, an atomic counter and the
+ * wait-free push of queue.h. The mutex is taken only on slow paths: the BLOCK
+ * policy waiting for room, and waking the background thread when it sleeps with
+ * nothing to do (once per sleep) or when a batch is full.
  *
- * Accounting: every record gets an ordinal (1, 2, ...) when it enters the queue.
- * The thread pops records in ordinal order and resolves (acknowledges or fails)
- * each popped batch as a whole, in order, so `resolved_total` only moves forward
- * over a contiguous prefix of ordinals. flush() therefore only has to wait until
- * resolved_total reaches the ordinal of the last record enqueued before it was
- * called (a full queue, a flush, shutdown, batch_size or the delay make the
- * thread send). Records dropped by backpressure never get an ordinal; they are resolved
- * at insert. At every moment, under `mu`:
- *   inserted == acknowledged + queued + in_flight + dropped + failed
- *   enqueued_total == popped_total + queued,  popped_total == resolved_total + in_flight
+ * Accounting: `enqueued` (rows, atomic) grows before each push; the thread pops
+ * items in queue order and resolves (acknowledges or fails) every popped row,
+ * batch by batch, in order. flush() waits until `resolved` reaches the value of
+ * `enqueued` it read: every row whose insert returned before that read is in the
+ * prefix of the queue that many rows long. Dropped rows never enter the queue. Under
+ * `mu` (stats are read there): inserted = enqueued + dropped, queued = enqueued -
+ * popped, in_flight = popped - resolved, resolved = acknowledged + failed, hence
+ * inserted == acknowledged + queued + in_flight + dropped + failed.
  * Stats meanings: sent_batches counts batches sent at least once; retried_batches
  * counts retry attempts (a batch retried three times adds three). */
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +42,18 @@
 /* bf_producer_destroy without a prior shutdown: how long it waits for delivery
  * before failing what is left (a destructor must not hang forever). */
 #define DESTROY_SHUTDOWN_TIMEOUT_SECS 10.0
+/* Dropped records are reported on stderr at most this often. */
+#define DROP_LOG_INTERVAL_SECS 10.0
+
+/* Incremented in the child of every fork(): a producer created before the fork
+ * has no thread in the child and refuses to be used there. */
+static atomic_ulong fork_generation;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void on_fork_child(void) { atomic_fetch_add(&fork_generation, 1); }
+static void install_fork_handler(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+
+/* The background thread's sleep, as seen by inserters deciding whether to wake it. */
+enum { AWAKE = 0, SLEEP_IDLE = 1, SLEEP_TIMED = 2 };
 
 struct bf_producer {
   /* Immutable after create. */
@@ -65,13 +77,31 @@ struct bf_producer {
   char producer_id[37];
   bf_rpc_channel_t *channel; /* thread-safe */
 
+  size_t max_queue_rows;
+  unsigned long fork_gen; /* fork_generation at create */
+
   /* Owned by the background thread. */
   bf_batch_builder_t *builder;
-  bf__record_t *batch;    /* batch_size slots */
+  bf__item_t **batch;     /* batch_size slots: the pending JSON records */
   bool *row_ok;           /* batch_size flags: row appended to the builder */
+  bf__item_t *held;       /* popped Arrow item waiting for the pending records to go */
   uint64_t next_sequence; /* last sequence used; the first batch sends 1 */
   uint64_t rng_state;     /* xorshift64 state for backoff jitter */
+  uint64_t dropped_logged;
+  double drop_logged_at;
   pthread_t thread;
+  bf__queue_t queue;
+
+  /* Lock-free state shared with inserters. */
+  atomic_ullong enqueued;    /* rows pushed (counted just before the push) */
+  atomic_ullong dropped;     /* rows dropped by DROP_NEWEST */
+  atomic_llong outstanding;  /* rows queued or in flight: the bound */
+  atomic_ullong popped_rows; /* mirror of popped for inserters */
+  atomic_int sleep_state;    /* AWAKE / SLEEP_IDLE / SLEEP_TIMED */
+  atomic_ullong wake_at;     /* SLEEP_TIMED: `enqueued` at which the batch is full */
+  atomic_int inserting;      /* inserts between their closing check and their push */
+  atomic_int blocked;        /* inserters waiting for room */
+  atomic_bool closing;       /* shutdown began: inserts fail, the thread drains and exits */
 
   /* Serialises shutdown calls; `stopped` is guarded by it. */
   pthread_mutex_t lifecycle_mu;
@@ -82,20 +112,27 @@ struct bf_producer {
   pthread_cond_t space_cv;    /* blocked inserters: room in the queue, close */
   pthread_cond_t progress_cv; /* flushers and shutdown: records resolved, thread done */
   /* Everything below is guarded by mu. */
-  bf__record_queue_t queue;
-  uint64_t enqueued_total; /* ordinal of the newest enqueued record */
-  uint64_t popped_total;   /* records taken by the thread */
-  uint64_t resolved_total; /* records acknowledged or failed after popping */
-  uint64_t flush_target;   /* highest ordinal some flush wants sent now */
-  bf_producer_stats_t stats;
+  uint64_t popped;         /* rows taken by the thread */
+  uint64_t resolved;       /* rows acknowledged or failed after popping */
+  uint64_t flush_target;   /* highest row count some flush wants sent now */
+  bf_producer_stats_t stats; /* counters owned by the thread; see stats_locked */
   int last_failure_status; /* status of the newest failed record, BF_OK if none */
   uint64_t acked_mark;     /* stats.acknowledged when the last flush returned */
   uint64_t failed_mark;    /* stats.failed when the last flush returned */
   double last_send; /* monotonic seconds of the last batch taken */
-  bool closing;     /* shutdown began: inserts fail, the thread drains and exits */
   bool aborting;    /* shutdown timed out: stop retrying, fail what is left */
   bool thread_done;
 };
+
+static bool forked(const bf_producer_t *producer) {
+  return producer->fork_gen != atomic_load_explicit(&fork_generation, memory_order_relaxed);
+}
+
+static int forked_error(bf_error_t *err) {
+  return bf_error_set(err, BF_ECLOSED,
+                      "this producer was created in the parent process before fork(); its "
+                      "background thread does not exist here: create a new producer in the child");
+}
 
 /* ---- small helpers ------------------------------------------------------------ */
 
@@ -173,39 +210,66 @@ static void set_last_error(bf_producer_t *producer, const char *fmt, ...) {
 
 /* ---- resolution (caller holds mu) ----------------------------------------------- */
 
-/* Resolves popped records [first, first + n): row_ok[i] says whether record first+i
- * was acknowledged (true) or failed (false; row_ok NULL means all failed). Updates
- * stats, then wakes flushers. */
-static void resolve_locked(bf_producer_t *producer, uint64_t first, size_t n, const bool *row_ok,
-                           int failure_status) {
-  uint64_t n_acked = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (row_ok != NULL && row_ok[i]) n_acked++;
-  }
-  (void)first;
-  BF_DCHECK(first == producer->resolved_total + 1);
-  BF_DCHECK(producer->stats.in_flight >= n);
-  producer->stats.in_flight -= n;
+/* Resolves the n oldest popped rows: row_ok[i] says whether row i was acknowledged
+ * (true) or failed (false; row_ok NULL means all n failed). Updates stats, frees
+ * their room in the bound and wakes flushers and blocked inserters. */
+static void resolve_counts_locked(bf_producer_t *producer, size_t n_acked, size_t n_failed,
+                                  int failure_status) {
+  size_t n = n_acked + n_failed;
+  BF_DCHECK(producer->popped >= producer->resolved + n);
   producer->stats.acknowledged += n_acked;
-  producer->stats.failed += n - n_acked;
-  if (n_acked < n) producer->last_failure_status = failure_status;
-  producer->resolved_total += n;
+  producer->stats.failed += n_failed;
+  if (n_failed > 0) producer->last_failure_status = failure_status;
+  producer->resolved += n;
+  atomic_fetch_sub(&producer->outstanding, (long long)n);
   pthread_cond_broadcast(&producer->progress_cv);
+  if (atomic_load(&producer->blocked) > 0) pthread_cond_broadcast(&producer->space_cv);
 }
 
-/* Shutdown timed out: fail everything still queued. */
-static void fail_queued_locked(bf_producer_t *producer) {
-  while (producer->queue.count > 0) {
-    size_t n = bf__record_queue_pop(&producer->queue, producer->batch, producer->batch_size);
-    for (size_t i = 0; i < n; i++) free(producer->batch[i].json);
-    uint64_t first = producer->popped_total + 1;
-    producer->popped_total += n;
-    producer->stats.queued -= n;
-    producer->stats.in_flight += n;
-    set_last_error(producer, "producer shut down before %zu queued record(s) were sent", n);
-    resolve_locked(producer, first, n, NULL, BF_ECANCELLED);
+static void resolve_locked(bf_producer_t *producer, size_t n, const bool *row_ok,
+                           int failure_status) {
+  size_t n_acked = 0;
+  for (size_t i = 0; row_ok != NULL && i < n; i++)
+    if (row_ok[i]) n_acked++;
+  resolve_counts_locked(producer, n_acked, n - n_acked, failure_status);
+}
+
+/* Pops the next item, waiting out a push that is half done. Thread only. */
+static bf__item_t *pop_item(bf_producer_t *producer) {
+  for (;;) {
+    bool busy = false;
+    bf__item_t *item = bf__queue_pop(&producer->queue, &busy);
+    if (item != NULL || !busy) return item;
+    sched_yield();
   }
-  pthread_cond_broadcast(&producer->space_cv);
+}
+
+/* Counts popped rows (caller holds mu). */
+static void note_popped_locked(bf_producer_t *producer, size_t rows) {
+  producer->popped += rows;
+  atomic_store(&producer->popped_rows, producer->popped);
+}
+
+/* Shutdown timed out: fail everything still queued. Caller holds mu. */
+static void fail_queued_locked(bf_producer_t *producer) {
+  size_t n_failed = 0;
+  if (producer->held != NULL) {
+    size_t rows = producer->held->rows;
+    bf__item_free(producer->held);
+    producer->held = NULL;
+    resolve_locked(producer, rows, NULL, BF_ECANCELLED);
+    n_failed += rows;
+  }
+  bf__item_t *item;
+  while (producer->popped < atomic_load(&producer->enqueued) && (item = pop_item(producer)) != NULL) {
+    size_t rows = item->rows;
+    bf__item_free(item);
+    note_popped_locked(producer, rows);
+    resolve_locked(producer, rows, NULL, BF_ECANCELLED);
+    n_failed += rows;
+  }
+  if (n_failed)
+    set_last_error(producer, "producer shut down before %zu queued record(s) were sent", n_failed);
 }
 
 /* ---- the background thread --------------------------------------------------- */
@@ -269,9 +333,9 @@ static int send_batch(bf_producer_t *producer, const bf_buffer_t *ipc, uint64_t 
   }
 }
 
-/* Builds, encodes and sends the n popped records with ordinals [first, first + n),
- * then resolves them. Frees the records. Called without mu. */
-static void process_batch(bf_producer_t *producer, size_t n, uint64_t first) {
+/* Builds, encodes and sends the n oldest popped records (producer->batch), then
+ * resolves them. Frees the records. Called without mu. */
+static void process_batch(bf_producer_t *producer, size_t n) {
   bf_error_t row_err, err;
   bf_error_init(&row_err);
   bf_error_init(&err);
@@ -279,18 +343,17 @@ static void process_batch(bf_producer_t *producer, size_t n, uint64_t first) {
   int bad_status = BF_OK;
   char bad_message[BF_ERROR_MESSAGE_MAX] = "";
   for (size_t i = 0; i < n; i++) {
-    bf__record_t *record = &producer->batch[i];
+    bf__item_t *record = producer->batch[i];
     int status = bf_batch_builder_append_json(producer->builder, record->json, record->len,
                                               &row_err);
     producer->row_ok[i] = status == BF_OK;
     if (status != BF_OK) {
       n_bad++;
       bad_status = status;
-      snprintf(bad_message, sizeof(bad_message), "record %llu rejected: %.450s",
-               (unsigned long long)(first + i), row_err.message);
+      snprintf(bad_message, sizeof(bad_message), "record rejected: %.450s", row_err.message);
     }
-    free(record->json);
-    record->json = NULL;
+    bf__item_free(record);
+    producer->batch[i] = NULL;
   }
 
   int status = BF_OK;
@@ -336,50 +399,138 @@ static void process_batch(bf_producer_t *producer, size_t n, uint64_t first) {
     }
     set_last_error(producer, "%s", failure);
   }
-  resolve_locked(producer, first, n, producer->row_ok, failure_status);
+  resolve_locked(producer, n, producer->row_ok, failure_status);
   pthread_mutex_unlock(&producer->mu);
+}
+
+/* Sends one popped Arrow item as its own batch (system columns attached), then
+ * resolves its rows. Frees the item. Called without mu. */
+static void process_arrow(bf_producer_t *producer, bf__item_t *item) {
+  bf_error_t err;
+  bf_error_init(&err);
+  size_t rows = item->rows;
+  struct ArrowSchema schema;
+  struct ArrowArray array;
+  memset(&schema, 0, sizeof schema);
+  memset(&array, 0, sizeof array);
+  int64_t now_us = bf_time_now_us();
+  char batch_id[37];
+  bf_uuid7_string(now_us / 1000, batch_id);
+  int status = bf_rows_attach_system_columns(&producer->schema, &item->arrow->array, now_us,
+                                             batch_id, &schema, &array, &err);
+  bf__item_free(item);
+  bf_buffer_t ipc;
+  bf_buffer_init(&ipc);
+  uint64_t sequence = 0;
+  if (status == BF_OK) {
+    bf_ipc_writer_t writer;
+    memset(&writer, 0, sizeof(writer));
+    status = bf_ipc_writer_init(&writer, &schema, &ipc, &err);
+    if (status == BF_OK) {
+      status = bf_ipc_writer_write(&writer, &array, &err);
+      if (status == BF_OK) status = bf_ipc_writer_finish(&writer, &err);
+      bf_ipc_writer_reset(&writer);
+    }
+  }
+  bf_arrow_array_release(&array);
+  bf_arrow_schema_release(&schema);
+  if (status == BF_OK) {
+    sequence = ++producer->next_sequence;
+    pthread_mutex_lock(&producer->mu);
+    producer->stats.sent_batches++;
+    pthread_mutex_unlock(&producer->mu);
+    status = send_batch(producer, &ipc, sequence, &err);
+  }
+  bf_buffer_reset(&ipc);
+  pthread_mutex_lock(&producer->mu);
+  if (status != BF_OK) {
+    producer->stats.failed_batches++;
+    set_last_error(producer, "Arrow batch %llu (%zu rows) failed: %s: %.400s",
+                   (unsigned long long)sequence, rows, bf_status_name(status), err.message);
+  }
+  resolve_counts_locked(producer, status == BF_OK ? rows : 0, status == BF_OK ? 0 : rows, status);
+  pthread_mutex_unlock(&producer->mu);
+}
+
+static void log_drops(bf_producer_t *producer, double now) {
+  uint64_t dropped = atomic_load(&producer->dropped);
+  if (dropped == producer->dropped_logged || now - producer->drop_logged_at < DROP_LOG_INTERVAL_SECS)
+    return;
+  fprintf(stderr,
+          "bifrost: producer for %s.%s.%s dropped %llu record(s) since the last report "
+          "(queue full, backpressure drop_newest; %llu in total)\n",
+          producer->catalog, producer->schema_name, producer->table,
+          (unsigned long long)(dropped - producer->dropped_logged), (unsigned long long)dropped);
+  producer->dropped_logged = dropped;
+  producer->drop_logged_at = now;
 }
 
 static void *producer_main(void *arg) {
   bf_producer_t *producer = arg;
+  size_t n = 0; /* pending JSON records in producer->batch */
   pthread_mutex_lock(&producer->mu);
   for (;;) {
     if (producer->aborting) {
+      for (size_t i = 0; i < n; i++) bf__item_free(producer->batch[i]);
+      if (n) resolve_locked(producer, n, NULL, BF_ECANCELLED);
+      n = 0;
       fail_queued_locked(producer);
       break;
     }
-    size_t queued = producer->queue.count;
-    if (queued == 0) {
-      if (producer->closing) break;
-      pthread_cond_wait(&producer->work_cv, &producer->mu);
-      continue;
+    while (producer->held == NULL && n < producer->batch_size) {
+      bf__item_t *item = pop_item(producer);
+      if (item == NULL) break;
+      note_popped_locked(producer, item->rows);
+      if (item->kind == BF__ITEM_ARROW) producer->held = item;
+      else producer->batch[n++] = item;
     }
+    bool closing = atomic_load(&producer->closing);
     double now = monotonic_now();
-    double due_at = producer->last_send + producer->scheduled_delay_secs;
-    bool due = queued >= producer->batch_size || queued >= producer->queue.max_count ||
-               producer->closing || producer->flush_target > producer->popped_total ||
-               now >= due_at;
-    if (!due) {
-      cond_wait_until(&producer->work_cv, &producer->mu, due_at);
+    log_drops(producer, now);
+    if (n == 0 && producer->held == NULL) {
+      if (closing && producer->popped == atomic_load(&producer->enqueued)) break;
+      /* Announce the sleep, then look again: an inserter either sees the flag or
+       * its row is seen here (both sides use sequentially consistent atomics). */
+      atomic_store(&producer->sleep_state, SLEEP_IDLE);
+      if (producer->popped == atomic_load(&producer->enqueued) && !atomic_load(&producer->closing))
+        pthread_cond_wait(&producer->work_cv, &producer->mu);
+      atomic_store(&producer->sleep_state, AWAKE);
       continue;
     }
-    size_t n = bf__record_queue_pop(&producer->queue, producer->batch, producer->batch_size);
-    uint64_t first = producer->popped_total + 1;
-    producer->popped_total += n;
-    producer->stats.queued -= n;
-    producer->stats.in_flight += n;
-    producer->last_send = now;
-    pthread_cond_broadcast(&producer->space_cv);
-    pthread_mutex_unlock(&producer->mu);
-    if (producer->builder != NULL) {
-      process_batch(producer, n, first);
-      pthread_mutex_lock(&producer->mu);
-    } else {
-      pthread_mutex_lock(&producer->mu);
-      for (size_t i = 0; i < n; i++) free(producer->batch[i].json);
-      set_last_error(producer, "batch builder unavailable (out of memory)");
-      resolve_locked(producer, first, n, NULL, BF_ENOMEM);
+    double due_at = producer->last_send + producer->scheduled_delay_secs;
+    bool due = n >= producer->batch_size || producer->held != NULL || closing ||
+               producer->flush_target > producer->resolved || now >= due_at ||
+               atomic_load(&producer->outstanding) >= (long long)producer->max_queue_rows ||
+               atomic_load(&producer->blocked) > 0;
+    if (!due) {
+      atomic_store(&producer->wake_at, producer->popped + (producer->batch_size - n));
+      atomic_store(&producer->sleep_state, SLEEP_TIMED);
+      if (atomic_load(&producer->enqueued) < producer->popped + (producer->batch_size - n))
+        cond_wait_until(&producer->work_cv, &producer->mu, due_at);
+      atomic_store(&producer->sleep_state, AWAKE);
+      continue;
     }
+    producer->last_send = now;
+    if (n > 0) {
+      size_t k = n;
+      n = 0;
+      pthread_mutex_unlock(&producer->mu);
+      if (producer->builder != NULL) {
+        process_batch(producer, k);
+        pthread_mutex_lock(&producer->mu);
+      } else {
+        for (size_t i = 0; i < k; i++) bf__item_free(producer->batch[i]);
+        pthread_mutex_lock(&producer->mu);
+        set_last_error(producer, "batch builder unavailable (out of memory)");
+        resolve_locked(producer, k, NULL, BF_ENOMEM);
+      }
+      continue;
+    }
+    bf__item_t *item = producer->held;
+    producer->held = NULL;
+    pthread_mutex_unlock(&producer->mu);
+    process_arrow(producer, item);
+    pthread_mutex_lock(&producer->mu);
   }
   producer->thread_done = true;
   pthread_cond_broadcast(&producer->progress_cv);
@@ -404,7 +555,10 @@ static void free_producer(bf_producer_t *producer) {
   if (producer->channel != NULL) bf_rpc_channel_destroy(producer->channel);
   if (producer->builder != NULL) bf_batch_builder_destroy(producer->builder);
   bf_schema_reset(&producer->schema);
-  bf__record_queue_reset(&producer->queue);
+  bool busy;
+  bf__item_t *item;
+  while ((item = bf__queue_pop(&producer->queue, &busy)) != NULL) bf__item_free(item);
+  bf__item_free(producer->held);
   for (size_t i = 0; i < producer->n_partition_columns; i++) free(producer->partition_columns[i]);
   free(producer->partition_columns);
   free(producer->target);
@@ -501,7 +655,10 @@ int bf_producer_create(const bf_producer_options_t *options, bf_producer_t **out
   BF_RETURN_NOT_OK(validate_options(options, err));
   bf_producer_t *producer = calloc(1, sizeof(*producer));
   if (producer == NULL) return bf_error_set(err, BF_ENOMEM, "producer: out of memory");
-  bf__record_queue_init(&producer->queue, options->max_queue_rows);
+  bf__queue_init(&producer->queue);
+  producer->max_queue_rows = options->max_queue_rows;
+  pthread_once(&fork_once, install_fork_handler);
+  producer->fork_gen = atomic_load(&fork_generation);
   int status = copy_options(producer, options);
   if (status != BF_OK) {
     free_producer(producer);
@@ -556,6 +713,7 @@ bf_backpressure_t bf__producer_backpressure(const bf_producer_t *producer) {
 }
 
 int bf_producer_register(bf_producer_t *producer, char status_out[32], bf_error_t *err) {
+  if (forked(producer)) return forked_error(err);
   char status_text[32] = "";
   char server_fingerprint[33] = "";
   int status = bf_client_register_table(
@@ -574,67 +732,104 @@ int bf_producer_register(bf_producer_t *producer, char status_out[32], bf_error_
   return BF_OK;
 }
 
+/* Wakes the background thread if it sleeps and this push gives it work. */
+static void wake_thread(bf_producer_t *producer, unsigned long long enqueued) {
+  int state = atomic_load(&producer->sleep_state);
+  if (state == AWAKE) return;
+  if (state == SLEEP_TIMED && enqueued < atomic_load(&producer->wake_at)) return;
+  if (!atomic_compare_exchange_strong(&producer->sleep_state, &state, AWAKE)) return;
+  pthread_mutex_lock(&producer->mu);
+  pthread_cond_signal(&producer->work_cv);
+  pthread_mutex_unlock(&producer->mu);
+}
+
+/* Reserves room for rows in the bound (queued + in flight), applying the
+ * backpressure policy when it is full. *dropped: the rows are to be dropped
+ * (counted here). An item larger than the whole bound goes when nothing else is
+ * outstanding. */
+static int reserve(bf_producer_t *producer, size_t rows, bool may_block, bool *would_block,
+                   bool *dropped, bf_error_t *err) {
+  long long want = (long long)rows, max = (long long)producer->max_queue_rows;
+  long long prev = atomic_fetch_add(&producer->outstanding, want);
+  if (prev + want <= max || prev == 0) return BF_OK;
+  atomic_fetch_sub(&producer->outstanding, want);
+  switch (producer->backpressure) {
+    case BF_BACKPRESSURE_DROP_NEWEST:
+      atomic_fetch_add(&producer->dropped, rows);
+      *dropped = true;
+      return BF_OK;
+    case BF_BACKPRESSURE_RAISE:
+      return bf_error_set(err, BF_EFULL, "insert: queue full (max_queue_rows=%zu)",
+                          producer->max_queue_rows);
+    case BF_BACKPRESSURE_BLOCK:
+      break;
+  }
+  if (!may_block) {
+    *would_block = true;
+    return BF_EFULL;
+  }
+  double deadline = deadline_after(producer->block_timeout_secs);
+  int status = BF_OK;
+  pthread_mutex_lock(&producer->mu);
+  atomic_fetch_add(&producer->blocked, 1);
+  pthread_cond_signal(&producer->work_cv); /* a full queue is a reason to send now */
+  for (;;) {
+    if (atomic_load(&producer->closing)) {
+      status = bf_error_set(err, BF_ECLOSED, "insert: the producer has been shut down");
+      break;
+    }
+    prev = atomic_fetch_add(&producer->outstanding, want);
+    if (prev + want <= max || prev == 0) break;
+    atomic_fetch_sub(&producer->outstanding, want);
+    if (deadline_passed(deadline)) {
+      status = bf_error_set(err, BF_ETIMEOUT, "insert: queue full (max_queue_rows=%zu) for %.3g s",
+                            producer->max_queue_rows, producer->block_timeout_secs);
+      break;
+    }
+    cond_wait_until(&producer->space_cv, &producer->mu, deadline);
+  }
+  atomic_fetch_sub(&producer->blocked, 1);
+  pthread_mutex_unlock(&producer->mu);
+  return status;
+}
+
+/* Reserves room and pushes item (freed on failure or drop). */
+static int enqueue(bf_producer_t *producer, bf__item_t *item, bool may_block, bool *would_block,
+                   bf_error_t *err) {
+  if (would_block != NULL) *would_block = false;
+  bool ignored = false, dropped = false;
+  atomic_fetch_add(&producer->inserting, 1);
+  int status = BF_OK;
+  if (atomic_load(&producer->closing))
+    status = bf_error_set(err, BF_ECLOSED, "insert: the producer has been shut down");
+  else
+    status = reserve(producer, item->rows, may_block, would_block ? would_block : &ignored,
+                     &dropped, err);
+  if (status != BF_OK || dropped) {
+    atomic_fetch_sub(&producer->inserting, 1);
+    bf__item_free(item);
+    return status;
+  }
+  unsigned long long enqueued = atomic_fetch_add(&producer->enqueued, item->rows) + item->rows;
+  bf__queue_push(&producer->queue, item);
+  atomic_fetch_sub(&producer->inserting, 1);
+  wake_thread(producer, enqueued);
+  return BF_OK;
+}
+
 static int insert(bf_producer_t *producer, const char *json, size_t len, bool may_block,
                   bool *would_block, bf_error_t *err) {
   if (would_block != NULL) *would_block = false;
-  char *copy = malloc(len + 1);
-  if (copy == NULL) return bf_error_set(err, BF_ENOMEM, "insert: out of memory");
-  memcpy(copy, json, len);
-  copy[len] = '\0';
-
-  int status = BF_OK;
-  double deadline = 0;
-  pthread_mutex_lock(&producer->mu);
-  for (;;) {
-    if (producer->closing) {
-      status = bf_error_set(err, BF_ECLOSED, "insert: the producer has been shut down");
-      goto done;
-    }
-    if (producer->queue.count < producer->queue.max_count) break;
-    switch (producer->backpressure) {
-      case BF_BACKPRESSURE_DROP_NEWEST:
-        producer->stats.inserted++;
-        producer->stats.dropped++;
-        goto done; /* BF_OK: the drop is counted, not an error */
-      case BF_BACKPRESSURE_RAISE:
-        status = bf_error_set(err, BF_EFULL, "insert: queue full (max_queue_rows=%zu)",
-                              producer->queue.max_count);
-        goto done;
-      case BF_BACKPRESSURE_BLOCK:
-        if (!may_block) {
-          *would_block = true;
-          status = BF_EFULL;
-          goto done;
-        }
-        if (deadline == 0) deadline = deadline_after(producer->block_timeout_secs);
-        if (deadline_passed(deadline)) {
-          status = bf_error_set(err, BF_ETIMEOUT,
-                                "insert: queue full (max_queue_rows=%zu) for %.3g s",
-                                producer->queue.max_count, producer->block_timeout_secs);
-          goto done;
-        }
-        cond_wait_until(&producer->space_cv, &producer->mu, deadline);
-        break;
-    }
-  }
-  bool was_empty = producer->queue.count == 0;
-  status = bf__record_queue_push(&producer->queue, copy, len);
-  if (status != BF_OK) {
-    bf_error_set(err, status, "insert: out of memory growing the queue");
-    goto done;
-  }
-  copy = NULL; /* owned by the queue */
-  producer->enqueued_total++;
-  producer->stats.inserted++;
-  producer->stats.queued++;
-  if (was_empty || producer->queue.count >= producer->batch_size ||
-      producer->queue.count >= producer->queue.max_count) {
-    pthread_cond_signal(&producer->work_cv);
-  }
-done:
-  pthread_mutex_unlock(&producer->mu);
-  free(copy);
-  return status;
+  if (forked(producer)) return forked_error(err);
+  bf__item_t *item = malloc(sizeof *item + len + 1);
+  if (item == NULL) return bf_error_set(err, BF_ENOMEM, "insert: out of memory");
+  item->kind = BF__ITEM_JSON;
+  item->rows = 1;
+  item->len = len;
+  item->arrow = NULL;
+  memcpy(item->json, json, len);
+  item->json[len] = '\0';
+  return enqueue(producer, item, may_block, would_block, err);
 }
 
 int bf_producer_insert_json(bf_producer_t *producer, const char *json, size_t len, bf_error_t *err) {
@@ -646,6 +841,73 @@ int bf__producer_insert_json_nowait(bf_producer_t *producer, const char *json, s
   return insert(producer, json, len, false, would_block, err);
 }
 
+static int formats_equal(const struct ArrowSchema *want, const struct ArrowSchema *got,
+                         const char *path, bf_error_t *err) {
+  const char *wf = want->dictionary ? want->dictionary->format : want->format;
+  const char *gf = got->dictionary ? got->dictionary->format : got->format;
+  if ((want->dictionary == NULL) != (got->dictionary == NULL) || strcmp(want->format, got->format) != 0 ||
+      strcmp(wf, gf) != 0)
+    return bf_error_set(err, BF_EINVAL, "column '%s' has Arrow type '%s', the table expects '%s'",
+                        path, got->format, want->format);
+  if (want->n_children != got->n_children)
+    return bf_error_set(err, BF_EINVAL, "column '%s' has %lld children, the table expects %lld",
+                        path, (long long)got->n_children, (long long)want->n_children);
+  for (int64_t i = 0; i < want->n_children; i++) {
+    char child[512];
+    snprintf(child, sizeof child, "%s.%s", path, want->children[i]->name);
+    BF_RETURN_NOT_OK(formats_equal(want->children[i], got->children[i], child, err));
+  }
+  return BF_OK;
+}
+
+int bf_producer_insert_arrow(bf_producer_t *producer, const struct ArrowSchema *schema,
+                             struct ArrowArray *array, bf_error_t *err) {
+  if (forked(producer)) return forked_error(err);
+  struct ArrowSchema table;
+  BF_RETURN_NOT_OK(bf_schema_to_arrow(&producer->schema, &table, err));
+  int status = BF_OK;
+  size_t n_user = producer->schema.n_user_fields;
+  if (strcmp(schema->format, "+s") != 0 || schema->n_children != (int64_t)n_user ||
+      array->n_children != (int64_t)n_user) {
+    status = bf_error_set(err, BF_EINVAL,
+                          "insert_arrow: expected a struct of the table's %zu columns, got '%s' "
+                          "with %lld children",
+                          n_user, schema->format, (long long)schema->n_children);
+  }
+  for (size_t i = 0; i < n_user && status == BF_OK; i++) {
+    const struct ArrowSchema *w = table.children[i], *g = schema->children[i];
+    if (strcmp(w->name, g->name) != 0) {
+      status = bf_error_set(err, BF_EINVAL,
+                            "insert_arrow: column %zu is '%s', the table expects '%s' there",
+                            i + 1, g->name, w->name);
+      break;
+    }
+    status = formats_equal(w, g, w->name, err);
+    if (status == BF_OK && !(w->flags & ARROW_FLAG_NULLABLE) && array->children[i]->null_count != 0)
+      status = bf_error_set(err, BF_EINVAL, "insert_arrow: column '%s' is required but has nulls",
+                            w->name);
+  }
+  bf_arrow_schema_release(&table);
+  if (status != BF_OK) return status;
+  if (array->length == 0) { /* nothing to send; the caller's array is released */
+    bf_arrow_array_release(array);
+    return BF_OK;
+  }
+  bf__item_t *item = malloc(sizeof *item);
+  bf__arrow_batch_t *batch = malloc(sizeof *batch);
+  if (item == NULL || batch == NULL) {
+    free(item);
+    free(batch);
+    return bf_error_set(err, BF_ENOMEM, "insert_arrow: out of memory");
+  }
+  item->kind = BF__ITEM_ARROW;
+  item->rows = (size_t)array->length;
+  item->len = 0;
+  item->arrow = batch;
+  bf_arrow_array_move(array, &batch->array);
+  return enqueue(producer, item, true, NULL, err);
+}
+
 /* Waits until every record enqueued before the call is resolved. *n_flushed is the
  * number of rows acknowledged since the previous flush returned successfully (so
  * "insert N, flush" reports N however many batches were sent before the call), and
@@ -655,20 +917,21 @@ int bf_producer_flush(bf_producer_t *producer, double timeout_secs, uint64_t *n_
   double deadline = deadline_after(timeout_secs);
   int status = BF_OK;
   uint64_t n_acked = 0;
+  if (forked(producer)) return forked_error(err);
   pthread_mutex_lock(&producer->mu);
-  uint64_t target = producer->enqueued_total;
+  uint64_t target = atomic_load(&producer->enqueued);
   if (target > producer->flush_target) {
     producer->flush_target = target;
     pthread_cond_signal(&producer->work_cv);
   }
-  while (producer->resolved_total < target && !deadline_passed(deadline)) {
+  while (producer->resolved < target && !deadline_passed(deadline)) {
     cond_wait_until(&producer->progress_cv, &producer->mu, deadline);
   }
-  if (producer->resolved_total < target) {
+  if (producer->resolved < target) {
     status = bf_error_set(err, BF_ETIMEOUT,
                           "flush timed out after %.3g s: %llu record(s) not yet acknowledged "
                           "(last error: %.350s)",
-                          timeout_secs, (unsigned long long)(target - producer->resolved_total),
+                          timeout_secs, (unsigned long long)(target - producer->resolved),
                           producer->stats.last_error[0] ? producer->stats.last_error : "none");
   } else {
     n_acked = producer->stats.acknowledged - producer->acked_mark;
@@ -691,12 +954,17 @@ int bf_producer_flush(bf_producer_t *producer, double timeout_secs, uint64_t *n_
 
 int bf_producer_shutdown(bf_producer_t *producer, double timeout_secs, bf_error_t *err) {
   int status = BF_OK;
+  if (forked(producer)) return BF_OK; /* nothing of it runs here; the parent's copy is its own */
   pthread_mutex_lock(&producer->lifecycle_mu);
   if (producer->stopped) goto done;
   double deadline = deadline_after(timeout_secs);
+  atomic_store(&producer->closing, true);
+  pthread_mutex_lock(&producer->mu);
+  pthread_cond_broadcast(&producer->space_cv); /* blocked inserters give up (BF_ECLOSED) */
+  pthread_mutex_unlock(&producer->mu);
+  while (atomic_load(&producer->inserting) > 0) sched_yield(); /* pushes in progress land first */
   pthread_mutex_lock(&producer->mu);
   uint64_t failed_before = producer->stats.failed;
-  producer->closing = true;
   pthread_cond_broadcast(&producer->work_cv);
   pthread_cond_broadcast(&producer->space_cv);
   while (!producer->thread_done && !deadline_passed(deadline)) {
@@ -728,13 +996,24 @@ done:
 }
 
 void bf_producer_get_stats(bf_producer_t *producer, bf_producer_stats_t *out) {
+  if (forked(producer)) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->last_error, sizeof out->last_error, "producer inherited through fork(): unusable");
+    return;
+  }
   pthread_mutex_lock(&producer->mu);
   *out = producer->stats;
+  unsigned long long enqueued = atomic_load(&producer->enqueued);
+  out->dropped = atomic_load(&producer->dropped);
+  out->inserted = enqueued + out->dropped;
+  out->queued = enqueued - producer->popped;
+  out->in_flight = producer->popped - producer->resolved;
   pthread_mutex_unlock(&producer->mu);
 }
 
 void bf_producer_destroy(bf_producer_t *producer) {
   if (producer == NULL) return;
+  if (forked(producer)) return; /* its locks and channel may be in any state: leak, never touch */
   bf_producer_shutdown(producer, DESTROY_SHUTDOWN_TIMEOUT_SECS, NULL);
   destroy_sync(producer);
   free_producer(producer);

@@ -56,63 +56,89 @@ static void assert_accounted(bf_producer_t *producer) {
 
 /* ---- queue --------------------------------------------------------------------- */
 
-static char *record(int i) {
-  char *json = malloc(16);
-  snprintf(json, 16, "%d", i);
-  return json;
+static bf__item_t *item_of(int i) {
+  char text[16];
+  int len = snprintf(text, sizeof text, "%d", i);
+  bf__item_t *item = malloc(sizeof *item + (size_t)len + 1);
+  item->kind = BF__ITEM_JSON;
+  item->rows = 1;
+  item->len = (size_t)len;
+  item->arrow = NULL;
+  memcpy(item->json, text, (size_t)len + 1);
+  return item;
 }
 
-static void test_queue_fifo_wrap_and_bound(void **state) {
+static bf__item_t *pop_wait(bf__queue_t *q) {
+  for (;;) {
+    bool busy;
+    bf__item_t *item = bf__queue_pop(q, &busy);
+    if (item || !busy) return item;
+  }
+}
+
+static void test_queue_fifo(void **state) {
   (void)state;
-  bf__record_queue_t q;
-  bf__record_queue_init(&q, 2000);
-  bf__record_t out[700];
+  bf__queue_t q;
+  bf__queue_init(&q);
+  bool busy = true;
+  assert_null(bf__queue_pop(&q, &busy));
+  assert_false(busy);
   int next_in = 0, next_out = 0;
-  /* Interleave pushes and pops so the ring wraps and grows past its first size. */
   for (int round = 0; round < 5; round++) {
-    for (int i = 0; i < 600 && q.count < q.max_count; i++) {
-      char *json = record(next_in);
-      assert_int_equal(bf__record_queue_push(&q, json, strlen(json)), BF_OK);
-      next_in++;
-    }
-    size_t n = bf__record_queue_pop(&q, out, 350);
-    for (size_t i = 0; i < n; i++) {
-      assert_int_equal(atoi(out[i].json), next_out++);
-      free(out[i].json);
+    for (int i = 0; i < 600; i++) bf__queue_push(&q, item_of(next_in++));
+    for (int i = 0; i < 350; i++) {
+      bf__item_t *item = pop_wait(&q);
+      assert_non_null(item);
+      assert_int_equal(atoi(item->json), next_out++);
+      bf__item_free(item);
     }
   }
-  while (q.count < q.max_count) {
-    char *json = record(next_in++);
-    assert_int_equal(bf__record_queue_push(&q, json, strlen(json)), BF_OK);
-  }
-  char *extra = record(-1);
-  assert_int_equal(bf__record_queue_push(&q, extra, strlen(extra)), BF_EFULL);
-  free(extra); /* not taken on failure */
-  assert_int_equal(q.count, 2000);
-  size_t n;
-  while ((n = bf__record_queue_pop(&q, out, 700)) > 0) {
-    for (size_t i = 0; i < n; i++) {
-      assert_int_equal(atoi(out[i].json), next_out++);
-      free(out[i].json);
-    }
+  bf__item_t *item;
+  while ((item = pop_wait(&q)) != NULL) {
+    assert_int_equal(atoi(item->json), next_out++);
+    bf__item_free(item);
   }
   assert_int_equal(next_out, next_in);
-  bf__record_queue_reset(&q);
 }
 
-static void test_queue_reset_frees_held_records(void **state) {
+typedef struct pusher_arg {
+  bf__queue_t *q;
+  int id;
+} pusher_arg_t;
+
+static void *pusher(void *p) {
+  pusher_arg_t *a = p;
+  for (int i = 0; i < 20000; i++) bf__queue_push(a->q, item_of(a->id * 1000000 + i));
+  return NULL;
+}
+
+/* Four threads push while one pops: nothing lost, each thread's order kept. */
+static void test_queue_concurrent_producers(void **state) {
   (void)state;
-  bf__record_queue_t q;
-  bf__record_queue_init(&q, 10);
-  for (int i = 0; i < 7; i++) {
-    char *json = record(i);
-    assert_int_equal(bf__record_queue_push(&q, json, strlen(json)), BF_OK);
+  bf__queue_t q;
+  bf__queue_init(&q);
+  pthread_t threads[4];
+  pusher_arg_t args[4];
+  for (int i = 0; i < 4; i++) {
+    args[i].q = &q;
+    args[i].id = i;
+    assert_int_equal(pthread_create(&threads[i], NULL, pusher, &args[i]), 0);
   }
-  bf__record_queue_reset(&q); /* LeakSanitizer checks the records were freed */
-  assert_int_equal(q.count, 0);
+  int next[4] = {0, 0, 0, 0};
+  int total = 0;
+  while (total < 80000) {
+    bool busy;
+    bf__item_t *item = bf__queue_pop(&q, &busy);
+    if (item == NULL) continue;
+    int v = atoi(item->json);
+    assert_int_equal(v % 1000000, next[v / 1000000]++);
+    bf__item_free(item);
+    total++;
+  }
+  for (int i = 0; i < 4; i++) pthread_join(threads[i], NULL);
+  bool busy;
+  assert_null(bf__queue_pop(&q, &busy));
 }
-
-/* ---- options ---------------------------------------------------------------------- */
 
 static void test_create_rejects_bad_options(void **state) {
   (void)state;
@@ -162,9 +188,9 @@ static void wait_for_in_flight(bf_producer_t *producer, uint64_t n) {
   assert_int_equal(s.in_flight, n);
 }
 
-/* A producer whose queue (3 rows) is full while its thread is stuck retrying the
- * first 3 rows against the unreachable server. A full queue is itself a reason to
- * send, so the first 3 rows leave the queue at once; the next 3 stay queued. */
+/* A producer whose bound (3 rows, queued or in flight) is full while its thread is
+ * stuck retrying the first 3 rows against the unreachable server. A full bound is
+ * itself a reason to send, so the 3 rows go at once and stay in flight. */
 static bf_producer_t *full_producer(bf_backpressure_t policy, double block_timeout) {
   bf_producer_options_t options;
   options_for(&options, UNREACHABLE);
@@ -181,12 +207,9 @@ static bf_producer_t *full_producer(bf_backpressure_t policy, double block_timeo
     assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_OK);
   }
   wait_for_in_flight(producer, 3);
-  for (int i = 0; i < 3; i++) {
-    assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_OK);
-  }
   bf_producer_stats_t s;
   bf_producer_get_stats(producer, &s);
-  assert_int_equal(s.queued, 3);
+  assert_int_equal(s.queued, 0);
   assert_int_equal(s.in_flight, 3);
   return producer;
 }
@@ -225,11 +248,11 @@ static void test_block_times_out_when_full(void **state) {
   assert_true(would_block);
   bf_producer_stats_t s;
   bf_producer_get_stats(producer, &s);
-  assert_int_equal(s.inserted, 6); /* refused records are not counted as inserted */
-  assert_int_equal(s.queued, 3);
+  assert_int_equal(s.inserted, 3); /* refused records are not counted as inserted */
+  assert_int_equal(s.queued, 0);
   assert_int_equal(s.dropped, 0);
   assert_accounted(producer);
-  shutdown_unreachable(producer, 6);
+  shutdown_unreachable(producer, 3);
 }
 
 static void test_drop_newest_counts_drops(void **state) {
@@ -242,11 +265,11 @@ static void test_drop_newest_counts_drops(void **state) {
   }
   bf_producer_stats_t s;
   bf_producer_get_stats(producer, &s);
-  assert_int_equal(s.inserted, 11);
+  assert_int_equal(s.inserted, 8);
   assert_int_equal(s.dropped, 5);
-  assert_int_equal(s.queued, 3);
+  assert_int_equal(s.queued, 0);
   assert_accounted(producer);
-  shutdown_unreachable(producer, 6);
+  shutdown_unreachable(producer, 3);
 }
 
 static void test_raise_policy_fails_fast(void **state) {
@@ -260,9 +283,9 @@ static void test_raise_policy_fails_fast(void **state) {
   assert_non_null(strstr(err.message, "max_queue_rows=3"));
   bf_producer_stats_t s;
   bf_producer_get_stats(producer, &s);
-  assert_int_equal(s.inserted, 6);
+  assert_int_equal(s.inserted, 3);
   assert_accounted(producer);
-  shutdown_unreachable(producer, 6);
+  shutdown_unreachable(producer, 3);
 }
 
 /* A blocked inserter is released (with BF_ECLOSED) by shutdown. */
@@ -647,8 +670,8 @@ static void test_concurrent_inserts_all_acknowledged(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_queue_fifo_wrap_and_bound),
-      cmocka_unit_test(test_queue_reset_frees_held_records),
+      cmocka_unit_test(test_queue_fifo),
+      cmocka_unit_test(test_queue_concurrent_producers),
       cmocka_unit_test(test_create_rejects_bad_options),
       cmocka_unit_test(test_block_times_out_when_full),
       cmocka_unit_test(test_drop_newest_counts_drops),

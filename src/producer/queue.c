@@ -1,61 +1,58 @@
-/* Bounded FIFO ring of JSON records for the producer (see queue.h). */
+/* Vyukov's intrusive MPSC queue for the producer (see queue.h). */
 #include "producer/queue.h"
 
 #include <stdlib.h>
 
-#define INITIAL_CAPACITY 1024
-
-void bf__record_queue_init(bf__record_queue_t *queue, size_t max_count) {
-  queue->slots = NULL;
-  queue->capacity = 0;
-  queue->head = 0;
-  queue->count = 0;
-  queue->max_count = max_count > 0 ? max_count : 1;
+void bf__queue_init(bf__queue_t *q) {
+  atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
+  atomic_store_explicit(&q->head, &q->stub, memory_order_relaxed);
+  q->tail = &q->stub;
 }
 
-void bf__record_queue_reset(bf__record_queue_t *queue) {
-  for (size_t i = 0; i < queue->count; i++) {
-    free(queue->slots[(queue->head + i) % queue->capacity].json);
-  }
-  free(queue->slots);
-  bf__record_queue_init(queue, queue->max_count);
+static void push_node(bf__queue_t *q, bf__node_t *n) {
+  atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+  bf__node_t *prev = atomic_exchange_explicit(&q->head, n, memory_order_acq_rel);
+  atomic_store_explicit(&prev->next, n, memory_order_release);
 }
 
-/* Reallocates into a fresh ring with the records unwrapped to start at index 0. */
-static int grow(bf__record_queue_t *queue) {
-  size_t new_capacity = queue->capacity == 0 ? INITIAL_CAPACITY : queue->capacity * 2;
-  if (new_capacity > queue->max_count || new_capacity < queue->capacity) {
-    new_capacity = queue->max_count;
+void bf__queue_push(bf__queue_t *q, bf__item_t *item) { push_node(q, &item->node); }
+
+bf__item_t *bf__queue_pop(bf__queue_t *q, bool *busy) {
+  *busy = false;
+  bf__node_t *tail = q->tail;
+  bf__node_t *next = atomic_load_explicit(&tail->next, memory_order_acquire);
+  if (tail == &q->stub) {
+    if (next == NULL) {
+      *busy = atomic_load_explicit(&q->head, memory_order_acquire) != tail;
+      return NULL;
+    }
+    q->tail = next;
+    tail = next;
+    next = atomic_load_explicit(&next->next, memory_order_acquire);
   }
-  bf__record_t *slots = malloc(new_capacity * sizeof(*slots));
-  if (slots == NULL) return BF_ENOMEM;
-  for (size_t i = 0; i < queue->count; i++) {
-    slots[i] = queue->slots[(queue->head + i) % queue->capacity];
+  if (next != NULL) {
+    q->tail = next;
+    return (bf__item_t *)tail;
   }
-  free(queue->slots);
-  queue->slots = slots;
-  queue->capacity = new_capacity;
-  queue->head = 0;
-  return BF_OK;
+  if (atomic_load_explicit(&q->head, memory_order_acquire) != tail) {
+    *busy = true; /* a producer exchanged head but has not linked tail->next yet */
+    return NULL;
+  }
+  push_node(q, &q->stub);
+  next = atomic_load_explicit(&tail->next, memory_order_acquire);
+  if (next != NULL) {
+    q->tail = next;
+    return (bf__item_t *)tail;
+  }
+  *busy = true;
+  return NULL;
 }
 
-int bf__record_queue_push(bf__record_queue_t *queue, char *json, size_t len) {
-  if (queue->count >= queue->max_count) return BF_EFULL;
-  if (queue->count == queue->capacity) BF_RETURN_NOT_OK(grow(queue));
-  size_t tail = (queue->head + queue->count) % queue->capacity;
-  queue->slots[tail].json = json;
-  queue->slots[tail].len = len;
-  queue->count++;
-  return BF_OK;
-}
-
-size_t bf__record_queue_pop(bf__record_queue_t *queue, bf__record_t *out, size_t max_out) {
-  size_t n = queue->count < max_out ? queue->count : max_out;
-  for (size_t i = 0; i < n; i++) {
-    out[i] = queue->slots[queue->head];
-    queue->head = (queue->head + 1) % queue->capacity;
+void bf__item_free(bf__item_t *item) {
+  if (item == NULL) return;
+  if (item->arrow != NULL) {
+    bf_arrow_array_release(&item->arrow->array);
+    free(item->arrow);
   }
-  queue->count -= n;
-  if (queue->count == 0) queue->head = 0;
-  return n;
+  free(item);
 }

@@ -1,37 +1,51 @@
-/* The producer's record queue: a bounded FIFO ring of owned JSON records. It is a
- * plain data structure with no locking of its own; the producer guards it with its
- * mutex (see producer.c for why a mutex + condvar ring is the first version and a
- * lock-free queue the later goal). The ring grows by doubling up to max_count so an
- * idle producer with a large bound does not pay for the bound up front. */
+/* The producer's queue: an intrusive multi-producer single-consumer FIFO (Vyukov's
+ * MPSC list). push is one atomic exchange plus one store, wait-free, so inserting
+ * threads never take a lock; pop belongs to the producer's background thread.
+ * Items are JSON records (one row) or Arrow record batches (many rows); the
+ * bound on queued rows is kept by the producer with an atomic counter, not here.
+ * A push that has exchanged the head but not yet linked its predecessor makes pop
+ * return NULL for a moment (bf__queue_pop says so through *busy). */
 #ifndef BIFROST_PRODUCER_QUEUE_H
 #define BIFROST_PRODUCER_QUEUE_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
-#include "bifrost/error.h"
+#include "bifrost/arrow.h"
 
-typedef struct bf__record {
-  char *json; /* owned, NUL-terminated copy of the record */
-  size_t len; /* bytes before the NUL */
-} bf__record_t;
+typedef struct bf__node {
+  _Atomic(struct bf__node *) next;
+} bf__node_t;
 
-typedef struct bf__record_queue {
-  bf__record_t *slots; /* owned ring storage, `capacity` entries */
-  size_t capacity;     /* <= max_count */
-  size_t head;         /* index of the oldest record, < capacity when capacity > 0 */
-  size_t count;        /* records held, <= capacity */
-  size_t max_count;    /* the bound, >= 1 */
-} bf__record_queue_t;
+typedef enum { BF__ITEM_JSON = 0, BF__ITEM_ARROW = 1 } bf__item_kind_t;
 
-/* Empty queue bounded at max_count (>= 1) records. Allocates lazily; cannot fail. */
-void bf__record_queue_init(bf__record_queue_t *queue, size_t max_count);
-/* Frees the ring and every record still held. */
-void bf__record_queue_reset(bf__record_queue_t *queue);
-/* Appends a record, taking ownership of json on success only. BF_EFULL when count
- * == max_count, BF_ENOMEM when the ring cannot grow. */
-int bf__record_queue_push(bf__record_queue_t *queue, char *json, size_t len);
-/* Moves up to max_out oldest records into out (ownership passes to the caller);
- * returns how many. Cannot fail. */
-size_t bf__record_queue_pop(bf__record_queue_t *queue, bf__record_t *out, size_t max_out);
+typedef struct bf__arrow_batch {
+  struct ArrowArray array; /* owned struct array of the table's user columns */
+} bf__arrow_batch_t;
+
+typedef struct bf__item {
+  bf__node_t node;          /* first member: a node pointer is an item pointer */
+  bf__item_kind_t kind;
+  size_t rows;              /* 1 for JSON */
+  size_t len;               /* JSON: bytes before the NUL */
+  bf__arrow_batch_t *arrow; /* ARROW only; owned */
+  char json[];              /* JSON: NUL-terminated record */
+} bf__item_t;
+
+typedef struct bf__queue {
+  _Atomic(bf__node_t *) head; /* newest; producers exchange it */
+  bf__node_t *tail;           /* oldest; consumer only */
+  bf__node_t stub;
+} bf__queue_t;
+
+void bf__queue_init(bf__queue_t *q);
+/* Any thread. Takes ownership of item. */
+void bf__queue_push(bf__queue_t *q, bf__item_t *item);
+/* Consumer thread only. The oldest item (ownership passes to the caller), or NULL:
+ * empty (*busy = false) or a push is half done (*busy = true; try again). */
+bf__item_t *bf__queue_pop(bf__queue_t *q, bool *busy);
+/* Releases an item and what it owns. */
+void bf__item_free(bf__item_t *item);
 
 #endif /* BIFROST_PRODUCER_QUEUE_H */

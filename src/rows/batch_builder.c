@@ -446,3 +446,57 @@ int bf_batch_builder_finish(bf_batch_builder_t *builder, int64_t created_at_us,
   bf_arrow_array_move(&root, out_array);
   return BF_OK;
 }
+
+int bf_rows_attach_system_columns(const bf_schema_t *schema, struct ArrowArray *user,
+                                  int64_t created_at_us, const char *batch_id,
+                                  struct ArrowSchema *out_schema, struct ArrowArray *out_array,
+                                  bf_error_t *err) {
+  if (user->n_children != (int64_t)schema->n_user_fields)
+    return bf_error_set(err, BF_EINVAL, "batch has %lld columns, the table has %zu",
+                        (long long)user->n_children, schema->n_user_fields);
+  if (user->offset != 0)
+    return bf_error_set(err, BF_EINVAL, "batch with a non-zero offset (slice it into a copy)");
+  struct ArrowSchema arrow_schema;
+  BF_RETURN_NOT_OK(bf_schema_to_arrow(schema, &arrow_schema, err));
+  struct ArrowArray root;
+  if (bf_arrow_array_init(&root, 1, (int64_t)schema->n_fields) != BF_OK) {
+    bf_arrow_schema_release(&arrow_schema);
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
+  int64_t n_rows = user->length;
+  root.length = n_rows;
+  if (user->null_count != 0 && user->buffers[0] != NULL) {
+    bf_arrow_array_release(&root);
+    bf_arrow_schema_release(&arrow_schema);
+    return bf_error_set(err, BF_EINVAL, "batch has null rows (a null struct row)");
+  }
+  /* Move the user columns (the Arrow C data interface allows moving children out
+   * of a parent, whose release then skips them). */
+  for (size_t i = 0; i < schema->n_user_fields; i++) {
+    *root.children[i] = *user->children[i];
+    user->children[i]->release = NULL;
+  }
+  bf_arrow_array_release(user);
+  int64_t day_us = 86400LL * 1000000LL;
+  int32_t partition_day = (int32_t)(created_at_us >= 0 ? created_at_us / day_us
+                                                       : -((-created_at_us + day_us - 1) / day_us));
+  int status = BF_OK;
+  for (size_t i = schema->n_user_fields; i < schema->n_fields && status == BF_OK; i++) {
+    const char *name = schema->fields[i].name;
+    struct ArrowArray *child = root.children[i];
+    if (strcmp(name, BF_SYSCOL_CREATED_AT) == 0)
+      status = fill_fixed(child, n_rows, &created_at_us, 8);
+    else if (strcmp(name, BF_SYSCOL_PARTITION_DATE) == 0)
+      status = fill_fixed(child, n_rows, &partition_day, 4);
+    else
+      status = fill_utf8(child, n_rows, batch_id);
+  }
+  if (status != BF_OK) {
+    bf_arrow_array_release(&root);
+    bf_arrow_schema_release(&arrow_schema);
+    return bf_error_set(err, status, "out of memory building a batch");
+  }
+  bf_arrow_schema_move(&arrow_schema, out_schema);
+  bf_arrow_array_move(&root, out_array);
+  return BF_OK;
+}
