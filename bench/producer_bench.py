@@ -1,6 +1,9 @@
-"""Producer benchmark: cost of one insert() call (median, p99) and end-to-end rows/s
-from one producer to acknowledged storage, next to a reference run of
-deltalake.write_deltalake appending the same rows in batches of the same size.
+"""Producer benchmark: cost of one insert() call (median, p99) for each serialization
+path (binary row read from the instance in C = the default for flat models;
+pydantic-core JSON = the fallback; model_dump_json for comparison), end-to-end
+rows/s from one producer to acknowledged storage next to a reference run of
+deltalake.write_deltalake appending the same rows in batches of the same size, and
+the rows/s insert_arrow accepts for an 8-column Arrow table.
 Starts its own bifrost-server (build/bifrost-server) on a free port with a temporary
 data directory. Prints one `name value unit` line per figure.
 
@@ -84,6 +87,26 @@ def main() -> int:
         proc, uri = start_server(os.path.join(tmp, "data"))
         try:
             config = TableConfig(PredictionRecord, catalog="bench", schema_name="producer", table="predictions")
+
+            def insert_costs(producer, insert, label):
+                costs = []
+                for r in rows[:100_000]:
+                    t = time.perf_counter_ns()
+                    insert(r)
+                    costs.append(time.perf_counter_ns() - t)
+                costs.sort()
+                report(f"insert_cost_median_{label}", percentile(costs, 0.5) / 1000, "us")
+                report(f"insert_cost_p99_{label}", percentile(costs, 0.99) / 1000, "us")
+                producer.flush()
+
+            # The JSON fallback path, measured on its own producer (same queue and thread).
+            json_producer = DatasetProducer(config, GrpcConfig(server_uri=uri),
+                                            WriteConfig(batch_size=args.batch_size, scheduled_delay_secs=1))
+            json_producer._core.set_record_plan(PredictionRecord, PredictionRecord.__pydantic_serializer__.to_json,
+                                                None)
+            insert_costs(json_producer, json_producer._core.insert_record, "pydantic_json_path")
+            json_producer.shutdown()
+
             producer = DatasetProducer(config, GrpcConfig(server_uri=uri),
                                        WriteConfig(batch_size=args.batch_size, scheduled_delay_secs=1))
             costs = []
@@ -95,13 +118,37 @@ def main() -> int:
             inserted = time.perf_counter()
             producer.flush()
             done = time.perf_counter()
-            producer.shutdown()
             costs.sort()
             report("insert_cost_median", percentile(costs, 0.5) / 1000, "us")
             report("insert_cost_p99", percentile(costs, 0.99) / 1000, "us")
             report("insert_loop_rows_per_s", len(rows) / (inserted - start), "rows/s")
             report("end_to_end_rows_per_s", len(rows) / (done - start), "rows/s")
             report("flush_to_acknowledged", (done - inserted) * 1000, "ms")
+
+            # Bulk path: an 8-column Arrow table, accepted without touching rows in Python.
+            n_arrow = 2_000_000
+            now = dt.datetime.now(dt.timezone.utc)
+            table = pa.table({
+                "user_id": pa.array([f"user_{i % 1000}" for i in range(n_arrow)], type=pa.string_view()),
+                "model_name": pa.array(["credit_v2"] * n_arrow, type=pa.string_view()),
+                "prediction": pa.array([i % 100 / 100 for i in range(n_arrow)], type=pa.float64()),
+                "confidence": pa.array([0.9] * n_arrow, type=pa.float64()),
+                "feature_1": pa.array([1.23] * n_arrow, type=pa.float64()),
+                "feature_2": pa.array([4.56] * n_arrow, type=pa.float64()),
+                "label": pa.nulls(n_arrow, pa.string_view()),
+                "predicted_at": pa.array([now] * n_arrow, type=pa.timestamp("us", tz="UTC")),
+            })
+            bulk = DatasetProducer(config, GrpcConfig(server_uri=uri),
+                                   WriteConfig(batch_size=args.batch_size, max_queue_rows=4 * n_arrow))
+            start = time.perf_counter()
+            accepted = bulk.insert_arrow(table)
+            accepted_at = time.perf_counter()
+            bulk.flush(timeout=600)
+            acked_at = time.perf_counter()
+            bulk.shutdown()
+            report("insert_arrow_accepted_rows_per_s", accepted / (accepted_at - start), "rows/s")
+            report("insert_arrow_end_to_end_rows_per_s", accepted / (acked_at - start), "rows/s")
+            producer.shutdown()
         finally:
             proc.terminate()
             proc.wait()

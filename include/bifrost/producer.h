@@ -66,6 +66,12 @@ int bf_producer_register(bf_producer_t *producer, char status_out[32], bf_error_
  * failed). */
 int bf_producer_insert_json(bf_producer_t *producer, const char *json, size_t len, bf_error_t *err);
 
+/* Enqueues one record encoded as a binary row (see bf_batch_builder_append_row in
+ * rows.h: one tagged value per user field, in schema order), copied. Same
+ * semantics as bf_producer_insert_json; a row that does not fit the schema fails
+ * on the thread and is counted as failed. The fastest way to insert from C. */
+int bf_producer_insert_row(bf_producer_t *producer, const uint8_t *row, size_t len, bf_error_t *err);
+
 /* Enqueues an Arrow record batch as rows: a struct array ("+s") of the table's
  * user columns in model order with exactly the table's Arrow types (the Python
  * layer casts), no nulls in required columns. On BF_OK ownership of *array moves to
@@ -75,6 +81,9 @@ int bf_producer_insert_json(bf_producer_t *producer, const char *json, size_t le
  * nothing else is outstanding). */
 int bf_producer_insert_arrow(bf_producer_t *producer, const struct ArrowSchema *schema,
                              struct ArrowArray *array, bf_error_t *err);
+/* The Arrow schema bf_producer_insert_arrow expects: a struct of the user columns. */
+int bf_producer_user_arrow_schema(const bf_producer_t *producer, struct ArrowSchema *out,
+                                  bf_error_t *err);
 /* Blocks until every record inserted before the call is acknowledged or failed.
  * timeout_secs <= 0 waits forever. *n_flushed = rows acknowledged by this flush.
  * BF_ETIMEOUT on timeout; an error if any of those rows failed. */

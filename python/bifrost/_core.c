@@ -18,7 +18,9 @@
  * argument). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <datetime.h>
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -746,10 +748,24 @@ static PyType_Spec Channel_spec = {
 
 /* ---- Producer ------------------------------------------------------------------ */
 
+/* How insert_record turns a model instance into a record: the binary row of one
+ * tagged value per field (rows.h), read straight from the instance's __dict__,
+ * or, for schemas / values outside its kinds, the model's pydantic-core JSON. */
+typedef enum { PK_STR = 0, PK_INT, PK_FLOAT, PK_BOOL, PK_DATETIME } plan_kind_t;
+
+typedef struct {
+  PyObject *name; /* interned attribute name */
+  plan_kind_t kind;
+} plan_field_t;
+
 typedef struct {
   PyObject_HEAD
   bf_producer_t *producer;       /* owned; freed only in dealloc */
   bf_backpressure_t backpressure; /* copy of the create option */
+  PyObject *model;               /* the table's model class (set_record_plan) */
+  PyObject *to_json;             /* model.__pydantic_serializer__.to_json */
+  plan_field_t *plan;            /* NULL: every record goes through to_json */
+  Py_ssize_t n_plan;
 } ProducerObject;
 
 static int parse_backpressure(const char *text, bf_backpressure_t *out) {
@@ -838,8 +854,18 @@ static int Producer_init(ProducerObject *self, PyObject *args, PyObject *kwargs)
   return 0;
 }
 
+static void clear_plan(ProducerObject *self) {
+  for (Py_ssize_t i = 0; i < self->n_plan; i++) Py_XDECREF(self->plan[i].name);
+  PyMem_Free(self->plan);
+  self->plan = NULL;
+  self->n_plan = 0;
+}
+
 static void Producer_dealloc(ProducerObject *self) {
   PyTypeObject *type = Py_TYPE(self);
+  clear_plan(self);
+  Py_CLEAR(self->model);
+  Py_CLEAR(self->to_json);
   if (self->producer != NULL) {
     bf_producer_t *producer = self->producer;
     self->producer = NULL;
@@ -880,6 +906,347 @@ static PyObject *Producer_insert(ProducerObject *self, PyObject *arg) {
   }
   if (status != BF_OK) return raise_status_op(state_of_type(Py_TYPE(self)), "insert", status, &err);
   Py_RETURN_NONE;
+}
+
+/* ---- fast record path ----------------------------------------------------------- */
+
+static PyObject *Producer_set_record_plan(ProducerObject *self, PyObject *args) {
+  PyObject *model, *to_json, *fields;
+  if (!PyArg_ParseTuple(args, "OOO:set_record_plan", &model, &to_json, &fields)) return NULL;
+  if (!PyType_Check(model) || !PyCallable_Check(to_json)) {
+    PyErr_SetString(PyExc_TypeError, "set_record_plan(model_class, to_json, fields)");
+    return NULL;
+  }
+  plan_field_t *plan = NULL;
+  Py_ssize_t n = 0;
+  if (fields != Py_None) {
+    PyObject *seq = PySequence_Fast(fields, "fields must be a sequence of (name, kind)");
+    if (seq == NULL) return NULL;
+    n = PySequence_Fast_GET_SIZE(seq);
+    plan = PyMem_Calloc((size_t)(n ? n : 1), sizeof *plan);
+    if (plan == NULL) {
+      Py_DECREF(seq);
+      return PyErr_NoMemory();
+    }
+    static const char *kinds[] = {"str", "int", "float", "bool", "datetime"};
+    for (Py_ssize_t i = 0; i < n; i++) {
+      const char *name, *kind;
+      if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "ss", &name, &kind)) {
+        for (Py_ssize_t k = 0; k < i; k++) Py_XDECREF(plan[k].name);
+        PyMem_Free(plan);
+        Py_DECREF(seq);
+        return NULL;
+      }
+      int found = -1;
+      for (int k = 0; k < 5; k++)
+        if (strcmp(kind, kinds[k]) == 0) found = k;
+      plan[i].name = PyUnicode_InternFromString(name);
+      plan[i].kind = (plan_kind_t)(found < 0 ? 0 : found);
+      if (found < 0 || plan[i].name == NULL) {
+        if (found < 0) PyErr_Format(PyExc_ValueError, "unknown field kind '%s'", kind);
+        for (Py_ssize_t k = 0; k <= i; k++) Py_XDECREF(plan[k].name);
+        PyMem_Free(plan);
+        Py_DECREF(seq);
+        return NULL;
+      }
+    }
+    Py_DECREF(seq);
+  }
+  clear_plan(self);
+  Py_INCREF(model);
+  Py_XSETREF(self->model, model);
+  Py_INCREF(to_json);
+  Py_XSETREF(self->to_json, to_json);
+  self->plan = plan;
+  self->n_plan = n;
+  Py_RETURN_NONE;
+}
+
+typedef struct {
+  uint8_t *data;
+  size_t size, cap;
+  uint8_t inline_buf[512];
+} row_buf_t;
+
+static int row_reserve(row_buf_t *b, size_t more) {
+  if (b->size + more <= b->cap) return 0;
+  size_t cap = b->cap * 2;
+  while (cap < b->size + more) cap *= 2;
+  uint8_t *grown = b->data == b->inline_buf ? PyMem_Malloc(cap) : PyMem_Realloc(b->data, cap);
+  if (grown == NULL) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  if (b->data == b->inline_buf) memcpy(grown, b->inline_buf, b->size);
+  b->data = grown;
+  b->cap = cap;
+  return 0;
+}
+
+static void row_put(row_buf_t *b, uint8_t tag, const void *bytes, size_t n) {
+  b->data[b->size++] = tag;
+  memcpy(b->data + b->size, bytes, n);
+  b->size += n;
+}
+
+static int64_t days_from_civil(int y, int m, int d) {
+  y -= m <= 2;
+  int era = (y >= 0 ? y : y - 399) / 400;
+  int yoe = y - era * 400;
+  int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return (int64_t)era * 146097 + doe - 719468;
+}
+
+/* Microseconds since the epoch of a datetime (naive = UTC). 0 ok, -1 error. */
+static int datetime_us(PyObject *v, int64_t *out) {
+  int64_t days = days_from_civil(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v));
+  int64_t us = (((days * 24 + PyDateTime_DATE_GET_HOUR(v)) * 60 + PyDateTime_DATE_GET_MINUTE(v)) * 60 +
+                PyDateTime_DATE_GET_SECOND(v)) * 1000000LL + PyDateTime_DATE_GET_MICROSECOND(v);
+  PyObject *tz = PyDateTime_DATE_GET_TZINFO(v);
+  if (tz != Py_None && tz != PyDateTime_TimeZone_UTC) {
+    PyObject *offset = PyObject_CallMethod(tz, "utcoffset", "O", v);
+    if (offset == NULL) return -1;
+    if (PyDelta_Check(offset))
+      us -= ((int64_t)PyDateTime_DELTA_GET_DAYS(offset) * 86400 + PyDateTime_DELTA_GET_SECONDS(offset)) *
+                1000000LL + PyDateTime_DELTA_GET_MICROSECONDS(offset);
+    Py_DECREF(offset);
+  }
+  *out = us;
+  return 0;
+}
+
+/* Encodes obj's fields as a binary row. 1 = done, 0 = a value is outside the
+ * plan's kinds (use JSON), -1 = Python error. */
+static int encode_row(ProducerObject *self, PyObject *obj, row_buf_t *b) {
+  PyObject *dict = PyObject_GenericGetDict(obj, NULL);
+  if (dict == NULL) {
+    PyErr_Clear();
+    return 0;
+  }
+  int result = 1;
+  for (Py_ssize_t i = 0; i < self->n_plan && result == 1; i++) {
+    PyObject *v = PyDict_GetItemWithError(dict, self->plan[i].name);
+    if (v == NULL) {
+      result = PyErr_Occurred() ? -1 : 0;
+      break;
+    }
+    if (row_reserve(b, 9) < 0) {
+      result = -1;
+      break;
+    }
+    if (v == Py_None) {
+      b->data[b->size++] = BF_ROW_NULL;
+      continue;
+    }
+    switch (self->plan[i].kind) {
+      case PK_STR: {
+        Py_ssize_t n;
+        const char *text = PyUnicode_Check(v) ? PyUnicode_AsUTF8AndSize(v, &n) : NULL;
+        if (text == NULL) {
+          if (PyErr_Occurred()) PyErr_Clear(); /* e.g. lone surrogates: JSON path reports it */
+          result = 0;
+          break;
+        }
+        if ((uint64_t)n > UINT32_MAX || row_reserve(b, 5 + (size_t)n) < 0) {
+          result = PyErr_Occurred() ? -1 : 0;
+          break;
+        }
+        uint8_t len[4] = {(uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
+        row_put(b, BF_ROW_STRING, len, 4);
+        memcpy(b->data + b->size, text, (size_t)n);
+        b->size += (size_t)n;
+        break;
+      }
+      case PK_INT:
+      case PK_FLOAT: {
+        if (PyFloat_CheckExact(v) && self->plan[i].kind == PK_FLOAT) {
+          double d = PyFloat_AS_DOUBLE(v);
+          if (!isfinite(d)) result = 0; /* pydantic's own rules for inf / nan */
+          else row_put(b, BF_ROW_FLOAT64, &d, 8);
+        } else if (PyLong_CheckExact(v)) {
+          int overflow = 0;
+          long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+          if (overflow || (x == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            result = 0;
+          } else {
+            int64_t x64 = (int64_t)x;
+            row_put(b, BF_ROW_INT64, &x64, 8);
+          }
+        } else {
+          result = 0;
+        }
+        break;
+      }
+      case PK_BOOL:
+        if (v == Py_True || v == Py_False) {
+          uint8_t flag = v == Py_True;
+          row_put(b, BF_ROW_BOOL, &flag, 1);
+        } else {
+          result = 0;
+        }
+        break;
+      case PK_DATETIME: {
+        int64_t us;
+        if (!PyDateTime_Check(v)) {
+          result = 0;
+        } else if (datetime_us(v, &us) < 0) {
+          PyErr_Clear();
+          result = 0;
+        } else {
+          row_put(b, BF_ROW_TIMESTAMP_US, &us, 8);
+        }
+        break;
+      }
+    }
+  }
+  Py_DECREF(dict);
+  return result;
+}
+
+/* Enqueues a JSON record or a binary row, waiting without the GIL only when the
+ * BLOCK policy must wait. Returns 0 or -1 with an exception set. */
+static int enqueue_record(ProducerObject *self, const char *data, size_t len, bool binary) {
+  bf_error_t err;
+  err.status = BF_OK;
+  err.message[0] = '\0';
+  bool would_block = false;
+  int status = binary ? bf__producer_insert_row_nowait(self->producer, (const uint8_t *)data, len,
+                                                       &would_block, &err)
+                      : bf__producer_insert_json_nowait(self->producer, data, len, &would_block, &err);
+  if (would_block) {
+    Py_BEGIN_ALLOW_THREADS
+    status = binary ? bf_producer_insert_row(self->producer, (const uint8_t *)data, len, &err)
+                    : bf_producer_insert_json(self->producer, data, len, &err);
+    Py_END_ALLOW_THREADS
+  }
+  if (status != BF_OK) {
+    raise_status_op(state_of_type(Py_TYPE(self)), "insert", status, &err);
+    return -1;
+  }
+  return 0;
+}
+
+static int insert_one(ProducerObject *self, PyObject *obj, const char *op, Py_ssize_t index) {
+  PyTypeObject *model = (PyTypeObject *)self->model;
+  if (Py_TYPE(obj) != model && !PyType_IsSubtype(Py_TYPE(obj), model)) {
+    if (index < 0)
+      PyErr_Format(PyExc_TypeError, "%s() expects a %s instance, got %s", op, model->tp_name,
+                   Py_TYPE(obj)->tp_name);
+    else
+      PyErr_Format(PyExc_TypeError, "%s() expects %s instances, got %s at index %zd", op,
+                   model->tp_name, Py_TYPE(obj)->tp_name, index);
+    return -1;
+  }
+  if (self->plan != NULL) {
+    row_buf_t b;
+    b.data = b.inline_buf;
+    b.size = 0;
+    b.cap = sizeof b.inline_buf;
+    int encoded = encode_row(self, obj, &b);
+    int rc = encoded == 1 ? enqueue_record(self, (const char *)b.data, b.size, true) : -1;
+    if (b.data != b.inline_buf) PyMem_Free(b.data);
+    if (encoded != 0) return encoded == 1 ? rc : -1;
+  }
+  PyObject *json = PyObject_CallOneArg(self->to_json, obj);
+  if (json == NULL) return -1;
+  const char *text;
+  Py_ssize_t len;
+  int rc = text_view(json, &text, &len, "record") < 0 ? -1 : enqueue_record(self, text, (size_t)len, false);
+  Py_DECREF(json);
+  return rc;
+}
+
+static int plan_ready(ProducerObject *self) {
+  if (producer_ready(self) < 0) return -1;
+  if (self->model == NULL) {
+    PyErr_SetString(PyExc_RuntimeError, "set_record_plan() was not called");
+    return -1;
+  }
+  return 0;
+}
+
+/* insert_record(obj): the hot path of DatasetProducer.insert. */
+static PyObject *Producer_insert_record(ProducerObject *self, PyObject *obj) {
+  if (plan_ready(self) < 0 || insert_one(self, obj, "insert", -1) < 0) return NULL;
+  Py_RETURN_NONE;
+}
+
+static PyObject *Producer_insert_records(ProducerObject *self, PyObject *iterable) {
+  if (plan_ready(self) < 0) return NULL;
+  PyObject *it = PyObject_GetIter(iterable);
+  if (it == NULL) return NULL;
+  Py_ssize_t n = 0;
+  PyObject *obj;
+  while ((obj = PyIter_Next(it)) != NULL) {
+    int rc = insert_one(self, obj, "insert_many", n);
+    Py_DECREF(obj);
+    if (rc < 0) {
+      Py_DECREF(it);
+      return NULL;
+    }
+    n++;
+  }
+  Py_DECREF(it);
+  if (PyErr_Occurred()) return NULL;
+  return PyLong_FromSsize_t(n);
+}
+
+/* ---- Arrow batches ----------------------------------------------------------------- */
+
+static void release_schema_capsule(PyObject *capsule) {
+  struct ArrowSchema *schema = PyCapsule_GetPointer(capsule, "arrow_schema");
+  if (schema != NULL) {
+    if (schema->release) schema->release(schema);
+    free(schema);
+  }
+}
+
+/* arrow_schema() -> PyCapsule "arrow_schema": the table's user columns as an
+ * Arrow struct schema (what insert_arrow expects, before system columns). */
+static PyObject *Producer_arrow_schema(ProducerObject *self, PyObject *Py_UNUSED(ignored)) {
+  if (producer_ready(self) < 0) return NULL;
+  struct ArrowSchema *schema = calloc(1, sizeof *schema);
+  if (schema == NULL) return PyErr_NoMemory();
+  bf_error_t err;
+  bf_error_init(&err);
+  int status = bf_producer_user_arrow_schema(self->producer, schema, &err);
+  if (status != BF_OK) {
+    free(schema);
+    return raise_status(state_of_type(Py_TYPE(self)), status, &err);
+  }
+  PyObject *capsule = PyCapsule_New(schema, "arrow_schema", release_schema_capsule);
+  if (capsule == NULL) {
+    schema->release(schema);
+    free(schema);
+  }
+  return capsule;
+}
+
+/* insert_arrow(schema_capsule, array_capsule) -> rows: takes the batch over (the
+ * capsule's array is marked released) and enqueues it. */
+static PyObject *Producer_insert_arrow(ProducerObject *self, PyObject *args) {
+  PyObject *schema_capsule, *array_capsule;
+  if (!PyArg_ParseTuple(args, "OO:insert_arrow", &schema_capsule, &array_capsule)) return NULL;
+  if (producer_ready(self) < 0) return NULL;
+  struct ArrowSchema *schema = PyCapsule_GetPointer(schema_capsule, "arrow_schema");
+  if (schema == NULL) return NULL;
+  struct ArrowArray *array = PyCapsule_GetPointer(array_capsule, "arrow_array");
+  if (array == NULL) return NULL;
+  if (array->release == NULL) {
+    PyErr_SetString(PyExc_ValueError, "insert_arrow: the Arrow array was already consumed");
+    return NULL;
+  }
+  long long rows = (long long)array->length;
+  bf_error_t err;
+  bf_error_init(&err);
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  status = bf_producer_insert_arrow(self->producer, schema, array, &err);
+  Py_END_ALLOW_THREADS
+  if (status != BF_OK) return raise_status_op(state_of_type(Py_TYPE(self)), "insert_arrow", status, &err);
+  return PyLong_FromLongLong(rows);
 }
 
 static PyObject *Producer_flush(ProducerObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -969,6 +1336,17 @@ static PyObject *Producer_get_fingerprint(ProducerObject *self, void *Py_UNUSED(
 static PyMethodDef Producer_methods[] = {
     {"insert", (PyCFunction)Producer_insert, METH_O,
      "insert(record_json: str | bytes) -> None; enqueues one JSON record"},
+    {"set_record_plan", (PyCFunction)Producer_set_record_plan, METH_VARARGS,
+     "set_record_plan(model_class, to_json, fields) -> None; fields: [(name, kind)] for binary "
+     "rows (kinds str, int, float, bool, datetime) or None for JSON only"},
+    {"insert_record", (PyCFunction)Producer_insert_record, METH_O,
+     "insert_record(model_instance) -> None; type-checked, encoded and enqueued in C"},
+    {"insert_records", (PyCFunction)Producer_insert_records, METH_O,
+     "insert_records(iterable) -> int; insert_record for each item"},
+    {"arrow_schema", (PyCFunction)Producer_arrow_schema, METH_NOARGS,
+     "arrow_schema() -> PyCapsule 'arrow_schema' of the table's user columns"},
+    {"insert_arrow", (PyCFunction)Producer_insert_arrow, METH_VARARGS,
+     "insert_arrow(schema_capsule, array_capsule) -> int rows; takes the batch over"},
     {"flush", (PyCFunction)(void (*)(void))Producer_flush, METH_FASTCALL,
      "flush(timeout=None) -> int rows acknowledged by this flush"},
     {"shutdown", (PyCFunction)(void (*)(void))Producer_shutdown, METH_FASTCALL,
@@ -1026,6 +1404,8 @@ static PyMethodDef core_functions[] = {
 
 static int core_exec(PyObject *module) {
   core_state *state = state_of_module(module);
+  PyDateTime_IMPORT;
+  if (PyDateTimeAPI == NULL) return -1;
   state->core_error = PyErr_NewExceptionWithDoc(
       "bifrost._core.CoreError",
       "Raised by _core when bifrost._errors is unavailable; args are (status_name, message).",

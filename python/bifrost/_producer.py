@@ -1,10 +1,15 @@
-"""DatasetProducer: the write side. insert() validates the record's type, serializes
-it with ``model_dump_json()`` and hands the JSON to the C producer, whose background
-thread batches, encodes Arrow IPC, sends and retries without the GIL."""
+"""DatasetProducer: the write side. insert() is one C call: it checks the record's
+type and, for flat models (str, int, float, bool, datetime fields, optional or not),
+reads the field values straight from the instance into a binary row; other models
+are serialized with the model's pydantic-core serializer (the JSON of
+``model_dump_json()``). The C producer's background thread batches, encodes Arrow
+IPC, sends and retries without the GIL. insert_arrow() hands whole Arrow batches to
+that thread without touching rows in Python."""
 from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import weakref
 from typing import Any, Dict, Iterable, Optional
@@ -35,6 +40,83 @@ def _shutdown_live_producers() -> None:
 
 
 atexit.register(_shutdown_live_producers)
+
+
+def _forget_producers_in_child() -> None:
+    # A forked child inherits the producers' memory but not their threads: they
+    # refuse every call there (the C layer checks), and exit must not wait for them.
+    with _LIVE_LOCK:
+        for producer in list(_LIVE):
+            producer._forked = True
+        _LIVE.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_producers_in_child)
+
+# Arrow types the binary row path reads straight from a model instance.
+_ROW_KINDS = {
+    "Utf8View": "str",
+    "Utf8": "str",
+    "Int64": "int",
+    "Float64": "float",
+    "Boolean": "bool",
+    'Timestamp(Microsecond, Some("UTC"))': "datetime",
+}
+
+
+def _record_plan(table_config: TableConfig):
+    """[(field, kind)] when every field of the model can be read directly, else None
+    (records then go through the model's JSON serializer)."""
+    model = table_config.model
+    decorators = getattr(model, "__pydantic_decorators__", None)
+    if decorators is None or decorators.field_serializers or decorators.model_serializers:
+        return None
+    if model.model_config.get("extra") == "allow":
+        return None
+    plan = []
+    for name in table_config.user_columns:
+        field = model.model_fields.get(name)
+        kind = _ROW_KINDS.get(table_config.fields[name]["arrow_type"])
+        if field is None or kind is None or field.exclude:
+            return None
+        if field.serialization_alias not in (None, name) or field.alias not in (None, name):
+            return None
+        plan.append((name, kind))
+    return plan
+
+
+def _convert(column: Any, target: Any) -> Any:
+    """Casts an Arrow column to the table's type; ISO 8601 strings convert to dates
+    and datetimes (naive ones taken as UTC, like insert())."""
+    import pyarrow as pa
+
+    try:
+        return column.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+                or pa.types.is_string_view(column.type)):
+            raise
+    text = column.cast(pa.string())
+    if pa.types.is_timestamp(target) and target.tz is not None:
+        try:
+            return text.cast(target)
+        except pa.ArrowInvalid:  # no offset in the text: naive, so UTC
+            return text.cast(pa.timestamp(target.unit)).cast(target)
+    return text.cast(target)
+
+
+def _arrow_target_schema(core: Any):
+    import pyarrow as pa
+
+    class _Schema:
+        def __init__(self, capsule):
+            self._capsule = capsule
+
+        def __arrow_c_schema__(self):
+            return self._capsule
+
+    return pa.schema(_Schema(core.arrow_schema()))
 
 _LOCAL_FLUSH_TIMEOUT_SECS = 30.0
 
@@ -102,9 +184,13 @@ class DatasetProducer:
             rpc_timeout_secs=write_config.rpc_timeout_secs,
             max_retries=write_config.max_retries,
         )
-        self._enqueue = self._core.insert
         self._to_json = table_config.model.__pydantic_serializer__.to_json
+        self._core.set_record_plan(table_config.model, self._to_json, _record_plan(table_config))
+        # insert() is the C method itself: no Python frame on the hot path.
+        self.insert = self._core.insert_record
+        self._arrow_schema = None
         self._closed = False
+        self._forked = False
         try:
             self.register()
         except BaseException:
@@ -115,37 +201,24 @@ class DatasetProducer:
 
     # -- writing ----------------------------------------------------------------
     def insert(self, record: Any) -> None:
-        """Queues one record (an instance of the table's model). Non-blocking unless
-        the queue is full under the ``"block"`` policy."""
-        if not isinstance(record, self._model):
-            raise TypeError(
-                f"insert() expects a {self._model.__name__} instance, got {type(record).__name__}"
-            )
-        # The model class's pydantic-core serializer gives the same JSON as
-        # model_dump_json() at about 60% of its cost (bench/producer_bench.py), and
-        # serializes subclass instances by the table's fields only.
-        self._enqueue(self._to_json(record))
+        """Queues one record (an instance of the table's model; TypeError otherwise).
+        Non-blocking unless the queue is full under the ``"block"`` policy. (Each
+        producer replaces this method with its C implementation.)"""
+        self._core.insert_record(record)
 
     def insert_many(self, records: Iterable[Any]) -> int:
         """Queues every record of an iterable; returns how many were queued."""
-        model = self._model
-        enqueue = self._enqueue
-        to_json = self._to_json
-        n = 0
-        for record in records:
-            if not isinstance(record, model):
-                raise TypeError(
-                    f"insert_many() expects {model.__name__} instances, got {type(record).__name__} at index {n}"
-                )
-            enqueue(to_json(record))
-            n += 1
-        return n
+        return self._core.insert_records(records)
 
     def insert_arrow(self, data: Any) -> int:
         """Queues the rows of a pyarrow Table / RecordBatch or anything exposing
-        ``__arrow_c_stream__`` (e.g. a Polars DataFrame). Columns must be the model's
-        fields; each row is validated through the model. Returns rows queued."""
+        ``__arrow_c_stream__`` (e.g. a Polars DataFrame) without converting rows in
+        Python. Columns are matched by name (any order); a column the model does not
+        have, a missing required column, nulls in a required column or a type that
+        cannot be converted to the table's raise SchemaError naming the column.
+        Optional columns may be absent (null). Returns the rows queued."""
         import pyarrow as pa
+        import pyarrow.compute as pc  # noqa: F401 - casts below need the compute kernels
 
         if isinstance(data, pa.RecordBatch):
             table = pa.Table.from_batches([data])
@@ -158,17 +231,44 @@ class DatasetProducer:
                 f"insert_arrow() expects a pyarrow Table/RecordBatch or an object with __arrow_c_stream__, "
                 f"got {type(data).__name__}"
             )
-        expected = set(self._table_config.user_columns)
-        got = set(table.column_names)
-        if got - expected:
-            raise SchemaError(f"insert_arrow(): columns not in the model: {sorted(got - expected)}")
-        missing_required = [
-            name for name in expected - got if not self._table_config.fields[name]["nullable"]
-        ]
-        if missing_required:
-            raise SchemaError(f"insert_arrow(): required columns missing: {sorted(missing_required)}")
-        rows = [self._model.model_validate(row) for row in table.to_pylist()]
-        return self.insert_many(rows)
+        if self._arrow_schema is None:
+            self._arrow_schema = _arrow_target_schema(self._core)
+        target = self._arrow_schema
+        extra = [name for name in table.column_names if target.get_field_index(name) < 0]
+        if extra:
+            raise SchemaError(f"insert_arrow(): columns not in the model {self._model.__name__}: {extra}")
+        n = table.num_rows
+        columns = []
+        for field in target:
+            if field.name not in table.column_names:
+                if not field.nullable:
+                    raise SchemaError(f"insert_arrow(): required column '{field.name}' is missing")
+                columns.append(pa.nulls(n, field.type))
+                continue
+            column = table.column(field.name)
+            if column.type != field.type:
+                try:
+                    column = _convert(column, field.type)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                    raise SchemaError(
+                        f"insert_arrow(): column '{field.name}' has type {column.type}, "
+                        f"which does not convert to the table's {field.type}: {exc}"
+                    ) from None
+            if not field.nullable and column.null_count:
+                raise SchemaError(
+                    f"insert_arrow(): column '{field.name}' is required but has {column.null_count} nulls")
+            columns.append(column)
+        table = pa.Table.from_arrays(columns, schema=target)
+        if n == 0:
+            return 0
+        # One InsertBatch per chunk: large enough to be cheap, small enough for one message.
+        row_bytes = max(1, table.nbytes // n)
+        chunk = max(1, min(max(self._write_config.batch_size, 65536), (16 << 20) // row_bytes))
+        queued = 0
+        for batch in table.to_batches(max_chunksize=chunk):
+            schema_capsule, array_capsule = batch.__arrow_c_array__()
+            queued += self._core.insert_arrow(schema_capsule, array_capsule)
+        return queued
 
     def flush(self, timeout: Optional[float] = None) -> int:
         """Waits until every record inserted before the call is stored and visible to

@@ -344,8 +344,11 @@ static void process_batch(bf_producer_t *producer, size_t n) {
   char bad_message[BF_ERROR_MESSAGE_MAX] = "";
   for (size_t i = 0; i < n; i++) {
     bf__item_t *record = producer->batch[i];
-    int status = bf_batch_builder_append_json(producer->builder, record->json, record->len,
-                                              &row_err);
+    int status = record->kind == BF__ITEM_ROW
+                     ? bf_batch_builder_append_row(producer->builder, (const uint8_t *)record->json,
+                                                   record->len, &row_err)
+                     : bf_batch_builder_append_json(producer->builder, record->json, record->len,
+                                                    &row_err);
     producer->row_ok[i] = status == BF_OK;
     if (status != BF_OK) {
       n_bad++;
@@ -817,13 +820,13 @@ static int enqueue(bf_producer_t *producer, bf__item_t *item, bool may_block, bo
   return BF_OK;
 }
 
-static int insert(bf_producer_t *producer, const char *json, size_t len, bool may_block,
-                  bool *would_block, bf_error_t *err) {
+static int insert(bf_producer_t *producer, bf__item_kind_t kind, const char *json, size_t len,
+                  bool may_block, bool *would_block, bf_error_t *err) {
   if (would_block != NULL) *would_block = false;
   if (forked(producer)) return forked_error(err);
   bf__item_t *item = malloc(sizeof *item + len + 1);
   if (item == NULL) return bf_error_set(err, BF_ENOMEM, "insert: out of memory");
-  item->kind = BF__ITEM_JSON;
+  item->kind = kind;
   item->rows = 1;
   item->len = len;
   item->arrow = NULL;
@@ -833,12 +836,21 @@ static int insert(bf_producer_t *producer, const char *json, size_t len, bool ma
 }
 
 int bf_producer_insert_json(bf_producer_t *producer, const char *json, size_t len, bf_error_t *err) {
-  return insert(producer, json, len, true, NULL, err);
+  return insert(producer, BF__ITEM_JSON, json, len, true, NULL, err);
 }
 
 int bf__producer_insert_json_nowait(bf_producer_t *producer, const char *json, size_t len,
                                     bool *would_block, bf_error_t *err) {
-  return insert(producer, json, len, false, would_block, err);
+  return insert(producer, BF__ITEM_JSON, json, len, false, would_block, err);
+}
+
+int bf_producer_insert_row(bf_producer_t *producer, const uint8_t *row, size_t len, bf_error_t *err) {
+  return insert(producer, BF__ITEM_ROW, (const char *)row, len, true, NULL, err);
+}
+
+int bf__producer_insert_row_nowait(bf_producer_t *producer, const uint8_t *row, size_t len,
+                                   bool *would_block, bf_error_t *err) {
+  return insert(producer, BF__ITEM_ROW, (const char *)row, len, false, would_block, err);
 }
 
 static int formats_equal(const struct ArrowSchema *want, const struct ArrowSchema *got,
@@ -857,6 +869,15 @@ static int formats_equal(const struct ArrowSchema *want, const struct ArrowSchem
     snprintf(child, sizeof child, "%s.%s", path, want->children[i]->name);
     BF_RETURN_NOT_OK(formats_equal(want->children[i], got->children[i], child, err));
   }
+  return BF_OK;
+}
+
+int bf_producer_user_arrow_schema(const bf_producer_t *producer, struct ArrowSchema *out,
+                                  bf_error_t *err) {
+  BF_RETURN_NOT_OK(bf_schema_to_arrow(&producer->schema, out, err));
+  for (int64_t i = (int64_t)producer->schema.n_user_fields; i < out->n_children; i++)
+    bf_arrow_schema_release(out->children[i]);
+  out->n_children = (int64_t)producer->schema.n_user_fields;
   return BF_OK;
 }
 

@@ -16,6 +16,10 @@
 int bf__producer_insert_json_nowait(bf_producer_t *producer, const char *json, size_t len,
                                     bool *would_block, bf_error_t *err);
 
+/* The same for a binary row (bf_producer_insert_row). */
+int bf__producer_insert_row_nowait(bf_producer_t *producer, const uint8_t *row, size_t len,
+                                   bool *would_block, bf_error_t *err);
+
 /* The policy given at create (constant for the producer's lifetime). */
 bf_backpressure_t bf__producer_backpressure(const bf_producer_t *producer);
 

@@ -1,7 +1,7 @@
 /* The producer's queue: an intrusive multi-producer single-consumer FIFO (Vyukov's
  * MPSC list). push is one atomic exchange plus one store, wait-free, so inserting
  * threads never take a lock; pop belongs to the producer's background thread.
- * Items are JSON records (one row) or Arrow record batches (many rows); the
+ * Items are JSON or binary records (one row) or Arrow record batches (many rows); the
  * bound on queued rows is kept by the producer with an atomic counter, not here.
  * A push that has exchanged the head but not yet linked its predecessor makes pop
  * return NULL for a moment (bf__queue_pop says so through *busy). */
@@ -18,7 +18,7 @@ typedef struct bf__node {
   _Atomic(struct bf__node *) next;
 } bf__node_t;
 
-typedef enum { BF__ITEM_JSON = 0, BF__ITEM_ARROW = 1 } bf__item_kind_t;
+typedef enum { BF__ITEM_JSON = 0, BF__ITEM_ROW = 1, BF__ITEM_ARROW = 2 } bf__item_kind_t;
 
 typedef struct bf__arrow_batch {
   struct ArrowArray array; /* owned struct array of the table's user columns */
@@ -28,9 +28,9 @@ typedef struct bf__item {
   bf__node_t node;          /* first member: a node pointer is an item pointer */
   bf__item_kind_t kind;
   size_t rows;              /* 1 for JSON */
-  size_t len;               /* JSON: bytes before the NUL */
+  size_t len;               /* JSON: bytes before the NUL; ROW: bytes of the binary row */
   bf__arrow_batch_t *arrow; /* ARROW only; owned */
-  char json[];              /* JSON: NUL-terminated record */
+  char json[];              /* JSON: NUL-terminated record; ROW: the binary row */
 } bf__item_t;
 
 typedef struct bf__queue {

@@ -307,6 +307,112 @@ done:
   return status;
 }
 
+/* ---- binary rows ------------------------------------------------------------------- */
+
+static int read_u32(const uint8_t *p) {
+  return (int)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+}
+
+/* Checks one encoded value against its field; *size receives its encoded size. */
+static int check_row_value(const bf_field_t *f, const uint8_t *p, size_t left, size_t *size,
+                           bf_error_t *err) {
+  if (left < 1) return bf_error_set(err, BF_EINVAL, "row ends before field '%s'", f->name);
+  uint8_t tag = p[0];
+  size_t need = 1;
+  switch (tag) {
+    case BF_ROW_NULL:
+      if (!f->nullable)
+        return bf_error_set(err, BF_EINVAL, "field '%s': required value is missing or null", f->name);
+      break;
+    case BF_ROW_INT64:
+      need += 8;
+      if (f->type != BF_TYPE_INT64 && f->type != BF_TYPE_FLOAT64) return type_error(f->name, "an integer", err);
+      break;
+    case BF_ROW_FLOAT64:
+      need += 8;
+      if (f->type != BF_TYPE_FLOAT64) return type_error(f->name, "a number", err);
+      break;
+    case BF_ROW_BOOL:
+      need += 1;
+      if (f->type != BF_TYPE_BOOL) return type_error(f->name, "a boolean", err);
+      break;
+    case BF_ROW_TIMESTAMP_US:
+      need += 8;
+      if (f->type != BF_TYPE_TIMESTAMP_US) return type_error(f->name, "a datetime", err);
+      break;
+    case BF_ROW_STRING:
+      need += 4;
+      if (f->type != BF_TYPE_UTF8VIEW && f->type != BF_TYPE_UTF8)
+        return type_error(f->name, "a string", err);
+      if (left >= need) need += (size_t)(uint32_t)read_u32(p + 1);
+      break;
+    default:
+      return bf_error_set(err, BF_EINVAL, "field '%s': unknown row tag %u", f->name, tag);
+  }
+  if (left < need) return bf_error_set(err, BF_EINVAL, "row ends inside field '%s'", f->name);
+  *size = need;
+  return BF_OK;
+}
+
+int bf_batch_builder_append_row(bf_batch_builder_t *builder, const uint8_t *row, size_t len,
+                                bf_error_t *err) {
+  const bf_schema_t *schema = builder->schema;
+  size_t off = 0;
+  for (size_t i = 0; i < schema->n_user_fields; i++) {
+    size_t size = 0;
+    BF_RETURN_NOT_OK(check_row_value(&schema->fields[i], row + off, len - off, &size, err));
+    off += size;
+  }
+  if (off != len) return bf_error_set(err, BF_EINVAL, "row has %zu bytes after the last field", len - off);
+  off = 0;
+  int status = BF_OK;
+  for (size_t i = 0; i < schema->n_user_fields && status == BF_OK; i++) {
+    column_t *col = &builder->columns[i];
+    const uint8_t *p = row + off;
+    uint8_t tag = p[0];
+    if (tag == BF_ROW_NULL) {
+      off += 1;
+      status = append_null(col);
+      continue;
+    }
+    status = push_validity(col, true);
+    if (status != BF_OK) break;
+    switch (tag) {
+      case BF_ROW_STRING: {
+        size_t n = (size_t)(uint32_t)read_u32(p + 1);
+        status = push_view(col, (const char *)p + 5, n);
+        off += 5 + n;
+        break;
+      }
+      case BF_ROW_INT64:
+        if (col->field->type == BF_TYPE_FLOAT64) {
+          int64_t v;
+          memcpy(&v, p + 1, 8);
+          double d = (double)v;
+          status = bf_buffer_append(&col->values, &d, 8);
+        } else {
+          status = bf_buffer_append(&col->values, p + 1, 8);
+        }
+        off += 9;
+        break;
+      case BF_ROW_FLOAT64:
+      case BF_ROW_TIMESTAMP_US:
+        status = bf_buffer_append(&col->values, p + 1, 8);
+        off += 9;
+        break;
+      case BF_ROW_BOOL:
+        if ((col->length & 7) == 0) status = bf_buffer_append_zeros(&col->values, 1);
+        if (status == BF_OK && p[1]) bf_arrow_bit_set(col->values.data, col->length, true);
+        off += 2;
+        break;
+    }
+    col->length++;
+  }
+  if (status != BF_OK) return bf_error_set(err, status, "out of memory appending a record");
+  builder->n_rows++;
+  return BF_OK;
+}
+
 /* ---- finish ------------------------------------------------------------------------- */
 
 static void *take(bf_buffer_t *buf) {
