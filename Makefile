@@ -15,7 +15,7 @@ deps:
 
 build: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@cmake --build build -j $(JOBS) --target bifrost-server
+	@cmake --build build -j $(JOBS) --target bifrost-server c_producer_example
 
 # Debug + ASan/UBSan build for the C unit tests.
 build-debug: deps

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bifrost/arrow.h"
 #include "bifrost/client.h"
 #include "bifrost/error.h"
 #include "bifrost/rpc.h"

@@ -97,12 +97,13 @@ def _convert(column: Any, target: Any) -> Any:
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
                 or pa.types.is_string_view(column.type)):
             raise
+    import pyarrow.compute as pc
+
     text = column.cast(pa.string())
     if pa.types.is_timestamp(target) and target.tz is not None:
-        try:
-            return text.cast(target)
-        except pa.ArrowInvalid:  # no offset in the text: naive, so UTC
-            return text.cast(pa.timestamp(target.unit)).cast(target)
+        # Values without a zone offset are naive: UTC, like insert() takes them.
+        zoned = pc.match_substring_regex(text, r"([Zz]|[+-]\d\d(:?\d\d)?)$")
+        text = pc.if_else(zoned, text, pc.binary_join_element_wise(text, "Z", ""))
     return text.cast(target)
 
 
