@@ -508,7 +508,8 @@ static void *producer_main(void *arg) {
     if (!due) {
       atomic_store(&producer->wake_at, producer->popped + (producer->batch_size - n));
       atomic_store(&producer->sleep_state, SLEEP_TIMED);
-      if (atomic_load(&producer->enqueued) < producer->popped + (producer->batch_size - n))
+      if (atomic_load(&producer->enqueued) < producer->popped + (producer->batch_size - n) &&
+          atomic_load(&producer->outstanding) < (long long)producer->max_queue_rows)
         cond_wait_until(&producer->work_cv, &producer->mu, due_at);
       atomic_store(&producer->sleep_state, AWAKE);
       continue;
@@ -739,7 +740,10 @@ int bf_producer_register(bf_producer_t *producer, char status_out[32], bf_error_
 static void wake_thread(bf_producer_t *producer, unsigned long long enqueued) {
   int state = atomic_load(&producer->sleep_state);
   if (state == AWAKE) return;
-  if (state == SLEEP_TIMED && enqueued < atomic_load(&producer->wake_at)) return;
+  /* A timed sleep ends early for a full batch or a full bound (both make sending due). */
+  if (state == SLEEP_TIMED && enqueued < atomic_load(&producer->wake_at) &&
+      atomic_load(&producer->outstanding) < (long long)producer->max_queue_rows)
+    return;
   if (!atomic_compare_exchange_strong(&producer->sleep_state, &state, AWAKE)) return;
   pthread_mutex_lock(&producer->mu);
   pthread_cond_signal(&producer->work_cv);
