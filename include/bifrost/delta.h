@@ -48,6 +48,9 @@ typedef struct bf_delta_snapshot {
   size_t n_partition_columns;
   bf_delta_file_t *files;        /* owned; live files (added, not removed) */
   size_t n_files;
+  int64_t *file_slots;           /* owned; hash of files by path (-1 empty, -2 deleted) */
+  size_t n_file_slots, n_slots_used;
+  size_t files_cap;              /* allocated entries of files */
   char **tombstones;             /* owned; paths removed since the log's start or checkpoint */
   int64_t *tombstone_times_ms;   /* their deletionTimestamp */
   size_t n_tombstones;

@@ -49,6 +49,7 @@ void bf_producer_options_init(bf_producer_options_t *options); /* defaults */
 typedef struct bf_producer_stats {
   uint64_t inserted, queued, in_flight, sent_batches, acknowledged, retried_batches,
       dropped, failed, failed_batches;
+  uint64_t sent; /* records in batches sent at least once */
   char last_error[BF_ERROR_MESSAGE_MAX];
 } bf_producer_stats_t;
 

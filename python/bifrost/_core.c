@@ -1309,7 +1309,8 @@ static PyObject *Producer_stats(ProducerObject *self, PyObject *Py_UNUSED(ignore
   if (dict == NULL) return NULL;
   if (set_stat(dict, "inserted", stats.inserted) < 0 || set_stat(dict, "queued", stats.queued) < 0 ||
       set_stat(dict, "in_flight", stats.in_flight) < 0 ||
-      set_stat(dict, "sent_batches", stats.sent_batches) < 0 ||
+      set_stat(dict, "sent", stats.sent) < 0 || set_stat(dict, "sent_batches", stats.sent_batches) < 0 ||
+      set_stat(dict, "retried", stats.retried_batches) < 0 ||
       set_stat(dict, "acknowledged", stats.acknowledged) < 0 ||
       set_stat(dict, "retries", stats.retried_batches) < 0 ||
       set_stat(dict, "dropped", stats.dropped) < 0 || set_stat(dict, "failed", stats.failed) < 0 ||

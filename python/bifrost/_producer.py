@@ -291,8 +291,9 @@ class DatasetProducer:
 
     def stats(self) -> Dict[str, Any]:
         """Counters accounting for every record: inserted == acknowledged + queued +
-        in_flight + dropped + failed. Also sent_batches, failed_batches, retries and
-        last_error."""
+        in_flight + dropped + failed, always. Also sent (records in batches sent at
+        least once), sent_batches, retried (retry attempts; also as retries),
+        failed_batches and last_error. max_queue_rows bounds queued + in_flight."""
         return self._core.stats()
 
     # -- properties ---------------------------------------------------------------

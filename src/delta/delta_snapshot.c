@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <jansson.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ void bf_delta_snapshot_reset(bf_delta_snapshot_t *s) {
   free(s->partition_columns);
   for (size_t i = 0; i < s->n_files; i++) bf_delta_file_reset(&s->files[i]);
   free(s->files);
+  free(s->file_slots);
   for (size_t i = 0; i < s->n_txns; i++) free(s->txn_app_ids[i]);
   free(s->txn_app_ids);
   for (size_t i = 0; i < s->n_tombstones; i++) free(s->tombstones[i]);
@@ -60,13 +62,70 @@ static int set_txn(bf_delta_snapshot_t *s, const char *app_id, int64_t version) 
   return BF_OK;
 }
 
-static void remove_file(bf_delta_snapshot_t *s, const char *path) {
-  for (size_t i = 0; i < s->n_files; i++) {
-    if (strcmp(s->files[i].path, path) == 0) {
-      bf_delta_file_reset(&s->files[i]);
-      s->files[i] = s->files[--s->n_files];
-      return;
+/* ---- path index: open addressing over s->files, so replaying N adds and removes
+ * costs O(N), not O(N^2) ------------------------------------------------------------- */
+
+static uint64_t path_hash(const char *p) {
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+  for (; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+  return h;
+}
+
+/* Slot holding path, or of the first free slot on its probe path (*found = 0). */
+static size_t slot_of(const bf_delta_snapshot_t *s, const char *path, int *found) {
+  size_t mask = s->n_file_slots - 1, i = (size_t)path_hash(path) & mask, free_slot = SIZE_MAX;
+  for (;; i = (i + 1) & mask) {
+    int64_t v = s->file_slots[i];
+    if (v == -1) {
+      *found = 0;
+      return free_slot != SIZE_MAX ? free_slot : i;
     }
+    if (v == -2) {
+      if (free_slot == SIZE_MAX) free_slot = i;
+    } else if (strcmp(s->files[v].path, path) == 0) {
+      *found = 1;
+      return i;
+    }
+  }
+}
+
+static int rebuild_index(bf_delta_snapshot_t *s, size_t cap) {
+  int64_t *slots = malloc(cap * sizeof *slots);
+  if (slots == NULL) return BF_ENOMEM;
+  for (size_t i = 0; i < cap; i++) slots[i] = -1;
+  free(s->file_slots);
+  s->file_slots = slots;
+  s->n_file_slots = cap;
+  s->n_slots_used = 0;
+  for (size_t f = 0; f < s->n_files; f++) {
+    int found;
+    slots[slot_of(s, s->files[f].path, &found)] = (int64_t)f;
+    s->n_slots_used++;
+  }
+  return BF_OK;
+}
+
+/* Makes room for one more file in the index (rebuilding drops tombstones). */
+static int reserve_index(bf_delta_snapshot_t *s) {
+  if ((s->n_slots_used + 1) * 2 <= s->n_file_slots) return BF_OK;
+  size_t cap = 64;
+  while ((s->n_files + 1) * 4 > cap) cap *= 2;
+  return rebuild_index(s, cap);
+}
+
+static void remove_file(bf_delta_snapshot_t *s, const char *path) {
+  if (s->n_file_slots == 0) return;
+  int found;
+  size_t slot = slot_of(s, path, &found);
+  if (!found) return;
+  size_t i = (size_t)s->file_slots[slot];
+  s->file_slots[slot] = -2;
+  bf_delta_file_reset(&s->files[i]);
+  size_t last = --s->n_files;
+  if (i != last) {
+    s->files[i] = s->files[last];
+    size_t moved = slot_of(s, s->files[i].path, &found);
+    s->file_slots[moved] = (int64_t)i;
   }
 }
 
@@ -136,15 +195,23 @@ static int apply_add(bf_delta_snapshot_t *s, json_t *add) {
     f.num_records = parsed ? json_integer_value(json_object_get(parsed, "numRecords")) : 0;
     json_decref(parsed);
   }
-  if (status == BF_OK) {
-    bf_delta_file_t *grown = realloc(s->files, (s->n_files + 1) * sizeof *grown);
+  if (status == BF_OK) status = reserve_index(s);
+  if (status == BF_OK && s->n_files == s->files_cap) {
+    size_t cap = s->files_cap ? s->files_cap * 2 : 16;
+    bf_delta_file_t *grown = realloc(s->files, cap * sizeof *grown);
     if (grown == NULL) {
       status = BF_ENOMEM;
     } else {
       s->files = grown;
-      s->files[s->n_files++] = f;
-      return BF_OK;
+      s->files_cap = cap;
     }
+  }
+  if (status == BF_OK) {
+    int found;
+    s->file_slots[slot_of(s, f.path, &found)] = (int64_t)s->n_files;
+    s->n_slots_used++;
+    s->files[s->n_files++] = f;
+    return BF_OK;
   }
   bf_delta_file_reset(&f);
   return status;

@@ -293,6 +293,45 @@ static void test_checkpoint_replay_and_log_cleanup(void **state) {
   bf_delta_snapshot_reset(&snap);
 }
 
+/* Thousands of adds and removes through the path index: the live set is exact. */
+static void test_many_adds_and_removes(void **state) {
+  (void)state;
+  bf_delta_snapshot_t s = {0};
+  s.version = -1;
+  bf_buffer_t text;
+  bf_buffer_init(&text);
+  const char *meta = "{\"metaData\":{\"schemaString\":\"{}\",\"partitionColumns\":[]}}\n";
+  bf_buffer_append(&text, meta, strlen(meta));
+  char line[160];
+  for (int i = 0; i < 3000; i++) {
+    int n = snprintf(line, sizeof line, "{\"add\":{\"path\":\"f%d.parquet\",\"size\":%d}}\n", i, i);
+    bf_buffer_append(&text, line, (size_t)n);
+  }
+  for (int i = 0; i < 3000; i += 2) { /* remove the even ones */
+    int n = snprintf(line, sizeof line, "{\"remove\":{\"path\":\"f%d.parquet\"}}\n", i);
+    bf_buffer_append(&text, line, (size_t)n);
+  }
+  for (int i = 1; i < 100; i += 2) { /* re-adding a live path replaces it */
+    int n = snprintf(line, sizeof line, "{\"add\":{\"path\":\"f%d.parquet\",\"size\":7}}\n", i);
+    bf_buffer_append(&text, line, (size_t)n);
+  }
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf__delta_apply_commit(&s, (const char *)text.data, text.size, "t", &err), BF_OK);
+  assert_int_equal(s.n_files, 1500);
+  char seen[3000] = {0};
+  for (size_t i = 0; i < s.n_files; i++) {
+    int k = atoi(s.files[i].path + 1);
+    assert_true(k % 2 == 1);
+    assert_false(seen[k]);
+    seen[k] = 1;
+    assert_int_equal(s.files[i].size_bytes, k < 100 ? 7 : k);
+  }
+  assert_int_equal(s.n_tombstones, 1500);
+  bf_buffer_reset(&text);
+  bf_delta_snapshot_reset(&s);
+}
+
 static void test_path_encoding_round_trip(void **state) {
   (void)state;
   const char *raw = "k=a b/%x/é.parquet";
@@ -312,6 +351,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_gap_and_corrupt_line_are_detected, setup, teardown),
       cmocka_unit_test_setup_teardown(test_compaction_commit_and_conflict, setup, teardown),
       cmocka_unit_test_setup_teardown(test_checkpoint_replay_and_log_cleanup, setup, teardown),
+      cmocka_unit_test(test_many_adds_and_removes),
       cmocka_unit_test(test_path_encoding_round_trip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -378,6 +378,7 @@ static void process_batch(bf_producer_t *producer, size_t n) {
       sequence = ++producer->next_sequence;
       pthread_mutex_lock(&producer->mu);
       producer->stats.sent_batches++;
+      producer->stats.sent += n - n_bad;
       pthread_mutex_unlock(&producer->mu);
       status = send_batch(producer, &ipc, sequence, &err);
     }
@@ -441,6 +442,7 @@ static void process_arrow(bf_producer_t *producer, bf__item_t *item) {
     sequence = ++producer->next_sequence;
     pthread_mutex_lock(&producer->mu);
     producer->stats.sent_batches++;
+    producer->stats.sent += rows;
     pthread_mutex_unlock(&producer->mu);
     status = send_batch(producer, &ipc, sequence, &err);
   }
