@@ -35,31 +35,29 @@ void bf_engine_destroy(bf_engine_t *engine);
 
 /* ---- the tail: acknowledged rows not yet in Parquet ------------------------------
  * A tail is one generation of a table's acknowledged rows, named by the caller
- * (an identifier, unique per server) and kept in the table's catalog. It exists
- * twice: a table in the query database that the table's view reads, and a table
- * in the ingest database that the writer turns into Parquet. */
+ * (an identifier, unique per server): a table <catalog>.__bf_tail.<tail> in the
+ * query database, which the table's view unions in. */
 
-/* Creates both tables of a tail with the table's column types. */
+/* Creates the tail table with the table's column types. */
 int bf_engine_tail_create(bf_engine_t *engine, const char *catalog, const char *schema_name,
                           const char *tail, const bf_schema_t *schema, bf_error_t *err);
-/* Appends one batch (struct array + schema as produced by bf_ipc_reader) to both
- * tables; either both get the rows or neither does. Does not take ownership. */
+/* Appends one batch (struct array + schema as produced by bf_ipc_reader); all or
+ * nothing. Does not take ownership. */
 int bf_engine_tail_append(bf_engine_t *engine, const char *catalog, const char *tail,
                           const struct ArrowSchema *batch_schema, const struct ArrowArray *batch,
                           bf_error_t *err);
 /* Writes the tail's rows as zstd Parquet files under table_dir, split by partition
  * (scouter_partition_date, then partition_columns; the partition columns left out
- * of the files; unique names). Returns the files (paths relative to table_dir,
- * partition values, size, num_records, Delta stats JSON) in *out_files (malloc'd
- * array; caller resets each and frees). No rows: *n_out_files = 0. */
-int bf_engine_tail_write_parquet(bf_engine_t *engine, const char *tail, const char *table_dir,
-                                 const bf_schema_t *schema, const char *const *partition_columns,
-                                 size_t n_partition_columns, bf_delta_file_t **out_files,
-                                 size_t *n_out_files, bf_error_t *err);
-/* Drops the ingest side of a tail (the query side goes with bf_engine_set_table_view's
- * drop_tail, or here too when drop_query_side is set). */
-void bf_engine_tail_drop(bf_engine_t *engine, const char *catalog, const char *tail,
-                         int drop_query_side);
+ * of the files; unique names), through the ingest database. Returns the files
+ * (paths relative to table_dir, partition values, size, num_records, Delta stats
+ * JSON) in *out_files (malloc'd array; caller resets each and frees). */
+int bf_engine_tail_write_parquet(bf_engine_t *engine, const char *catalog, const char *tail,
+                                 const char *table_dir, const bf_schema_t *schema,
+                                 const char *const *partition_columns, size_t n_partition_columns,
+                                 bf_delta_file_t **out_files, size_t *n_out_files, bf_error_t *err);
+/* Drops a tail (bf_engine_set_table_view's drop_tail does it atomically with a view
+ * swap; this is for tails that never made it into a view). */
+void bf_engine_tail_drop(bf_engine_t *engine, const char *catalog, const char *tail);
 
 /* Compaction: rewrites the given live files of a table (all in one partition or
  * not) into new files as large as possible, same rows; returns them like

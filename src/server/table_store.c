@@ -442,7 +442,7 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
   size_t n_files = 0;
   int status = BF_OK;
   if (g->rows > 0)
-    status = bf_engine_tail_write_parquet(s->engine, g->tail, t->dir, &t->schema,
+    status = bf_engine_tail_write_parquet(s->engine, t->catalog, g->tail, t->dir, &t->schema,
                                           (const char *const *)t->partition_columns,
                                           t->n_partition_columns, &files, &n_files, err);
   if (status != BF_OK) return status;
@@ -473,7 +473,6 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
   }
   for (size_t i = 0; i < n_files; i++) bf_delta_file_reset(&files[i]);
   free(files);
-  bf_engine_tail_drop(s->engine, t->catalog, g->tail, 0);
   bf_wal_segment_close(g->seg, 1);
   *rows += g->rows;
   if (g->rows > 0)
