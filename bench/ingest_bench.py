@@ -1,7 +1,9 @@
 """Server ingest benchmark (storage engine): acknowledged rows/s with 1 and 4
 producers, acknowledgement latency (p50/p99 of one batch: send -> durable in the
 WAL and visible), and the Parquet files and Delta commits the server produces per
-10M rows with its default flush settings. Starts its own bifrost-server
+10M rows with its default flush settings (loaded with --rows rows, then flushed;
+scaled to 10M rows when --rows is smaller, so run --rows 10000000 for the exact
+figure). Starts its own bifrost-server
 (build/bifrost-server) on a free port with a temporary data directory. Prints one
 `name value unit` line per figure.
 
@@ -125,6 +127,7 @@ def main() -> None:
                 report(f"ack_latency_p99_batch_{size}", lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1e3, "ms")
             # Files and commits: flush what is left, as the writer would within a minute.
             client = DatasetClient(GrpcConfig(server_uri=uri))
+            report("rows_loaded_per_table", args.rows, "rows")
             for table in ("one", "four"):
                 client.maintain_dataset("bench", "ingest", table, ["flush"])
                 path = Path(data) / "bench" / "ingest" / table

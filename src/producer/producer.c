@@ -89,6 +89,8 @@ struct bf_producer {
   uint64_t rng_state;     /* xorshift64 state for backoff jitter */
   uint64_t dropped_logged;
   double drop_logged_at;
+  uint64_t failed_logged;     /* stats.failed when failures were last reported */
+  double failure_logged_at;
   pthread_t thread;
   bf__queue_t queue;
 
@@ -333,6 +335,21 @@ static int send_batch(bf_producer_t *producer, const bf_buffer_t *ipc, uint64_t 
   }
 }
 
+/* Reports failed records on stderr: the first at once, then at most one summary
+ * per DROP_LOG_INTERVAL_SECS (the counts stay exact in stats()). Caller holds mu. */
+static void log_failures_locked(bf_producer_t *producer, const char *latest) {
+  double now = monotonic_now();
+  if (producer->stats.failed == producer->failed_logged ||
+      (producer->failed_logged > 0 && now - producer->failure_logged_at < DROP_LOG_INTERVAL_SECS))
+    return;
+  fprintf(stderr, "bifrost: producer for %s.%s.%s: %llu record(s) failed since the last report; "
+                  "latest: %s\n",
+          producer->catalog, producer->schema_name, producer->table,
+          (unsigned long long)(producer->stats.failed - producer->failed_logged), latest);
+  producer->failed_logged = producer->stats.failed;
+  producer->failure_logged_at = now;
+}
+
 /* Builds, encodes and sends the n oldest popped records (producer->batch), then
  * resolves them. Frees the records. Called without mu. */
 static void process_batch(bf_producer_t *producer, size_t n) {
@@ -404,6 +421,7 @@ static void process_batch(bf_producer_t *producer, size_t n) {
     set_last_error(producer, "%s", failure);
   }
   resolve_locked(producer, n, producer->row_ok, failure_status);
+  if (failure[0]) log_failures_locked(producer, failure);
   pthread_mutex_unlock(&producer->mu);
 }
 
@@ -454,10 +472,14 @@ static void process_arrow(bf_producer_t *producer, bf__item_t *item) {
                    (unsigned long long)sequence, rows, bf_status_name(status), err.message);
   }
   resolve_counts_locked(producer, status == BF_OK ? rows : 0, status == BF_OK ? 0 : rows, status);
+  if (status != BF_OK) log_failures_locked(producer, producer->stats.last_error);
   pthread_mutex_unlock(&producer->mu);
 }
 
 static void log_drops(bf_producer_t *producer, double now) {
+  if (producer->stats.failed != producer->failed_logged &&
+      now - producer->failure_logged_at >= DROP_LOG_INTERVAL_SECS)
+    log_failures_locked(producer, producer->stats.last_error);
   uint64_t dropped = atomic_load(&producer->dropped);
   if (dropped == producer->dropped_logged || now - producer->drop_logged_at < DROP_LOG_INTERVAL_SECS)
     return;
