@@ -553,10 +553,13 @@ static void tend_table(bf_store_t *s, bf_table_t *t, int64_t now_us) {
   if (!open) return;
   bf_table_store_t *ts = t->store;
   pthread_mutex_lock(&ts->work_mu);
-  if (due) {
+  if (due && now_us >= ts->retry_flush_at_us) {
     int64_t rows = 0;
-    if (bf__store_flush(s, t, &rows, &err) != BF_OK)
-      BF_LOG_ERROR("%s (the rows stay in the WAL and are retried)", err.message);
+    if (bf__store_flush(s, t, &rows, &err) != BF_OK) {
+      /* e.g. a full disk: the rows are safe in the WAL; try again in a while */
+      ts->retry_flush_at_us = now_us + 5 * 1000000LL;
+      BF_LOG_ERROR("%s (the rows stay in the WAL; retrying in 5 s)", err.message);
+    }
   }
   if (s->options.maintenance_interval_secs > 0 &&
       now_us - ts->last_maintenance_us >= (int64_t)(s->options.maintenance_interval_secs * 1e6)) {

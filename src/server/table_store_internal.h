@@ -43,6 +43,7 @@ struct bf_table_store {
   int64_t last_checkpoint_version;
   int64_t last_refresh_us;  /* guarded by t->mu */
   int64_t last_maintenance_us, last_vacuum_us; /* guarded by work_mu */
+  int64_t retry_flush_at_us;  /* after a failed flush, not before this; guarded by work_mu */
 };
 typedef struct bf_table_store bf_table_store_t;
 
