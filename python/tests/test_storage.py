@@ -391,3 +391,35 @@ def test_full_disk_fails_inserts_loses_nothing(data_dir):
     finally:
         server.stop()
     assert sorted(delta_ids(table_dir(data_dir, cfg))) == list(range(3100))
+
+
+def _crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def test_replay_skips_records_marked_aborted(data_dir):
+    """A WAL record followed by an abort record for it (an insert that reached the
+    disk but failed before its acknowledgement) is not replayed."""
+    import struct
+
+    server = ServerProcess(data_dir)
+    cfg = config("aborted")
+    insert(server, cfg, readings(0, 10))   # WAL record 1
+    insert(server, cfg, readings(10, 10))  # WAL record 2
+    server.kill()
+    segment = next((table_dir(data_dir, cfg) / "_bifrost" / "wal").glob("*.wal"))
+    payload = bytes([2]) + struct.pack("<Q", 2)
+    length = struct.pack("<I", len(payload))
+    with open(segment, "ab") as f:
+        f.write(b"BFWR" + length + struct.pack("<I", _crc32c(length + payload)) + payload)
+    server = ServerProcess(data_dir)
+    try:
+        assert sorted(ids_in(server, cfg)) == list(range(10))
+    finally:
+        server.stop()
+    assert sorted(delta_ids(table_dir(data_dir, cfg))) == list(range(10))

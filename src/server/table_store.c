@@ -171,13 +171,18 @@ int64_t bf_store_tail_rows(const bf_table_t *t) {
 }
 
 /* ---- WAL records ----------------------------------------------------------------------
- * payload: u8 format (1) | u16 producer id length | producer id | i64 sequence | IPC stream */
+ * data:  u8 RECORD_DATA | u16 producer id length | producer id | i64 sequence | IPC stream
+ * abort: u8 RECORD_ABORT | u64 lsn of a data record in the same segment that was not
+ *        acknowledged (its tail append failed after the fsync); replay skips it.
+ * A record's lsn is its 1-based position in its segment. */
+
+enum { RECORD_DATA = 1, RECORD_ABORT = 2 };
 
 static int encode_record(const bf_store_insert_t *in, bf_buffer_t *out) {
   size_t id_len = in->producer_id ? strlen(in->producer_id) : 0;
   if (id_len > 65535) return BF_EINVAL;
   uint8_t head[11];
-  head[0] = 1;
+  head[0] = RECORD_DATA;
   head[1] = (uint8_t)(id_len & 0xff);
   head[2] = (uint8_t)(id_len >> 8);
   BF_RETURN_NOT_OK(bf_buffer_reserve(out, sizeof head + id_len + in->ipc_len));
@@ -191,7 +196,7 @@ static int encode_record(const bf_store_insert_t *in, bf_buffer_t *out) {
 
 static int decode_record(const uint8_t *p, size_t n, char *id, size_t id_cap, int64_t *seq,
                          const uint8_t **ipc, size_t *ipc_len) {
-  if (n < 11 || p[0] != 1) return BF_ECORRUPT;
+  if (n < 11 || p[0] != RECORD_DATA) return BF_ECORRUPT;
   size_t id_len = (size_t)p[1] | (size_t)p[2] << 8;
   if (n < 11 + id_len || id_len >= id_cap) return BF_ECORRUPT;
   memcpy(id, p + 3, id_len);
@@ -251,9 +256,23 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
   bf_buffer_reset(&record);
 
   status = bf_wal_sync(g->seg, lsn, err);
+  int durable = status == BF_OK;
   for (size_t i = 0; i < in->n_batches && status == BF_OK; i++)
     if (in->batches[i].length > 0)
       status = bf_engine_tail_append(s->engine, t->catalog, g->tail, in->schema, &in->batches[i], err);
+  if (status != BF_OK && durable) {
+    /* On disk but not acknowledged: an abort record keeps replay from bringing it back. */
+    uint8_t abort_record[9] = {RECORD_ABORT};
+    for (int i = 0; i < 8; i++) abort_record[1 + i] = (uint8_t)(lsn >> (8 * i));
+    uint64_t abort_lsn;
+    bf_error_t abort_err;
+    bf_error_init(&abort_err);
+    if (bf_wal_append(g->seg, abort_record, sizeof abort_record, &abort_lsn, &abort_err) != BF_OK ||
+        bf_wal_sync(g->seg, abort_lsn, &abort_err) != BF_OK)
+      BF_LOG_ERROR("table %s: a failed insert could not be marked in the WAL (%s); it may reappear "
+                   "after a crash",
+                   t->fqn, abort_err.message);
+  }
 
   pthread_mutex_lock(&t->mu);
   if (status == BF_OK) {
@@ -286,12 +305,32 @@ typedef struct replay_ctx {
   bf_table_t *table;
   bf_gen_t *gen;
   int64_t skipped;
+  uint64_t lsn;         /* position of the current record */
+  uint64_t *aborted;    /* lsns named by abort records (first pass) */
+  size_t n_aborted;
   bf_error_t *err;
 } replay_ctx_t;
+
+static int collect_aborts(void *p, const uint8_t *payload, size_t n) {
+  replay_ctx_t *c = p;
+  c->lsn++;
+  if (n != 9 || payload[0] != RECORD_ABORT) return BF_OK;
+  uint64_t lsn = 0;
+  for (int i = 0; i < 8; i++) lsn |= (uint64_t)payload[1 + i] << (8 * i);
+  uint64_t *grown = realloc(c->aborted, (c->n_aborted + 1) * sizeof *grown);
+  if (grown == NULL) return bf_error_set(c->err, BF_ENOMEM, "out of memory");
+  c->aborted = grown;
+  c->aborted[c->n_aborted++] = lsn;
+  return BF_OK;
+}
 
 static int replay_record(void *p, const uint8_t *payload, size_t n) {
   replay_ctx_t *c = p;
   bf_table_t *t = c->table;
+  c->lsn++;
+  if (n >= 1 && payload[0] == RECORD_ABORT) return BF_OK;
+  for (size_t i = 0; i < c->n_aborted; i++)
+    if (c->aborted[i] == c->lsn) return BF_OK; /* never acknowledged */
   char id[1024];
   int64_t seq;
   const uint8_t *ipc;
@@ -369,9 +408,12 @@ int bf__store_adopt_orphans(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
     bf_gen_t *g = NULL;
     status = gen_add(s, t, seg, 1, &g, err);
     if (status != BF_OK) break;
-    replay_ctx_t c = {s, t, g, 0, err};
+    replay_ctx_t c = {.store = s, .table = t, .gen = g, .err = err};
     uint64_t torn = 0;
-    status = bf_wal_segment_read(seg, replay_record, &c, &torn, err);
+    status = bf_wal_segment_read(seg, collect_aborts, &c, NULL, err);
+    c.lsn = 0;
+    if (status == BF_OK) status = bf_wal_segment_read(seg, replay_record, &c, &torn, err);
+    free(c.aborted);
     if (status != BF_OK) {
       bf_error_prefix(err, "replaying %s", path);
       break;
