@@ -115,7 +115,8 @@ int bf_delta_log_commit(const char *table_dir, bf_delta_snapshot_t *snapshot,
 /* ---- checkpoints and log cleanup --------------------------------------------- */
 
 /* The snapshot's state as newline-delimited JSON actions (protocol, metaData, one
- * txn per producer, one add per live file): the content of a checkpoint. */
+ * txn per producer, one add per live file, a remove per tombstone younger than 30
+ * days): the content of a checkpoint. */
 int bf_delta_snapshot_actions(const bf_delta_snapshot_t *snapshot, char **out, size_t *out_len,
                               size_t *n_actions, bf_error_t *err);
 

@@ -15,6 +15,9 @@
 
 #include "delta/delta_internal.h"
 
+/* Tombstones kept in checkpoints: 30 days, past any sensible vacuum retention. */
+#define TOMBSTONE_KEEP_MS (30LL * 24 * 3600 * 1000)
+
 void bf_delta_checkpoint_path(const char *table_dir, int64_t version, char *out, size_t cap) {
   snprintf(out, cap, "%s/_delta_log/%020lld.checkpoint.parquet", table_dir, (long long)version);
 }
@@ -35,13 +38,35 @@ int bf_delta_snapshot_actions(const bf_delta_snapshot_t *s, char **out, size_t *
     status = bf__delta_txn_line(s->txn_app_ids[i], s->txn_versions[i], now, &buf);
   for (size_t i = 0; i < s->n_files && status == BF_OK; i++)
     status = bf__delta_add_line(s, &s->files[i], 0, &buf);
+  /* Tombstones younger than TOMBSTONE_KEEP_MS, so vacuum (ours or another engine's)
+   * still knows when a file was removed after the older commits are cleaned up. */
+  size_t n_removes = 0;
+  for (size_t i = 0; i < s->n_tombstones && status == BF_OK; i++) {
+    if (s->tombstone_times_ms[i] < now - TOMBSTONE_KEEP_MS) continue;
+    char *encoded = bf__delta_path_encode(s->tombstones[i]);
+    json_t *rm = encoded ? json_pack("{s:{s:s, s:I, s:b}}", "remove", "path", encoded,
+                                     "deletionTimestamp", (json_int_t)s->tombstone_times_ms[i],
+                                     "dataChange", 0)
+                         : NULL;
+    free(encoded);
+    char *text = rm ? json_dumps(rm, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(rm);
+    if (text == NULL) {
+      status = BF_ENOMEM;
+      break;
+    }
+    status = bf_buffer_append(&buf, text, strlen(text));
+    if (status == BF_OK) status = bf_buffer_append(&buf, "\n", 1);
+    free(text);
+    n_removes++;
+  }
   if (status == BF_OK) status = bf_buffer_append(&buf, "", 1); /* NUL for text users */
   if (status != BF_OK) {
     bf_buffer_reset(&buf);
     return bf_error_set(err, status, "out of memory building checkpoint actions");
   }
   *out_len = buf.size - 1;
-  *n_actions = 2 + s->n_txns + s->n_files;
+  *n_actions = 2 + s->n_txns + s->n_files + n_removes;
   uint8_t *data;
   size_t size;
   bf_buffer_take(&buf, &data, &size);

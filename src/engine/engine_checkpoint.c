@@ -60,9 +60,10 @@ int bf_engine_checkpoint_read(bf_engine_t *engine, const char *path, char **out,
                               bf_error_t *err) {
   bf_buffer_t sql;
   bf_buffer_init(&sql);
-  /* Order: protocol, metaData (partition columns are needed by the adds), txn, add. */
-  const char *kinds[] = {"protocol", "metaData", "txn", "add"};
-  for (int k = 0; k < 4; k++) {
+  /* Order: protocol, metaData (partition columns are needed by the adds), txn, add,
+   * then the tombstones (removes of files no longer live). */
+  const char *kinds[] = {"protocol", "metaData", "txn", "add", "remove"};
+  for (int k = 0; k < 5; k++) {
     if (k) bf__sql_append(&sql, " UNION ALL ");
     char part[200];
     snprintf(part, sizeof part, "SELECT %d AS k, json_object('%s', \"%s\")::VARCHAR AS line FROM ", k,
