@@ -430,3 +430,30 @@ def test_replay_skips_records_marked_aborted(data_dir):
     finally:
         server.stop()
     assert sorted(delta_ids(table_dir(data_dir, cfg))) == list(range(10))
+
+
+def test_automatic_maintenance_compacts_and_checkpoints(data_dir):
+    """With maintenance on (the default, here with short periods), many small
+    flushes are compacted and checkpointed without anyone asking."""
+    args = ["--flush-rows", "20", "--flush-interval", "0.1", "--compact-min-files", "4",
+            "--maintenance-interval", "0.5", "--checkpoint-interval", "5"]
+    server = ServerProcess(data_dir, args=args)
+    cfg = config("auto")
+    path = table_dir(data_dir, cfg)
+    try:
+        for k in range(8):
+            insert(server, cfg, readings(k * 30, 30), batch_size=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if describe(server, cfg)["tail_rows"] == 0 and len(live_files(path)) <= 3 * 2 \
+                    and (path / "_delta_log" / "_last_checkpoint").exists():
+                break
+            time.sleep(0.2)
+        files = live_files(path)
+        assert len(files) <= 6, f"{len(files)} live files: not compacted"
+        assert (path / "_delta_log" / "_last_checkpoint").exists()
+        assert "compacted" in server.log()
+        assert sorted(ids_in(server, cfg)) == list(range(240))
+    finally:
+        server.stop()
+    assert sorted(delta_ids(path)) == list(range(240))
