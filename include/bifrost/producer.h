@@ -38,6 +38,8 @@ typedef struct bf_producer_options {
   double scheduled_delay_secs;   /* default 30 */
   size_t max_queue_rows;         /* bound on rows queued or in flight (sent, not yet
                                     acknowledged); default 1,000,000 */
+  size_t max_queue_bytes;        /* bound on their bytes (record sizes; Arrow batches
+                                    by the caller's estimate); 0 = none (default) */
   bf_backpressure_t backpressure;
   double block_timeout_secs;     /* <= 0: wait forever (BLOCK policy) */
   double rpc_timeout_secs;       /* per InsertBatch attempt; default 30 */
@@ -79,10 +81,11 @@ int bf_producer_insert_row(bf_producer_t *producer, const uint8_t *row, size_t l
  * layer casts), no nulls in required columns. On BF_OK ownership of *array moves to
  * the producer (array->release becomes NULL); the thread adds the system columns
  * and sends it as one InsertBatch. Type errors name the column. The batch counts
- * its rows against max_queue_rows (a batch larger than the bound waits until
- * nothing else is outstanding). */
+ * its rows against max_queue_rows and approx_bytes (its buffers' size) against
+ * max_queue_bytes (a batch larger than a bound waits until nothing else is
+ * outstanding). */
 int bf_producer_insert_arrow(bf_producer_t *producer, const struct ArrowSchema *schema,
-                             struct ArrowArray *array, bf_error_t *err);
+                             struct ArrowArray *array, size_t approx_bytes, bf_error_t *err);
 /* The Arrow schema bf_producer_insert_arrow expects: a struct of the user columns. */
 int bf_producer_user_arrow_schema(const bf_producer_t *producer, struct ArrowSchema *out,
                                   bf_error_t *err);

@@ -182,8 +182,10 @@ class WriteConfig:
     - ``batch_size``: rows per batch (a batch is sent as soon as this many are queued).
     - ``scheduled_delay_secs``: send whatever is queued when this long has passed since
       the last send.
-    - ``max_queue_rows``: queue bound. ``backpressure`` says what ``insert`` does when
-      it is full: ``"block"`` (default; wait up to ``block_timeout_secs``, None = no
+    - ``max_queue_rows``: bound on the records queued or in flight (sent, not yet
+      acknowledged); ``max_queue_bytes`` (None: no byte bound) bounds their size
+      (serialized records; Arrow batches by their buffers). ``backpressure`` says
+      what ``insert`` does when a bound is reached: ``"block"`` (default; wait up to ``block_timeout_secs``, None = no
       limit, then raise BifrostTimeoutError), ``"drop_newest"`` (drop the record,
       counted in ``stats()["dropped"]``) or ``"raise"`` (QueueFullError).
     - ``rpc_timeout_secs``: deadline of one InsertBatch attempt. ``max_retries``:
@@ -198,6 +200,7 @@ class WriteConfig:
         "block_timeout_secs",
         "rpc_timeout_secs",
         "max_retries",
+        "max_queue_bytes",
     )
 
     def __init__(
@@ -209,6 +212,7 @@ class WriteConfig:
         block_timeout_secs: Optional[float] = None,
         rpc_timeout_secs: float = 30.0,
         max_retries: int = -1,
+        max_queue_bytes: Optional[int] = None,
     ):
         self.batch_size = _positive_int(batch_size, "batch_size")
         self.scheduled_delay_secs = _positive_number(scheduled_delay_secs, "scheduled_delay_secs")
@@ -221,6 +225,7 @@ class WriteConfig:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < -1:
             raise ValueError(f"max_retries must be an int >= -1, got {max_retries!r}")
         self.max_retries = max_retries
+        self.max_queue_bytes = None if max_queue_bytes is None else _positive_int(max_queue_bytes, "max_queue_bytes")
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)

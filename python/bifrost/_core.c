@@ -799,24 +799,27 @@ static int Producer_init(ProducerObject *self, PyObject *args, PyObject *kwargs)
                              "block_timeout_secs",
                              "rpc_timeout_secs",
                              "max_retries",
+                             "max_queue_bytes",
                              NULL};
   const char *target, *catalog, *schema_name, *table, *json_schema;
   PyObject *partitions = Py_None, *block_timeout_obj = Py_None;
   int tls = 0, max_retries = -1;
   const char *authorization = NULL, *backpressure = "block";
-  Py_ssize_t batch_size = 1000, max_queue_rows = 1000000;
+  Py_ssize_t batch_size = 1000, max_queue_rows = 1000000, max_queue_bytes = 0;
   double delay = 30.0, rpc_timeout = 30.0;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sssss|O$pzndnsOdi:Producer", keywords, &target,
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sssss|O$pzndnsOdin:Producer", keywords, &target,
                                    &catalog, &schema_name, &table, &json_schema, &partitions, &tls,
                                    &authorization, &batch_size, &delay, &max_queue_rows,
-                                   &backpressure, &block_timeout_obj, &rpc_timeout, &max_retries))
+                                   &backpressure, &block_timeout_obj, &rpc_timeout, &max_retries,
+                                   &max_queue_bytes))
     return -1;
   if (self->producer != NULL) {
     PyErr_SetString(PyExc_RuntimeError, "Producer is already initialised");
     return -1;
   }
-  if (batch_size < 1 || max_queue_rows < 1) {
-    PyErr_SetString(PyExc_ValueError, "batch_size and max_queue_rows must be >= 1");
+  if (batch_size < 1 || max_queue_rows < 1 || max_queue_bytes < 0) {
+    PyErr_SetString(PyExc_ValueError,
+                    "batch_size and max_queue_rows must be >= 1, max_queue_bytes >= 0 (0: none)");
     return -1;
   }
   bf_producer_options_t options;
@@ -838,6 +841,7 @@ static int Producer_init(ProducerObject *self, PyObject *args, PyObject *kwargs)
   options.batch_size = (size_t)batch_size;
   options.scheduled_delay_secs = delay;
   options.max_queue_rows = (size_t)max_queue_rows;
+  options.max_queue_bytes = (size_t)max_queue_bytes;
   options.rpc_timeout_secs = rpc_timeout;
   options.max_retries = max_retries;
   bf_error_t err;
@@ -1228,7 +1232,9 @@ static PyObject *Producer_arrow_schema(ProducerObject *self, PyObject *Py_UNUSED
  * capsule's array is marked released) and enqueues it. */
 static PyObject *Producer_insert_arrow(ProducerObject *self, PyObject *args) {
   PyObject *schema_capsule, *array_capsule;
-  if (!PyArg_ParseTuple(args, "OO:insert_arrow", &schema_capsule, &array_capsule)) return NULL;
+  Py_ssize_t nbytes = 0;
+  if (!PyArg_ParseTuple(args, "OO|n:insert_arrow", &schema_capsule, &array_capsule, &nbytes))
+    return NULL;
   if (producer_ready(self) < 0) return NULL;
   struct ArrowSchema *schema = PyCapsule_GetPointer(schema_capsule, "arrow_schema");
   if (schema == NULL) return NULL;
@@ -1243,7 +1249,8 @@ static PyObject *Producer_insert_arrow(ProducerObject *self, PyObject *args) {
   bf_error_init(&err);
   int status;
   Py_BEGIN_ALLOW_THREADS
-  status = bf_producer_insert_arrow(self->producer, schema, array, &err);
+  status = bf_producer_insert_arrow(self->producer, schema, array, nbytes > 0 ? (size_t)nbytes : 0,
+                                    &err);
   Py_END_ALLOW_THREADS
   if (status != BF_OK) return raise_status_op(state_of_type(Py_TYPE(self)), "insert_arrow", status, &err);
   return PyLong_FromLongLong(rows);
@@ -1347,7 +1354,7 @@ static PyMethodDef Producer_methods[] = {
     {"arrow_schema", (PyCFunction)Producer_arrow_schema, METH_NOARGS,
      "arrow_schema() -> PyCapsule 'arrow_schema' of the table's user columns"},
     {"insert_arrow", (PyCFunction)Producer_insert_arrow, METH_VARARGS,
-     "insert_arrow(schema_capsule, array_capsule) -> int rows; takes the batch over"},
+     "insert_arrow(schema_capsule, array_capsule, nbytes=0) -> int rows; takes the batch over"},
     {"flush", (PyCFunction)(void (*)(void))Producer_flush, METH_FASTCALL,
      "flush(timeout=None) -> int rows acknowledged by this flush"},
     {"shutdown", (PyCFunction)(void (*)(void))Producer_shutdown, METH_FASTCALL,

@@ -184,6 +184,7 @@ class DatasetProducer:
             block_timeout_secs=write_config.block_timeout_secs,
             rpc_timeout_secs=write_config.rpc_timeout_secs,
             max_retries=write_config.max_retries,
+            max_queue_bytes=write_config.max_queue_bytes or 0,
         )
         self._to_json = table_config.model.__pydantic_serializer__.to_json
         self._core.set_record_plan(table_config.model, self._to_json, _record_plan(table_config))
@@ -268,7 +269,7 @@ class DatasetProducer:
         queued = 0
         for batch in table.to_batches(max_chunksize=chunk):
             schema_capsule, array_capsule = batch.__arrow_c_array__()
-            queued += self._core.insert_arrow(schema_capsule, array_capsule)
+            queued += self._core.insert_arrow(schema_capsule, array_capsule, batch.nbytes)
         return queued
 
     def flush(self, timeout: Optional[float] = None) -> int:

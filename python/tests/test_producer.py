@@ -246,8 +246,31 @@ def test_raise_policy_with_the_server_down(restartable):
         for e in make_events(50):
             producer.insert(e)
             accepted += 1
-    assert 5 <= accepted <= 10  # the bound plus at most one batch taken by the sender
+    assert accepted == 5  # the bound counts queued and in-flight records alike
     assert producer.stats()["dropped"] == 0
+    _restart(restartable)
+    assert producer.flush(timeout=60) == accepted
+    producer.shutdown()
+    assert count_rows(GrpcConfig(server_uri=restartable[-1].uri), cfg) == accepted
+
+
+def test_byte_bound_with_the_server_down(restartable):
+    from bifrost import GrpcConfig
+
+    grpc = GrpcConfig(server_uri=restartable[0].uri)
+    cfg = config("bytes_down")
+    events = make_events(50)
+    record_bytes = len(events[0].model_dump_json())
+    producer = DatasetProducer(cfg, grpc, WriteConfig(batch_size=1000, scheduled_delay_secs=3600,
+                                                      max_queue_rows=1000, max_queue_bytes=10 * record_bytes,
+                                                      backpressure="raise"))
+    restartable[0].stop()
+    accepted = 0
+    with pytest.raises(QueueFullError, match="max_queue_bytes"):
+        for e in events:
+            producer.insert(e)
+            accepted += 1
+    assert 7 <= accepted <= 11  # about ten records' bytes (records differ a little in size)
     _restart(restartable)
     assert producer.flush(timeout=60) == accepted
     producer.shutdown()

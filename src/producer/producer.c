@@ -78,6 +78,7 @@ struct bf_producer {
   bf_rpc_channel_t *channel; /* thread-safe */
 
   size_t max_queue_rows;
+  size_t max_queue_bytes; /* 0 = no byte bound */
   unsigned long fork_gen; /* fork_generation at create */
 
   /* Owned by the background thread. */
@@ -98,6 +99,7 @@ struct bf_producer {
   atomic_ullong enqueued;    /* rows pushed (counted just before the push) */
   atomic_ullong dropped;     /* rows dropped by DROP_NEWEST */
   atomic_llong outstanding;  /* rows queued or in flight: the bound */
+  atomic_llong outstanding_bytes; /* their bytes */
   atomic_ullong popped_rows; /* mirror of popped for inserters */
   atomic_int sleep_state;    /* AWAKE / SLEEP_IDLE / SLEEP_TIMED */
   atomic_ullong wake_at;     /* SLEEP_TIMED: `enqueued` at which the batch is full */
@@ -134,6 +136,13 @@ static int forked_error(bf_error_t *err) {
   return bf_error_set(err, BF_ECLOSED,
                       "this producer was created in the parent process before fork(); its "
                       "background thread does not exist here: create a new producer in the child");
+}
+
+/* The bound is full: sending is due. */
+static bool bound_full(bf_producer_t *producer) {
+  return atomic_load(&producer->outstanding) >= (long long)producer->max_queue_rows ||
+         (producer->max_queue_bytes > 0 &&
+          atomic_load(&producer->outstanding_bytes) >= (long long)producer->max_queue_bytes);
 }
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -216,7 +225,7 @@ static void set_last_error(bf_producer_t *producer, const char *fmt, ...) {
  * (true) or failed (false; row_ok NULL means all n failed). Updates stats, frees
  * their room in the bound and wakes flushers and blocked inserters. */
 static void resolve_counts_locked(bf_producer_t *producer, size_t n_acked, size_t n_failed,
-                                  int failure_status) {
+                                  size_t bytes, int failure_status) {
   size_t n = n_acked + n_failed;
   BF_DCHECK(producer->popped >= producer->resolved + n);
   producer->stats.acknowledged += n_acked;
@@ -224,16 +233,17 @@ static void resolve_counts_locked(bf_producer_t *producer, size_t n_acked, size_
   if (n_failed > 0) producer->last_failure_status = failure_status;
   producer->resolved += n;
   atomic_fetch_sub(&producer->outstanding, (long long)n);
+  atomic_fetch_sub(&producer->outstanding_bytes, (long long)bytes);
   pthread_cond_broadcast(&producer->progress_cv);
   if (atomic_load(&producer->blocked) > 0) pthread_cond_broadcast(&producer->space_cv);
 }
 
-static void resolve_locked(bf_producer_t *producer, size_t n, const bool *row_ok,
+static void resolve_locked(bf_producer_t *producer, size_t n, const bool *row_ok, size_t bytes,
                            int failure_status) {
   size_t n_acked = 0;
   for (size_t i = 0; row_ok != NULL && i < n; i++)
     if (row_ok[i]) n_acked++;
-  resolve_counts_locked(producer, n_acked, n - n_acked, failure_status);
+  resolve_counts_locked(producer, n_acked, n - n_acked, bytes, failure_status);
 }
 
 /* Pops the next item, waiting out a push that is half done. Thread only. */
@@ -256,18 +266,18 @@ static void note_popped_locked(bf_producer_t *producer, size_t rows) {
 static void fail_queued_locked(bf_producer_t *producer) {
   size_t n_failed = 0;
   if (producer->held != NULL) {
-    size_t rows = producer->held->rows;
+    size_t rows = producer->held->rows, bytes = producer->held->bytes;
     bf__item_free(producer->held);
     producer->held = NULL;
-    resolve_locked(producer, rows, NULL, BF_ECANCELLED);
+    resolve_locked(producer, rows, NULL, bytes, BF_ECANCELLED);
     n_failed += rows;
   }
   bf__item_t *item;
   while (producer->popped < atomic_load(&producer->enqueued) && (item = pop_item(producer)) != NULL) {
-    size_t rows = item->rows;
+    size_t rows = item->rows, bytes = item->bytes;
     bf__item_free(item);
     note_popped_locked(producer, rows);
-    resolve_locked(producer, rows, NULL, BF_ECANCELLED);
+    resolve_locked(producer, rows, NULL, bytes, BF_ECANCELLED);
     n_failed += rows;
   }
   if (n_failed)
@@ -356,11 +366,12 @@ static void process_batch(bf_producer_t *producer, size_t n) {
   bf_error_t row_err, err;
   bf_error_init(&row_err);
   bf_error_init(&err);
-  size_t n_bad = 0;
+  size_t n_bad = 0, bytes = 0;
   int bad_status = BF_OK;
   char bad_message[BF_ERROR_MESSAGE_MAX] = "";
   for (size_t i = 0; i < n; i++) {
     bf__item_t *record = producer->batch[i];
+    bytes += record->bytes;
     int status = record->kind == BF__ITEM_ROW
                      ? bf_batch_builder_append_row(producer->builder, (const uint8_t *)record->json,
                                                    record->len, &row_err)
@@ -420,7 +431,7 @@ static void process_batch(bf_producer_t *producer, size_t n) {
     }
     set_last_error(producer, "%s", failure);
   }
-  resolve_locked(producer, n, producer->row_ok, failure_status);
+  resolve_locked(producer, n, producer->row_ok, bytes, failure_status);
   if (failure[0]) log_failures_locked(producer, failure);
   pthread_mutex_unlock(&producer->mu);
 }
@@ -430,7 +441,7 @@ static void process_batch(bf_producer_t *producer, size_t n) {
 static void process_arrow(bf_producer_t *producer, bf__item_t *item) {
   bf_error_t err;
   bf_error_init(&err);
-  size_t rows = item->rows;
+  size_t rows = item->rows, bytes = item->bytes;
   struct ArrowSchema schema;
   struct ArrowArray array;
   memset(&schema, 0, sizeof schema);
@@ -471,7 +482,8 @@ static void process_arrow(bf_producer_t *producer, bf__item_t *item) {
     set_last_error(producer, "Arrow batch %llu (%zu rows) failed: %s: %.400s",
                    (unsigned long long)sequence, rows, bf_status_name(status), err.message);
   }
-  resolve_counts_locked(producer, status == BF_OK ? rows : 0, status == BF_OK ? 0 : rows, status);
+  resolve_counts_locked(producer, status == BF_OK ? rows : 0, status == BF_OK ? 0 : rows, bytes,
+                        status);
   if (status != BF_OK) log_failures_locked(producer, producer->stats.last_error);
   pthread_mutex_unlock(&producer->mu);
 }
@@ -498,8 +510,12 @@ static void *producer_main(void *arg) {
   pthread_mutex_lock(&producer->mu);
   for (;;) {
     if (producer->aborting) {
-      for (size_t i = 0; i < n; i++) bf__item_free(producer->batch[i]);
-      if (n) resolve_locked(producer, n, NULL, BF_ECANCELLED);
+      size_t bytes = 0;
+      for (size_t i = 0; i < n; i++) {
+        bytes += producer->batch[i]->bytes;
+        bf__item_free(producer->batch[i]);
+      }
+      if (n) resolve_locked(producer, n, NULL, bytes, BF_ECANCELLED);
       n = 0;
       fail_queued_locked(producer);
       break;
@@ -526,14 +542,13 @@ static void *producer_main(void *arg) {
     }
     double due_at = producer->last_send + producer->scheduled_delay_secs;
     bool due = n >= producer->batch_size || producer->held != NULL || closing ||
-               producer->flush_target > producer->resolved || now >= due_at ||
-               atomic_load(&producer->outstanding) >= (long long)producer->max_queue_rows ||
+               producer->flush_target > producer->resolved || now >= due_at || bound_full(producer) ||
                atomic_load(&producer->blocked) > 0;
     if (!due) {
       atomic_store(&producer->wake_at, producer->popped + (producer->batch_size - n));
       atomic_store(&producer->sleep_state, SLEEP_TIMED);
       if (atomic_load(&producer->enqueued) < producer->popped + (producer->batch_size - n) &&
-          atomic_load(&producer->outstanding) < (long long)producer->max_queue_rows)
+          !bound_full(producer))
         cond_wait_until(&producer->work_cv, &producer->mu, due_at);
       atomic_store(&producer->sleep_state, AWAKE);
       continue;
@@ -547,10 +562,14 @@ static void *producer_main(void *arg) {
         process_batch(producer, k);
         pthread_mutex_lock(&producer->mu);
       } else {
-        for (size_t i = 0; i < k; i++) bf__item_free(producer->batch[i]);
+        size_t bytes = 0;
+        for (size_t i = 0; i < k; i++) {
+          bytes += producer->batch[i]->bytes;
+          bf__item_free(producer->batch[i]);
+        }
         pthread_mutex_lock(&producer->mu);
         set_last_error(producer, "batch builder unavailable (out of memory)");
-        resolve_locked(producer, k, NULL, BF_ENOMEM);
+        resolve_locked(producer, k, NULL, bytes, BF_ENOMEM);
       }
       continue;
     }
@@ -685,6 +704,7 @@ int bf_producer_create(const bf_producer_options_t *options, bf_producer_t **out
   if (producer == NULL) return bf_error_set(err, BF_ENOMEM, "producer: out of memory");
   bf__queue_init(&producer->queue);
   producer->max_queue_rows = options->max_queue_rows;
+  producer->max_queue_bytes = options->max_queue_bytes;
   pthread_once(&fork_once, install_fork_handler);
   producer->fork_gen = atomic_load(&fork_generation);
   int status = copy_options(producer, options);
@@ -765,8 +785,7 @@ static void wake_thread(bf_producer_t *producer, unsigned long long enqueued) {
   int state = atomic_load(&producer->sleep_state);
   if (state == AWAKE) return;
   /* A timed sleep ends early for a full batch or a full bound (both make sending due). */
-  if (state == SLEEP_TIMED && enqueued < atomic_load(&producer->wake_at) &&
-      atomic_load(&producer->outstanding) < (long long)producer->max_queue_rows)
+  if (state == SLEEP_TIMED && enqueued < atomic_load(&producer->wake_at) && !bound_full(producer))
     return;
   if (!atomic_compare_exchange_strong(&producer->sleep_state, &state, AWAKE)) return;
   pthread_mutex_lock(&producer->mu);
@@ -778,20 +797,40 @@ static void wake_thread(bf_producer_t *producer, unsigned long long enqueued) {
  * backpressure policy when it is full. *dropped: the rows are to be dropped
  * (counted here). An item larger than the whole bound goes when nothing else is
  * outstanding. */
-static int reserve(bf_producer_t *producer, size_t rows, bool may_block, bool *would_block,
-                   bool *dropped, bf_error_t *err) {
-  long long want = (long long)rows, max = (long long)producer->max_queue_rows;
-  long long prev = atomic_fetch_add(&producer->outstanding, want);
-  if (prev + want <= max || prev == 0) return BF_OK;
-  atomic_fetch_sub(&producer->outstanding, want);
+static bool try_reserve(bf_producer_t *producer, long long rows, long long bytes) {
+  long long prev = atomic_fetch_add(&producer->outstanding, rows);
+  long long prev_bytes = atomic_fetch_add(&producer->outstanding_bytes, bytes);
+  bool fits = prev + rows <= (long long)producer->max_queue_rows &&
+              (producer->max_queue_bytes == 0 ||
+               prev_bytes + bytes <= (long long)producer->max_queue_bytes);
+  if (fits || prev == 0) return true; /* an item larger than a bound goes alone */
+  atomic_fetch_sub(&producer->outstanding, rows);
+  atomic_fetch_sub(&producer->outstanding_bytes, bytes);
+  return false;
+}
+
+static int full_message(bf_producer_t *producer, int status, bf_error_t *err, const char *what) {
+  if (producer->max_queue_bytes > 0)
+    return bf_error_set(err, status, "insert: queue full (max_queue_rows=%zu, max_queue_bytes=%zu)%s",
+                        producer->max_queue_rows, producer->max_queue_bytes, what);
+  return bf_error_set(err, status, "insert: queue full (max_queue_rows=%zu)%s",
+                      producer->max_queue_rows, what);
+}
+
+/* Reserves room for an item in the bounds (rows and bytes queued or in flight),
+ * applying the backpressure policy when they are full. *dropped: the item is to
+ * be dropped (counted here). */
+static int reserve(bf_producer_t *producer, size_t rows, size_t bytes, bool may_block,
+                   bool *would_block, bool *dropped, bf_error_t *err) {
+  long long want = (long long)rows, want_bytes = (long long)bytes;
+  if (try_reserve(producer, want, want_bytes)) return BF_OK;
   switch (producer->backpressure) {
     case BF_BACKPRESSURE_DROP_NEWEST:
       atomic_fetch_add(&producer->dropped, rows);
       *dropped = true;
       return BF_OK;
     case BF_BACKPRESSURE_RAISE:
-      return bf_error_set(err, BF_EFULL, "insert: queue full (max_queue_rows=%zu)",
-                          producer->max_queue_rows);
+      return full_message(producer, BF_EFULL, err, "");
     case BF_BACKPRESSURE_BLOCK:
       break;
   }
@@ -809,12 +848,11 @@ static int reserve(bf_producer_t *producer, size_t rows, bool may_block, bool *w
       status = bf_error_set(err, BF_ECLOSED, "insert: the producer has been shut down");
       break;
     }
-    prev = atomic_fetch_add(&producer->outstanding, want);
-    if (prev + want <= max || prev == 0) break;
-    atomic_fetch_sub(&producer->outstanding, want);
+    if (try_reserve(producer, want, want_bytes)) break;
     if (deadline_passed(deadline)) {
-      status = bf_error_set(err, BF_ETIMEOUT, "insert: queue full (max_queue_rows=%zu) for %.3g s",
-                            producer->max_queue_rows, producer->block_timeout_secs);
+      char what[64];
+      snprintf(what, sizeof what, " for %.3g s", producer->block_timeout_secs);
+      status = full_message(producer, BF_ETIMEOUT, err, what);
       break;
     }
     cond_wait_until(&producer->space_cv, &producer->mu, deadline);
@@ -834,8 +872,8 @@ static int enqueue(bf_producer_t *producer, bf__item_t *item, bool may_block, bo
   if (atomic_load(&producer->closing))
     status = bf_error_set(err, BF_ECLOSED, "insert: the producer has been shut down");
   else
-    status = reserve(producer, item->rows, may_block, would_block ? would_block : &ignored,
-                     &dropped, err);
+    status = reserve(producer, item->rows, item->bytes, may_block,
+                     would_block ? would_block : &ignored, &dropped, err);
   if (status != BF_OK || dropped) {
     atomic_fetch_sub(&producer->inserting, 1);
     bf__item_free(item);
@@ -857,6 +895,7 @@ static int insert(bf_producer_t *producer, bf__item_kind_t kind, const char *jso
   item->kind = kind;
   item->rows = 1;
   item->len = len;
+  item->bytes = len;
   item->arrow = NULL;
   memcpy(item->json, json, len);
   item->json[len] = '\0';
@@ -910,7 +949,7 @@ int bf_producer_user_arrow_schema(const bf_producer_t *producer, struct ArrowSch
 }
 
 int bf_producer_insert_arrow(bf_producer_t *producer, const struct ArrowSchema *schema,
-                             struct ArrowArray *array, bf_error_t *err) {
+                             struct ArrowArray *array, size_t approx_bytes, bf_error_t *err) {
   if (forked(producer)) return forked_error(err);
   struct ArrowSchema table;
   BF_RETURN_NOT_OK(bf_schema_to_arrow(&producer->schema, &table, err));
@@ -952,6 +991,7 @@ int bf_producer_insert_arrow(bf_producer_t *producer, const struct ArrowSchema *
   item->kind = BF__ITEM_ARROW;
   item->rows = (size_t)array->length;
   item->len = 0;
+  item->bytes = approx_bytes;
   item->arrow = batch;
   bf_arrow_array_move(array, &batch->array);
   return enqueue(producer, item, true, NULL, err);

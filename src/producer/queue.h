@@ -29,6 +29,7 @@ typedef struct bf__item {
   bf__item_kind_t kind;
   size_t rows;              /* 1 for JSON */
   size_t len;               /* JSON: bytes before the NUL; ROW: bytes of the binary row */
+  size_t bytes;             /* counted against max_queue_bytes */
   bf__arrow_batch_t *arrow; /* ARROW only; owned */
   char json[];              /* JSON: NUL-terminated record; ROW: the binary row */
 } bf__item_t;
