@@ -1,9 +1,8 @@
 """Server ingest benchmark (storage engine): acknowledged rows/s with 1 and 4
 producers, acknowledgement latency (p50/p99 of one batch: send -> durable in the
-WAL and visible), and the Parquet files and Delta commits the server produces per
-10M rows with its default flush settings (loaded with --rows rows, then flushed;
-scaled to 10M rows when --rows is smaller, so run --rows 10000000 for the exact
-figure). Starts its own bifrost-server
+WAL and visible), and the Parquet files and Delta commits the server produces for
+10M rows with its default flush settings (10M rows streamed through insert_arrow,
+partitioned by 4 model names, flushed by the server on its own). Starts its own bifrost-server
 (build/bifrost-server) on a free port with a temporary data directory. Prints one
 `name value unit` line per figure.
 
@@ -125,17 +124,35 @@ def main() -> None:
                 lat = ack_latency(uri, size, 300 if size <= 1000 else 50)
                 report(f"ack_latency_p50_batch_{size}", lat[len(lat) // 2] * 1e3, "ms")
                 report(f"ack_latency_p99_batch_{size}", lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1e3, "ms")
-            # Files and commits: flush what is left, as the writer would within a minute.
+            # Files and commits for 10M rows, flushed by the server on its own thresholds.
+            import pyarrow as pa
+
+            n = 1_000_000
+            now = dt.datetime.now(dt.timezone.utc)
+            chunk = pa.table({
+                "user_id": pa.array([f"u{i}" for i in range(n)], type=pa.string_view()),
+                "model_name": pa.array([f"model_{i % 4}" for i in range(n)], type=pa.string_view()),
+                "prediction": pa.array([i % 100 / 100 for i in range(n)]),
+                "confidence": pa.array([0.9] * n),
+                "feature_1": pa.array([1.0] * n),
+                "feature_2": pa.array([2.0] * n),
+                "label": pa.nulls(n, pa.string_view()),
+                "predicted_at": pa.array([now] * n, type=pa.timestamp("us", tz="UTC")),
+            })
+            cfg = TableConfig(PredictionRecord, "bench", "ingest", "ten_million", partition_columns=["model_name"])
             client = DatasetClient(GrpcConfig(server_uri=uri))
-            report("rows_loaded_per_table", args.rows, "rows")
-            for table in ("one", "four"):
-                client.maintain_dataset("bench", "ingest", table, ["flush"])
-                path = Path(data) / "bench" / "ingest" / table
-                commits = len(list((path / "_delta_log").glob("*.json"))) - 1  # version 0 creates
-                files = len(list(path.rglob("*.parquet")))
-                scale = 10_000_000 / args.rows
-                report(f"commits_per_10M_rows_{table}", commits * scale, "commits")
-                report(f"files_per_10M_rows_{table}", files * scale, "files")
+            start = time.perf_counter()
+            with DatasetProducer(cfg, GrpcConfig(server_uri=uri), WriteConfig(batch_size=100_000)) as p:
+                for _ in range(10):
+                    p.insert_arrow(chunk)
+                p.flush(timeout=1200)
+            report("insert_arrow_10M_rows_acknowledged_per_sec", 10 * n / (time.perf_counter() - start), "rows/s")
+            deadline = time.monotonic() + 300
+            while client.describe_dataset("bench", "ingest", "ten_million")["tail_rows"] and time.monotonic() < deadline:
+                time.sleep(0.5)
+            path = Path(data) / "bench" / "ingest" / "ten_million"
+            report("commits_per_10M_rows", len(list((path / "_delta_log").glob("*.json"))) - 1, "commits")
+            report("files_per_10M_rows", len(list(path.rglob("*.parquet"))), "files")
             report("server_peak_rss", rss_mib(proc.pid), "MiB")
         finally:
             proc.terminate()
