@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bifrost/ipc.h"
 #include "bifrost/wal.h"
@@ -382,8 +384,17 @@ int bf__store_adopt_orphans(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
   char **names = NULL;
   size_t n = 0;
   struct dirent *e;
+  int64_t now_s = bf_time_now_ms() / 1000;
   while ((e = readdir(d)) != NULL) {
     size_t len = strlen(e->d_name);
+    if (len > 8 && strcmp(e->d_name + len - 8, ".wal.tmp") == 0) {
+      /* A segment whose creation never finished holds no acknowledged record. */
+      char tmp[PATH_MAX + 400];
+      struct stat st;
+      snprintf(tmp, sizeof tmp, "%s/%s", dir, e->d_name);
+      if (stat(tmp, &st) == 0 && now_s - (int64_t)st.st_mtime > 60) unlink(tmp);
+      continue;
+    }
     if (len < 5 || strcmp(e->d_name + len - 4, ".wal") != 0) continue;
     int ours = 0;
     for (size_t i = 0; i < t->store->n_gens && !ours; i++)
