@@ -277,6 +277,31 @@ def test_byte_bound_with_the_server_down(restartable):
     assert count_rows(GrpcConfig(server_uri=restartable[-1].uri), cfg) == accepted
 
 
+def test_drops_are_reported_on_stderr(restartable, capfd):
+    import re
+    import time
+
+    from bifrost import GrpcConfig
+
+    grpc = GrpcConfig(server_uri=restartable[0].uri)
+    producer = DatasetProducer(config("drop_log"), grpc, WriteConfig(batch_size=1000, scheduled_delay_secs=3600,
+                                                                    max_queue_rows=5,
+                                                                    backpressure="drop_newest"))
+    restartable[0].stop()
+    for e in make_events(20):
+        producer.insert(e)
+    assert producer.stats()["dropped"] == 15
+    seen = ""
+    deadline = time.monotonic() + 10
+    while "dropped" not in seen and time.monotonic() < deadline:
+        time.sleep(0.2)
+        seen += capfd.readouterr().err
+    _restart(restartable)
+    assert producer.flush(timeout=60) == 5
+    producer.shutdown()
+    assert re.search(r"drop_log dropped \d+ record\(s\) .*drop_newest; \d+ in total", seen), seen
+
+
 def test_drop_newest_policy_with_the_server_down(restartable):
     from bifrost import GrpcConfig
 

@@ -312,6 +312,8 @@ static int encode_batch(bf_producer_t *producer, bf_buffer_t *out, bf_error_t *e
 
 /* Sends one encoded batch until acknowledged, a non-retryable error, retries
  * exhausted or shutdown aborts. Runs without mu except around the backoff wait. */
+static void log_drops(bf_producer_t *producer, double now);
+
 static int send_batch(bf_producer_t *producer, const bf_buffer_t *ipc, uint64_t sequence,
                       bf_error_t *err) {
   for (int attempt = 0;; attempt++) {
@@ -330,7 +332,9 @@ static int send_batch(bf_producer_t *producer, const bf_buffer_t *ipc, uint64_t 
     set_last_error(producer, "batch %llu: retrying after %s: %.400s", (unsigned long long)sequence,
                    bf_status_name(status), err->message);
     while (!producer->aborting && monotonic_now() < deadline) {
-      cond_wait_until(&producer->work_cv, &producer->mu, deadline);
+      log_drops(producer, monotonic_now()); /* drops happen while the server is away */
+      double wake = monotonic_now() + 1.0;
+      cond_wait_until(&producer->work_cv, &producer->mu, wake < deadline ? wake : deadline);
     }
     bool aborting = producer->aborting;
     pthread_mutex_unlock(&producer->mu);
