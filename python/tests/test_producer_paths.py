@@ -209,3 +209,24 @@ def test_c_producer_example(server, grpc, unique_table):
     rows = DatasetClient(grpc).sql(f"SELECT count(*) AS n, count(DISTINCT id) AS d, min(id) AS lo, max(id) AS hi "
                                    f"FROM test.paths.{table}").to_arrow().to_pylist()[0]
     assert rows == {"n": 1000, "d": 1000, "lo": 0, "hi": 999}
+
+
+def test_insert_arrow_checks_enum_values(grpc, unique_table):
+    from enum import Enum
+
+    class Level(str, Enum):
+        LOW = "low"
+        HIGH = "high"
+
+    class Alert(BaseModel):
+        id: int
+        level: Level
+
+    cfg = TableConfig(Alert, catalog="test", schema_name="paths", table=unique_table)
+    with DatasetProducer(cfg, grpc) as producer:
+        assert producer.insert_arrow(pa.table({"id": [1, 2], "level": ["low", "high"]})) == 2
+        with pytest.raises(Exception, match="column 'level' has 'medium', not one of its enum values"):
+            producer.insert_arrow(pa.table({"id": [3], "level": ["medium"]}))
+        assert producer.flush() == 2
+    rows = sorted(DatasetClient(grpc, cfg).read(), key=lambda r: r.id)
+    assert [(r.id, r.level) for r in rows] == [(1, Level.LOW), (2, Level.HIGH)]

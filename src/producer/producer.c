@@ -943,6 +943,29 @@ static int formats_equal(const struct ArrowSchema *want, const struct ArrowSchem
   return BF_OK;
 }
 
+/* Every value in a dictionary column's dictionary must be one of the enum's. */
+static int check_enum_values(const bf_field_t *field, const struct ArrowArray *column,
+                             bf_error_t *err) {
+  const struct ArrowArray *dict = column->dictionary;
+  if (dict == NULL || dict->n_buffers < 3) return BF_OK;
+  const int32_t *offsets = (const int32_t *)dict->buffers[1];
+  const char *data = (const char *)dict->buffers[2];
+  const uint8_t *valid = (const uint8_t *)dict->buffers[0];
+  for (int64_t k = 0; offsets && k < dict->length; k++) {
+    int64_t j = k + dict->offset;
+    if (valid && !(valid[j >> 3] & (1u << (j & 7)))) continue;
+    size_t n = (size_t)(offsets[j + 1] - offsets[j]);
+    const char *v = data ? data + offsets[j] : "";
+    bool known = false;
+    for (size_t e = 0; e < field->n_enum_values && !known; e++)
+      known = strlen(field->enum_values[e]) == n && memcmp(field->enum_values[e], v, n) == 0;
+    if (!known)
+      return bf_error_set(err, BF_EINVAL, "insert_arrow: column '%s' has '%.*s', not one of its enum values",
+                          field->name, (int)(n > 200 ? 200 : n), v);
+  }
+  return BF_OK;
+}
+
 int bf_producer_user_arrow_schema(const bf_producer_t *producer, struct ArrowSchema *out,
                                   bf_error_t *err) {
   BF_RETURN_NOT_OK(bf_schema_to_arrow(&producer->schema, out, err));
@@ -978,6 +1001,8 @@ int bf_producer_insert_arrow(bf_producer_t *producer, const struct ArrowSchema *
     if (status == BF_OK && !(w->flags & ARROW_FLAG_NULLABLE) && array->children[i]->null_count != 0)
       status = bf_error_set(err, BF_EINVAL, "insert_arrow: column '%s' is required but has nulls",
                             w->name);
+    if (status == BF_OK && producer->schema.fields[i].type == BF_TYPE_DICTIONARY)
+      status = check_enum_values(&producer->schema.fields[i], array->children[i], err);
   }
   bf_arrow_schema_release(&table);
   if (status != BF_OK) return status;
