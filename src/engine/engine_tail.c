@@ -3,6 +3,7 @@
  * the table's view. The writer copies it, as Arrow chunks, into a temporary table
  * of the ingest database (the query database is sandboxed: it cannot write files)
  * and writes Parquet from there. */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,8 +96,82 @@ int bf_engine_tail_append(bf_engine_t *engine, const char *catalog, const char *
   return status;
 }
 
-/* Copies the query-side tail into the ingest connection's temporary table staged,
- * one Arrow chunk at a time. */
+/* An ArrowArrayStream over a streaming query result: each get_next converts the
+ * result's next DuckDB chunk to Arrow. DuckDB's arrow scan calls get_next from one
+ * thread at a time, and borrows the schema (its release only forgets it). */
+typedef struct result_stream {
+  duckdb_result *result;
+  duckdb_arrow_options options;
+  struct ArrowSchema *schema; /* owned by the caller of copy_tail */
+  char error[256];
+} result_stream_t;
+
+static void borrowed_schema_release(struct ArrowSchema *schema) { schema->release = NULL; }
+
+static int result_stream_schema(struct ArrowArrayStream *stream, struct ArrowSchema *out) {
+  result_stream_t *rs = stream->private_data;
+  *out = *rs->schema;
+  out->release = borrowed_schema_release;
+  return 0;
+}
+
+static int result_stream_next(struct ArrowArrayStream *stream, struct ArrowArray *out) {
+  result_stream_t *rs = stream->private_data;
+  memset(out, 0, sizeof *out);
+  duckdb_data_chunk chunk = duckdb_fetch_chunk(*rs->result);
+  if (chunk == NULL) { /* end of stream: released array */
+    const char *failure = duckdb_result_error(rs->result);
+    if (failure && failure[0]) {
+      snprintf(rs->error, sizeof rs->error, "%s", failure);
+      return EIO;
+    }
+    return 0;
+  }
+  duckdb_error_data error = duckdb_data_chunk_to_arrow(rs->options, chunk, out);
+  duckdb_destroy_data_chunk(&chunk);
+  int rc = 0;
+  if (error && duckdb_error_data_has_error(error)) {
+    snprintf(rs->error, sizeof rs->error, "%s", duckdb_error_data_message(error));
+    if (out->release) out->release(out);
+    rc = EIO;
+  }
+  if (error) duckdb_destroy_error_data(&error);
+  return rc;
+}
+
+static const char *result_stream_error(struct ArrowArrayStream *stream) {
+  result_stream_t *rs = stream->private_data;
+  return rs->error[0] ? rs->error : NULL;
+}
+
+static void result_stream_release(struct ArrowArrayStream *stream) { stream->release = NULL; }
+
+/* Fills `schema` with the Arrow schema of `result`'s columns. */
+static int result_arrow_schema(duckdb_result *result, duckdb_arrow_options options,
+                               struct ArrowSchema *schema, bf_error_t *err) {
+  idx_t n_cols = duckdb_column_count(result);
+  duckdb_logical_type *types = calloc(n_cols ? n_cols : 1, sizeof *types);
+  const char **names = calloc(n_cols ? n_cols : 1, sizeof *names);
+  int status = types && names ? BF_OK : bf_error_set(err, BF_ENOMEM, "out of memory");
+  for (idx_t i = 0; status == BF_OK && i < n_cols; i++) {
+    types[i] = duckdb_column_logical_type(result, i);
+    names[i] = duckdb_column_name(result, i);
+  }
+  if (status == BF_OK) {
+    duckdb_error_data error = duckdb_to_arrow_schema(options, types, names, n_cols, schema);
+    if (error && duckdb_error_data_has_error(error))
+      status = bf_error_set(err, BF_EQUERY, "%s", duckdb_error_data_message(error));
+    if (error) duckdb_destroy_error_data(&error);
+  }
+  for (idx_t i = 0; types && i < n_cols; i++) duckdb_destroy_logical_type(&types[i]);
+  free(types);
+  free(names);
+  return status;
+}
+
+/* Copies the query-side tail into the ingest connection's temporary table staged
+ * with one INSERT that scans the tail's streaming result as Arrow (no materialized
+ * copy of the result, no statement per chunk). */
 static int copy_tail(bf_engine_t *engine, duckdb_connection ingest, const char *catalog,
                      const char *tail, const bf_schema_t *schema, const char *staged,
                      bf_error_t *err) {
@@ -111,64 +186,54 @@ static int copy_tail(bf_engine_t *engine, duckdb_connection ingest, const char *
   bf__sql_append(&sql, "SELECT * FROM ");
   query_name(&sql, catalog, tail);
   text = bf__sql_cstr(&sql);
-  duckdb_connection query;
+  if (status == BF_OK && text == NULL) status = bf_error_set(err, BF_ENOMEM, "out of memory");
+  duckdb_connection query = NULL;
   if (status == BF_OK && duckdb_connect(engine->query_db, &query) != DuckDBSuccess)
     status = bf_error_set(err, BF_EINTERNAL, "cannot connect to the query database");
-  if (status != BF_OK) {
-    bf_buffer_reset(&sql);
-    return status;
-  }
+  duckdb_prepared_statement prepared = NULL;
   duckdb_result result;
-  if (duckdb_query(query, text, &result) != DuckDBSuccess) {
-    status = bf_error_set(err, BF_EQUERY, "reading tail %s: %s", tail, duckdb_result_error(&result));
-    duckdb_destroy_result(&result);
-    duckdb_disconnect(&query);
-    bf_buffer_reset(&sql);
-    return status;
-  }
-  idx_t n_cols = duckdb_column_count(&result);
-  duckdb_logical_type *types = calloc(n_cols ? n_cols : 1, sizeof *types);
-  const char **names = calloc(n_cols ? n_cols : 1, sizeof *names);
-  duckdb_arrow_options options = duckdb_result_get_arrow_options(&result);
-  struct ArrowSchema arrow_schema = {0};
-  if (types == NULL || names == NULL) status = bf_error_set(err, BF_ENOMEM, "out of memory");
-  for (idx_t i = 0; status == BF_OK && i < n_cols; i++) {
-    types[i] = duckdb_column_logical_type(&result, i);
-    names[i] = duckdb_column_name(&result, i);
-  }
+  int have_result = 0;
+  if (status == BF_OK && duckdb_prepare(query, text, &prepared) != DuckDBSuccess)
+    status = bf_error_set(err, BF_EQUERY, "reading tail %s: %s", tail, duckdb_prepare_error(prepared));
   if (status == BF_OK) {
-    duckdb_error_data error = duckdb_to_arrow_schema(options, types, names, n_cols, &arrow_schema);
-    if (error && duckdb_error_data_has_error(error))
-      status = bf_error_set(err, BF_EQUERY, "%s", duckdb_error_data_message(error));
-    if (error) duckdb_destroy_error_data(&error);
+    have_result = 1;
+    if (duckdb_execute_prepared_streaming(prepared, &result) != DuckDBSuccess)
+      status = bf_error_set(err, BF_EQUERY, "reading tail %s: %s", tail, duckdb_result_error(&result));
   }
-  bf_buffer_t target;
-  bf_buffer_init(&target);
-  bf__sql_ident(&target, staged);
-  while (status == BF_OK) {
-    duckdb_data_chunk chunk = duckdb_fetch_chunk(result);
-    if (chunk == NULL) break;
-    struct ArrowArray array = {0};
-    duckdb_error_data error = duckdb_data_chunk_to_arrow(options, chunk, &array);
-    duckdb_destroy_data_chunk(&chunk);
-    if (error && duckdb_error_data_has_error(error))
-      status = bf_error_set(err, BF_EQUERY, "%s", duckdb_error_data_message(error));
-    if (error) duckdb_destroy_error_data(&error);
-    if (status == BF_OK) {
-      char scan[64];
-      scan_name(scan, sizeof scan);
-      status = insert_batch(ingest, scan, &target, &arrow_schema, &array, err);
+  duckdb_arrow_options options = have_result ? duckdb_result_get_arrow_options(&result) : NULL;
+  struct ArrowSchema arrow_schema = {0};
+  if (status == BF_OK) status = result_arrow_schema(&result, options, &arrow_schema, err);
+  if (status == BF_OK) {
+    result_stream_t rs = {.result = &result, .options = options, .schema = &arrow_schema};
+    struct ArrowArrayStream stream = {.get_schema = result_stream_schema,
+                                      .get_next = result_stream_next,
+                                      .get_last_error = result_stream_error,
+                                      .release = result_stream_release,
+                                      .private_data = &rs};
+    char scan[64];
+    scan_name(scan, sizeof scan);
+    if (duckdb_arrow_scan(ingest, scan, (duckdb_arrow_stream)&stream) != DuckDBSuccess) {
+      status = bf_error_set(err, BF_EINTERNAL, "DuckDB cannot scan tail %s", tail);
+    } else {
+      sql.size = 0;
+      bf__sql_append(&sql, "INSERT INTO ");
+      bf__sql_ident(&sql, staged);
+      bf__sql_append(&sql, " SELECT * FROM ");
+      bf__sql_ident(&sql, scan);
+      text = bf__sql_cstr(&sql);
+      status = text ? bf__sql_exec(ingest, text, err) : bf_error_set(err, BF_ENOMEM, "out of memory");
+      if (status != BF_OK && rs.error[0]) bf_error_prefix(err, "%s", rs.error);
+      sql.size = 0;
+      bf__sql_append(&sql, "DROP VIEW IF EXISTS ");
+      bf__sql_ident(&sql, scan);
+      if ((text = bf__sql_cstr(&sql))) bf__sql_exec(ingest, text, NULL);
     }
-    if (array.release) array.release(&array);
   }
-  bf_buffer_reset(&target);
   if (arrow_schema.release) arrow_schema.release(&arrow_schema);
-  for (idx_t i = 0; types && i < n_cols; i++) duckdb_destroy_logical_type(&types[i]);
-  free(types);
-  free(names);
-  duckdb_destroy_arrow_options(&options);
-  duckdb_destroy_result(&result);
-  duckdb_disconnect(&query);
+  if (options) duckdb_destroy_arrow_options(&options);
+  if (have_result) duckdb_destroy_result(&result);
+  if (prepared) duckdb_destroy_prepare(&prepared);
+  if (query) duckdb_disconnect(&query);
   bf_buffer_reset(&sql);
   return status;
 }

@@ -494,6 +494,7 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
   bf_delta_file_t *files = NULL;
   size_t n_files = 0;
   int status = BF_OK;
+  double started = bf_time_monotonic();
   if (g->rows > 0)
     status = bf_engine_tail_write_parquet(s->engine, t->catalog, g->tail, t->dir, &t->schema,
                                           (const char *const *)t->partition_columns,
@@ -501,6 +502,7 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
   if (status != BF_OK) return status;
   pthread_mutex_lock(&t->mu);
   int64_t version = t->snapshot.version;
+  double written = bf_time_monotonic();
   if (n_files > 0 || g->seqs.n > 0) {
     bf_delta_commit_t c = {.operation = "WRITE", .data_change = 1, .adds = files,
                            .n_adds = n_files, .txn_app_ids = (const char *const *)g->seqs.ids,
@@ -529,8 +531,9 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
   bf_wal_segment_close(g->seg, 1);
   *rows += g->rows;
   if (g->rows > 0)
-    BF_LOG_INFO("table %s: flushed %lld rows into %zu files at version %lld", t->fqn,
-                (long long)g->rows, n_files, (long long)version);
+    BF_LOG_INFO("table %s: flushed %lld rows into %zu files at version %lld in %.0f ms "
+                "(Parquet %.0f ms)", t->fqn, (long long)g->rows, n_files, (long long)version,
+                (bf_time_monotonic() - started) * 1000, (written - started) * 1000);
   gen_free(g);
   return BF_OK;
 }
