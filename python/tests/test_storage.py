@@ -157,6 +157,58 @@ def test_acknowledged_rows_survive_kill9_and_torn_wal_tail(data_dir):
         server.stop()
 
 
+def _crc32c(data: bytes, crc: int = 0) -> int:
+    crc ^= 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def _wal_records(blob: bytes) -> List[bytes]:
+    """Splits a WAL segment (8-byte header, then magic | length | CRC-32C | payload)."""
+    assert blob[:8] == b"BFWAL01\n"
+    records, off = [], 8
+    while off < len(blob):
+        n = int.from_bytes(blob[off + 4:off + 8], "little")
+        records.append(blob[off:off + 12 + n])
+        off += 12 + n
+    return records
+
+
+def _wal_frame(payload: bytes) -> bytes:
+    n = len(payload).to_bytes(4, "little")
+    crc = _crc32c(payload, _crc32c(n))
+    return b"BFWR" + n + crc.to_bytes(4, "little") + payload
+
+
+def test_undecodable_wal_record_does_not_take_later_records_with_it(data_dir):
+    """A record whose checksum matches but whose content cannot be decoded (a bug,
+    not a torn write) is skipped at replay; the acknowledged records after it are
+    replayed and the segment is kept aside as .corrupt."""
+    server = ServerProcess(data_dir)
+    cfg = config()
+    insert(server, cfg, readings(0, 300))  # three batches, three WAL records
+    server.kill()
+    wal = table_dir(data_dir, cfg) / "_bifrost" / "wal"
+    (segment,) = wal.glob("*.wal")
+    blob = segment.read_bytes()
+    records = _wal_records(blob)
+    assert len(records) == 3
+    bogus = _wal_frame(b"\x01\x00\x00" + (99).to_bytes(8, "little") + b"not an Arrow IPC stream")
+    segment.write_bytes(blob[:8] + records[0] + bogus + records[1] + records[2])
+    server = ServerProcess(data_dir)
+    try:
+        assert sorted(ids_in(server, cfg)) == list(range(300))
+        assert "cannot be decoded" in server.log()
+        assert maintain(server, cfg, "flush")["rows_flushed"] == 300
+        assert sorted(delta_ids(table_dir(data_dir, cfg))) == list(range(300))
+        assert [p.name for p in wal.iterdir()] == [segment.name + ".corrupt"]
+    finally:
+        server.stop()
+
+
 def test_kill9_after_commit_before_wal_delete_applies_once(data_dir):
     """A WAL segment whose batches were committed already (crash between commit and
     segment deletion) is replayed as duplicates: the txn versions skip them."""
@@ -407,15 +459,6 @@ def test_full_disk_fails_inserts_loses_nothing(data_dir):
     assert sorted(delta_ids(table_dir(data_dir, cfg))) == list(range(3100))
 
 
-def _crc32c(data: bytes) -> int:
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
-
-
 def test_replay_skips_records_marked_aborted(data_dir):
     """A WAL record followed by an abort record for it (an insert that reached the
     disk but failed before its acknowledgement) is not replayed."""
@@ -427,10 +470,8 @@ def test_replay_skips_records_marked_aborted(data_dir):
     insert(server, cfg, readings(10, 10))  # WAL record 2
     server.kill()
     segment = next((table_dir(data_dir, cfg) / "_bifrost" / "wal").glob("*.wal"))
-    payload = bytes([2]) + struct.pack("<Q", 2)
-    length = struct.pack("<I", len(payload))
     with open(segment, "ab") as f:
-        f.write(b"BFWR" + length + struct.pack("<I", _crc32c(length + payload)) + payload)
+        f.write(_wal_frame(bytes([2]) + struct.pack("<Q", 2)))
     server = ServerProcess(data_dir)
     try:
         assert sorted(ids_in(server, cfg)) == list(range(10))

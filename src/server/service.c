@@ -241,6 +241,10 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
                          .schema = &batch_schema, .batches = batches, .n_batches = n_batches,
                          .rows = rows};
   status = bf_store_insert(s->store, t, &in, &duplicate, &version, &err);
+  /* An I/O error is this server's trouble, not the batch's: the generation it hit
+   * is sealed and the next attempt writes a new WAL segment, so the producer should
+   * retry (UNAVAILABLE) rather than give the batch up. */
+  if (status == BF_EIO) err.status = status = BF_EUNAVAILABLE;
 
 done:
   if (status != BF_OK) {

@@ -66,6 +66,13 @@ static void seq_set_exact(bf_seq_map_t *m, const char *id, int64_t seq) {
     if (strcmp(m->ids[i], id) == 0) m->seqs[i] = seq;
 }
 
+static int seq_copy(bf_seq_map_t *dst, const bf_seq_map_t *src) {
+  memset(dst, 0, sizeof *dst);
+  for (size_t i = 0; i < src->n; i++)
+    if (bf__seq_put(dst, src->ids[i], src->seqs[i]) != BF_OK) return BF_ENOMEM;
+  return BF_OK;
+}
+
 void bf__seq_reset(bf_seq_map_t *m) {
   for (size_t i = 0; i < m->n; i++) free(m->ids[i]);
   free(m->ids);
@@ -78,6 +85,24 @@ static int64_t applied_seq(const bf_table_t *t, const char *id) {
   int64_t committed = bf_delta_snapshot_txn_version(&t->snapshot, id);
   int64_t tail = bf__seq_get(&t->store->seqs, id);
   return committed > tail ? committed : tail;
+}
+
+/* Highest sequence of the producer that is committed or acknowledged in a tail;
+ * unlike applied_seq, a claim by an insert still waiting for its fsync does not
+ * count. */
+static int64_t acknowledged_seq(const bf_table_t *t, const char *id) {
+  int64_t best = bf_delta_snapshot_txn_version(&t->snapshot, id);
+  for (size_t i = 0; i < t->store->n_gens; i++) {
+    int64_t seq = bf__seq_get(&t->store->gens[i]->seqs, id);
+    if (seq > best) best = seq;
+  }
+  return best;
+}
+
+static int any_pending(const bf_table_store_t *ts) {
+  for (size_t i = 0; i < ts->n_gens; i++)
+    if (ts->gens[i]->pending > 0) return 1;
+  return 0;
 }
 
 /* ---- generations -------------------------------------------------------------------- */
@@ -111,7 +136,8 @@ static int wal_dir(const bf_table_t *t, char *out, size_t cap) {
 }
 
 /* Adds a generation (tail tables created, view published). seg may be NULL: a new
- * segment is created. Caller holds t->mu. */
+ * segment is created. A segment passed in stays the caller's if this fails before
+ * listing the generation. Caller holds t->mu. */
 static int gen_add(bf_store_t *s, bf_table_t *t, bf_wal_segment_t *seg, int sealed, bf_gen_t **out,
                    bf_error_t *err) {
   bf_table_store_t *ts = t->store;
@@ -128,6 +154,7 @@ static int gen_add(bf_store_t *s, bf_table_t *t, bf_wal_segment_t *seg, int seal
   snprintf(g->tail, sizeof g->tail, "t%llu_g%llu", (unsigned long long)ts->index,
            (unsigned long long)g->id);
   int status = BF_OK;
+  int created = seg == NULL;
   if (seg == NULL) {
     char dir[PATH_MAX + 64], path[PATH_MAX + 160], uuid[37];
     status = wal_dir(t, dir, sizeof dir) == BF_OK ? bf_fs_mkdirs(dir, err)
@@ -139,7 +166,7 @@ static int gen_add(bf_store_t *s, bf_table_t *t, bf_wal_segment_t *seg, int seal
   }
   if (status == BF_OK) status = bf_engine_tail_create(s->engine, t->catalog, t->schema_name, g->tail, &t->schema, err);
   if (status != BF_OK) {
-    if (seg && !g->seg) bf_wal_segment_close(seg, 0);
+    if (created && seg) bf_wal_segment_close(seg, 0); /* an adopted one is the caller's */
     gen_free(g);
     return status;
   }
@@ -226,12 +253,20 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
   }
   bf_table_store_t *ts = t->store;
   *version = t->snapshot.version;
-  int64_t previous = in->producer_id ? bf__seq_get(&ts->seqs, in->producer_id) : -1;
-  if (in->producer_id && applied_seq(t, in->producer_id) >= in->sequence) {
-    *duplicate = 1;
-    pthread_mutex_unlock(&t->mu);
-    return BF_OK;
+  /* A retry of a batch whose first attempt is still between WAL append and
+   * acknowledgement waits for that attempt: it is a duplicate only once the first
+   * attempt succeeded (if it fails, its claim is withdrawn and the retry stores it). */
+  while (in->producer_id) {
+    if (acknowledged_seq(t, in->producer_id) >= in->sequence) {
+      *duplicate = 1;
+      *version = t->snapshot.version;
+      pthread_mutex_unlock(&t->mu);
+      return BF_OK;
+    }
+    if (bf__seq_get(&ts->seqs, in->producer_id) < in->sequence || !any_pending(ts)) break;
+    pthread_cond_wait(&ts->pending_cv, &t->mu);
   }
+  int64_t previous = in->producer_id ? bf__seq_get(&ts->seqs, in->producer_id) : -1;
   if (in->rows == 0) { /* nothing to store */
     pthread_mutex_unlock(&t->mu);
     return BF_OK;
@@ -291,12 +326,13 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
       seq_set_exact(&ts->seqs, in->producer_id, previous);
     bf_error_prefix(err, "table %s", t->fqn);
   }
+  /* g may be flushed and freed as soon as pending drops and the mutex is released. */
+  int full = status == BF_OK && (g->rows >= s->options.flush_rows || g->bytes >= s->options.flush_bytes);
   g->pending--;
   pthread_cond_broadcast(&ts->pending_cv);
   *version = t->snapshot.version;
   pthread_mutex_unlock(&t->mu);
-  if (status == BF_OK && (g->rows >= s->options.flush_rows || g->bytes >= s->options.flush_bytes))
-    bf__store_wake(s);
+  if (full) bf__store_wake(s);
   return status;
 }
 
@@ -307,6 +343,7 @@ typedef struct replay_ctx {
   bf_table_t *table;
   bf_gen_t *gen;
   int64_t skipped;
+  int64_t corrupt;      /* records whose checksum matched but that do not decode */
   uint64_t lsn;         /* position of the current record */
   uint64_t *aborted;    /* lsns named by abort records (first pass) */
   size_t n_aborted;
@@ -326,6 +363,42 @@ static int collect_aborts(void *p, const uint8_t *payload, size_t n) {
   return BF_OK;
 }
 
+/* Decodes every batch of an IPC stream (all or nothing). */
+static int decode_batches(const uint8_t *ipc, size_t ipc_len, struct ArrowSchema *schema,
+                          struct ArrowArray **out, size_t *n_out, int64_t *rows, bf_error_t *err) {
+  bf_ipc_reader_t *reader = NULL;
+  struct ArrowArray *batches = NULL;
+  size_t n = 0;
+  *rows = 0;
+  int status = bf_ipc_reader_create(ipc, ipc_len, &reader, err);
+  if (status == BF_OK) status = bf_ipc_reader_schema(reader, schema, err);
+  while (status == BF_OK) {
+    struct ArrowArray batch;
+    int has = 0;
+    status = bf_ipc_reader_next(reader, &batch, &has, err);
+    if (status != BF_OK || !has) break;
+    struct ArrowArray *grown = realloc(batches, (n + 1) * sizeof *grown);
+    if (grown == NULL) {
+      bf_arrow_array_release(&batch);
+      status = bf_error_set(err, BF_ENOMEM, "out of memory");
+      break;
+    }
+    batches = grown;
+    bf_arrow_array_move(&batch, &batches[n++]);
+    *rows += batches[n - 1].length;
+  }
+  bf_ipc_reader_destroy(reader);
+  if (status != BF_OK) {
+    for (size_t i = 0; i < n; i++) bf_arrow_array_release(&batches[i]);
+    free(batches);
+    bf_arrow_schema_release(schema);
+    return status;
+  }
+  *out = batches;
+  *n_out = n;
+  return BF_OK;
+}
+
 static int replay_record(void *p, const uint8_t *payload, size_t n) {
   replay_ctx_t *c = p;
   bf_table_t *t = c->table;
@@ -337,30 +410,37 @@ static int replay_record(void *p, const uint8_t *payload, size_t n) {
   int64_t seq;
   const uint8_t *ipc;
   size_t ipc_len;
-  if (decode_record(payload, n, id, sizeof id, &seq, &ipc, &ipc_len) != BF_OK)
-    return bf_error_set(c->err, BF_ECORRUPT, "malformed WAL record");
-  if (id[0] && applied_seq(t, id) >= seq) {
+  struct ArrowSchema schema = {0};
+  struct ArrowArray *batches = NULL;
+  size_t n_batches = 0;
+  int64_t rows = 0;
+  bf_error_t decode_err;
+  bf_error_init(&decode_err);
+  int status = decode_record(payload, n, id, sizeof id, &seq, &ipc, &ipc_len);
+  if (status != BF_OK) bf_error_set(&decode_err, status, "malformed WAL record");
+  if (status == BF_OK && id[0] && applied_seq(t, id) >= seq) {
     c->skipped++;
     return BF_OK;
   }
-  bf_ipc_reader_t *reader = NULL;
-  struct ArrowSchema schema = {0};
-  int status = bf_ipc_reader_create(ipc, ipc_len, &reader, c->err);
-  if (status == BF_OK) status = bf_ipc_reader_schema(reader, &schema, c->err);
-  int64_t rows = 0;
-  while (status == BF_OK) {
-    struct ArrowArray batch;
-    int has = 0;
-    status = bf_ipc_reader_next(reader, &batch, &has, c->err);
-    if (status != BF_OK || !has) break;
-    if (batch.length > 0)
-      status = bf_engine_tail_append(c->store->engine, t->catalog, c->gen->tail, &schema, &batch,
-                                     c->err);
-    rows += batch.length;
-    bf_arrow_array_release(&batch);
+  if (status == BF_OK)
+    status = decode_batches(ipc, ipc_len, &schema, &batches, &n_batches, &rows, &decode_err);
+  if (status == BF_ECORRUPT || status == BF_EINVAL) {
+    /* The checksum matched, so this is what was written; it cannot be read back.
+     * Skip it (the segment is kept aside for inspection) rather than let it hold
+     * the records after it hostage. */
+    BF_LOG_ERROR("table %s: WAL record %llu cannot be decoded (%s); skipped, the segment is kept "
+                 "as .corrupt", t->fqn, (unsigned long long)c->lsn, decode_err.message);
+    c->corrupt++;
+    return BF_OK;
   }
+  if (status != BF_OK) return bf_error_set(c->err, status, "%s", decode_err.message);
+  for (size_t i = 0; i < n_batches && status == BF_OK; i++)
+    if (batches[i].length > 0)
+      status = bf_engine_tail_append(c->store->engine, t->catalog, c->gen->tail, &schema,
+                                     &batches[i], c->err);
+  for (size_t i = 0; i < n_batches; i++) bf_arrow_array_release(&batches[i]);
+  free(batches);
   bf_arrow_schema_release(&schema);
-  bf_ipc_reader_destroy(reader);
   if (status != BF_OK) return status;
   c->gen->rows += rows;
   c->gen->bytes += (int64_t)ipc_len;
@@ -372,6 +452,25 @@ static int replay_record(void *p, const uint8_t *payload, size_t n) {
 
 static int compare_names(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Undoes the adoption of seg: its generation (if gen_add got as far as listing it)
+ * leaves the list and the view, its tail is dropped, and the segment is closed
+ * without removing it, which releases its lock. Caller holds t->mu. */
+static void gen_forget_adopted(bf_store_t *s, bf_table_t *t, bf_wal_segment_t *seg) {
+  bf_table_store_t *ts = t->store;
+  for (size_t i = 0; i < ts->n_gens; i++) {
+    bf_gen_t *g = ts->gens[i];
+    if (g->seg != seg) continue;
+    gen_remove(t, g);
+    bf_error_t view_err;
+    bf_error_init(&view_err);
+    if (bf__store_publish(s, t, g->tail, &view_err) != BF_OK)
+      bf_engine_tail_drop(s->engine, t->catalog, g->tail);
+    gen_free(g);
+    break;
+  }
+  bf_wal_segment_close(seg, 0);
 }
 
 /* Adopts every WAL segment of the table that no live process holds (oldest
@@ -416,23 +515,43 @@ int bf__store_adopt_orphans(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
     int adopted = 0;
     status = bf_wal_segment_adopt(path, &seg, &adopted, err);
     if (status != BF_OK || !adopted) continue;
+    /* Claims are restored if the replay fails, so the next attempt replays all. */
+    bf_seq_map_t claims_before;
+    if (seq_copy(&claims_before, &t->store->seqs) != BF_OK) {
+      bf__seq_reset(&claims_before);
+      bf_wal_segment_close(seg, 0);
+      status = bf_error_set(err, BF_ENOMEM, "out of memory");
+      break;
+    }
     bf_gen_t *g = NULL;
     status = gen_add(s, t, seg, 1, &g, err);
-    if (status != BF_OK) break;
     replay_ctx_t c = {.store = s, .table = t, .gen = g, .err = err};
     uint64_t torn = 0;
-    status = bf_wal_segment_read(seg, collect_aborts, &c, NULL, err);
+    if (status == BF_OK) status = bf_wal_segment_read(seg, collect_aborts, &c, NULL, err);
     c.lsn = 0;
     if (status == BF_OK) status = bf_wal_segment_read(seg, replay_record, &c, &torn, err);
     free(c.aborted);
     if (status != BF_OK) {
-      bf_error_prefix(err, "replaying %s", path);
+      /* Never flush a partly replayed segment (its flush would delete the records
+       * not yet read): forget the generation and release the segment, which is
+       * adopted again on the next attempt. */
+      gen_forget_adopted(s, t, seg);
+      bf__seq_reset(&t->store->seqs);
+      t->store->seqs = claims_before;
+      bf_error_prefix(err, "replaying %s (kept for a later attempt)", path);
       break;
     }
+    bf__seq_reset(&claims_before);
+    if (c.corrupt) { /* keep the evidence: the flush deletes the segment */
+      char kept[PATH_MAX + 420];
+      snprintf(kept, sizeof kept, "%s.corrupt", path);
+      if (link(path, kept) != 0 && errno != EEXIST)
+        BF_LOG_ERROR("table %s: cannot keep %s: %s", t->fqn, kept, strerror(errno));
+    }
     status = bf__store_publish(s, t, NULL, err);
-    BF_LOG_INFO("table %s: replayed WAL segment %s: %lld rows, %lld batches already committed%s",
+    BF_LOG_INFO("table %s: replayed WAL segment %s: %lld rows, %lld batches already committed%s%s",
                 t->fqn, names[i], (long long)g->rows, (long long)c.skipped,
-                torn ? " (torn tail discarded)" : "");
+                torn ? " (torn tail discarded)" : "", c.corrupt ? " (undecodable records skipped)" : "");
   }
   for (size_t i = 0; i < n; i++) free(names[i]);
   free(names);
