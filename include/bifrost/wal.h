@@ -36,6 +36,26 @@ int bf_wal_segment_adopt(const char *path, bf_wal_segment_t **out, int *adopted,
 int bf_wal_append(bf_wal_segment_t *seg, const void *payload, size_t n, uint64_t *lsn,
                   bf_error_t *err);
 
+/* A record whose payload is the concatenation of up to BF_WAL_MAX_PARTS buffers,
+ * framed (length + CRC-32C) by bf_wal_frame before any lock is taken, so appends
+ * of large records only copy into the page cache while the segment is locked. The
+ * parts must stay valid until bf_wal_append_frame returns. */
+#define BF_WAL_MAX_PARTS 4
+typedef struct bf_wal_frame {
+  uint8_t header[12];
+  const void *parts[BF_WAL_MAX_PARTS];
+  size_t sizes[BF_WAL_MAX_PARTS];
+  int n_parts;
+  size_t payload_size;
+} bf_wal_frame_t;
+
+/* Fails with BF_EINVAL for an empty or too large (> BF_WAL_MAX_RECORD) payload or
+ * more than BF_WAL_MAX_PARTS parts. */
+int bf_wal_frame(bf_wal_frame_t *frame, const void *const *parts, const size_t *sizes,
+                 int n_parts, bf_error_t *err);
+int bf_wal_append_frame(bf_wal_segment_t *seg, const bf_wal_frame_t *frame, uint64_t *lsn,
+                        bf_error_t *err);
+
 /* Returns once the record lsn (and everything before it) is on disk. Concurrent
  * callers share one fdatasync. A failed sync is sticky: the segment refuses all
  * later appends and syncs (BF_EIO), since the kernel may have dropped the data. */

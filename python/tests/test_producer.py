@@ -254,6 +254,28 @@ def test_raise_policy_with_the_server_down(restartable):
     assert count_rows(GrpcConfig(server_uri=restartable[-1].uri), cfg) == accepted
 
 
+def test_flush_timeout_raises_and_nothing_is_lost(restartable):
+    """flush(timeout) raises TimeoutError while the server is away; the records
+    stay queued and a later flush delivers them once."""
+    from bifrost import GrpcConfig
+
+    grpc = GrpcConfig(server_uri=restartable[0].uri)
+    cfg = config("flush_timeout")
+    producer = DatasetProducer(cfg, grpc, WriteConfig(batch_size=10, scheduled_delay_secs=3600))
+    restartable[0].stop()
+    for e in make_events(25):
+        producer.insert(e)
+    with pytest.raises(TimeoutError):
+        producer.flush(timeout=0.5)
+    stats = producer.stats()
+    assert stats["acknowledged"] == 0 and stats["failed"] == 0 and stats["dropped"] == 0
+    assert stats["inserted"] == 25 == stats["queued"] + stats["in_flight"]
+    _restart(restartable)
+    assert producer.flush(timeout=60) == 25
+    producer.shutdown()
+    assert count_rows(GrpcConfig(server_uri=restartable[-1].uri), cfg) == 25
+
+
 def test_byte_bound_with_the_server_down(restartable):
     from bifrost import GrpcConfig
 

@@ -320,6 +320,32 @@ def test_two_servers_append_to_one_table(tmp_path):
         b.stop()
 
 
+def test_table_registered_by_another_server_becomes_queryable(tmp_path):
+    """A table that only the other server writes to shows up here for SQL and in
+    list_datasets without any call on this server touching it first."""
+    data = tmp_path / "data"
+    a = ServerProcess(data)
+    b = ServerProcess(data)
+    cfg = config("elsewhere")
+    try:
+        insert(a, cfg, readings(0, 120))
+        maintain(a, cfg, "flush")
+        client = DatasetClient(GrpcConfig(server_uri=b.uri))
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if client.sql(f"SELECT count(*) AS n FROM {cfg.fqn}").to_arrow().column("n")[0].as_py() == 120:
+                    break
+            except Exception:  # noqa: BLE001 - not there yet
+                pass
+            time.sleep(0.2)
+        assert sorted(ids_in(b, cfg)) == list(range(120))
+        assert cfg.fqn in {f"{d['catalog']}.{d['schema_name']}.{d['table']}" for d in client.list_datasets()}
+    finally:
+        a.stop()
+        b.stop()
+
+
 def test_checkpoint_then_log_cleanup_delta_rs_opens_from_checkpoint(data_dir):
     server = ServerProcess(data_dir, args=["--checkpoint-interval", "0", "--maintenance-interval", "0"])
     cfg = config("ckpt")

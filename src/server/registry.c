@@ -119,50 +119,6 @@ static int add_table(bf_registry_t *r, bf_table_t *t) {
   return BF_OK;
 }
 
-/* Lists subdirectory names of dir (skipping dot and underscore entries). */
-static void scan_level(bf_registry_t *r, const char *dir, int depth) {
-  DIR *d = opendir(dir);
-  if (d == NULL) return;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.' || e->d_name[0] == '_') continue;
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
-    if (depth < 2) {
-      scan_level(r, path, depth + 1);
-      continue;
-    }
-    char entry[PATH_MAX + 32];
-    snprintf(entry, sizeof entry, "%s/_bifrost/table.json", path);
-    if (!bf_fs_exists(entry)) continue;
-    bf_table_t *t;
-    bf_error_t err;
-    bf_error_init(&err);
-    if (table_from_file(r->data_dir, entry, &t, &err) != BF_OK) {
-      BF_LOG_WARN("skipping table at %s: %s", path, err.message);
-      continue;
-    }
-    if (add_table(r, t) != BF_OK) table_free(t);
-  }
-  closedir(d);
-}
-
-int bf_registry_open(bf_registry_t *r, const char *data_dir, bf_error_t *err) {
-  memset(r, 0, sizeof *r);
-  if (realpath(data_dir, r->data_dir) == NULL)
-    return bf_error_set(err, BF_EIO, "data directory %s is not accessible", data_dir);
-  pthread_mutex_init(&r->mu, NULL);
-  scan_level(r, r->data_dir, 0);
-  return BF_OK;
-}
-
-void bf_registry_close(bf_registry_t *r) {
-  for (size_t i = 0; i < r->n_tables; i++) table_free(r->tables[i]);
-  free(r->tables);
-  pthread_mutex_destroy(&r->mu);
-  memset(r, 0, sizeof *r);
-}
-
 static bf_table_t *find_locked(bf_registry_t *r, const char *catalog, const char *schema_name,
                                const char *table) {
   for (size_t i = 0; i < r->n_tables; i++) {
@@ -173,6 +129,69 @@ static bf_table_t *find_locked(bf_registry_t *r, const char *catalog, const char
   }
   return NULL;
 }
+
+/* Walks <data>/<catalog>/<schema_name>/<table>/ (skipping dot and underscore
+ * entries) and adds the tables with a registry entry not listed yet; returns how
+ * many were added. Caller holds r->mu (or is alone, at open). */
+static size_t scan_level(bf_registry_t *r, const char *dir, int depth, const char **names) {
+  DIR *d = opendir(dir);
+  if (d == NULL) return 0;
+  size_t added = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.' || e->d_name[0] == '_') continue;
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
+    if (depth < 2) {
+      names[depth] = e->d_name;
+      added += scan_level(r, path, depth + 1, names);
+      continue;
+    }
+    if (find_locked(r, names[0], names[1], e->d_name)) continue;
+    char entry[PATH_MAX + 32];
+    snprintf(entry, sizeof entry, "%s/_bifrost/table.json", path);
+    if (!bf_fs_exists(entry)) continue;
+    bf_table_t *t;
+    bf_error_t err;
+    bf_error_init(&err);
+    if (table_from_file(r->data_dir, entry, &t, &err) != BF_OK) {
+      if (depth == 2 && r->scanned) continue; /* warned at the first scan */
+      BF_LOG_WARN("skipping table at %s: %s", path, err.message);
+      continue;
+    }
+    if (add_table(r, t) != BF_OK) table_free(t);
+    else added++;
+  }
+  closedir(d);
+  return added;
+}
+
+size_t bf_registry_rescan(bf_registry_t *r) {
+  const char *names[2];
+  pthread_mutex_lock(&r->mu);
+  size_t added = scan_level(r, r->data_dir, 0, names);
+  pthread_mutex_unlock(&r->mu);
+  return added;
+}
+
+int bf_registry_open(bf_registry_t *r, const char *data_dir, bf_error_t *err) {
+  memset(r, 0, sizeof *r);
+  if (realpath(data_dir, r->data_dir) == NULL)
+    return bf_error_set(err, BF_EIO, "data directory %s is not accessible", data_dir);
+  pthread_mutex_init(&r->mu, NULL);
+  const char *names[2];
+  scan_level(r, r->data_dir, 0, names);
+  r->scanned = 1;
+  return BF_OK;
+}
+
+void bf_registry_close(bf_registry_t *r) {
+  for (size_t i = 0; i < r->n_tables; i++) table_free(r->tables[i]);
+  free(r->tables);
+  pthread_mutex_destroy(&r->mu);
+  memset(r, 0, sizeof *r);
+}
+
 
 /* Path of a table's registry entry; the name parts must be validated already. */
 static void entry_path(const bf_registry_t *r, const char *catalog, const char *schema_name,

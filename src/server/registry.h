@@ -37,12 +37,18 @@ typedef struct bf_registry {
   pthread_mutex_t mu;
   bf_table_t **tables; /* guarded by mu; entries live until bf_registry_close */
   size_t n_tables;
+  int scanned;         /* the scan at open is done */
 } bf_registry_t;
 
 /* Loads every table.json under data_dir (which must exist). A table whose entry
  * cannot be read is logged and skipped, never fatal. */
 int bf_registry_open(bf_registry_t *registry, const char *data_dir, bf_error_t *err);
 void bf_registry_close(bf_registry_t *registry);
+
+/* Adds tables registered on disk since (e.g. by another server sharing the data
+ * directory); returns how many. An unreadable entry is skipped quietly (it may be
+ * being written). */
+size_t bf_registry_rescan(bf_registry_t *registry);
 
 /* The table, or NULL when not registered (or a name part is invalid). A table
  * registered on disk by another server sharing the data directory is loaded and

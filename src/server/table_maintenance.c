@@ -236,11 +236,21 @@ static void vacuum_dir(vacuum_state_t *v, const char *rel_dir, int depth) {
   closedir(d);
 }
 
-static int vacuum(bf_table_t *t, double retention_hours, int64_t *deleted, bf_error_t *err) {
+static int vacuum(bf_store_t *s, bf_table_t *t, double retention_hours, int64_t *deleted,
+                  bf_error_t *err) {
   vacuum_state_t v = {.t = t};
   v.cutoff_ms = bf_time_now_ms() - (int64_t)(retention_hours * 3600e3);
   pthread_mutex_lock(&t->mu);
-  int status = BF_OK;
+  /* Another server sharing the directory may have committed since the last
+   * refresh: its new files must count as live. */
+  int advanced = 0;
+  int status = bf_delta_snapshot_refresh(t->dir, &t->snapshot, &advanced, err);
+  if (status == BF_OK && advanced) status = bf__store_publish(s, t, NULL, err);
+  if (status != BF_OK) {
+    pthread_mutex_unlock(&t->mu);
+    bf_error_prefix(err, "vacuum of %s: reading the log", t->fqn);
+    return status;
+  }
   v.live = calloc(t->snapshot.n_files + 1, sizeof *v.live);
   v.tomb = calloc(t->snapshot.n_tombstones + 1, sizeof *v.tomb);
   v.tomb_ms = calloc(t->snapshot.n_tombstones + 1, sizeof *v.tomb_ms);
@@ -280,7 +290,7 @@ void bf__store_auto_maintenance(bf_store_t *s, bf_table_t *t) {
   int64_t now = bf_time_now_us();
   if (s->options.vacuum_retention_hours >= 0 && now - t->store->last_vacuum_us >= 3600LL * 1000000) {
     t->store->last_vacuum_us = now;
-    if (vacuum(t, s->options.vacuum_retention_hours, &deleted, &err) != BF_OK)
+    if (vacuum(s, t, s->options.vacuum_retention_hours, &deleted, &err) != BF_OK)
       BF_LOG_WARN("table %s: vacuum: %s", t->fqn, err.message);
   }
 }
@@ -300,7 +310,7 @@ int bf_store_maintain(bf_store_t *s, bf_table_t *t, unsigned ops, double retenti
   int64_t ckpt = ts->last_checkpoint_version;
   if (status == BF_OK && (ops & BF_MAINT_CHECKPOINT)) status = checkpoint(s, t, &ckpt, err);
   if (status == BF_OK && (ops & BF_MAINT_VACUUM))
-    status = vacuum(t, retention_hours >= 0 ? retention_hours : s->options.vacuum_retention_hours,
+    status = vacuum(s, t, retention_hours >= 0 ? retention_hours : s->options.vacuum_retention_hours,
                     &out->files_deleted, err);
   if (status == BF_OK && (ops & BF_MAINT_CLEANUP_LOG))
     status = cleanup_log(t, retention_hours >= 0 ? retention_hours : s->options.log_retention_hours,

@@ -206,21 +206,26 @@ int64_t bf_store_tail_rows(const bf_table_t *t) {
  * A record's lsn is its 1-based position in its segment. */
 
 enum { RECORD_DATA = 1, RECORD_ABORT = 2 };
+#define BF_MAX_PRODUCER_ID 1000 /* replay reads ids into a 1 KiB buffer */
 
-static int encode_record(const bf_store_insert_t *in, bf_buffer_t *out) {
+/* Frames the data record of an insert: head (type, id length, id, sequence) and
+ * the IPC bytes as received, checksummed in place (no copy). head holds
+ * RECORD_HEAD_MAX bytes. */
+#define RECORD_HEAD_MAX (11 + BF_MAX_PRODUCER_ID)
+static int frame_record(const bf_store_insert_t *in, uint8_t *head, bf_wal_frame_t *frame,
+                        bf_error_t *err) {
   size_t id_len = in->producer_id ? strlen(in->producer_id) : 0;
-  if (id_len > 65535) return BF_EINVAL;
-  uint8_t head[11];
+  if (id_len > BF_MAX_PRODUCER_ID)
+    return bf_error_set(err, BF_EINVAL, "producer id longer than %d bytes", BF_MAX_PRODUCER_ID);
   head[0] = RECORD_DATA;
   head[1] = (uint8_t)(id_len & 0xff);
   head[2] = (uint8_t)(id_len >> 8);
-  BF_RETURN_NOT_OK(bf_buffer_reserve(out, sizeof head + id_len + in->ipc_len));
-  BF_RETURN_NOT_OK(bf_buffer_append(out, head, 3));
-  if (id_len) BF_RETURN_NOT_OK(bf_buffer_append(out, in->producer_id, id_len));
+  if (id_len) memcpy(head + 3, in->producer_id, id_len);
   uint64_t seq = (uint64_t)in->sequence;
-  for (int i = 0; i < 8; i++) head[3 + i] = (uint8_t)(seq >> (8 * i));
-  BF_RETURN_NOT_OK(bf_buffer_append(out, head + 3, 8));
-  return bf_buffer_append(out, in->ipc, in->ipc_len);
+  for (int i = 0; i < 8; i++) head[3 + id_len + i] = (uint8_t)(seq >> (8 * i));
+  const void *parts[2] = {head, in->ipc};
+  size_t sizes[2] = {11 + id_len, in->ipc_len};
+  return bf_wal_frame(frame, parts, sizes, 2, err);
 }
 
 static int decode_record(const uint8_t *p, size_t n, char *id, size_t id_cap, int64_t *seq,
@@ -243,8 +248,10 @@ static int decode_record(const uint8_t *p, size_t n, char *id, size_t id_cap, in
 int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, int *duplicate,
                     int64_t *version, bf_error_t *err) {
   *duplicate = 0;
-  bf_buffer_t record;
-  bf_buffer_init(&record);
+  /* Checksummed before any lock: only the copy into the page cache is serialized. */
+  uint8_t head[RECORD_HEAD_MAX];
+  bf_wal_frame_t frame;
+  if (in->rows > 0) BF_RETURN_NOT_OK(frame_record(in, head, &frame, err));
   pthread_mutex_lock(&t->mu);
   int status = bf_store_open_table(s, t, err);
   if (status != BF_OK) {
@@ -273,10 +280,8 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
   }
   bf_gen_t *g = ts->n_gens ? ts->gens[ts->n_gens - 1] : NULL;
   if (g == NULL || g->sealed) status = gen_add(s, t, NULL, 0, &g, err);
-  if (status == BF_OK && encode_record(in, &record) != BF_OK)
-    status = bf_error_set(err, BF_ENOMEM, "out of memory");
   uint64_t lsn = 0;
-  if (status == BF_OK) status = bf_wal_append(g->seg, record.data, record.size, &lsn, err);
+  if (status == BF_OK) status = bf_wal_append_frame(g->seg, &frame, &lsn, err);
   if (status == BF_OK && in->producer_id) {
     /* Claim the sequence now, so a concurrent retry of this batch is a duplicate. */
     if (bf__seq_put(&ts->seqs, in->producer_id, in->sequence) != BF_OK)
@@ -284,13 +289,11 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
   }
   if (status != BF_OK) {
     pthread_mutex_unlock(&t->mu);
-    bf_buffer_reset(&record);
     bf_error_prefix(err, "table %s", t->fqn);
     return status;
   }
   g->pending++;
   pthread_mutex_unlock(&t->mu);
-  bf_buffer_reset(&record);
 
   status = bf_wal_sync(g->seg, lsn, err);
   int durable = status == BF_OK;
@@ -746,8 +749,30 @@ static void tend_table(bf_store_t *s, bf_table_t *t, int64_t now_us) {
   pthread_mutex_unlock(&ts->work_mu);
 }
 
+/* Opens (snapshot, WAL adoption, view) the tables not opened yet, so they are
+ * queryable here without anyone writing to them through this server. */
+static void open_new_tables(bf_store_t *s) {
+  size_t n = 0;
+  bf_table_t **tables = snapshot_tables(s->registry, &n);
+  for (size_t i = 0; i < n; i++) {
+    bf_table_t *t = tables[i];
+    bf_error_t err;
+    bf_error_init(&err);
+    pthread_mutex_lock(&t->mu);
+    if (!(t->store && t->store->opened)) {
+      if (bf_store_open_table(s, t, &err) == BF_OK)
+        BF_LOG_INFO("table %s: found on disk (registered by another server), now queryable", t->fqn);
+      else
+        BF_LOG_WARN("table %s: cannot open: %s", t->fqn, err.message);
+    }
+    pthread_mutex_unlock(&t->mu);
+  }
+  free(tables);
+}
+
 static void *writer_main(void *arg) {
   bf_store_t *s = arg;
+  int64_t last_rescan_us = bf_time_now_us();
   pthread_mutex_lock(&s->mu);
   while (!s->stop) {
     if (!s->wake) {
@@ -763,9 +788,13 @@ static void *writer_main(void *arg) {
     s->wake = 0;
     if (s->stop) break;
     pthread_mutex_unlock(&s->mu);
+    int64_t now = bf_time_now_us();
+    if (now - last_rescan_us >= 2000000) { /* tables another server registered */
+      last_rescan_us = now;
+      if (bf_registry_rescan(s->registry) > 0) open_new_tables(s);
+    }
     size_t n = 0;
     bf_table_t **tables = snapshot_tables(s->registry, &n);
-    int64_t now = bf_time_now_us();
     for (size_t i = 0; i < n; i++) tend_table(s, tables[i], now);
     free(tables);
     pthread_mutex_lock(&s->mu);
