@@ -134,7 +134,8 @@ def main() -> None:
                 lat = ack_latency(uri, size, 300 if size <= 1000 else 50)
                 report(f"ack_latency_p50_batch_{size}", lat[len(lat) // 2] * 1e3, "ms")
                 report(f"ack_latency_p99_batch_{size}", lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1e3, "ms")
-            # Files and commits for 10M rows, flushed by the server on its own thresholds.
+            # Files and commits for 10M rows, flushed by the server on its own thresholds
+            # (1M rows by default) and compacted by its automatic maintenance.
             import pyarrow as pa
 
             n = 1_000_000
@@ -161,15 +162,21 @@ def main() -> None:
             while client.describe_dataset("bench", "ingest", "ten_million")["tail_rows"] and time.monotonic() < deadline:
                 time.sleep(0.5)
             path = Path(data) / "bench" / "ingest" / "ten_million"
-            operations = [json.loads(line)["commitInfo"]["operation"]
-                          for commit in sorted((path / "_delta_log").glob("*.json"))[1:]
-                          for line in commit.read_text().splitlines() if '"commitInfo"' in line]
+            operations, live, written = [], {}, 0
+            for commit in sorted((path / "_delta_log").glob("*.json"))[1:]:
+                for action in map(json.loads, commit.read_text().splitlines()):
+                    if "commitInfo" in action:
+                        operations.append(action["commitInfo"]["operation"])
+                    elif "add" in action:
+                        live[action["add"]["path"]] = action["add"]["size"]
+                        written += action["add"]["dataChange"]
+                    elif "remove" in action:
+                        live.pop(action["remove"]["path"], None)
             report("commits_per_10M_rows", operations.count("WRITE"), "commits")
+            report("files_written_per_10M_rows", written, "files")
             report("optimize_commits_per_10M_rows", operations.count("OPTIMIZE"), "commits")
-            data_files = [p for p in path.rglob("*.parquet") if "_delta_log" not in p.parts]
-            report("files_per_10M_rows", len(data_files), "files")
-            report("mean_file_size", sum(p.stat().st_size for p in data_files) / max(1, len(data_files)) / 2**20,
-                   "MiB")
+            report("live_files_per_10M_rows", len(live), "files")
+            report("mean_live_file_size", sum(live.values()) / max(1, len(live)) / 2**20, "MiB")
             report("server_peak_rss", rss_mib(proc.pid), "MiB")
         finally:
             proc.terminate()

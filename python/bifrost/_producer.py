@@ -248,7 +248,10 @@ class DatasetProducer:
                 columns.append(pa.nulls(n, field.type))
                 continue
             column = table.column(field.name)
-            if column.type != field.type:
+            if pa.types.is_string_view(field.type) and (pa.types.is_string(column.type)
+                                                        or pa.types.is_large_string(column.type)):
+                pass  # plain strings go as they are: the server takes them for Utf8View
+            elif column.type != field.type:
                 try:
                     column = _convert(column, field.type)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
@@ -260,7 +263,8 @@ class DatasetProducer:
                 raise SchemaError(
                     f"insert_arrow(): column '{field.name}' is required but has {column.null_count} nulls")
             columns.append(column)
-        table = pa.Table.from_arrays(columns, schema=target)
+        table = pa.Table.from_arrays(
+            columns, schema=pa.schema([pa.field(f.name, c.type, f.nullable) for f, c in zip(target, columns)]))
         if n == 0:
             return 0
         # One InsertBatch per chunk: large enough to be cheap, small enough for one message.

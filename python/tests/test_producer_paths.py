@@ -170,6 +170,26 @@ def test_insert_arrow_converts_and_checks_columns(grpc, unique_table):
     assert rows[4].at == dt.datetime(2025, 1, 2, tzinfo=dt.timezone.utc)
 
 
+def test_insert_arrow_plain_and_large_strings_round_trip(grpc, unique_table):
+    """utf8 and large_utf8 columns (pyarrow's defaults) go to a Utf8View column
+    without conversion; values, nulls and chunk boundaries come back unchanged."""
+    cfg = flat_config(unique_table)
+    names = ["", "short", "exactly12chr", "a longer string past the inline limit", "ünïcødé ✓"] * 40
+    notes = [None if i % 3 else f"note {i}" for i in range(len(names))]
+    base = {"id": list(range(len(names))), "score": [float(i) for i in range(len(names))],
+            "ok": [i % 2 == 0 for i in range(len(names))], "at": [dt.datetime(2025, 3, 1)] * len(names)}
+    plain = pa.table({**base, "name": pa.array(names, pa.string()), "note": pa.array(notes, pa.string())})
+    large = pa.table({**base, "name": pa.array(names, pa.large_string()), "note": pa.array(notes, pa.large_string())})
+    with DatasetProducer(cfg, grpc) as producer:
+        assert producer.insert_arrow(pa.concat_tables([plain.slice(0, 77), plain.slice(77)])) == len(names)
+        assert producer.insert_arrow(large.to_batches(max_chunksize=64)[1]) == 64
+        assert producer.flush() == len(names) + 64
+    got = DatasetClient(grpc).sql(f"SELECT id, name, note FROM {cfg.fqn} ORDER BY id, name").to_arrow()
+    expected = sorted([(i, names[i], notes[i]) for i in range(len(names))]
+                      + [(i, names[i], notes[i]) for i in range(64, 128)])
+    assert sorted(zip(*(got.column(c).to_pylist() for c in ("id", "name", "note")))) == expected
+
+
 def test_forked_child_cannot_use_the_parents_producer(grpc, unique_table):
     cfg = flat_config(unique_table)
     producer = DatasetProducer(cfg, grpc, WriteConfig(scheduled_delay_secs=3600))

@@ -440,6 +440,22 @@ static void process_batch(bf_producer_t *producer, size_t n) {
   pthread_mutex_unlock(&producer->mu);
 }
 
+/* Gives the columns marked in string_formats the plain string format they came
+ * with (the batch schema is otherwise the table's). */
+static int use_string_formats(struct ArrowSchema *schema, const char *string_formats,
+                              size_t n_user, bf_error_t *err) {
+  for (size_t i = 0; i < n_user; i++) {
+    if (!string_formats[i]) continue;
+    struct ArrowSchema *child = schema->children[i], plain;
+    const char format[2] = {string_formats[i], '\0'};
+    if (bf_arrow_schema_init(&plain, format, child->name, child->flags, 0) != BF_OK)
+      return bf_error_set(err, BF_ENOMEM, "out of memory");
+    child->release(child);
+    *child = plain;
+  }
+  return BF_OK;
+}
+
 /* Sends one popped Arrow item as its own batch (system columns attached), then
  * resolves its rows. Frees the item. Called without mu. */
 static void process_arrow(bf_producer_t *producer, bf__item_t *item) {
@@ -455,6 +471,9 @@ static void process_arrow(bf_producer_t *producer, bf__item_t *item) {
   bf_uuid7_string(now_us / 1000, batch_id);
   int status = bf_rows_attach_system_columns(&producer->schema, &item->arrow->array, now_us,
                                              batch_id, &schema, &array, &err);
+  if (status == BF_OK && item->arrow->string_formats)
+    status = use_string_formats(&schema, item->arrow->string_formats,
+                                producer->schema.n_user_fields, &err);
   bf__item_free(item);
   bf_buffer_t ipc;
   bf_buffer_init(&ipc);
@@ -981,6 +1000,7 @@ int bf_producer_insert_arrow(bf_producer_t *producer, const struct ArrowSchema *
   struct ArrowSchema table;
   BF_RETURN_NOT_OK(bf_schema_to_arrow(&producer->schema, &table, err));
   int status = BF_OK;
+  char *string_formats = NULL;
   size_t n_user = producer->schema.n_user_fields;
   if (strcmp(schema->format, "+s") != 0 || schema->n_children != (int64_t)n_user ||
       array->n_children != (int64_t)n_user) {
@@ -997,7 +1017,15 @@ int bf_producer_insert_arrow(bf_producer_t *producer, const struct ArrowSchema *
                             i + 1, g->name, w->name);
       break;
     }
-    status = formats_equal(w, g, w->name, err);
+    if (strcmp(w->format, "vu") == 0 && (strcmp(g->format, "u") == 0 || strcmp(g->format, "U") == 0)) {
+      /* Plain strings for a Utf8View column travel as they are: no conversion. */
+      if (string_formats == NULL && (string_formats = calloc(n_user, 1)) == NULL)
+        status = bf_error_set(err, BF_ENOMEM, "insert_arrow: out of memory");
+      else
+        string_formats[i] = g->format[0];
+    } else {
+      status = formats_equal(w, g, w->name, err);
+    }
     if (status == BF_OK && !(w->flags & ARROW_FLAG_NULLABLE) && array->children[i]->null_count != 0)
       status = bf_error_set(err, BF_EINVAL, "insert_arrow: column '%s' is required but has nulls",
                             w->name);
@@ -1005,18 +1033,20 @@ int bf_producer_insert_arrow(bf_producer_t *producer, const struct ArrowSchema *
       status = check_enum_values(&producer->schema.fields[i], array->children[i], err);
   }
   bf_arrow_schema_release(&table);
-  if (status != BF_OK) return status;
-  if (array->length == 0) { /* nothing to send; the caller's array is released */
-    bf_arrow_array_release(array);
-    return BF_OK;
+  if (status != BF_OK || array->length == 0) { /* nothing to send: the array is released */
+    free(string_formats);
+    if (status == BF_OK) bf_arrow_array_release(array);
+    return status;
   }
   bf__item_t *item = malloc(sizeof *item);
   bf__arrow_batch_t *batch = malloc(sizeof *batch);
   if (item == NULL || batch == NULL) {
     free(item);
     free(batch);
+    free(string_formats);
     return bf_error_set(err, BF_ENOMEM, "insert_arrow: out of memory");
   }
+  batch->string_formats = string_formats;
   item->kind = BF__ITEM_ARROW;
   item->rows = (size_t)array->length;
   item->len = 0;

@@ -52,6 +52,7 @@ void bf__item_free(bf__item_t *item) {
   if (item == NULL) return;
   if (item->arrow != NULL) {
     bf_arrow_array_release(&item->arrow->array);
+    free(item->arrow->string_formats);
     free(item->arrow);
   }
   free(item);

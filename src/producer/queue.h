@@ -22,6 +22,9 @@ typedef enum { BF__ITEM_JSON = 0, BF__ITEM_ROW = 1, BF__ITEM_ARROW = 2 } bf__ite
 
 typedef struct bf__arrow_batch {
   struct ArrowArray array; /* owned struct array of the table's user columns */
+  char *string_formats;    /* NULL, or per user column: 0 = the table's type, else the
+                              format ("u" / "U") of plain strings sent for a Utf8View
+                              column as they came (the server takes all three) */
 } bf__arrow_batch_t;
 
 typedef struct bf__item {
