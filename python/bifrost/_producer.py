@@ -218,7 +218,10 @@ class DatasetProducer:
         Python. Columns are matched by name (any order); a column the model does not
         have, a missing required column, nulls in a required column or a type that
         cannot be converted to the table's raise SchemaError naming the column.
-        Optional columns may be absent (null). Returns the rows queued."""
+        Optional columns may be absent (null). Returns the rows queued. Large inputs
+        go in chunks; if a later chunk is refused (a full queue with the "raise"
+        policy, an enum value not in the model), the exception's ``rows_queued``
+        says how many rows before it were queued and will be delivered."""
         import pyarrow as pa
         import pyarrow.compute as pc  # noqa: F401 - casts below need the compute kernels
 
@@ -273,7 +276,14 @@ class DatasetProducer:
         queued = 0
         for batch in table.to_batches(max_chunksize=chunk):
             schema_capsule, array_capsule = batch.__arrow_c_array__()
-            queued += self._core.insert_arrow(schema_capsule, array_capsule, batch.nbytes)
+            try:
+                queued += self._core.insert_arrow(schema_capsule, array_capsule, batch.nbytes)
+            except Exception as exc:
+                # Earlier chunks are queued (and will be delivered): say how many rows.
+                exc.rows_queued = queued
+                if queued and hasattr(exc, "add_note"):
+                    exc.add_note(f"insert_arrow(): the first {queued} of {n} rows were queued before this error")
+                raise
         return queued
 
     def flush(self, timeout: Optional[float] = None) -> int:

@@ -276,6 +276,25 @@ def test_flush_timeout_raises_and_nothing_is_lost(restartable):
     assert count_rows(GrpcConfig(server_uri=restartable[-1].uri), cfg) == 25
 
 
+def test_insert_arrow_refused_part_way_says_how_many_rows_were_queued(restartable):
+    from bifrost import GrpcConfig
+
+    grpc = GrpcConfig(server_uri=restartable[0].uri)
+    cfg = config("arrow_part_way")
+    producer = DatasetProducer(cfg, grpc, WriteConfig(batch_size=1000, scheduled_delay_secs=3600,
+                                                      max_queue_rows=100_000, backpressure="raise"))
+    restartable[0].stop()
+    rows = pa.Table.from_pylist([e.model_dump() for e in make_events(1)] * 150_000)
+    with pytest.raises(QueueFullError) as refused:
+        producer.insert_arrow(rows)  # goes in chunks of 65536 rows; the second does not fit
+    assert refused.value.rows_queued == 65536
+    assert producer.stats()["inserted"] == 65536
+    _restart(restartable)
+    assert producer.flush(timeout=60) == 65536
+    producer.shutdown()
+    assert count_rows(GrpcConfig(server_uri=restartable[-1].uri), cfg) == 65536
+
+
 def test_byte_bound_with_the_server_down(restartable):
     from bifrost import GrpcConfig
 
