@@ -1,7 +1,8 @@
 /* Unit tests for the producer: the record queue, option validation, backpressure
  * policies against an unreachable server, stats invariants, and the send path
- * (batching, bad rows, retries with a stable sequence, non-retryable failures,
- * flush) against an in-process fake bifrost.v1 server built on bf_rpc_server. */
+ * (batching, bad rows, Arrow batches with plain strings, retries with a stable
+ * sequence, non-retryable failures, flush) against an in-process fake bifrost.v1
+ * server built on bf_rpc_server. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -352,6 +353,7 @@ typedef struct fake_server {
   uint64_t sequences[MAX_CALLS];
   int64_t rows[MAX_CALLS];
   char producer_id[64];
+  char first_format[8]; /* Arrow format of the first column of the last batch */
   int64_t rows_stored;
 } fake_server_t;
 
@@ -401,7 +403,17 @@ static void fake_handler(void *ctx, bf_rpc_call_t *call, const char *method, con
     return;
   }
   int64_t rows = count_ipc_rows(req->arrow_ipc.data, req->arrow_ipc.len);
+  char first_format[8] = "";
+  bf_ipc_reader_t *reader = NULL;
+  struct ArrowSchema schema;
+  memset(&schema, 0, sizeof schema);
+  if (bf_ipc_reader_create(req->arrow_ipc.data, req->arrow_ipc.len, &reader, NULL) == BF_OK &&
+      bf_ipc_reader_schema(reader, &schema, NULL) == BF_OK && schema.n_children > 0)
+    snprintf(first_format, sizeof first_format, "%s", schema.children[0]->format);
+  bf_arrow_schema_release(&schema);
+  bf_ipc_reader_destroy(reader);
   pthread_mutex_lock(&fake->mu);
+  memcpy(fake->first_format, first_format, sizeof first_format);
   int call_index = fake->n_calls < MAX_CALLS ? fake->n_calls++ : MAX_CALLS - 1;
   fake->sequences[call_index] = req->sequence;
   fake->rows[call_index] = rows;
@@ -533,6 +545,61 @@ static void test_bad_rows_fail_alone(void **state) {
   pthread_mutex_lock(&f->fake.mu);
   assert_int_equal(f->fake.rows_stored, 2);
   pthread_mutex_unlock(&f->fake.mu);
+  assert_int_equal(bf_producer_shutdown(producer, 5, &err), BF_OK);
+  bf_producer_destroy(producer);
+}
+
+/* A 2-column (user_id, score) struct batch with user_id as plain utf8 ("u"). */
+static void plain_string_batch(struct ArrowSchema *schema, struct ArrowArray *array) {
+  assert_int_equal(bf_arrow_schema_init(schema, "+s", "", 0, 2), BF_OK);
+  assert_int_equal(bf_arrow_schema_init(schema->children[0], "u", "user_id", 0, 0), BF_OK);
+  assert_int_equal(bf_arrow_schema_init(schema->children[1], "g", "score", 0, 0), BF_OK);
+  assert_int_equal(bf_arrow_array_init(array, 1, 2), BF_OK);
+  array->length = 3;
+  struct ArrowArray *ids = array->children[0], *scores = array->children[1];
+  assert_int_equal(bf_arrow_array_init(ids, 3, 0), BF_OK);
+  ids->length = 3;
+  int32_t *offsets = malloc(4 * sizeof *offsets);
+  offsets[0] = 0, offsets[1] = 2, offsets[2] = 2, offsets[3] = 20;
+  char *data = malloc(20);
+  memcpy(data, "u1" "a string over 12 b", 20);
+  bf_arrow_array_set_buffer(ids, 1, offsets);
+  bf_arrow_array_set_buffer(ids, 2, data);
+  assert_int_equal(bf_arrow_array_init(scores, 2, 0), BF_OK);
+  scores->length = 3;
+  double *values = malloc(3 * sizeof *values);
+  values[0] = 0.5, values[1] = 1.5, values[2] = 2.5;
+  bf_arrow_array_set_buffer(scores, 1, values);
+}
+
+static void test_arrow_plain_strings_sent_as_they_are(void **state) {
+  fixture_t *f = *state;
+  bf_producer_t *producer = fake_producer(f, 100);
+  bf_error_t err;
+  bf_error_init(&err);
+  struct ArrowSchema schema;
+  struct ArrowArray array;
+  plain_string_batch(&schema, &array);
+  assert_int_equal(bf_producer_insert_arrow(producer, &schema, &array, 64, &err), BF_OK);
+  assert_null(array.release); /* taken over */
+  /* A plain string for a non-string column is still refused. */
+  struct ArrowSchema bad_schema;
+  struct ArrowArray bad;
+  plain_string_batch(&bad_schema, &bad);
+  bf_arrow_schema_release(bad_schema.children[1]);
+  assert_int_equal(bf_arrow_schema_init(bad_schema.children[1], "u", "score", 0, 0), BF_OK);
+  assert_int_equal(bf_producer_insert_arrow(producer, &bad_schema, &bad, 64, &err), BF_EINVAL);
+  assert_non_null(strstr(err.message, "'score'"));
+  bf_arrow_array_release(&bad);
+  bf_arrow_schema_release(&bad_schema);
+  uint64_t n_flushed = 0;
+  assert_int_equal(bf_producer_flush(producer, 10, &n_flushed, &err), BF_OK);
+  assert_int_equal(n_flushed, 3);
+  pthread_mutex_lock(&f->fake.mu);
+  assert_string_equal(f->fake.first_format, "u");
+  assert_int_equal(f->fake.rows_stored, 3);
+  pthread_mutex_unlock(&f->fake.mu);
+  bf_arrow_schema_release(&schema);
   assert_int_equal(bf_producer_shutdown(producer, 5, &err), BF_OK);
   bf_producer_destroy(producer);
 }
@@ -680,6 +747,7 @@ int main(void) {
       cmocka_unit_test(test_flush_times_out_and_retries_while_unreachable),
       cmocka_unit_test_setup_teardown(test_batches_acked_in_sequence, fake_setup, fake_teardown),
       cmocka_unit_test_setup_teardown(test_bad_rows_fail_alone, fake_setup, fake_teardown),
+      cmocka_unit_test_setup_teardown(test_arrow_plain_strings_sent_as_they_are, fake_setup, fake_teardown),
       cmocka_unit_test_setup_teardown(test_unavailable_is_retried_with_same_sequence, fake_setup,
                                       fake_teardown),
       cmocka_unit_test_setup_teardown(test_non_retryable_fails_batch_and_moves_on, fake_setup,
