@@ -40,6 +40,28 @@ int bf__sql_exec(duckdb_connection conn, const char *sql, bf_error_t *err) {
   return BF_OK;
 }
 
+int bf__engine_result_arrow_schema(duckdb_result *result, duckdb_arrow_options options,
+                                   struct ArrowSchema *schema, bf_error_t *err) {
+  idx_t n_cols = duckdb_column_count(result);
+  duckdb_logical_type *types = calloc(n_cols ? n_cols : 1, sizeof *types);
+  const char **names = calloc(n_cols ? n_cols : 1, sizeof *names);
+  int status = types && names ? BF_OK : bf_error_set(err, BF_ENOMEM, "out of memory");
+  for (idx_t i = 0; status == BF_OK && i < n_cols; i++) {
+    types[i] = duckdb_column_logical_type(result, i);
+    names[i] = duckdb_column_name(result, i);
+  }
+  if (status == BF_OK) {
+    duckdb_error_data error = duckdb_to_arrow_schema(options, types, names, n_cols, schema);
+    if (error && duckdb_error_data_has_error(error))
+      status = bf_error_set(err, BF_EQUERY, "%s", duckdb_error_data_message(error));
+    if (error) duckdb_destroy_error_data(&error);
+  }
+  for (idx_t i = 0; types && i < n_cols; i++) duckdb_destroy_logical_type(&types[i]);
+  free(types);
+  free(names);
+  return status;
+}
+
 int bf__sql_type(bf_buffer_t *buf, const bf_field_t *field) {
   switch (field->type) {
     case BF_TYPE_UTF8VIEW:

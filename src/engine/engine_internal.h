@@ -29,6 +29,9 @@ int bf__sql_append(bf_buffer_t *buf, const char *s);
 const char *bf__sql_cstr(bf_buffer_t *buf);
 /* Runs a statement on conn; BF_EQUERY with DuckDB's message on failure. */
 int bf__sql_exec(duckdb_connection conn, const char *sql, bf_error_t *err);
+/* Fills *schema with the Arrow schema of result's columns (release it). */
+int bf__engine_result_arrow_schema(duckdb_result *result, duckdb_arrow_options options,
+                                   struct ArrowSchema *schema, bf_error_t *err);
 /* DuckDB SQL type of a field ("VARCHAR", "STRUCT(...)", ...) appended to buf. */
 int bf__sql_type(bf_buffer_t *buf, const bf_field_t *field);
 

@@ -119,9 +119,6 @@ static int flush_chunk(bf_buffer_t *out, bf_engine_chunk_fn on_chunk, void *ctx)
 
 static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_chunk_fn on_chunk,
                          void *ctx, int64_t *out_rows, bf_error_t *err) {
-  idx_t n_cols = duckdb_column_count(result);
-  duckdb_logical_type *types = calloc(n_cols ? n_cols : 1, sizeof *types);
-  const char **names = calloc(n_cols ? n_cols : 1, sizeof *names);
   duckdb_arrow_options options = duckdb_result_get_arrow_options(result);
   struct ArrowSchema schema = {0};
   bf_ipc_writer_t writer = {0};
@@ -129,21 +126,7 @@ static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_c
   bf_buffer_init(&out);
   int status = BF_OK, writer_ready = 0;
   int64_t rows = 0, sent_bytes = 0;
-  if (types == NULL || names == NULL) {
-    status = bf_error_set(err, BF_ENOMEM, "out of memory");
-    goto done;
-  }
-  for (idx_t i = 0; i < n_cols; i++) {
-    types[i] = duckdb_column_logical_type(result, i);
-    names[i] = duckdb_column_name(result, i);
-  }
-  duckdb_error_data error = duckdb_to_arrow_schema(options, types, names, n_cols, &schema);
-  if (error && duckdb_error_data_has_error(error)) {
-    status = bf_error_set(err, BF_EQUERY, "%s", duckdb_error_data_message(error));
-    duckdb_destroy_error_data(&error);
-    goto done;
-  }
-  if (error) duckdb_destroy_error_data(&error);
+  if ((status = bf__engine_result_arrow_schema(result, options, &schema, err)) != BF_OK) goto done;
   struct ArrowSchema owned;
   if (bf_arrow_schema_deep_copy(&schema, &owned) != BF_OK) {
     status = bf_error_set(err, BF_ENOMEM, "out of memory");
@@ -158,7 +141,7 @@ static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_c
     duckdb_data_chunk chunk = duckdb_fetch_chunk(*result);
     if (chunk == NULL) break;
     struct ArrowArray array = {0};
-    error = duckdb_data_chunk_to_arrow(options, chunk, &array);
+    duckdb_error_data error = duckdb_data_chunk_to_arrow(options, chunk, &array);
     rows += (int64_t)duckdb_data_chunk_get_size(chunk);
     duckdb_destroy_data_chunk(&chunk);
     if (error && duckdb_error_data_has_error(error)) {
@@ -202,9 +185,6 @@ static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_c
 done:
   if (writer_ready) bf_ipc_writer_reset(&writer);
   if (schema.release) schema.release(&schema);
-  for (idx_t i = 0; types && i < n_cols; i++) duckdb_destroy_logical_type(&types[i]);
-  free(types);
-  free(names);
   duckdb_destroy_arrow_options(&options);
   bf_buffer_reset(&out);
   return status;

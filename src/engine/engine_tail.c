@@ -146,29 +146,6 @@ static const char *result_stream_error(struct ArrowArrayStream *stream) {
 
 static void result_stream_release(struct ArrowArrayStream *stream) { stream->release = NULL; }
 
-/* Fills `schema` with the Arrow schema of `result`'s columns. */
-static int result_arrow_schema(duckdb_result *result, duckdb_arrow_options options,
-                               struct ArrowSchema *schema, bf_error_t *err) {
-  idx_t n_cols = duckdb_column_count(result);
-  duckdb_logical_type *types = calloc(n_cols ? n_cols : 1, sizeof *types);
-  const char **names = calloc(n_cols ? n_cols : 1, sizeof *names);
-  int status = types && names ? BF_OK : bf_error_set(err, BF_ENOMEM, "out of memory");
-  for (idx_t i = 0; status == BF_OK && i < n_cols; i++) {
-    types[i] = duckdb_column_logical_type(result, i);
-    names[i] = duckdb_column_name(result, i);
-  }
-  if (status == BF_OK) {
-    duckdb_error_data error = duckdb_to_arrow_schema(options, types, names, n_cols, schema);
-    if (error && duckdb_error_data_has_error(error))
-      status = bf_error_set(err, BF_EQUERY, "%s", duckdb_error_data_message(error));
-    if (error) duckdb_destroy_error_data(&error);
-  }
-  for (idx_t i = 0; types && i < n_cols; i++) duckdb_destroy_logical_type(&types[i]);
-  free(types);
-  free(names);
-  return status;
-}
-
 /* Copies the query-side tail into the ingest connection's temporary table staged
  * with one INSERT that scans the tail's streaming result as Arrow (no materialized
  * copy of the result, no statement per chunk). */
@@ -202,7 +179,7 @@ static int copy_tail(bf_engine_t *engine, duckdb_connection ingest, const char *
   }
   duckdb_arrow_options options = have_result ? duckdb_result_get_arrow_options(&result) : NULL;
   struct ArrowSchema arrow_schema = {0};
-  if (status == BF_OK) status = result_arrow_schema(&result, options, &arrow_schema, err);
+  if (status == BF_OK) status = bf__engine_result_arrow_schema(&result, options, &arrow_schema, err);
   if (status == BF_OK) {
     result_stream_t rs = {.result = &result, .options = options, .schema = &arrow_schema};
     struct ArrowArrayStream stream = {.get_schema = result_stream_schema,
