@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   bf_service_t service = {&registry, engine, store};
-  bf_service_load_tables(&service);
+  bf_store_open_tables(store);
 
   char address[300];
   snprintf(address, sizeof address, "%s:%d", config.host, config.port);

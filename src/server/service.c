@@ -54,30 +54,6 @@ static int table_open(bf_service_t *s, bf_table_t *t, bf_error_t *err) {
   return bf_store_open_table(s->store, t, err);
 }
 
-void bf_service_load_tables(bf_service_t *s) {
-  pthread_mutex_lock(&s->registry->mu);
-  size_t n = s->registry->n_tables;
-  bf_table_t **tables = malloc((n ? n : 1) * sizeof *tables);
-  if (tables && n) memcpy(tables, s->registry->tables, n * sizeof *tables);
-  pthread_mutex_unlock(&s->registry->mu);
-  if (tables == NULL) return;
-  for (size_t i = 0; i < n; i++) {
-    bf_table_t *t = tables[i];
-    bf_error_t err;
-    bf_error_init(&err);
-    pthread_mutex_lock(&t->mu);
-    int status = table_open(s, t, &err);
-    pthread_mutex_unlock(&t->mu);
-    if (status != BF_OK)
-      BF_LOG_ERROR("table %s is not queryable: %s", t->fqn, err.message);
-    else
-      BF_LOG_INFO("table %s loaded at version %lld (%zu files, %lld rows replayed from the WAL)",
-                  t->fqn, (long long)t->snapshot.version, t->snapshot.n_files,
-                  (long long)bf_store_tail_rows(t));
-  }
-  free(tables);
-}
-
 /* ---- RegisterTable --------------------------------------------------------------- */
 
 static void handle_register(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes,

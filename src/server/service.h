@@ -14,10 +14,6 @@ typedef struct bf_service {
   bf_store_t *store;       /* not owned */
 } bf_service_t;
 
-/* Loads every registered table's snapshot and publishes its view; a table that
- * fails is logged and left unqueryable, the others still load. */
-void bf_service_load_tables(bf_service_t *service);
-
 /* bf_rpc_handler_fn for the service; ctx is a bf_service_t. */
 void bf_service_handle(void *ctx, bf_rpc_call_t *call, const char *method, const uint8_t *request,
                        size_t request_size);

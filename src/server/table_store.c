@@ -582,6 +582,38 @@ int bf_store_open_table(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
   return BF_OK;
 }
 
+static bf_table_t **snapshot_tables(bf_registry_t *r, size_t *n) {
+  pthread_mutex_lock(&r->mu);
+  *n = r->n_tables;
+  bf_table_t **tables = malloc((*n ? *n : 1) * sizeof *tables);
+  if (tables && *n) memcpy(tables, r->tables, *n * sizeof *tables);
+  pthread_mutex_unlock(&r->mu);
+  if (tables == NULL) *n = 0;
+  return tables;
+}
+
+void bf_store_open_tables(bf_store_t *s) {
+  size_t n = 0;
+  bf_table_t **tables = snapshot_tables(s->registry, &n);
+  for (size_t i = 0; i < n; i++) {
+    bf_table_t *t = tables[i];
+    bf_error_t err;
+    bf_error_init(&err);
+    pthread_mutex_lock(&t->mu);
+    int opened = t->store && t->store->opened;
+    int status = opened ? BF_OK : bf_store_open_table(s, t, &err);
+    pthread_mutex_unlock(&t->mu);
+    if (opened) continue;
+    if (status != BF_OK)
+      BF_LOG_ERROR("table %s is not queryable: %s", t->fqn, err.message);
+    else
+      BF_LOG_INFO("table %s loaded at version %lld (%zu files, %lld rows replayed from the WAL)",
+                  t->fqn, (long long)t->snapshot.version, t->snapshot.n_files,
+                  (long long)bf_store_tail_rows(t));
+  }
+  free(tables);
+}
+
 void bf__table_store_free(bf_table_t *t) {
   bf_table_store_t *ts = t->store;
   if (ts == NULL) return;
@@ -698,16 +730,6 @@ void bf__store_wake(bf_store_t *s) {
   pthread_mutex_unlock(&s->mu);
 }
 
-static bf_table_t **snapshot_tables(bf_registry_t *r, size_t *n) {
-  pthread_mutex_lock(&r->mu);
-  *n = r->n_tables;
-  bf_table_t **tables = malloc((*n ? *n : 1) * sizeof *tables);
-  if (tables && *n) memcpy(tables, r->tables, *n * sizeof *tables);
-  pthread_mutex_unlock(&r->mu);
-  if (tables == NULL) *n = 0;
-  return tables;
-}
-
 static void tend_table(bf_store_t *s, bf_table_t *t, int64_t now_us) {
   bf_error_t err;
   bf_error_init(&err);
@@ -749,27 +771,6 @@ static void tend_table(bf_store_t *s, bf_table_t *t, int64_t now_us) {
   pthread_mutex_unlock(&ts->work_mu);
 }
 
-/* Opens (snapshot, WAL adoption, view) the tables not opened yet, so they are
- * queryable here without anyone writing to them through this server. */
-static void open_new_tables(bf_store_t *s) {
-  size_t n = 0;
-  bf_table_t **tables = snapshot_tables(s->registry, &n);
-  for (size_t i = 0; i < n; i++) {
-    bf_table_t *t = tables[i];
-    bf_error_t err;
-    bf_error_init(&err);
-    pthread_mutex_lock(&t->mu);
-    if (!(t->store && t->store->opened)) {
-      if (bf_store_open_table(s, t, &err) == BF_OK)
-        BF_LOG_INFO("table %s: found on disk (registered by another server), now queryable", t->fqn);
-      else
-        BF_LOG_WARN("table %s: cannot open: %s", t->fqn, err.message);
-    }
-    pthread_mutex_unlock(&t->mu);
-  }
-  free(tables);
-}
-
 static void *writer_main(void *arg) {
   bf_store_t *s = arg;
   int64_t last_rescan_us = bf_time_now_us();
@@ -791,7 +792,7 @@ static void *writer_main(void *arg) {
     int64_t now = bf_time_now_us();
     if (now - last_rescan_us >= 2000000) { /* tables another server registered */
       last_rescan_us = now;
-      if (bf_registry_rescan(s->registry) > 0) open_new_tables(s);
+      if (bf_registry_rescan(s->registry) > 0) bf_store_open_tables(s);
     }
     size_t n = 0;
     bf_table_t **tables = snapshot_tables(s->registry, &n);

@@ -46,6 +46,11 @@ void bf_store_destroy(bf_store_t *store);
  * publishes its view. No-op when open. Caller holds t->mu. */
 int bf_store_open_table(bf_store_t *store, bf_table_t *t, bf_error_t *err);
 
+/* Opens every registered table not opened yet (at start, and when a rescan finds
+ * tables another server registered); one that fails is logged and left
+ * unqueryable, the others still open. Takes each table's mutex. */
+void bf_store_open_tables(bf_store_t *store);
+
 typedef struct bf_store_insert {
   const char *producer_id;          /* NULL = no exactly-once */
   int64_t sequence;
