@@ -130,6 +130,35 @@ static bf_table_t *find_locked(bf_registry_t *r, const char *catalog, const char
   return NULL;
 }
 
+/* Path of a table's registry entry; the name parts must be validated already. */
+static void entry_path(const bf_registry_t *r, const char *catalog, const char *schema_name,
+                       const char *table, char *out, size_t out_size) {
+  snprintf(out, out_size, "%s/%s/%s/%s/_bifrost/table.json", r->data_dir, catalog, schema_name,
+           table);
+}
+
+/* Loads the registry entry of <catalog>/<schema_name>/<table> from disk and lists
+ * the table. Caller holds r->mu (or is alone, at open). NULL if there is no entry
+ * or it cannot be read (logged unless quiet: at a rescan it may be being written). */
+static bf_table_t *load_entry_locked(bf_registry_t *r, const char *catalog, const char *schema_name,
+                                     const char *table, int quiet) {
+  char entry[PATH_MAX + 32];
+  entry_path(r, catalog, schema_name, table, entry, sizeof entry);
+  if (!bf_fs_exists(entry)) return NULL;
+  bf_table_t *t;
+  bf_error_t err;
+  bf_error_init(&err);
+  if (table_from_file(r->data_dir, entry, &t, &err) != BF_OK) {
+    if (!quiet) BF_LOG_WARN("cannot load table entry %s: %s", entry, err.message);
+    return NULL;
+  }
+  if (add_table(r, t) != BF_OK) {
+    table_free(t);
+    return NULL;
+  }
+  return t;
+}
+
 /* Walks <data>/<catalog>/<schema_name>/<table>/ (skipping dot and underscore
  * entries) and adds the tables with a registry entry not listed yet; returns how
  * many were added. Caller holds r->mu (or is alone, at open). */
@@ -147,20 +176,9 @@ static size_t scan_level(bf_registry_t *r, const char *dir, int depth, const cha
       added += scan_level(r, path, depth + 1, names);
       continue;
     }
-    if (find_locked(r, names[0], names[1], e->d_name)) continue;
-    char entry[PATH_MAX + 32];
-    snprintf(entry, sizeof entry, "%s/_bifrost/table.json", path);
-    if (!bf_fs_exists(entry)) continue;
-    bf_table_t *t;
-    bf_error_t err;
-    bf_error_init(&err);
-    if (table_from_file(r->data_dir, entry, &t, &err) != BF_OK) {
-      if (depth == 2 && r->scanned) continue; /* warned at the first scan */
-      BF_LOG_WARN("skipping table at %s: %s", path, err.message);
-      continue;
-    }
-    if (add_table(r, t) != BF_OK) table_free(t);
-    else added++;
+    if (!find_locked(r, names[0], names[1], e->d_name) &&
+        load_entry_locked(r, names[0], names[1], e->d_name, r->scanned))
+      added++;
   }
   closedir(d);
   return added;
@@ -192,35 +210,6 @@ void bf_registry_close(bf_registry_t *r) {
   memset(r, 0, sizeof *r);
 }
 
-
-/* Path of a table's registry entry; the name parts must be validated already. */
-static void entry_path(const bf_registry_t *r, const char *catalog, const char *schema_name,
-                       const char *table, char *out, size_t out_size) {
-  snprintf(out, out_size, "%s/%s/%s/%s/_bifrost/table.json", r->data_dir, catalog, schema_name,
-           table);
-}
-
-/* Loads a table another server registered on disk. Caller holds r->mu. NULL if
- * there is no entry or it cannot be read (logged). */
-static bf_table_t *adopt_locked(bf_registry_t *r, const char *catalog, const char *schema_name,
-                                const char *table) {
-  char entry[PATH_MAX + 32];
-  entry_path(r, catalog, schema_name, table, entry, sizeof entry);
-  if (!bf_fs_exists(entry)) return NULL;
-  bf_table_t *t;
-  bf_error_t err;
-  bf_error_init(&err);
-  if (table_from_file(r->data_dir, entry, &t, &err) != BF_OK) {
-    BF_LOG_WARN("cannot load table entry %s: %s", entry, err.message);
-    return NULL;
-  }
-  if (add_table(r, t) != BF_OK) {
-    table_free(t);
-    return NULL;
-  }
-  return t;
-}
-
 bf_table_t *bf_registry_find(bf_registry_t *r, const char *catalog, const char *schema_name,
                              const char *table) {
   if (bf_namespace_validate(catalog, "catalog", NULL) != BF_OK ||
@@ -229,7 +218,7 @@ bf_table_t *bf_registry_find(bf_registry_t *r, const char *catalog, const char *
     return NULL;
   pthread_mutex_lock(&r->mu);
   bf_table_t *t = find_locked(r, catalog, schema_name, table);
-  if (t == NULL) t = adopt_locked(r, catalog, schema_name, table);
+  if (t == NULL) t = load_entry_locked(r, catalog, schema_name, table, 0);
   pthread_mutex_unlock(&r->mu);
   return t;
 }
@@ -331,11 +320,11 @@ int bf_registry_register(bf_registry_t *r, const char *catalog, const char *sche
   pthread_mutex_lock(&r->mu);
   /* In memory, or registered by another server on the same data directory. */
   bf_table_t *existing = find_locked(r, catalog, schema_name, table);
-  if (existing == NULL) existing = adopt_locked(r, catalog, schema_name, table);
+  if (existing == NULL) existing = load_entry_locked(r, catalog, schema_name, table, 0);
   char entry[PATH_MAX + 32];
   entry_path(r, catalog, schema_name, table, entry, sizeof entry);
   if (existing == NULL && bf_fs_exists(entry)) {
-    /* An entry adopt_locked could not read: report why, never write over it. */
+    /* An entry load_entry_locked could not read: report why, never write over it. */
     bf_table_t *unreadable = NULL;
     status = table_from_file(r->data_dir, entry, &unreadable, err);
     table_free(unreadable);
