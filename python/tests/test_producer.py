@@ -233,6 +233,16 @@ def _restart(servers):
     servers.append(ServerProcess(servers[0].data_dir, port=servers[0].port))
 
 
+def _restart_and_deliver(servers, producer, cfg, expected: int) -> None:
+    """Starts the server again; the producer delivers exactly the expected rows."""
+    from bifrost import GrpcConfig
+
+    _restart(servers)
+    assert producer.flush(timeout=60) == expected
+    producer.shutdown()
+    assert count_rows(GrpcConfig(server_uri=servers[-1].uri), cfg) == expected
+
+
 def test_raise_policy_with_the_server_down(restartable):
     from bifrost import GrpcConfig
 
@@ -248,10 +258,7 @@ def test_raise_policy_with_the_server_down(restartable):
             accepted += 1
     assert accepted == 5  # the bound counts queued and in-flight records alike
     assert producer.stats()["dropped"] == 0
-    _restart(restartable)
-    assert producer.flush(timeout=60) == accepted
-    producer.shutdown()
-    assert count_rows(GrpcConfig(server_uri=restartable[-1].uri), cfg) == accepted
+    _restart_and_deliver(restartable, producer, cfg, accepted)
 
 
 def test_flush_timeout_raises_and_nothing_is_lost(restartable):
@@ -270,10 +277,7 @@ def test_flush_timeout_raises_and_nothing_is_lost(restartable):
     stats = producer.stats()
     assert stats["acknowledged"] == 0 and stats["failed"] == 0 and stats["dropped"] == 0
     assert stats["inserted"] == 25 == stats["queued"] + stats["in_flight"]
-    _restart(restartable)
-    assert producer.flush(timeout=60) == 25
-    producer.shutdown()
-    assert count_rows(GrpcConfig(server_uri=restartable[-1].uri), cfg) == 25
+    _restart_and_deliver(restartable, producer, cfg, 25)
 
 
 def test_insert_arrow_refused_part_way_says_how_many_rows_were_queued(restartable):
@@ -289,10 +293,7 @@ def test_insert_arrow_refused_part_way_says_how_many_rows_were_queued(restartabl
         producer.insert_arrow(rows)  # goes in chunks of 65536 rows; the second does not fit
     assert refused.value.rows_queued == 65536
     assert producer.stats()["inserted"] == 65536
-    _restart(restartable)
-    assert producer.flush(timeout=60) == 65536
-    producer.shutdown()
-    assert count_rows(GrpcConfig(server_uri=restartable[-1].uri), cfg) == 65536
+    _restart_and_deliver(restartable, producer, cfg, 65536)
 
 
 def test_byte_bound_with_the_server_down(restartable):
@@ -312,10 +313,7 @@ def test_byte_bound_with_the_server_down(restartable):
             producer.insert(e)
             accepted += 1
     assert 7 <= accepted <= 11  # about ten records' bytes (records differ a little in size)
-    _restart(restartable)
-    assert producer.flush(timeout=60) == accepted
-    producer.shutdown()
-    assert count_rows(GrpcConfig(server_uri=restartable[-1].uri), cfg) == accepted
+    _restart_and_deliver(restartable, producer, cfg, accepted)
 
 
 def test_drops_are_reported_on_stderr(restartable, capfd):
@@ -379,7 +377,4 @@ def test_block_policy_times_out_with_the_server_down(restartable):
             producer.insert(e)
             accepted += 1
     assert 5 <= accepted <= 10
-    _restart(restartable)
-    assert producer.flush(timeout=60) == accepted
-    producer.shutdown()
-    assert count_rows(GrpcConfig(server_uri=restartable[-1].uri), cfg) == accepted
+    _restart_and_deliver(restartable, producer, cfg, accepted)
