@@ -1,8 +1,8 @@
 /* Tails and compaction rewrites. A tail holds a table's acknowledged rows that are
  * not yet in Parquet: <catalog>.__bf_tail.<tail> in the query database, read by
- * the table's view. The writer copies it, as Arrow chunks, into a temporary table
- * of the ingest database (the query database is sandboxed: it cannot write files)
- * and writes Parquet from there. */
+ * the table's view. The writer streams it as Arrow into a temporary table of the
+ * ingest database (the query database is sandboxed: it cannot write files) and
+ * writes Parquet from there. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
