@@ -104,6 +104,11 @@ int bf_arrow_format_n_buffers(const char *format);
  * bit-packed); -1 for variable-size or nested formats. */
 int bf_arrow_format_byte_width(const char *format);
 
+/* Bytes the array occupies with every value materialised: dictionaries expanded
+ * (each index counts its value), string views resolved, list and struct children
+ * counted over the referenced ranges. Saturates at INT64_MAX. The array must be
+ * valid (as produced by the IPC reader). Cannot fail. */
+int64_t bf_arrow_decoded_size(const struct ArrowSchema *schema, const struct ArrowArray *array);
 /* Wraps one schema + a list of struct arrays (owned; moved in) as an
  * ArrowArrayStream. Used to hand query results and IPC decodes to consumers. */
 int bf_arrow_stream_from_batches(struct ArrowSchema *schema, struct ArrowArray *batches,

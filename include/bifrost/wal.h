@@ -4,8 +4,9 @@
  * cache under a mutex and bf_wal_sync makes them durable with one fdatasync shared
  * by every caller waiting at that moment (group commit). A segment file is owned
  * by the process holding its flock; a segment nobody holds was left by a crashed
- * process and is replayed by whoever adopts it. A torn or corrupt tail (crash in
- * the middle of a write) ends the readable records without losing earlier ones. */
+ * process and is replayed by whoever adopts it. A torn tail (crash in the middle of
+ * a write) ends the readable records without losing earlier ones; damage in the
+ * middle is skipped up to the next valid record and reported. */
 #ifndef BIFROST_WAL_H
 #define BIFROST_WAL_H
 
@@ -68,6 +69,10 @@ int bf_wal_sync(bf_wal_segment_t *seg, uint64_t lsn, bf_error_t *err);
 typedef int (*bf_wal_record_fn)(void *ctx, const uint8_t *payload, size_t n);
 int bf_wal_segment_read(bf_wal_segment_t *seg, bf_wal_record_fn on_record, void *ctx,
                         uint64_t *torn_bytes, bf_error_t *err);
+
+/* Damage the last bf_wal_segment_read (or adoption) skipped between valid
+ * records: bytes and separate regions (each region lost at least one record). */
+void bf_wal_segment_damage(const bf_wal_segment_t *seg, uint64_t *bytes, uint64_t *regions);
 
 const char *bf_wal_segment_path(const bf_wal_segment_t *seg);
 uint64_t bf_wal_segment_size(const bf_wal_segment_t *seg);

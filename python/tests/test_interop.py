@@ -33,7 +33,7 @@ def table_path(server):
     done = DatasetClient(grpc).maintain_dataset("test", "interop", "events", ["flush"])
     assert done["rows_flushed"] == N
     info = DatasetClient(grpc).describe_dataset("test", "interop", "events")
-    assert Path(info["location"]).resolve() == path.resolve()
+    assert (Path(server.data_dir) / info["location"]).resolve() == path.resolve()
     return path, events
 
 

@@ -89,7 +89,7 @@ def loaded(server):
     # Acknowledged rows are queryable at once; Delta readers see them once the
     # server's writer has flushed them to Parquet, which this forces now.
     client.maintain_dataset("types", "all", "everything", ["flush"])
-    table_dir = Path(client.describe_dataset("types", "all", "everything")["location"])
+    table_dir = Path(server.data_dir) / client.describe_dataset("types", "all", "everything")["location"]
     return client, cfg, rows, table_dir
 
 

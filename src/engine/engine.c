@@ -132,6 +132,11 @@ int bf_engine_create(const char *data_dir, const bf_engine_options_t *options, b
   e->chunk_bytes = options && options->chunk_bytes ? options->chunk_bytes : 4u << 20;
   e->max_result_rows = options ? options->max_result_rows : 0;
   e->max_result_bytes = options ? options->max_result_bytes : 0;
+  e->max_sql_bytes = options ? options->max_sql_bytes : 0;
+  e->max_value_bytes = options ? options->max_value_bytes : 0;
+  e->max_query_selects = options && options->max_query_selects > 0 ? options->max_query_selects : 256;
+  e->max_query_depth = options && options->max_query_depth > 0 ? options->max_query_depth : 500;
+  pthread_mutex_init(&e->unavailable_mu, NULL);
   int status = open_db(&e->ingest_db, options, err);
   if (status != BF_OK) goto fail;
   status = open_db(&e->query_db, options, err);
@@ -167,5 +172,11 @@ void bf_engine_destroy(bf_engine_t *e) {
   if (e->query_db) duckdb_close(&e->query_db);
   if (e->ingest_db) duckdb_close(&e->ingest_db);
   pthread_mutex_destroy(&e->ddl_mu);
+  for (size_t i = 0; i < e->n_unavailable; i++) {
+    free(e->unavailable[i].fqn);
+    free(e->unavailable[i].reason);
+  }
+  free(e->unavailable);
+  pthread_mutex_destroy(&e->unavailable_mu);
   free(e);
 }

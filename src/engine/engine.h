@@ -24,6 +24,10 @@ typedef struct bf_engine_options {
   size_t chunk_bytes;           /* target IPC chunk size for results; 0 = 4 MiB */
   int64_t max_result_rows;      /* 0 = unlimited; larger results fail with BF_EFULL */
   int64_t max_result_bytes;     /* 0 = unlimited; IPC bytes, larger results fail with BF_EFULL */
+  int64_t max_sql_bytes;        /* longest SQL text; 0 = unlimited */
+  int64_t max_value_bytes;      /* largest constant count of repeat/lpad/rpad/range; 0 = unlimited */
+  int max_query_selects;        /* SELECT blocks per query; 0 = 256 */
+  int max_query_depth;          /* syntax tree nesting; 0 = 500 */
 } bf_engine_options_t;
 
 /* Opens both databases and locks down the query database: allowed_directories =
@@ -86,6 +90,15 @@ int bf_engine_set_table_view(bf_engine_t *engine, const char *catalog, const cha
                              const bf_delta_file_t *files, size_t n_files,
                              const char *const *tails, size_t n_tails, const char *drop_tail,
                              bf_error_t *err);
+
+/* Drops the view catalog.schema_name.table (no-op if absent). */
+void bf_engine_drop_table_view(bf_engine_t *engine, const char *catalog, const char *schema_name,
+                               const char *table);
+
+/* Marks a table ("catalog.schema.table") as not queryable here, with the reason
+ * queries naming it get (BF_EUNAVAILABLE), or clears the mark (reason NULL):
+ * a table whose WAL could not be replayed must not answer from a partial view. */
+int bf_engine_set_table_unavailable(bf_engine_t *engine, const char *fqn, const char *reason);
 
 /* Receives one Arrow IPC chunk of a result stream; return non-zero to cancel. */
 typedef int (*bf_engine_chunk_fn)(void *ctx, const uint8_t *data, size_t size);

@@ -8,6 +8,11 @@
 #include "bifrost/util.h"
 #include "engine/engine.h"
 
+typedef struct bf_unavailable_table {
+  char *fqn;
+  char *reason;
+} bf_unavailable_table_t;
+
 struct bf_engine {
   char data_dir[4096];          /* absolute, no trailing slash */
   duckdb_database query_db;     /* sandboxed; views live here */
@@ -18,6 +23,13 @@ struct bf_engine {
   size_t chunk_bytes;
   int64_t max_result_rows;  /* 0 = unlimited */
   int64_t max_result_bytes; /* 0 = unlimited */
+  int64_t max_sql_bytes;    /* 0 = unlimited */
+  int64_t max_value_bytes;  /* constant counts of repeat/lpad/...; 0 = unlimited */
+  int max_query_selects;
+  int max_query_depth;
+  pthread_mutex_t unavailable_mu;
+  bf_unavailable_table_t *unavailable; /* guarded by unavailable_mu */
+  size_t n_unavailable;
 };
 
 /* Appends s as a double-quoted SQL identifier. */
@@ -35,9 +47,15 @@ int bf__engine_result_arrow_schema(duckdb_result *result, duckdb_arrow_options o
 /* DuckDB SQL type of a field ("VARCHAR", "STRUCT(...)", ...) appended to buf. */
 int bf__sql_type(bf_buffer_t *buf, const bf_field_t *field);
 
-/* Refuses queries that read files other than through the tables' views (table
- * functions outside an allowlist, file paths as table names). BF_EPERM. */
-int bf__engine_guard_query(duckdb_connection conn, const char *sql, bf_error_t *err);
+/* Checks a query's syntax tree before it is planned (see engine_guard.c): files
+ * only through the views, no system catalogs or settings (BF_EPERM), structural
+ * bounds (BF_EINVAL), no table this server could not load (BF_EUNAVAILABLE).
+ * *not_a_select is set when the statement is not a plain SELECT tree. */
+int bf__engine_guard_query(bf_engine_t *engine, duckdb_connection conn, const char *sql,
+                           int *not_a_select, bf_error_t *err);
+/* The same bound on SELECT blocks, counted on the text before DuckDB parses it
+ * (its parser is superlinear in the number of CTEs). BF_EINVAL. */
+int bf__engine_guard_text(bf_engine_t *engine, const char *sql, bf_error_t *err);
 
 /* Fills stats_json of files written from view: numRecords plus per-column
  * minValues / maxValues / nullCount matched by partition values. */

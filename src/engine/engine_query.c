@@ -234,39 +234,18 @@ static int bind_params(duckdb_prepared_statement prepared, const bf_query_param_
 int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t *params,
                     size_t n_params, double client_time_left, bf_engine_cancel_fn should_cancel,
                     bf_engine_chunk_fn on_chunk, void *ctx, int64_t *out_rows, bf_error_t *err) {
+  size_t sql_len = strlen(sql);
+  if (engine->max_sql_bytes > 0 && sql_len > (size_t)engine->max_sql_bytes)
+    return bf_error_set(err, BF_EINVAL, "the query text is %zu bytes, over the server's limit of "
+                        "%lld (--max-sql-bytes)", sql_len, (long long)engine->max_sql_bytes);
+  BF_RETURN_NOT_OK(bf__engine_guard_text(engine, sql, err));
   duckdb_connection conn;
   if (duckdb_connect(engine->query_db, &conn) != DuckDBSuccess)
     return bf_error_set(err, BF_EINTERNAL, "cannot connect to the query database");
   duckdb_extracted_statements extracted = NULL;
   duckdb_prepared_statement prepared = NULL;
   int status = BF_OK;
-  idx_t n = duckdb_extract_statements(conn, sql, &extracted);
-  if (n == 0) {
-    const char *msg = extracted ? duckdb_extract_statements_error(extracted) : NULL;
-    status = bf_error_set(err, BF_EINVAL, "%s", msg && msg[0] ? msg : "empty query");
-    goto done;
-  }
-  if (n > 1) {
-    status = bf_error_set(err, BF_EINVAL, "only one statement per query is allowed, got %llu",
-                          (unsigned long long)n);
-    goto done;
-  }
-  if (duckdb_prepare_extracted_statement(conn, extracted, 0, &prepared) != DuckDBSuccess) {
-    status = bf_error_set(err, BF_EQUERY, "%s", duckdb_prepare_error(prepared));
-    goto done;
-  }
-  duckdb_statement_type type = duckdb_prepared_statement_type(prepared);
-  if (type != DUCKDB_STATEMENT_TYPE_SELECT) {
-    status = bf_error_set(err, BF_EINVAL,
-                          "only a single read-only SELECT-type statement (SELECT, WITH, VALUES, "
-                          "DESCRIBE, SUMMARIZE, SHOW) is allowed; got %s",
-                          statement_type_name(type));
-    goto done;
-  }
-  status = bf__engine_guard_query(conn, sql, err);
-  if (status != BF_OK) goto done;
-  status = bind_params(prepared, params, n_params, err);
-  if (status != BF_OK) goto done;
+  /* The timeout covers parsing, checking and planning too, not only execution. */
   watchdog_t dog = {0};
   int have_dog = 0;
   double limit = engine->query_timeout_secs;
@@ -281,7 +260,43 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
     pthread_mutex_init(&dog.mu, NULL);
     pthread_cond_init(&dog.cv, NULL);
     have_dog = pthread_create(&dog.thread, NULL, watchdog_main, &dog) == 0;
+    if (!have_dog) {
+      pthread_mutex_destroy(&dog.mu);
+      pthread_cond_destroy(&dog.cv);
+    }
   }
+  idx_t n = duckdb_extract_statements(conn, sql, &extracted);
+  if (n == 0) {
+    const char *msg = extracted ? duckdb_extract_statements_error(extracted) : NULL;
+    status = bf_error_set(err, BF_EINVAL, "%s", msg && msg[0] ? msg : "empty query");
+    goto done;
+  }
+  if (n > 1) {
+    status = bf_error_set(err, BF_EINVAL, "only one statement per query is allowed, got %llu",
+                          (unsigned long long)n);
+    goto done;
+  }
+  /* The guard runs before planning: its bounds exist to stop statements whose
+   * planning alone would exhaust the server. A statement that is not a plain
+   * SELECT is prepared only to name its type in the error. */
+  int not_a_select = 0;
+  status = bf__engine_guard_query(engine, conn, sql, &not_a_select, err);
+  if (status != BF_OK && !not_a_select) goto done;
+  if (duckdb_prepare_extracted_statement(conn, extracted, 0, &prepared) != DuckDBSuccess) {
+    if (!not_a_select) status = bf_error_set(err, BF_EQUERY, "%s", duckdb_prepare_error(prepared));
+    goto done;
+  }
+  duckdb_statement_type type = duckdb_prepared_statement_type(prepared);
+  if (type != DUCKDB_STATEMENT_TYPE_SELECT) {
+    status = bf_error_set(err, BF_EINVAL,
+                          "only a single read-only SELECT-type statement (SELECT, WITH, VALUES, "
+                          "DESCRIBE, SUMMARIZE, SHOW) is allowed; got %s",
+                          statement_type_name(type));
+    goto done;
+  }
+  if (status != BF_OK) goto done;
+  status = bind_params(prepared, params, n_params, err);
+  if (status != BF_OK) goto done;
   duckdb_result result;
   if (duckdb_execute_prepared(prepared, &result) != DuckDBSuccess) {
     status = bf_error_set(err, BF_EQUERY, "%s", duckdb_result_error(&result));
@@ -289,6 +304,7 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
     status = stream_result(engine, &result, on_chunk, ctx, out_rows, err);
   }
   duckdb_destroy_result(&result);
+done:
   if (have_dog) {
     watchdog_stop(&dog);
     if (dog.fired == 2 && status != BF_OK) {
@@ -305,7 +321,6 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
     status = BF_EPERM; /* the sandbox refused a file access */
     err->status = BF_EPERM;
   }
-done:
   if (prepared) duckdb_destroy_prepare(&prepared);
   if (extracted) duckdb_destroy_extracted(&extracted);
   duckdb_disconnect(&conn);

@@ -101,6 +101,23 @@ static int build_view_sql(bf_buffer_t *sql, const char *catalog, const char *sch
                                  files, n_files, catalog, tails, n_tails);
 }
 
+void bf_engine_drop_table_view(bf_engine_t *engine, const char *catalog, const char *schema_name,
+                               const char *table) {
+  bf_buffer_t sql;
+  bf_buffer_init(&sql);
+  bf__sql_append(&sql, "DROP VIEW IF EXISTS ");
+  bf__sql_ident(&sql, catalog);
+  bf__sql_append(&sql, ".");
+  bf__sql_ident(&sql, schema_name);
+  bf__sql_append(&sql, ".");
+  bf__sql_ident(&sql, table);
+  const char *text = bf__sql_cstr(&sql);
+  pthread_mutex_lock(&engine->ddl_mu);
+  if (text) bf__sql_exec(engine->ddl_conn, text, NULL);
+  pthread_mutex_unlock(&engine->ddl_mu);
+  bf_buffer_reset(&sql);
+}
+
 int bf_engine_set_table_view(bf_engine_t *engine, const char *catalog, const char *schema_name,
                              const char *table, const char *table_dir, const bf_schema_t *schema,
                              const char *const *partition_columns, size_t n_partition_columns,

@@ -526,6 +526,8 @@ static int next_batch(bf_ipc_reader_t *r, struct ArrowArray *out, int *has_batch
     int eos;
     BF_RETURN_NOT_OK(next_message(r, &fb, &msg, &body_pos, &body_len, &eos, err));
     if (eos) {
+      if (r->pos != r->size)
+        return CORRUPT(err, "%zu bytes after the end-of-stream marker", r->size - r->pos);
       r->done = 1;
       return BF_OK;
     }

@@ -283,6 +283,13 @@ static int convert_properties(parse_ctx_t *ctx, json_t *node, const char *path, 
   const char *key;
   json_t *value;
   json_object_foreach(props, key, value) {
+    if (key[0] == '\0')
+      return bf_error_set(ctx->err, BF_EINVAL,
+                          "%s%s has a field with an empty name; every field needs a name",
+                          path[0] ? "field " : "the model", path);
+    if (strlen(key) > 255)
+      return bf_error_set(ctx->err, BF_EINVAL, "field '%.40s...' has a name longer than 255 bytes",
+                          key);
     bf_field_t *f = &fields[(*out_n)++];
     if ((f->name = xstrdup(key)) == NULL) return bf_error_set(ctx->err, BF_ENOMEM, "out of memory");
     char child_path[1024];

@@ -3,6 +3,7 @@
 #include "server/config.h"
 
 #include <getopt.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,9 +28,26 @@ void bf_server_config_usage(FILE *out) {
           "                         [BIFROST_MAX_RESULT_ROWS]\n"
           "  --max-result-bytes N   refuse results larger than N bytes of Arrow IPC, 0 = no\n"
           "                         limit (default 8589934592 = 8 GiB) [BIFROST_MAX_RESULT_BYTES]\n"
-          "  --memory-limit SIZE    DuckDB memory limit, e.g. 4GB (default: DuckDB's)\n"
+          "  --memory-limit SIZE    memory limit, e.g. 4GB or 512MiB (default: DuckDB's, 80%%\n"
+          "                         of the machine's memory)\n"
           "                         [BIFROST_MEMORY_LIMIT]\n"
           "  --threads N            DuckDB threads (default: DuckDB's) [BIFROST_THREADS]\n"
+          "\n"
+          "limits (bad input is refused with a clear error before it costs memory):\n"
+          "  --max-batch-bytes SIZE largest decoded size of one InsertBatch (dictionaries and\n"
+          "                         views expanded; default 256MiB) [BIFROST_MAX_BATCH_BYTES]\n"
+          "  --max-sql-bytes SIZE   longest SQL text (default 1MiB) [BIFROST_MAX_SQL_BYTES]\n"
+          "  --max-query-selects N  most SELECT blocks (CTEs, subqueries, UNION branches) in\n"
+          "                         one query (default 256) [BIFROST_MAX_QUERY_SELECTS]\n"
+          "  --max-query-depth N    deepest nesting of a query's syntax tree (default 500)\n"
+          "                         [BIFROST_MAX_QUERY_DEPTH]\n"
+          "  --max-value-bytes SIZE largest value a query may build from a constant count\n"
+          "                         (repeat, lpad, rpad, range; default 64MiB)\n"
+          "                         [BIFROST_MAX_VALUE_BYTES]\n"
+          "  --memory-limit also bounds the rows acknowledged but not yet flushed (half of it;\n"
+          "  with no limit, half of 80%% of the machine's memory): inserts beyond that wait\n"
+          "  for a flush (RESOURCE_EXHAUSTED, retried by producers)."
+          "\n"
           "\n"
           "storage (acknowledged rows are in the WAL and queryable at once; the background\n"
           "writer turns them into Parquet files and one Delta commit per flush):\n"
@@ -49,6 +67,8 @@ void bf_server_config_usage(FILE *out) {
           "                         this (default 720) [BIFROST_LOG_RETENTION]\n"
           "  --maintenance-interval SECS  automatic maintenance period, 0 = off (default 60)\n"
           "                         [BIFROST_MAINTENANCE_INTERVAL]\n"
+          "  --unsafe-short-retention  allow vacuum retentions below 1 hour (from this flag or\n"
+          "                         a client's request) [BIFROST_UNSAFE_SHORT_RETENTION=1]\n"
           "  --help                 show this help and exit\n"
           "  --version              show the version and exit\n");
 }
@@ -64,81 +84,136 @@ static int parse_int(const char *text, int min, int max, int *out) {
 static int parse_double(const char *text, double *out) {
   char *end;
   double v = strtod(text, &end);
-  if (*text == '\0' || *end != '\0' || v < 0) return -1;
+  if (*text == '\0' || *end != '\0' || v < 0 || v != v) return -1;
   *out = v;
   return 0;
 }
 
-/* Applies one option value; name is for messages. */
+int bf_server_parse_size(const char *text, long long *out) {
+  static const struct {
+    const char *unit;
+    double factor;
+  } units[] = {{"", 1},          {"b", 1},          {"byte", 1},        {"bytes", 1},
+               {"kb", 1e3},      {"mb", 1e6},       {"gb", 1e9},        {"tb", 1e12},
+               {"kib", 1024.0},  {"mib", 1048576.0}, {"gib", 1073741824.0},
+               {"tib", 1099511627776.0}};
+  char *end;
+  double v = strtod(text, &end);
+  if (end == text || !(v >= 0) || v > 9.2e18) return -1;
+  while (*end == ' ') end++;
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+    if (strcasecmp(end, units[i].unit) != 0) continue;
+    double bytes = v * units[i].factor;
+    if (bytes > 9.2e18) return -1;
+    *out = (long long)bytes;
+    return 0;
+  }
+  return -1;
+}
+
+/* Applies one option value; name is for messages. On a bad value prints one line
+ * saying what is expected. */
 static int apply(bf_server_config_t *c, int opt, const char *value, const char *name) {
-  int bad = 0;
+  const char *expected = NULL;
+  long long size = 0;
   switch (opt) {
     case 'h':
-      bad = strlen(value) >= sizeof c->host;
-      if (!bad) strcpy(c->host, value);
+      if (strlen(value) >= sizeof c->host || value[0] == '\0') expected = "a host name or address";
+      else strcpy(c->host, value);
       break;
     case 'p':
-      bad = parse_int(value, 0, 65535, &c->port);
+      if (parse_int(value, 0, 65535, &c->port)) expected = "a port number from 0 to 65535";
       break;
     case 'd':
-      bad = strlen(value) == 0 || strlen(value) >= sizeof c->data_dir;
-      if (!bad) strcpy(c->data_dir, value);
+      if (strlen(value) == 0 || strlen(value) >= sizeof c->data_dir) expected = "a directory path";
+      else strcpy(c->data_dir, value);
       break;
     case 'w':
-      bad = parse_int(value, 1, 1024, &c->workers);
+      if (parse_int(value, 1, 1024, &c->workers)) expected = "a number from 1 to 1024";
       break;
     case 'q':
-      bad = parse_double(value, &c->query_timeout_secs);
+      if (parse_double(value, &c->query_timeout_secs)) expected = "seconds (0 = none)";
       break;
     case 'r':
     case 'b': {
       char *end;
       long long v = strtoll(value, &end, 10);
-      bad = *value == '\0' || *end != '\0' || v < 0;
-      if (!bad) *(opt == 'r' ? &c->max_result_rows : &c->max_result_bytes) = v;
+      if (*value == '\0' || *end != '\0' || v < 0) expected = "a number >= 0 (0 = no limit)";
+      else *(opt == 'r' ? &c->max_result_rows : &c->max_result_bytes) = v;
       break;
     }
     case 'm':
-      bad = strlen(value) >= sizeof c->memory_limit;
-      if (!bad) strcpy(c->memory_limit, value);
+      if (strlen(value) >= sizeof c->memory_limit || bf_server_parse_size(value, &size) ||
+          size < (16LL << 20))
+        expected = "a size of at least 16MiB, such as 512MB, 4GB or 2GiB";
+      else {
+        strcpy(c->memory_limit, value);
+        c->memory_limit_bytes = size;
+      }
+      break;
+    case 'B':
+      if (bf_server_parse_size(value, &size) || size < 1024)
+        expected = "a size of at least 1KiB, such as 64MiB or 1GB";
+      else c->max_batch_bytes = size;
+      break;
+    case 'S':
+      if (bf_server_parse_size(value, &size) || size < 64) expected = "a size of at least 64 bytes";
+      else c->max_sql_bytes = size;
+      break;
+    case 'D':
+      if (bf_server_parse_size(value, &size) || size < 1024)
+        expected = "a size of at least 1KiB, such as 64MiB";
+      else c->max_value_bytes = size;
+      break;
+    case 'N':
+      if (parse_int(value, 1, 100000, &c->max_query_selects)) expected = "a number from 1 to 100000";
+      break;
+    case 'E':
+      if (parse_int(value, 10, 100000, &c->max_query_depth)) expected = "a number from 10 to 100000";
+      break;
+    case 'U':
+      if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0) c->unsafe_short_retention = 1;
+      else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0) c->unsafe_short_retention = 0;
+      else expected = "1 or 0";
       break;
     case 't':
-      bad = parse_int(value, 1, 1024, &c->threads);
+      if (parse_int(value, 1, 1024, &c->threads)) expected = "a number from 1 to 1024";
       break;
     case 'R':
     case 'Y': {
       char *end;
       long long v = strtoll(value, &end, 10);
-      bad = *value == '\0' || *end != '\0' || v < 1;
-      if (!bad) *(opt == 'R' ? &c->flush_rows : &c->flush_bytes) = v;
+      if (*value == '\0' || *end != '\0' || v < 1) expected = "a number >= 1";
+      else *(opt == 'R' ? &c->flush_rows : &c->flush_bytes) = v;
       break;
     }
     case 'I':
-      bad = parse_double(value, &c->flush_interval_secs) || c->flush_interval_secs <= 0;
+      if (parse_double(value, &c->flush_interval_secs) || c->flush_interval_secs <= 0)
+        expected = "seconds > 0";
       break;
     case 'C':
-      bad = parse_int(value, 0, 1000000, &c->checkpoint_interval);
+      if (parse_int(value, 0, 1000000, &c->checkpoint_interval)) expected = "a number >= 0";
       break;
     case 'M':
-      bad = parse_int(value, 0, 1000000, &c->compact_min_files);
+      if (parse_int(value, 0, 1000000, &c->compact_min_files)) expected = "a number >= 0";
       break;
     case 'v':
     case 'l': {
       char *end;
       double v = strtod(value, &end);
-      bad = *value == '\0' || *end != '\0' || (opt == 'l' && v < 0);
-      if (!bad) *(opt == 'v' ? &c->vacuum_retention_hours : &c->log_retention_hours) = v;
+      if (*value == '\0' || *end != '\0' || v != v || (opt == 'l' && v < 0))
+        expected = opt == 'v' ? "hours (negative = never)" : "hours >= 0";
+      else *(opt == 'v' ? &c->vacuum_retention_hours : &c->log_retention_hours) = v;
       break;
     }
     case 'T':
-      bad = parse_double(value, &c->maintenance_interval_secs);
+      if (parse_double(value, &c->maintenance_interval_secs)) expected = "seconds >= 0 (0 = off)";
       break;
   }
-  if (bad) {
-    fprintf(stderr, "bifrost-server: invalid value '%s' for %s\n\n", value, name);
-    bf_server_config_usage(stderr);
-  }
-  return bad;
+  if (expected)
+    fprintf(stderr, "bifrost-server: invalid value '%s' for %s: expected %s\n", value, name,
+            expected);
+  return expected != NULL;
 }
 
 int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
@@ -158,6 +233,11 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
   c->vacuum_retention_hours = 168;
   c->log_retention_hours = 720;
   c->maintenance_interval_secs = 60;
+  c->max_batch_bytes = 256LL << 20;
+  c->max_sql_bytes = 1LL << 20;
+  c->max_value_bytes = 64LL << 20;
+  c->max_query_selects = 256;
+  c->max_query_depth = 500;
   static const struct {
     int opt;
     const char *env;
@@ -169,7 +249,10 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
               {'Y', "BIFROST_FLUSH_BYTES"},   {'I', "BIFROST_FLUSH_INTERVAL"},
               {'C', "BIFROST_CHECKPOINT_INTERVAL"}, {'M', "BIFROST_COMPACT_MIN_FILES"},
               {'v', "BIFROST_VACUUM_RETENTION"}, {'l', "BIFROST_LOG_RETENTION"},
-              {'T', "BIFROST_MAINTENANCE_INTERVAL"}};
+              {'T', "BIFROST_MAINTENANCE_INTERVAL"}, {'B', "BIFROST_MAX_BATCH_BYTES"},
+              {'S', "BIFROST_MAX_SQL_BYTES"}, {'D', "BIFROST_MAX_VALUE_BYTES"},
+              {'N', "BIFROST_MAX_QUERY_SELECTS"}, {'E', "BIFROST_MAX_QUERY_DEPTH"},
+              {'U', "BIFROST_UNSAFE_SHORT_RETENTION"}};
   for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
     const char *value = getenv(envs[i].env);
     if (value && value[0] && apply(c, envs[i].opt, value, envs[i].env)) return BF_CONFIG_EXIT_USAGE;
@@ -187,6 +270,12 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
       {"vacuum-retention", required_argument, NULL, 'v'},
       {"log-retention", required_argument, NULL, 'l'},
       {"maintenance-interval", required_argument, NULL, 'T'},
+      {"max-batch-bytes", required_argument, NULL, 'B'},
+      {"max-sql-bytes", required_argument, NULL, 'S'},
+      {"max-value-bytes", required_argument, NULL, 'D'},
+      {"max-query-selects", required_argument, NULL, 'N'},
+      {"max-query-depth", required_argument, NULL, 'E'},
+      {"unsafe-short-retention", no_argument, NULL, 'U'},
       {"version", no_argument, NULL, 'V'},             {NULL, 0, NULL, 0}};
   optind = 1;
   int opt, longindex = 0;
@@ -199,17 +288,20 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
       printf("bifrost-server %s\n", BIFROST_VERSION);
       return BF_CONFIG_EXIT_OK;
     }
-    if (opt == '?') {
-      bf_server_config_usage(stderr);
+    if (opt == '?') { /* getopt said which option on the line before */
+      fprintf(stderr, "bifrost-server: see --help for the options\n");
       return BF_CONFIG_EXIT_USAGE;
+    }
+    if (opt == 'U') {
+      c->unsafe_short_retention = 1;
+      continue;
     }
     char flag[64];
     snprintf(flag, sizeof flag, "--%s", longopts[longindex].name);
     if (apply(c, opt, optarg, flag)) return BF_CONFIG_EXIT_USAGE;
   }
   if (optind < argc) {
-    fprintf(stderr, "bifrost-server: unexpected argument '%s'\n", argv[optind]);
-    bf_server_config_usage(stderr);
+    fprintf(stderr, "bifrost-server: unexpected argument '%s' (see --help)\n", argv[optind]);
     return BF_CONFIG_EXIT_USAGE;
   }
   return BF_CONFIG_OK;

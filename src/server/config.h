@@ -14,6 +14,13 @@ typedef struct bf_server_config {
   long long max_result_rows;  /* 0 = unlimited */
   long long max_result_bytes; /* 0 = unlimited */
   char memory_limit[64];
+  long long memory_limit_bytes; /* 0 = not given */
+  long long max_batch_bytes;    /* decoded size of one InsertBatch */
+  long long max_sql_bytes;
+  long long max_value_bytes;    /* repeat/lpad/rpad/range with a constant count */
+  int max_query_selects;        /* SELECT blocks per query */
+  int max_query_depth;          /* syntax tree nesting */
+  int unsafe_short_retention;   /* vacuum below 1 h allowed */
   int threads;
   /* storage engine (see table_store.h) */
   long long flush_rows;
@@ -32,5 +39,9 @@ enum { BF_CONFIG_OK = 0, BF_CONFIG_EXIT_OK = 1, BF_CONFIG_EXIT_USAGE = 2 };
  * BF_CONFIG_EXIT_USAGE after printing an error and the usage to stderr. */
 int bf_server_config_parse(bf_server_config_t *config, int argc, char **argv);
 void bf_server_config_usage(FILE *out);
+
+/* "4GB", "512 MiB", "1.5gb", "1024" (bytes) -> bytes; DuckDB's units (KB = 1000,
+ * KiB = 1024). Returns -1 for anything else. */
+int bf_server_parse_size(const char *text, long long *out);
 
 #endif

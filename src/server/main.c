@@ -3,6 +3,8 @@
  * cleanly. The first stdout line announces the bound address (tests read the port
  * from it when started with --port 0). */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +24,55 @@
 static int read_checkpoint(void *ctx, const char *path, char **out, size_t *out_len,
                            bf_error_t *err) {
   return bf_engine_checkpoint_read(ctx, path, out, out_len, err);
+}
+
+/* The data directory must exist (or be creatable), be a directory and take writes
+ * that reach the disk: a server that cannot write its WAL must not start and
+ * answer from whatever it can read. One line on stderr says what is wrong. */
+static int check_data_dir(const char *configured, char *resolved) {
+  struct stat st;
+  if (stat(configured, &st) == 0 && !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "bifrost-server: data directory %s is not a directory\n", configured);
+    return -1;
+  }
+  bf_error_t err;
+  bf_error_init(&err);
+  if (bf_fs_mkdirs(configured, &err) != BF_OK) {
+    fprintf(stderr, "bifrost-server: cannot create data directory %s: %s\n", configured,
+            err.message);
+    return -1;
+  }
+  if (realpath(configured, resolved) == NULL) {
+    fprintf(stderr, "bifrost-server: cannot resolve data directory %s: %s\n", configured,
+            strerror(errno));
+    return -1;
+  }
+  char probe[PATH_MAX + 64];
+  snprintf(probe, sizeof probe, "%s/.bifrost-write-check-%ld", resolved, (long)getpid());
+  int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int ok = fd >= 0 && write(fd, "ok\n", 3) == 3 && fsync(fd) == 0;
+  int e = errno;
+  if (fd >= 0) close(fd);
+  unlink(probe);
+  if (!ok) {
+    fprintf(stderr,
+            "bifrost-server: data directory %s is not writable (%s); the server writes its WAL "
+            "and tables there\n",
+            resolved, strerror(e));
+    return -1;
+  }
+  return 0;
+}
+
+/* Memory for acknowledged rows not yet flushed: half of --memory-limit, or half of
+ * DuckDB's default (80% of the machine's memory). */
+static long long tail_budget(const bf_server_config_t *config) {
+  long long limit = config->memory_limit_bytes;
+  if (limit <= 0) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    limit = pages > 0 && page > 0 ? (long long)((double)pages * (double)page * 0.8) : 0;
+  }
+  return limit / 2;
 }
 
 static int wait_for_signal(void) {
@@ -52,15 +103,8 @@ int main(int argc, char **argv) {
 
   bf_error_t err;
   bf_error_init(&err);
-  if (bf_fs_mkdirs(config.data_dir, &err) != BF_OK) {
-    BF_LOG_ERROR("cannot create data directory: %s", err.message);
-    return 1;
-  }
   char data_dir[PATH_MAX];
-  if (realpath(config.data_dir, data_dir) == NULL) {
-    BF_LOG_ERROR("cannot resolve data directory %s: %s", config.data_dir, strerror(errno));
-    return 1;
-  }
+  if (check_data_dir(config.data_dir, data_dir) != 0) return 1;
   bf_registry_t registry;
   if (bf_registry_open(&registry, data_dir, &err) != BF_OK) {
     BF_LOG_ERROR("%s", err.message);
@@ -73,6 +117,10 @@ int main(int argc, char **argv) {
       .max_result_rows = config.max_result_rows,
       .max_result_bytes = config.max_result_bytes,
       .chunk_bytes = 4u << 20,
+      .max_sql_bytes = config.max_sql_bytes,
+      .max_value_bytes = config.max_value_bytes,
+      .max_query_selects = config.max_query_selects,
+      .max_query_depth = config.max_query_depth,
   };
   bf_engine_t *engine = NULL;
   if (bf_engine_create(data_dir, &engine_options, &engine, &err) != BF_OK) {
@@ -91,6 +139,25 @@ int main(int argc, char **argv) {
   store_options.vacuum_retention_hours = config.vacuum_retention_hours;
   store_options.log_retention_hours = config.log_retention_hours;
   store_options.maintenance_interval_secs = config.maintenance_interval_secs;
+  store_options.max_tail_bytes = tail_budget(&config);
+  if (store_options.max_tail_bytes > 0 && config.max_batch_bytes > store_options.max_tail_bytes) {
+    BF_LOG_WARN("--max-batch-bytes %lld is above the memory for unflushed rows (%lld, half of "
+                "--memory-limit); using that", config.max_batch_bytes,
+                (long long)store_options.max_tail_bytes);
+    config.max_batch_bytes = (long long)store_options.max_tail_bytes;
+  }
+  store_options.max_batch_bytes = config.max_batch_bytes;
+  store_options.unsafe_short_retention = config.unsafe_short_retention;
+  if (config.vacuum_retention_hours >= 0 &&
+      config.vacuum_retention_hours < BF_MIN_SAFE_RETENTION_HOURS && !config.unsafe_short_retention) {
+    fprintf(stderr,
+            "bifrost-server: --vacuum-retention %g is below the safe floor of %g hour; add "
+            "--unsafe-short-retention to allow it\n",
+            config.vacuum_retention_hours, BF_MIN_SAFE_RETENTION_HOURS);
+    return 2;
+  }
+  if (config.unsafe_short_retention)
+    BF_LOG_WARN("--unsafe-short-retention: vacuum may delete files that running queries still read");
   bf_store_t *store = NULL;
   if (bf_store_create(&registry, engine, &store_options, &store, &err) != BF_OK) {
     BF_LOG_ERROR("%s", err.message);
@@ -98,7 +165,11 @@ int main(int argc, char **argv) {
     bf_registry_close(&registry);
     return 1;
   }
-  bf_service_t service = {&registry, engine, store};
+  bf_service_t service = {.registry = &registry,
+                         .engine = engine,
+                         .store = store,
+                         .max_batch_bytes = config.max_batch_bytes,
+                         .unsafe_short_retention = config.unsafe_short_retention};
   bf_store_open_tables(store);
 
   char address[300];

@@ -203,9 +203,26 @@ int bf_registry_open(bf_registry_t *r, const char *data_dir, bf_error_t *err) {
   return BF_OK;
 }
 
+void bf_registry_forget(bf_registry_t *r, bf_table_t *t) {
+  pthread_mutex_lock(&r->mu);
+  for (size_t i = 0; i < r->n_tables; i++) {
+    if (r->tables[i] != t) continue;
+    bf_table_t **grown = realloc(r->retired, (r->n_retired + 1) * sizeof *grown);
+    if (grown == NULL) break; /* keep listing it rather than lose track of it */
+    r->retired = grown;
+    r->retired[r->n_retired++] = t;
+    memmove(r->tables + i, r->tables + i + 1, (r->n_tables - i - 1) * sizeof *r->tables);
+    r->n_tables--;
+    break;
+  }
+  pthread_mutex_unlock(&r->mu);
+}
+
 void bf_registry_close(bf_registry_t *r) {
   for (size_t i = 0; i < r->n_tables; i++) table_free(r->tables[i]);
   free(r->tables);
+  for (size_t i = 0; i < r->n_retired; i++) table_free(r->retired[i]);
+  free(r->retired);
   pthread_mutex_destroy(&r->mu);
   memset(r, 0, sizeof *r);
 }

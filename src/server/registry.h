@@ -30,6 +30,7 @@ typedef struct bf_table {
   bf_delta_snapshot_t snapshot;   /* guarded by mu */
   int snapshot_loaded;            /* guarded by mu */
   struct bf_table_store *store;   /* write path state (table_store.c); guarded by mu */
+  int dropped;                    /* its directory vanished; no longer listed; guarded by mu */
 } bf_table_t;
 
 typedef struct bf_registry {
@@ -37,6 +38,8 @@ typedef struct bf_registry {
   pthread_mutex_t mu;
   bf_table_t **tables; /* guarded by mu; entries live until bf_registry_close */
   size_t n_tables;
+  bf_table_t **retired; /* guarded by mu; forgotten entries, freed at close */
+  size_t n_retired;
   int scanned;         /* the scan at open is done */
 } bf_registry_t;
 
@@ -71,6 +74,11 @@ int bf_registry_register(bf_registry_t *registry, const char *catalog, const cha
                          const char *const *partition_columns, size_t n_partition_columns,
                          const char *client_fingerprint, bf_table_t **out, int *created,
                          bf_error_t *err);
+
+/* Stops listing the table (its directory is gone): lookups no longer find it and
+ * it can be registered anew. The entry itself stays valid until
+ * bf_registry_close, since other threads may still hold it. Thread-safe. */
+void bf_registry_forget(bf_registry_t *registry, bf_table_t *table);
 
 /* How snapshots read checkpoint Parquet files (the server passes its engine);
  * without it snapshots replay the JSON commits only. Set once at start. */

@@ -11,6 +11,7 @@
 
 #include "bifrost/ipc.h"
 #include "bifrost/v1/bifrost.pb-c.h"
+#include "server/batch_check.h"
 #include "server/log.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -25,6 +26,17 @@ static void reply_message(bf_rpc_call_t *call, const ProtobufCMessage *msg) {
   protobuf_c_message_pack(msg, bytes);
   bf_rpc_call_reply(call, bytes, size);
   free(bytes);
+}
+
+/* protobuf-c cuts a string field at an embedded NUL byte ("nul\0x" arrives as
+ * "nul"), so a request whose text fields held one packs smaller than it came.
+ * Refusing it keeps a cut name or statement from being taken for another. */
+static int refuse_cut_text(bf_rpc_call_t *call, const ProtobufCMessage *msg, size_t size) {
+  if (protobuf_c_message_get_packed_size(msg) == size) return 0;
+  bf_rpc_call_finish(call, BF_EINVAL,
+                     "the request has a NUL byte in a text field (names, schemas, ids and SQL "
+                     "cannot contain one) or is not canonically encoded");
+  return 1;
 }
 
 static void fail(bf_rpc_call_t *call, const bf_error_t *err) {
@@ -66,6 +78,10 @@ static void handle_register(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
     bf_rpc_call_finish(call, BF_EINVAL, "malformed RegisterTableRequest");
     return;
   }
+  if (refuse_cut_text(call, &req->base, size)) {
+    bifrost__v1__register_table_request__free_unpacked(req, NULL);
+    return;
+  }
   bf_table_t *t = NULL;
   int created = 0;
   int status = check_name(req->name, &err);
@@ -94,61 +110,6 @@ static void handle_register(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
 
 /* ---- InsertBatch ------------------------------------------------------------------- */
 
-static int tz_is_utc(const char *tz) {
-  return strcmp(tz, "UTC") == 0 || strcmp(tz, "Etc/UTC") == 0 || strcmp(tz, "+00:00") == 0 ||
-         strcmp(tz, "Z") == 0;
-}
-
-static int formats_compatible(const char *want, const char *got) {
-  if (strcmp(want, got) == 0) return 1;
-  int want_str = strcmp(want, "vu") == 0 || strcmp(want, "u") == 0 || strcmp(want, "U") == 0;
-  int got_str = strcmp(got, "vu") == 0 || strcmp(got, "u") == 0 || strcmp(got, "U") == 0;
-  if (want_str && got_str) return 1;
-  if (strncmp(want, "tsu:", 4) == 0 && strncmp(got, "tsu:", 4) == 0)
-    return tz_is_utc(want + 4) && tz_is_utc(got + 4);
-  return 0;
-}
-
-static int check_schema(const struct ArrowSchema *want, const struct ArrowSchema *got,
-                        const char *path, bf_error_t *err) {
-  const char *where = path[0] ? path : "the batch";
-  int64_t n = want->n_children > got->n_children ? want->n_children : got->n_children;
-  for (int64_t i = 0; i < n; i++) {
-    const struct ArrowSchema *w = i < want->n_children ? want->children[i] : NULL;
-    const struct ArrowSchema *g = i < got->n_children ? got->children[i] : NULL;
-    char child[512];
-    snprintf(child, sizeof child, "%s%s%s", path, path[0] ? "." : "", w ? w->name : g->name);
-    if (g == NULL)
-      return bf_error_set(err, BF_EINVAL, "column '%s' is missing from %s", child, where);
-    if (w == NULL)
-      return bf_error_set(err, BF_EINVAL, "%s has column '%s' that the table does not have",
-                          where, child);
-    if (strcmp(w->name, g->name) != 0)
-      return bf_error_set(err, BF_EINVAL,
-                          "column %lld of %s is '%s', the table expects '%s' there (same columns, "
-                          "same order)",
-                          (long long)i + 1, where, g->name, child);
-    const char *wf = w->dictionary ? w->dictionary->format : w->format;
-    const char *gf = g->dictionary ? g->dictionary->format : g->format;
-    if (!formats_compatible(wf, gf))
-      return bf_error_set(err, BF_EINVAL, "column '%s' has Arrow type '%s', the table expects '%s'",
-                          child, gf, wf);
-    BF_RETURN_NOT_OK(check_schema(w, g, child, err));
-  }
-  return BF_OK;
-}
-
-/* Non-nullable columns must have no nulls. */
-static int check_nulls(const struct ArrowSchema *schema, const struct ArrowArray *batch,
-                       bf_error_t *err) {
-  for (int64_t i = 0; i < schema->n_children; i++) {
-    if (!(schema->children[i]->flags & ARROW_FLAG_NULLABLE) && batch->children[i]->null_count > 0)
-      return bf_error_set(err, BF_EINVAL, "column '%s' is required but has %lld nulls",
-                          schema->children[i]->name, (long long)batch->children[i]->null_count);
-  }
-  return BF_OK;
-}
-
 static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes,
                           size_t size) {
   bf_error_t err;
@@ -159,11 +120,16 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
     bf_rpc_call_finish(call, BF_EINVAL, "malformed InsertBatchRequest");
     return;
   }
+  if (refuse_cut_text(call, &req->base, size)) {
+    bifrost__v1__insert_batch_request__free_unpacked(req, NULL);
+    return;
+  }
   bf_ipc_reader_t *reader = NULL;
   struct ArrowSchema table_schema = {0}, batch_schema = {0};
   struct ArrowArray *batches = NULL;
   size_t n_batches = 0;
   uint64_t rows = 0;
+  int64_t decoded_bytes = 0;
   int duplicate = 0;
   int64_t version = -1;
   int status = BF_OK;
@@ -188,13 +154,20 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
   status = bf_ipc_reader_create(req->arrow_ipc.data, req->arrow_ipc.len, &reader, &err);
   if (status == BF_OK) status = bf_ipc_reader_schema(reader, &batch_schema, &err);
   if (status == BF_OK) status = bf_schema_to_arrow(&t->schema, &table_schema, &err);
-  if (status == BF_OK) status = check_schema(&table_schema, &batch_schema, "", &err);
+  if (status == BF_OK) status = bf_batch_check_schema(&table_schema, &batch_schema, &err);
   while (status == BF_OK) {
     struct ArrowArray batch;
     int has_batch = 0;
     status = bf_ipc_reader_next(reader, &batch, &has_batch, &err);
     if (status != BF_OK || !has_batch) break;
-    status = check_nulls(&table_schema, &batch, &err);
+    status = bf_batch_check_nulls(&table_schema, &batch, &err);
+    if (status == BF_OK)
+      status = bf_batch_check_size(&batch_schema, &batch, s->max_batch_bytes,
+                                   (int64_t)req->arrow_ipc.len, &decoded_bytes, &err);
+    if (status == BF_OK)
+      status = bf_batch_check_partition_values(&batch_schema, &batch,
+                                               (const char *const *)t->partition_columns,
+                                               t->n_partition_columns, &err);
     struct ArrowArray *grown = realloc(batches, (n_batches + 1) * sizeof *grown);
     if (grown == NULL) status = bf_error_set(&err, BF_ENOMEM, "out of memory");
     if (status != BF_OK) {
@@ -215,7 +188,7 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
   bf_store_insert_t in = {.producer_id = producer_id, .sequence = (int64_t)req->sequence,
                          .ipc = req->arrow_ipc.data, .ipc_len = req->arrow_ipc.len,
                          .schema = &batch_schema, .batches = batches, .n_batches = n_batches,
-                         .rows = rows};
+                         .rows = rows, .decoded_bytes = decoded_bytes};
   status = bf_store_insert(s->store, t, &in, &duplicate, &version, &err);
   /* An I/O error is this server's trouble, not the batch's: the generation it hit
    * is sealed and the next attempt writes a new WAL segment, so the producer should
@@ -265,6 +238,10 @@ static void handle_query(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *re
   Bifrost__V1__QueryRequest *req = bifrost__v1__query_request__unpack(NULL, size, req_bytes);
   if (req == NULL) {
     bf_rpc_call_finish(call, BF_EINVAL, "malformed QueryRequest");
+    return;
+  }
+  if (refuse_cut_text(call, &req->base, size)) {
+    bifrost__v1__query_request__free_unpacked(req, NULL);
     return;
   }
   bf_query_param_t *params = calloc(req->n_params ? req->n_params : 1, sizeof *params);
@@ -331,7 +308,7 @@ typedef struct info_storage {
   char *arrow_schema_json;
 } info_storage_t;
 
-static void fill_info(bf_table_t *t, info_storage_t *st) {
+static void fill_info(const bf_service_t *s, bf_table_t *t, info_storage_t *st) {
   Bifrost__V1__TableInfo init_info = BIFROST__V1__TABLE_INFO__INIT;
   Bifrost__V1__TableName init_name = BIFROST__V1__TABLE_NAME__INIT;
   st->info = init_info;
@@ -347,7 +324,11 @@ static void fill_info(bf_table_t *t, info_storage_t *st) {
   st->arrow_schema_json = NULL;
   bf_schema_parse_json(&t->schema, &st->arrow_schema_json, NULL);
   st->info.arrow_schema_json = st->arrow_schema_json ? st->arrow_schema_json : "{}";
-  st->info.location = t->dir;
+  /* Relative to the data directory: queries learn nothing about the host. */
+  size_t root = strlen(s->registry->data_dir);
+  st->info.location = strncmp(t->dir, s->registry->data_dir, root) == 0 && t->dir[root] == '/'
+                          ? t->dir + root + 1
+                          : t->table;
   st->info.created_at_ms = t->created_at_ms;
   pthread_mutex_lock(&t->mu);
   if (bf_table_ensure_snapshot(t, NULL) == BF_OK) {
@@ -377,7 +358,7 @@ static void handle_list(bf_service_t *s, bf_rpc_call_t *call) {
     bf_rpc_call_finish(call, BF_ENOMEM, "out of memory");
   } else {
     for (size_t i = 0; i < n; i++) {
-      fill_info(tables[i], &storage[i]);
+      fill_info(s, tables[i], &storage[i]);
       infos[i] = &storage[i].info;
     }
     Bifrost__V1__ListTablesResponse resp = BIFROST__V1__LIST_TABLES_RESPONSE__INIT;
@@ -401,12 +382,16 @@ static void handle_describe(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
     bf_rpc_call_finish(call, BF_EINVAL, "malformed DescribeTableRequest");
     return;
   }
+  if (refuse_cut_text(call, &req->base, size)) {
+    bifrost__v1__describe_table_request__free_unpacked(req, NULL);
+    return;
+  }
   bf_table_t *t = lookup(s, req->name, &err);
   if (t == NULL) {
     fail(call, &err);
   } else {
     info_storage_t st;
-    fill_info(t, &st);
+    fill_info(s, t, &st);
     Bifrost__V1__DescribeTableResponse resp = BIFROST__V1__DESCRIBE_TABLE_RESPONSE__INIT;
     resp.table = &st.info;
     reply_message(call, &resp.base);
@@ -425,6 +410,10 @@ static void handle_maintain(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
       bifrost__v1__maintain_table_request__unpack(NULL, size, req_bytes);
   if (req == NULL) {
     bf_rpc_call_finish(call, BF_EINVAL, "malformed MaintainTableRequest");
+    return;
+  }
+  if (refuse_cut_text(call, &req->base, size)) {
+    bifrost__v1__maintain_table_request__free_unpacked(req, NULL);
     return;
   }
   static const struct {

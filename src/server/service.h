@@ -12,6 +12,8 @@ typedef struct bf_service {
   bf_registry_t *registry; /* not owned */
   bf_engine_t *engine;     /* not owned */
   bf_store_t *store;       /* not owned */
+  int64_t max_batch_bytes; /* decoded size bound of one InsertBatch; <= 0 = none */
+  int unsafe_short_retention; /* vacuum retention below 1 h allowed */
 } bf_service_t;
 
 /* bf_rpc_handler_fn for the service; ctx is a bf_service_t. */

@@ -15,6 +15,7 @@
 #include "bifrost/util.h"
 #include "server/log.h"
 #include "server/table_store_internal.h"
+#include "server/write_lease.h"
 
 /* ---- checkpoints ------------------------------------------------------------------ */
 
@@ -111,6 +112,7 @@ static int compact_group(bf_store_t *s, bf_table_t *t, bf_delta_file_t *inputs, 
   else if (rows_in != rows_out)
     status = bf_error_set(err, BF_EINTERNAL, "compaction read %lld rows but wrote %lld",
                           (long long)rows_in, (long long)rows_out);
+  if (status == BF_OK) status = bf__store_verify_files(t, outputs, n_out, err);
   if (status == BF_OK) {
     for (size_t i = 0; i < n; i++) paths[i] = inputs[i].path;
     bf_delta_commit_t c = {.operation = "OPTIMIZE", .data_change = 0, .adds = outputs,
@@ -137,8 +139,8 @@ static int compact_group(bf_store_t *s, bf_table_t *t, bf_delta_file_t *inputs, 
   return status;
 }
 
-static int optimize(bf_store_t *s, bf_table_t *t, int min_files, int64_t *added, int64_t *removed,
-                    bf_error_t *err) {
+static int optimize_files(bf_store_t *s, bf_table_t *t, int min_files, int64_t *added,
+                          int64_t *removed, bf_error_t *err) {
   int64_t small = s->options.compact_target_bytes / 2;
   pthread_mutex_lock(&t->mu);
   size_t n = 0;
@@ -183,6 +185,17 @@ static int optimize(bf_store_t *s, bf_table_t *t, int min_files, int64_t *added,
   return status;
 }
 
+/* Compaction writes its files under a write lease, so no vacuum deletes them
+ * before the OPTIMIZE commit names them. */
+static int optimize(bf_store_t *s, bf_table_t *t, int min_files, int64_t *added, int64_t *removed,
+                    bf_error_t *err) {
+  bf_write_lease_t *lease = NULL;
+  BF_RETURN_NOT_OK(bf_write_lease_take(t->dir, &lease, err));
+  int status = optimize_files(s, t, min_files, added, removed, err);
+  bf_write_lease_release(lease);
+  return status;
+}
+
 /* ---- vacuum ------------------------------------------------------------------------------- */
 
 typedef struct vacuum_state {
@@ -193,6 +206,7 @@ typedef struct vacuum_state {
   int64_t *tomb_ms;
   size_t n_tomb;
   int64_t cutoff_ms;
+  int64_t leased_after_ms; /* files modified after this may still be committed */
   int64_t deleted;
 } vacuum_state_t;
 
@@ -229,8 +243,9 @@ static void vacuum_dir(vacuum_state_t *v, const char *rel_dir, int depth) {
     const char *key = rel;
     if (bsearch(&key, v->live, v->n_live, sizeof *v->live, compare_str)) continue;
     int64_t removed_ms = tombstone_time(v, rel);
-    int64_t mtime_ms = (int64_t)st.st_mtime * 1000;
-    if (removed_ms > v->cutoff_ms || mtime_ms > v->cutoff_ms) continue;
+    int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+    if (removed_ms > v->cutoff_ms || mtime_ms >= v->cutoff_ms) continue;
+    if (mtime_ms >= v->leased_after_ms) continue; /* a live writer may commit it */
     if (unlink(path) == 0) v->deleted++;
   }
   closedir(d);
@@ -240,6 +255,11 @@ static int vacuum(bf_store_t *s, bf_table_t *t, double retention_hours, int64_t 
                   bf_error_t *err) {
   vacuum_state_t v = {.t = t};
   v.cutoff_ms = bf_time_now_ms() - (int64_t)(retention_hours * 3600e3);
+  /* Leases first, then the log: a writer that released its lease before this
+   * point has committed before the log is read. 2 s of slack for clocks of other
+   * servers sharing the directory. */
+  int64_t oldest_lease_ms = bf_write_lease_oldest_ms(t->dir);
+  v.leased_after_ms = oldest_lease_ms == INT64_MAX ? INT64_MAX : oldest_lease_ms - 2000;
   pthread_mutex_lock(&t->mu);
   /* Another server sharing the directory may have committed since the last
    * refresh: its new files must count as live. */
@@ -298,6 +318,13 @@ void bf__store_auto_maintenance(bf_store_t *s, bf_table_t *t) {
 int bf_store_maintain(bf_store_t *s, bf_table_t *t, unsigned ops, double retention_hours,
                       bf_store_result_t *out, bf_error_t *err) {
   memset(out, 0, sizeof *out);
+  if ((ops & BF_MAINT_VACUUM) && retention_hours >= 0 &&
+      retention_hours < BF_MIN_SAFE_RETENTION_HOURS && !s->options.unsafe_short_retention)
+    return bf_error_set(err, BF_EPERM,
+                        "a vacuum retention of %g hours is below the safe floor of %g hour: queries "
+                        "and other servers may still read the files it would delete; the server "
+                        "must be started with --unsafe-short-retention to allow it",
+                        retention_hours, BF_MIN_SAFE_RETENTION_HOURS);
   pthread_mutex_lock(&t->mu);
   int status = bf_store_open_table(s, t, err);
   pthread_mutex_unlock(&t->mu);

@@ -22,6 +22,7 @@
 #include "bifrost/wal.h"
 #include "server/log.h"
 #include "server/table_store_internal.h"
+#include "server/write_lease.h"
 
 void bf_store_options_default(bf_store_options_t *o) {
   o->flush_rows = 1000000;
@@ -107,8 +108,17 @@ static int any_pending(const bf_table_store_t *ts) {
 
 /* ---- generations -------------------------------------------------------------------- */
 
-static void gen_free(bf_gen_t *g) {
+int64_t bf_store_tail_bytes(const bf_store_t *s) {
+  return __atomic_load_n(&s->tail_bytes, __ATOMIC_RELAXED);
+}
+
+static void tail_bytes_add(bf_store_t *s, int64_t bytes) {
+  __atomic_add_fetch(&s->tail_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+static void gen_free(bf_store_t *s, bf_gen_t *g) {
   if (g == NULL) return;
+  if (g->decoded_bytes) tail_bytes_add(s, -g->decoded_bytes);
   bf__seq_reset(&g->seqs);
   free(g);
 }
@@ -167,7 +177,7 @@ static int gen_add(bf_store_t *s, bf_table_t *t, bf_wal_segment_t *seg, int seal
   if (status == BF_OK) status = bf_engine_tail_create(s->engine, t->catalog, t->schema_name, g->tail, &t->schema, err);
   if (status != BF_OK) {
     if (created && seg) bf_wal_segment_close(seg, 0); /* an adopted one is the caller's */
-    gen_free(g);
+    gen_free(s, g);
     return status;
   }
   g->seg = seg;
@@ -278,6 +288,20 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
     pthread_mutex_unlock(&t->mu);
     return BF_OK;
   }
+  /* Memory for acknowledged rows is bounded: beyond it the producer waits for a
+   * flush (RESOURCE_EXHAUSTED is retried) instead of the process growing until
+   * the OOM killer ends it. An empty tail always admits one batch. */
+  int64_t held = bf_store_tail_bytes(s);
+  if (s->options.max_tail_bytes > 0 && held > 0 &&
+      held + in->decoded_bytes > s->options.max_tail_bytes) {
+    pthread_mutex_unlock(&t->mu);
+    bf__store_wake(s);
+    return bf_error_set(err, BF_EFULL,
+                        "table %s: the server holds %lld bytes of acknowledged rows not yet "
+                        "flushed, its limit (half of --memory-limit) is %lld; retry after the "
+                        "flush",
+                        t->fqn, (long long)held, (long long)s->options.max_tail_bytes);
+  }
   bf_gen_t *g = ts->n_gens ? ts->gens[ts->n_gens - 1] : NULL;
   if (g == NULL || g->sealed) status = gen_add(s, t, NULL, 0, &g, err);
   uint64_t lsn = 0;
@@ -318,6 +342,8 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
   if (status == BF_OK) {
     g->rows += (int64_t)in->rows;
     g->bytes += (int64_t)in->ipc_len;
+    g->decoded_bytes += in->decoded_bytes;
+    tail_bytes_add(s, in->decoded_bytes);
     if (in->producer_id && bf__seq_put(&g->seqs, in->producer_id, in->sequence) != BF_OK)
       status = bf_error_set(err, BF_ENOMEM, "out of memory");
   }
@@ -409,8 +435,8 @@ static int replay_record(void *p, const uint8_t *payload, size_t n) {
   if (n >= 1 && payload[0] == RECORD_ABORT) return BF_OK;
   for (size_t i = 0; i < c->n_aborted; i++)
     if (c->aborted[i] == c->lsn) return BF_OK; /* never acknowledged */
-  char id[1024];
-  int64_t seq;
+  char id[1024] = "";
+  int64_t seq = -1;
   const uint8_t *ipc;
   size_t ipc_len;
   struct ArrowSchema schema = {0};
@@ -427,12 +453,24 @@ static int replay_record(void *p, const uint8_t *payload, size_t n) {
   }
   if (status == BF_OK)
     status = decode_batches(ipc, ipc_len, &schema, &batches, &n_batches, &rows, &decode_err);
+  int64_t decoded = 0;
+  for (size_t i = 0; i < n_batches && status == BF_OK; i++)
+    decoded += bf_arrow_decoded_size(&schema, &batches[i]);
+  int64_t max_bytes = c->store->options.max_batch_bytes;
+  if (status == BF_OK && max_bytes > 0 && decoded > max_bytes)
+    status = bf_error_set(&decode_err, BF_EINVAL,
+                          "it decodes to %lld bytes, over the limit of %lld (--max-batch-bytes)",
+                          (long long)decoded, (long long)max_bytes);
   if (status == BF_ECORRUPT || status == BF_EINVAL) {
-    /* The checksum matched, so this is what was written; it cannot be read back.
-     * Skip it (the segment is kept aside for inspection) rather than let it hold
-     * the records after it hostage. */
-    BF_LOG_ERROR("table %s: WAL record %llu cannot be decoded (%s); skipped, the segment is kept "
-                 "as .corrupt", t->fqn, (unsigned long long)c->lsn, decode_err.message);
+    /* The checksum matched, so this is what was written; it cannot be applied, and
+     * would fail the same way at every start. Skip it (the segment is kept aside
+     * for inspection) rather than let it hold the records after it hostage. */
+    BF_LOG_ERROR("table %s: WAL record %llu (producer '%s', sequence %lld) cannot be applied: %s; "
+                 "skipped, the segment is kept as .corrupt",
+                 t->fqn, (unsigned long long)c->lsn, id, (long long)seq, decode_err.message);
+    for (size_t i = 0; i < n_batches; i++) bf_arrow_array_release(&batches[i]);
+    free(batches);
+    bf_arrow_schema_release(&schema);
     c->corrupt++;
     return BF_OK;
   }
@@ -447,6 +485,8 @@ static int replay_record(void *p, const uint8_t *payload, size_t n) {
   if (status != BF_OK) return status;
   c->gen->rows += rows;
   c->gen->bytes += (int64_t)ipc_len;
+  c->gen->decoded_bytes += decoded;
+  tail_bytes_add(c->store, decoded);
   if (id[0] && (bf__seq_put(&c->gen->seqs, id, seq) != BF_OK ||
                 bf__seq_put(&t->store->seqs, id, seq) != BF_OK))
     return bf_error_set(c->err, BF_ENOMEM, "out of memory");
@@ -470,7 +510,7 @@ static void gen_forget_adopted(bf_store_t *s, bf_table_t *t, bf_wal_segment_t *s
     bf_error_init(&view_err);
     if (bf__store_publish(s, t, g->tail, &view_err) != BF_OK)
       bf_engine_tail_drop(s->engine, t->catalog, g->tail);
-    gen_free(g);
+    gen_free(s, g);
     break;
   }
   bf_wal_segment_close(seg, 0);
@@ -545,7 +585,16 @@ int bf__store_adopt_orphans(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
       break;
     }
     bf__seq_reset(&claims_before);
-    if (c.corrupt) { /* keep the evidence: the flush deletes the segment */
+    uint64_t damaged_bytes = 0, damaged_regions = 0;
+    bf_wal_segment_damage(seg, &damaged_bytes, &damaged_regions);
+    if (damaged_regions)
+      BF_LOG_ERROR("table %s: WAL segment %s is damaged: %llu bytes in %llu place(s) could not be "
+                   "read (at least %llu acknowledged batch(es) lost); the %lld rows of every "
+                   "other record were recovered; the segment is kept as .corrupt",
+                   t->fqn, names[i], (unsigned long long)damaged_bytes,
+                   (unsigned long long)damaged_regions, (unsigned long long)damaged_regions,
+                   (long long)g->rows);
+    if (c.corrupt || damaged_regions) { /* keep the evidence: the flush deletes the segment */
       char kept[PATH_MAX + 420];
       snprintf(kept, sizeof kept, "%s.corrupt", path);
       if (link(path, kept) != 0 && errno != EEXIST)
@@ -562,6 +611,8 @@ int bf__store_adopt_orphans(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
 }
 
 int bf_store_open_table(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
+  if (t->dropped)
+    return bf_error_set(err, BF_ENOTFOUND, "table %s was removed (its directory is gone)", t->fqn);
   if (t->store && t->store->opened) return BF_OK;
   if (t->store == NULL) {
     bf_table_store_t *ts = calloc(1, sizeof *ts);
@@ -573,11 +624,19 @@ int bf_store_open_table(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
     ts->last_maintenance_us = bf_time_now_us(); /* first run one interval after opening */
     t->store = ts;
   }
-  BF_RETURN_NOT_OK(bf_table_ensure_snapshot(t, err));
-  t->store->last_checkpoint_version = bf_delta_last_checkpoint_version(t->dir);
-  BF_RETURN_NOT_OK(bf__store_publish(s, t, NULL, err));
-  int status = bf__store_adopt_orphans(s, t, err);
-  if (status != BF_OK) return status;
+  int status = bf_table_ensure_snapshot(t, err);
+  if (status == BF_OK) {
+    t->store->last_checkpoint_version = bf_delta_last_checkpoint_version(t->dir);
+    status = bf__store_publish(s, t, NULL, err);
+  }
+  if (status == BF_OK) status = bf__store_adopt_orphans(s, t, err);
+  if (status != BF_OK) {
+    /* Never answer from a partial view (files without the WAL's acknowledged
+     * rows): queries naming the table fail with the reason until it opens. */
+    bf_engine_set_table_unavailable(s->engine, t->fqn, err ? err->message : "it could not be loaded");
+    return status;
+  }
+  bf_engine_set_table_unavailable(s->engine, t->fqn, NULL);
   t->store->opened = 1;
   return BF_OK;
 }
@@ -604,9 +663,14 @@ void bf_store_open_tables(bf_store_t *s) {
     int status = opened ? BF_OK : bf_store_open_table(s, t, &err);
     pthread_mutex_unlock(&t->mu);
     if (opened) continue;
-    if (status != BF_OK)
-      BF_LOG_ERROR("table %s is not queryable: %s", t->fqn, err.message);
-    else
+    if (status != BF_OK) {
+      pthread_mutex_lock(&t->mu);
+      int repeated = t->store && strcmp(t->store->open_error, err.message) == 0;
+      if (t->store) snprintf(t->store->open_error, sizeof t->store->open_error, "%s", err.message);
+      pthread_mutex_unlock(&t->mu);
+      if (!repeated)
+        BF_LOG_ERROR("table %s is not queryable (retried every 2 s): %s", t->fqn, err.message);
+    } else
       BF_LOG_INFO("table %s loaded at version %lld (%zu files, %lld rows replayed from the WAL)",
                   t->fqn, (long long)t->snapshot.version, t->snapshot.n_files,
                   (long long)bf_store_tail_rows(t));
@@ -614,12 +678,12 @@ void bf_store_open_tables(bf_store_t *s) {
   free(tables);
 }
 
-void bf__table_store_free(bf_table_t *t) {
+void bf__table_store_free(bf_store_t *s, bf_table_t *t) {
   bf_table_store_t *ts = t->store;
   if (ts == NULL) return;
   for (size_t i = 0; i < ts->n_gens; i++) {
     bf_wal_segment_close(ts->gens[i]->seg, 0); /* kept for replay at the next start */
-    gen_free(ts->gens[i]);
+    gen_free(s, ts->gens[i]);
   }
   free(ts->gens);
   bf__seq_reset(&ts->seqs);
@@ -633,27 +697,60 @@ void bf__table_store_free(bf_table_t *t) {
 
 static int flush_due(const bf_store_t *s, const bf_table_t *t, int64_t now_us) {
   const bf_table_store_t *ts = t->store;
+  /* Half the memory bound in use: flush everything, before inserts are refused. */
+  int memory_due = s->options.max_tail_bytes > 0 &&
+                   bf_store_tail_bytes(s) * 2 >= s->options.max_tail_bytes;
   for (size_t i = 0; i < ts->n_gens; i++) {
     const bf_gen_t *g = ts->gens[i];
     if (g->sealed) return 1;
-    if (g->rows > 0 && (g->rows >= s->options.flush_rows || g->bytes >= s->options.flush_bytes ||
+    if (g->rows > 0 && (memory_due || g->rows >= s->options.flush_rows ||
+                        g->bytes >= s->options.flush_bytes ||
                         now_us - g->created_us >= (int64_t)(s->options.flush_interval_secs * 1e6)))
       return 1;
   }
   return 0;
 }
 
-/* Writes one sealed generation to Parquet and commits it. Caller holds work_mu. */
+int bf__store_verify_files(const bf_table_t *t, const bf_delta_file_t *files, size_t n,
+                           bf_error_t *err) {
+  for (size_t i = 0; i < n; i++) {
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/%s", t->dir, files[i].path);
+    struct stat st;
+    if (stat(path, &st) != 0)
+      return bf_error_set(err, BF_EIO, "data file %s, written for this commit, is gone (%s); "
+                          "not committing", files[i].path, strerror(errno));
+    if ((int64_t)st.st_size != files[i].size_bytes)
+      return bf_error_set(err, BF_EIO, "data file %s has %lld bytes, %lld were written; not "
+                          "committing", files[i].path, (long long)st.st_size,
+                          (long long)files[i].size_bytes);
+  }
+  return BF_OK;
+}
+
+/* Writes one sealed generation to Parquet and commits it. Caller holds work_mu.
+ * The files are written under a write lease (vacuum leaves them alone) and
+ * checked to exist with their size before the commit names them; the WAL
+ * segment goes only after that commit. */
 static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, bf_error_t *err) {
   bf_delta_file_t *files = NULL;
   size_t n_files = 0;
   int status = BF_OK;
   double started = bf_time_monotonic();
-  if (g->rows > 0)
+  bf_write_lease_t *lease = NULL;
+  if (g->rows > 0) status = bf_write_lease_take(t->dir, &lease, err);
+  if (g->rows > 0 && status == BF_OK)
     status = bf_engine_tail_write_parquet(s->engine, t->catalog, g->tail, t->dir, &t->schema,
                                           (const char *const *)t->partition_columns,
                                           t->n_partition_columns, &files, &n_files, err);
-  if (status != BF_OK) return status;
+  if (status == BF_OK) status = bf__store_verify_files(t, files, n_files, err);
+  if (status != BF_OK) {
+    bf__store_remove_files(t, files, n_files);
+    for (size_t i = 0; i < n_files; i++) bf_delta_file_reset(&files[i]);
+    free(files);
+    bf_write_lease_release(lease);
+    return status;
+  }
   pthread_mutex_lock(&t->mu);
   int64_t version = t->snapshot.version;
   double written = bf_time_monotonic();
@@ -678,8 +775,10 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
     bf__store_remove_files(t, files, n_files);
     for (size_t i = 0; i < n_files; i++) bf_delta_file_reset(&files[i]);
     free(files);
+    bf_write_lease_release(lease);
     return status;
   }
+  bf_write_lease_release(lease);
   for (size_t i = 0; i < n_files; i++) bf_delta_file_reset(&files[i]);
   free(files);
   bf_wal_segment_close(g->seg, 1);
@@ -688,7 +787,7 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
     BF_LOG_INFO("table %s: flushed %lld rows into %zu files at version %lld in %.0f ms "
                 "(Parquet %.0f ms)", t->fqn, (long long)g->rows, n_files, (long long)version,
                 (bf_time_monotonic() - started) * 1000, (written - started) * 1000);
-  gen_free(g);
+  gen_free(s, g);
   return BF_OK;
 }
 
@@ -730,11 +829,57 @@ void bf__store_wake(bf_store_t *s) {
   pthread_mutex_unlock(&s->mu);
 }
 
+/* The table's directory (or both its log and registry entry) is gone: an
+ * operator removed the table. */
+static int table_vanished(const bf_table_t *t) {
+  char path[PATH_MAX + 64];
+  struct stat st;
+  if (stat(t->dir, &st) != 0) return errno == ENOENT || errno == ENOTDIR;
+  snprintf(path, sizeof path, "%s/_delta_log", t->dir);
+  if (stat(path, &st) == 0) return 0;
+  snprintf(path, sizeof path, "%s/_bifrost/table.json", t->dir);
+  return stat(path, &st) != 0 && errno == ENOENT;
+}
+
+/* Drops a vanished table from this server: its tails, its view and its registry
+ * listing (so it can be registered again). Its WAL went with the directory, so
+ * its unflushed rows are gone: said once, at ERROR. */
+static void forget_vanished(bf_store_t *s, bf_table_t *t) {
+  bf_table_store_t *ts = t->store;
+  pthread_mutex_lock(&ts->work_mu);
+  pthread_mutex_lock(&t->mu);
+  while (any_pending(ts)) pthread_cond_wait(&ts->pending_cv, &t->mu);
+  t->dropped = 1;
+  int64_t rows = bf_store_tail_rows(t);
+  for (size_t i = 0; i < ts->n_gens; i++) {
+    bf_engine_tail_drop(s->engine, t->catalog, ts->gens[i]->tail);
+    bf_wal_segment_close(ts->gens[i]->seg, 0);
+    gen_free(s, ts->gens[i]);
+  }
+  ts->n_gens = 0;
+  ts->opened = 0;
+  pthread_cond_broadcast(&ts->pending_cv);
+  pthread_mutex_unlock(&t->mu);
+  pthread_mutex_unlock(&ts->work_mu);
+  bf_engine_drop_table_view(s->engine, t->catalog, t->schema_name, t->table);
+  bf_engine_set_table_unavailable(s->engine, t->fqn, NULL);
+  bf_registry_forget(s->registry, t);
+  BF_LOG_ERROR("table %s: its directory %s was removed while the server ran; the table is dropped "
+               "from this server and can be registered again (%lld acknowledged rows not yet "
+               "flushed went with its WAL)",
+               t->fqn, t->dir, (long long)rows);
+}
+
 static void tend_table(bf_store_t *s, bf_table_t *t, int64_t now_us) {
   bf_error_t err;
   bf_error_init(&err);
   pthread_mutex_lock(&t->mu);
-  int open = t->store && t->store->opened;
+  int open = t->store && t->store->opened && !t->dropped;
+  if (open && now_us - t->store->last_refresh_us >= 1000000 && table_vanished(t)) {
+    pthread_mutex_unlock(&t->mu);
+    forget_vanished(s, t);
+    return;
+  }
   int due = 0;
   if (open) {
     bf_table_store_t *ts = t->store;
@@ -792,7 +937,8 @@ static void *writer_main(void *arg) {
     int64_t now = bf_time_now_us();
     if (now - last_rescan_us >= 2000000) { /* tables another server registered */
       last_rescan_us = now;
-      if (bf_registry_rescan(s->registry) > 0) bf_store_open_tables(s);
+      bf_registry_rescan(s->registry);
+      bf_store_open_tables(s); /* new tables, and tables that failed to open before */
     }
     size_t n = 0;
     bf_table_t **tables = snapshot_tables(s->registry, &n);
@@ -846,7 +992,7 @@ void bf_store_destroy(bf_store_t *s) {
       pthread_mutex_unlock(&t->store->work_mu);
     }
     pthread_mutex_lock(&t->mu);
-    bf__table_store_free(t);
+    bf__table_store_free(s, t);
     pthread_mutex_unlock(&t->mu);
   }
   free(tables);

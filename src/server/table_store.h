@@ -29,9 +29,16 @@ typedef struct bf_store_options {
   double vacuum_retention_hours;   /* unreferenced files older than this are deleted; < 0 = never */
   double log_retention_hours;      /* commits older than this and before a checkpoint go */
   double maintenance_interval_secs;/* automatic maintenance period; 0 = off */
+  int64_t max_batch_bytes;         /* WAL records decoding to more are quarantined at replay */
+  int unsafe_short_retention;      /* vacuum retentions below BF_MIN_SAFE_RETENTION_HOURS allowed */
+  int64_t max_tail_bytes;          /* decoded bytes acknowledged but not flushed, all tables;
+                                      inserts beyond it get BF_EFULL; 0 = unbounded */
 } bf_store_options_t;
 
 void bf_store_options_default(bf_store_options_t *options);
+
+/* Vacuum retentions below this need the server's explicit opt-in. */
+#define BF_MIN_SAFE_RETENTION_HOURS 1.0
 
 typedef struct bf_store bf_store_t;
 
@@ -60,6 +67,7 @@ typedef struct bf_store_insert {
   const struct ArrowArray *batches;
   size_t n_batches;
   uint64_t rows;
+  int64_t decoded_bytes;            /* bf_arrow_decoded_size of the batches */
 } bf_store_insert_t;
 
 /* Applies a checked batch: WAL append + group-commit fsync, then the tail. On
@@ -68,6 +76,9 @@ typedef struct bf_store_insert {
  * table's committed Delta version. Takes t->mu itself. */
 int bf_store_insert(bf_store_t *store, bf_table_t *t, const bf_store_insert_t *in, int *duplicate,
                     int64_t *version, bf_error_t *err);
+
+/* Decoded bytes acknowledged but not yet flushed, all tables. Thread-safe. */
+int64_t bf_store_tail_bytes(const bf_store_t *store);
 
 /* Rows acknowledged but not yet committed to Delta. Caller holds t->mu. */
 int64_t bf_store_tail_rows(const bf_table_t *t);

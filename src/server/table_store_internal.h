@@ -27,6 +27,7 @@ typedef struct bf_gen {
   int sealed;               /* takes no more inserts */
   int pending;              /* inserts between WAL append and tail append */
   int64_t rows, bytes;
+  int64_t decoded_bytes;    /* counted in the store's tail_bytes until the generation goes */
   int64_t created_us;
   bf_seq_map_t seqs;        /* producers' highest sequence in this generation */
 } bf_gen_t;
@@ -43,6 +44,7 @@ struct bf_table_store {
   int64_t last_checkpoint_version;
   int64_t last_refresh_us;  /* guarded by t->mu */
   int64_t last_maintenance_us, last_vacuum_us; /* guarded by work_mu */
+  char open_error[512];     /* last reason the table failed to open; guarded by t->mu */
   int64_t retry_flush_at_us;  /* after a failed flush, not before this; guarded by work_mu */
 };
 typedef struct bf_table_store bf_table_store_t;
@@ -56,13 +58,17 @@ struct bf_store {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int stop, wake;
+  int64_t tail_bytes;       /* sum of every generation's decoded_bytes; atomic */
 };
 
 /* Caller holds t->mu. */
 int bf__store_publish(bf_store_t *s, bf_table_t *t, const char *drop_tail, bf_error_t *err);
 int bf__store_adopt_orphans(bf_store_t *s, bf_table_t *t, bf_error_t *err);
-void bf__table_store_free(bf_table_t *t);
+void bf__table_store_free(bf_store_t *s, bf_table_t *t);
 void bf__store_remove_files(const bf_table_t *t, const bf_delta_file_t *files, size_t n);
+/* Each file exists under t->dir with its recorded size (BF_EIO naming it). */
+int bf__store_verify_files(const bf_table_t *t, const bf_delta_file_t *files, size_t n,
+                           bf_error_t *err);
 /* Caller holds work_mu (not t->mu). */
 int bf__store_flush(bf_store_t *s, bf_table_t *t, int64_t *rows, bf_error_t *err);
 void bf__store_maybe_checkpoint(bf_store_t *s, bf_table_t *t);

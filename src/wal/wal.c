@@ -2,8 +2,10 @@
  *
  * File layout: "BFWAL01\n" then records, each
  *   u32 magic "BFWR" | u32 payload length | u32 CRC-32C(length bytes + payload) | payload
- * little-endian. Readers stop at the first record that does not check out; that
- * is where a crash cut a write short. */
+ * little-endian. A record that does not check out with nothing valid after it is
+ * where a crash cut a write short (a torn tail, cut off at adoption); one followed
+ * by valid records is damage (bit rot, a stray write): readers skip to the next
+ * record whose magic, length and CRC check out and report the bytes skipped. */
 #include "bifrost/wal.h"
 
 #include <errno.h>
@@ -35,6 +37,8 @@ struct bf_wal_segment {
   int syncing;          /* a caller is inside fdatasync */
   int sync_errno;       /* sticky fdatasync failure */
   uint64_t cut;         /* torn bytes cut off at adoption */
+  uint64_t damaged_bytes;   /* skipped between valid records by the last scan */
+  uint64_t damaged_regions;
 };
 
 /* ---- CRC-32C ------------------------------------------------------------------ */
@@ -171,7 +175,56 @@ int bf_wal_segment_create(const char *path, bf_wal_segment_t **out, bf_error_t *
   return BF_OK;
 }
 
-/* Scans records from the header on; returns the offset after the last valid one. */
+/* Reads the record at off if it checks out (magic, length within the file, CRC):
+ * returns its payload length, 0 if there is no valid record there, -1 on a read
+ * or memory error. *payload grows as needed. */
+static int64_t record_at(bf_wal_segment_t *seg, uint64_t off, uint64_t size, uint8_t **payload,
+                         size_t *cap) {
+  uint8_t hdr[RECORD_HEADER];
+  if (off + RECORD_HEADER > size || pread(seg->fd, hdr, RECORD_HEADER, (off_t)off) != RECORD_HEADER)
+    return 0;
+  uint32_t n = get_u32(hdr + 4);
+  if (get_u32(hdr) != RECORD_MAGIC || n == 0 || n > BF_WAL_MAX_RECORD ||
+      off + RECORD_HEADER + n > size)
+    return 0;
+  if (n > *cap) {
+    uint8_t *grown = realloc(*payload, n);
+    if (grown == NULL) return -1;
+    *payload = grown;
+    *cap = n;
+  }
+  if (pread(seg->fd, *payload, n, (off_t)(off + RECORD_HEADER)) != (ssize_t)n) return 0;
+  uint32_t crc = bf_crc32c(bf_crc32c(0, hdr + 4, 4), *payload, n);
+  return crc == get_u32(hdr + 8) ? (int64_t)n : 0;
+}
+
+/* The offset of the next valid record after a damaged one at off, or 0 if none
+ * follows (then the damage is a torn tail). Looks for the record magic and
+ * checks each candidate's length and CRC. */
+static uint64_t resync(bf_wal_segment_t *seg, uint64_t off, uint64_t size, uint8_t **payload,
+                       size_t *cap) {
+  static const uint8_t magic[4] = {0x42, 0x46, 0x57, 0x52}; /* RECORD_MAGIC, little-endian */
+  uint8_t window[1 << 16];
+  uint64_t pos = off + 1;
+  while (pos + RECORD_HEADER <= size) {
+    size_t want = size - pos < sizeof window ? (size_t)(size - pos) : sizeof window;
+    ssize_t got = pread(seg->fd, window, want, (off_t)pos);
+    if (got < 4) return 0;
+    for (ssize_t i = 0; i + 4 <= got; i++) {
+      if (memcmp(window + i, magic, 4) != 0) continue;
+      int64_t n = record_at(seg, pos + (uint64_t)i, size, payload, cap);
+      if (n < 0) return 0;
+      if (n > 0) return pos + (uint64_t)i;
+    }
+    pos += (uint64_t)got - 3; /* a magic may straddle two windows */
+  }
+  return 0;
+}
+
+/* Scans records from the header on. A record that does not check out is either
+ * a torn tail (nothing valid after it: *valid_end is where it starts) or damage
+ * in the middle: the scan resynchronises on the next valid record, counting the
+ * skipped bytes and regions in seg->damaged_bytes / damaged_regions. */
 static int scan(bf_wal_segment_t *seg, bf_wal_record_fn on_record, void *ctx, uint64_t *valid_end,
                 uint64_t *file_size, bf_error_t *err) {
   struct stat st;
@@ -191,27 +244,24 @@ static int scan(bf_wal_segment_t *seg, bf_wal_record_fn on_record, void *ctx, ui
   uint8_t *payload = NULL;
   size_t cap = 0;
   int status = BF_OK;
+  seg->damaged_bytes = 0;
+  seg->damaged_regions = 0;
   while (off + RECORD_HEADER <= size) {
-    uint8_t hdr[RECORD_HEADER];
-    if (pread(seg->fd, hdr, RECORD_HEADER, (off_t)off) != RECORD_HEADER) break;
-    uint32_t n = get_u32(hdr + 4);
-    if (get_u32(hdr) != RECORD_MAGIC || n == 0 || n > BF_WAL_MAX_RECORD ||
-        off + RECORD_HEADER + n > size)
+    int64_t n = record_at(seg, off, size, &payload, &cap);
+    if (n < 0) {
+      status = bf_error_set(err, BF_ENOMEM, "out of memory reading %s", seg->path);
       break;
-    if (n > cap) {
-      uint8_t *grown = realloc(payload, n);
-      if (grown == NULL) {
-        status = bf_error_set(err, BF_ENOMEM, "out of memory reading %s", seg->path);
-        break;
-      }
-      payload = grown;
-      cap = n;
     }
-    if (pread(seg->fd, payload, n, (off_t)(off + RECORD_HEADER)) != (ssize_t)n) break;
-    uint32_t crc = bf_crc32c(bf_crc32c(0, hdr + 4, 4), payload, n);
-    if (crc != get_u32(hdr + 8)) break;
-    if (on_record && (status = on_record(ctx, payload, n)) != BF_OK) break;
-    off += RECORD_HEADER + n;
+    if (n == 0) {
+      uint64_t next = resync(seg, off, size, &payload, &cap);
+      if (next == 0) break; /* torn tail */
+      seg->damaged_bytes += next - off;
+      seg->damaged_regions++;
+      off = next;
+      continue;
+    }
+    if (on_record && (status = on_record(ctx, payload, (size_t)n)) != BF_OK) break;
+    off += RECORD_HEADER + (uint64_t)n;
   }
   free(payload);
   *valid_end = off;
@@ -379,6 +429,11 @@ int bf_wal_segment_read(bf_wal_segment_t *seg, bf_wal_record_fn on_record, void 
   int status = scan(seg, on_record, ctx, &valid_end, &size, err);
   if (torn_bytes) *torn_bytes = seg->cut + (size > valid_end ? size - valid_end : 0);
   return status;
+}
+
+void bf_wal_segment_damage(const bf_wal_segment_t *seg, uint64_t *bytes, uint64_t *regions) {
+  *bytes = seg->damaged_bytes;
+  *regions = seg->damaged_regions;
 }
 
 const char *bf_wal_segment_path(const bf_wal_segment_t *seg) { return seg->path; }

@@ -1,0 +1,408 @@
+"""The server against hostile input and faults: batches that expand when decoded,
+pathological SQL, bad configuration, a damaged WAL, names and values that could
+never be stored, a table removed under the server, and queries that try to learn
+about the host. Each either works or fails with a clear error; nothing
+acknowledged is lost and nothing answers from a partial view."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import grpc
+import pyarrow as pa
+import pytest
+from pydantic import BaseModel
+
+from bifrost import DatasetClient, DatasetProducer, GrpcConfig, TableConfig, WriteConfig
+from bifrost import BifrostError, QueryError
+
+import raw_grpc
+from conftest import ServerProcess, server_binary
+
+
+class Note(BaseModel):
+    text: str
+    n: int
+
+
+def note_config(table: str = "notes", partitioned: bool = False) -> TableConfig:
+    return TableConfig(Note, catalog="hard", schema_name="tests", table=table,
+                       partition_columns=["text"] if partitioned else None)
+
+
+def register(server: ServerProcess, cfg: TableConfig) -> None:
+    with DatasetProducer(cfg, GrpcConfig(server_uri=server.uri)) as producer:
+        producer.register()
+
+
+def note_batch(cfg: TableConfig, text: pa.Array, n: int) -> pa.RecordBatch:
+    """A batch in the table's layout (system columns filled) with the given text column."""
+    rows = len(text)
+    now = dt.datetime.now(dt.timezone.utc)
+    return pa.RecordBatch.from_arrays(
+        [text, pa.array(range(n, n + rows), pa.int64()),
+         pa.array([now] * rows, pa.timestamp("us", tz="UTC")),
+         pa.array([now.date()] * rows, pa.date32()),
+         pa.array(["batch"] * rows, pa.string())],
+        names=[f.name for f in cfg.arrow_schema])
+
+
+def ipc(batch: pa.RecordBatch) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def send(server: ServerProcess, cfg: TableConfig, data: bytes, producer_id: str = "", sequence: int = 0):
+    name = raw_grpc.table_name(cfg.catalog, cfg.schema_name, cfg.table)
+    return raw_grpc.call(server.uri, "InsertBatch",
+                         raw_grpc.insert_request(name, cfg.fingerprint_str, data, producer_id, sequence))
+
+
+def count(server: ServerProcess, cfg: TableConfig) -> int:
+    client = DatasetClient(GrpcConfig(server_uri=server.uri))
+    return client.sql(f"SELECT count(*) AS n FROM {cfg.fqn}").to_arrow().column("n")[0].as_py()
+
+
+def rss_mib(server: ServerProcess) -> float:
+    with open(f"/proc/{server.proc.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def bomb(cfg: TableConfig, value_bytes: int, references: int) -> bytes:
+    """One value referenced many times through a dictionary: small on the wire."""
+    text = pa.DictionaryArray.from_arrays(pa.array([0] * references, pa.int16()),
+                                          pa.array(["x" * value_bytes], pa.string()))
+    return ipc(note_batch(cfg, text, 0))
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    return tmp_path / "data"
+
+
+def can_mount() -> bool:
+    return os.geteuid() == 0 and shutil.which("mount") is not None
+
+
+def bind_read_only(path: Path) -> None:
+    subprocess.run(["mount", "--bind", str(path), str(path)], check=True)
+    subprocess.run(["mount", "-o", "remount,ro,bind", str(path)], check=True)
+
+
+# ---- resource bombs ---------------------------------------------------------------
+
+
+def test_dictionary_bomb_is_refused_before_the_wal(data_dir):
+    server = ServerProcess(data_dir)
+    try:
+        cfg = note_config()
+        register(server, cfg)
+        before = rss_mib(server)
+        data = bomb(cfg, 1 << 20, 20000)  # 1 MiB value x 20,000 = 20 GB decoded
+        assert len(data) < 2 << 20
+        _, error = send(server, cfg, data)
+        assert error is not None and error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "--max-batch-bytes" in error.details() and "'text'" in error.details()
+        assert rss_mib(server) - before < 200
+        # Nothing reached the WAL: a restart replays nothing and comes up.
+        server.kill()
+        server = ServerProcess(data_dir)
+        assert count(server, cfg) == 0
+        # A dictionary batch under the bound is an ordinary insert.
+        _, error = send(server, cfg, bomb(cfg, 1000, 100))
+        assert error is None
+        assert count(server, cfg) == 100
+    finally:
+        server.stop()
+
+
+def test_replay_quarantines_a_record_over_the_bound_and_comes_up(data_dir):
+    """A WAL record that can never be applied (here: over a bound lowered since it
+    was written) is skipped with an ERROR naming producer and sequence; replay
+    goes on and the segment is kept aside."""
+    server = ServerProcess(data_dir)
+    cfg = note_config()
+    register(server, cfg)
+    assert send(server, cfg, bomb(cfg, 100_000, 50), "big", 1)[1] is None      # 5 MB decoded
+    assert send(server, cfg, bomb(cfg, 10, 7), "small", 1)[1] is None
+    server.kill()
+    server = ServerProcess(data_dir, args=["--max-batch-bytes", "1MiB"])
+    try:
+        assert count(server, cfg) == 7
+        log = server.log()
+        assert "producer 'big', sequence 1" in log and "--max-batch-bytes" in log
+        wal = data_dir / "hard" / "tests" / "notes" / "_bifrost" / "wal"
+        assert list(wal.glob("*.wal.corrupt"))
+    finally:
+        server.stop()
+
+
+def test_unflushed_rows_are_bounded_by_the_memory_limit(data_dir):
+    """--memory-limit 64MB leaves 32 MiB for acknowledged rows not yet flushed:
+    a second 20 MB batch right behind a first one waits (RESOURCE_EXHAUSTED,
+    which producers retry) and is accepted once the flush made room."""
+    server = ServerProcess(data_dir, args=["--memory-limit", "64MB"])
+    try:
+        cfg = note_config()
+        register(server, cfg)
+        assert send(server, cfg, bomb(cfg, 1 << 20, 20), "p", 1)[1] is None
+        _, error = send(server, cfg, bomb(cfg, 1 << 20, 20), "p", 2)
+        assert error is not None and error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "--memory-limit" in error.details()
+        deadline = time.monotonic() + 30
+        while error is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            _, error = send(server, cfg, bomb(cfg, 1 << 20, 20), "p", 2)
+        assert error is None
+        assert count(server, cfg) == 40
+    finally:
+        server.stop()
+
+
+def test_pathological_sql_is_refused_before_planning(server):
+    client = DatasetClient(GrpcConfig(server_uri=server.uri))
+    chain = "with " + ", ".join(["a0 as (select 1 as x)"] + [f"a{i} as (select * from a{i - 1})" for i in range(1, 2000)])
+    before = rss_mib(server)
+    with pytest.raises(BifrostError, match="--max-query-selects"):
+        client.sql(chain + " select * from a1999")
+    with pytest.raises(BifrostError, match="--max-value-bytes"):
+        client.sql("select length(repeat('x', 2000000000))")
+    with pytest.raises(BifrostError, match="--max-value-bytes"):
+        client.sql("select lpad('a', 3000000000, 'b')")
+    assert rss_mib(server) - before < 300
+    # Ordinary use of the same functions works.
+    assert client.sql("select length(repeat('ab', 1000)) as n").to_arrow().column("n")[0].as_py() == 2000
+
+
+def test_sql_text_longer_than_the_limit_is_refused(data_dir):
+    server = ServerProcess(data_dir, args=["--max-sql-bytes", "1KiB"])
+    try:
+        client = DatasetClient(GrpcConfig(server_uri=server.uri))
+        with pytest.raises(BifrostError, match="--max-sql-bytes"):
+            client.sql("select 1 " + " " * 2000)
+        assert client.sql("select 1 as one").to_arrow().column("one")[0].as_py() == 1
+    finally:
+        server.stop()
+
+
+# ---- startup and configuration ------------------------------------------------------
+
+
+def run_server(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(server_binary()), "--port", "0", *args], capture_output=True,
+                          text=True, timeout=30)
+
+
+def test_bad_values_and_data_dirs_fail_at_start_with_one_line(tmp_path):
+    for args, needle, code in [
+        (["--memory-limit", "4XB"], "--memory-limit", 2),
+        (["--max-batch-bytes", "lots"], "--max-batch-bytes", 2),
+        (["--vacuum-retention", "0.5"], "--unsafe-short-retention", 2),
+    ]:
+        done = run_server("--data-dir", str(tmp_path / "d"), *args)
+        assert done.returncode == code, done
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], done.stderr
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    done = run_server("--data-dir", str(a_file))
+    assert done.returncode == 1 and done.stderr.strip().count("\n") == 0
+    assert "not a directory" in done.stderr
+
+
+@pytest.mark.skipif(not can_mount(), reason="needs root to mount a read-only file system")
+def test_read_only_data_dir_refuses_to_start(data_dir):
+    server = ServerProcess(data_dir)
+    cfg = note_config()
+    register(server, cfg)
+    assert send(server, cfg, ipc(note_batch(cfg, pa.array(["a"] * 543), 0)))[1] is None
+    server.kill()
+    bind_read_only(data_dir)
+    try:
+        done = run_server("--data-dir", str(data_dir))
+        assert done.returncode == 1
+        assert "not writable" in done.stderr and done.stderr.strip().count("\n") == 0
+    finally:
+        subprocess.run(["umount", str(data_dir)], check=True)
+    server = ServerProcess(data_dir)
+    try:
+        assert count(server, cfg) == 543
+    finally:
+        server.stop()
+
+
+@pytest.mark.skipif(not can_mount(), reason="needs root to mount a read-only file system")
+def test_a_table_whose_wal_cannot_be_replayed_refuses_queries_instead_of_answering_zero(data_dir):
+    server = ServerProcess(data_dir)
+    cfg = note_config()
+    register(server, cfg)
+    assert send(server, cfg, ipc(note_batch(cfg, pa.array(["a"] * 500), 0)))[1] is None
+    server.kill()
+    wal = data_dir / "hard" / "tests" / "notes" / "_bifrost" / "wal"
+    bind_read_only(wal)
+    server = ServerProcess(data_dir)
+    try:
+        with pytest.raises(BifrostError, match="not available"):
+            count(server, cfg)
+        subprocess.run(["umount", str(wal)], check=True)
+        deadline = time.monotonic() + 15
+        while True:  # the server retries opening the table every 2 s
+            try:
+                assert count(server, cfg) == 500
+                break
+            except BifrostError:
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+    finally:
+        subprocess.run(["umount", str(wal)], capture_output=True)
+        server.stop()
+
+
+# ---- the WAL -----------------------------------------------------------------------
+
+
+def test_damage_in_the_middle_of_the_wal_loses_only_the_damaged_record(data_dir):
+    server = ServerProcess(data_dir)
+    cfg = note_config()
+    register(server, cfg)
+    for k in range(100):  # 100 records of 1,000 rows
+        assert send(server, cfg, ipc(note_batch(cfg, pa.array([f"v{k}"] * 1000), k * 1000)))[1] is None
+    server.kill()
+    wal = data_dir / "hard" / "tests" / "notes" / "_bifrost" / "wal"
+    (segment,) = wal.glob("*.wal")
+    blob = bytearray(segment.read_bytes())
+    at = len(blob) // 10
+    blob[at:at + 16] = bytes(b ^ 0xFF for b in blob[at:at + 16])
+    segment.write_bytes(bytes(blob))
+    server = ServerProcess(data_dir)
+    try:
+        rows = count(server, cfg)
+        assert 98_000 <= rows < 100_000, rows
+        log = server.log()
+        assert "ERROR" in log and "is damaged" in log and "bytes in" in log
+        assert list(wal.glob("*.wal.corrupt"))
+    finally:
+        server.stop()
+
+
+# ---- names, values and the wire ------------------------------------------------------
+
+
+def test_nul_bytes_empty_column_names_and_trailing_bytes_are_refused(server):
+    schema = '{"properties": {"a": {"type": "integer"}}, "required": ["a"], "title": "M", "type": "object"}'
+    _, error = raw_grpc.call(server.uri, "RegisterTable",
+                             raw_grpc.register_request(raw_grpc.table_name("hard", "tests", b"nul\x00x"), schema))
+    assert error is not None and error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "NUL" in error.details()
+    _, error = raw_grpc.call(server.uri, "Query", raw_grpc.query_request(b"select 1\x00; select 2"))
+    assert error is not None and "NUL" in error.details()
+    empty = '{"properties": {"": {"type": "integer"}}, "required": [""], "title": "M", "type": "object"}'
+    _, error = raw_grpc.call(server.uri, "RegisterTable",
+                             raw_grpc.register_request(raw_grpc.table_name("hard", "tests", "empty_col"), empty))
+    assert error is not None and error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "empty name" in error.details()
+    cfg = note_config("trailing")
+    register(server, cfg)
+    _, error = send(server, cfg, ipc(note_batch(cfg, pa.array(["a"]), 0)) + b"junk")
+    assert error is not None and error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "after the end-of-stream marker" in error.details()
+    assert count(server, cfg) == 0
+
+
+def test_partition_values_that_cannot_be_a_directory_are_refused_at_insert(data_dir):
+    server = ServerProcess(data_dir)
+    try:
+        cfg = note_config("by_text", partitioned=True)
+        register(server, cfg)
+        for bad in ["x" * 300, "/" * 86, "a\x00b"]:
+            _, error = send(server, cfg, ipc(note_batch(cfg, pa.array([bad]), 0)))
+            assert error is not None and error.code() == grpc.StatusCode.INVALID_ARGUMENT, bad[:10]
+            assert "partition column 'text'" in error.details()
+        fine = "x" * 200
+        assert send(server, cfg, ipc(note_batch(cfg, pa.array([fine, "short"]), 0)))[1] is None
+        client = DatasetClient(GrpcConfig(server_uri=server.uri))
+        assert client.maintain_dataset("hard", "tests", "by_text", ["flush"])["rows_flushed"] == 2
+        texts = client.sql(f"SELECT text FROM {cfg.fqn} ORDER BY text").to_arrow().column("text").to_pylist()
+        assert texts == ["short", fine]
+    finally:
+        server.stop()
+
+
+def test_a_table_directory_removed_under_the_server_is_dropped_and_can_be_registered_again(data_dir):
+    server = ServerProcess(data_dir)
+    try:
+        cfg = note_config("removed")
+        grpc_config = GrpcConfig(server_uri=server.uri)
+        register(server, cfg)
+        assert send(server, cfg, ipc(note_batch(cfg, pa.array(["a"] * 200), 0)))[1] is None
+        shutil.rmtree(data_dir / "hard" / "tests" / "removed")
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                count(server, cfg)
+            except BifrostError:
+                break
+            assert time.monotonic() < deadline, "the removed table still answers"
+            time.sleep(0.3)
+        assert "was removed while the server ran" in server.log()
+        import json
+        response, error = raw_grpc.call(server.uri, "RegisterTable", raw_grpc.register_request(
+            raw_grpc.table_name(cfg.catalog, cfg.schema_name, cfg.table), json.dumps(Note.model_json_schema())))
+        assert error is None and b"created" in response and b"already_exists" not in response
+        with DatasetProducer(cfg, grpc_config) as producer:
+            producer.insert(Note(text="b", n=1))
+            assert producer.flush(timeout=30) == 1
+        assert count(server, cfg) == 1
+    finally:
+        server.stop()
+
+
+# ---- what queries may see ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sql", [
+    "select * from pg_settings",
+    "select * from pg_catalog.pg_settings",
+    "select current_setting('allowed_directories')",
+    "PRAGMA database_list",
+    "PRAGMA show_tables",
+    "select * from information_schema.tables",
+    "select * from duckdb_settings()",
+    "select * from duckdb_views()",
+    "SHOW ALL TABLES",
+    "select * from pg_views",
+])
+def test_queries_learn_nothing_about_the_host(server, sql):
+    client = DatasetClient(GrpcConfig(server_uri=server.uri))
+    with pytest.raises(BifrostError) as caught:
+        client.sql(sql)
+    assert str(server.data_dir) not in str(caught.value)
+
+
+def test_describe_gives_a_location_relative_to_the_data_dir(server):
+    cfg = note_config("located")
+    register(server, cfg)
+    info = DatasetClient(GrpcConfig(server_uri=server.uri)).describe_dataset("hard", "tests", "located")
+    assert info["location"] == "hard/tests/located"
+    assert str(server.data_dir) not in str(info)
+
+
+# ---- vacuum ----------------------------------------------------------------------------
+
+
+def test_short_vacuum_retention_needs_the_servers_opt_in(server):
+    cfg = note_config("retention")
+    register(server, cfg)
+    client = DatasetClient(GrpcConfig(server_uri=server.uri))
+    with pytest.raises(BifrostError, match="--unsafe-short-retention"):
+        client.maintain_dataset("hard", "tests", "retention", ["vacuum"], retention_hours=0)
+    assert client.maintain_dataset("hard", "tests", "retention", ["vacuum"], retention_hours=2)["files_deleted"] == 0

@@ -1,0 +1,43 @@
+/* Checks an InsertBatch must pass before any of it reaches the WAL: the batch's
+ * Arrow schema against the table's, nulls in required columns, the batch's
+ * decoded size against the server's bound (a small message can reference one
+ * large value many times), and partition values that could never become a
+ * directory name (so every acknowledged row can always be flushed). */
+#ifndef BIFROST_SERVER_BATCH_CHECK_H
+#define BIFROST_SERVER_BATCH_CHECK_H
+
+#include <stdint.h>
+
+#include "bifrost/arrow.h"
+#include "bifrost/error.h"
+
+/* Same columns, same order, compatible types (strings in any of utf8, large
+ * utf8 and utf8 view; timestamps in any spelling of UTC). BF_EINVAL names the
+ * column. */
+int bf_batch_check_schema(const struct ArrowSchema *want, const struct ArrowSchema *got,
+                          bf_error_t *err);
+
+/* Non-nullable columns (per want) must have no nulls. */
+int bf_batch_check_nulls(const struct ArrowSchema *want, const struct ArrowArray *batch,
+                         bf_error_t *err);
+
+/* Adds the batch's decoded size to *total and fails with BF_EINVAL, naming the
+ * largest column and the sizes, once *total exceeds max_bytes (<= 0: no bound).
+ * received_bytes is the size of the message, for the error text. */
+int bf_batch_check_size(const struct ArrowSchema *schema, const struct ArrowArray *batch,
+                        int64_t max_bytes, int64_t received_bytes, int64_t *total,
+                        bf_error_t *err);
+
+/* Longest directory name a partition value may produce ("<column>=<escaped
+ * value>"); file systems allow 255 bytes. */
+#define BF_PARTITION_DIR_MAX 255
+
+/* String values of the partition columns must fit a directory name, counting
+ * each byte other than an ASCII letter or digit as three (its worst-case
+ * escaping), and must not contain a NUL byte. */
+int bf_batch_check_partition_values(const struct ArrowSchema *schema,
+                                    const struct ArrowArray *batch,
+                                    const char *const *partition_columns,
+                                    size_t n_partition_columns, bf_error_t *err);
+
+#endif
