@@ -142,30 +142,64 @@ static void test_torn_tail_every_cut(void **state) {
   }
 }
 
-static void test_corrupt_record_ends_log(void **state) {
-  (void)state;
-  char path[300];
-  seg_path("corrupt.wal", path, sizeof path);
-  write_records(path, 5);
-  struct stat st;
-  assert_int_equal(stat(path, &st), 0);
-  /* Flip one payload byte of the fourth record. */
-  long off = 8 + 3 * (12 + 8) + 12 + 2;
+static void flip_byte(const char *path, long off) {
   int fd = open(path, O_RDWR);
   char b;
   assert_int_equal(pread(fd, &b, 1, off), 1);
   b ^= 0x40;
   assert_int_equal(pwrite(fd, &b, 1, off), 1);
   close(fd);
-  uint64_t torn = 0;
-  collected_t *c = read_all(path, &torn);
-  assert_int_equal(c->n, 3);
+}
+
+static void test_damage_in_the_middle_is_skipped_and_reported(void **state) {
+  (void)state;
+  char path[300];
+  seg_path("corrupt.wal", path, sizeof path);
+  write_records(path, 5);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  flip_byte(path, 8 + 3 * (12 + 8) + 12 + 2); /* a payload byte of the fourth record */
+  collected_t *c = calloc(1, sizeof *c);
+  bf_wal_segment_t *seg;
+  int adopted;
+  uint64_t torn = 1, damaged_bytes = 0, regions = 0;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_wal_segment_adopt(path, &seg, &adopted, &err), BF_OK);
+  assert_int_equal(bf_wal_segment_read(seg, collect, c, &torn, &err), BF_OK);
+  bf_wal_segment_damage(seg, &damaged_bytes, &regions);
+  bf_wal_segment_close(seg, 0);
+  /* The records after the damage are read; only the damaged one is lost. */
+  assert_int_equal(c->n, 4);
+  assert_string_equal(c->records[2], "record-2");
+  assert_string_equal(c->records[3], "record-4");
+  assert_int_equal(torn, 0);
+  assert_int_equal(damaged_bytes, 12 + 8);
+  assert_int_equal(regions, 1);
   free(c);
-  /* Adoption cut the bad record and everything after it off the file. */
+  /* Nothing was cut: the file keeps the damaged record for inspection. */
   struct stat after;
   assert_int_equal(stat(path, &after), 0);
-  assert_int_equal(after.st_size, st.st_size - 2 * (12 + 8));
-  assert_int_equal(torn, 2 * (12 + 8));
+  assert_int_equal(after.st_size, st.st_size);
+}
+
+static void test_damaged_last_record_is_a_torn_tail(void **state) {
+  (void)state;
+  char path[300];
+  seg_path("torn-last.wal", path, sizeof path);
+  write_records(path, 5);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  flip_byte(path, 8 + 4 * (12 + 8) + 12 + 2);
+  uint64_t torn = 0;
+  collected_t *c = read_all(path, &torn);
+  assert_int_equal(c->n, 4);
+  free(c);
+  /* Adoption cut the unfinished record off the file. */
+  struct stat after;
+  assert_int_equal(stat(path, &after), 0);
+  assert_int_equal(after.st_size, st.st_size - (12 + 8));
+  assert_int_equal(torn, 12 + 8);
 }
 
 static void test_locked_segment_not_adopted(void **state) {
@@ -293,7 +327,8 @@ int main(void) {
       cmocka_unit_test(test_crc32c_known_value),
       cmocka_unit_test(test_round_trip),
       cmocka_unit_test(test_torn_tail_every_cut),
-      cmocka_unit_test(test_corrupt_record_ends_log),
+      cmocka_unit_test(test_damage_in_the_middle_is_skipped_and_reported),
+      cmocka_unit_test(test_damaged_last_record_is_a_torn_tail),
       cmocka_unit_test(test_locked_segment_not_adopted),
       cmocka_unit_test(test_group_commit_concurrent_writers),
       cmocka_unit_test(test_failed_write_leaves_segment_valid),
