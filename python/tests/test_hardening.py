@@ -474,8 +474,45 @@ def test_two_servers_vacuuming_at_retention_zero_lose_nothing(tmp_path):
         ids = table.to_pyarrow_table(columns=["id"]).column("id").to_pylist()
         assert len(ids) == producers * per_producer
         assert sorted(ids) == list(range(producers * per_producer))
-        assert count(a, cfg) == producers * per_producer
+        deadline = time.monotonic() + 10  # each server reads the other's commits every second
+        while count(a, cfg) != producers * per_producer and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert count(a, cfg) == count(b, cfg) == producers * per_producer
     finally:
         stop = True
         a.stop()
         b.stop()
+
+
+def test_a_missing_or_unreadable_data_file_names_the_table_and_the_file(data_dir):
+    server = ServerProcess(data_dir)
+    try:
+        damaged, healthy = note_config("damaged"), note_config("healthy")
+        client = DatasetClient(GrpcConfig(server_uri=server.uri))
+        for cfg in (damaged, healthy):
+            register(server, cfg)
+            for k in range(2):  # two flushes, two files
+                assert send(server, cfg, ipc(note_batch(cfg, pa.array(["a"] * 10), k * 10)))[1] is None
+                client.maintain_dataset(cfg.catalog, cfg.schema_name, cfg.table, ["flush"])
+        table_path = data_dir / "hard" / "tests" / "damaged"
+        files = sorted(table_path.rglob("*.parquet"), key=lambda p: p.stat().st_mtime)
+        assert len(files) == 2
+        victim = files[-1]
+        original = victim.read_bytes()
+        relative = str(victim.relative_to(table_path))
+        for damage in ("remove", "garbage"):
+            if damage == "remove":
+                victim.unlink()
+            else:
+                victim.write_bytes(b"garbage")
+            with pytest.raises(BifrostError) as caught:
+                count(server, damaged)
+            message = str(caught.value)
+            assert "hard.tests.damaged" in message and relative in message, message
+            assert str(data_dir) not in message
+            assert count(server, healthy) == 20  # other tables are not affected
+            assert client.describe_dataset("hard", "tests", "damaged")["num_files"] == 2
+        victim.write_bytes(original)  # the operator restores the file
+        assert count(server, damaged) == 20
+    finally:
+        server.stop()

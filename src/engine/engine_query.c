@@ -231,6 +231,40 @@ static int bind_params(duckdb_prepared_statement prepared, const bf_query_param_
   return BF_OK;
 }
 
+/* DuckDB's errors name files by absolute path. A query must learn nothing about
+ * the host, and a user must learn which table is damaged: a message naming a
+ * file under the data directory becomes "table c.s.t: data file <relative path>
+ * is missing or unreadable: <DuckDB's message, paths made relative>". */
+static void describe_file_error(const bf_engine_t *engine, bf_error_t *err) {
+  if (err == NULL) return;
+  size_t root = strlen(engine->data_dir);
+  const char *at = strstr(err->message, engine->data_dir);
+  if (at == NULL || at[root] != '/') return;
+  char rel[512] = "";
+  size_t n = 0;
+  for (const char *p = at + root + 1; *p && *p != '"' && *p != '\'' && n + 1 < sizeof rel; p++)
+    rel[n++] = *p;
+  rel[n] = '\0';
+  char cleaned[BF_ERROR_MESSAGE_MAX];
+  size_t out = 0;
+  for (const char *p = err->message; *p && out + 1 < sizeof cleaned;) {
+    if (strncmp(p, engine->data_dir, root) == 0 && p[root] == '/') {
+      p += root + 1;
+      continue;
+    }
+    cleaned[out++] = *p++;
+  }
+  cleaned[out] = '\0';
+  char catalog[130] = "", schema[130] = "", table[130] = "";
+  if (err->status == BF_EQUERY && strstr(rel, ".parquet") && sscanf(rel, "%129[^/]/%129[^/]/%129[^/]/", catalog, schema, table) == 3)
+    bf_error_set(err, BF_EQUERY, "table %s.%s.%s: data file %s is missing or unreadable (%s); "
+                 "other tables are not affected",
+                 catalog, schema, table, rel + strlen(catalog) + strlen(schema) + strlen(table) + 3,
+                 cleaned);
+  else
+    bf_error_set(err, err->status, "%s", cleaned);
+}
+
 int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t *params,
                     size_t n_params, double client_time_left, bf_engine_cancel_fn should_cancel,
                     bf_engine_chunk_fn on_chunk, void *ctx, int64_t *out_rows, bf_error_t *err) {
@@ -320,6 +354,10 @@ done:
   if (status == BF_EQUERY && err && strstr(err->message, "Permission Error")) {
     status = BF_EPERM; /* the sandbox refused a file access */
     err->status = BF_EPERM;
+  }
+  if (status != BF_OK && err) {
+    describe_file_error(engine, err);
+    status = err->status;
   }
   if (prepared) duckdb_destroy_prepare(&prepared);
   if (extracted) duckdb_destroy_extracted(&extracted);

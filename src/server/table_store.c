@@ -137,6 +137,25 @@ int bf__store_publish(bf_store_t *s, bf_table_t *t, const char *drop_tail, bf_er
                                         t->n_partition_columns, t->snapshot.files,
                                         t->snapshot.n_files, tails, n, drop_tail, err);
   free(tails);
+  /* A view that cannot be built (a data file missing or unreadable) must not
+   * leave queries on the last view, which lacks the newest rows: the table
+   * refuses queries, naming the reason, until a publish succeeds again (retried
+   * every second by the writer). Inserts go on: their rows are in the WAL. */
+  if (status != BF_OK) {
+    char reason[BF_ERROR_MESSAGE_MAX + 64];
+    snprintf(reason, sizeof reason, "its view cannot be built: %s", err ? err->message : "?");
+    bf_engine_set_table_unavailable(s->engine, t->fqn, reason);
+    ts->view_stale = 1;
+    if (err && strcmp(ts->view_error, err->message) != 0) { /* said once per reason */
+      snprintf(ts->view_error, sizeof ts->view_error, "%s", err->message);
+      BF_LOG_ERROR("table %s: %s (queries refused until it is fixed)", t->fqn, reason);
+    }
+  } else if (ts->view_stale) {
+    ts->view_stale = 0;
+    ts->view_error[0] = '\0';
+    bf_engine_set_table_unavailable(s->engine, t->fqn, NULL);
+    BF_LOG_INFO("table %s: its view is built again; queries are answered", t->fqn);
+  }
   return status;
 }
 
@@ -182,11 +201,11 @@ static int gen_add(bf_store_t *s, bf_table_t *t, bf_wal_segment_t *seg, int seal
   }
   g->seg = seg;
   ts->gens[ts->n_gens++] = g;
-  status = bf__store_publish(s, t, NULL, err);
-  if (status != BF_OK) { /* keep it anyway: its rows must still be flushed */
-    g->sealed = 1;
-    return status;
-  }
+  bf_error_t view_err;
+  bf_error_init(&view_err);
+  /* A failed publish marks the table unavailable for queries (see
+   * bf__store_publish); the generation still takes and keeps rows. */
+  bf__store_publish(s, t, NULL, &view_err);
   *out = g;
   return BF_OK;
 }
@@ -887,7 +906,8 @@ static void tend_table(bf_store_t *s, bf_table_t *t, int64_t now_us) {
     if (now_us - ts->last_refresh_us >= 1000000) { /* other servers' commits */
       ts->last_refresh_us = now_us;
       int advanced = 0;
-      if (bf_delta_snapshot_refresh(t->dir, &t->snapshot, &advanced, &err) == BF_OK && advanced)
+      if (bf_delta_snapshot_refresh(t->dir, &t->snapshot, &advanced, &err) == BF_OK &&
+          (advanced || ts->view_stale))
         bf__store_publish(s, t, NULL, &err);
       if (bf__store_adopt_orphans(s, t, &err) != BF_OK)
         BF_LOG_WARN("table %s: adopting WAL segments: %s", t->fqn, err.message);

@@ -45,6 +45,8 @@ struct bf_table_store {
   int64_t last_refresh_us;  /* guarded by t->mu */
   int64_t last_maintenance_us, last_vacuum_us; /* guarded by work_mu */
   char open_error[512];     /* last reason the table failed to open; guarded by t->mu */
+  int view_stale;           /* the last publish failed; guarded by t->mu */
+  char view_error[512];     /* last publish failure, logged once; guarded by t->mu */
   int64_t retry_flush_at_us;  /* after a failed flush, not before this; guarded by work_mu */
 };
 typedef struct bf_table_store bf_table_store_t;
