@@ -11,7 +11,7 @@ from ._config import GrpcConfig, TableConfig
 from ._errors import FingerprintMismatchError
 from ._producer import flush_local_producers
 from ._result import QueryResult
-from ._sql import encode_params, quote_identifier
+from ._sql import check_condition, encode_params, quote_identifier
 
 __all__ = ["DatasetClient"]
 
@@ -73,8 +73,8 @@ class DatasetClient:
             if required:
                 raise ValueError(f"columns must include the required fields {required}")
             selected = list(columns)
-        if where is not None and not isinstance(where, str):
-            raise TypeError("where must be an SQL condition string")
+        if where is not None:
+            where = check_condition(where)
         if params is not None and where is None:
             raise ValueError("params are only used with where=")
         column_sql = ", ".join(quote_identifier(c) for c in selected)

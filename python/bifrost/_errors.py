@@ -18,6 +18,7 @@ __all__ = [
     "AlreadyExistsError",
     "QueryError",
     "QueryPermissionError",
+    "InvalidConditionError",
     "PermissionDeniedError",
     "AuthenticationError",
     "BifrostTimeoutError",
@@ -64,6 +65,12 @@ class PermissionDeniedError(BifrostError, PermissionError):
 
 class QueryPermissionError(QueryError, PermissionDeniedError):
     """The query touched something the query sandbox forbids."""
+
+
+class InvalidConditionError(QueryError, ValueError):
+    """A ``read(where=...)`` condition is not a single SQL expression (unbalanced
+    parentheses, a comment, a ``;``, an unterminated literal, ...). Raised before
+    anything is sent to the server."""
 
 
 class AuthenticationError(PermissionDeniedError):
