@@ -2,9 +2,13 @@
 
 Define a schema as a Pydantic model (TableConfig), push records through a
 non-blocking producer (DatasetProducer), query them back with SQL (DatasetClient,
-QueryResult) or do both through Bifrost. Errors derive from BifrostError.
+QueryResult, streamed with QueryResult.to_reader()) or do both through Bifrost.
+AsyncDatasetClient (and the *_async methods) is the asyncio face. Errors derive from
+BifrostError. The package is typed (py.typed): DatasetClient[Model].read() is
+list[Model].
 """
 from . import _errors as errors
+from ._async import AsyncDatasetClient
 from ._bifrost import Bifrost
 from ._client import DatasetClient
 from ._config import GrpcConfig, TableConfig, WriteConfig
@@ -14,6 +18,7 @@ from ._errors import (
     BifrostConnectionError,
     BifrostError,
     BifrostTimeoutError,
+    ClientClosedError,
     CorruptDataError,
     FingerprintMismatchError,
     InvalidConditionError,
@@ -36,6 +41,7 @@ __all__ = [
     "GrpcConfig",
     "DatasetProducer",
     "DatasetClient",
+    "AsyncDatasetClient",
     "Bifrost",
     "QueryResult",
     "errors",
@@ -53,5 +59,6 @@ __all__ = [
     "BifrostConnectionError",
     "QueueFullError",
     "ProducerClosedError",
+    "ClientClosedError",
     "CorruptDataError",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "BifrostConnectionError",
     "QueueFullError",
     "ProducerClosedError",
+    "ClientClosedError",
     "CorruptDataError",
     "error_from_status",
 ]
@@ -44,7 +45,13 @@ class SchemaError(BifrostError, ValueError):
 
 
 class FingerprintMismatchError(BifrostError, ValueError):
-    """The local model's fingerprint differs from the table's fingerprint on the server."""
+    """The local model's fingerprint differs from the table's fingerprint on the server.
+
+    Raised by DatasetClient, the message lists the columns that differ (in the model
+    only, in the table only, type changed, nullability changed), and ``differences``
+    holds the same as a dict of lists."""
+
+    differences: dict = {}
 
 
 class NotFoundError(BifrostError, LookupError):
@@ -64,7 +71,9 @@ class PermissionDeniedError(BifrostError, PermissionError):
 
 
 class QueryPermissionError(QueryError, PermissionDeniedError):
-    """The query touched something the query sandbox forbids."""
+    """The query tried to write (queries are read-only: INSERT, DELETE, UPDATE, CREATE,
+    COPY, ... are refused) or touched something the query sandbox forbids (a file,
+    a table function outside the allowlist)."""
 
 
 class InvalidConditionError(QueryError, ValueError):
@@ -91,6 +100,10 @@ class QueueFullError(BifrostError, RuntimeError):
 
 class ProducerClosedError(BifrostError, RuntimeError):
     """The producer has been shut down."""
+
+
+class ClientClosedError(BifrostError, RuntimeError):
+    """The DatasetClient has been closed."""
 
 
 class CorruptDataError(BifrostError, ValueError):

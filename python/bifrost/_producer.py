@@ -15,6 +15,7 @@ import weakref
 from typing import Any, Dict, Iterable, Optional
 
 from . import _core
+from ._async import AsyncFlushMixin
 from ._config import GrpcConfig, TableConfig, WriteConfig
 from ._errors import SchemaError
 
@@ -153,7 +154,7 @@ def _check_types(table_config: Any, transport: Any, write_config: Any) -> WriteC
     return write_config
 
 
-class DatasetProducer:
+class DatasetProducer(AsyncFlushMixin):
     """Writes records of ``table_config.model`` to the table, in the background.
 
     The table is registered on construction (``register()`` may be called again; it
