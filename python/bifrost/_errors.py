@@ -139,4 +139,8 @@ _BY_OPERATION = {
 def error_from_status(status: str, message: str, operation: Optional[str] = None) -> BifrostError:
     """Returns the exception for a C status name; called by ``bifrost._core``."""
     cls = _BY_OPERATION.get(operation or "", {}).get(status) or _BY_STATUS.get(status, BifrostError)
+    if operation == "query" and status == "BF_EQUERY" and message.startswith("Permission Error"):
+        # The sandbox refused a file access while the statement was being prepared
+        # (the server maps only refusals at execution time to BF_EPERM).
+        cls = QueryPermissionError
     return cls(message, status)
