@@ -59,7 +59,7 @@ class DatasetClient(Generic[ModelT]):
                 f"{format_differences(diff)}",
                 "BF_EMISMATCH",
             )
-            error.differences = diff  # type: ignore[attr-defined]
+            error.differences = diff
             raise error
 
     def _require_config(self, what: str) -> TableConfig[ModelT]:
@@ -151,14 +151,14 @@ class DatasetClient(Generic[ModelT]):
             raise TypeError(f"query must be a str, not {type(query).__name__}")
         return await self._query_async(query, params=encode_params(params))
 
-    def _query(self, query: str, fqn: Optional[str] = None, params: Optional[list] = None) -> QueryResult:
+    def _query(self, query: str, fqn: Optional[str] = None, params: Optional[List[Any]] = None) -> QueryResult:
         channel = self._live_channel()
         # Records this process inserted before the query are visible to it.
         flush_local_producers(self._transport.server_uri, fqn, self._timeout)
         return QueryResult._from_stream(_core.QueryStream(channel, query, self._timeout, params))
 
     async def _query_async(self, query: str, fqn: Optional[str] = None,
-                           params: Optional[list] = None) -> QueryResult:
+                           params: Optional[List[Any]] = None) -> QueryResult:
         channel = self._live_channel()
         await run_blocking(flush_local_producers, self._transport.server_uri, fqn, self._timeout)
         # Starting the call does not block; reading it does (in a thread).
@@ -166,14 +166,17 @@ class DatasetClient(Generic[ModelT]):
 
     def list_datasets(self) -> List[Dict[str, Any]]:
         """Every registered table with its metadata (fingerprint, schema, location, ...)."""
-        return json.loads(self._live_channel().list_tables(self._timeout))
+        tables: List[Dict[str, Any]] = json.loads(self._live_channel().list_tables(self._timeout))
+        return tables
 
     def describe_dataset(self, catalog: str, schema_name: str, table: str) -> Dict[str, Any]:
         """One table's metadata (keys: catalog, schema_name, table, fingerprint,
         partition_columns, json_schema, arrow_schema, location, delta_version,
         num_files, num_rows, tail_rows, size_bytes, created_at_ms); NotFoundError if
         it is not registered."""
-        return json.loads(self._live_channel().describe_table(catalog, schema_name, table, self._timeout))
+        info: Dict[str, Any] = json.loads(self._live_channel().describe_table(catalog, schema_name, table,
+                                                                             self._timeout))
+        return info
 
     def maintain_dataset(self, catalog: str, schema_name: str, table: str,
                          operations: Sequence[str] = ("flush",),
@@ -188,8 +191,9 @@ class DatasetClient(Generic[ModelT]):
         files_deleted, log_files_deleted, checkpoint_version, delta_version)."""
         if isinstance(operations, str):
             operations = [operations]
-        return json.loads(self._live_channel().maintain_table(catalog, schema_name, table, list(operations),
-                                                              retention_hours, self._timeout))
+        done: Dict[str, Any] = json.loads(self._live_channel().maintain_table(
+            catalog, schema_name, table, list(operations), retention_hours, self._timeout))
+        return done
 
     @property
     def table_config(self) -> Optional[TableConfig[ModelT]]:

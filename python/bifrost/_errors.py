@@ -8,7 +8,7 @@ that catches ``ValueError`` or ``TimeoutError`` keeps working.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Dict, List, Optional
 
 __all__ = [
     "BifrostError",
@@ -51,7 +51,7 @@ class FingerprintMismatchError(BifrostError, ValueError):
     only, in the table only, type changed, nullability changed), and ``differences``
     holds the same as a dict of lists."""
 
-    differences: dict = {}
+    differences: Dict[str, List[str]] = {}
 
 
 class NotFoundError(BifrostError, LookupError):

@@ -236,7 +236,8 @@ class QueryResult:
     @property
     def num_rows(self) -> int:
         """Rows in the result (reads the whole result)."""
-        return self.to_arrow().num_rows
+        rows: int = self.to_arrow().num_rows
+        return rows
 
     @property
     def schema(self) -> "pyarrow.Schema":

@@ -21,7 +21,9 @@ def server_fields(info: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
     if isinstance(arrow, dict) and arrow and all(isinstance(v, dict) for v in arrow.values()):
         return {k: dict(v) for k, v in arrow.items()}
     text = info.get("json_schema") or "{}"
-    return json.loads(_core.parse_schema(text if isinstance(text, str) else json.dumps(text)))
+    fields: Dict[str, Dict[str, Any]] = json.loads(
+        _core.parse_schema(text if isinstance(text, str) else json.dumps(text)))
+    return fields
 
 
 def _kind(field: Mapping[str, Any]) -> str:
