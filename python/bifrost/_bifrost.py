@@ -103,15 +103,15 @@ class Bifrost(Generic[ModelT]):
         return self._producer.stats()
 
     def shutdown(self, timeout: Optional[float] = None) -> None:
-        """Flushes and stops the producer, and closes the client."""
-        try:
-            self._producer.shutdown(timeout)
-        finally:
-            self._client.close()
+        """Flushes and stops the producer; the client stays usable for queries."""
+        self._producer.shutdown(timeout)
 
     def close(self) -> None:
-        """Same as shutdown()."""
-        self.shutdown()
+        """shutdown(), then closes the client too."""
+        try:
+            self.shutdown()
+        finally:
+            self._client.close()
 
     def __enter__(self) -> "Bifrost[ModelT]":
         return self
