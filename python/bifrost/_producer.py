@@ -17,7 +17,8 @@ from typing import Any, Dict, Iterable, Optional
 from . import _core
 from ._async import AsyncFlushMixin
 from ._config import GrpcConfig, TableConfig, WriteConfig
-from ._errors import SchemaError
+from ._errors import FingerprintMismatchError, SchemaError
+from ._schema_diff import explain_mismatch
 
 __all__ = ["DatasetProducer"]
 
@@ -196,8 +197,10 @@ class DatasetProducer(AsyncFlushMixin):
         self._forked = False
         try:
             self.register()
-        except BaseException:
+        except BaseException as exc:
             self._core.shutdown(1.0)
+            if isinstance(exc, FingerprintMismatchError):
+                explain_mismatch(exc, table_config, transport)  # lists the differing columns
             raise
         with _LIVE_LOCK:
             _LIVE.add(self)

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Mapping
 
 from . import _core
 
-__all__ = ["schema_differences", "format_differences", "server_fields"]
+__all__ = ["explain_mismatch", "schema_differences", "format_differences", "server_fields"]
 
 Fields = Mapping[str, Mapping[str, Any]]
 
@@ -53,3 +53,22 @@ def format_differences(diff: Mapping[str, List[str]]) -> str:
     if not lines:
         return "  no column differs in name, type or nullability (nested field or metadata differences)"
     return "\n".join(lines)
+
+
+def explain_mismatch(error: Any, config: Any, transport: Any) -> None:
+    """Adds the column differences to a FingerprintMismatchError raised by a
+    registration (the server's message names only the two fingerprints): describes
+    the table, sets ``error.differences`` and extends its message. Never raises; the
+    error stays as it was when the table cannot be described."""
+    try:
+        channel = _core.Channel(transport.server_uri, tls=transport.tls, authorization=transport.authorization)
+        info = json.loads(channel.describe_table(config.catalog, config.schema_name, config.table,
+                                                 transport.timeout_secs))
+        diff = schema_differences(config.fields, server_fields(info))
+    except Exception:  # noqa: BLE001 - the original error is the one to report
+        return
+    message = (f"{error.message}\ntable {config.fqn} on the server does not match the model "
+               f"{config.model.__name__}:\n{format_differences(diff)}")
+    error.message = message
+    error.args = (message,)
+    error.differences = diff

@@ -102,3 +102,11 @@ def test_closed_client_says_so(grpc):
     with pytest.raises(ClientClosedError):
         client.list_datasets()
     assert result.to_arrow().column("x")[0].as_py() == 1  # results stay readable
+
+
+def test_registration_mismatch_lists_the_differences(grpc, unique_table):
+    DatasetProducer(TableConfig(Stored, "test", "client_errors", unique_table), grpc).shutdown()
+    with pytest.raises(FingerprintMismatchError) as info:
+        DatasetProducer(TableConfig(Changed, "test", "client_errors", unique_table), grpc)
+    assert info.value.differences["removed"] == ["score (Float64, required)"]
+    assert "name: table Utf8View -> model Int64" in str(info.value)
