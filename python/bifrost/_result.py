@@ -104,7 +104,7 @@ class QueryResult:
     ``to_arrow()`` keeps the schema even for zero rows. ``QueryResult(ipc_bytes)``
     wraps a complete IPC stream held in memory."""
 
-    __slots__ = ("_ipc", "_table", "_stream", "_pieces", "_streamed", "__weakref__")
+    __slots__ = ("_ipc", "_table", "_stream", "_pieces", "_streamed", "_closed", "__weakref__")
 
     def __init__(self, ipc_bytes: bytes):
         if not isinstance(ipc_bytes, (bytes, bytearray, memoryview)):
@@ -114,6 +114,7 @@ class QueryResult:
         self._stream: Any = None
         self._pieces: List[bytes] = []
         self._streamed = False
+        self._closed = False
 
     @classmethod
     def _from_stream(cls, stream: Any, prefetch_bytes: int = PREFETCH_BYTES) -> "QueryResult":
@@ -125,6 +126,7 @@ class QueryResult:
         self._stream = stream
         self._pieces = []
         self._streamed = False
+        self._closed = False
         received = 0
         try:
             while received < prefetch_bytes:
@@ -146,6 +148,8 @@ class QueryResult:
 
     def _read_all(self) -> bytes:
         if self._ipc is None:
+            if self._closed:
+                raise ValueError("this query result was closed before it was read to the end")
             if self._streamed:
                 raise ValueError("this query result was already consumed as a stream (to_reader() or "
                                  "__arrow_c_stream__); run the query again to read it another way")
@@ -177,6 +181,8 @@ class QueryResult:
             return self._table.to_reader()
         if self._ipc is not None:
             return pa.ipc.open_stream(self._ipc)
+        if self._closed:
+            raise ValueError("this query result was closed before it was read to the end")
         if self._streamed:
             raise ValueError("this query result was already consumed as a stream")
         self._streamed = True
@@ -224,7 +230,7 @@ class QueryResult:
         stream, self._stream = self._stream, None
         self._pieces = []
         if stream is not None:
-            self._streamed = True  # nothing left to read
+            self._closed = True  # nothing left to read
             stream.close()
 
     def __enter__(self) -> "QueryResult":
@@ -249,7 +255,7 @@ class QueryResult:
 
     def __repr__(self) -> str:
         if self._ipc is None:
-            state = "streamed" if self._streamed else "streaming"
+            state = "closed" if self._closed else "streamed" if self._streamed else "streaming"
             return f"QueryResult({state}, ipc_bytes_received={sum(len(p) for p in self._pieces)})"
         try:
             table = self.to_arrow()

@@ -87,8 +87,9 @@ def test_closing_an_unread_result_cancels_it(client):
     result = client.sql(BIG)
     assert not result.is_complete
     result.close()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="closed"):
         result.to_arrow()
+    assert "closed" in repr(result)
     with client.sql(BIG) as r:
         assert next(iter(r.to_reader())).num_rows > 0
     assert client.sql("SELECT 5 AS x").to_arrow().column("x")[0].as_py() == 5
@@ -142,3 +143,21 @@ def test_ten_million_rows_stream_in_bounded_memory(server, tmp_path):
     assert figures["rows"] == 10_000_000
     assert figures["arrow_bytes"] > 300 << 20  # the result is several hundred MB
     assert figures["growth"] < figures["arrow_bytes"] / 3, figures
+
+
+def test_error_mid_stream_raises_from_the_reader(tmp_path):
+    from bifrost import QueryError
+
+    from conftest import ServerProcess
+
+    srv = ServerProcess(tmp_path / "data", args=["--max-result-bytes", "30000000"])
+    try:
+        client = DatasetClient(GrpcConfig(server_uri=srv.uri))
+        result = client.sql(BIG)  # the first pieces are under the limit
+        assert not result.is_complete
+        with pytest.raises(QueryError, match="max-result-bytes"):
+            for _ in result.to_reader():
+                pass
+        assert client.sql("SELECT 2 AS x").to_arrow().column("x")[0].as_py() == 2
+    finally:
+        srv.stop()
