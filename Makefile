@@ -1,6 +1,6 @@
 # Bifrost developer entry points. `make demo` and `make test` work on a fresh
 # machine: both run `setup` first, which is idempotent and fast when done.
-.PHONY: setup deps build build-debug install test test-c test-py test-fuzz demo bench clean
+.PHONY: setup deps build build-debug install test test-c test-py test-fuzz test-types demo bench clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -28,7 +28,7 @@ $(VENV)/.bifrost-installed: $(EXT_SOURCES) | deps
 	@$(VENV)/bin/pip install --no-build-isolation -q .
 	@touch $@
 
-test: setup test-c test-fuzz test-py
+test: setup test-c test-fuzz test-types test-py
 
 test-c: build-debug
 	@cd build-debug && ASAN_OPTIONS=detect_leaks=1:detect_odr_violation=0 ctest --output-on-failure -j $(JOBS)
@@ -37,6 +37,10 @@ test-c: build-debug
 FUZZ_SECONDS ?= 20
 test-fuzz: deps
 	@./scripts/fuzz_smoke.sh $(FUZZ_SECONDS)
+
+# Static types: the installed package (py.typed) as an application sees it.
+test-types: setup
+	@$(VENV)/bin/mypy --strict examples/quickstart.py python/tests/typing_snippet.py
 
 # pytest exits 5 when it collects nothing; that is a failure here, never a pass.
 test-py: setup

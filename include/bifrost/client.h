@@ -2,7 +2,9 @@
  * unpacks the protobuf messages so callers (the Python extension, C programs, the
  * producer) deal in plain C values. All functions are thread-safe for a shared
  * channel and return bf statuses mapped from gRPC codes (NOT_FOUND ->
- * BF_ENOTFOUND, FAILED_PRECONDITION -> BF_EMISMATCH, ...), message in err. */
+ * BF_ENOTFOUND, FAILED_PRECONDITION -> BF_EMISMATCH, ...), message in err.
+ * Reads (query, list, describe) and registration are resent once when the first
+ * attempt died on the transport (a connection left over from a restarted server). */
 #ifndef BIFROST_CLIENT_H
 #define BIFROST_CLIENT_H
 
@@ -40,6 +42,18 @@ int bf_client_insert_batch(bf_rpc_channel_t *channel, const bf_table_name_t *nam
 int bf_client_query(bf_rpc_channel_t *channel, const char *sql, const bf_query_param_t *params,
                     size_t n_params, double timeout_secs, bf_rpc_cancel_fn should_cancel,
                     void *cancel_ctx, bf_buffer_t *ipc_out, bf_error_t *err);
+
+/* The same query as a pull stream (bounded memory): open sends the request; each
+ * next() replaces chunk's content with the next piece of the result's Arrow IPC
+ * stream (pieces concatenate to one IPC stream; they are not aligned to IPC
+ * messages), or sets *done at the end (BF_OK) or returns the query's error. Close
+ * with bf_rpc_stream_close (cancels an unfinished query); bf_rpc_stream_cancel
+ * works from any thread. */
+int bf_client_query_open(bf_rpc_channel_t *channel, const char *sql,
+                         const bf_query_param_t *params, size_t n_params, double timeout_secs,
+                         bf_rpc_stream_t **out, bf_error_t *err);
+int bf_client_query_next(bf_rpc_stream_t *stream, bf_buffer_t *chunk, int *done,
+                         bf_rpc_cancel_fn should_cancel, void *cancel_ctx, bf_error_t *err);
 
 /* Table metadata as JSON text (malloc'd, caller frees): list -> JSON array of
  * objects, describe -> one object. Keys: catalog, schema_name, table, fingerprint,

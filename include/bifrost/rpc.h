@@ -23,6 +23,8 @@
 #define BF_RPC_METHOD_HEALTH_CHECK "/grpc.health.v1.Health/Check"
 
 #define BF_RPC_MAX_MESSAGE_BYTES (256 * 1024 * 1024)
+/* Port used when a client target names none ("127.0.0.1" -> "127.0.0.1:50051"). */
+#define BF_RPC_DEFAULT_PORT 50051
 
 /* bf status <-> gRPC status code (grpc_status_code values as int). */
 int bf_rpc_status_to_grpc(int bf_status);
@@ -81,7 +83,8 @@ double bf_rpc_call_time_left(bf_rpc_call_t *call);
 typedef struct bf_rpc_channel bf_rpc_channel_t;
 
 typedef struct bf_rpc_channel_options {
-  const char *target;          /* "localhost:50051"; "http://" / "https://" prefix allowed */
+  const char *target;          /* "localhost:50051"; "http://" / "https://" prefix allowed;
+                                  without a port BF_RPC_DEFAULT_PORT; port 0 is refused */
   bool tls;                    /* also implied by an https:// target */
   const char *authorization;   /* sent as "authorization" metadata, may be NULL */
 } bf_rpc_channel_options_t;
@@ -97,6 +100,14 @@ int bf_rpc_channel_unary(bf_rpc_channel_t *channel, const char *method, const ui
                          size_t request_size, double timeout_secs, bf_buffer_t *response,
                          bf_error_t *err);
 
+/* Like bf_rpc_channel_unary for requests that are safe to repeat (reads,
+ * registration): when the first attempt fails with UNAVAILABLE from the transport
+ * (a connection that died, e.g. pooled from a server process that was restarted),
+ * it is sent once more within what is left of timeout_secs. */
+int bf_rpc_channel_unary_idempotent(bf_rpc_channel_t *channel, const char *method,
+                                    const uint8_t *request, size_t request_size,
+                                    double timeout_secs, bf_buffer_t *response, bf_error_t *err);
+
 /* Server-streaming call: on_message is invoked for each message in order; a non-zero
  * return cancels the call (result BF_ECANCELLED). */
 typedef int (*bf_rpc_message_fn)(void *ctx, const uint8_t *message, size_t size);
@@ -108,5 +119,27 @@ int bf_rpc_channel_server_stream(bf_rpc_channel_t *channel, const char *method,
                                  double timeout_secs, bf_rpc_message_fn on_message, void *ctx,
                                  bf_rpc_cancel_fn should_cancel, void *cancel_ctx,
                                  bf_error_t *err);
+
+/* Pull-style server stream (rpc_stream.c): open sends the request without waiting;
+ * each next() waits for one message, so the caller holds one message at a time and
+ * gRPC flow control keeps the server from running ahead. A stream is used by one
+ * thread at a time, except bf_rpc_stream_cancel, which any thread may call. The
+ * request is idempotent: a stream that fails on the transport (UNAVAILABLE without
+ * a server status) before its first message is reopened once. */
+typedef struct bf_rpc_stream bf_rpc_stream_t;
+int bf_rpc_stream_open(bf_rpc_channel_t *channel, const char *method, const uint8_t *request,
+                       size_t request_size, double timeout_secs, bf_rpc_stream_t **out,
+                       bf_error_t *err);
+/* Replaces message's content with the next message (*done = 0), or ends the stream:
+ * *done = 1 with BF_OK at a clean end, or the call's error status. After the end,
+ * further calls repeat the final status. should_cancel (may be NULL) is polled
+ * about every 100 ms while waiting; non-zero cancels the call (BF_ECANCELLED). */
+int bf_rpc_stream_next(bf_rpc_stream_t *stream, bf_buffer_t *message, int *done,
+                       bf_rpc_cancel_fn should_cancel, void *cancel_ctx, bf_error_t *err);
+/* Cancels the call from any thread; a waiting or later next() returns BF_ECANCELLED
+ * (unless the stream had already ended). */
+void bf_rpc_stream_cancel(bf_rpc_stream_t *stream);
+/* Cancels the call if it has not ended, and frees the stream. */
+void bf_rpc_stream_close(bf_rpc_stream_t *stream);
 
 #endif /* BIFROST_RPC_H */

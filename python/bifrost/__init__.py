@@ -2,9 +2,13 @@
 
 Define a schema as a Pydantic model (TableConfig), push records through a
 non-blocking producer (DatasetProducer), query them back with SQL (DatasetClient,
-QueryResult) or do both through Bifrost. Errors derive from BifrostError.
+QueryResult, streamed with QueryResult.to_reader()) or do both through Bifrost.
+AsyncDatasetClient (and the *_async methods) is the asyncio face. Errors derive from
+BifrostError. The package is typed (py.typed): DatasetClient[Model].read() is
+list[Model].
 """
 from . import _errors as errors
+from ._async import AsyncDatasetClient
 from ._bifrost import Bifrost
 from ._client import DatasetClient
 from ._config import GrpcConfig, TableConfig, WriteConfig
@@ -14,8 +18,10 @@ from ._errors import (
     BifrostConnectionError,
     BifrostError,
     BifrostTimeoutError,
+    ClientClosedError,
     CorruptDataError,
     FingerprintMismatchError,
+    InvalidConditionError,
     NotFoundError,
     PermissionDeniedError,
     ProducerClosedError,
@@ -35,6 +41,7 @@ __all__ = [
     "GrpcConfig",
     "DatasetProducer",
     "DatasetClient",
+    "AsyncDatasetClient",
     "Bifrost",
     "QueryResult",
     "errors",
@@ -45,11 +52,13 @@ __all__ = [
     "AlreadyExistsError",
     "QueryError",
     "QueryPermissionError",
+    "InvalidConditionError",
     "PermissionDeniedError",
     "AuthenticationError",
     "BifrostTimeoutError",
     "BifrostConnectionError",
     "QueueFullError",
     "ProducerClosedError",
+    "ClientClosedError",
     "CorruptDataError",
 ]

@@ -1,30 +1,37 @@
 """DatasetClient: the read side. SQL goes to the server over gRPC and comes back as
-one Arrow IPC stream (QueryResult); read() turns a table's rows back into validated
-model instances. Thread-safe: the underlying channel serves concurrent calls."""
+an Arrow IPC stream read as it arrives (QueryResult); read() turns a table's rows
+back into validated model instances. Thread-safe: the underlying channel serves
+concurrent calls. ``sql_async`` / ``read_async`` are the asyncio face (_async.py)."""
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Generic, List, Optional, Sequence
 
 from . import _core
-from ._config import GrpcConfig, TableConfig
-from ._errors import FingerprintMismatchError
+from ._async import read_result_async, run_blocking, run_query
+from ._config import GrpcConfig, ModelT, TableConfig
+from ._errors import ClientClosedError, FingerprintMismatchError
 from ._producer import flush_local_producers
 from ._result import QueryResult
-from ._sql import encode_params, quote_identifier
+from ._schema_diff import format_differences, schema_differences, server_fields
+from ._sql import check_condition, encode_params, quote_identifier
 
 __all__ = ["DatasetClient"]
 
 
-class DatasetClient:
+class DatasetClient(Generic[ModelT]):
     """Queries bifrost tables. With a ``table_config`` the table must exist on the
-    server with the same fingerprint (checked on construction).
+    server with the same fingerprint (checked on construction; a mismatch raises
+    FingerprintMismatchError listing the columns that differ).
 
     Queries see everything this process inserted before them: open producers in
     this process that write to the same server are flushed first (for read(), only
-    the bound table's producers)."""
+    the bound table's producers).
 
-    def __init__(self, transport: GrpcConfig, table_config: Optional[TableConfig] = None):
+    ``DatasetClient[Model]`` is generic in the table's model: ``read()`` returns
+    ``list[Model]``. Use it as a context manager or call ``close()``."""
+
+    def __init__(self, transport: GrpcConfig, table_config: Optional[TableConfig[ModelT]] = None):
         if not isinstance(transport, GrpcConfig):
             raise TypeError(f"transport must be a GrpcConfig, not {type(transport).__name__}")
         if table_config is not None and not isinstance(table_config, TableConfig):
@@ -32,33 +39,41 @@ class DatasetClient:
         self._transport = transport
         self._table_config = table_config
         self._timeout = transport.timeout_secs
-        self._channel = _core.Channel(transport.server_uri, tls=transport.tls, authorization=transport.authorization)
+        self._channel: Any = _core.Channel(transport.server_uri, tls=transport.tls,
+                                           authorization=transport.authorization)
         if table_config is not None:
-            self._check_fingerprint(table_config)
+            try:
+                self._check_fingerprint(table_config)
+            except BaseException:
+                self.close()
+                raise
 
-    def _check_fingerprint(self, config: TableConfig) -> None:
+    def _check_fingerprint(self, config: TableConfig[ModelT]) -> None:
         info = self.describe_dataset(config.catalog, config.schema_name, config.table)
         server_fp = info.get("fingerprint")
         if server_fp != config.fingerprint_str:
-            raise FingerprintMismatchError(
-                f"table {config.fqn} on the server has fingerprint {server_fp} but the local model "
-                f"{config.model.__name__} has fingerprint {config.fingerprint_str}",
+            diff = schema_differences(config.fields, server_fields(info))
+            error = FingerprintMismatchError(
+                f"table {config.fqn} on the server does not match the model {config.model.__name__} "
+                f"(table fingerprint {server_fp}, model fingerprint {config.fingerprint_str}):\n"
+                f"{format_differences(diff)}",
                 "BF_EMISMATCH",
             )
+            error.differences = diff
+            raise error
 
-    def _require_config(self, what: str) -> TableConfig:
+    def _require_config(self, what: str) -> TableConfig[ModelT]:
         if self._table_config is None:
             raise ValueError(f"{what}() needs a DatasetClient created with a table_config")
         return self._table_config
 
-    def read(self, limit: Optional[int] = None, where: Optional[str] = None,
-             params: Optional[Sequence[Any]] = None, columns: Optional[Sequence[str]] = None) -> List[Any]:
-        """Rows of the bound table as validated model instances.
+    def _live_channel(self) -> Any:
+        if self._channel is None:
+            raise ClientClosedError("this DatasetClient is closed")
+        return self._channel
 
-        ``where`` is an SQL condition (``"confidence > ? AND model_name = ?"``) whose
-        placeholders are bound server-side from ``params``; ``columns`` limits the
-        fields read (fields left out take their model defaults, so every required
-        field must be listed); ``limit`` caps the number of rows."""
+    def _read_query(self, limit: Optional[int], where: Optional[str], params: Optional[Sequence[Any]],
+                    columns: Optional[Sequence[str]]) -> str:
         config = self._require_config("read")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
@@ -73,8 +88,8 @@ class DatasetClient:
             if required:
                 raise ValueError(f"columns must include the required fields {required}")
             selected = list(columns)
-        if where is not None and not isinstance(where, str):
-            raise TypeError("where must be an SQL condition string")
+        if where is not None:
+            where = check_condition(where)
         if params is not None and where is None:
             raise ValueError("params are only used with where=")
         column_sql = ", ".join(quote_identifier(c) for c in selected)
@@ -84,30 +99,84 @@ class DatasetClient:
             query += f" WHERE ({where})"
         if limit is not None:
             query += f" LIMIT {limit}"
-        rows = self._query(query, config.fqn, encode_params(params)).to_arrow().to_pylist()
-        validate = config.model.model_validate
-        return [validate(row) for row in rows]
+        return query
+
+    def _validate_rows(self, result: QueryResult) -> List[ModelT]:
+        validate = self._require_config("read").model.model_validate
+        return [validate(row) for row in result.to_arrow().to_pylist()]
+
+    def read(self, limit: Optional[int] = None, where: Optional[str] = None,
+             params: Optional[Sequence[Any]] = None, columns: Optional[Sequence[str]] = None) -> List[ModelT]:
+        """Rows of the bound table as validated model instances.
+
+        ``where`` is one SQL condition (``"confidence > ? AND model_name = ?"``) whose
+        placeholders are bound server-side from ``params``; it is checked on the client
+        and refused with InvalidConditionError when it could change the statement
+        (unbalanced parentheses, a comment, a ``;``). ``columns`` limits the fields
+        read (fields left out take their model defaults, so every required field must
+        be listed); ``limit`` caps the number of rows."""
+        query = self._read_query(limit, where, params, columns)
+        config = self._require_config("read")
+        return self._validate_rows(self._query(query, config.fqn, encode_params(params)))
+
+    async def read_async(self, limit: Optional[int] = None, where: Optional[str] = None,
+                         params: Optional[Sequence[Any]] = None,
+                         columns: Optional[Sequence[str]] = None) -> List[ModelT]:
+        """``read()`` as a coroutine that does not block the event loop; cancelling
+        the awaiting task cancels the server query."""
+        query = self._read_query(limit, where, params, columns)
+        config = self._require_config("read")
+        result = await self._query_async(query, config.fqn, encode_params(params))
+        return await read_result_async(result, self._validate_rows)
 
     def sql(self, query: str, params: Optional[Sequence[Any]] = None) -> QueryResult:
-        """Runs one SELECT / WITH / VALUES statement. ``params`` are bound by the server
-        to ``?`` or ``$1`` placeholders through a prepared statement (never spliced into
-        the SQL text)."""
+        """Runs one read-only statement (SELECT / WITH / VALUES / DESCRIBE / SUMMARIZE /
+        SHOW). ``params`` are bound by the server to ``?`` or ``$1`` placeholders through
+        a prepared statement (never spliced into the SQL text).
+
+        Returns once the first pieces of the result arrived (errors the server reports
+        at once are raised here); a large result streams: ``to_reader()`` reads it in
+        bounded memory. A write statement raises QueryPermissionError (queries are
+        read-only), bad SQL QueryError, Ctrl-C cancels the server query."""
         if not isinstance(query, str):
             raise TypeError(f"query must be a str, not {type(query).__name__}")
         return self._query(query, params=encode_params(params))
 
-    def _query(self, query: str, fqn: Optional[str] = None, params: Optional[list] = None) -> QueryResult:
+    async def sql_async(self, query: str, params: Optional[Sequence[Any]] = None) -> QueryResult:
+        """``sql()`` as a coroutine that does not block the event loop: the query is
+        read in a worker thread, and cancelling the awaiting task cancels the server
+        query. Reading a large result further (``to_arrow()``) blocks; run it with
+        ``asyncio.to_thread`` or use ``to_reader()`` in a thread."""
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a str, not {type(query).__name__}")
+        return await self._query_async(query, params=encode_params(params))
+
+    def _query(self, query: str, fqn: Optional[str] = None, params: Optional[List[Any]] = None) -> QueryResult:
+        channel = self._live_channel()
         # Records this process inserted before the query are visible to it.
         flush_local_producers(self._transport.server_uri, fqn, self._timeout)
-        return QueryResult(self._channel.query(query, self._timeout, params))
+        return QueryResult._from_stream(_core.QueryStream(channel, query, self._timeout, params))
+
+    async def _query_async(self, query: str, fqn: Optional[str] = None,
+                           params: Optional[List[Any]] = None) -> QueryResult:
+        channel = self._live_channel()
+        await run_blocking(flush_local_producers, self._transport.server_uri, fqn, self._timeout)
+        # Starting the call does not block; reading it does (in a thread).
+        return await run_query(_core.QueryStream(channel, query, self._timeout, params))
 
     def list_datasets(self) -> List[Dict[str, Any]]:
         """Every registered table with its metadata (fingerprint, schema, location, ...)."""
-        return json.loads(self._channel.list_tables(self._timeout))
+        tables: List[Dict[str, Any]] = json.loads(self._live_channel().list_tables(self._timeout))
+        return tables
 
     def describe_dataset(self, catalog: str, schema_name: str, table: str) -> Dict[str, Any]:
-        """One table's metadata; NotFoundError if it is not registered."""
-        return json.loads(self._channel.describe_table(catalog, schema_name, table, self._timeout))
+        """One table's metadata (keys: catalog, schema_name, table, fingerprint,
+        partition_columns, json_schema, arrow_schema, location, delta_version,
+        num_files, num_rows, tail_rows, size_bytes, created_at_ms); NotFoundError if
+        it is not registered."""
+        info: Dict[str, Any] = json.loads(self._live_channel().describe_table(catalog, schema_name, table,
+                                                                             self._timeout))
+        return info
 
     def maintain_dataset(self, catalog: str, schema_name: str, table: str,
                          operations: Sequence[str] = ("flush",),
@@ -122,13 +191,33 @@ class DatasetClient:
         files_deleted, log_files_deleted, checkpoint_version, delta_version)."""
         if isinstance(operations, str):
             operations = [operations]
-        return json.loads(self._channel.maintain_table(catalog, schema_name, table, list(operations),
-                                                       retention_hours, self._timeout))
+        done: Dict[str, Any] = json.loads(self._live_channel().maintain_table(
+            catalog, schema_name, table, list(operations), retention_hours, self._timeout))
+        return done
 
     @property
-    def table_config(self) -> Optional[TableConfig]:
+    def table_config(self) -> Optional[TableConfig[ModelT]]:
+        """The bound table's config, or None."""
         return self._table_config
+
+    @property
+    def closed(self) -> bool:
+        """True after close()."""
+        return self._channel is None
+
+    def close(self) -> None:
+        """Releases the connection. Later calls raise ClientClosedError; results
+        already returned stay readable (a streaming one keeps its own reference to the
+        connection until it is consumed or closed). Idempotent."""
+        self._channel = None
+
+    def __enter__(self) -> "DatasetClient[ModelT]":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         bound = f", table={self._table_config.fqn!r}" if self._table_config else ""
-        return f"DatasetClient(server={self._transport.server_uri!r}{bound})"
+        closed = ", closed" if self._channel is None else ""
+        return f"DatasetClient(server={self._transport.server_uri!r}{bound}{closed})"

@@ -8,12 +8,14 @@ import base64
 import json
 import math
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Generic, List, Optional, Sequence, Type, TypeVar
 
 from pydantic import BaseModel
 
 from . import _core
 from ._errors import SchemaError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 __all__ = ["TableConfig", "WriteConfig", "GrpcConfig"]
 
@@ -34,7 +36,7 @@ def _arrow_schema_from_ipc(ipc: bytes):
     return pa.ipc.open_stream(ipc).schema
 
 
-class TableConfig:
+class TableConfig(Generic[ModelT]):
     """A Pydantic model bound to a table ``catalog.schema_name.table``.
 
     The model's JSON Schema is converted to an Arrow schema (system columns
@@ -57,7 +59,7 @@ class TableConfig:
 
     def __init__(
         self,
-        model: type,
+        model: Type[ModelT],
         catalog: str,
         schema_name: str,
         table: str,
@@ -89,7 +91,7 @@ class TableConfig:
 
     # -- properties ------------------------------------------------------------
     @property
-    def model(self) -> type:
+    def model(self) -> Type[ModelT]:
         return self._model
 
     @property

@@ -34,6 +34,7 @@
 #include "bifrost/schema.h"
 #include "bifrost/util.h"
 #include "producer/producer_internal.h"
+#include "_core_query.h"
 
 typedef struct {
   PyObject *core_error;    /* bifrost._core.CoreError, a RuntimeError subclass */
@@ -746,6 +747,27 @@ static PyType_Spec Channel_spec = {
     .slots = Channel_slots,
 };
 
+/* Helpers shared with _core_query.c (QueryStream), declared in _core_query.h. */
+bf_rpc_channel_t *bf_py_channel_get(PyTypeObject *caller, PyObject *obj) {
+  core_state *state = state_of_type(caller);
+  if (!PyObject_TypeCheck(obj, (PyTypeObject *)state->channel_type)) {
+    PyErr_Format(PyExc_TypeError, "expected a bifrost._core.Channel, not %.100s", Py_TYPE(obj)->tp_name);
+    return NULL;
+  }
+  if (channel_ready((ChannelObject *)obj) < 0) return NULL;
+  return ((ChannelObject *)obj)->channel;
+}
+
+PyObject *bf_py_raise_query_status(PyTypeObject *caller, int status, const bf_error_t *err) {
+  return raise_status_op(state_of_type(caller), "query", status, err);
+}
+
+int bf_py_parse_timeout(PyObject *obj, double *out) { return parse_timeout(obj, out); }
+
+int bf_py_convert_params(PyObject *seq, bf_query_param_t **out, size_t *n_out) {
+  return convert_params(seq, out, n_out);
+}
+
 /* ---- Producer ------------------------------------------------------------------ */
 
 /* How insert_record turns a model instance into a record: the binary row of one
@@ -1423,6 +1445,7 @@ static int core_exec(PyObject *module) {
   state->channel_type = PyType_FromModuleAndSpec(module, &Channel_spec, NULL);
   if (state->channel_type == NULL) return -1;
   if (PyModule_AddObjectRef(module, "Channel", state->channel_type) < 0) return -1;
+  if (bf_py_query_add_types(module) < 0) return -1;
   state->producer_type = PyType_FromModuleAndSpec(module, &Producer_spec, NULL);
   if (state->producer_type == NULL) return -1;
   if (PyModule_AddObjectRef(module, "Producer", state->producer_type) < 0) return -1;

@@ -8,7 +8,7 @@ that catches ``ValueError`` or ``TimeoutError`` keeps working.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Dict, List, Optional
 
 __all__ = [
     "BifrostError",
@@ -18,12 +18,14 @@ __all__ = [
     "AlreadyExistsError",
     "QueryError",
     "QueryPermissionError",
+    "InvalidConditionError",
     "PermissionDeniedError",
     "AuthenticationError",
     "BifrostTimeoutError",
     "BifrostConnectionError",
     "QueueFullError",
     "ProducerClosedError",
+    "ClientClosedError",
     "CorruptDataError",
     "error_from_status",
 ]
@@ -43,7 +45,13 @@ class SchemaError(BifrostError, ValueError):
 
 
 class FingerprintMismatchError(BifrostError, ValueError):
-    """The local model's fingerprint differs from the table's fingerprint on the server."""
+    """The local model's fingerprint differs from the table's fingerprint on the server.
+
+    Raised by DatasetClient, the message lists the columns that differ (in the model
+    only, in the table only, type changed, nullability changed), and ``differences``
+    holds the same as a dict of lists."""
+
+    differences: Dict[str, List[str]] = {}
 
 
 class NotFoundError(BifrostError, LookupError):
@@ -63,7 +71,15 @@ class PermissionDeniedError(BifrostError, PermissionError):
 
 
 class QueryPermissionError(QueryError, PermissionDeniedError):
-    """The query touched something the query sandbox forbids."""
+    """The query tried to write (queries are read-only: INSERT, DELETE, UPDATE, CREATE,
+    COPY, ... are refused) or touched something the query sandbox forbids (a file,
+    a table function outside the allowlist)."""
+
+
+class InvalidConditionError(QueryError, ValueError):
+    """A ``read(where=...)`` condition is not a single SQL expression (unbalanced
+    parentheses, a comment, a ``;``, an unterminated literal, ...). Raised before
+    anything is sent to the server."""
 
 
 class AuthenticationError(PermissionDeniedError):
@@ -84,6 +100,10 @@ class QueueFullError(BifrostError, RuntimeError):
 
 class ProducerClosedError(BifrostError, RuntimeError):
     """The producer has been shut down."""
+
+
+class ClientClosedError(BifrostError, RuntimeError):
+    """The DatasetClient has been closed."""
 
 
 class CorruptDataError(BifrostError, ValueError):
@@ -119,4 +139,8 @@ _BY_OPERATION = {
 def error_from_status(status: str, message: str, operation: Optional[str] = None) -> BifrostError:
     """Returns the exception for a C status name; called by ``bifrost._core``."""
     cls = _BY_OPERATION.get(operation or "", {}).get(status) or _BY_STATUS.get(status, BifrostError)
+    if operation == "query" and status == "BF_EQUERY" and message.startswith("Permission Error"):
+        # The sandbox refused a file access while the statement was being prepared
+        # (the server maps only refusals at execution time to BF_EPERM).
+        cls = QueryPermissionError
     return cls(message, status)

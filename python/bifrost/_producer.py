@@ -15,8 +15,10 @@ import weakref
 from typing import Any, Dict, Iterable, Optional
 
 from . import _core
+from ._async import AsyncFlushMixin
 from ._config import GrpcConfig, TableConfig, WriteConfig
-from ._errors import SchemaError
+from ._errors import FingerprintMismatchError, SchemaError
+from ._schema_diff import explain_mismatch
 
 __all__ = ["DatasetProducer"]
 
@@ -153,7 +155,7 @@ def _check_types(table_config: Any, transport: Any, write_config: Any) -> WriteC
     return write_config
 
 
-class DatasetProducer:
+class DatasetProducer(AsyncFlushMixin):
     """Writes records of ``table_config.model`` to the table, in the background.
 
     The table is registered on construction (``register()`` may be called again; it
@@ -195,8 +197,10 @@ class DatasetProducer:
         self._forked = False
         try:
             self.register()
-        except BaseException:
+        except BaseException as exc:
             self._core.shutdown(1.0)
+            if isinstance(exc, FingerprintMismatchError):
+                explain_mismatch(exc, table_config, transport)  # lists the differing columns
             raise
         with _LIVE_LOCK:
             _LIVE.add(self)

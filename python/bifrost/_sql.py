@@ -5,14 +5,21 @@ DatasetClient.sql(query, params) never splices values into the SQL text: each va
 travels typed in the request and the server binds it to the statement's ``?`` /
 ``$n`` placeholders through a DuckDB prepared statement. ``encode_params`` turns
 Python values into (type_code, value) pairs whose codes match the C enum
-``bf_param_type_t`` (include/bifrost/query_param.h)."""
+``bf_param_type_t`` (include/bifrost/query_param.h).
+
+``check_condition`` guards ``DatasetClient.read(where=...)``: the condition is pasted
+inside ``WHERE (...)``, so a small lexer makes sure it cannot close that parenthesis,
+comment out the rest of the statement or start another one."""
 from __future__ import annotations
 
 import datetime as _dt
 import enum
+import re
 from typing import Any, List, Optional, Sequence, Tuple
 
-__all__ = ["encode_params", "quote_identifier"]
+from ._errors import InvalidConditionError
+
+__all__ = ["check_condition", "encode_params", "quote_identifier"]
 
 PARAM_NULL, PARAM_INT64, PARAM_DOUBLE, PARAM_STRING, PARAM_BOOL, PARAM_DATE, PARAM_TIMESTAMP = range(7)
 
@@ -22,7 +29,90 @@ _INT64 = (-(2**63), 2**63 - 1)
 
 
 def quote_identifier(name: str) -> str:
+    """``name`` as a double-quoted SQL identifier (embedded quotes doubled)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+
+
+def _skip_quoted(text: str, start: int, quote: str, backslash: bool, what: str) -> int:
+    """Index just past the literal opened at ``start`` (the opening quote); a doubled
+    quote is an escaped quote, and so is a backslash escape when ``backslash``."""
+    i = start + 1
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if backslash and ch == "\\":
+            i += 2
+            continue
+        if ch == quote:
+            if i + 1 < n and text[i + 1] == quote:
+                i += 2
+                continue
+            return i + 1
+        i += 1
+    raise InvalidConditionError(f"where= condition has an unterminated {what} starting at offset {start}")
+
+
+def check_condition(condition: str) -> str:
+    """Returns ``condition`` stripped if it is safe to paste into ``WHERE (...)``.
+
+    Raises InvalidConditionError (a QueryError and a ValueError) when the condition
+    is empty, contains a NUL character, a comment (``--``, ``/*``) or a ``;``
+    outside string literals and quoted identifiers, or has parentheses that are
+    unbalanced or close one it did not open. String literals (with ``''`` escapes),
+    ``E'...'`` strings (backslash escapes), ``"quoted"`` identifiers and dollar
+    quotes (``$$...$$``, ``$tag$...$tag$``) are skipped as units, so a ``)`` or
+    ``--`` inside them is fine."""
+    if not isinstance(condition, str):
+        raise TypeError(f"where must be an SQL condition string, not {type(condition).__name__}")
+    if "\x00" in condition:
+        raise InvalidConditionError("where= condition contains a NUL character")
+    text = condition.strip()
+    if not text:
+        raise InvalidConditionError("where= condition is empty")
+    depth = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "'":
+            backslash = i > 0 and text[i - 1] in "eE" and (i < 2 or not (text[i - 2].isalnum() or text[i - 2] == "_"))
+            i = _skip_quoted(text, i, "'", backslash, "string literal")
+        elif ch == '"':
+            i = _skip_quoted(text, i, '"', False, "quoted identifier")
+        elif ch == "$":
+            tag = _DOLLAR_TAG.match(text, i)
+            if tag is None or (i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_")):
+                i += 1  # a $1 placeholder or part of a name
+                continue
+            end = text.find(tag.group(0), tag.end())
+            if end < 0:
+                raise InvalidConditionError(
+                    f"where= condition has an unterminated dollar-quoted string starting at offset {i}")
+            i = end + len(tag.group(0))
+        elif text.startswith("--", i) or text.startswith("/*", i):
+            raise InvalidConditionError(
+                f"where= condition contains a comment ({text[i:i + 2]!r} at offset {i}); comments are not allowed")
+        elif ch == ";":
+            raise InvalidConditionError(
+                f"where= condition contains ';' at offset {i}; it must be a single expression")
+        elif ch == "(":
+            depth += 1
+            i += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise InvalidConditionError(
+                    f"where= condition closes a parenthesis it did not open (offset {i}); "
+                    "it must be a single expression")
+            i += 1
+        else:
+            i += 1
+    if depth:
+        raise InvalidConditionError(f"where= condition leaves {depth} parenthesis(es) open")
+    return text
 
 
 def _encode(value: Any, position: int) -> Tuple[int, Any]:

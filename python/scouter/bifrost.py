@@ -1,5 +1,6 @@
 """``scouter.bifrost``: the documented import path, re-exporting the bifrost API."""
 from bifrost import (
+    AsyncDatasetClient,
     Bifrost,
     BifrostError,
     DatasetClient,
@@ -15,6 +16,7 @@ __all__ = [
     "DatasetProducer",
     "WriteConfig",
     "DatasetClient",
+    "AsyncDatasetClient",
     "Bifrost",
     "QueryResult",
     "GrpcConfig",

@@ -8,9 +8,11 @@
 #include "bifrost/client.h"
 #include "bifrost/v1/bifrost.pb-c.h"
 
-/* Packs msg, runs a unary call and unpacks the response with `descriptor`. */
+/* Packs msg, runs a unary call and unpacks the response with `descriptor`. An
+ * idempotent request (a read, a registration) is resent once when the transport
+ * failed (bf_rpc_channel_unary_idempotent). */
 static int unary(bf_rpc_channel_t *channel, const char *method, const ProtobufCMessage *msg,
-                 const ProtobufCMessageDescriptor *descriptor, double timeout_secs,
+                 const ProtobufCMessageDescriptor *descriptor, double timeout_secs, int idempotent,
                  ProtobufCMessage **out, bf_error_t *err) {
   size_t size = protobuf_c_message_get_packed_size(msg);
   uint8_t *request = malloc(size ? size : 1);
@@ -18,7 +20,10 @@ static int unary(bf_rpc_channel_t *channel, const char *method, const ProtobufCM
   protobuf_c_message_pack(msg, request);
   bf_buffer_t response;
   bf_buffer_init(&response);
-  int status = bf_rpc_channel_unary(channel, method, request, size, timeout_secs, &response, err);
+  int status = idempotent ? bf_rpc_channel_unary_idempotent(channel, method, request, size,
+                                                            timeout_secs, &response, err)
+                          : bf_rpc_channel_unary(channel, method, request, size, timeout_secs,
+                                                 &response, err);
   free(request);
   if (status == BF_OK) {
     *out = protobuf_c_message_unpack(descriptor, NULL, response.size,
@@ -50,7 +55,7 @@ int bf_client_register_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
   req.fingerprint = (char *)(fingerprint ? fingerprint : "");
   ProtobufCMessage *resp_msg = NULL;
   BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_REGISTER_TABLE, &req.base,
-                         &bifrost__v1__register_table_response__descriptor, timeout_secs, &resp_msg,
+                         &bifrost__v1__register_table_response__descriptor, timeout_secs, 1, &resp_msg,
                          err));
   Bifrost__V1__RegisterTableResponse *resp = (Bifrost__V1__RegisterTableResponse *)resp_msg;
   snprintf(status_out, 32, "%s", resp->status);
@@ -74,31 +79,13 @@ int bf_client_insert_batch(bf_rpc_channel_t *channel, const bf_table_name_t *nam
   req.sequence = sequence;
   ProtobufCMessage *resp_msg = NULL;
   BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_INSERT_BATCH, &req.base,
-                         &bifrost__v1__insert_batch_response__descriptor, timeout_secs, &resp_msg,
+                         &bifrost__v1__insert_batch_response__descriptor, timeout_secs, 0, &resp_msg,
                          err));
   Bifrost__V1__InsertBatchResponse *resp = (Bifrost__V1__InsertBatchResponse *)resp_msg;
   if (rows_accepted) *rows_accepted = resp->rows_accepted;
   if (duplicate) *duplicate = resp->duplicate;
   protobuf_c_message_free_unpacked(resp_msg, NULL);
   return BF_OK;
-}
-
-typedef struct query_ctx {
-  bf_buffer_t *out;
-  bf_error_t *err;
-} query_ctx_t;
-
-static int on_query_message(void *ctx, const uint8_t *message, size_t size) {
-  query_ctx_t *q = ctx;
-  Bifrost__V1__QueryResponse *resp = bifrost__v1__query_response__unpack(NULL, size, message);
-  if (resp == NULL) {
-    bf_error_set(q->err, BF_ECORRUPT, "malformed query response");
-    return 1;
-  }
-  int status = bf_buffer_append(q->out, resp->ipc_chunk.data, resp->ipc_chunk.len);
-  bifrost__v1__query_response__free_unpacked(resp, NULL);
-  if (status != BF_OK) bf_error_set(q->err, status, "out of memory receiving a query result");
-  return status != BF_OK;
 }
 
 /* Fills pb from params; string values are copied into strings[] (protobuf-c needs
@@ -190,24 +177,66 @@ done:
   return status;
 }
 
-int bf_client_query(bf_rpc_channel_t *channel, const char *sql, const bf_query_param_t *params,
-                    size_t n_params, double timeout_secs, bf_rpc_cancel_fn should_cancel,
-                    void *cancel_ctx, bf_buffer_t *ipc_out, bf_error_t *err) {
+int bf_client_query_open(bf_rpc_channel_t *channel, const char *sql,
+                         const bf_query_param_t *params, size_t n_params, double timeout_secs,
+                         bf_rpc_stream_t **out, bf_error_t *err) {
   uint8_t *request = NULL;
   size_t size = 0;
   BF_RETURN_NOT_OK(pack_query(sql, params, n_params, &request, &size, err));
-  /* The result is collected aside so ipc_out is untouched on failure. */
-  bf_buffer_t result;
-  bf_buffer_init(&result);
-  bf_error_t chunk_err;
-  bf_error_init(&chunk_err);
-  query_ctx_t ctx = {&result, &chunk_err};
-  int status = bf_rpc_channel_server_stream(channel, BF_RPC_METHOD_QUERY, request, size,
-                                            timeout_secs, on_query_message, &ctx, should_cancel,
-                                            cancel_ctx, err);
+  int status = bf_rpc_stream_open(channel, BF_RPC_METHOD_QUERY, request, size, timeout_secs, out, err);
   free(request);
-  if (status == BF_ECANCELLED && chunk_err.status != BF_OK)
-    status = bf_error_set(err, chunk_err.status, "%s", chunk_err.message);
+  return status;
+}
+
+int bf_client_query_next(bf_rpc_stream_t *stream, bf_buffer_t *chunk, int *done,
+                         bf_rpc_cancel_fn should_cancel, void *cancel_ctx, bf_error_t *err) {
+  bf_buffer_t message;
+  bf_buffer_init(&message);
+  int status = bf_rpc_stream_next(stream, &message, done, should_cancel, cancel_ctx, err);
+  if (status == BF_OK && !*done) {
+    Bifrost__V1__QueryResponse *resp = bifrost__v1__query_response__unpack(
+        NULL, message.size, message.data ? message.data : (const uint8_t *)"");
+    if (resp == NULL) {
+      bf_rpc_stream_cancel(stream);
+      status = bf_error_set(err, BF_ECORRUPT, "malformed query response");
+    } else {
+      chunk->size = 0;
+      status = bf_buffer_append(chunk, resp->ipc_chunk.data, resp->ipc_chunk.len);
+      bifrost__v1__query_response__free_unpacked(resp, NULL);
+      if (status != BF_OK) {
+        bf_rpc_stream_cancel(stream);
+        status = bf_error_set(err, status, "out of memory receiving a query result");
+      }
+    }
+  }
+  bf_buffer_reset(&message);
+  return status;
+}
+
+int bf_client_query(bf_rpc_channel_t *channel, const char *sql, const bf_query_param_t *params,
+                    size_t n_params, double timeout_secs, bf_rpc_cancel_fn should_cancel,
+                    void *cancel_ctx, bf_buffer_t *ipc_out, bf_error_t *err) {
+  bf_rpc_stream_t *stream;
+  BF_RETURN_NOT_OK(bf_client_query_open(channel, sql, params, n_params, timeout_secs, &stream, err));
+  /* The result is collected aside so ipc_out is untouched on failure. */
+  bf_buffer_t result, chunk;
+  bf_buffer_init(&result);
+  bf_buffer_init(&chunk);
+  int status, done = 0;
+  for (;;) {
+    status = bf_client_query_next(stream, &chunk, &done, should_cancel, cancel_ctx, err);
+    if (status != BF_OK || done) break;
+    if (result.size == 0 && chunk.size > 0) {
+      bf_buffer_t empty = result; /* take the chunk's storage for the first one */
+      result = chunk;
+      chunk = empty;
+    } else if (bf_buffer_append(&result, chunk.data, chunk.size) != BF_OK) {
+      status = bf_error_set(err, BF_ENOMEM, "out of memory receiving a query result");
+      break;
+    }
+  }
+  bf_buffer_reset(&chunk);
+  bf_rpc_stream_close(stream);
   if (status == BF_OK) {
     if (ipc_out->size == 0) {
       bf_buffer_t previous = *ipc_out; /* keep no capacity behind: swap, then free the old */
@@ -255,7 +284,7 @@ int bf_client_list_tables(bf_rpc_channel_t *channel, double timeout_secs, char *
   Bifrost__V1__ListTablesRequest req = BIFROST__V1__LIST_TABLES_REQUEST__INIT;
   ProtobufCMessage *resp_msg = NULL;
   BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_LIST_TABLES, &req.base,
-                         &bifrost__v1__list_tables_response__descriptor, timeout_secs, &resp_msg,
+                         &bifrost__v1__list_tables_response__descriptor, timeout_secs, 1, &resp_msg,
                          err));
   Bifrost__V1__ListTablesResponse *resp = (Bifrost__V1__ListTablesResponse *)resp_msg;
   json_t *list = json_array();
@@ -278,7 +307,7 @@ int bf_client_describe_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
   req.name = &pb_name;
   ProtobufCMessage *resp_msg = NULL;
   BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_DESCRIBE_TABLE, &req.base,
-                         &bifrost__v1__describe_table_response__descriptor, timeout_secs,
+                         &bifrost__v1__describe_table_response__descriptor, timeout_secs, 1,
                          &resp_msg, err));
   Bifrost__V1__DescribeTableResponse *resp = (Bifrost__V1__DescribeTableResponse *)resp_msg;
   if (resp->table == NULL) {
@@ -304,7 +333,7 @@ int bf_client_maintain_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
   req.retention_hours = retention_hours >= 0 ? retention_hours : 0;
   ProtobufCMessage *resp_msg = NULL;
   BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_MAINTAIN_TABLE, &req.base,
-                         &bifrost__v1__maintain_table_response__descriptor, timeout_secs,
+                         &bifrost__v1__maintain_table_response__descriptor, timeout_secs, 0,
                          &resp_msg, err));
   Bifrost__V1__MaintainTableResponse *r = (Bifrost__V1__MaintainTableResponse *)resp_msg;
   json_t *value = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "delta_version",

@@ -302,7 +302,7 @@ int bf__engine_guard_query(bf_engine_t *engine, duckdb_connection conn, const ch
     } else if (json_is_true(json_object_get(tree, "error"))) {
       /* Not a plain SELECT tree: another statement type, or PRAGMA (SELECT-typed). */
       *not_a_select = 1;
-      status = bf_error_set(err, BF_EINVAL,
+      status = bf_error_set(err, BF_EPERM,
                             "queries are read-only: only a single SELECT-type statement (SELECT, "
                             "WITH, VALUES, DESCRIBE, SUMMARIZE, SHOW) is allowed, not writes, "
                             "PRAGMA or other statements");

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "bifrost/ipc.h"
@@ -95,6 +96,35 @@ static const char *statement_type_name(duckdb_statement_type type) {
     default:
       return "non-SELECT";
   }
+}
+
+/* The statement's first keyword when it names a statement that writes or changes
+ * the database (INSERT, CREATE, ...), else NULL. Used when DuckDB cannot prepare a
+ * statement (e.g. INSERT into a view fails with a catalog error), so a write is
+ * still reported as refused rather than as a catalog problem. */
+static const char *write_keyword(const char *sql) {
+  static const char *const words[] = {"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER",
+                                      "COPY", "ATTACH", "DETACH", "TRUNCATE", "MERGE", "INSTALL",
+                                      "LOAD", "EXPORT", "IMPORT", "VACUUM", "CHECKPOINT", "SET",
+                                      "RESET", "PRAGMA", "CALL", "USE", "UPSERT", "REPLACE"};
+  const char *p = sql;
+  for (;;) { /* skip blanks and comments */
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '(') p++;
+    if (p[0] == '-' && p[1] == '-') {
+      while (*p && *p != '\n') p++;
+    } else if (p[0] == '/' && p[1] == '*') {
+      const char *end = strstr(p + 2, "*/");
+      if (end == NULL) return NULL;
+      p = end + 2;
+    } else {
+      break;
+    }
+  }
+  size_t n = 0;
+  while ((p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= 'a' && p[n] <= 'z')) n++;
+  for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+    if (strlen(words[i]) == n && strncasecmp(p, words[i], n) == 0) return words[i];
+  return NULL;
 }
 
 /* DuckDB names the UTC zone "Etc/UTC"; tables say "UTC". Rewrites timestamp formats
@@ -317,14 +347,23 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
   status = bf__engine_guard_query(engine, conn, sql, &not_a_select, err);
   if (status != BF_OK && !not_a_select) goto done;
   if (duckdb_prepare_extracted_statement(conn, extracted, 0, &prepared) != DuckDBSuccess) {
-    if (!not_a_select) status = bf_error_set(err, BF_EQUERY, "%s", duckdb_prepare_error(prepared));
+    const char *keyword = write_keyword(sql);
+    if (keyword != NULL)
+      status = bf_error_set(err, BF_EPERM,
+                            "queries are read-only: %s statements are not allowed (only SELECT, "
+                            "WITH, VALUES, DESCRIBE, SUMMARIZE, SHOW); data is written through a "
+                            "producer",
+                            keyword);
+    else if (!not_a_select)
+      status = bf_error_set(err, BF_EQUERY, "%s", duckdb_prepare_error(prepared));
     goto done;
   }
   duckdb_statement_type type = duckdb_prepared_statement_type(prepared);
   if (type != DUCKDB_STATEMENT_TYPE_SELECT) {
-    status = bf_error_set(err, BF_EINVAL,
-                          "only a single read-only SELECT-type statement (SELECT, WITH, VALUES, "
-                          "DESCRIBE, SUMMARIZE, SHOW) is allowed; got %s",
+    status = bf_error_set(err, BF_EPERM,
+                          "queries are read-only: %s statements are not allowed (only SELECT, "
+                          "WITH, VALUES, DESCRIBE, SUMMARIZE, SHOW); data is written through a "
+                          "producer",
                           statement_type_name(type));
     goto done;
   }

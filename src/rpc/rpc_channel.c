@@ -1,11 +1,18 @@
-/* gRPC core client channel: unary and server-streaming calls. Each call gets its own
- * pluck completion queue, so one channel serves any number of threads at once.
- * Errors come back as bf statuses: the exact one from the server's "bf-status"
- * trailing metadata when present, else mapped from the gRPC code, with the
- * server's status message (or gRPC's, e.g. "failed to connect") in err. */
+/* gRPC core client channel and unary calls (server streams: rpc_stream.c). Each call
+ * gets its own pluck completion queue, so one channel serves any number of threads
+ * at once. Errors come back as bf statuses: the exact one from the server's
+ * "bf-status" trailing metadata when present, else mapped from the gRPC code, with
+ * the server's status message (or gRPC's, e.g. "failed to connect") in err.
+ *
+ * A target without a port gets the default port 50051 ("127.0.0.1" ->
+ * "127.0.0.1:50051", "::1" -> "[::1]:50051"); port 0 or a non-numeric port is an
+ * error. Idempotent calls (bf_rpc_channel_unary_idempotent) are sent a second time
+ * when the first attempt died on the transport: after a server restart gRPC may
+ * hand a new channel the pooled connection to the dead process. */
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +20,62 @@
 #include "bifrost/rpc.h"
 #include "rpc/rpc_internal.h"
 
-struct bf_rpc_channel {
-  grpc_channel *channel;
-  char *authorization; /* owned, may be NULL */
-  char target[256];
-};
+/* Checks a port: 1..65535, digits only. */
+static int check_port(const char *port, size_t len, const char *target, bf_error_t *err) {
+  long value = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (!isdigit((unsigned char)port[i]) || value > 65535)
+      return bf_error_set(err, BF_EINVAL, "server address '%s': port '%.*s' is not a number", target,
+                          (int)len, port);
+    value = value * 10 + (port[i] - '0');
+  }
+  if (value < 1 || value > 65535)
+    return bf_error_set(err, BF_EINVAL, "server address '%s': port must be 1..65535", target);
+  return BF_OK;
+}
+
+/* host[:port] / [v6][:port] / bare v6 -> the gRPC target with an explicit port.
+ * Targets naming a resolver scheme ("dns:", "unix:", "ipv4:", ...) pass unchanged. */
+static int normalize_target(const char *target, char *out, size_t out_size, bf_error_t *err) {
+  static const char *const schemes[] = {"dns:", "unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:"};
+  for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+    if (strncmp(target, schemes[i], strlen(schemes[i])) == 0) {
+      snprintf(out, out_size, "%s", target);
+      return BF_OK;
+    }
+  const char *port = NULL;
+  size_t host_len = strlen(target);
+  int bare_v6 = 0;
+  if (target[0] == '[') {
+    const char *close = strchr(target, ']');
+    if (close == NULL) return bf_error_set(err, BF_EINVAL, "server address '%s': missing ']'", target);
+    host_len = (size_t)(close - target) + 1;
+    if (close[1] == ':') port = close + 2;
+    else if (close[1] != '\0')
+      return bf_error_set(err, BF_EINVAL, "server address '%s': unexpected text after ']'", target);
+  } else {
+    const char *colon = strchr(target, ':');
+    if (colon != NULL && strchr(colon + 1, ':') != NULL) {
+      bare_v6 = 1; /* "::1", "fe80::1": an IPv6 address without brackets or port */
+    } else if (colon != NULL) {
+      host_len = (size_t)(colon - target);
+      port = colon + 1;
+    }
+  }
+  if (host_len == 0 || (target[0] == '[' && host_len <= 2))
+    return bf_error_set(err, BF_EINVAL, "server address '%s' has no host", target);
+  if (port != NULL) BF_RETURN_NOT_OK(check_port(port, strlen(port), target, err));
+  int n;
+  if (bare_v6)
+    n = snprintf(out, out_size, "[%s]:%d", target, BF_RPC_DEFAULT_PORT);
+  else if (port != NULL)
+    n = snprintf(out, out_size, "%s", target);
+  else
+    n = snprintf(out, out_size, "%.*s:%d", (int)host_len, target, BF_RPC_DEFAULT_PORT);
+  if (n < 0 || (size_t)n >= out_size)
+    return bf_error_set(err, BF_EINVAL, "server address is too long (%zu bytes)", strlen(target));
+  return BF_OK;
+}
 
 int bf_rpc_channel_create(const bf_rpc_channel_options_t *options, bf_rpc_channel_t **out,
                           bf_error_t *err) {
@@ -34,7 +92,11 @@ int bf_rpc_channel_create(const bf_rpc_channel_options_t *options, bf_rpc_channe
   if (target[0] == '\0') return bf_error_set(err, BF_EINVAL, "empty server address");
   struct bf_rpc_channel *ch = calloc(1, sizeof *ch);
   if (ch == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
-  snprintf(ch->target, sizeof ch->target, "%s", target);
+  int status = normalize_target(target, ch->target, sizeof ch->target, err);
+  if (status != BF_OK) {
+    free(ch);
+    return status;
+  }
   if (options->authorization) {
     ch->authorization = strdup(options->authorization);
     if (ch->authorization == NULL) {
@@ -67,17 +129,7 @@ void bf_rpc_channel_destroy(bf_rpc_channel_t *ch) {
   bf_rpc_global_shutdown();
 }
 
-typedef struct client_call {
-  grpc_call *call;
-  grpc_completion_queue *cq;
-  grpc_metadata auth_md;
-  grpc_metadata_array initial_md;
-  grpc_metadata_array trailing_md;
-  grpc_status_code status;
-  grpc_slice details;
-} client_call_t;
-
-static int call_start(bf_rpc_channel_t *ch, client_call_t *c, const char *method, double timeout) {
+int bf__rpc_call_start(bf_rpc_channel_t *ch, bf__rpc_call_t *c, const char *method, double timeout) {
   memset(c, 0, sizeof *c);
   c->cq = grpc_completion_queue_create_for_pluck(NULL);
   grpc_slice method_slice = grpc_slice_from_copied_string(method);
@@ -90,14 +142,15 @@ static int call_start(bf_rpc_channel_t *ch, client_call_t *c, const char *method
   return c->call ? BF_OK : BF_EINTERNAL;
 }
 
-static int call_batch(client_call_t *c, grpc_op *ops, size_t n) {
+int bf__rpc_call_batch(bf__rpc_call_t *c, grpc_op *ops, size_t n) {
   if (grpc_call_start_batch(c->call, ops, n, ops, NULL) != GRPC_CALL_OK) return 0;
   grpc_event ev = grpc_completion_queue_pluck(c->cq, ops, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
   return ev.type == GRPC_OP_COMPLETE && ev.success;
 }
 
-/* Turns the received status into a bf status + message. */
-static int call_status(client_call_t *c, bf_rpc_channel_t *ch, bf_error_t *err) {
+int bf__rpc_call_status(bf__rpc_call_t *c, bf_rpc_channel_t *ch, int *transport_failed,
+                        bf_error_t *err) {
+  if (transport_failed) *transport_failed = 0;
   if (c->status == GRPC_STATUS_OK) return BF_OK;
   int status = bf_rpc_status_from_grpc(c->status);
   int from_server = 0; /* the status came from a Bifrost handler, not the transport */
@@ -113,14 +166,16 @@ static int call_status(client_call_t *c, bf_rpc_channel_t *ch, bf_error_t *err) 
   }
   int n = (int)GRPC_SLICE_LENGTH(c->details);
   const char *text = (const char *)GRPC_SLICE_START_PTR(c->details);
-  if (c->status == GRPC_STATUS_UNAVAILABLE && !from_server)
+  if (c->status == GRPC_STATUS_UNAVAILABLE && !from_server) {
+    if (transport_failed) *transport_failed = 1;
     return bf_error_set(err, status, "server %s unavailable: %.*s", ch->target, n, text);
+  }
   if (c->status == GRPC_STATUS_DEADLINE_EXCEEDED && n == 0)
     return bf_error_set(err, status, "deadline exceeded");
   return bf_error_set(err, status, "%.*s", n, text);
 }
 
-static void call_end(client_call_t *c) {
+void bf__rpc_call_end(bf__rpc_call_t *c) {
   grpc_metadata_array_destroy(&c->initial_md);
   grpc_metadata_array_destroy(&c->trailing_md);
   grpc_slice_unref(c->details);
@@ -130,7 +185,7 @@ static void call_end(client_call_t *c) {
   grpc_completion_queue_destroy(c->cq);
 }
 
-static void op_send_initial(bf_rpc_channel_t *ch, client_call_t *c, grpc_op *op) {
+void bf__rpc_op_send_initial(bf_rpc_channel_t *ch, bf__rpc_call_t *c, grpc_op *op) {
   memset(op, 0, sizeof *op);
   op->op = GRPC_OP_SEND_INITIAL_METADATA;
   if (ch->authorization) {
@@ -141,18 +196,19 @@ static void op_send_initial(bf_rpc_channel_t *ch, client_call_t *c, grpc_op *op)
   }
 }
 
-int bf_rpc_channel_unary(bf_rpc_channel_t *ch, const char *method, const uint8_t *request,
-                         size_t request_size, double timeout_secs, bf_buffer_t *response,
-                         bf_error_t *err) {
-  client_call_t c;
-  if (call_start(ch, &c, method, timeout_secs) != BF_OK) {
-    call_end(&c);
+static int unary_once(bf_rpc_channel_t *ch, const char *method, const uint8_t *request,
+                      size_t request_size, double timeout_secs, bf_buffer_t *response,
+                      int *transport_failed, bf_error_t *err) {
+  bf__rpc_call_t c;
+  *transport_failed = 0;
+  if (bf__rpc_call_start(ch, &c, method, timeout_secs) != BF_OK) {
+    bf__rpc_call_end(&c);
     return bf_error_set(err, BF_EINTERNAL, "cannot create call %s", method);
   }
   grpc_byte_buffer *req = bf__rpc_byte_buffer_from(request, request_size);
   grpc_byte_buffer *resp = NULL;
   grpc_op ops[6];
-  op_send_initial(ch, &c, &ops[0]);
+  bf__rpc_op_send_initial(ch, &c, &ops[0]);
   memset(&ops[1], 0, sizeof ops[1]);
   ops[1].op = GRPC_OP_SEND_MESSAGE;
   ops[1].data.send_message.send_message = req;
@@ -170,10 +226,10 @@ int bf_rpc_channel_unary(bf_rpc_channel_t *ch, const char *method, const uint8_t
   ops[5].data.recv_status_on_client.status = &c.status;
   ops[5].data.recv_status_on_client.status_details = &c.details;
   int status;
-  if (!call_batch(&c, ops, 6)) {
+  if (!bf__rpc_call_batch(&c, ops, 6)) {
     status = bf_error_set(err, BF_EINTERNAL, "call %s failed", method);
   } else {
-    status = call_status(&c, ch, err);
+    status = bf__rpc_call_status(&c, ch, transport_failed, err);
     if (status == BF_OK) {
       if (resp == NULL)
         status = bf_error_set(err, BF_EINTERNAL, "%s: server sent no response", method);
@@ -183,103 +239,30 @@ int bf_rpc_channel_unary(bf_rpc_channel_t *ch, const char *method, const uint8_t
   }
   if (resp) grpc_byte_buffer_destroy(resp);
   grpc_byte_buffer_destroy(req);
-  call_end(&c);
+  bf__rpc_call_end(&c);
   return status;
 }
 
-/* The caller's cancel hook, polled about every 100 ms: while waiting for the server,
- * and between messages when they arrive faster than that. */
-typedef struct cancel_poll {
-  bf_rpc_cancel_fn should_cancel; /* may be NULL */
-  void *ctx;
-  double next_poll; /* monotonic seconds */
-  int cancelled;
-} cancel_poll_t;
-
-static void poll_cancel(client_call_t *c, cancel_poll_t *p, int force) {
-  if (p->should_cancel == NULL || p->cancelled) return;
-  double now = bf_time_monotonic();
-  if (!force && now < p->next_poll) return;
-  p->next_poll = now + 0.1;
-  if (p->should_cancel(p->ctx)) {
-    p->cancelled = 1;
-    grpc_call_cancel(c->call, NULL);
-  }
+int bf_rpc_channel_unary(bf_rpc_channel_t *ch, const char *method, const uint8_t *request,
+                         size_t request_size, double timeout_secs, bf_buffer_t *response,
+                         bf_error_t *err) {
+  int transport_failed;
+  return unary_once(ch, method, request, request_size, timeout_secs, response, &transport_failed,
+                    err);
 }
 
-/* Like call_batch, but waits in 100 ms slices and cancels the call when the hook says
- * so (the batch then completes promptly with failure). */
-static int call_batch_cancellable(client_call_t *c, grpc_op *ops, size_t n, cancel_poll_t *p) {
-  if (p->should_cancel == NULL) return call_batch(c, ops, n);
-  if (grpc_call_start_batch(c->call, ops, n, ops, NULL) != GRPC_CALL_OK) return 0;
-  for (;;) {
-    grpc_event ev = grpc_completion_queue_pluck(c->cq, ops, bf__rpc_deadline(0.1), NULL);
-    if (ev.type == GRPC_OP_COMPLETE) return ev.success;
-    poll_cancel(c, p, 1); /* 100 ms passed */
+int bf_rpc_channel_unary_idempotent(bf_rpc_channel_t *ch, const char *method,
+                                    const uint8_t *request, size_t request_size,
+                                    double timeout_secs, bf_buffer_t *response, bf_error_t *err) {
+  double started = bf_time_monotonic();
+  int transport_failed;
+  int status = unary_once(ch, method, request, request_size, timeout_secs, response,
+                          &transport_failed, err);
+  if (status != BF_EUNAVAILABLE || !transport_failed) return status;
+  double left = timeout_secs;
+  if (timeout_secs > 0) {
+    left = timeout_secs - (bf_time_monotonic() - started);
+    if (left <= 0) return status;
   }
-}
-
-int bf_rpc_channel_server_stream(bf_rpc_channel_t *ch, const char *method, const uint8_t *request,
-                                 size_t request_size, double timeout_secs,
-                                 bf_rpc_message_fn on_message, void *ctx,
-                                 bf_rpc_cancel_fn should_cancel, void *cancel_ctx,
-                                 bf_error_t *err) {
-  client_call_t c;
-  if (call_start(ch, &c, method, timeout_secs) != BF_OK) {
-    call_end(&c);
-    return bf_error_set(err, BF_EINTERNAL, "cannot create call %s", method);
-  }
-  grpc_byte_buffer *req = bf__rpc_byte_buffer_from(request, request_size);
-  grpc_op ops[4];
-  op_send_initial(ch, &c, &ops[0]);
-  memset(&ops[1], 0, sizeof ops[1]);
-  ops[1].op = GRPC_OP_SEND_MESSAGE;
-  ops[1].data.send_message.send_message = req;
-  memset(&ops[2], 0, sizeof ops[2]);
-  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-  memset(&ops[3], 0, sizeof ops[3]);
-  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-  ops[3].data.recv_initial_metadata.recv_initial_metadata = &c.initial_md;
-  cancel_poll_t poll = {should_cancel, cancel_ctx, bf_time_monotonic() + 0.1, 0};
-  /* failures surface in the status below */
-  call_batch_cancellable(&c, ops, 4, &poll);
-  grpc_byte_buffer_destroy(req);
-  bf_buffer_t message;
-  bf_buffer_init(&message);
-  for (;;) {
-    grpc_byte_buffer *resp = NULL;
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_RECV_MESSAGE;
-    op.data.recv_message.recv_message = &resp;
-    poll_cancel(&c, &poll, 0);
-    if (poll.cancelled || !call_batch_cancellable(&c, &op, 1, &poll) || resp == NULL) {
-      if (resp) grpc_byte_buffer_destroy(resp);
-      break;
-    }
-    message.size = 0;
-    int rc = bf__rpc_read_byte_buffer(resp, &message);
-    grpc_byte_buffer_destroy(resp);
-    if (rc != BF_OK || on_message(ctx, message.data, message.size) != 0) {
-      poll.cancelled = 1;
-      grpc_call_cancel(c.call, NULL);
-      break;
-    }
-  }
-  bf_buffer_reset(&message);
-  grpc_op st;
-  memset(&st, 0, sizeof st);
-  st.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-  st.data.recv_status_on_client.trailing_metadata = &c.trailing_md;
-  st.data.recv_status_on_client.status = &c.status;
-  st.data.recv_status_on_client.status_details = &c.details;
-  int status;
-  if (!call_batch(&c, &st, 1))
-    status = bf_error_set(err, BF_EINTERNAL, "call %s failed", method);
-  else if (poll.cancelled)
-    status = bf_error_set(err, BF_ECANCELLED, "%s cancelled by the client", method);
-  else
-    status = call_status(&c, ch, err);
-  call_end(&c);
-  return status;
+  return unary_once(ch, method, request, request_size, left, response, &transport_failed, err);
 }

@@ -1,10 +1,11 @@
-/* Internal helpers shared by the RPC server and channel. */
+/* Internal helpers shared by the RPC server, the client channel and its streams. */
 #ifndef BIFROST_RPC_INTERNAL_H
 #define BIFROST_RPC_INTERNAL_H
 
 #include <grpc/grpc.h>
 #include <stddef.h>
 
+#include "bifrost/rpc.h"
 #include "bifrost/util.h"
 
 #define BF_RPC_STATUS_METADATA_KEY "bf-status"
@@ -17,5 +18,37 @@ int bf__rpc_read_byte_buffer(grpc_byte_buffer *bb, bf_buffer_t *out);
 grpc_byte_buffer *bf__rpc_byte_buffer_from(const uint8_t *data, size_t size);
 /* gpr deadline `secs` from now; infinite when secs <= 0. */
 gpr_timespec bf__rpc_deadline(double secs);
+
+/* ---- client side (rpc_channel.c, rpc_stream.c) ---- */
+
+struct bf_rpc_channel {
+  grpc_channel *channel;
+  char *authorization; /* owned, may be NULL */
+  char target[256];
+};
+
+/* One client call on its own pluck completion queue. */
+typedef struct bf__rpc_call {
+  grpc_call *call;
+  grpc_completion_queue *cq;
+  grpc_metadata auth_md;
+  grpc_metadata_array initial_md;
+  grpc_metadata_array trailing_md;
+  grpc_status_code status;
+  grpc_slice details;
+} bf__rpc_call_t;
+
+/* Creates the call (always initialises c, so bf__rpc_call_end is always valid). */
+int bf__rpc_call_start(bf_rpc_channel_t *ch, bf__rpc_call_t *c, const char *method, double timeout);
+/* Starts a batch with tag `ops` and waits for it; 1 on success. */
+int bf__rpc_call_batch(bf__rpc_call_t *c, grpc_op *ops, size_t n);
+/* The first op of every call: initial metadata (with the authorization, if any). */
+void bf__rpc_op_send_initial(bf_rpc_channel_t *ch, bf__rpc_call_t *c, grpc_op *op);
+/* Turns the received status into a bf status + message. *transport_failed (may be
+ * NULL) is set when the call failed with UNAVAILABLE without reaching a Bifrost
+ * handler (no bf-status metadata): a dead or refused connection. */
+int bf__rpc_call_status(bf__rpc_call_t *c, bf_rpc_channel_t *ch, int *transport_failed,
+                        bf_error_t *err);
+void bf__rpc_call_end(bf__rpc_call_t *c);
 
 #endif

@@ -512,6 +512,81 @@ static void test_stream_cancel_hook(void **state) {
   assert_int_equal(s.n_received, 0);
 }
 
+static void test_stream_pull_and_end(void **state) {
+  fixture_t *f = *state;
+  uint8_t request[8];
+  put_u32(request, 3);
+  put_u32(request + 4, UINT32_MAX);
+  bf_rpc_stream_t *s;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_rpc_stream_open(f->channel, METHOD_STREAM, request, 8, 10.0, &s, &err), BF_OK);
+  bf_buffer_t msg;
+  bf_buffer_init(&msg);
+  int done = 0, n = 0;
+  while (bf_rpc_stream_next(s, &msg, &done, NULL, NULL, &err) == BF_OK && !done) {
+    assert_int_equal(get_u32(msg.data), (uint32_t)n);
+    n++;
+  }
+  assert_int_equal(n, 3);
+  assert_true(done);
+  /* after the end, next repeats it */
+  assert_int_equal(bf_rpc_stream_next(s, &msg, &done, NULL, NULL, &err), BF_OK);
+  assert_true(done);
+  bf_rpc_stream_close(s);
+  /* closing an unread stream cancels it; the channel still works */
+  put_u32(request, 100000);
+  assert_int_equal(bf_rpc_stream_open(f->channel, METHOD_STREAM, request, 8, 10.0, &s, &err), BF_OK);
+  assert_int_equal(bf_rpc_stream_next(s, &msg, &done, NULL, NULL, &err), BF_OK);
+  bf_rpc_stream_close(s);
+  bf_buffer_reset(&msg);
+  stream_state_t again = {0, 0, 0};
+  assert_int_equal(run_stream(f->channel, 10, UINT32_MAX, &again, NULL, NULL, &err), BF_OK);
+}
+
+static void *cancel_later(void *arg) {
+  sleep_ms(300);
+  bf_rpc_stream_cancel(arg);
+  return NULL;
+}
+
+static void test_stream_cancel_from_another_thread(void **state) {
+  fixture_t *f = *state;
+  uint8_t request[4];
+  put_u32(request, 10000);
+  bf_rpc_stream_t *s;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_rpc_stream_open(f->channel, METHOD_SLOW, request, 4, 30.0, &s, &err), BF_OK);
+  pthread_t thread;
+  assert_int_equal(pthread_create(&thread, NULL, cancel_later, s), 0);
+  bf_buffer_t msg;
+  bf_buffer_init(&msg);
+  int done = 0;
+  /* the slow method sends nothing for 10 s; no hook, only the other thread's cancel */
+  assert_int_equal(bf_rpc_stream_next(s, &msg, &done, NULL, NULL, &err), BF_ECANCELLED);
+  assert_true(done);
+  pthread_join(thread, NULL);
+  bf_rpc_stream_close(s);
+  bf_buffer_reset(&msg);
+}
+
+static void test_target_port_rules(void **state) {
+  (void)state;
+  const char *bad[] = {"127.0.0.1:0", "host:abc", "host:70000", "[::1", "[::1]x", ":50051", ""};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    bf_rpc_channel_options_t options = {.target = bad[i]};
+    bf_rpc_channel_t *channel = NULL;
+    bf_error_t err;
+    bf_error_init(&err);
+    assert_int_equal(bf_rpc_channel_create(&options, &channel, &err), BF_EINVAL);
+    assert_null(channel);
+  }
+  const char *good[] = {"127.0.0.1", "localhost", "::1", "[::1]", "[::1]:1", "dns:///localhost:1",
+                        "http://127.0.0.1"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) bf_rpc_channel_destroy(channel_open(good[i], NULL));
+}
+
 /* ---- concurrency -------------------------------------------------------------- */
 
 typedef struct worker_arg {
@@ -630,6 +705,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_stream_error_mid_stream, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream_cancel_from_callback, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stream_cancel_hook, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stream_pull_and_end, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stream_cancel_from_another_thread, setup, teardown),
+      cmocka_unit_test(test_target_port_rules),
       cmocka_unit_test_setup_teardown(test_concurrent_calls_one_channel, setup, teardown),
       cmocka_unit_test(test_shutdown_with_call_in_flight),
       cmocka_unit_test(test_stop_idle_server),
