@@ -20,6 +20,7 @@
 #define BF_RPC_METHOD_LIST_TABLES "/bifrost.v1.Bifrost/ListTables"
 #define BF_RPC_METHOD_DESCRIBE_TABLE "/bifrost.v1.Bifrost/DescribeTable"
 #define BF_RPC_METHOD_MAINTAIN_TABLE "/bifrost.v1.Bifrost/MaintainTable"
+#define BF_RPC_METHOD_LOGIN "/bifrost.v1.Bifrost/Login"
 #define BF_RPC_METHOD_HEALTH_CHECK "/grpc.health.v1.Health/Check"
 
 #define BF_RPC_MAX_MESSAGE_BYTES (256 * 1024 * 1024)
@@ -48,11 +49,22 @@ typedef struct bf_rpc_call bf_rpc_call_t;
 typedef void (*bf_rpc_handler_fn)(void *ctx, bf_rpc_call_t *call, const char *method,
                                   const uint8_t *request, size_t request_size);
 
+/* Called for each /bifrost.v1.Bifrost/ call before its request message is read
+ * (an unauthenticated peer cannot make the server receive and decode a large
+ * message). A non-OK return ends the call with that status and err's message.
+ * It may attach state to the call with bf_rpc_call_set_user. */
+typedef int (*bf_rpc_authenticate_fn)(void *ctx, bf_rpc_call_t *call, const char *method,
+                                      bf_error_t *err);
+
 typedef struct bf_rpc_server_options {
   const char *address;        /* "0.0.0.0:50051"; port 0 picks a free port */
   int n_workers;              /* concurrent calls served; default 8 */
   bf_rpc_handler_fn handler;
   void *handler_ctx;
+  bf_rpc_authenticate_fn authenticate; /* may be NULL; gets handler_ctx */
+  const char *tls_cert_pem;   /* with tls_key_pem: serve TLS only */
+  const char *tls_key_pem;
+  const char *tls_client_ca_pem; /* also require client certificates signed by it (mTLS) */
 } bf_rpc_server_options_t;
 
 /* Binds and starts serving. *out_port receives the bound port. */
@@ -72,6 +84,11 @@ int bf_rpc_call_finish(bf_rpc_call_t *call, int bf_status, const char *message);
 /* Value of request metadata `key` (e.g. "authorization") or NULL; valid during
  * the handler. */
 const char *bf_rpc_call_metadata(bf_rpc_call_t *call, const char *key, size_t *len);
+/* The name the authenticate hook gave the caller ("" until set). */
+void bf_rpc_call_set_user(bf_rpc_call_t *call, const char *user);
+const char *bf_rpc_call_user(const bf_rpc_call_t *call);
+/* The peer's address ("ipv4:127.0.0.1:4242"), valid during the handler. */
+const char *bf_rpc_call_peer(bf_rpc_call_t *call);
 /* True once the client cancelled the call or its deadline passed (the handler may
  * stop work early). Callable from any thread while the handler runs. */
 int bf_rpc_call_cancelled(bf_rpc_call_t *call);
@@ -86,7 +103,16 @@ typedef struct bf_rpc_channel_options {
   const char *target;          /* "localhost:50051"; "http://" / "https://" prefix allowed;
                                   without a port BF_RPC_DEFAULT_PORT; port 0 is refused */
   bool tls;                    /* also implied by an https:// target */
-  const char *authorization;   /* sent as "authorization" metadata, may be NULL */
+  /* Sent as "authorization" metadata, may be NULL. "Basic base64(user:password)"
+   * is not sent: the channel logs in with it (bifrost.v1 Login) and sends the
+   * bearer token it gets, renewed before expiry and once after UNAUTHENTICATED. */
+  const char *authorization;
+  /* TLS: a private CA (default: the system roots) and a client certificate for
+   * mTLS, PEM files; NULL falls back to $BIFROST_TLS_CA_FILE, $BIFROST_TLS_CERT_FILE,
+   * $BIFROST_TLS_KEY_FILE. */
+  const char *tls_ca_file;
+  const char *tls_cert_file;
+  const char *tls_key_file;
 } bf_rpc_channel_options_t;
 
 int bf_rpc_channel_create(const bf_rpc_channel_options_t *options, bf_rpc_channel_t **out,

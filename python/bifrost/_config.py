@@ -239,7 +239,11 @@ class GrpcConfig:
 
     ``server_uri`` defaults to ``$BIFROST_GRPC_URI``, then ``$SCOUTER_GRPC_URI``, then
     ``"localhost:50051"``. An ``https://`` URI or ``tls=True`` selects TLS.
-    ``username``/``password`` are sent as HTTP basic ``authorization`` metadata.
+    ``username``/``password`` (default ``$BIFROST_USERNAME``/``$BIFROST_PASSWORD``,
+    then ``$SCOUTER_USERNAME``/``$SCOUTER_PASSWORD``) log in to a server started with
+    ``--auth-file``: the client exchanges them for a bearer token on its first call
+    (Login), renews it before it expires and once when the server refuses it, and
+    never sends the password with other calls nor logs it.
     ``timeout_secs`` is the deadline of each read-side call (None: no deadline).
     """
 
@@ -257,6 +261,12 @@ class GrpcConfig:
             server_uri = os.environ.get("BIFROST_GRPC_URI") or os.environ.get("SCOUTER_GRPC_URI") or "localhost:50051"
         if not isinstance(server_uri, str) or not server_uri:
             raise ValueError("server_uri must be a non-empty str")
+        if username is None and password is None:
+            for prefix in ("BIFROST", "SCOUTER"):
+                env_user = os.environ.get(f"{prefix}_USERNAME")
+                if env_user:
+                    username, password = env_user, os.environ.get(f"{prefix}_PASSWORD", "")
+                    break
         if (username is None) != (password is None):
             raise ValueError("username and password must be given together")
         self.server_uri = server_uri

@@ -120,8 +120,14 @@ typedef int (*bf_engine_chunk_fn)(void *ctx, const uint8_t *data, size_t size);
 /* Polled about every 100 ms while a query runs; non-zero interrupts it. */
 typedef int (*bf_engine_cancel_fn)(void *ctx);
 
+/* Asked for every table a query names (catalog.schema_name.table as written);
+ * non-OK refuses the query with err (e.g. BF_EPERM: the caller may not read it). */
+typedef int (*bf_engine_table_check_fn)(void *ctx, const char *catalog, const char *schema_name,
+                                        const char *table, bf_error_t *err);
+
 int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t *params,
                     size_t n_params, double client_time_left, bf_engine_cancel_fn should_cancel,
-                    bf_engine_chunk_fn on_chunk, void *ctx, int64_t *out_rows, bf_error_t *err);
+                    bf_engine_chunk_fn on_chunk, void *ctx, bf_engine_table_check_fn check_table,
+                    void *check_ctx, int64_t *out_rows, bf_error_t *err);
 
 #endif /* BIFROST_ENGINE_H */

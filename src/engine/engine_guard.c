@@ -43,6 +43,8 @@ static const char *const HIDDEN_SCHEMAS[] = {"pg_catalog", "information_schema",
 
 typedef struct guard {
   bf_engine_t *engine;
+  bf_engine_table_check_fn check_table; /* may be NULL */
+  void *check_ctx;
   int selects;
   bf_error_t *err;
 } guard_t;
@@ -210,7 +212,7 @@ static int check_function(guard_t *g, json_t *node) {
   return BF_OK;
 }
 
-static int check_table(guard_t *g, json_t *node) {
+static int check_table_ref(guard_t *g, json_t *node) {
   const char *table = json_string_value(json_object_get(node, "table_name"));
   const char *schema = json_string_value(json_object_get(node, "schema_name"));
   const char *catalog = json_string_value(json_object_get(node, "catalog_name"));
@@ -229,7 +231,13 @@ static int check_table(guard_t *g, json_t *node) {
                         "with list_datasets() and their columns with DESCRIBE "
                         "catalog.schema_name.table",
                         has_schema ? schema : "", has_schema ? "." : "", table ? table : "?");
-  if (table && has_schema && has_catalog) return check_available(g, catalog, schema, table);
+  if (table && has_schema && has_catalog) {
+    if (g->check_table) BF_RETURN_NOT_OK(g->check_table(g->check_ctx, catalog, schema, table, g->err));
+    return check_available(g, catalog, schema, table);
+  }
+  /* Two parts may name catalog.table in the catalog's default schema. */
+  if (table && has_schema && g->check_table)
+    return g->check_table(g->check_ctx, schema, "main", table, g->err);
   return BF_OK;
 }
 
@@ -260,7 +268,7 @@ static int check_node(guard_t *g, json_t *node, int depth) {
                           "catalog.schema_name.table",
                           name ? name : "?");
   } else if (type && strcmp(type, "BASE_TABLE") == 0) {
-    BF_RETURN_NOT_OK(check_table(g, node));
+    BF_RETURN_NOT_OK(check_table_ref(g, node));
   } else if (type && strcmp(type, "SHOW_REF") == 0) {
     const char *name = json_string_value(json_object_get(node, "table_name"));
     if (name && strcmp(name, "__show_tables_expanded") == 0)
@@ -276,6 +284,7 @@ static int check_node(guard_t *g, json_t *node, int depth) {
 }
 
 int bf__engine_guard_query(bf_engine_t *engine, duckdb_connection conn, const char *sql,
+                           bf_engine_table_check_fn check_table, void *check_ctx,
                            int *not_a_select, bf_error_t *err) {
   *not_a_select = 0;
   duckdb_prepared_statement stmt = NULL;
@@ -294,7 +303,7 @@ int bf__engine_guard_query(bf_engine_t *engine, duckdb_connection conn, const ch
     /* Deep trees are bounded by the walk below, not by the JSON reader. */
     json_t *tree = text ? json_loads(text, JSON_DECODE_INT_AS_REAL, NULL) : NULL; /* positions overflow int64 */
     duckdb_free(text);
-    guard_t g = {.engine = engine, .err = err};
+    guard_t g = {.engine = engine, .check_table = check_table, .check_ctx = check_ctx, .err = err};
     if (tree == NULL) {
       status = bf_error_set(err, BF_EINVAL,
                             "the query is too deeply nested to check (--max-query-depth %d)",

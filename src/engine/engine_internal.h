@@ -52,6 +52,7 @@ int bf__sql_type(bf_buffer_t *buf, const bf_field_t *field);
  * bounds (BF_EINVAL), no table this server could not load (BF_EUNAVAILABLE).
  * *not_a_select is set when the statement is not a plain SELECT tree. */
 int bf__engine_guard_query(bf_engine_t *engine, duckdb_connection conn, const char *sql,
+                           bf_engine_table_check_fn check_table, void *check_ctx,
                            int *not_a_select, bf_error_t *err);
 /* The same bound on SELECT blocks, counted on the text before DuckDB parses it
  * (its parser is superlinear in the number of CTEs). BF_EINVAL. */

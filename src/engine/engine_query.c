@@ -297,7 +297,8 @@ static void describe_file_error(const bf_engine_t *engine, bf_error_t *err) {
 
 int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t *params,
                     size_t n_params, double client_time_left, bf_engine_cancel_fn should_cancel,
-                    bf_engine_chunk_fn on_chunk, void *ctx, int64_t *out_rows, bf_error_t *err) {
+                    bf_engine_chunk_fn on_chunk, void *ctx, bf_engine_table_check_fn check_table,
+                    void *check_ctx, int64_t *out_rows, bf_error_t *err) {
   size_t sql_len = strlen(sql);
   if (engine->max_sql_bytes > 0 && sql_len > (size_t)engine->max_sql_bytes)
     return bf_error_set(err, BF_EINVAL, "the query text is %zu bytes, over the server's limit of "
@@ -344,7 +345,7 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
    * planning alone would exhaust the server. A statement that is not a plain
    * SELECT is prepared only to name its type in the error. */
   int not_a_select = 0;
-  status = bf__engine_guard_query(engine, conn, sql, &not_a_select, err);
+  status = bf__engine_guard_query(engine, conn, sql, check_table, check_ctx, &not_a_select, err);
   if (status != BF_OK && !not_a_select) goto done;
   if (duckdb_prepare_extracted_statement(conn, extracted, 0, &prepared) != DuckDBSuccess) {
     const char *keyword = write_keyword(sql);

@@ -17,7 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "bifrost/rpc.h"
+#include "bifrost/v1/bifrost.pb-c.h"
 #include "rpc/rpc_internal.h"
 
 /* Checks a port: 1..65535, digits only. */
@@ -77,6 +80,77 @@ static int normalize_target(const char *target, char *out, size_t out_size, bf_e
   return BF_OK;
 }
 
+/* "Basic base64(user:password)" -> user and password (owned), else 0. */
+static int parse_basic(const char *authorization, char **user, char **password) {
+  if (authorization == NULL || strncmp(authorization, "Basic ", 6) != 0) return 0;
+  const char *b64 = authorization + 6;
+  size_t n = strlen(b64);
+  if (n == 0 || n % 4 != 0 || n > 8192) return 0;
+  unsigned char *decoded = malloc(n / 4 * 3 + 1);
+  if (decoded == NULL) return 0;
+  int len = EVP_DecodeBlock(decoded, (const unsigned char *)b64, (int)n);
+  if (len < 0) {
+    free(decoded);
+    return 0;
+  }
+  len -= (b64[n - 1] == '=') + (b64[n - 2] == '=');
+  decoded[len] = '\0';
+  char *colon = memchr(decoded, ':', (size_t)len);
+  if (colon == NULL) {
+    free(decoded);
+    return 0;
+  }
+  *colon = '\0';
+  *user = strdup((char *)decoded);
+  *password = strdup(colon + 1);
+  memset(decoded, 0, (size_t)len);
+  free(decoded);
+  return *user && *password;
+}
+
+/* Reads a PEM file named by path, or by the environment variable env when path
+ * is NULL; *out NULL when neither names one. */
+static int read_pem_file(const char *path, const char *env, char **out, bf_error_t *err) {
+  *out = NULL;
+  if (path == NULL || path[0] == '\0') path = getenv(env);
+  if (path == NULL || path[0] == '\0') return BF_OK;
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) return bf_error_set(err, BF_EINVAL, "cannot read %s (%s)", path, env);
+  char *text = malloc(1 << 20);
+  size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
+  fclose(f);
+  if (text == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  text[n] = '\0';
+  if (strstr(text, "-----BEGIN") == NULL) {
+    free(text);
+    return bf_error_set(err, BF_EINVAL, "%s is not a PEM file", path);
+  }
+  *out = text;
+  return BF_OK;
+}
+
+static grpc_channel_credentials *tls_credentials(const bf_rpc_channel_options_t *options,
+                                                 bf_error_t *err) {
+  char *ca = NULL, *cert = NULL, *key = NULL;
+  int status = read_pem_file(options->tls_ca_file, "BIFROST_TLS_CA_FILE", &ca, err);
+  if (status == BF_OK)
+    status = read_pem_file(options->tls_cert_file, "BIFROST_TLS_CERT_FILE", &cert, err);
+  if (status == BF_OK)
+    status = read_pem_file(options->tls_key_file, "BIFROST_TLS_KEY_FILE", &key, err);
+  if (status == BF_OK && (cert == NULL) != (key == NULL))
+    status = bf_error_set(err, BF_EINVAL, "a client certificate and its key go together");
+  grpc_channel_credentials *creds = NULL;
+  if (status == BF_OK) {
+    grpc_ssl_pem_key_cert_pair pair = {key, cert};
+    creds = grpc_ssl_credentials_create(ca, cert ? &pair : NULL, NULL, NULL);
+    if (creds == NULL) bf_error_set(err, BF_EINVAL, "invalid TLS settings");
+  }
+  free(ca);
+  free(cert);
+  free(key);
+  return creds;
+}
+
 int bf_rpc_channel_create(const bf_rpc_channel_options_t *options, bf_rpc_channel_t **out,
                           bf_error_t *err) {
   const char *target = options->target ? options->target : "localhost:50051";
@@ -97,12 +171,28 @@ int bf_rpc_channel_create(const bf_rpc_channel_options_t *options, bf_rpc_channe
     free(ch);
     return status;
   }
-  if (options->authorization) {
+  pthread_mutex_init(&ch->auth_mu, NULL);
+  if (options->authorization && !parse_basic(options->authorization, &ch->login_user,
+                                             &ch->login_password)) {
+    free(ch->login_user);
+    free(ch->login_password);
+    ch->login_user = ch->login_password = NULL;
     ch->authorization = strdup(options->authorization);
     if (ch->authorization == NULL) {
+      pthread_mutex_destroy(&ch->auth_mu);
       free(ch);
       return bf_error_set(err, BF_ENOMEM, "out of memory");
     }
+  }
+  grpc_channel_credentials *creds = tls ? tls_credentials(options, err)
+                                        : grpc_insecure_credentials_create();
+  if (creds == NULL) {
+    free(ch->authorization);
+    free(ch->login_user);
+    free(ch->login_password);
+    pthread_mutex_destroy(&ch->auth_mu);
+    free(ch);
+    return err ? err->status : BF_EINVAL;
   }
   bf_rpc_global_init();
   grpc_arg args[2];
@@ -113,8 +203,6 @@ int bf_rpc_channel_create(const bf_rpc_channel_options_t *options, bf_rpc_channe
   args[1].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
   args[1].value.integer = BF_RPC_MAX_MESSAGE_BYTES;
   grpc_channel_args channel_args = {2, args};
-  grpc_channel_credentials *creds = tls ? grpc_ssl_credentials_create(NULL, NULL, NULL, NULL)
-                                        : grpc_insecure_credentials_create();
   ch->channel = grpc_channel_create(ch->target, creds, &channel_args);
   grpc_channel_credentials_release(creds);
   *out = ch;
@@ -125,12 +213,94 @@ void bf_rpc_channel_destroy(bf_rpc_channel_t *ch) {
   if (ch == NULL) return;
   grpc_channel_destroy(ch->channel);
   free(ch->authorization);
+  if (ch->login_password) memset(ch->login_password, 0, strlen(ch->login_password));
+  free(ch->login_user);
+  free(ch->login_password);
+  free(ch->bearer);
+  pthread_mutex_destroy(&ch->auth_mu);
   free(ch);
   bf_rpc_global_shutdown();
 }
 
+static int unary_once(bf_rpc_channel_t *ch, const char *method, const uint8_t *request,
+                      size_t request_size, double timeout_secs, bf_buffer_t *response,
+                      int *transport_failed, bf_error_t *err);
+
+/* Logs in with the channel's credentials. Caller holds auth_mu. */
+static int login(bf_rpc_channel_t *ch, double timeout, bf_error_t *err) {
+  Bifrost__V1__LoginRequest req = BIFROST__V1__LOGIN_REQUEST__INIT;
+  req.username = ch->login_user;
+  req.password = ch->login_password;
+  size_t size = bifrost__v1__login_request__get_packed_size(&req);
+  uint8_t *packed = malloc(size ? size : 1);
+  if (packed == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  bifrost__v1__login_request__pack(&req, packed);
+  bf_buffer_t response;
+  bf_buffer_init(&response);
+  int transport_failed = 0;
+  int status = unary_once(ch, BF_RPC_METHOD_LOGIN, packed, size, timeout, &response,
+                          &transport_failed, err);
+  memset(packed, 0, size);
+  free(packed);
+  Bifrost__V1__LoginResponse *resp =
+      status == BF_OK ? bifrost__v1__login_response__unpack(NULL, response.size, response.data) : NULL;
+  bf_buffer_reset(&response);
+  if (status != BF_OK) {
+    bf_error_prefix(err, "logging in as '%s'", ch->login_user);
+    return status;
+  }
+  if (resp == NULL || resp->token == NULL || resp->token[0] == '\0')
+    status = bf_error_set(err, BF_EAUTH, "the server's login answer holds no token");
+  char *bearer = status == BF_OK ? malloc(strlen(resp->token) + 8) : NULL;
+  if (status == BF_OK && bearer == NULL) status = bf_error_set(err, BF_ENOMEM, "out of memory");
+  if (status == BF_OK) {
+    sprintf(bearer, "Bearer %s", resp->token);
+    free(ch->bearer);
+    ch->bearer = bearer;
+    ch->bearer_obtained_ms = bf_time_now_ms();
+    ch->bearer_expires_ms = resp->expires_at_ms;
+  }
+  if (resp) bifrost__v1__login_response__free_unpacked(resp, NULL);
+  return status;
+}
+
+/* A current "Bearer <token>" (owned copy): logs in when there is none or it is
+ * within a fifth of its lifetime (or 30 s) of expiring. */
+static int current_bearer(bf_rpc_channel_t *ch, double timeout, char **out, bf_error_t *err) {
+  pthread_mutex_lock(&ch->auth_mu);
+  int64_t now = bf_time_now_ms();
+  int64_t life = ch->bearer_expires_ms - ch->bearer_obtained_ms;
+  int64_t renew_at = ch->bearer_expires_ms - (life / 5 > 30000 ? life / 5 : 30000);
+  int status = BF_OK;
+  if (ch->bearer == NULL || now >= renew_at) status = login(ch, timeout, err);
+  *out = status == BF_OK ? strdup(ch->bearer) : NULL;
+  if (status == BF_OK && *out == NULL) status = bf_error_set(err, BF_ENOMEM, "out of memory");
+  pthread_mutex_unlock(&ch->auth_mu);
+  return status;
+}
+
+void bf__rpc_channel_forget_token(bf_rpc_channel_t *ch, const char *used) {
+  pthread_mutex_lock(&ch->auth_mu);
+  if (ch->bearer && used && strcmp(ch->bearer, used) == 0) {
+    free(ch->bearer);
+    ch->bearer = NULL;
+  }
+  pthread_mutex_unlock(&ch->auth_mu);
+}
+
 int bf__rpc_call_start(bf_rpc_channel_t *ch, bf__rpc_call_t *c, const char *method, double timeout) {
   memset(c, 0, sizeof *c);
+  bf_error_init(&c->start_err);
+  if (ch->login_user && strcmp(method, BF_RPC_METHOD_LOGIN) != 0) {
+    int status = current_bearer(ch, timeout, &c->auth_value, &c->start_err);
+    if (status != BF_OK) {
+      c->cq = grpc_completion_queue_create_for_pluck(NULL);
+      grpc_metadata_array_init(&c->initial_md);
+      grpc_metadata_array_init(&c->trailing_md);
+      c->details = grpc_empty_slice();
+      return status;
+    }
+  }
   c->cq = grpc_completion_queue_create_for_pluck(NULL);
   grpc_slice method_slice = grpc_slice_from_copied_string(method);
   c->call = grpc_channel_create_call(ch->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
@@ -176,6 +346,8 @@ int bf__rpc_call_status(bf__rpc_call_t *c, bf_rpc_channel_t *ch, int *transport_
 }
 
 void bf__rpc_call_end(bf__rpc_call_t *c) {
+  free(c->auth_value);
+  c->auth_value = NULL;
   grpc_metadata_array_destroy(&c->initial_md);
   grpc_metadata_array_destroy(&c->trailing_md);
   grpc_slice_unref(c->details);
@@ -188,9 +360,10 @@ void bf__rpc_call_end(bf__rpc_call_t *c) {
 void bf__rpc_op_send_initial(bf_rpc_channel_t *ch, bf__rpc_call_t *c, grpc_op *op) {
   memset(op, 0, sizeof *op);
   op->op = GRPC_OP_SEND_INITIAL_METADATA;
-  if (ch->authorization) {
+  const char *value = c->auth_value ? c->auth_value : ch->authorization;
+  if (value) {
     c->auth_md.key = grpc_slice_from_static_string("authorization");
-    c->auth_md.value = grpc_slice_from_static_string(ch->authorization);
+    c->auth_md.value = grpc_slice_from_static_string(value);
     op->data.send_initial_metadata.count = 1;
     op->data.send_initial_metadata.metadata = &c->auth_md;
   }
@@ -201,9 +374,12 @@ static int unary_once(bf_rpc_channel_t *ch, const char *method, const uint8_t *r
                       int *transport_failed, bf_error_t *err) {
   bf__rpc_call_t c;
   *transport_failed = 0;
-  if (bf__rpc_call_start(ch, &c, method, timeout_secs) != BF_OK) {
+  int start = bf__rpc_call_start(ch, &c, method, timeout_secs);
+  if (start != BF_OK) {
+    if (c.start_err.status != BF_OK) bf_error_set(err, c.start_err.status, "%s", c.start_err.message);
+    else bf_error_set(err, BF_EINTERNAL, "cannot create call %s", method);
     bf__rpc_call_end(&c);
-    return bf_error_set(err, BF_EINTERNAL, "cannot create call %s", method);
+    return err ? err->status : start;
   }
   grpc_byte_buffer *req = bf__rpc_byte_buffer_from(request, request_size);
   grpc_byte_buffer *resp = NULL;
@@ -239,6 +415,8 @@ static int unary_once(bf_rpc_channel_t *ch, const char *method, const uint8_t *r
   }
   if (resp) grpc_byte_buffer_destroy(resp);
   grpc_byte_buffer_destroy(req);
+  /* Refused for its token (expired, or the key changed): the next call logs in. */
+  if (status == BF_EAUTH && c.auth_value) bf__rpc_channel_forget_token(ch, c.auth_value);
   bf__rpc_call_end(&c);
   return status;
 }
@@ -247,8 +425,14 @@ int bf_rpc_channel_unary(bf_rpc_channel_t *ch, const char *method, const uint8_t
                          size_t request_size, double timeout_secs, bf_buffer_t *response,
                          bf_error_t *err) {
   int transport_failed;
-  return unary_once(ch, method, request, request_size, timeout_secs, response, &transport_failed,
-                    err);
+  int status = unary_once(ch, method, request, request_size, timeout_secs, response,
+                          &transport_failed, err);
+  /* UNAUTHENTICATED is answered before the server reads the request, so sending
+   * it again with a fresh token is safe for any call. */
+  if (status == BF_EAUTH && ch->login_user && strcmp(method, BF_RPC_METHOD_LOGIN) != 0)
+    status = unary_once(ch, method, request, request_size, timeout_secs, response,
+                        &transport_failed, err);
+  return status;
 }
 
 int bf_rpc_channel_unary_idempotent(bf_rpc_channel_t *ch, const char *method,
@@ -258,6 +442,9 @@ int bf_rpc_channel_unary_idempotent(bf_rpc_channel_t *ch, const char *method,
   int transport_failed;
   int status = unary_once(ch, method, request, request_size, timeout_secs, response,
                           &transport_failed, err);
+  if (status == BF_EAUTH && ch->login_user) /* with a fresh token */
+    return unary_once(ch, method, request, request_size, timeout_secs, response,
+                      &transport_failed, err);
   if (status != BF_EUNAVAILABLE || !transport_failed) return status;
   double left = timeout_secs;
   if (timeout_secs > 0) {

@@ -3,6 +3,7 @@
 #define BIFROST_RPC_INTERNAL_H
 
 #include <grpc/grpc.h>
+#include <pthread.h>
 #include <stddef.h>
 
 #include "bifrost/rpc.h"
@@ -23,8 +24,15 @@ gpr_timespec bf__rpc_deadline(double secs);
 
 struct bf_rpc_channel {
   grpc_channel *channel;
-  char *authorization; /* owned, may be NULL */
+  char *authorization; /* owned, may be NULL; sent as is unless it is "Basic" credentials */
   char target[256];
+  /* "Basic" credentials are not sent: the channel logs in with them (Login) and
+   * sends the bearer token it gets, renewed before it expires and once when a
+   * call is refused as UNAUTHENTICATED. */
+  char *login_user, *login_password; /* owned, NULL without Basic credentials */
+  pthread_mutex_t auth_mu;
+  char *bearer;                      /* "Bearer <token>"; guarded by auth_mu */
+  int64_t bearer_obtained_ms, bearer_expires_ms; /* guarded by auth_mu */
 };
 
 /* One client call on its own pluck completion queue. */
@@ -32,13 +40,21 @@ typedef struct bf__rpc_call {
   grpc_call *call;
   grpc_completion_queue *cq;
   grpc_metadata auth_md;
+  char *auth_value;           /* owned: this call's authorization metadata */
+  bf_error_t start_err;       /* why bf__rpc_call_start failed (e.g. the login) */
   grpc_metadata_array initial_md;
   grpc_metadata_array trailing_md;
   grpc_status_code status;
   grpc_slice details;
 } bf__rpc_call_t;
 
-/* Creates the call (always initialises c, so bf__rpc_call_end is always valid). */
+/* Drops the bearer token `used` (a call was refused with it), so the next call
+ * logs in again. */
+void bf__rpc_channel_forget_token(bf_rpc_channel_t *ch, const char *used);
+
+/* Creates the call (always initialises c, so bf__rpc_call_end is always valid);
+ * with login credentials it first gets a current token (logging in if needed):
+ * a failure is in c->start_err. */
 int bf__rpc_call_start(bf_rpc_channel_t *ch, bf__rpc_call_t *c, const char *method, double timeout);
 /* Starts a batch with tag `ops` and waits for it; 1 on success. */
 int bf__rpc_call_batch(bf__rpc_call_t *c, grpc_op *ops, size_t n);

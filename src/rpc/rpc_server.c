@@ -9,6 +9,7 @@
  * notification, join workers, destroy the server, then drain and destroy the queues. */
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <math.h>
 #include <pthread.h>
@@ -37,6 +38,8 @@ struct bf_rpc_call {
   int sent_initial_metadata;
   int finished;
   char method[256];
+  char user[160];       /* set by the authenticate hook */
+  char *peer;           /* gpr_malloc'd by grpc_call_get_peer, on first use */
   pthread_mutex_t mu;
   void *done_tag;       /* guarded by mu: the batch tag that completed, or NULL */
   int done_success;     /* guarded by mu */
@@ -60,6 +63,7 @@ struct bf_rpc_server {
   int n_workers;
   bf_rpc_handler_fn handler;
   void *handler_ctx;
+  bf_rpc_authenticate_fn authenticate;
 };
 
 /* Takes one event off the call's queue (waiting up to secs) and records it. Caller
@@ -181,6 +185,17 @@ int bf_rpc_call_finish(bf_rpc_call_t *c, int bf_status, const char *message) {
   return send_status(c, ops, n, bf_status, message);
 }
 
+void bf_rpc_call_set_user(bf_rpc_call_t *c, const char *user) {
+  snprintf(c->user, sizeof c->user, "%s", user ? user : "");
+}
+
+const char *bf_rpc_call_user(const bf_rpc_call_t *c) { return c->user; }
+
+const char *bf_rpc_call_peer(bf_rpc_call_t *c) {
+  if (c->peer == NULL && c->call) c->peer = grpc_call_get_peer(c->call);
+  return c->peer ? c->peer : "?";
+}
+
 const char *bf_rpc_call_metadata(bf_rpc_call_t *c, const char *key, size_t *len) {
   size_t key_len = strlen(key);
   for (size_t i = 0; i < c->request_md.count; i++) {
@@ -236,6 +251,15 @@ static void serve_call(struct bf_rpc_server *s, bf_rpc_call_t *c) {
   memset(&op, 0, sizeof op);
   op.op = GRPC_OP_RECV_MESSAGE;
   op.data.recv_message.recv_message = &request;
+  if (s->authenticate && strncmp(c->method, BF_RPC_SERVICE_PREFIX, strlen(BF_RPC_SERVICE_PREFIX)) == 0) {
+    bf_error_t auth_err;
+    bf_error_init(&auth_err);
+    int auth_status = s->authenticate(s->handler_ctx, c, c->method, &auth_err);
+    if (auth_status != BF_OK) { /* refused before its message is read */
+      bf_rpc_call_finish(c, auth_status, auth_err.message);
+      return;
+    }
+  }
   if (!run_batch(c, &op, 1)) return; /* client went away */
   grpc_op close_op;
   memset(&close_op, 0, sizeof close_op);
@@ -294,6 +318,7 @@ static void *worker_main(void *arg) {
     if (got_call) serve_call(w->server, &c);
     if (got_call && !c.finished) wait_close(&c); /* e.g. the request never arrived */
     if (c.call) grpc_call_unref(c.call);
+    if (c.peer) gpr_free(c.peer);
     grpc_call_details_destroy(&c.details);
     grpc_metadata_array_destroy(&c.request_md);
     pthread_mutex_destroy(&c.mu);
@@ -328,6 +353,7 @@ int bf_rpc_server_start(const bf_rpc_server_options_t *options, bf_rpc_server_t 
   }
   s->handler = options->handler;
   s->handler_ctx = options->handler_ctx;
+  s->authenticate = options->authenticate;
   s->n_workers = options->n_workers > 0 ? options->n_workers : 8;
   grpc_arg args[3];
   args[0].type = GRPC_ARG_INTEGER;
@@ -349,7 +375,17 @@ int bf_rpc_server_start(const bf_rpc_server_options_t *options, bf_rpc_server_t 
     s->workers[i].cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->server, s->workers[i].cq, NULL);
   }
-  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+  grpc_server_credentials *creds;
+  if (options->tls_cert_pem && options->tls_key_pem) {
+    grpc_ssl_pem_key_cert_pair pair = {options->tls_key_pem, options->tls_cert_pem};
+    creds = grpc_ssl_server_credentials_create_ex(
+        options->tls_client_ca_pem, &pair, 1,
+        options->tls_client_ca_pem ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                   : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+        NULL);
+  } else {
+    creds = grpc_insecure_server_credentials_create();
+  }
   int port = grpc_server_add_http2_port(s->server, options->address, creds);
   grpc_server_credentials_release(creds);
   if (port == 0) {

@@ -44,8 +44,10 @@ static int stream_start(bf_rpc_stream_t *s, bf_error_t *err) {
     if (timeout <= 0) timeout = 1e-3; /* already late: the call fails with DEADLINE_EXCEEDED */
   }
   if (bf__rpc_call_start(s->ch, &s->call, s->method, timeout) != BF_OK) {
+    bf_error_t start_err = s->call.start_err;
     bf__rpc_call_end(&s->call);
     memset(&s->call, 0, sizeof s->call);
+    if (start_err.status != BF_OK) return bf_error_set(err, start_err.status, "%s", start_err.message);
     return bf_error_set(err, BF_EINTERNAL, "cannot create call %s", s->method);
   }
   s->request_bb = bf__rpc_byte_buffer_from(s->request, s->request_size);
@@ -145,6 +147,8 @@ static int receive_status(bf_rpc_stream_t *s, int *transport_failed, bf_error_t 
     status = bf_error_set(err, BF_ECANCELLED, "%s cancelled by the client", s->method);
   else
     status = bf__rpc_call_status(&s->call, s->ch, transport_failed, err);
+  /* Refused for its token: forget it, so a reopened call logs in again. */
+  if (status == BF_EAUTH && s->call.auth_value) bf__rpc_channel_forget_token(s->ch, s->call.auth_value);
   pthread_mutex_lock(&s->mu);
   bf__rpc_call_end(&s->call);
   memset(&s->call, 0, sizeof s->call);
@@ -204,8 +208,9 @@ int bf_rpc_stream_next(bf_rpc_stream_t *s, bf_buffer_t *message, int *done,
     bf_error_t call_err;
     bf_error_init(&call_err);
     int status = receive_status(s, &transport_failed, &call_err);
-    if (status == BF_EUNAVAILABLE && transport_failed && s->messages == 0 && !s->reopened &&
-        (s->deadline == 0 || bf_time_monotonic() < s->deadline)) {
+    int auth_refused = status == BF_EAUTH && s->ch->login_user != NULL;
+    if (((status == BF_EUNAVAILABLE && transport_failed) || auth_refused) && s->messages == 0 &&
+        !s->reopened && (s->deadline == 0 || bf_time_monotonic() < s->deadline)) {
       s->reopened = 1;
       pthread_mutex_lock(&s->mu);
       int cancelled = atomic_load(&s->cancel_requested);

@@ -17,7 +17,8 @@ void bf_server_config_usage(FILE *out) {
           "queries over them (gRPC service bifrost.v1.Bifrost).\n"
           "\n"
           "options (environment variable in brackets; flags override the environment):\n"
-          "  --host HOST            address to listen on (default 0.0.0.0) [BIFROST_HOST]\n"
+          "  --host HOST            address to listen on (default 127.0.0.1; another address\n"
+          "                         needs --auth-file or --insecure) [BIFROST_HOST]\n"
           "  --port PORT            gRPC port (default 50051; 0 picks a free port and prints it)\n"
           "                         [BIFROST_PORT]\n"
           "  --data-dir DIR         where tables live (default ./bifrost_data) [BIFROST_DATA_DIR]\n"
@@ -32,7 +33,8 @@ void bf_server_config_usage(FILE *out) {
           "                         of the machine's memory)\n"
           "                         [BIFROST_MEMORY_LIMIT]\n"
           "  --threads N            DuckDB threads (default: DuckDB's) [BIFROST_THREADS]\n"
-          "\n"
+          "\n");
+  fprintf(out,
           "limits (bad input is refused with a clear error before it costs memory):\n"
           "  --max-batch-bytes SIZE largest decoded size of one InsertBatch (dictionaries and\n"
           "                         views expanded; default 256MiB) [BIFROST_MAX_BATCH_BYTES]\n"
@@ -48,7 +50,8 @@ void bf_server_config_usage(FILE *out) {
           "  with no limit, half of 80%% of the machine's memory): inserts beyond that wait\n"
           "  for a flush (RESOURCE_EXHAUSTED, retried by producers)."
           "\n"
-          "\n"
+          "\n");
+  fprintf(out,
           "storage (acknowledged rows are in the WAL and queryable at once; the background\n"
           "writer turns them into Parquet files and one Delta commit per flush):\n"
           "  --flush-rows N         flush a table's tail at N rows (default 1000000)\n"
@@ -69,6 +72,23 @@ void bf_server_config_usage(FILE *out) {
           "                         [BIFROST_MAINTENANCE_INTERVAL]\n"
           "  --unsafe-short-retention  allow vacuum retentions below 1 hour (from this flag or\n"
           "                         a client's request) [BIFROST_UNSAFE_SHORT_RETENTION=1]\n"
+          "\n");
+  fprintf(out,
+          "security (without --auth-file the server is open: anyone who reaches the port may\n"
+          "do anything, so it listens on 127.0.0.1 unless --insecure):\n"
+          "  --auth-file PATH       users, password hashes and grants (JSON); re-read on SIGHUP\n"
+          "                         [BIFROST_AUTH_FILE]\n"
+          "  --auth-secret-file PATH  key that signs tokens (default: generated once into\n"
+          "                         <data-dir>/_bifrost_auth/secret) [BIFROST_AUTH_SECRET_FILE]\n"
+          "  --token-ttl SECS       lifetime of a login token (default 3600) [BIFROST_TOKEN_TTL]\n"
+          "  --tls-cert PEM --tls-key PEM  serve TLS only [BIFROST_TLS_CERT, BIFROST_TLS_KEY]\n"
+          "  --tls-client-ca PEM    also require client certificates signed by this CA\n"
+          "                         [BIFROST_TLS_CLIENT_CA]\n"
+          "  --insecure             allow open mode on a non-loopback --host\n"
+          "                         [BIFROST_INSECURE=1]\n"
+          "  bifrost-server hash-password   read a password on stdin, print its hash for the\n"
+          "                         auth file\n"
+          "\n"
           "  --help                 show this help and exit\n"
           "  --version              show the version and exit\n");
 }
@@ -171,6 +191,26 @@ static int apply(bf_server_config_t *c, int opt, const char *value, const char *
     case 'E':
       if (parse_int(value, 10, 100000, &c->max_query_depth)) expected = "a number from 10 to 100000";
       break;
+    case 'A':
+    case 'K':
+    case 'c':
+    case 'k':
+    case 'a': {
+      char *dest = opt == 'A' ? c->auth_file : opt == 'K' ? c->auth_secret_file
+                 : opt == 'c' ? c->tls_cert : opt == 'k' ? c->tls_key : c->tls_client_ca;
+      if (value[0] == '\0' || strlen(value) >= sizeof c->auth_file) expected = "a file path";
+      else strcpy(dest, value);
+      break;
+    }
+    case 'L':
+      if (parse_double(value, &c->token_ttl_secs) || c->token_ttl_secs <= 0)
+        expected = "seconds > 0";
+      break;
+    case 'Z':
+      if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0) c->insecure = 1;
+      else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0) c->insecure = 0;
+      else expected = "1 or 0";
+      break;
     case 'U':
       if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0) c->unsafe_short_retention = 1;
       else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0) c->unsafe_short_retention = 0;
@@ -218,7 +258,8 @@ static int apply(bf_server_config_t *c, int opt, const char *value, const char *
 
 int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
   memset(c, 0, sizeof *c);
-  strcpy(c->host, "0.0.0.0");
+  strcpy(c->host, "127.0.0.1");
+  c->token_ttl_secs = 3600;
   c->port = 50051;
   strcpy(c->data_dir, "./bifrost_data");
   c->workers = 8;
@@ -252,7 +293,10 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
               {'T', "BIFROST_MAINTENANCE_INTERVAL"}, {'B', "BIFROST_MAX_BATCH_BYTES"},
               {'S', "BIFROST_MAX_SQL_BYTES"}, {'D', "BIFROST_MAX_VALUE_BYTES"},
               {'N', "BIFROST_MAX_QUERY_SELECTS"}, {'E', "BIFROST_MAX_QUERY_DEPTH"},
-              {'U', "BIFROST_UNSAFE_SHORT_RETENTION"}};
+              {'U', "BIFROST_UNSAFE_SHORT_RETENTION"}, {'A', "BIFROST_AUTH_FILE"},
+              {'K', "BIFROST_AUTH_SECRET_FILE"}, {'L', "BIFROST_TOKEN_TTL"},
+              {'c', "BIFROST_TLS_CERT"}, {'k', "BIFROST_TLS_KEY"},
+              {'a', "BIFROST_TLS_CLIENT_CA"}, {'Z', "BIFROST_INSECURE"}};
   for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
     const char *value = getenv(envs[i].env);
     if (value && value[0] && apply(c, envs[i].opt, value, envs[i].env)) return BF_CONFIG_EXIT_USAGE;
@@ -276,6 +320,13 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
       {"max-query-selects", required_argument, NULL, 'N'},
       {"max-query-depth", required_argument, NULL, 'E'},
       {"unsafe-short-retention", no_argument, NULL, 'U'},
+      {"auth-file", required_argument, NULL, 'A'},
+      {"auth-secret-file", required_argument, NULL, 'K'},
+      {"token-ttl", required_argument, NULL, 'L'},
+      {"tls-cert", required_argument, NULL, 'c'},
+      {"tls-key", required_argument, NULL, 'k'},
+      {"tls-client-ca", required_argument, NULL, 'a'},
+      {"insecure", no_argument, NULL, 'Z'},
       {"version", no_argument, NULL, 'V'},             {NULL, 0, NULL, 0}};
   optind = 1;
   int opt, longindex = 0;
@@ -294,6 +345,10 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
     }
     if (opt == 'U') {
       c->unsafe_short_retention = 1;
+      continue;
+    }
+    if (opt == 'Z') {
+      c->insecure = 1;
       continue;
     }
     char flag[64];

@@ -21,6 +21,12 @@ typedef struct bf_server_config {
   int max_query_selects;        /* SELECT blocks per query */
   int max_query_depth;          /* syntax tree nesting */
   int unsafe_short_retention;   /* vacuum below 1 h allowed */
+  /* security */
+  char auth_file[4096];         /* "" = open mode */
+  char auth_secret_file[4096];  /* "" = generated in the data dir */
+  double token_ttl_secs;
+  char tls_cert[4096], tls_key[4096], tls_client_ca[4096];
+  int insecure;                 /* open mode on a non-loopback address allowed */
   int threads;
   /* storage engine (see table_store.h) */
   long long flush_rows;

@@ -17,7 +17,10 @@
 #include "engine/engine.h"
 #include "server/config.h"
 #include "server/log.h"
+#include "server/auth.h"
+#include "server/auth_password.h"
 #include "server/registry.h"
+#include "server/service_auth.h"
 #include "server/service.h"
 #include "server/table_store.h"
 
@@ -75,18 +78,78 @@ static long long tail_budget(const bf_server_config_t *config) {
   return limit / 2;
 }
 
-static int wait_for_signal(void) {
+/* `bifrost-server hash-password`: one password on stdin (a trailing newline is
+ * not part of it), its hash on stdout. */
+static int hash_password_command(void) {
+  char password[4096];
+  size_t n = fread(password, 1, sizeof password - 1, stdin);
+  while (n && (password[n - 1] == '\n' || password[n - 1] == '\r')) n--;
+  password[n] = '\0';
+  if (n == 0) {
+    fprintf(stderr, "bifrost-server hash-password: no password on stdin\n");
+    return 2;
+  }
+  char hash[BF_PASSWORD_HASH_MAX];
+  bf_error_t err;
+  bf_error_init(&err);
+  int status = bf_password_hash(password, n, hash, &err);
+  memset(password, 0, sizeof password);
+  if (status != BF_OK) {
+    fprintf(stderr, "bifrost-server hash-password: %s\n", err.message);
+    return 1;
+  }
+  printf("%s\n", hash);
+  return 0;
+}
+
+/* Reads a whole PEM file (malloc'd), or prints why not. */
+static char *read_pem(const char *path, const char *flag) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    fprintf(stderr, "bifrost-server: cannot read %s %s: %s\n", flag, path, strerror(errno));
+    return NULL;
+  }
+  char *text = malloc(1 << 20);
+  size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
+  fclose(f);
+  if (text == NULL || n == 0 || strstr((text[n] = '\0', text), "-----BEGIN") == NULL) {
+    fprintf(stderr, "bifrost-server: %s %s is not a PEM file\n", flag, path);
+    free(text);
+    return NULL;
+  }
+  return text;
+}
+
+static int is_loopback(const char *host) {
+  return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "localhost") == 0 ||
+         strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0 || strncmp(host, "127.", 4) == 0;
+}
+
+/* Waits for SIGINT/SIGTERM (returned); SIGHUP re-reads the auth file. */
+static int wait_for_signal(bf_auth_t *auth) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
-  int sig = 0;
-  while (sigwait(&set, &sig) != 0) {
+  sigaddset(&set, SIGHUP);
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig != SIGHUP) return sig;
+    bf_error_t err;
+    bf_error_init(&err);
+    if (!auth->enabled)
+      BF_LOG_INFO("SIGHUP: no --auth-file to re-read");
+    else if (bf_auth_reload(auth, &err) != BF_OK)
+      BF_LOG_ERROR("SIGHUP: the auth file was not reloaded, the previous users stay: %s",
+                   err.message);
+    else
+      BF_LOG_INFO("SIGHUP: auth file %s reloaded", auth->path);
   }
-  return sig;
 }
 
 int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "hash-password") == 0) return hash_password_command();
   bf_server_config_t config;
   int rc = bf_server_config_parse(&config, argc, argv);
   if (rc == BF_CONFIG_EXIT_OK) return 0;
@@ -97,6 +160,7 @@ int main(int argc, char **argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGXFSZ, SIG_IGN); /* a file size limit fails the write (EFBIG) instead of killing us */
@@ -105,6 +169,35 @@ int main(int argc, char **argv) {
   bf_error_init(&err);
   char data_dir[PATH_MAX];
   if (check_data_dir(config.data_dir, data_dir) != 0) return 1;
+  if (!config.auth_file[0] && !is_loopback(config.host) && !config.insecure) {
+    fprintf(stderr,
+            "bifrost-server: --host %s without --auth-file would let anyone who reaches the port "
+            "read and write every table; add --auth-file, or --insecure to accept that\n",
+            config.host);
+    return 2;
+  }
+  if ((config.tls_cert[0] != 0) != (config.tls_key[0] != 0) ||
+      (config.tls_client_ca[0] && !config.tls_cert[0])) {
+    fprintf(stderr, "bifrost-server: --tls-cert and --tls-key go together (and --tls-client-ca "
+                    "needs them)\n");
+    return 2;
+  }
+  char *tls_cert = config.tls_cert[0] ? read_pem(config.tls_cert, "--tls-cert") : NULL;
+  char *tls_key = config.tls_key[0] ? read_pem(config.tls_key, "--tls-key") : NULL;
+  char *tls_ca = config.tls_client_ca[0] ? read_pem(config.tls_client_ca, "--tls-client-ca") : NULL;
+  if ((config.tls_cert[0] && !tls_cert) || (config.tls_key[0] && !tls_key) ||
+      (config.tls_client_ca[0] && !tls_ca))
+    return 2;
+  bf_auth_t auth;
+  if (bf_auth_open(&auth, config.auth_file[0] ? config.auth_file : NULL,
+                   config.auth_secret_file[0] ? config.auth_secret_file : NULL, data_dir,
+                   config.token_ttl_secs, &err) != BF_OK) {
+    fprintf(stderr, "bifrost-server: %s\n", err.message);
+    return 2;
+  }
+  if (!auth.enabled && !is_loopback(config.host))
+    BF_LOG_WARN("open mode on %s (--insecure): anyone who reaches the port may read, write and "
+                "maintain every table", config.host);
   bf_registry_t registry;
   if (bf_registry_open(&registry, data_dir, &err) != BF_OK) {
     BF_LOG_ERROR("%s", err.message);
@@ -169,7 +262,8 @@ int main(int argc, char **argv) {
                          .engine = engine,
                          .store = store,
                          .max_batch_bytes = config.max_batch_bytes,
-                         .unsafe_short_retention = config.unsafe_short_retention};
+                         .unsafe_short_retention = config.unsafe_short_retention,
+                         .auth = &auth};
   bf_store_open_tables(store);
 
   char address[300];
@@ -179,6 +273,10 @@ int main(int argc, char **argv) {
       .n_workers = config.workers,
       .handler = bf_service_handle,
       .handler_ctx = &service,
+      .authenticate = bf_service_authenticate,
+      .tls_cert_pem = tls_cert,
+      .tls_key_pem = tls_key,
+      .tls_client_ca_pem = tls_ca,
   };
   bf_rpc_server_t *server = NULL;
   int port = 0;
@@ -193,12 +291,18 @@ int main(int argc, char **argv) {
   fflush(stdout);
   BF_LOG_INFO("serving %zu tables from %s on port %d", registry.n_tables, data_dir, port);
 
-  int sig = wait_for_signal();
+  BF_LOG_INFO("%s, %s", auth.enabled ? "users and grants from the auth file" : "open mode (no --auth-file)",
+              tls_cert ? (tls_ca ? "TLS with client certificates" : "TLS") : "plaintext");
+  int sig = wait_for_signal(&auth);
   BF_LOG_INFO("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   bf_rpc_server_stop(server, 5.0);
   bf_store_destroy(store); /* flushes every table's tail */
   bf_engine_destroy(engine);
   bf_registry_close(&registry);
+  bf_auth_close(&auth);
+  free(tls_cert);
+  free(tls_key);
+  free(tls_ca);
   BF_LOG_INFO("stopped");
   return 0;
 }

@@ -13,6 +13,7 @@
 #include "bifrost/v1/bifrost.pb-c.h"
 #include "server/batch_check.h"
 #include "server/log.h"
+#include "server/service_auth.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -86,6 +87,9 @@ static void handle_register(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
   int created = 0;
   int status = check_name(req->name, &err);
   if (status == BF_OK)
+    status = bf__service_authorize(s, call, BF_VERB_WRITE, req->name->catalog,
+                                   req->name->schema_name, req->name->table, &err);
+  if (status == BF_OK)
     status = bf_registry_register(s->registry, req->name->catalog, req->name->schema_name,
                                   req->name->table, req->json_schema,
                                   (const char *const *)req->partition_columns,
@@ -140,6 +144,8 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
     status = err.status;
     goto done;
   }
+  status = bf__service_authorize(s, call, BF_VERB_WRITE, t->catalog, t->schema_name, t->table, &err);
+  if (status != BF_OK) goto done;
   if (strcmp(req->fingerprint, t->fingerprint) != 0) {
     status = bf_error_set(&err, BF_EMISMATCH,
                           "fingerprint mismatch for table %s: the table has %s, the batch has %s",
@@ -289,9 +295,12 @@ static void handle_query(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *re
   }
   int64_t rows = 0;
   if (status == BF_OK)
+  {
+    bf__query_access_t access = {.service = s, .call = call};
     status = bf_engine_query(s->engine, req->sql, params, req->n_params,
-                             bf_rpc_call_time_left(call), client_gone, send_chunk, call, &rows,
-                             &err);
+                             bf_rpc_call_time_left(call), client_gone, send_chunk, call,
+                             bf__service_query_table_check, &access, &rows, &err);
+  }
   free(params);
   if (status == BF_OK)
     bf_rpc_call_finish(call, BF_OK, "");
@@ -357,10 +366,16 @@ static void handle_list(bf_service_t *s, bf_rpc_call_t *call) {
   if (tables == NULL || storage == NULL || infos == NULL) {
     bf_rpc_call_finish(call, BF_ENOMEM, "out of memory");
   } else {
+    size_t shown = 0;
     for (size_t i = 0; i < n; i++) {
-      fill_info(s, tables[i], &storage[i]);
-      infos[i] = &storage[i].info;
+      if (!bf__service_may_read(s, call, tables[i]->catalog, tables[i]->schema_name,
+                                tables[i]->table))
+        continue; /* tables the caller may not read are not listed */
+      fill_info(s, tables[i], &storage[shown]);
+      infos[shown] = &storage[shown].info;
+      shown++;
     }
+    n = shown;
     Bifrost__V1__ListTablesResponse resp = BIFROST__V1__LIST_TABLES_RESPONSE__INIT;
     resp.n_tables = n;
     resp.tables = infos;
@@ -386,7 +401,13 @@ static void handle_describe(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
     bifrost__v1__describe_table_request__free_unpacked(req, NULL);
     return;
   }
-  bf_table_t *t = lookup(s, req->name, &err);
+  /* The grant is checked on the name first: no answer tells a caller whether a
+   * table it may not read exists. */
+  bf_table_t *t = NULL;
+  if (check_name(req->name, &err) == BF_OK &&
+      bf__service_authorize(s, call, BF_VERB_READ, req->name->catalog, req->name->schema_name,
+                            req->name->table, &err) == BF_OK)
+    t = lookup(s, req->name, &err);
   if (t == NULL) {
     fail(call, &err);
   } else {
@@ -442,6 +463,10 @@ static void handle_maintain(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
   if (status == BF_OK && req->override_retention && !(req->retention_hours >= 0))
     status = bf_error_set(&err, BF_EINVAL, "retention_hours must be >= 0");
   double retention = req->override_retention ? req->retention_hours : -1;
+  if (status == BF_OK) status = check_name(req->name, &err);
+  if (status == BF_OK)
+    status = bf__service_authorize(s, call, BF_VERB_ADMIN, req->name->catalog,
+                                   req->name->schema_name, req->name->table, &err);
   bf_table_t *t = status == BF_OK ? lookup(s, req->name, &err) : NULL;
   if (status == BF_OK && t == NULL) status = err.status;
   bf_store_result_t result;
@@ -478,6 +503,8 @@ void bf_service_handle(void *ctx, bf_rpc_call_t *call, const char *method, const
     handle_describe(s, call, request, request_size);
   else if (strcmp(method, BF_RPC_METHOD_MAINTAIN_TABLE) == 0)
     handle_maintain(s, call, request, request_size);
+  else if (strcmp(method, BF_RPC_METHOD_LOGIN) == 0)
+    bf__service_handle_login(s, call, request, request_size);
   else {
     char message[300];
     snprintf(message, sizeof message, "unknown method %s", method);

@@ -4,6 +4,7 @@
 #define BIFROST_SERVER_SERVICE_H
 
 #include "bifrost/rpc.h"
+#include "server/auth.h"
 #include "engine/engine.h"
 #include "server/registry.h"
 #include "server/table_store.h"
@@ -14,6 +15,7 @@ typedef struct bf_service {
   bf_store_t *store;       /* not owned */
   int64_t max_batch_bytes; /* decoded size bound of one InsertBatch; <= 0 = none */
   int unsafe_short_retention; /* vacuum retention below 1 h allowed */
+  bf_auth_t *auth;         /* not owned; users, grants, tokens (open mode: no auth file) */
 } bf_service_t;
 
 /* bf_rpc_handler_fn for the service; ctx is a bf_service_t. */
