@@ -475,7 +475,8 @@ def test_two_servers_vacuuming_at_retention_zero_lose_nothing(tmp_path):
         assert len(ids) == producers * per_producer
         assert sorted(ids) == list(range(producers * per_producer))
         deadline = time.monotonic() + 10  # each server reads the other's commits every second
-        while count(a, cfg) != producers * per_producer and time.monotonic() < deadline:
+        while ((count(a, cfg), count(b, cfg)) != (producers * per_producer,) * 2
+               and time.monotonic() < deadline):
             time.sleep(0.2)
         assert count(a, cfg) == count(b, cfg) == producers * per_producer
     finally:
