@@ -127,6 +127,7 @@ int bf__store_publish(bf_store_t *s, bf_table_t *t, const char *drop_tail, bf_er
                                         t->n_partition_columns, t->snapshot.files,
                                         t->snapshot.n_files, tails, n, drop_tail, err);
   free(tails);
+  if (status == BF_OK) ts->published_version = t->snapshot.version;
   return status;
 }
 
@@ -570,6 +571,7 @@ int bf_store_open_table(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
     pthread_mutex_init(&ts->work_mu, NULL);
     ts->index = __atomic_add_fetch(&s->next_table_index, 1, __ATOMIC_RELAXED);
     ts->last_checkpoint_version = -1;
+    ts->published_version = -2;
     ts->last_maintenance_us = bf_time_now_us(); /* first run one interval after opening */
     t->store = ts;
   }
@@ -741,9 +743,13 @@ static void tend_table(bf_store_t *s, bf_table_t *t, int64_t now_us) {
     due = flush_due(s, t, now_us);
     if (now_us - ts->last_refresh_us >= 1000000) { /* other servers' commits */
       ts->last_refresh_us = now_us;
-      int advanced = 0;
-      if (bf_delta_snapshot_refresh(t->dir, &t->snapshot, &advanced, &err) == BF_OK && advanced)
-        bf__store_publish(s, t, NULL, &err);
+      /* Republish whenever the view lags the snapshot, however the snapshot got
+       * ahead (another server's commits, or a commit that lost a race and read
+       * the winner's commits before failing). */
+      if (bf_delta_snapshot_refresh(t->dir, &t->snapshot, NULL, &err) == BF_OK &&
+          ts->published_version != t->snapshot.version &&
+          bf__store_publish(s, t, NULL, &err) != BF_OK)
+        BF_LOG_WARN("table %s: republishing the view: %s", t->fqn, err.message);
       if (bf__store_adopt_orphans(s, t, &err) != BF_OK)
         BF_LOG_WARN("table %s: adopting WAL segments: %s", t->fqn, err.message);
       for (size_t i = 0; i < ts->n_gens && !due; i++) due = ts->gens[i]->sealed;

@@ -42,6 +42,7 @@ struct bf_table_store {
   pthread_mutex_t work_mu;  /* one flush / maintenance run at a time */
   int64_t last_checkpoint_version;
   int64_t last_refresh_us;  /* guarded by t->mu */
+  int64_t published_version;/* snapshot version the view shows (-2 = none); guarded by t->mu */
   int64_t last_maintenance_us, last_vacuum_us; /* guarded by work_mu */
   int64_t retry_flush_at_us;  /* after a failed flush, not before this; guarded by work_mu */
 };
