@@ -123,9 +123,11 @@ int bf_delta_snapshot_actions(const bf_delta_snapshot_t *snapshot, char **out, s
 /* Path of the classic checkpoint file for version. */
 void bf_delta_checkpoint_path(const char *table_dir, int64_t version, char *out, size_t cap);
 
-/* Writes _delta_log/_last_checkpoint ({"version":v,"size":n}) atomically. */
+/* Writes _delta_log/_last_checkpoint ({"version":v,"size":n,"sizeInBytes":b,
+ * "numOfAddFiles":a}; the last two left out when negative) atomically. size is
+ * the checkpoint's number of actions, size_in_bytes its file size. */
 int bf_delta_last_checkpoint_write(const char *table_dir, int64_t version, int64_t size,
-                                   bf_error_t *err);
+                                   int64_t size_in_bytes, int64_t num_add_files, bf_error_t *err);
 /* Version named by _last_checkpoint, or -1 when there is none. */
 int64_t bf_delta_last_checkpoint_version(const char *table_dir);
 

@@ -261,7 +261,7 @@ static void test_checkpoint_replay_and_log_cleanup(void **state) {
   bf_delta_checkpoint_path(f->dir, snap.version, path, sizeof path);
   assert_int_equal(bf_fs_write_new_file(path, actions, len, &err), BF_OK);
   free(actions);
-  assert_int_equal(bf_delta_last_checkpoint_write(f->dir, snap.version, (int64_t)n_actions, &err),
+  assert_int_equal(bf_delta_last_checkpoint_write(f->dir, snap.version, (int64_t)n_actions, -1, -1, &err),
                    BF_OK);
   assert_int_equal(bf_delta_last_checkpoint_version(f->dir), 5);
   append_one(f, &snap, "f6.parquet", "odd", 9);

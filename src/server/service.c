@@ -149,6 +149,54 @@ static int check_nulls(const struct ArrowSchema *schema, const struct ArrowArray
   return BF_OK;
 }
 
+/* 1 when string column `a` (format u, U or vu; dictionary values included) holds an
+ * empty string in a non-null slot. */
+static int has_empty_string(const char *format, const struct ArrowArray *a) {
+  const uint8_t *valid = a->null_count > 0 ? a->buffers[0] : NULL;
+  for (int64_t i = 0; i < a->length; i++) {
+    int64_t j = i + a->offset;
+    if (valid && !(valid[j / 8] & (1u << (j % 8)))) continue;
+    int64_t len;
+    if (strcmp(format, "vu") == 0) {
+      int32_t n;
+      memcpy(&n, (const uint8_t *)a->buffers[1] + 16 * j, 4);
+      len = n;
+    } else if (strcmp(format, "U") == 0) {
+      const int64_t *off = a->buffers[1];
+      len = off[j + 1] - off[j];
+    } else if (strcmp(format, "u") == 0) {
+      const int32_t *off = a->buffers[1];
+      len = off[j + 1] - off[j];
+    } else {
+      return 0;
+    }
+    if (len == 0) return 1;
+  }
+  return 0;
+}
+
+/* Delta reads an empty partition value as null, so "" cannot be stored in a
+ * partition column: refused with a clear error rather than turned into null. */
+static int check_partition_values(const bf_table_t *t, const struct ArrowSchema *schema,
+                                  const struct ArrowArray *batch, bf_error_t *err) {
+  for (int64_t i = 0; i < schema->n_children; i++) {
+    const struct ArrowSchema *c = schema->children[i];
+    int partition = 0;
+    for (size_t k = 0; k < t->n_partition_columns && !partition; k++)
+      partition = strcmp(c->name, t->partition_columns[k]) == 0;
+    if (!partition) continue;
+    const struct ArrowArray *a = batch->children[i];
+    int empty = c->dictionary ? has_empty_string(c->dictionary->format, a->dictionary)
+                              : has_empty_string(c->format, a);
+    if (empty)
+      return bf_error_set(err, BF_EINVAL,
+                          "partition column '%s' has an empty string; Delta Lake reads an empty "
+                          "partition value as null, so use a non-empty value (or None on an "
+                          "optional field)", c->name);
+  }
+  return BF_OK;
+}
+
 static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes,
                           size_t size) {
   bf_error_t err;
@@ -195,6 +243,7 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
     status = bf_ipc_reader_next(reader, &batch, &has_batch, &err);
     if (status != BF_OK || !has_batch) break;
     status = check_nulls(&table_schema, &batch, &err);
+    if (status == BF_OK) status = check_partition_values(t, &batch_schema, &batch, &err);
     struct ArrowArray *grown = realloc(batches, (n_batches + 1) * sizeof *grown);
     if (grown == NULL) status = bf_error_set(&err, BF_ENOMEM, "out of memory");
     if (status != BF_OK) {

@@ -24,6 +24,7 @@ static int checkpoint(bf_store_t *s, bf_table_t *t, int64_t *out_version, bf_err
   size_t len = 0, n_actions = 0;
   pthread_mutex_lock(&t->mu);
   int64_t version = t->snapshot.version;
+  int64_t n_adds = (int64_t)t->snapshot.n_files;
   int status = version > ts->last_checkpoint_version
                    ? bf_delta_snapshot_actions(&t->snapshot, &actions, &len, &n_actions, err)
                    : BF_OK;
@@ -36,8 +37,11 @@ static int checkpoint(bf_store_t *s, bf_table_t *t, int64_t *out_version, bf_err
   bf_delta_checkpoint_path(t->dir, version, path, sizeof path);
   if (!bf_fs_exists(path)) status = bf_engine_checkpoint_write(s->engine, actions, len, path, err);
   free(actions);
+  struct stat st;
   if (status == BF_OK && bf_delta_last_checkpoint_version(t->dir) < version)
-    status = bf_delta_last_checkpoint_write(t->dir, version, (int64_t)n_actions, err);
+    status = bf_delta_last_checkpoint_write(t->dir, version, (int64_t)n_actions,
+                                            stat(path, &st) == 0 ? (int64_t)st.st_size : -1,
+                                            n_adds, err);
   if (status != BF_OK) return status;
   ts->last_checkpoint_version = version;
   *out_version = version;

@@ -122,10 +122,18 @@ int bf__store_publish(bf_store_t *s, bf_table_t *t, const char *drop_tail, bf_er
   size_t n = 0;
   for (size_t i = 0; i < ts->n_gens; i++)
     if (!drop_tail || strcmp(ts->gens[i]->tail, drop_tail) != 0) tails[n++] = ts->gens[i]->tail;
+  /* Another writer changed the table's schema (e.g. a merge that added columns):
+   * its files and ours have different columns. */
+  char *own = NULL;
+  bf_error_t ignored;
+  bf_error_init(&ignored);
+  int mixed = bf_delta_schema_string(&t->schema, &own, &ignored) != BF_OK ||
+              (t->snapshot.schema_string && strcmp(t->snapshot.schema_string, own) != 0);
+  free(own);
   int status = bf_engine_set_table_view(s->engine, t->catalog, t->schema_name, t->table, t->dir,
                                         &t->schema, (const char *const *)t->partition_columns,
                                         t->n_partition_columns, t->snapshot.files,
-                                        t->snapshot.n_files, tails, n, drop_tail, err);
+                                        t->snapshot.n_files, tails, n, drop_tail, mixed, err);
   free(tails);
   if (status == BF_OK) ts->published_version = t->snapshot.version;
   return status;
