@@ -184,6 +184,7 @@ def scenario(tmp_path_factory):
     sc = Scenario(tmp_path_factory.mktemp("conformance"))
     yield sc
     sc.server.stop()
+    assert sc.server.proc.returncode == 0, sc.server.log()
 
 
 def test_1_flushes_every_reader_agrees(scenario):
@@ -347,3 +348,21 @@ def test_7_checkpoint_and_vacuum(scenario):
     assert sc.maintain("vacuum", retention_hours=0)["files_deleted"] > 0
     server = sc.check_readers()
     assert [r for r in server if r["id"] < 1_000_000] == expected_rows(sc.rows)
+
+
+def test_8_no_compaction_once_another_writer_adds_reader_features(scenario):
+    """Deletion vectors (reader version 3) would be ignored by a rewrite, which could
+    bring deleted rows back: the server refuses to compact, with a clear error."""
+    from bifrost import BifrostError
+
+    sc = scenario
+    sc.insert(make_rows(700, 22))
+    sc.maintain("flush")
+    sc.insert(make_rows(800, 22))
+    sc.maintain("flush")
+    table = deltalake.DeltaTable(str(sc.path))
+    table.alter.add_feature(feature=deltalake.TableFeatures.DeletionVectors,
+                            allow_protocol_versions_increase=True)
+    with pytest.raises(BifrostError, match="not compacting .* needs reader features"):
+        sc.maintain("optimize")
+    assert not any("remove" in a for a in sc.log_actions()[-3:])
