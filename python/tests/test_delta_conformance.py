@@ -56,7 +56,7 @@ COLUMNS = list(Row.model_fields)
 
 
 def make_rows(start: int, n: int) -> list[Row]:
-    texts = ["", "ascii", "quote ' \" \\", "long " * 30, "ünïcödé", "tab\tnew\nline"]
+    texts = ["", "ascii", "quote ' \" \\", "long " * 30, "ünïcödé", "tab\tnew\nline", "nul\x00byte"]
     amounts = [0.0, -0.0, 1.5, -1e308, 1e308, 5e-324, 1 / 3]
     ats = [dt.datetime(1970, 1, 1, tzinfo=UTC), dt.datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=UTC),
            dt.datetime(1901, 12, 13, 20, 45, 52, 1, tzinfo=UTC),
@@ -245,6 +245,11 @@ def test_3_statistics_per_file_exact(scenario):
             if col == "day":
                 lo, hi = dt.date.fromisoformat(lo), dt.date.fromisoformat(hi)
             assert lo == pc.min(values).as_py() and hi == pc.max(values).as_py(), col
+        texts = data.column("text").to_pylist()
+        if "text" in stats["minValues"]:  # strings over 64 bytes get no bounds
+            assert stats["minValues"]["text"] == min(texts) and stats["maxValues"]["text"] == max(texts)
+        else:
+            assert any(len(t.encode()) > 64 or "\x00" in t for t in texts)
         ats = data.column("at")
         lo = dt.datetime.fromisoformat(stats["minValues"]["at"].replace("Z", "+00:00"))
         hi = dt.datetime.fromisoformat(stats["maxValues"]["at"].replace("Z", "+00:00"))
@@ -284,7 +289,7 @@ def test_4_commit_info_as_spark_and_delta_rs_read_it(scenario):
     assert [h["operation"] for h in history][:3] == ["WRITE", "WRITE", "WRITE"]
 
 
-def test_5_empty_partition_value_is_refused(scenario):
+def test_5_empty_or_nul_partition_value_is_refused(scenario):
     sc = scenario
     bad = make_rows(10_000, 1)[0].model_copy(update={"region": ""})
     from bifrost import BifrostError
@@ -292,6 +297,9 @@ def test_5_empty_partition_value_is_refused(scenario):
     with DatasetProducer(sc.cfg, sc.grpc, WriteConfig(batch_size=1)) as producer:
         producer.insert(bad)
         with pytest.raises(BifrostError, match="partition column 'region' has an empty string"):
+            producer.flush()
+        producer.insert(bad.model_copy(update={"region": "a\x00b"}))
+        with pytest.raises(BifrostError, match="partition column 'region' has a NUL byte"):
             producer.flush()
     n = sc.client.sql(f"SELECT count(*) AS n FROM {sc.cfg.fqn} WHERE id = 10000").to_arrow()
     assert n.column("n")[0].as_py() == 0

@@ -14,17 +14,21 @@
 
 #include "engine/engine_internal.h"
 
-/* Copies a DuckDB string out of a vector. */
-static char *vec_string(duckdb_vector v, idx_t row) {
+/* Copies a DuckDB string out of a vector into *out (NULL for a null entry).
+ * BF_EINVAL for a string with a NUL byte inside (as a statistic it would be cut
+ * short and not bound the data; as a partition value it cannot name a directory). */
+static int vec_string(duckdb_vector v, idx_t row, char **out) {
+  *out = NULL;
   duckdb_string_t *data = (duckdb_string_t *)duckdb_vector_get_data(v);
   uint64_t *valid = duckdb_vector_get_validity(v);
-  if (valid && !duckdb_validity_row_is_valid(valid, row)) return NULL;
+  if (valid && !duckdb_validity_row_is_valid(valid, row)) return BF_OK;
   uint32_t n = duckdb_string_t_length(data[row]);
-  char *out = malloc(n + 1);
-  if (out == NULL) return NULL;
-  memcpy(out, duckdb_string_t_data(&data[row]), n);
-  out[n] = '\0';
-  return out;
+  const char *bytes = duckdb_string_t_data(&data[row]);
+  if (memchr(bytes, '\0', n)) return BF_EINVAL;
+  if ((*out = malloc(n + 1)) == NULL) return BF_ENOMEM;
+  memcpy(*out, bytes, n);
+  (*out)[n] = '\0';
+  return BF_OK;
 }
 
 static int vec_is_null(duckdb_vector v, idx_t row) {
@@ -33,8 +37,9 @@ static int vec_is_null(duckdb_vector v, idx_t row) {
 }
 
 /* A MAP(VARCHAR, VARCHAR) entry as a JSON object (null values as JSON null), or a
- * MAP(VARCHAR, MAP(VARCHAR, VARCHAR)) as an object of objects (depth 2). */
-static json_t *vec_map(duckdb_vector v, idx_t row, int depth) {
+ * MAP(VARCHAR, MAP(VARCHAR, VARCHAR)) as an object of objects (depth 2). A value
+ * with a NUL byte is left out, or with strict makes the whole map NULL. */
+static json_t *vec_map(duckdb_vector v, idx_t row, int depth, int strict) {
   json_t *out = json_object();
   if (out == NULL || vec_is_null(v, row)) return out;
   duckdb_list_entry *entries = (duckdb_list_entry *)duckdb_vector_get_data(v);
@@ -42,13 +47,22 @@ static json_t *vec_map(duckdb_vector v, idx_t row, int depth) {
   duckdb_vector keys = duckdb_struct_vector_get_child(entry, 0);
   duckdb_vector values = duckdb_struct_vector_get_child(entry, 1);
   for (idx_t i = entries[row].offset; i < entries[row].offset + entries[row].length; i++) {
-    char *key = vec_string(keys, i);
-    if (key == NULL) continue;
+    char *key = NULL;
+    if (vec_string(keys, i, &key) != BF_OK || key == NULL) {
+      free(key);
+      continue;
+    }
     json_t *value;
     if (depth > 1) {
-      value = vec_map(values, i, depth - 1);
+      value = vec_map(values, i, depth - 1, strict);
     } else {
-      char *text = vec_string(values, i);
+      char *text = NULL;
+      if (vec_string(values, i, &text) != BF_OK) {
+        free(key);
+        if (!strict) continue;
+        json_decref(out);
+        return NULL;
+      }
       value = text ? json_stringn_nocheck(text, strlen(text)) : json_null();
       free(text);
     }
@@ -83,21 +97,25 @@ static int describe_file(const char *table_dir, const char *filename, json_t *ke
       bf_buffer_reset(&moved);
       return bf_error_set(err, BF_EINTERNAL, "unexpected partition path %s", rel);
     }
+    int grown = BF_OK;
     if (json_is_string(value)) {
-      if ((file->partition_values[i] = strdup(json_string_value(value))) == NULL) {
-        bf_buffer_reset(&moved);
-        return bf_error_set(err, BF_ENOMEM, "out of memory");
-      }
-      bf_buffer_append(&moved, p, (size_t)(slash - p + 1));
+      if ((file->partition_values[i] = strdup(json_string_value(value))) == NULL) grown = BF_ENOMEM;
+      if (grown == BF_OK) grown = bf_buffer_append(&moved, p, (size_t)(slash - p + 1));
     } else {
       any_null = 1;
-      bf_buffer_append(&moved, columns[i], strlen(columns[i]));
-      bf_buffer_append(&moved, "=__HIVE_DEFAULT_PARTITION__/", 28);
+      grown = bf_buffer_append(&moved, columns[i], strlen(columns[i]));
+      if (grown == BF_OK) grown = bf_buffer_append(&moved, "=__HIVE_DEFAULT_PARTITION__/", 28);
+    }
+    if (grown != BF_OK) {
+      bf_buffer_reset(&moved);
+      return bf_error_set(err, BF_ENOMEM, "out of memory");
     }
     p = slash + 1;
   }
-  bf_buffer_append(&moved, p, strlen(p) + 1);
-  if (moved.data == NULL || moved.size == 0) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  if (bf_buffer_append(&moved, p, strlen(p) + 1) != BF_OK) {
+    bf_buffer_reset(&moved);
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
   if (any_null) {
     char from[PATH_MAX], to[PATH_MAX];
     snprintf(from, sizeof from, "%s/%s", table_dir, rel);
@@ -155,11 +173,14 @@ static int read_copy_result(duckdb_result *result, const char *table_dir,
       }
       bf_delta_file_t *f = &files[n];
       memset(f, 0, sizeof *f);
-      stats[n++] = vec_map(col_stats, r, 2);
-      char *filename = vec_string(names, r);
-      json_t *pkeys = vec_map(keys, r, 1);
+      stats[n++] = vec_map(col_stats, r, 2, 0);
+      char *filename = NULL;
+      vec_string(names, r, &filename);
+      json_t *pkeys = vec_map(keys, r, 1, 1);
       status = filename && pkeys ? describe_file(table_dir, filename, pkeys, columns, n_partitions, f, err)
-                                 : bf_error_set(err, BF_ENOMEM, "out of memory");
+                                 : bf_error_set(err, pkeys ? BF_ENOMEM : BF_EINVAL,
+                                                "a partition value of %s has a NUL byte or memory "
+                                                "ran out", filename ? filename : "a file");
       free(filename);
       json_decref(pkeys);
       f->num_records = (int64_t)counts[r];

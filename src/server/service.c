@@ -149,34 +149,44 @@ static int check_nulls(const struct ArrowSchema *schema, const struct ArrowArray
   return BF_OK;
 }
 
-/* 1 when string column `a` (format u, U or vu; dictionary values included) holds an
- * empty string in a non-null slot. */
-static int has_empty_string(const char *format, const struct ArrowArray *a) {
+/* Why string column `a` (format u, U or vu) cannot be a partition value: an empty
+ * string or one with a NUL byte in a non-null slot; NULL when it can. */
+static const char *bad_partition_string(const char *format, const struct ArrowArray *a) {
   const uint8_t *valid = a->null_count > 0 ? a->buffers[0] : NULL;
   for (int64_t i = 0; i < a->length; i++) {
     int64_t j = i + a->offset;
     if (valid && !(valid[j / 8] & (1u << (j % 8)))) continue;
     int64_t len;
+    const char *bytes;
     if (strcmp(format, "vu") == 0) {
-      int32_t n;
-      memcpy(&n, (const uint8_t *)a->buffers[1] + 16 * j, 4);
+      const uint8_t *view = (const uint8_t *)a->buffers[1] + 16 * j;
+      int32_t n, buf, off;
+      memcpy(&n, view, 4);
+      memcpy(&buf, view + 8, 4);
+      memcpy(&off, view + 12, 4);
       len = n;
+      bytes = n <= 12 ? (const char *)view + 4 : (const char *)a->buffers[2 + buf] + off;
     } else if (strcmp(format, "U") == 0) {
-      const int64_t *off = a->buffers[1];
-      len = off[j + 1] - off[j];
+      const int64_t *o = a->buffers[1];
+      len = o[j + 1] - o[j];
+      bytes = (const char *)a->buffers[2] + o[j];
     } else if (strcmp(format, "u") == 0) {
-      const int32_t *off = a->buffers[1];
-      len = off[j + 1] - off[j];
+      const int32_t *o = a->buffers[1];
+      len = o[j + 1] - o[j];
+      bytes = (const char *)a->buffers[2] + o[j];
     } else {
-      return 0;
+      return NULL;
     }
-    if (len == 0) return 1;
+    if (len == 0)
+      return "an empty string; Delta Lake reads an empty partition value as null, so use a "
+             "non-empty value (or None on an optional field)";
+    if (memchr(bytes, '\0', (size_t)len)) return "a NUL byte, which a partition directory cannot hold";
   }
-  return 0;
+  return NULL;
 }
 
-/* Delta reads an empty partition value as null, so "" cannot be stored in a
- * partition column: refused with a clear error rather than turned into null. */
+/* Partition values become directory names and Delta partitionValues strings:
+ * "" (which Delta reads as null) and NUL bytes are refused with a clear error. */
 static int check_partition_values(const bf_table_t *t, const struct ArrowSchema *schema,
                                   const struct ArrowArray *batch, bf_error_t *err) {
   for (int64_t i = 0; i < schema->n_children; i++) {
@@ -186,13 +196,9 @@ static int check_partition_values(const bf_table_t *t, const struct ArrowSchema 
       partition = strcmp(c->name, t->partition_columns[k]) == 0;
     if (!partition) continue;
     const struct ArrowArray *a = batch->children[i];
-    int empty = c->dictionary ? has_empty_string(c->dictionary->format, a->dictionary)
-                              : has_empty_string(c->format, a);
-    if (empty)
-      return bf_error_set(err, BF_EINVAL,
-                          "partition column '%s' has an empty string; Delta Lake reads an empty "
-                          "partition value as null, so use a non-empty value (or None on an "
-                          "optional field)", c->name);
+    const char *why = c->dictionary ? bad_partition_string(c->dictionary->format, a->dictionary)
+                                    : bad_partition_string(c->format, a);
+    if (why) return bf_error_set(err, BF_EINVAL, "partition column '%s' has %s", c->name, why);
   }
   return BF_OK;
 }
