@@ -137,15 +137,24 @@ READERS = {"deltalake": by_deltalake, "polars": by_polars, "datafusion": by_data
 
 
 class Scenario:
+    ARGS = ["--maintenance-interval", "0", "--flush-interval", "3600", "--checkpoint-interval", "0"]
+
     def __init__(self, tmp_path: Path):
         # No automatic maintenance: each step below is forced through MaintainTable.
-        self.server = ServerProcess(tmp_path / "data", args=[
-            "--maintenance-interval", "0", "--flush-interval", "3600", "--checkpoint-interval", "0"])
+        self.data_dir = tmp_path / "data"
+        self.server = ServerProcess(self.data_dir, args=self.ARGS)
         self.grpc = GrpcConfig(server_uri=self.server.uri)
         self.cfg = TableConfig(Row, catalog="conf", schema_name="delta", table="rows", partition_columns=["region"])
         self._client: Optional[DatasetClient] = None
         self.rows: list[Row] = []
         self.path: Optional[Path] = None
+
+    def restart(self) -> None:
+        self.server.stop()
+        assert self.server.proc.returncode == 0, self.server.log()
+        self.server = ServerProcess(self.data_dir, args=self.ARGS)
+        self.grpc = GrpcConfig(server_uri=self.server.uri)
+        self._client = None
 
     @property
     def client(self) -> DatasetClient:  # the table exists once the first producer registered it
@@ -356,6 +365,9 @@ def test_7_checkpoint_and_vacuum(scenario):
     assert sc.maintain("vacuum", retention_hours=0)["files_deleted"] > 0
     server = sc.check_readers()
     assert [r for r in server if r["id"] < 1_000_000] == expected_rows(sc.rows)
+    # A restarted server loads the table from its checkpoint: same rows.
+    sc.restart()
+    assert sc.check_readers() == server
 
 
 def test_8_no_compaction_once_another_writer_adds_reader_features(scenario):
