@@ -80,6 +80,14 @@ void bf_delta_snapshot_reset(bf_delta_snapshot_t *snapshot);
 /* Last txn version recorded for app_id, or -1. */
 int64_t bf_delta_snapshot_txn_version(const bf_delta_snapshot_t *snapshot, const char *app_id);
 
+/* Whether this server may commit to the table as the snapshot describes it: an
+ * append needs every writer feature to be one a blind append of plain files
+ * satisfies (no column mapping, row tracking, in-commit timestamps, constraints,
+ * invariants, generated or identity columns); a rewrite (compaction) also needs
+ * reader version 1 (no deletion vectors). BF_EINVAL with the reason otherwise. */
+int bf_delta_snapshot_check_append(const bf_delta_snapshot_t *snapshot, bf_error_t *err);
+int bf_delta_snapshot_check_rewrite(const bf_delta_snapshot_t *snapshot, bf_error_t *err);
+
 /* Appends a commit with the given add actions (and a txn action when app_id is
  * non-NULL) at version snapshot->version + 1, retrying at later versions when
  * another writer wins the race (re-reading the commits it missed). On success

@@ -383,6 +383,39 @@ def test_8_no_compaction_once_another_writer_adds_reader_features(scenario):
     table = deltalake.DeltaTable(str(sc.path))
     table.alter.add_feature(feature=deltalake.TableFeatures.DeletionVectors,
                             allow_protocol_versions_increase=True)
-    with pytest.raises(BifrostError, match="not compacting .* needs reader features"):
+    with pytest.raises(BifrostError, match="refusing to compact: .* needs reader features"):
         sc.maintain("optimize")
     assert not any("remove" in a for a in sc.log_actions()[-3:])
+    # Appends of plain files stay allowed with deletion vectors on.
+    sc.insert(make_rows(900, 22))
+    assert sc.maintain("flush")["rows_flushed"] == 22
+    ids = sc.client.sql(f"SELECT id FROM {sc.cfg.fqn} WHERE id >= 900 AND id < 1000 ORDER BY id").to_arrow()
+    assert ids.column("id").to_pylist() == list(range(900, 922))
+    added = [a["add"] for a in sc.log_actions()[-40:] if "add" in a]
+    assert sum(json.loads(a["stats"])["numRecords"] for a in added if a["dataChange"]) >= 22
+
+
+def test_9_no_writes_once_another_writer_turns_on_column_mapping(scenario):
+    """With column mapping, readers find columns by physical name: files written
+    with logical names would read as nulls. The server refuses to flush into such a
+    table (clear error, rows kept and still queryable through the server)."""
+    from bifrost import BifrostError
+
+    sc = scenario
+    log = sc.path / "_delta_log"
+    version = deltalake.DeltaTable(str(sc.path)).version() + 1
+    metadata = next(a["metaData"] for a in reversed(sc.log_actions()) if "metaData" in a)
+    metadata = dict(metadata, configuration={**metadata["configuration"], "delta.columnMapping.mode": "name",
+                                             "delta.columnMapping.maxColumnId": "0"})
+    protocol = {"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["columnMapping"],
+                "writerFeatures": ["columnMapping"]}
+    (log / f"{version:020d}.json").write_text(
+        json.dumps({"commitInfo": {"timestamp": int(time.time() * 1000), "operation": "SET TBLPROPERTIES",
+                                   "operationParameters": {}}}) + "\n"
+        + json.dumps({"protocol": protocol}) + "\n" + json.dumps({"metaData": metadata}) + "\n")
+    sc.insert(make_rows(1000, 5))
+    with pytest.raises(BifrostError, match="refusing to append: .*columnMapping"):
+        sc.maintain("flush")
+    assert not (log / f"{version + 1:020d}.json").exists()  # nothing committed
+    ids = sc.client.sql(f"SELECT id FROM {sc.cfg.fqn} WHERE id >= 1000 AND id < 1005 ORDER BY id").to_arrow()
+    assert ids.column("id").to_pylist() == list(range(1000, 1005))

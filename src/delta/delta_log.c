@@ -230,14 +230,20 @@ int bf_delta_log_commit(const char *table_dir, bf_delta_snapshot_t *snapshot,
     if (status != BF_EEXIST) break;
     /* Another writer committed `version`: catch up with everything it wrote. */
     char *metadata_before = snapshot->metadata_json ? strdup(snapshot->metadata_json) : NULL;
+    char *protocol_before = snapshot->protocol_json ? strdup(snapshot->protocol_json) : NULL;
     int advanced = 0;
     status = bf_delta_snapshot_refresh(table_dir, snapshot, &advanced, err);
     int changed = metadata_before && snapshot->metadata_json &&
                   strcmp(metadata_before, snapshot->metadata_json) != 0;
+    changed = changed || (protocol_before && snapshot->protocol_json &&
+                          strcmp(protocol_before, snapshot->protocol_json) != 0);
     free(metadata_before);
+    free(protocol_before);
     if (status != BF_OK) break;
     if (changed) {
-      status = bf_error_set(err, BF_ECONFLICT, "table metadata changed by a concurrent commit");
+      /* The caller decides again whether it may write this table (its features). */
+      status = bf_error_set(err, BF_ECONFLICT,
+                            "table metadata or protocol changed by a concurrent commit");
       break;
     }
     status = BF_EEXIST;

@@ -5,7 +5,6 @@
  * checkpoint replaces. All run under the table's work_mu, never under t->mu
  * except to copy the snapshot state they need and to commit. */
 #include <dirent.h>
-#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,22 +166,6 @@ static int compact_commit(bf_store_t *s, bf_table_t *t, compaction_t *run, int64
   return status;
 }
 
-/* Rewriting files is only safe when every reader feature of the table is one this
- * server honours: with deletion vectors or column mapping (reader version 2+,
- * set by another writer) a rewrite would resurrect deleted rows or lose columns. */
-static int check_rewritable(const bf_table_t *t, bf_error_t *err) {
-  json_t *protocol = t->snapshot.protocol_json ? json_loads(t->snapshot.protocol_json, 0, NULL) : NULL;
-  json_t *reader = json_object_get(protocol, "minReaderVersion");
-  int ok = json_is_integer(reader) && json_integer_value(reader) <= 1;
-  json_decref(protocol);
-  if (ok) return BF_OK;
-  return bf_error_set(err, BF_EINVAL,
-                      "not compacting %s: its protocol %s needs reader features this server does "
-                      "not implement (e.g. deletion vectors or column mapping, set by another "
-                      "writer); rewriting its files could lose data", t->fqn,
-                      t->snapshot.protocol_json ? t->snapshot.protocol_json : "(none)");
-}
-
 static int optimize(bf_store_t *s, bf_table_t *t, int min_files, int64_t *added, int64_t *removed,
                     bf_error_t *err) {
   int64_t small = s->options.compact_target_bytes / 2;
@@ -192,7 +175,8 @@ static int optimize(bf_store_t *s, bf_table_t *t, int min_files, int64_t *added,
   int advanced = 0;
   if (bf_delta_snapshot_refresh(t->dir, &t->snapshot, &advanced, err) != BF_OK ||
       (advanced && bf__store_publish(s, t, NULL, err) != BF_OK) ||
-      check_rewritable(t, err) != BF_OK) {
+      bf_delta_snapshot_check_rewrite(&t->snapshot, err) != BF_OK) {
+    bf_error_prefix(err, "table %s", t->fqn);
     pthread_mutex_unlock(&t->mu);
     return err->status;
   }

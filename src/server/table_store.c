@@ -657,8 +657,14 @@ static int flush_due(const bf_store_t *s, const bf_table_t *t, int64_t now_us) {
 static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, bf_error_t *err) {
   bf_delta_file_t *files = NULL;
   size_t n_files = 0;
-  int status = BF_OK;
   double started = bf_time_monotonic();
+  /* Another writer may have given the table features our files would violate
+   * (the view catches up with what the refresh read within a second). */
+  pthread_mutex_lock(&t->mu);
+  int status = bf_delta_snapshot_refresh(t->dir, &t->snapshot, NULL, err);
+  if (status == BF_OK) status = bf_delta_snapshot_check_append(&t->snapshot, err);
+  pthread_mutex_unlock(&t->mu);
+  if (status != BF_OK) return status;
   if (g->rows > 0)
     status = bf_engine_tail_write_parquet(s->engine, t->catalog, g->tail, t->dir, &t->schema,
                                           (const char *const *)t->partition_columns,
