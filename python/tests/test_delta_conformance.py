@@ -7,12 +7,13 @@ value, and the server's rows must equal the inserted records."""
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import gc
 import json
 import math
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Literal, Optional
 
 import pyarrow as pa
 import pytest
@@ -29,6 +30,11 @@ duckdb = pytest.importorskip("duckdb")
 
 UTC = dt.timezone.utc
 REGIONS = ["NULL", "null", "a b", " lead", "x/y", "k=v", "50%", "#?&", "ünï ✓ 😀", None, "plain"]
+
+
+class Tier(str, enum.Enum):
+    free = "free"
+    pro = "pro"
 
 
 class Inner(BaseModel):
@@ -50,6 +56,10 @@ class Row(BaseModel):
     tags: List[str]
     inner: Inner
     opt_inner: Optional[Inner] = None
+    tier: Tier
+    mode: Literal["a", "b"]
+    points: List[Inner]
+    grid: List[List[int]]
 
 
 COLUMNS = list(Row.model_fields)
@@ -72,6 +82,9 @@ def make_rows(start: int, n: int) -> list[Row]:
             tags=[str(j) for j in range(i % 3)],
             inner=Inner(on=i % 3 == 0, score=None if i % 2 else i / 8, label=None if i % 5 else "L"),
             opt_inner=None if i % 2 else Inner(on=False, score=-i, label="o"),
+            tier=Tier.pro if i % 3 else Tier.free, mode="a" if i % 2 else "b",
+            points=[Inner(on=j % 2 == 0, score=j) for j in range(i % 3)],
+            grid=[[j, -j] for j in range(i % 2 + 1)],
         ))
     return rows
 
@@ -238,8 +251,10 @@ def test_3_statistics_per_file_exact(scenario):
         stats = json.loads(add["stats"])
         data = pq.read_table(sc.path / unquote(add["path"]))
         assert stats["numRecords"] == data.num_rows
-        for col in ("id", "text", "amount", "flag", "maybe_flag", "at", "day", "maybe"):
+        for col in ("id", "text", "amount", "flag", "maybe_flag", "at", "day", "maybe", "tier", "mode"):
             assert stats["nullCount"][col] == data.column(col).null_count, col
+        tiers = data.column("tier").cast(pa.string()).to_pylist()
+        assert stats["minValues"]["tier"] == min(tiers) and stats["maxValues"]["tier"] == max(tiers)
         inner = data.column("inner").combine_chunks()
         for leaf in ("on", "score", "label"):
             assert stats["nullCount"]["inner"][leaf] == inner.field(leaf).null_count
@@ -272,7 +287,9 @@ def test_3_statistics_per_file_exact(scenario):
             assert stats["minValues"]["amount"] == min(amounts)
         on = data.column("inner").combine_chunks().field("on").to_pylist()
         assert stats["minValues"]["inner"]["on"] == min(on) and stats["maxValues"]["inner"]["on"] == max(on)
-        assert "tags" not in stats["minValues"] and "region" not in stats["nullCount"]
+        for col in ("tags", "points", "grid"):
+            assert col not in stats["minValues"]
+        assert "region" not in stats["nullCount"]
     assert any(len([b for b in adds if b["partitionValues"] == a["partitionValues"]]) > 1 for a in adds)
 
 
