@@ -46,6 +46,7 @@ class Inner(BaseModel):
 class Row(BaseModel):
     id: int
     region: Optional[str] = None
+    kind: str  # a required partition column holding the string "NULL"
     text: str
     amount: float
     flag: bool
@@ -74,7 +75,7 @@ def make_rows(start: int, n: int) -> list[Row]:
     rows = []
     for i in range(start, start + n):
         rows.append(Row(
-            id=i, region=REGIONS[i % len(REGIONS)], text=texts[i % len(texts)],
+            id=i, region=REGIONS[i % len(REGIONS)], kind="NULL" if i % 2 else "k", text=texts[i % len(texts)],
             amount=amounts[i % len(amounts)], flag=i % 2 == 0,
             maybe_flag=None if i % 3 == 0 else i % 5 == 0, at=ats[i % len(ats)],
             day=dt.date(1, 1, 1) if i % 7 == 0 else dt.date(2024, 1, 1 + i % 28),
@@ -157,7 +158,7 @@ class Scenario:
         self.data_dir = tmp_path / "data"
         self.server = ServerProcess(self.data_dir, args=self.ARGS)
         self.grpc = GrpcConfig(server_uri=self.server.uri)
-        self.cfg = TableConfig(Row, catalog="conf", schema_name="delta", table="rows", partition_columns=["region"])
+        self.cfg = TableConfig(Row, catalog="conf", schema_name="delta", table="rows", partition_columns=["region", "kind"])
         self._client: Optional[DatasetClient] = None
         self.rows: list[Row] = []
         self.path: Optional[Path] = None
@@ -231,6 +232,11 @@ def test_2_partition_values_null_and_the_string_null(scenario):
     schema = json.loads(next(a["metaData"]["schemaString"] for a in sc.log_actions() if "metaData" in a))
     region = next(f for f in schema["fields"] if f["name"] == "region")
     assert region["nullable"] is True
+    kind = next(f for f in schema["fields"] if f["name"] == "kind")
+    assert kind["nullable"] is False
+    assert {a["partitionValues"]["kind"] for a in adds} == {"NULL", "k"}
+    got = sc.client.sql(f"SELECT count(*) AS n FROM {sc.cfg.fqn} WHERE kind = 'NULL'").to_arrow()
+    assert got.column("n")[0].as_py() == sum(r.kind == "NULL" for r in sc.rows) > 0
     got = sc.client.sql(f"SELECT count(*) AS n FROM {sc.cfg.fqn} WHERE region = 'NULL'").to_arrow()
     assert got.column("n")[0].as_py() == sum(r.region == "NULL" for r in sc.rows)
     got = sc.client.sql(f"SELECT count(*) AS n FROM {sc.cfg.fqn} WHERE region IS NULL").to_arrow()
@@ -289,7 +295,7 @@ def test_3_statistics_per_file_exact(scenario):
         assert stats["minValues"]["inner"]["on"] == min(on) and stats["maxValues"]["inner"]["on"] == max(on)
         for col in ("tags", "points", "grid"):
             assert col not in stats["minValues"]
-        assert "region" not in stats["nullCount"]
+        assert "region" not in stats["nullCount"] and "kind" not in stats["nullCount"]
     assert any(len([b for b in adds if b["partitionValues"] == a["partitionValues"]]) > 1 for a in adds)
 
 
@@ -297,7 +303,7 @@ def test_4_commit_info_as_spark_and_delta_rs_read_it(scenario):
     sc = scenario
     infos = [a["commitInfo"] for a in sc.log_actions() if "commitInfo" in a]
     assert infos[0]["operation"] == "CREATE TABLE"
-    assert infos[0]["operationParameters"]["partitionBy"] == '["scouter_partition_date","region"]'
+    assert infos[0]["operationParameters"]["partitionBy"] == '["scouter_partition_date","region","kind"]'
     for info in infos:
         assert all(isinstance(v, str) for v in info["operationParameters"].values())
         assert info["engineInfo"].startswith("bifrost-server/")
@@ -307,9 +313,10 @@ def test_4_commit_info_as_spark_and_delta_rs_read_it(scenario):
     for version, info in enumerate(writes, start=1):
         assert info["readVersion"] == version - 1
         assert info["operationParameters"] == {"mode": "Append",
-                                               "partitionBy": '["scouter_partition_date","region"]'}
+                                               "partitionBy": '["scouter_partition_date","region","kind"]'}
         assert info["operationMetrics"]["numOutputRows"] == "66"
-        assert int(info["operationMetrics"]["numFiles"]) == len(REGIONS)
+        flushed = [r for r in sc.rows if (version - 1) * 66 <= r.id < version * 66]
+        assert int(info["operationMetrics"]["numFiles"]) == len({(r.region, r.kind) for r in flushed})
         assert int(info["operationMetrics"]["numOutputBytes"]) > 0
     history = deltalake.DeltaTable(str(sc.path)).history()
     assert [h["operation"] for h in history][:3] == ["WRITE", "WRITE", "WRITE"]

@@ -86,6 +86,7 @@ def test_spark_reads_the_servers_rows(spark, scenario):
     df = spark.read.format("delta").load(str(sc.path))
     assert df.where("region = 'NULL'").count() == sum(r.region == "NULL" for r in sc.rows)
     assert df.where("region IS NULL").count() == sum(r.region is None for r in sc.rows)
+    assert df.where("kind = 'NULL'").count() == sum(r.kind == "NULL" for r in sc.rows)
     assert df.groupBy("region").count().count() == len({r.region for r in sc.rows})
 
 
@@ -94,7 +95,7 @@ def test_describe_history_and_version_as_of(spark, scenario):
     history = spark.sql(f"DESCRIBE HISTORY delta.`{sc.path}`").collect()
     by_version = {h["version"]: h for h in history}
     assert by_version[0]["operation"] == "CREATE TABLE"
-    assert by_version[0]["operationParameters"]["partitionBy"] == '["scouter_partition_date","region"]'
+    assert by_version[0]["operationParameters"]["partitionBy"] == '["scouter_partition_date","region","kind"]'
     for v in (1, 2):
         h = by_version[v]
         assert h["operation"] == "WRITE" and h["isBlindAppend"] is True

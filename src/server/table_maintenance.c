@@ -183,8 +183,10 @@ static int optimize(bf_store_t *s, bf_table_t *t, int min_files, int64_t *added,
   size_t n = 0;
   bf_delta_file_t *files = calloc(t->snapshot.n_files + 1, sizeof *files);
   int status = files ? BF_OK : BF_ENOMEM;
+  /* A file whose row count the log does not give (another writer wrote no stats)
+   * is left alone: every rewrite is checked to keep the row count. */
   for (size_t i = 0; i < t->snapshot.n_files && status == BF_OK; i++)
-    if (t->snapshot.files[i].size_bytes < small)
+    if (t->snapshot.files[i].size_bytes < small && t->snapshot.files[i].num_records > 0)
       status = file_copy(&t->snapshot.files[i], &files[n++]);
   pthread_mutex_unlock(&t->mu);
   if (status != BF_OK) {
