@@ -1,6 +1,6 @@
 # Bifrost developer entry points. `make demo` and `make test` work on a fresh
 # machine: both run `setup` first, which is idempotent and fast when done.
-.PHONY: setup deps build build-debug install test test-c test-py test-fuzz test-types demo bench clean
+.PHONY: setup deps build build-debug install test test-c test-py test-fuzz test-types test-spark demo bench clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -46,6 +46,17 @@ test-types: setup
 test-py: setup
 	@BIFROST_SERVER_BIN=$(CURDIR)/build/bifrost-server $(PY) -m pytest python/tests -q; \
 	  rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+# Opt-in: Apache Spark 4 + delta-spark against our tables (python/tests/test_delta_spark.py).
+# Needs a JRE (Debian openjdk-17-jre-headless, installed here when java is missing);
+# pyspark comes from python/requirements-spark.txt, the delta-spark jars from Maven
+# into build/ivy on the first run (~170 MB, kept).
+test-spark: setup
+	@command -v java >/dev/null || { SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+	  $$SUDO apt-get install -y -qq openjdk-17-jre-headless; }
+	@$(VENV)/bin/pip install -q -r python/requirements-spark.txt
+	@BIFROST_TEST_SPARK=1 BIFROST_SERVER_BIN=$(CURDIR)/build/bifrost-server \
+	  $(PY) -m pytest python/tests/test_delta_spark.py -q
 
 demo: setup
 	@./scripts/demo.sh

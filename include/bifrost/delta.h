@@ -80,6 +80,14 @@ void bf_delta_snapshot_reset(bf_delta_snapshot_t *snapshot);
 /* Last txn version recorded for app_id, or -1. */
 int64_t bf_delta_snapshot_txn_version(const bf_delta_snapshot_t *snapshot, const char *app_id);
 
+/* Whether this server may commit to the table as the snapshot describes it: an
+ * append needs every writer feature to be one a blind append of plain files
+ * satisfies (no column mapping, row tracking, in-commit timestamps, constraints,
+ * invariants, generated or identity columns); a rewrite (compaction) also needs
+ * reader version 1 (no deletion vectors). BF_EINVAL with the reason otherwise. */
+int bf_delta_snapshot_check_append(const bf_delta_snapshot_t *snapshot, bf_error_t *err);
+int bf_delta_snapshot_check_rewrite(const bf_delta_snapshot_t *snapshot, bf_error_t *err);
+
 /* Appends a commit with the given add actions (and a txn action when app_id is
  * non-NULL) at version snapshot->version + 1, retrying at later versions when
  * another writer wins the race (re-reading the commits it missed). On success
@@ -123,9 +131,11 @@ int bf_delta_snapshot_actions(const bf_delta_snapshot_t *snapshot, char **out, s
 /* Path of the classic checkpoint file for version. */
 void bf_delta_checkpoint_path(const char *table_dir, int64_t version, char *out, size_t cap);
 
-/* Writes _delta_log/_last_checkpoint ({"version":v,"size":n}) atomically. */
+/* Writes _delta_log/_last_checkpoint ({"version":v,"size":n,"sizeInBytes":b,
+ * "numOfAddFiles":a}; the last two left out when negative) atomically. size is
+ * the checkpoint's number of actions, size_in_bytes its file size. */
 int bf_delta_last_checkpoint_write(const char *table_dir, int64_t version, int64_t size,
-                                   bf_error_t *err);
+                                   int64_t size_in_bytes, int64_t num_add_files, bf_error_t *err);
 /* Version named by _last_checkpoint, or -1 when there is none. */
 int64_t bf_delta_last_checkpoint_version(const char *table_dir);
 

@@ -75,11 +75,16 @@ int bf_delta_snapshot_actions(const bf_delta_snapshot_t *s, char **out, size_t *
 }
 
 int bf_delta_last_checkpoint_write(const char *table_dir, int64_t version, int64_t size,
-                                   bf_error_t *err) {
-  char path[PATH_MAX], text[128];
+                                   int64_t size_in_bytes, int64_t num_add_files, bf_error_t *err) {
+  char path[PATH_MAX], text[256];
   snprintf(path, sizeof path, "%s/_delta_log/_last_checkpoint", table_dir);
-  int n = snprintf(text, sizeof text, "{\"version\":%lld,\"size\":%lld}\n", (long long)version,
+  int n = snprintf(text, sizeof text, "{\"version\":%lld,\"size\":%lld", (long long)version,
                    (long long)size);
+  if (size_in_bytes >= 0)
+    n += snprintf(text + n, sizeof text - (size_t)n, ",\"sizeInBytes\":%lld", (long long)size_in_bytes);
+  if (num_add_files >= 0)
+    n += snprintf(text + n, sizeof text - (size_t)n, ",\"numOfAddFiles\":%lld", (long long)num_add_files);
+  n += snprintf(text + n, sizeof text - (size_t)n, "}\n");
   return bf_fs_write_replace_file(path, text, (size_t)n, err);
 }
 

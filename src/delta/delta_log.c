@@ -13,6 +13,7 @@
 #include "delta/delta_internal.h"
 
 #define MAX_COMMIT_ATTEMPTS 100
+#define BF_DELTA_ENGINE_INFO "bifrost-server/0.1.0"
 
 static int append_line(bf_buffer_t *buf, json_t *action) {
   char *text = json_dumps(action, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -41,10 +42,16 @@ int bf_delta_log_create(const char *table_dir, const bf_schema_t *schema,
   int64_t now = bf_time_now_ms();
   bf_buffer_t buf;
   bf_buffer_init(&buf);
-  int status = append_line(
-      &buf, json_pack("{s:{s:I, s:s, s:{s:s, s:o}, s:b}}", "commitInfo", "timestamp",
-                      (json_int_t)now, "operation", "CREATE TABLE", "operationParameters", "mode",
-                      "ErrorIfExists", "partitionBy", json_copy(parts), "isBlindAppend", 1));
+  /* operationParameters is a string map for Spark: partitionBy is JSON text. */
+  char *partition_by = json_dumps(parts, JSON_COMPACT);
+  int status = partition_by ? BF_OK : BF_ENOMEM;
+  if (status == BF_OK)
+    status = append_line(
+        &buf, json_pack("{s:{s:I, s:s, s:{s:s, s:s}, s:s, s:b, s:s}}", "commitInfo", "timestamp",
+                        (json_int_t)now, "operation", "CREATE TABLE", "operationParameters", "mode",
+                        "ErrorIfExists", "partitionBy", partition_by, "isolationLevel",
+                        "Serializable", "isBlindAppend", 1, "engineInfo", BF_DELTA_ENGINE_INFO));
+  free(partition_by);
   if (status == BF_OK)
     status = append_line(&buf, json_pack("{s:{s:i, s:i}}", "protocol", "minReaderVersion", 1,
                                          "minWriterVersion", 2));
@@ -99,14 +106,63 @@ int bf__delta_txn_line(const char *app_id, int64_t version, int64_t now, bf_buff
                                     (json_int_t)version, "lastUpdated", (json_int_t)now));
 }
 
+/* String-valued map entry (Spark reads operationMetrics as Map[String, String]). */
+static void set_count(json_t *map, const char *key, int64_t value) {
+  char text[32];
+  snprintf(text, sizeof text, "%lld", (long long)value);
+  json_object_set_new(map, key, json_string(text));
+}
+
+/* commitInfo as Spark's CommitInfo and delta-rs deserialise it: operationParameters
+ * and operationMetrics are string maps; readVersion is the version this commit was
+ * built on. */
+static json_t *commit_info(const bf_delta_snapshot_t *s, const bf_delta_commit_t *c, int64_t now) {
+  int64_t rows = 0, bytes_added = 0, bytes_removed = 0;
+  for (size_t i = 0; i < c->n_adds; i++) {
+    rows += c->adds[i].num_records;
+    bytes_added += c->adds[i].size_bytes;
+  }
+  for (size_t i = 0; i < c->n_removes; i++) {
+    const bf_delta_file_t *f = live_file(s, c->removes[i]);
+    if (f) bytes_removed += f->size_bytes;
+  }
+  json_t *params = json_object(), *metrics = json_object();
+  if (c->data_change) {
+    json_object_set_new(params, "mode", json_string("Append"));
+    json_t *parts = json_array();
+    for (size_t k = 0; k < s->n_partition_columns; k++)
+      json_array_append_new(parts, json_string(s->partition_columns[k]));
+    char *text = json_dumps(parts, JSON_COMPACT);
+    json_decref(parts);
+    json_object_set_new(params, "partitionBy", json_string(text ? text : "[]"));
+    free(text);
+    set_count(metrics, "numFiles", (int64_t)c->n_adds);
+    set_count(metrics, "numOutputRows", rows);
+    set_count(metrics, "numOutputBytes", bytes_added);
+  } else {
+    json_object_set_new(params, "predicate", json_string("[]"));
+    json_object_set_new(params, "zOrderBy", json_string("[]"));
+    json_object_set_new(params, "auto", json_string("false"));
+    set_count(metrics, "numAddedFiles", (int64_t)c->n_adds);
+    set_count(metrics, "numRemovedFiles", (int64_t)c->n_removes);
+    set_count(metrics, "numAddedBytes", bytes_added);
+    set_count(metrics, "numRemovedBytes", bytes_removed);
+    set_count(metrics, "numOutputRows", rows);
+  }
+  json_t *info = json_pack("{s:I, s:s, s:o, s:s, s:b, s:o, s:s}", "timestamp", (json_int_t)now,
+                           "operation", c->operation, "operationParameters", params,
+                           "isolationLevel", c->data_change ? "Serializable" : "SnapshotIsolation",
+                           "isBlindAppend", c->n_removes == 0, "operationMetrics", metrics,
+                           "engineInfo", BF_DELTA_ENGINE_INFO);
+  if (info && s->version >= 0) json_object_set_new(info, "readVersion", json_integer(s->version));
+  return info;
+}
+
 static int build_commit(const bf_delta_snapshot_t *s, const bf_delta_commit_t *c, bf_buffer_t *buf) {
   int64_t now = bf_time_now_ms();
-  int blind = c->n_removes == 0;
-  json_t *params = c->data_change ? json_pack("{s:s}", "mode", "Append") : json_object();
-  BF_RETURN_NOT_OK(append_line(
-      buf, json_pack("{s:{s:I, s:s, s:o, s:b}}", "commitInfo", "timestamp", (json_int_t)now,
-                     "operation", c->operation, "operationParameters", params,
-                     "isBlindAppend", blind)));
+  json_t *info = commit_info(s, c, now);
+  if (info == NULL) return BF_ENOMEM;
+  BF_RETURN_NOT_OK(append_line(buf, json_pack("{s:o}", "commitInfo", info)));
   for (size_t i = 0; i < c->n_txns; i++) {
     int64_t version = c->txn_versions[i];
     int64_t recorded = bf_delta_snapshot_txn_version(s, c->txn_app_ids[i]);
@@ -174,14 +230,20 @@ int bf_delta_log_commit(const char *table_dir, bf_delta_snapshot_t *snapshot,
     if (status != BF_EEXIST) break;
     /* Another writer committed `version`: catch up with everything it wrote. */
     char *metadata_before = snapshot->metadata_json ? strdup(snapshot->metadata_json) : NULL;
+    char *protocol_before = snapshot->protocol_json ? strdup(snapshot->protocol_json) : NULL;
     int advanced = 0;
     status = bf_delta_snapshot_refresh(table_dir, snapshot, &advanced, err);
     int changed = metadata_before && snapshot->metadata_json &&
                   strcmp(metadata_before, snapshot->metadata_json) != 0;
+    changed = changed || (protocol_before && snapshot->protocol_json &&
+                          strcmp(protocol_before, snapshot->protocol_json) != 0);
     free(metadata_before);
+    free(protocol_before);
     if (status != BF_OK) break;
     if (changed) {
-      status = bf_error_set(err, BF_ECONFLICT, "table metadata changed by a concurrent commit");
+      /* The caller decides again whether it may write this table (its features). */
+      status = bf_error_set(err, BF_ECONFLICT,
+                            "table metadata or protocol changed by a concurrent commit");
       break;
     }
     status = BF_EEXIST;

@@ -191,7 +191,7 @@ static int apply_add(bf_delta_snapshot_t *s, json_t *add) {
   const char *stats = json_string_value(json_object_get(add, "stats"));
   if (status == BF_OK && stats) {
     if ((f.stats_json = strdup(stats)) == NULL) status = BF_ENOMEM;
-    json_t *parsed = json_loads(stats, 0, NULL);
+    json_t *parsed = json_loads(stats, JSON_ALLOW_NUL, NULL);
     f.num_records = parsed ? json_integer_value(json_object_get(parsed, "numRecords")) : 0;
     json_decref(parsed);
   }
@@ -227,7 +227,7 @@ int bf__delta_apply_commit(bf_delta_snapshot_t *s, const char *text, size_t len,
     line_no++;
     if (end > start) {
       json_error_t jerr;
-      json_t *action = json_loadb(text + start, end - start, 0, &jerr);
+      json_t *action = json_loadb(text + start, end - start, JSON_ALLOW_NUL, &jerr);
       if (!json_is_object(action)) {
         json_decref(action);
         return bf_error_set(err, BF_ECORRUPT, "%s line %d is not a JSON action", file_name, line_no);

@@ -261,7 +261,7 @@ static void test_checkpoint_replay_and_log_cleanup(void **state) {
   bf_delta_checkpoint_path(f->dir, snap.version, path, sizeof path);
   assert_int_equal(bf_fs_write_new_file(path, actions, len, &err), BF_OK);
   free(actions);
-  assert_int_equal(bf_delta_last_checkpoint_write(f->dir, snap.version, (int64_t)n_actions, &err),
+  assert_int_equal(bf_delta_last_checkpoint_write(f->dir, snap.version, (int64_t)n_actions, -1, -1, &err),
                    BF_OK);
   assert_int_equal(bf_delta_last_checkpoint_version(f->dir), 5);
   append_one(f, &snap, "f6.parquet", "odd", 9);
@@ -344,6 +344,52 @@ static void test_path_encoding_round_trip(void **state) {
   assert_null(bf__delta_path_decode("bad%2"));
 }
 
+static int check(int rewrite, const char *protocol, const char *metadata, bf_error_t *err) {
+  bf_delta_snapshot_t s = {.version = 3};
+  s.protocol_json = (char *)protocol;
+  s.metadata_json = (char *)metadata;
+  bf_error_init(err);
+  return rewrite ? bf_delta_snapshot_check_rewrite(&s, err) : bf_delta_snapshot_check_append(&s, err);
+}
+
+static void test_table_features_we_may_write(void **state) {
+  (void)state;
+  bf_error_t err;
+  const char *plain_meta = "{\"schemaString\":\"{}\",\"configuration\":{}}";
+  const char *v12 = "{\"minReaderVersion\":1,\"minWriterVersion\":2}";
+  const char *dv = "{\"minReaderVersion\":3,\"minWriterVersion\":7,\"readerFeatures\":"
+                   "[\"deletionVectors\"],\"writerFeatures\":[\"deletionVectors\",\"appendOnly\"]}";
+  const char *rows = "{\"minReaderVersion\":1,\"minWriterVersion\":7,\"writerFeatures\":"
+                     "[\"rowTracking\",\"domainMetadata\"]}";
+  assert_int_equal(check(0, v12, plain_meta, &err), BF_OK);
+  assert_int_equal(check(1, v12, plain_meta, &err), BF_OK);
+  /* Deletion vectors: appends yes, rewrites no. */
+  assert_int_equal(check(0, dv, plain_meta, &err), BF_OK);
+  assert_int_equal(check(1, dv, plain_meta, &err), BF_EINVAL);
+  assert_non_null(strstr(err.message, "refusing to compact"));
+  assert_int_equal(check(0, rows, plain_meta, &err), BF_EINVAL);
+  assert_non_null(strstr(err.message, "rowTracking"));
+  /* Implicit features below writer version 7, read from the metaData. */
+  assert_int_equal(check(0, "{\"minReaderVersion\":2,\"minWriterVersion\":5}",
+                         "{\"schemaString\":\"{}\",\"configuration\":{\"delta.columnMapping.mode\":\"id\"}}",
+                         &err),
+                   BF_EINVAL);
+  assert_non_null(strstr(err.message, "column mapping (mode id)"));
+  assert_int_equal(check(0, "{\"minReaderVersion\":1,\"minWriterVersion\":3}",
+                         "{\"schemaString\":\"{}\",\"configuration\":{\"delta.constraints.pos\":\"x > 0\"}}",
+                         &err),
+                   BF_EINVAL);
+  assert_int_equal(check(0, "{\"minReaderVersion\":1,\"minWriterVersion\":4}",
+                         "{\"schemaString\":\"{\\\"metadata\\\":{\\\"delta.generationExpression\\\":1}}\","
+                         "\"configuration\":{}}",
+                         &err),
+                   BF_EINVAL);
+  assert_non_null(strstr(err.message, "generated column"));
+  assert_int_equal(check(0, "{\"minReaderVersion\":1,\"minWriterVersion\":8}", plain_meta, &err),
+                   BF_EINVAL);
+  assert_int_equal(check(0, NULL, plain_meta, &err), BF_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_create_append_and_replay, setup, teardown),
@@ -353,6 +399,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_checkpoint_replay_and_log_cleanup, setup, teardown),
       cmocka_unit_test(test_many_adds_and_removes),
       cmocka_unit_test(test_path_encoding_round_trip),
+      cmocka_unit_test(test_table_features_we_may_write),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,13 +83,15 @@ int bf_engine_checkpoint_read(bf_engine_t *engine, const char *path, char **out,
  * live files (absolute dir table_dir + relative paths) and tails, with partition
  * column values taken from the file list and columns in schema order and types.
  * With neither the view is an empty typed relation. drop_tail (may be NULL) is
- * dropped in the same transaction: the swap from tail to files is atomic. */
+ * dropped in the same transaction: the swap from tail to files is atomic.
+ * mixed_columns: the files may not all have the same columns (another writer
+ * changed the table's schema), so they are matched by name (slower to bind). */
 int bf_engine_set_table_view(bf_engine_t *engine, const char *catalog, const char *schema_name,
                              const char *table, const char *table_dir, const bf_schema_t *schema,
                              const char *const *partition_columns, size_t n_partition_columns,
                              const bf_delta_file_t *files, size_t n_files,
                              const char *const *tails, size_t n_tails, const char *drop_tail,
-                             bf_error_t *err);
+                             int mixed_columns, bf_error_t *err);
 
 /* Drops the view catalog.schema_name.table (no-op if absent). */
 void bf_engine_drop_table_view(bf_engine_t *engine, const char *catalog, const char *schema_name,

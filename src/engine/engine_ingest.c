@@ -1,65 +1,198 @@
 /* Staged rows -> zstd Parquet files, one directory level per partition column
  * (scouter_partition_date first), partition columns kept out of the files. DuckDB's
- * COPY ... RETURN_STATS reports each written file; the partition values are read
- * back from the hive directory names, so the Delta `add` actions match the files
- * exactly. Uses the ingest database only, never the sandboxed query database. */
+ * COPY ... RETURN_STATS reports each written file with its partition values and
+ * per-column statistics, so the Delta `add` actions match the files exactly. A null
+ * partition value goes to a __HIVE_DEFAULT_PARTITION__ directory (DuckDB writes it,
+ * and the string "NULL", to a directory named NULL). Uses the ingest database only,
+ * never the sandboxed query database. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "engine/engine_internal.h"
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
+/* Copies a DuckDB string out of a vector into *out (NULL for a null entry).
+ * BF_EINVAL for a string with a NUL byte inside (as a statistic it would be cut
+ * short and not bound the data; as a partition value it cannot name a directory). */
+static int vec_string(duckdb_vector v, idx_t row, char **out) {
+  *out = NULL;
+  duckdb_string_t *data = (duckdb_string_t *)duckdb_vector_get_data(v);
+  uint64_t *valid = duckdb_vector_get_validity(v);
+  if (valid && !duckdb_validity_row_is_valid(valid, row)) return BF_OK;
+  uint32_t n = duckdb_string_t_length(data[row]);
+  const char *bytes = duckdb_string_t_data(&data[row]);
+  if (memchr(bytes, '\0', n)) return BF_EINVAL;
+  if ((*out = malloc(n + 1)) == NULL) return BF_ENOMEM;
+  memcpy(*out, bytes, n);
+  (*out)[n] = '\0';
+  return BF_OK;
 }
 
-/* Decodes DuckDB's %XX escaping of a hive partition value. */
-static char *hive_decode(const char *s, size_t n) {
-  char *out = malloc(n + 1);
-  if (out == NULL) return NULL;
-  size_t j = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-      out[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-      i += 2;
-    } else {
-      out[j++] = s[i];
+static int vec_is_null(duckdb_vector v, idx_t row) {
+  uint64_t *valid = duckdb_vector_get_validity(v);
+  return valid && !duckdb_validity_row_is_valid(valid, row);
+}
+
+/* A MAP(VARCHAR, VARCHAR) entry as a JSON object (null values as JSON null), or a
+ * MAP(VARCHAR, MAP(VARCHAR, VARCHAR)) as an object of objects (depth 2). A value
+ * with a NUL byte is left out, or with strict makes the whole map NULL. */
+static json_t *vec_map(duckdb_vector v, idx_t row, int depth, int strict) {
+  json_t *out = json_object();
+  if (out == NULL || vec_is_null(v, row)) return out;
+  duckdb_list_entry *entries = (duckdb_list_entry *)duckdb_vector_get_data(v);
+  duckdb_vector entry = duckdb_list_vector_get_child(v);
+  duckdb_vector keys = duckdb_struct_vector_get_child(entry, 0);
+  duckdb_vector values = duckdb_struct_vector_get_child(entry, 1);
+  for (idx_t i = entries[row].offset; i < entries[row].offset + entries[row].length; i++) {
+    char *key = NULL;
+    if (vec_string(keys, i, &key) != BF_OK || key == NULL) {
+      free(key);
+      continue;
     }
+    json_t *value;
+    if (depth > 1) {
+      value = vec_map(values, i, depth - 1, strict);
+    } else {
+      char *text = NULL;
+      if (vec_string(values, i, &text) != BF_OK) {
+        free(key);
+        if (!strict) continue;
+        json_decref(out);
+        return NULL;
+      }
+      value = text ? json_stringn_nocheck(text, strlen(text)) : json_null();
+      free(text);
+    }
+    json_object_set_new_nocheck(out, key, value);
+    free(key);
   }
-  out[j] = '\0';
   return out;
 }
 
-/* Fills file->path (relative) and partition values from an absolute file name. */
-static int describe_file(const char *table_dir, const char *filename, size_t n_partitions,
-                         bf_delta_file_t *file, bf_error_t *err) {
+/* Fills file->path (relative) from an absolute file name, and the partition values
+ * from COPY's partition_keys (which tells a null from the string "NULL"; both land
+ * in a directory named NULL). A file with a null partition value is moved to the
+ * directory name delta-rs and Spark use for null, __HIVE_DEFAULT_PARTITION__. */
+static int describe_file(const char *table_dir, const char *filename, json_t *keys,
+                         const char *const *columns, size_t n_partitions, bf_delta_file_t *file,
+                         bf_error_t *err) {
   size_t dir_len = strlen(table_dir);
   if (strncmp(filename, table_dir, dir_len) != 0 || filename[dir_len] != '/')
     return bf_error_set(err, BF_EINTERNAL, "DuckDB wrote %s outside %s", filename, table_dir);
   const char *rel = filename + dir_len + 1;
-  if ((file->path = strdup(rel)) == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
   file->partition_values = calloc(n_partitions + 1, sizeof *file->partition_values);
   if (file->partition_values == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
   file->n_partition_values = n_partitions;
+  bf_buffer_t moved;
+  bf_buffer_init(&moved);
+  int any_null = 0;
   const char *p = rel;
   for (size_t i = 0; i < n_partitions; i++) {
+    json_t *value = json_object_get(keys, columns[i]);
     const char *slash = strchr(p, '/');
-    const char *eq = memchr(p, '=', slash ? (size_t)(slash - p) : 0);
-    if (slash == NULL || eq == NULL)
+    if (value == NULL || slash == NULL) {
+      bf_buffer_reset(&moved);
       return bf_error_set(err, BF_EINTERNAL, "unexpected partition path %s", rel);
-    size_t n = (size_t)(slash - eq - 1);
-    /* DuckDB writes NULL partition values as the literal NULL; Delta wants null. */
-    if (!(n == 4 && memcmp(eq + 1, "NULL", 4) == 0)) {
-      file->partition_values[i] = hive_decode(eq + 1, n);
-      if (file->partition_values[i] == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+    }
+    int grown = BF_OK;
+    if (json_is_string(value)) {
+      if ((file->partition_values[i] = strdup(json_string_value(value))) == NULL) grown = BF_ENOMEM;
+      if (grown == BF_OK) grown = bf_buffer_append(&moved, p, (size_t)(slash - p + 1));
+    } else {
+      any_null = 1;
+      grown = bf_buffer_append(&moved, columns[i], strlen(columns[i]));
+      if (grown == BF_OK) grown = bf_buffer_append(&moved, "=__HIVE_DEFAULT_PARTITION__/", 28);
+    }
+    if (grown != BF_OK) {
+      bf_buffer_reset(&moved);
+      return bf_error_set(err, BF_ENOMEM, "out of memory");
     }
     p = slash + 1;
   }
-  return BF_OK;
+  if (bf_buffer_append(&moved, p, strlen(p) + 1) != BF_OK) {
+    bf_buffer_reset(&moved);
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
+  if (any_null) {
+    char from[PATH_MAX], to[PATH_MAX];
+    snprintf(from, sizeof from, "%s/%s", table_dir, rel);
+    snprintf(to, sizeof to, "%s/%s", table_dir, (const char *)moved.data);
+    char *dir = strdup(to);
+    int status = dir ? BF_OK : BF_ENOMEM;
+    if (dir) {
+      *strrchr(dir, '/') = '\0';
+      status = bf_fs_mkdirs(dir, err);
+      free(dir);
+    }
+    if (status == BF_OK && rename(from, to) != 0)
+      status = bf_error_set(err, BF_EIO, "cannot move %s to %s", from, to);
+    if (status != BF_OK) {
+      remove(from);
+      bf_buffer_reset(&moved);
+      return status == BF_ENOMEM ? bf_error_set(err, status, "out of memory") : status;
+    }
+  }
+  file->path = strdup((const char *)moved.data);
+  bf_buffer_reset(&moved);
+  return file->path ? BF_OK : bf_error_set(err, BF_ENOMEM, "out of memory");
+}
+
+/* Reads COPY ... RETURN_STATS: filename, count, file_size_bytes, footer_size_bytes,
+ * column_statistics, partition_keys. */
+static int read_copy_result(duckdb_result *result, const char *table_dir,
+                            const char *const *columns, size_t n_partitions,
+                            bf_delta_file_t **out_files, json_t ***out_stats, size_t *n_out,
+                            bf_error_t *err) {
+  bf_delta_file_t *files = NULL;
+  json_t **stats = NULL;
+  size_t n = 0, cap = 0;
+  int status = BF_OK;
+  int64_t now_ms = bf_time_now_ms();
+  duckdb_data_chunk chunk;
+  while (status == BF_OK && (chunk = duckdb_fetch_chunk(*result)) != NULL) {
+    idx_t rows = duckdb_data_chunk_get_size(chunk);
+    duckdb_vector names = duckdb_data_chunk_get_vector(chunk, 0);
+    uint64_t *counts = (uint64_t *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 1));
+    uint64_t *sizes = (uint64_t *)duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 2));
+    duckdb_vector col_stats = duckdb_data_chunk_get_vector(chunk, 4);
+    duckdb_vector keys = duckdb_data_chunk_get_vector(chunk, 5);
+    for (idx_t r = 0; r < rows && status == BF_OK; r++) {
+      if (n == cap) {
+        cap = cap ? 2 * cap : 16;
+        bf_delta_file_t *f = realloc(files, cap * sizeof *f);
+        if (f) files = f;
+        json_t **st = f ? realloc(stats, cap * sizeof *st) : NULL;
+        if (st) stats = st;
+        if (st == NULL) {
+          status = bf_error_set(err, BF_ENOMEM, "out of memory");
+          break;
+        }
+      }
+      bf_delta_file_t *f = &files[n];
+      memset(f, 0, sizeof *f);
+      stats[n++] = vec_map(col_stats, r, 2, 0);
+      char *filename = NULL;
+      vec_string(names, r, &filename);
+      json_t *pkeys = vec_map(keys, r, 1, 1);
+      status = filename && pkeys ? describe_file(table_dir, filename, pkeys, columns, n_partitions, f, err)
+                                 : bf_error_set(err, pkeys ? BF_ENOMEM : BF_EINVAL,
+                                                "a partition value of %s has a NUL byte or memory "
+                                                "ran out", filename ? filename : "a file");
+      free(filename);
+      json_decref(pkeys);
+      f->num_records = (int64_t)counts[r];
+      f->size_bytes = (int64_t)sizes[r];
+      f->modification_time_ms = now_ms;
+    }
+    duckdb_destroy_data_chunk(&chunk);
+  }
+  *out_files = files;
+  *out_stats = stats;
+  *n_out = n;
+  return status;
 }
 
 int bf__engine_write_staged(duckdb_connection conn, const char *staged, const char *table_dir,
@@ -71,8 +204,14 @@ int bf__engine_write_staged(duckdb_connection conn, const char *staged, const ch
   duckdb_result result;
   int have_result = 0;
   bf_delta_file_t *files = NULL;
+  json_t **stats = NULL;
   size_t n_files = 0;
   int status = BF_OK;
+  size_t n_parts = 1 + n_partition_columns;
+  const char **columns = malloc(n_parts * sizeof *columns);
+  if (columns == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  columns[0] = BF_SYSCOL_PARTITION_DATE;
+  for (size_t i = 0; i < n_partition_columns; i++) columns[i + 1] = partition_columns[i];
   bf__sql_append(&sql, "COPY (SELECT * FROM ");
   bf__sql_ident(&sql, staged);
   bf__sql_append(&sql, ") TO ");
@@ -80,10 +219,9 @@ int bf__engine_write_staged(duckdb_connection conn, const char *staged, const ch
   bf__sql_append(&sql,
                  " (FORMAT parquet, COMPRESSION zstd, FILENAME_PATTERN 'part-{uuid}', APPEND, "
                  "ROW_GROUP_SIZE 1000000, RETURN_STATS, PARTITION_BY (");
-  bf__sql_ident(&sql, BF_SYSCOL_PARTITION_DATE);
-  for (size_t i = 0; i < n_partition_columns; i++) {
-    bf__sql_append(&sql, ", ");
-    bf__sql_ident(&sql, partition_columns[i]);
+  for (size_t i = 0; i < n_parts; i++) {
+    if (i) bf__sql_append(&sql, ", ");
+    bf__sql_ident(&sql, columns[i]);
   }
   bf__sql_append(&sql, "))");
   const char *copy_sql = bf__sql_cstr(&sql);
@@ -100,28 +238,16 @@ int bf__engine_write_staged(duckdb_connection conn, const char *staged, const ch
     goto done;
   }
   have_result = 1;
-  idx_t n_rows = duckdb_row_count(&result);
-  files = calloc(n_rows ? n_rows : 1, sizeof *files);
-  if (files == NULL) {
-    status = bf_error_set(err, BF_ENOMEM, "out of memory");
-    goto done;
-  }
-  int64_t now_ms = bf_time_now_ms();
-  for (idx_t r = 0; r < n_rows && status == BF_OK; r++) {
-    char *filename = duckdb_value_varchar(&result, 0, r);
-    bf_delta_file_t *f = &files[n_files++];
-    status = describe_file(table_dir, filename ? filename : "", 1 + n_partition_columns, f, err);
-    duckdb_free(filename);
-    f->num_records = duckdb_value_int64(&result, 1, r);
-    f->size_bytes = duckdb_value_int64(&result, 2, r);
-    f->modification_time_ms = now_ms;
-  }
+  status = read_copy_result(&result, table_dir, columns, n_parts, &files, &stats, &n_files, err);
   if (status == BF_OK)
-    status = bf__engine_file_stats(conn, staged, schema, partition_columns, n_partition_columns, files,
-                                   n_files, err);
+    status = bf__engine_file_stats(conn, staged, schema, partition_columns, n_partition_columns,
+                                   files, (json_t *const *)stats, n_files, err);
 done:
   if (have_result) duckdb_destroy_result(&result);
   bf_buffer_reset(&sql);
+  free(columns);
+  for (size_t i = 0; i < n_files; i++) json_decref(stats[i]);
+  free(stats);
   if (status != BF_OK) {
     bf__engine_remove_files(table_dir, files, n_files);
     for (size_t i = 0; i < n_files; i++) bf_delta_file_reset(&files[i]);

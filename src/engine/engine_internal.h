@@ -58,11 +58,16 @@ int bf__engine_guard_query(bf_engine_t *engine, duckdb_connection conn, const ch
  * (its parser is superlinear in the number of CTEs). BF_EINVAL. */
 int bf__engine_guard_text(bf_engine_t *engine, const char *sql, bf_error_t *err);
 
-/* Fills stats_json of files written from view: numRecords plus per-column
- * minValues / maxValues / nullCount matched by partition values. */
+/* Fills stats_json of files written from view: numRecords plus minValues /
+ * maxValues / nullCount per leaf column (nested struct fields included) from each
+ * file's COPY ... RETURN_STATS column_statistics (a JSON object: quoted column path
+ * -> {min, max, null_count, has_nan}); boolean bounds, which DuckDB does not report,
+ * from one GROUP BY over view matched by partition values. */
+struct json_t;
 int bf__engine_file_stats(duckdb_connection conn, const char *view, const bf_schema_t *schema,
                           const char *const *partition_columns, size_t n_partition_columns,
-                          bf_delta_file_t *files, size_t n_files, bf_error_t *err);
+                          bf_delta_file_t *files, struct json_t *const *column_stats,
+                          size_t n_files, bf_error_t *err);
 
 /* Writes the rows of table `staged` (a plain name, quoted here) as zstd
  * Parquet files partitioned like the table under table_dir, with Delta stats.
@@ -73,12 +78,20 @@ int bf__engine_write_staged(duckdb_connection conn, const char *staged, const ch
                             size_t *n_out_files, bf_error_t *err);
 void bf__engine_remove_files(const char *table_dir, const bf_delta_file_t *files, size_t n_files);
 
+/* The live files as one relation (SELECT ... UNION ALL BY NAME ...) with the
+ * partition columns as the Delta log records them; union_by_name reads files with
+ * differing columns together (compaction keeps every column of its inputs). */
+int bf__engine_files_relation(bf_buffer_t *sql, const char *table_dir, const bf_schema_t *schema,
+                              const char *const *partition_columns, size_t n_partition_columns,
+                              const bf_delta_file_t *files, size_t n_files, int union_by_name);
+
 /* "SELECT CAST(col AS type) AS col, ... FROM (<files> UNION ALL BY NAME <tails>)"
  * in schema order; with neither files nor tails an empty typed relation. */
 int bf__engine_table_select(bf_buffer_t *sql, const char *table_dir, const bf_schema_t *schema,
                             const char *const *partition_columns, size_t n_partition_columns,
                             const bf_delta_file_t *files, size_t n_files,
-                            const char *catalog, const char *const *tails, size_t n_tails);
+                            const char *catalog, const char *const *tails, size_t n_tails,
+                            int mixed_columns);
 
 /* Schema, inside each table's catalog, holding its tail tables (a DuckDB
  * transaction may write to one attached database only, and the view swap drops

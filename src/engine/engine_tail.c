@@ -258,9 +258,11 @@ int bf_engine_rewrite_files(bf_engine_t *engine, const char *table_dir, const bf
   bf_buffer_init(&sql);
   bf__sql_append(&sql, "CREATE TEMP TABLE ");
   bf__sql_ident(&sql, staged);
+  /* Every column of the inputs is kept, also those another writer added that our
+   * schema does not know (union_by_name), so compaction never drops data. */
   bf__sql_append(&sql, " AS ");
-  int status = bf__engine_table_select(&sql, table_dir, schema, partition_columns,
-                                       n_partition_columns, inputs, n_inputs, NULL, NULL, 0);
+  int status = bf__engine_files_relation(&sql, table_dir, schema, partition_columns,
+                                         n_partition_columns, inputs, n_inputs, 1);
   const char *text = status == BF_OK ? bf__sql_cstr(&sql) : NULL;
   if (text == NULL)
     status = bf_error_set(err, status == BF_OK ? BF_ENOMEM : status, "cannot build the rewrite");

@@ -113,6 +113,12 @@ static size_t escaped_length(const uint8_t *p, size_t n) {
 }
 
 static int check_value(const char *column, const uint8_t *p, size_t n, bf_error_t *err) {
+  if (n == 0)
+    return bf_error_set(err, BF_EINVAL,
+                        "partition column '%s' has an empty string; Delta Lake reads an empty "
+                        "partition value as null, so use a non-empty value (or None on an "
+                        "optional field)",
+                        column);
   if (memchr(p, '\0', n))
     return bf_error_set(err, BF_EINVAL,
                         "partition column '%s' has a value with a NUL byte, which cannot be part "

@@ -34,7 +34,8 @@ int bf_batch_check_size(const struct ArrowSchema *schema, const struct ArrowArra
 
 /* String values of the partition columns must fit a directory name, counting
  * each byte other than an ASCII letter or digit as three (its worst-case
- * escaping), and must not contain a NUL byte. */
+ * escaping), must not be empty (Delta reads "" as null) and must not contain a NUL
+ * byte. */
 int bf_batch_check_partition_values(const struct ArrowSchema *schema,
                                     const struct ArrowArray *batch,
                                     const char *const *partition_columns,

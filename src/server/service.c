@@ -175,12 +175,12 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
                                                (const char *const *)t->partition_columns,
                                                t->n_partition_columns, &err);
     struct ArrowArray *grown = realloc(batches, (n_batches + 1) * sizeof *grown);
-    if (grown == NULL) status = bf_error_set(&err, BF_ENOMEM, "out of memory");
+    if (grown) batches = grown; /* kept even when the batch is refused: freed at done */
+    else status = bf_error_set(&err, BF_ENOMEM, "out of memory");
     if (status != BF_OK) {
       bf_arrow_array_release(&batch);
       break;
     }
-    batches = grown;
     bf_arrow_array_move(&batch, &batches[n_batches]);
     rows += (uint64_t)batches[n_batches].length;
     n_batches++;

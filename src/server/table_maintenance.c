@@ -1,6 +1,6 @@
 /* Table upkeep (see table_store.h): checkpoints every N commits, compaction of
- * partitions with many small files (OPTIMIZE: remove + add with dataChange
- * false), vacuum of data files no version references any more once they are
+ * partitions with many small files (one OPTIMIZE commit per run: remove + add
+ * with dataChange false), vacuum of data files no version references any more once they are
  * older than the retention period, and cleanup of log files that the newest
  * checkpoint replaces. All run under the table's work_mu, never under t->mu
  * except to copy the snapshot state they need and to commit. */
@@ -25,6 +25,7 @@ static int checkpoint(bf_store_t *s, bf_table_t *t, int64_t *out_version, bf_err
   size_t len = 0, n_actions = 0;
   pthread_mutex_lock(&t->mu);
   int64_t version = t->snapshot.version;
+  int64_t n_adds = (int64_t)t->snapshot.n_files;
   int status = version > ts->last_checkpoint_version
                    ? bf_delta_snapshot_actions(&t->snapshot, &actions, &len, &n_actions, err)
                    : BF_OK;
@@ -37,8 +38,11 @@ static int checkpoint(bf_store_t *s, bf_table_t *t, int64_t *out_version, bf_err
   bf_delta_checkpoint_path(t->dir, version, path, sizeof path);
   if (!bf_fs_exists(path)) status = bf_engine_checkpoint_write(s->engine, actions, len, path, err);
   free(actions);
+  struct stat st;
   if (status == BF_OK && bf_delta_last_checkpoint_version(t->dir) < version)
-    status = bf_delta_last_checkpoint_write(t->dir, version, (int64_t)n_actions, err);
+    status = bf_delta_last_checkpoint_write(t->dir, version, (int64_t)n_actions,
+                                            stat(path, &st) == 0 ? (int64_t)st.st_size : -1,
+                                            n_adds, err);
   if (status != BF_OK) return status;
   ts->last_checkpoint_version = version;
   *out_version = version;
@@ -95,9 +99,19 @@ static int same_partition(const bf_delta_file_t *a, const bf_delta_file_t *b) {
   return 1;
 }
 
-/* Rewrites one partition's small files and commits the swap. */
+/* Inputs and outputs of one OPTIMIZE run: every group's rewrite is collected and
+ * the whole run is one commit. */
+typedef struct compaction {
+  const char **removes;
+  size_t n_removes;
+  bf_delta_file_t *adds;
+  size_t n_adds;
+  int64_t rows_in, rows_out;
+} compaction_t;
+
+/* Rewrites one partition's small files into new files (not committed yet). */
 static int compact_group(bf_store_t *s, bf_table_t *t, bf_delta_file_t *inputs, size_t n,
-                         int64_t *added, int64_t *removed, bf_error_t *err) {
+                         compaction_t *run, bf_error_t *err) {
   bf_delta_file_t *outputs = NULL;
   size_t n_out = 0;
   int status = bf_engine_rewrite_files(s->engine, t->dir, &t->schema,
@@ -107,35 +121,50 @@ static int compact_group(bf_store_t *s, bf_table_t *t, bf_delta_file_t *inputs, 
   int64_t rows_in = 0, rows_out = 0;
   for (size_t i = 0; i < n; i++) rows_in += inputs[i].num_records;
   for (size_t i = 0; i < n_out; i++) rows_out += outputs[i].num_records;
-  const char **paths = malloc(n * sizeof *paths);
-  if (paths == NULL) status = bf_error_set(err, BF_ENOMEM, "out of memory");
+  const char **removes = realloc(run->removes, (run->n_removes + n) * sizeof *removes);
+  if (removes) run->removes = removes;
+  bf_delta_file_t *adds = removes ? realloc(run->adds, (run->n_adds + n_out + 1) * sizeof *adds) : NULL;
+  if (adds) run->adds = adds;
+  if (adds == NULL) status = bf_error_set(err, BF_ENOMEM, "out of memory");
   else if (rows_in != rows_out)
     status = bf_error_set(err, BF_EINTERNAL, "compaction read %lld rows but wrote %lld",
                           (long long)rows_in, (long long)rows_out);
   if (status == BF_OK) status = bf__store_verify_files(t, outputs, n_out, err);
-  if (status == BF_OK) {
-    for (size_t i = 0; i < n; i++) paths[i] = inputs[i].path;
-    bf_delta_commit_t c = {.operation = "OPTIMIZE", .data_change = 0, .adds = outputs,
-                           .n_adds = n_out, .removes = paths, .n_removes = n};
-    pthread_mutex_lock(&t->mu);
-    int64_t version;
-    status = bf_delta_log_commit(t->dir, &t->snapshot, &c, &version, err);
-    if (status == BF_OK) {
-      bf_error_t view_err;
-      bf_error_init(&view_err);
-      if (bf__store_publish(s, t, NULL, &view_err) != BF_OK)
-        BF_LOG_ERROR("table %s: view after compaction: %s", t->fqn, view_err.message);
-      *added += (int64_t)n_out;
-      *removed += (int64_t)n;
-      BF_LOG_INFO("table %s: compacted %zu files into %zu (%lld rows) at version %lld", t->fqn, n,
-                  n_out, (long long)rows_out, (long long)version);
-    }
-    pthread_mutex_unlock(&t->mu);
+  if (status != BF_OK) {
+    bf__store_remove_files(t, outputs, n_out);
+    for (size_t i = 0; i < n_out; i++) bf_delta_file_reset(&outputs[i]);
+    free(outputs);
+    return status;
   }
-  free(paths);
-  if (status != BF_OK) bf__store_remove_files(t, outputs, n_out);
-  for (size_t i = 0; i < n_out; i++) bf_delta_file_reset(&outputs[i]);
+  for (size_t i = 0; i < n; i++) run->removes[run->n_removes++] = inputs[i].path;
+  memcpy(run->adds + run->n_adds, outputs, n_out * sizeof *outputs);
+  run->n_adds += n_out;
+  run->rows_in += rows_in;
+  run->rows_out += rows_out;
   free(outputs);
+  return BF_OK;
+}
+
+/* Commits a whole run as one OPTIMIZE commit (remove + add, dataChange false). */
+static int compact_commit(bf_store_t *s, bf_table_t *t, compaction_t *run, int64_t *added,
+                          int64_t *removed, bf_error_t *err) {
+  bf_delta_commit_t c = {.operation = "OPTIMIZE", .data_change = 0, .adds = run->adds,
+                         .n_adds = run->n_adds, .removes = run->removes,
+                         .n_removes = run->n_removes};
+  pthread_mutex_lock(&t->mu);
+  int64_t version;
+  int status = bf_delta_log_commit(t->dir, &t->snapshot, &c, &version, err);
+  if (status == BF_OK) {
+    bf_error_t view_err;
+    bf_error_init(&view_err);
+    if (bf__store_publish(s, t, NULL, &view_err) != BF_OK)
+      BF_LOG_ERROR("table %s: view after compaction: %s", t->fqn, view_err.message);
+    *added += (int64_t)run->n_adds;
+    *removed += (int64_t)run->n_removes;
+    BF_LOG_INFO("table %s: compacted %zu files into %zu (%lld rows) at version %lld", t->fqn,
+                run->n_removes, run->n_adds, (long long)run->rows_out, (long long)version);
+  }
+  pthread_mutex_unlock(&t->mu);
   return status;
 }
 
@@ -143,11 +172,23 @@ static int optimize_files(bf_store_t *s, bf_table_t *t, int min_files, int64_t *
                           int64_t *removed, bf_error_t *err) {
   int64_t small = s->options.compact_target_bytes / 2;
   pthread_mutex_lock(&t->mu);
+  /* Other writers' latest commits decide what may be rewritten (their protocol,
+   * their files). */
+  int advanced = 0;
+  if (bf_delta_snapshot_refresh(t->dir, &t->snapshot, &advanced, err) != BF_OK ||
+      (advanced && bf__store_publish(s, t, NULL, err) != BF_OK) ||
+      bf_delta_snapshot_check_rewrite(&t->snapshot, err) != BF_OK) {
+    bf_error_prefix(err, "table %s", t->fqn);
+    pthread_mutex_unlock(&t->mu);
+    return err->status;
+  }
   size_t n = 0;
   bf_delta_file_t *files = calloc(t->snapshot.n_files + 1, sizeof *files);
   int status = files ? BF_OK : BF_ENOMEM;
+  /* A file whose row count the log does not give (another writer wrote no stats)
+   * is left alone: every rewrite is checked to keep the row count. */
   for (size_t i = 0; i < t->snapshot.n_files && status == BF_OK; i++)
-    if (t->snapshot.files[i].size_bytes < small)
+    if (t->snapshot.files[i].size_bytes < small && t->snapshot.files[i].num_records > 0)
       status = file_copy(&t->snapshot.files[i], &files[n++]);
   pthread_mutex_unlock(&t->mu);
   if (status != BF_OK) {
@@ -158,6 +199,7 @@ static int optimize_files(bf_store_t *s, bf_table_t *t, int min_files, int64_t *
   /* Group by partition: pick the first unhandled file, gather its partition. */
   char *done = calloc(n + 1, 1);
   bf_delta_file_t *group = calloc(n + 1, sizeof *group);
+  compaction_t run = {0};
   if (done == NULL || group == NULL) status = bf_error_set(err, BF_ENOMEM, "out of memory");
   for (size_t i = 0; i < n && status == BF_OK; i++) {
     if (done[i]) continue;
@@ -170,14 +212,23 @@ static int optimize_files(bf_store_t *s, bf_table_t *t, int min_files, int64_t *
       bytes += files[j].size_bytes;
       group[k++] = files[j];
     }
-    if (k >= (size_t)min_files && k >= 2) {
-      status = compact_group(s, t, group, k, added, removed, err);
-      if (status == BF_ECONFLICT) { /* another writer compacted first: fine */
-        BF_LOG_INFO("table %s: compaction skipped: %s", t->fqn, err->message);
-        status = BF_OK;
-      }
-    }
+    if (k >= (size_t)min_files && k >= 2) status = compact_group(s, t, group, k, &run, err);
   }
+  if (status == BF_OK && run.n_removes > 0) {
+    status = compact_commit(s, t, &run, added, removed, err);
+    if (status == BF_ECONFLICT) { /* another writer compacted first: fine */
+      BF_LOG_INFO("table %s: compaction skipped: %s", t->fqn, err->message);
+      bf__store_remove_files(t, run.adds, run.n_adds);
+      status = BF_OK;
+    } else if (status != BF_OK) {
+      bf__store_remove_files(t, run.adds, run.n_adds);
+    }
+  } else if (status != BF_OK) {
+    bf__store_remove_files(t, run.adds, run.n_adds);
+  }
+  for (size_t i = 0; i < run.n_adds; i++) bf_delta_file_reset(&run.adds[i]);
+  free(run.adds);
+  free(run.removes);
   for (size_t i = 0; i < n; i++) bf_delta_file_reset(&files[i]);
   free(files);
   free(done);
@@ -332,8 +383,10 @@ int bf_store_maintain(bf_store_t *s, bf_table_t *t, unsigned ops, double retenti
   bf_table_store_t *ts = t->store;
   pthread_mutex_lock(&ts->work_mu);
   if (ops & BF_MAINT_FLUSH) status = bf__store_flush(s, t, &out->rows_flushed, err);
-  if (status == BF_OK && (ops & BF_MAINT_OPTIMIZE))
+  if (status == BF_OK && (ops & BF_MAINT_OPTIMIZE)) {
     status = optimize(s, t, 2, &out->files_added, &out->files_removed, err);
+    if (status == BF_OK && !(ops & BF_MAINT_CHECKPOINT)) bf__store_maybe_checkpoint(s, t);
+  }
   int64_t ckpt = ts->last_checkpoint_version;
   if (status == BF_OK && (ops & BF_MAINT_CHECKPOINT)) status = checkpoint(s, t, &ckpt, err);
   if (status == BF_OK && (ops & BF_MAINT_VACUUM))

@@ -132,15 +132,24 @@ int bf__store_publish(bf_store_t *s, bf_table_t *t, const char *drop_tail, bf_er
   size_t n = 0;
   for (size_t i = 0; i < ts->n_gens; i++)
     if (!drop_tail || strcmp(ts->gens[i]->tail, drop_tail) != 0) tails[n++] = ts->gens[i]->tail;
+  /* Another writer changed the table's schema (e.g. a merge that added columns):
+   * its files and ours have different columns. */
+  char *own = NULL;
+  bf_error_t ignored;
+  bf_error_init(&ignored);
+  int mixed = bf_delta_schema_string(&t->schema, &own, &ignored) != BF_OK ||
+              (t->snapshot.schema_string && strcmp(t->snapshot.schema_string, own) != 0);
+  free(own);
   int status = bf_engine_set_table_view(s->engine, t->catalog, t->schema_name, t->table, t->dir,
                                         &t->schema, (const char *const *)t->partition_columns,
                                         t->n_partition_columns, t->snapshot.files,
-                                        t->snapshot.n_files, tails, n, drop_tail, err);
+                                        t->snapshot.n_files, tails, n, drop_tail, mixed, err);
   free(tails);
   /* A view that cannot be built (a data file missing or unreadable) must not
    * leave queries on the last view, which lacks the newest rows: the table
    * refuses queries, naming the reason, until a publish succeeds again (retried
    * every second by the writer). Inserts go on: their rows are in the WAL. */
+  if (status == BF_OK) ts->published_version = t->snapshot.version;
   if (status != BF_OK) {
     char reason[BF_ERROR_MESSAGE_MAX + 64];
     snprintf(reason, sizeof reason, "its view cannot be built: %s", err ? err->message : "?");
@@ -640,6 +649,7 @@ int bf_store_open_table(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
     pthread_mutex_init(&ts->work_mu, NULL);
     ts->index = __atomic_add_fetch(&s->next_table_index, 1, __ATOMIC_RELAXED);
     ts->last_checkpoint_version = -1;
+    ts->published_version = -2;
     ts->last_maintenance_us = bf_time_now_us(); /* first run one interval after opening */
     t->store = ts;
   }
@@ -754,8 +764,14 @@ int bf__store_verify_files(const bf_table_t *t, const bf_delta_file_t *files, si
 static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, bf_error_t *err) {
   bf_delta_file_t *files = NULL;
   size_t n_files = 0;
-  int status = BF_OK;
   double started = bf_time_monotonic();
+  /* Another writer may have given the table features our files would violate
+   * (the view catches up with what the refresh read within a second). */
+  pthread_mutex_lock(&t->mu);
+  int status = bf_delta_snapshot_refresh(t->dir, &t->snapshot, NULL, err);
+  if (status == BF_OK) status = bf_delta_snapshot_check_append(&t->snapshot, err);
+  pthread_mutex_unlock(&t->mu);
+  if (status != BF_OK) return status;
   bf_write_lease_t *lease = NULL;
   if (g->rows > 0) status = bf_write_lease_take(t->dir, &lease, err);
   if (g->rows > 0 && status == BF_OK)
@@ -905,10 +921,12 @@ static void tend_table(bf_store_t *s, bf_table_t *t, int64_t now_us) {
     due = flush_due(s, t, now_us);
     if (now_us - ts->last_refresh_us >= 1000000) { /* other servers' commits */
       ts->last_refresh_us = now_us;
-      int advanced = 0;
-      if (bf_delta_snapshot_refresh(t->dir, &t->snapshot, &advanced, &err) == BF_OK &&
-          (advanced || ts->view_stale))
-        bf__store_publish(s, t, NULL, &err);
+      /* Republish whenever the view lags the snapshot, however the snapshot got
+       * ahead (another server's commits, or a commit that lost a race and read
+       * the winner's commits before failing), and retry a view that failed. */
+      if (bf_delta_snapshot_refresh(t->dir, &t->snapshot, NULL, &err) == BF_OK &&
+          (ts->published_version != t->snapshot.version || ts->view_stale))
+        bf__store_publish(s, t, NULL, &err); /* a failure marks the table unavailable */
       if (bf__store_adopt_orphans(s, t, &err) != BF_OK)
         BF_LOG_WARN("table %s: adopting WAL segments: %s", t->fqn, err.message);
       for (size_t i = 0; i < ts->n_gens && !due; i++) due = ts->gens[i]->sealed;

@@ -43,6 +43,7 @@ struct bf_table_store {
   pthread_mutex_t work_mu;  /* one flush / maintenance run at a time */
   int64_t last_checkpoint_version;
   int64_t last_refresh_us;  /* guarded by t->mu */
+  int64_t published_version;/* snapshot version the view shows (-2 = none); guarded by t->mu */
   int64_t last_maintenance_us, last_vacuum_us; /* guarded by work_mu */
   char open_error[512];     /* last reason the table failed to open; guarded by t->mu */
   int view_stale;           /* the last publish failed; guarded by t->mu */
