@@ -22,7 +22,13 @@ typedef struct bf_delta_file {
   int64_t modification_time_ms;
   int64_t num_records;
   char *stats_json;            /* owned; Delta stats JSON text (may be NULL) */
+  /* CRC-32C of the file's bytes as 8 hex digits, "" when unknown (files of other
+   * writers). Kept in the add action's tags as "bifrost.crc32c", which other
+   * readers ignore. */
+  char crc32c[9];
 } bf_delta_file_t;
+
+#define BF_DELTA_TAG_CRC32C "bifrost.crc32c"
 
 void bf_delta_file_reset(bf_delta_file_t *file);
 

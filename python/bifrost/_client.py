@@ -183,12 +183,15 @@ class DatasetClient(Generic[ModelT]):
                          retention_hours: Optional[float] = None) -> Dict[str, Any]:
         """Runs table upkeep on the server now, in this order: "flush" (write the
         acknowledged tail to Parquet and commit it, so Delta readers see it),
-        "optimize" (compact small files), "checkpoint", "vacuum" (delete files no
+        "optimize" (compact small files), "checkpoint", "verify" (check every live
+        data file's size and recorded checksum; damaged ones are listed in
+        "bad_files"), "vacuum" (delete files no
         version references, older than retention_hours), "cleanup_log" (delete log
         files before the newest checkpoint, older than retention_hours). The server
         also runs all of them on its own; retention_hours=None uses its settings.
         Returns what was done (rows_flushed, files_added, files_removed,
-        files_deleted, log_files_deleted, checkpoint_version, delta_version)."""
+        files_deleted, log_files_deleted, checkpoint_version, delta_version,
+        files_verified, bad_files)."""
         if isinstance(operations, str):
             operations = [operations]
         done: Dict[str, Any] = json.loads(self._live_channel().maintain_table(

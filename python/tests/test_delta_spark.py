@@ -50,7 +50,7 @@ def scenario(tmp_path_factory):
     for k in range(2):
         sc.insert(make_rows(k * 66, 66))
         assert sc.maintain("flush")["rows_flushed"] == 66
-    sc.path = Path(sc.client.describe_dataset("conf", "delta", "rows")["location"])
+    sc.path = Path(sc.server.data_dir) / sc.client.describe_dataset("conf", "delta", "rows")["location"]
     yield sc
     sc.server.stop()
     assert sc.server.proc.returncode == 0, sc.server.log()

@@ -517,3 +517,38 @@ def test_a_missing_or_unreadable_data_file_names_the_table_and_the_file(data_dir
         assert count(server, damaged) == 20
     finally:
         server.stop()
+
+
+def test_bit_rot_is_found_by_verify_and_never_copied_by_compaction(data_dir):
+    """256 flipped bytes inside a Parquet file: verify names the file and what is
+    wrong; compaction leaves it alone instead of rewriting wrong values into a
+    fresh file; the add action carries the checksum in its tags."""
+    import json
+    server = ServerProcess(data_dir, args=["--compact-min-files", "0", "--maintenance-interval", "0"])
+    try:
+        cfg = note_config("rotting")
+        register(server, cfg)
+        client = DatasetClient(GrpcConfig(server_uri=server.uri))
+        for k in range(3):
+            assert send(server, cfg, ipc(note_batch(cfg, pa.array([f"v{k}"] * 1000), k * 1000)))[1] is None
+            client.maintain_dataset("hard", "tests", "rotting", ["flush"])
+        table_path = data_dir / "hard" / "tests" / "rotting"
+        adds = [json.loads(line)["add"] for f in sorted((table_path / "_delta_log").glob("*.json"))
+                for line in f.read_text().splitlines() if '"add"' in line]
+        assert len(adds) == 3 and all(len(a["tags"]["bifrost.crc32c"]) == 8 for a in adds)
+        done = client.maintain_dataset("hard", "tests", "rotting", ["verify"])
+        assert done["files_verified"] == 3 and done["bad_files"] == []
+        victim = table_path / adds[1]["path"]
+        blob = bytearray(victim.read_bytes())
+        middle = len(blob) // 2
+        blob[middle:middle + 256] = bytes(b ^ 0x5A for b in blob[middle:middle + 256])
+        victim.write_bytes(bytes(blob))
+        done = client.maintain_dataset("hard", "tests", "rotting", ["verify"])
+        assert len(done["bad_files"]) == 1
+        assert done["bad_files"][0].startswith(adds[1]["path"]) and "checksum" in done["bad_files"][0]
+        done = client.maintain_dataset("hard", "tests", "rotting", ["optimize"])
+        assert done["files_removed"] == 2  # the two intact files; the damaged one stays as it is
+        assert "compaction leaves data file" in server.log()
+        assert victim.exists()
+    finally:
+        server.stop()

@@ -343,6 +343,10 @@ int bf_client_maintain_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
                             (json_int_t)r->files_deleted, "log_files_deleted",
                             (json_int_t)r->log_files_deleted, "checkpoint_version",
                             (json_int_t)r->checkpoint_version);
+  json_t *bad = json_array();
+  for (size_t i = 0; i < r->n_bad_files; i++) json_array_append_new(bad, json_string(r->bad_files[i]));
+  json_object_set_new(value, "files_verified", json_integer((json_int_t)r->files_verified));
+  json_object_set_new(value, "bad_files", bad);
   protobuf_c_message_free_unpacked(resp_msg, NULL);
   return dump_json(value, json_out, err);
 }

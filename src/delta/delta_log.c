@@ -98,6 +98,8 @@ int bf__delta_add_line(const bf_delta_snapshot_t *s, const bf_delta_file_t *f, i
   free(encoded);
   if (add == NULL) return BF_ENOMEM;
   if (f->stats_json) json_object_set_new(add, "stats", json_string(f->stats_json));
+  if (f->crc32c[0])
+    json_object_set_new(add, "tags", json_pack("{s:s}", BF_DELTA_TAG_CRC32C, f->crc32c));
   return append_line(buf, json_pack("{s:o}", "add", add));
 }
 

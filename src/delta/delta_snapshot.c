@@ -188,6 +188,8 @@ static int apply_add(bf_delta_snapshot_t *s, json_t *add) {
   }
   f.size_bytes = json_integer_value(json_object_get(add, "size"));
   f.modification_time_ms = json_integer_value(json_object_get(add, "modificationTime"));
+  const char *crc = json_string_value(json_object_get(json_object_get(add, "tags"), BF_DELTA_TAG_CRC32C));
+  if (crc && strlen(crc) == 8) memcpy(f.crc32c, crc, 9);
   const char *stats = json_string_value(json_object_get(add, "stats"));
   if (status == BF_OK && stats) {
     if ((f.stats_json = strdup(stats)) == NULL) status = BF_ENOMEM;

@@ -444,7 +444,8 @@ static void handle_maintain(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
              {"optimize", BF_MAINT_OPTIMIZE},
              {"checkpoint", BF_MAINT_CHECKPOINT},
              {"vacuum", BF_MAINT_VACUUM},
-             {"cleanup_log", BF_MAINT_CLEANUP_LOG}};
+             {"cleanup_log", BF_MAINT_CLEANUP_LOG},
+             {"verify", BF_MAINT_VERIFY}};
   unsigned bits = 0;
   int status = BF_OK;
   for (size_t i = 0; i < req->n_operations && status == BF_OK; i++) {
@@ -454,7 +455,7 @@ static void handle_maintain(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
     if (bit == 0)
       status = bf_error_set(&err, BF_EINVAL,
                             "unknown maintenance operation '%s' (flush, optimize, checkpoint, "
-                            "vacuum, cleanup_log)",
+                            "verify, vacuum, cleanup_log)",
                             req->operations[i]);
     bits |= bit;
   }
@@ -469,7 +470,7 @@ static void handle_maintain(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
                                    req->name->schema_name, req->name->table, &err);
   bf_table_t *t = status == BF_OK ? lookup(s, req->name, &err) : NULL;
   if (status == BF_OK && t == NULL) status = err.status;
-  bf_store_result_t result;
+  bf_store_result_t result = {0};
   if (status == BF_OK)
     status = bf_store_maintain(s->store, t, bits, retention, &result, &err);
   if (status != BF_OK) {
@@ -483,8 +484,12 @@ static void handle_maintain(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
     resp.files_deleted = result.files_deleted;
     resp.log_files_deleted = result.log_files_deleted;
     resp.checkpoint_version = result.checkpoint_version;
+    resp.files_verified = result.files_verified;
+    resp.n_bad_files = result.n_bad_files;
+    resp.bad_files = result.bad_files;
     reply_message(call, &resp.base);
   }
+  bf_store_result_reset(&result);
   bifrost__v1__maintain_table_request__free_unpacked(req, NULL);
 }
 

@@ -87,6 +87,7 @@ static int file_copy(const bf_delta_file_t *src, bf_delta_file_t *dst) {
       return BF_ENOMEM;
   dst->size_bytes = src->size_bytes;
   dst->num_records = src->num_records;
+  memcpy(dst->crc32c, src->crc32c, sizeof dst->crc32c);
   return BF_OK;
 }
 
@@ -129,7 +130,7 @@ static int compact_group(bf_store_t *s, bf_table_t *t, bf_delta_file_t *inputs, 
   else if (rows_in != rows_out)
     status = bf_error_set(err, BF_EINTERNAL, "compaction read %lld rows but wrote %lld",
                           (long long)rows_in, (long long)rows_out);
-  if (status == BF_OK) status = bf__store_verify_files(t, outputs, n_out, err);
+  if (status == BF_OK) status = bf__store_seal_files(t, outputs, n_out, err);
   if (status != BF_OK) {
     bf__store_remove_files(t, outputs, n_out);
     for (size_t i = 0; i < n_out; i++) bf_delta_file_reset(&outputs[i]);
@@ -196,6 +197,19 @@ static int optimize_files(bf_store_t *s, bf_table_t *t, int min_files, int64_t *
     free(files);
     return bf_error_set(err, BF_ENOMEM, "out of memory");
   }
+  /* Never copy a damaged file into a fresh one: each input is checked first. */
+  size_t intact = 0;
+  for (size_t i = 0; i < n; i++) {
+    char why[256];
+    if (bf__store_file_intact(t, &files[i], why, sizeof why)) {
+      files[intact++] = files[i];
+      continue;
+    }
+    BF_LOG_ERROR("table %s: compaction leaves data file %s alone: %s (see the verify operation)",
+                 t->fqn, files[i].path, why);
+    bf_delta_file_reset(&files[i]);
+  }
+  n = intact;
   /* Group by partition: pick the first unhandled file, gather its partition. */
   char *done = calloc(n + 1, 1);
   bf_delta_file_t *group = calloc(n + 1, sizeof *group);
@@ -348,6 +362,49 @@ static int vacuum(bf_store_t *s, bf_table_t *t, double retention_hours, int64_t 
   return status == BF_OK ? BF_OK : bf_error_set(err, status, "out of memory");
 }
 
+/* ---- verify ------------------------------------------------------------------------------------ */
+
+/* Checks every live file (existence, size, recorded CRC-32C); the damaged ones are
+ * listed in out->bad_files as "path: reason" and logged at ERROR. */
+static int verify(bf_table_t *t, bf_store_result_t *out, bf_error_t *err) {
+  pthread_mutex_lock(&t->mu);
+  size_t n = t->snapshot.n_files;
+  bf_delta_file_t *files = calloc(n + 1, sizeof *files);
+  int status = files ? BF_OK : BF_ENOMEM;
+  for (size_t i = 0; i < n && status == BF_OK; i++)
+    status = file_copy(&t->snapshot.files[i], &files[i]);
+  pthread_mutex_unlock(&t->mu);
+  for (size_t i = 0; i < n && status == BF_OK; i++) {
+    char why[256];
+    out->files_verified++;
+    if (bf__store_file_intact(t, &files[i], why, sizeof why)) continue;
+    BF_LOG_ERROR("table %s: verify: data file %s is damaged: %s", t->fqn, files[i].path, why);
+    char **grown = realloc(out->bad_files, (out->n_bad_files + 1) * sizeof *grown);
+    char *line = malloc(strlen(files[i].path) + strlen(why) + 3);
+    if (grown == NULL || line == NULL) {
+      if (grown) out->bad_files = grown;
+      free(line);
+      status = BF_ENOMEM;
+      break;
+    }
+    sprintf(line, "%s: %s", files[i].path, why);
+    out->bad_files = grown;
+    out->bad_files[out->n_bad_files++] = line;
+  }
+  for (size_t i = 0; i < n && files; i++) bf_delta_file_reset(&files[i]);
+  free(files);
+  if (status == BF_OK && out->n_bad_files == 0)
+    BF_LOG_INFO("table %s: verify: %lld data files intact", t->fqn, (long long)out->files_verified);
+  return status == BF_OK ? BF_OK : bf_error_set(err, status, "out of memory");
+}
+
+void bf_store_result_reset(bf_store_result_t *r) {
+  for (size_t i = 0; i < r->n_bad_files; i++) free(r->bad_files[i]);
+  free(r->bad_files);
+  r->bad_files = NULL;
+  r->n_bad_files = 0;
+}
+
 /* ---- entry points ---------------------------------------------------------------------------- */
 
 void bf__store_auto_maintenance(bf_store_t *s, bf_table_t *t) {
@@ -389,6 +446,7 @@ int bf_store_maintain(bf_store_t *s, bf_table_t *t, unsigned ops, double retenti
   }
   int64_t ckpt = ts->last_checkpoint_version;
   if (status == BF_OK && (ops & BF_MAINT_CHECKPOINT)) status = checkpoint(s, t, &ckpt, err);
+  if (status == BF_OK && (ops & BF_MAINT_VERIFY)) status = verify(t, out, err);
   if (status == BF_OK && (ops & BF_MAINT_VACUUM))
     status = vacuum(s, t, retention_hours >= 0 ? retention_hours : s->options.vacuum_retention_hours,
                     &out->files_deleted, err);

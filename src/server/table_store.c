@@ -740,27 +740,10 @@ static int flush_due(const bf_store_t *s, const bf_table_t *t, int64_t now_us) {
   return 0;
 }
 
-int bf__store_verify_files(const bf_table_t *t, const bf_delta_file_t *files, size_t n,
-                           bf_error_t *err) {
-  for (size_t i = 0; i < n; i++) {
-    char path[PATH_MAX * 2];
-    snprintf(path, sizeof path, "%s/%s", t->dir, files[i].path);
-    struct stat st;
-    if (stat(path, &st) != 0)
-      return bf_error_set(err, BF_EIO, "data file %s, written for this commit, is gone (%s); "
-                          "not committing", files[i].path, strerror(errno));
-    if ((int64_t)st.st_size != files[i].size_bytes)
-      return bf_error_set(err, BF_EIO, "data file %s has %lld bytes, %lld were written; not "
-                          "committing", files[i].path, (long long)st.st_size,
-                          (long long)files[i].size_bytes);
-  }
-  return BF_OK;
-}
-
 /* Writes one sealed generation to Parquet and commits it. Caller holds work_mu.
  * The files are written under a write lease (vacuum leaves them alone) and
- * checked to exist with their size before the commit names them; the WAL
- * segment goes only after that commit. */
+ * checked to exist with their size (their CRC-32C recorded) before the commit
+ * names them; the WAL segment goes only after that commit. */
 static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, bf_error_t *err) {
   bf_delta_file_t *files = NULL;
   size_t n_files = 0;
@@ -778,7 +761,7 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
     status = bf_engine_tail_write_parquet(s->engine, t->catalog, g->tail, t->dir, &t->schema,
                                           (const char *const *)t->partition_columns,
                                           t->n_partition_columns, &files, &n_files, err);
-  if (status == BF_OK) status = bf__store_verify_files(t, files, n_files, err);
+  if (status == BF_OK) status = bf__store_seal_files(t, files, n_files, err);
   if (status != BF_OK) {
     bf__store_remove_files(t, files, n_files);
     for (size_t i = 0; i < n_files; i++) bf_delta_file_reset(&files[i]);

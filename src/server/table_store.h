@@ -89,6 +89,7 @@ enum {
   BF_MAINT_OPTIMIZE = 4,
   BF_MAINT_VACUUM = 8,
   BF_MAINT_CLEANUP_LOG = 16,
+  BF_MAINT_VERIFY = 32,
 };
 
 typedef struct bf_store_result {
@@ -99,10 +100,15 @@ typedef struct bf_store_result {
   int64_t files_deleted;      /* by vacuum */
   int64_t log_files_deleted;  /* by log cleanup */
   int64_t checkpoint_version; /* newest checkpoint, -1 if none */
+  int64_t files_verified;     /* by verify */
+  char **bad_files;           /* by verify: "path: reason", owned (bf_store_result_reset) */
+  size_t n_bad_files;
 } bf_store_result_t;
 
+void bf_store_result_reset(bf_store_result_t *result);
+
 /* Runs the operations (BF_MAINT_* bits) in the order flush, optimize, checkpoint,
- * vacuum, log cleanup. retention_hours < 0 uses the configured retention (vacuum
+ * verify, vacuum, log cleanup. retention_hours < 0 uses the configured retention (vacuum
  * and log cleanup). Explicit optimize compacts any partition with 2+ small files. */
 int bf_store_maintain(bf_store_t *store, bf_table_t *t, unsigned operations,
                       double retention_hours, bf_store_result_t *out, bf_error_t *err);

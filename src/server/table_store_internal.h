@@ -69,9 +69,12 @@ int bf__store_publish(bf_store_t *s, bf_table_t *t, const char *drop_tail, bf_er
 int bf__store_adopt_orphans(bf_store_t *s, bf_table_t *t, bf_error_t *err);
 void bf__table_store_free(bf_store_t *s, bf_table_t *t);
 void bf__store_remove_files(const bf_table_t *t, const bf_delta_file_t *files, size_t n);
-/* Each file exists under t->dir with its recorded size (BF_EIO naming it). */
-int bf__store_verify_files(const bf_table_t *t, const bf_delta_file_t *files, size_t n,
-                           bf_error_t *err);
+/* Files just written for a commit (file_check.c): each must exist under t->dir
+ * with its recorded size (BF_EIO naming it); their CRC-32C is recorded. */
+int bf__store_seal_files(const bf_table_t *t, bf_delta_file_t *files, size_t n, bf_error_t *err);
+/* Checks a live file against its size and recorded CRC-32C: 1 if intact, else 0
+ * with the reason in why. */
+int bf__store_file_intact(const bf_table_t *t, const bf_delta_file_t *f, char *why, size_t cap);
 /* Caller holds work_mu (not t->mu). */
 int bf__store_flush(bf_store_t *s, bf_table_t *t, int64_t *rows, bf_error_t *err);
 void bf__store_maybe_checkpoint(bf_store_t *s, bf_table_t *t);
