@@ -64,6 +64,29 @@ struct bf_store {
   int64_t tail_bytes;       /* sum of every generation's decoded_bytes; atomic */
 };
 
+/* WAL record layout ----------------------------------------------------------------------
+ * data:  u8 RECORD_DATA | u16 producer id length | producer id | i64 sequence | IPC stream
+ * abort: u8 RECORD_ABORT | u64 lsn of a data record in the same segment that was not
+ *        acknowledged (its tail append failed after the fsync); replay skips it.
+ * A record's lsn is its 1-based position in its segment. */
+enum { RECORD_DATA = 1, RECORD_ABORT = 2 };
+#define BF_MAX_PRODUCER_ID 1000 /* replay reads ids into a 1 KiB buffer */
+
+/* Shared by table_store.c (inserts, generations), table_replay.c and
+ * table_writer.c. Unless said otherwise the caller holds t->mu. */
+int64_t bf__applied_seq(const bf_table_t *t, const char *id); /* committed or in a tail */
+int bf__seq_copy(bf_seq_map_t *dst, const bf_seq_map_t *src);
+int bf__any_pending(const bf_table_store_t *ts);
+void bf__tail_bytes_add(bf_store_t *s, int64_t bytes); /* atomic; any thread */
+int bf__wal_dir(const bf_table_t *t, char *out, size_t cap);
+/* Adds a generation (new segment when seg is NULL; an adopted one otherwise). */
+int bf__gen_add(bf_store_t *s, bf_table_t *t, bf_wal_segment_t *seg, int sealed, bf_gen_t **out,
+                bf_error_t *err);
+void bf__gen_remove(bf_table_t *t, bf_gen_t *g);
+void bf__gen_free(bf_store_t *s, bf_gen_t *g);
+/* The registry's tables at this moment (malloc'd array; entries outlive it). */
+bf_table_t **bf__snapshot_tables(bf_registry_t *r, size_t *n);
+
 /* Caller holds t->mu. */
 int bf__store_publish(bf_store_t *s, bf_table_t *t, const char *drop_tail, bf_error_t *err);
 int bf__store_adopt_orphans(bf_store_t *s, bf_table_t *t, bf_error_t *err);
