@@ -1,0 +1,184 @@
+"""DataFusion-dialect SQL on the real server, with the `datafusion` package as the
+oracle (issue 17). Rows are inserted through the producer, read back from the server
+and registered in a DataFusion context under the name `t`; every query of
+sql_dialect_corpus.sql then runs on both, `{t}` standing for the table (the
+server's catalog.schema_name.table, DataFusion's `t`), and the results must match
+value for value, column by column, and in type family (int, real, text, ...).
+
+Corpus line format: a query, optionally followed by `#@` and options:
+  approx=<rel>   approximate aggregates: relative tolerance (t-digest vs DuckDB's
+                 sketch, HyperLogLog vs HyperLogLog)
+  anytype        the types differ on purpose (docs/sql.md), values must match
+Rows are compared as sorted multisets unless the query has an ORDER BY."""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+from pathlib import Path
+from typing import List, Optional
+
+import pyarrow as pa
+import pytest
+from pydantic import BaseModel
+
+from bifrost import DatasetClient, DatasetProducer, GrpcConfig, TableConfig, WriteConfig
+from bifrost import QueryError
+
+datafusion = pytest.importorskip("datafusion")
+
+CORPUS = Path(__file__).with_name("sql_dialect_corpus.sql")
+UTC = dt.timezone.utc
+
+
+class Reading(BaseModel):
+    id: int
+    user_id: str
+    category: Optional[str] = None
+    confidence: Optional[float] = None
+    count: Optional[int] = None
+    flag: Optional[bool] = None
+    predicted_at: dt.datetime
+    at: dt.datetime
+    day: dt.date
+    note: Optional[str] = None
+    tags: List[str]
+    scores: List[int]
+
+
+def make_rows() -> List[Reading]:
+    base = dt.datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
+    notes = ["", "NULL", "hello world", "Ünïcode ✓", "a,b,c", "u12-x7", "  padded  ", "O'Brien", None]
+    confidences = [0.5, 0.95, 0.0, -0.0, 1e-300, 123456.789, -2.5, None, 0.75, 0.25]
+    rows = []
+    for i in range(40):
+        rows.append(Reading(
+            id=i,
+            user_id=f"u{i % 13}",
+            category=None if i % 11 == 10 else "abcd"[i % 4],
+            confidence=confidences[i % len(confidences)],
+            count=None if i % 9 == 8 else (i * 37) % 101 - 50 + (2**53 if i == 5 else 0),
+            flag=None if i % 7 == 6 else i % 3 == 0,
+            predicted_at=base + dt.timedelta(minutes=7 * i, seconds=i, microseconds=1001 * i),
+            at=base - dt.timedelta(days=i, hours=i),
+            day=dt.date(2026, 1, 1) + dt.timedelta(days=5 * i),
+            note=notes[i % len(notes)],
+            tags=[f"t{j}" for j in range(i % 4)],
+            scores=[(i + j) % 5 for j in range(i % 5)],
+        ))
+    return rows
+
+
+def load_corpus():
+    entries = []
+    for number, line in enumerate(CORPUS.read_text().splitlines(), 1):
+        text = line.strip()
+        if not text or text.startswith("--"):
+            continue
+        query, _, opts = text.partition("#@")
+        options = {}
+        for opt in opts.split():
+            key, _, value = opt.partition("=")
+            options[key] = value or True
+        entries.append(pytest.param(query.strip(), options, id=f"L{number}"))
+    return entries
+
+
+@pytest.fixture(scope="module")
+def both(server):
+    grpc = GrpcConfig(server_uri=server.uri)
+    cfg = TableConfig(Reading, catalog="dialect", schema_name="df", table="readings")
+    with DatasetProducer(cfg, grpc, WriteConfig(batch_size=16)) as producer:
+        producer.insert_many(make_rows())
+        assert producer.flush() == 40
+    client = DatasetClient(grpc, cfg)
+    table = client.sql(f"SELECT * FROM {cfg.fqn}").to_arrow()
+    assert table.num_rows == 40
+    ctx = datafusion.SessionContext()
+    ctx.register_record_batches("t", [table.to_batches()])
+    return client, cfg.fqn, ctx
+
+
+def family(t: pa.DataType) -> str:
+    if pa.types.is_integer(t) or (pa.types.is_decimal(t) and t.scale == 0):
+        return "int"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "real"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t) or pa.types.is_dictionary(t):
+        return "text"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t) or pa.types.is_fixed_size_binary(t):
+        return "bytes"
+    if pa.types.is_timestamp(t):
+        return "timestamp"
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t) or pa.types.is_fixed_size_list(t):
+        return "list<" + family(t.value_type) + ">"
+    if pa.types.is_struct(t):
+        return "struct<" + ",".join(f"{t.field(i).name}:{family(t.field(i).type)}" for i in range(t.num_fields)) + ">"
+    if pa.types.is_null(t):
+        return "null"
+    return str(t)
+
+
+def norm(v):
+    """A value in a comparable form: timestamps as UTC-aware µs datetimes (naive
+    ones are UTC, the session time zone of both engines), decimals as floats."""
+    if isinstance(v, dt.datetime):
+        v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+        return v
+    if hasattr(v, "to_pydatetime"):  # pandas Timestamp (nanosecond values)
+        return norm(v.to_pydatetime(warn=False))
+    if isinstance(v, decimal.Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, (list, tuple)):
+        return [norm(x) for x in v]
+    if isinstance(v, dict):
+        return {k: norm(x) for k, x in v.items()}
+    if isinstance(v, memoryview):
+        return bytes(v)
+    return v
+
+
+def same(a, b, rel: float) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+            return True
+        return a == b or math.isclose(a, b, rel_tol=max(rel, 1e-9), abs_tol=1e-12)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y, rel) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(same(a[k], b[k], rel) for k in a)
+    return a == b
+
+
+def sort_key(row):
+    return repr(row)
+
+
+def run_ours(client, fqn, query):
+    return client.sql(query.replace("{t}", fqn)).to_arrow()
+
+
+def run_oracle(ctx, query):
+    return ctx.sql(query.replace("{t}", "t")).to_arrow_table()
+
+
+@pytest.mark.parametrize("query,options", load_corpus())
+def test_corpus_matches_datafusion(both, query, options):
+    client, fqn, ctx = both
+    expected = run_oracle(ctx, query)
+    got = run_ours(client, fqn, query)
+    assert got.num_columns == expected.num_columns, (got.schema, expected.schema)
+    if "anytype" not in options:
+        for g, e in zip(got.schema, expected.schema):
+            assert family(g.type) == family(e.type) or family(e.type) == "null", (g, e)
+    rows_got = [tuple(norm(v) for v in r.values()) for r in got.to_pylist()]
+    rows_exp = [tuple(norm(v) for v in r.values()) for r in expected.to_pylist()]
+    if "order by" not in query.lower():
+        rows_got.sort(key=sort_key)
+        rows_exp.sort(key=sort_key)
+    rel = float(options.get("approx", 0))
+    assert len(rows_got) == len(rows_exp), (rows_got, rows_exp)
+    for g, e in zip(rows_got, rows_exp):
+        assert all(same(x, y, rel) for x, y in zip(g, e)), f"\n ours:       {g}\n datafusion: {e}"

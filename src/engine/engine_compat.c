@@ -1,0 +1,132 @@
+/* DataFusion compatibility layer: installs the macros of engine_compat_macros.c in
+ * the query database's default schema (before the sandbox locks the configuration), refuses the DataFusion functions this engine does not offer with
+ * the equivalent to use, and adds a quoting hint to parser errors caused by column
+ * names that are keywords in DuckDB but not in DataFusion. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "engine/engine_compat.h"
+#include "engine/engine_internal.h"
+
+/* DataFusion functions refused, with what to write instead. */
+static const struct {
+  const char *name;
+  const char *instead;
+} REFUSED[] = {
+    {"approx_percentile_cont_with_weight",
+     "weighted percentiles are not available; use approx_percentile_cont(x, p) or quantile_cont(x, p) "
+     "(unweighted)"},
+    {"arrow_field", "Arrow field metadata is not kept; use arrow_typeof(x) or typeof(x)"},
+    {"arrow_metadata", "Arrow field metadata is not kept; use arrow_typeof(x) or typeof(x)"},
+    {"with_metadata", "Arrow field metadata is not kept; return the value itself"},
+    {"arrow_cast", "write arrow_cast(x, '<Arrow type>') with a literal type name, or CAST(x AS <type>)"},
+    {"arrow_try_cast", "write arrow_try_cast(x, '<Arrow type>') with a literal type name, or TRY_CAST(x AS <type>)"},
+    {"try_cast_to_type", "use TRY_CAST(x AS <type>)"},
+    {"input_file_name", "rows are not tied to files in queries; query tables by catalog.schema_name.table"},
+    {"file_row_index", "rows are not tied to files in queries; use row_number() OVER (...)"},
+    {"named_struct", "write the field names as string literals: named_struct('a', x, 'b', y)"},
+    {"sha224", "use digest(x, 'sha256') (bytes) or sha256(x) (hex text)"},
+    {"sha384", "use digest(x, 'sha256') (bytes) or sha256(x) (hex text)"},
+    {"sha512", "use digest(x, 'sha256') (bytes) or sha256(x) (hex text)"},
+};
+
+int bf__engine_compat_check_function(const char *name, bf_error_t *err) {
+  if (name == NULL) return BF_OK;
+  for (size_t i = 0; i < sizeof REFUSED / sizeof *REFUSED; i++)
+    if (strcasecmp(name, REFUSED[i].name) == 0)
+      return bf_error_set(err, BF_EINVAL,
+                          "the DataFusion function %s() is not available on this server: %s",
+                          REFUSED[i].name, REFUSED[i].instead);
+  return BF_OK;
+}
+
+/* make_array(a, b, ...) / make_list: one overload per argument count up to 32. */
+static int append_make_array(bf_buffer_t *sql, const char *name) {
+  BF_RETURN_NOT_OK(bf__sql_append(sql, "CREATE MACRO " BF_COMPAT_SCHEMA "."));
+  BF_RETURN_NOT_OK(bf__sql_append(sql, name));
+  BF_RETURN_NOT_OK(bf__sql_append(sql, "() AS []"));
+  for (int n = 1; n <= 32; n++) {
+    char arg[16];
+    BF_RETURN_NOT_OK(bf__sql_append(sql, ", ("));
+    for (int i = 0; i < n; i++) {
+      snprintf(arg, sizeof arg, "%sa%d", i ? ", " : "", i);
+      BF_RETURN_NOT_OK(bf__sql_append(sql, arg));
+    }
+    BF_RETURN_NOT_OK(bf__sql_append(sql, ") AS ["));
+    for (int i = 0; i < n; i++) {
+      snprintf(arg, sizeof arg, "%sa%d", i ? ", " : "", i);
+      BF_RETURN_NOT_OK(bf__sql_append(sql, arg));
+    }
+    BF_RETURN_NOT_OK(bf__sql_append(sql, "]"));
+  }
+  return bf__sql_append(sql, ";\n");
+}
+
+int bf__engine_compat_install(duckdb_connection conn, bf_error_t *err) {
+  bf_buffer_t sql;
+  bf_buffer_init(&sql);
+  int status = BF_OK;
+  for (size_t i = 0; status == BF_OK && bf__compat_macros[i]; i++) {
+    status = bf__sql_append(&sql, "CREATE MACRO " BF_COMPAT_SCHEMA ".");
+    if (status == BF_OK) status = bf__sql_append(&sql, bf__compat_macros[i]);
+    if (status == BF_OK) status = bf__sql_append(&sql, ";\n");
+  }
+  if (status == BF_OK) status = append_make_array(&sql, "make_array");
+  if (status == BF_OK) status = append_make_array(&sql, "make_list");
+  const char *text = status == BF_OK ? bf__sql_cstr(&sql) : NULL;
+  if (text == NULL)
+    status = bf_error_set(err, BF_ENOMEM, "out of memory");
+  else
+    status = bf__sql_exec(conn, text, err);
+  bf_buffer_reset(&sql);
+  if (status != BF_OK) bf_error_prefix(err, "installing the DataFusion compatibility layer");
+  return status;
+}
+
+/* Words DuckDB does not take as a bare column name that DataFusion does. */
+static const char *const KEYWORD_COLUMNS[] = {
+    "at", "lambda", "map", "struct", "left", "right", "binary", "columns", "asof", "semi", "anti",
+    "positional", "verbose", "freeze", "glob", "similar", "overlaps", "collation", "concurrently",
+    "generated", "tablesample", "try_cast", "unpack", "qualify", "pivot", "unpivot", "summarize",
+    "describe", "show", "placing", "variadic", "returning", "analyse", "analyze", "window",
+};
+
+void bf__engine_compat_keyword_hint(const char *sql, bf_error_t *err) {
+  if (err == NULL || strstr(err->message, "syntax error") == NULL) return;
+  char found[256] = "";
+  size_t used = 0;
+  for (const char *p = sql; *p;) {
+    if (*p == '\'' || *p == '"') { /* literal or quoted identifier */
+      char q = *p;
+      for (p++; *p; p++)
+        if (*p == q && *++p != q) break;
+      continue;
+    }
+    if (!(isalpha((unsigned char)*p) || *p == '_')) {
+      p++;
+      continue;
+    }
+    const char *start = p;
+    while (isalnum((unsigned char)*p) || *p == '_') p++;
+    size_t n = (size_t)(p - start);
+    for (size_t i = 0; i < sizeof KEYWORD_COLUMNS / sizeof *KEYWORD_COLUMNS; i++) {
+      const char *kw = KEYWORD_COLUMNS[i];
+      char quoted_kw[32];
+      snprintf(quoted_kw, sizeof quoted_kw, "\"%s\"", kw);
+      if (strlen(kw) != n || strncasecmp(start, kw, n) != 0 || strstr(found, quoted_kw)) continue;
+      int w = snprintf(found + used, sizeof found - used, "%s\"%s\"", used ? ", " : "", kw);
+      if (w > 0 && (size_t)w < sizeof found - used) used += (size_t)w;
+    }
+  }
+  if (used == 0) return;
+  char message[BF_ERROR_MESSAGE_MAX * 2];
+  int w = snprintf(message, sizeof message,
+           "%s (hint: %s %s a keyword in this SQL dialect; write a column of that name in double "
+           "quotes, e.g. SELECT %s FROM ...)",
+           err->message, found, strchr(found, ',') ? "are each" : "is", found);
+  (void)w;
+  bf_error_set(err, err->status, "%s", message);
+}
