@@ -19,3 +19,110 @@ SELECT digest(user_id, 'sha256') FROM {t}
 SELECT from_unixtime(1700000000)
 SELECT at FROM {t} ORDER BY id
 SELECT id, at FROM {t} WHERE at > to_timestamp('2026-11-20T00:00:00Z') ORDER BY at
+-- math
+SELECT abs(count), abs(confidence) FROM {t}
+SELECT abs(-5), abs(-2.5), abs(NULL)
+SELECT acos(0.5), asin(0.5), atan(1.0), atan2(1.0, 2.0)
+SELECT acosh(2.0), asinh(1.0), atanh(0.5)
+SELECT cos(0.3), sin(0.3), tan(0.3), cot(0.3)
+SELECT cosh(0.3), sinh(0.3), tanh(0.3)
+SELECT cbrt(27.0), sqrt(2.0), exp(1.0), ln(10.0)
+SELECT log(100.0), log(2.0, 8.0), log10(1000.0), log2(8.0)
+SELECT ceil(2.1), floor(2.9), ceil(-2.1), floor(-2.9)
+SELECT ceil(confidence), floor(confidence) FROM {t}
+SELECT degrees(pi()), radians(180.0), pi()
+SELECT factorial(5), factorial(0), factorial(20)
+SELECT gcd(12, 18), lcm(4, 6), gcd(0, 5), lcm(0, 5)
+SELECT gcd(count, 6) FROM {t}
+SELECT isnan(confidence) FROM {t}
+SELECT isnan(CAST('NaN' AS DOUBLE)), isnan(1.0)
+SELECT iszero(confidence) FROM {t}
+SELECT iszero(0.0), iszero(-0.0), iszero(1.5)
+SELECT nanvl(CAST('NaN' AS DOUBLE), 1.0), nanvl(2.0, 1.0)
+SELECT nanvl(confidence, 0.0) FROM {t}
+SELECT power(2.0, 10.0), pow(3.0, 2.0), power(confidence, 2.0) FROM {t}
+SELECT round(2.567, 2), round(-2.5), round(2.5), round(confidence, 1) FROM {t}
+SELECT round(confidence) FROM {t}
+SELECT signum(-3.5), signum(0.0), signum(2.0)
+SELECT signum(confidence) FROM {t}
+SELECT trunc(2.789, 1), trunc(-2.7), trunc(confidence) FROM {t}
+SELECT random() >= 0.0 AND random() < 1.0, rand() < 1.0
+SELECT count * 2 + 1, count - id, count % 7 FROM {t}
+SELECT confidence * 2.0, confidence / 4.0, -confidence FROM {t}
+SELECT 7 % 3, -7 % 3, 2 * 3 + 4
+SELECT CAST(count AS DOUBLE), CAST(id AS VARCHAR) FROM {t}
+SELECT CAST('42' AS INT), CAST(3.0 AS INT), CAST('-7' AS BIGINT)
+SELECT TRY_CAST('x' AS INT), TRY_CAST('12' AS BIGINT)
+SELECT greatest(1, 5, 3), least(1, 5, 3), greatest(count, id) FROM {t}
+SELECT least(confidence, 0.5) FROM {t}
+SELECT 1.0 / 0.0, -1.0 / 0.0 #@ anytype
+-- conditional
+SELECT coalesce(note, category, 'x') FROM {t}
+SELECT coalesce(NULL, NULL, 3)
+SELECT nullif(category, 'a') FROM {t}
+SELECT ifnull(count, -1) FROM {t}
+SELECT nvl(confidence, -1.0) FROM {t}
+SELECT nvl2(note, 'has', 'none') FROM {t}
+SELECT nvl2(NULL, 1, 2), nvl2(0, 1, 2)
+SELECT CASE WHEN count > 0 THEN 'pos' WHEN count < 0 THEN 'neg' ELSE 'zero-or-null' END FROM {t}
+SELECT CASE category WHEN 'a' THEN 1 WHEN 'b' THEN 2 END FROM {t}
+SELECT count IS NULL, note IS NOT NULL, flag IS TRUE, flag IS NOT FALSE FROM {t}
+SELECT count IS DISTINCT FROM 1, category IS NOT DISTINCT FROM NULL FROM {t}
+SELECT id FROM {t} WHERE count BETWEEN -10 AND 10 ORDER BY id
+SELECT id FROM {t} WHERE category IN ('a', 'c') AND NOT flag ORDER BY id
+SELECT id FROM {t} WHERE category NOT IN ('a') ORDER BY id
+SELECT id FROM {t} WHERE note LIKE '%o%' ORDER BY id
+SELECT id FROM {t} WHERE note ILIKE '%HELLO%' ORDER BY id
+SELECT id FROM {t} WHERE note NOT LIKE 'a%' ORDER BY id
+SELECT flag AND id > 5, flag OR id > 5, NOT flag FROM {t}
+-- strings
+SELECT ascii(user_id), ascii(''), chr(65), chr(9731) FROM {t}
+SELECT bit_length(note), octet_length(note), char_length(note), character_length(note), length(note) FROM {t}
+SELECT btrim('  x y  '), btrim('xxhixx', 'x'), btrim(NULL)
+SELECT btrim(note, ' ') FROM {t}
+SELECT concat(user_id, '-', category), concat(note, NULL) FROM {t}
+SELECT concat('a', NULL, 'b'), concat_ws(',', 'a', NULL, 'b'), concat_ws('-', user_id, category) FROM {t}
+SELECT contains(note, 'o'), contains('', '') FROM {t}
+SELECT ends_with(user_id, '1'), starts_with(user_id, 'u1') FROM {t}
+SELECT find_in_set('b', 'a,b,c'), find_in_set('x', 'a,b'), find_in_set(category, 'a,b,c') FROM {t}
+SELECT initcap('hello wORLD foo_bar 9x'), initcap(note) FROM {t}
+SELECT instr(note, 'l') AS a, strpos(note, 'l') AS b, position('l' IN note) AS c FROM {t}
+SELECT left(note, 3), right(note, 3), left(user_id, -1), right(user_id, -1) FROM {t}
+SELECT lower(note), upper(note) FROM {t}
+SELECT lpad(user_id, 6, '*'), rpad(user_id, 6, '*'), lpad(user_id, 2), rpad('ab', 5) FROM {t}
+SELECT ltrim('  x  '), rtrim('  x  '), ltrim('xxax', 'x'), rtrim('xaxx', 'x')
+SELECT trim('  x  '), trim(BOTH 'x' FROM 'xxaxx'), trim(LEADING 'x' FROM 'xxa'), trim(TRAILING 'x' FROM 'axx')
+SELECT overlay('Txxxxas' PLACING 'hom' FROM 2 FOR 4), overlay('Txxxxas' PLACING 'hom' FROM 2)
+SELECT overlay(user_id PLACING 'X' FROM 1 FOR 1) FROM {t}
+SELECT repeat(user_id, 2), repeat('ab', 0) FROM {t}
+SELECT replace(note, 'l', 'L') FROM {t}
+SELECT reverse(note) FROM {t}
+SELECT split_part('a,b,c', ',', 2), split_part('a,b,c', ',', 5), split_part(note, ' ', 1) FROM {t}
+SELECT substr(note, 2, 3), substr(note, 3), substring(note FROM 2 FOR 2), substring(note, 1, 4) FROM {t}
+SELECT substr_index('www.apache.org', '.', 1), substr_index('www.apache.org', '.', 2), substr_index('www.apache.org', '.', -1), substr_index('www.apache.org', '.', -2)
+SELECT substring_index(note, ' ', 1) FROM {t}
+SELECT translate('12345', '143', 'ax'), translate(note, 'lo', 'LO') FROM {t}
+SELECT lower(to_hex(255)), to_hex(0), lower(to_hex(count)) FROM {t} WHERE count >= 0
+SELECT levenshtein('kitten', 'sitting'), levenshtein(user_id, 'u1') FROM {t}
+SELECT uuid() IS NOT NULL, length(CAST(uuid() AS VARCHAR))
+SELECT string_agg(user_id, ',' ORDER BY id) FROM {t}
+SELECT category, string_agg(user_id, '|' ORDER BY id) FROM {t} GROUP BY category
+SELECT md5(user_id), md5('') FROM {t}
+SELECT digest('abc', 'md5'), digest('', 'sha256'), digest(note, 'md5') FROM {t}
+SELECT encode('hello', 'hex'), encode('hello', 'base64'), encode(note, 'base64') FROM {t}
+SELECT decode('68656c6c6f', 'hex'), decode('aGVsbG8', 'base64')
+SELECT note || '!' , user_id || category FROM {t}
+SELECT 'a' || 'b' || 'c', 'x' || NULL
+SELECT upper('ünïcode ✓'), lower('ÄÖÜ'), length('✓✓'), reverse('añb')
+SELECT chr(ascii('a') + 1), ascii('✓')
+-- regular expressions
+SELECT regexp_like(user_id, '^u1'), regexp_like(note, 'HELLO', 'i') FROM {t}
+SELECT regexp_like('abc', 'b'), regexp_like('abc', '^b'), regexp_like(NULL, 'a')
+SELECT regexp_match('foo123bar', '[0-9]+'), regexp_match('foo123bar456', '([a-z]+)([0-9]+)')
+SELECT regexp_match(note, '(\w+) (\w+)') FROM {t}
+SELECT regexp_match('ABC', 'b', 'i'), regexp_match('abc', 'x')
+SELECT regexp_replace(note, 'l+', 'L') FROM {t}
+SELECT regexp_replace(note, 'l', 'L', 'g') FROM {t}
+SELECT regexp_replace('abc123', '([a-z]+)([0-9]+)', '\2\1'), regexp_replace('aaa', 'a', 'b')
+SELECT regexp_count('abcabc', 'b'), regexp_count('abcabc', 'b', 3), regexp_count('ABCabc', 'b', 1, 'i'), regexp_count(note, 'l') FROM {t}
+SELECT regexp_instr('abcabc', 'c'), regexp_instr('abcabc', 'x'), regexp_instr('abcabc', 'c', 4), regexp_instr(note, 'l') FROM {t}

@@ -40,9 +40,13 @@ const char *const bf__compat_macros[] = {
 
     /* ---- strings ---- */
     "btrim(s) AS trim(s), (s, c) AS trim(s, c)",
-    "initcap(s) AS CASE WHEN s IS NULL THEN NULL ELSE array_to_string(list_transform("
+    "initcap(s) AS CASE WHEN s IS NULL THEN NULL ELSE coalesce(array_to_string(list_transform("
     "range(1, length(s) + 1), lambda i: CASE WHEN i = 1 OR NOT regexp_matches(substr(s, i - 1, 1), "
-    "'^[[:alnum:]]$') THEN upper(substr(s, i, 1)) ELSE lower(substr(s, i, 1)) END), '') END",
+    "'^[\\pL\\pN]$') THEN upper(substr(s, i, 1)) ELSE lower(substr(s, i, 1)) END), ''), '') END",
+    "lpad(s, n) AS system.main.lpad(s, n, ' '), (s, n, c) AS system.main.lpad(s, n, c)",
+    "rpad(s, n) AS system.main.rpad(s, n, ' '), (s, n, c) AS system.main.rpad(s, n, c)",
+    "octet_length(x) AS CASE WHEN typeof(x) = 'BIT' THEN system.main.octet_length(x::VARCHAR::BIT) "
+    "ELSE system.main.octet_length(" S "__bytes(x)) END",
     "overlay(s, r, p) AS substr(s, 1, p - 1) || r || substr(s, p + length(r)), "
     "(s, r, p, n) AS substr(s, 1, p - 1) || r || substr(s, p + n)",
     "find_in_set(s, l) AS CASE WHEN s IS NULL OR l IS NULL THEN NULL "
