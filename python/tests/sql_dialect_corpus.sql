@@ -126,3 +126,64 @@ SELECT regexp_replace(note, 'l', 'L', 'g') FROM {t}
 SELECT regexp_replace('abc123', '([a-z]+)([0-9]+)', '\2\1'), regexp_replace('aaa', 'a', 'b')
 SELECT regexp_count('abcabc', 'b'), regexp_count('abcabc', 'b', 3), regexp_count('ABCabc', 'b', 1, 'i'), regexp_count(note, 'l') FROM {t}
 SELECT regexp_instr('abcabc', 'c'), regexp_instr('abcabc', 'x'), regexp_instr('abcabc', 'c', 4), regexp_instr(note, 'l') FROM {t}
+-- aggregates
+SELECT count(*), count(note), count(DISTINCT category), count(1) FROM {t}
+SELECT sum(count), avg(count), min(count), max(count) FROM {t}
+SELECT sum(confidence), avg(confidence), min(confidence), max(confidence) FROM {t}
+SELECT mean(confidence), median(confidence) FROM {t}
+SELECT median(id) FROM {t}
+SELECT category, count(*), sum(count), avg(confidence) FROM {t} GROUP BY category
+SELECT category, min(note), max(note) FROM {t} GROUP BY category
+SELECT min(predicted_at), max(predicted_at), min(day), max(day) FROM {t}
+SELECT any_value(category) IS NOT NULL FROM {t} WHERE category = 'a'
+SELECT array_agg(id ORDER BY id) FROM {t} WHERE id < 5
+SELECT category, array_agg(id ORDER BY id DESC) FROM {t} GROUP BY category
+SELECT array_agg(DISTINCT category ORDER BY category) FROM {t} WHERE category IS NOT NULL
+SELECT bit_and(id), bit_or(id), bit_xor(id) FROM {t}
+SELECT bool_and(flag), bool_or(flag) FROM {t}
+SELECT category, bool_and(flag), bool_or(flag) FROM {t} GROUP BY category
+SELECT corr(confidence, count) FROM {t} WHERE abs(confidence) < 100
+SELECT covar(confidence, id), covar_pop(confidence, id), covar_samp(confidence, id) FROM {t}
+SELECT stddev(confidence), stddev_pop(confidence), stddev_samp(confidence) FROM {t}
+SELECT var(id), var_pop(id), var_samp(id), var_population(id), var_sample(id) FROM {t}
+SELECT regr_slope(count, id), regr_intercept(count, id), regr_count(count, id), regr_r2(count, id) FROM {t} WHERE id < 5
+SELECT regr_avgx(count, id), regr_avgy(count, id), regr_sxx(count, id), regr_syy(count, id), regr_sxy(count, id) FROM {t} WHERE id < 5
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY confidence) FROM {t}
+SELECT percentile_cont(0.25) WITHIN GROUP (ORDER BY id) FROM {t}
+SELECT percentile_cont(confidence, 0.75) FROM {t}
+SELECT quantile_cont(id, 0.1) FROM {t}
+SELECT approx_percentile_cont(id, 0.5) FROM {t} #@ approx=0.1
+SELECT approx_percentile_cont(id, 0.9, 100) FROM {t} #@ approx=0.1
+SELECT approx_percentile_cont(0.1) WITHIN GROUP (ORDER BY id DESC) FROM {t} #@ approx=0.1
+SELECT category, approx_percentile_cont(0.5) WITHIN GROUP (ORDER BY id) FROM {t} GROUP BY category #@ approx=0.3
+SELECT approx_median(id) FROM {t} #@ approx=0.1
+SELECT approx_distinct(category), approx_distinct(id), approx_distinct(note) FROM {t} #@ approx=0.2
+SELECT category, approx_distinct(user_id) FROM {t} GROUP BY category #@ approx=0.2
+SELECT first_value(id ORDER BY id), last_value(id ORDER BY id) FROM {t}
+SELECT category, first_value(user_id ORDER BY id DESC) FROM {t} GROUP BY category
+SELECT nth_value(id, 2 ORDER BY id) FROM {t}
+SELECT count(*) FILTER (WHERE flag), sum(id) FILTER (WHERE category = 'a') FROM {t}
+SELECT count(*) FROM {t} WHERE false
+SELECT sum(count), avg(confidence), min(note), max(id), count(note) FROM {t} WHERE false
+SELECT category, count(*) FROM {t} WHERE false GROUP BY category
+SELECT category, count(*) AS n FROM {t} GROUP BY category HAVING count(*) > 9 ORDER BY n, category
+SELECT category, flag, count(*) FROM {t} GROUP BY category, flag
+SELECT category, flag, count(*), grouping(category), grouping(flag) FROM {t} GROUP BY ROLLUP (category, flag)
+SELECT category, count(*) FROM {t} GROUP BY CUBE (category)
+SELECT category, flag, count(*) FROM {t} GROUP BY GROUPING SETS ((category), (flag), ())
+SELECT count(DISTINCT user_id), sum(DISTINCT id % 3) FROM {t}
+-- window functions
+SELECT id, row_number() OVER (ORDER BY id) FROM {t} ORDER BY id
+SELECT id, category, row_number() OVER (PARTITION BY category ORDER BY id) FROM {t} ORDER BY id
+SELECT id, rank() OVER (ORDER BY category), dense_rank() OVER (ORDER BY category) FROM {t} ORDER BY id
+SELECT id, percent_rank() OVER (ORDER BY id), cume_dist() OVER (ORDER BY id) FROM {t} ORDER BY id
+SELECT id, ntile(4) OVER (ORDER BY id) FROM {t} ORDER BY id
+SELECT id, lag(id) OVER (ORDER BY id), lead(id) OVER (ORDER BY id) FROM {t} ORDER BY id
+SELECT id, lag(id, 2, -1) OVER (ORDER BY id), lead(id, 3, -1) OVER (ORDER BY id) FROM {t} ORDER BY id
+SELECT id, first_value(id) OVER (PARTITION BY category ORDER BY id), last_value(id) OVER (PARTITION BY category ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) FROM {t} ORDER BY id
+SELECT id, nth_value(id, 2) OVER (ORDER BY id) FROM {t} ORDER BY id
+SELECT id, sum(id) OVER (ORDER BY id ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) FROM {t} ORDER BY id
+SELECT id, avg(confidence) OVER (PARTITION BY category) FROM {t} ORDER BY id
+SELECT id, count(*) OVER () FROM {t} ORDER BY id
+SELECT id, max(count) OVER (PARTITION BY flag ORDER BY id) FROM {t} ORDER BY id
+SELECT id, sum(count) OVER (ORDER BY id RANGE BETWEEN 3 PRECEDING AND 3 FOLLOWING) FROM {t} ORDER BY id

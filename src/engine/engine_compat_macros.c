@@ -92,8 +92,8 @@ const char *const bf__compat_macros[] = {
 
     /* ---- aggregates ---- */
     "approx_distinct(x) AS approx_count_distinct(x)",
-    "approx_median(x) AS approx_quantile(x, 0.5)",
-    "approx_percentile_cont(x, p) AS approx_quantile(x, p), (x, p, c) AS approx_quantile(x, p)",
+    "approx_median(x) AS approx_quantile(x::DOUBLE, 0.5)",
+    "approx_percentile_cont(x, p) AS approx_quantile(x::DOUBLE, p), (x, p, c) AS approx_quantile(x::DOUBLE, p)",
     "percentile_cont(x, p) AS quantile_cont(x, p)",
     "covar(x, y) AS covar_samp(x, y)",
     "var(x) AS var_samp(x)",

@@ -4,6 +4,9 @@
  *   arrow_cast(x, 'Int64')             -> CAST(x AS BIGINT)    (arrow_try_cast: TRY_CAST)
  *   approx_percentile_cont(p) WITHIN GROUP (ORDER BY x [DESC])
  *                                      -> approx_quantile(x, p)   (DESC: 1 - p)
+ *   first_value(x ORDER BY y), last_value(...)  (aggregates, no OVER)
+ *                                      -> first(x ORDER BY y), last(...)
+ *   nth_value(x, n ORDER BY y)         -> (list(x ORDER BY y)[n])
  *   a column named at                  -> "at"   (kept before TIME ZONE)
  * The text is tokenized (string literals, quoted identifiers, dollar quotes and
  * comments are copied untouched). A first pass without allocation looks for the
@@ -79,7 +82,8 @@ static int word_is(const char *s, size_t n, const char *w) {
 static int is_trigger(const char *s, size_t n) {
   return word_is(s, n, "struct") || word_is(s, n, "named_struct") || word_is(s, n, "arrow_cast") ||
          word_is(s, n, "arrow_try_cast") || word_is(s, n, "approx_percentile_cont") ||
-         word_is(s, n, "approx_percentile_cont_with_weight") || word_is(s, n, "at");
+         word_is(s, n, "approx_percentile_cont_with_weight") || word_is(s, n, "at") ||
+         word_is(s, n, "first_value") || word_is(s, n, "last_value") || word_is(s, n, "nth_value");
 }
 
 typedef struct rw {
@@ -262,13 +266,38 @@ static int rewrite_within_group(rw_t *r, long name, long open, long *resume) {
     BF_RETURN_NOT_OK(bf__sql_append(&r->out, ", "));
     BF_RETURN_NOT_OK(emit(r, starts[1], ends[1]));
   } else {
-    BF_RETURN_NOT_OK(bf__sql_append(&r->out, "approx_quantile("));
+    BF_RETURN_NOT_OK(bf__sql_append(&r->out, "approx_percentile_cont("));
     BF_RETURN_NOT_OK(emit(r, next_tok(r, by), end + 1));
     BF_RETURN_NOT_OK(bf__sql_append(&r->out, desc ? ", 1 - (" : ", ("));
     BF_RETURN_NOT_OK(emit(r, starts[0], ends[0]));
     BF_RETURN_NOT_OK(bf__sql_append(&r->out, ")"));
   }
   BF_RETURN_NOT_OK(bf__sql_append(&r->out, ")"));
+  *resume = close + 1;
+  return 1;
+}
+
+/* first_value / last_value / nth_value without OVER are DataFusion aggregates:
+ * first(x ORDER BY y), last(...), list(x ORDER BY y)[n]. */
+static int rewrite_value_aggregate(rw_t *r, long name, long open, long *resume) {
+  long close = r->t[open].match, after = next_tok(r, close);
+  if (is_word(r, after, "over") || is_word(r, after, "ignore") || is_word(r, after, "respect")) return 0;
+  if (!word_is(r->t[name].s, r->t[name].n, "nth_value")) {
+    BF_RETURN_NOT_OK(bf__sql_append(&r->out, word_is(r->t[name].s, r->t[name].n, "first_value") ? "first" : "last"));
+    *resume = name + 1;
+    return 1;
+  }
+  long starts[2], ends[2];
+  if (split_args(r, open, starts, ends, 2) != 2) return 0;
+  long order = starts[1];
+  while (order < ends[1] && !is_word(r, order, "order")) order++;
+  BF_RETURN_NOT_OK(bf__sql_append(&r->out, "(list("));
+  BF_RETURN_NOT_OK(emit(r, starts[0], ends[0]));
+  BF_RETURN_NOT_OK(bf__sql_append(&r->out, " "));
+  BF_RETURN_NOT_OK(emit(r, order, ends[1]));
+  BF_RETURN_NOT_OK(bf__sql_append(&r->out, ")["));
+  BF_RETURN_NOT_OK(emit(r, starts[1], order));
+  BF_RETURN_NOT_OK(bf__sql_append(&r->out, "])"));
   *resume = close + 1;
   return 1;
 }
@@ -294,6 +323,9 @@ static int emit(rw_t *r, long from, long to) {
         done = rewrite_struct(r, i, open, 1, &resume);
       } else if (call && (word_is(t->s, t->n, "arrow_cast") || word_is(t->s, t->n, "arrow_try_cast"))) {
         done = rewrite_arrow_cast(r, i, open, &resume);
+      } else if (call && (word_is(t->s, t->n, "first_value") || word_is(t->s, t->n, "last_value") ||
+                          word_is(t->s, t->n, "nth_value"))) {
+        done = rewrite_value_aggregate(r, i, open, &resume);
       } else if (call) {
         done = rewrite_within_group(r, i, open, &resume);
       }
