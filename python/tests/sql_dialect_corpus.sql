@@ -187,3 +187,49 @@ SELECT id, avg(confidence) OVER (PARTITION BY category) FROM {t} ORDER BY id
 SELECT id, count(*) OVER () FROM {t} ORDER BY id
 SELECT id, max(count) OVER (PARTITION BY flag ORDER BY id) FROM {t} ORDER BY id
 SELECT id, sum(count) OVER (ORDER BY id RANGE BETWEEN 3 PRECEDING AND 3 FOLLOWING) FROM {t} ORDER BY id
+-- time and date (both engines run in UTC)
+SELECT to_timestamp('2026-12-01T11:00:00Z'), to_timestamp('2026-12-01T11:00:00+02:00'), to_timestamp('2026-12-01 11:00:00')
+SELECT to_timestamp('2026-12-01T11:00:00.123456Z'), to_timestamp('2026-12-01')
+SELECT to_timestamp(0), to_timestamp(1700000000), to_timestamp(-86400)
+SELECT to_timestamp(1.5)
+SELECT to_timestamp('01/12/2026 11:30', '%d/%m/%Y %H:%M'), to_timestamp('2026-12-01 11:30', '%d/%m/%Y', '%Y-%m-%d %H:%M')
+SELECT to_timestamp(NULL), to_timestamp_seconds(NULL)
+SELECT id FROM {t} WHERE predicted_at >= to_timestamp('2026-12-01T12:00:00Z') AND predicted_at < to_timestamp('2026-12-01T13:00:00Z') ORDER BY id
+SELECT to_timestamp_seconds(1700000000), to_timestamp_millis(1700000000123), to_timestamp_micros(1700000000123456), to_timestamp_nanos(1700000000123456789)
+SELECT to_timestamp_seconds('2026-12-01T11:00:00.9Z'), to_timestamp_millis('2026-12-01T11:00:00.1239Z'), to_timestamp_micros('2026-12-01T11:00:00.5Z')
+SELECT to_timestamp_nanos('2026-12-01T11:00:00.123456Z')
+SELECT to_timestamp_seconds('2026/12/01', '%Y/%m/%d'), to_timestamp_millis('2026-12-01 10:00', '%Y-%m-%d %H:%M')
+SELECT from_unixtime(0), from_unixtime(1700000000), from_unixtime(-1)
+SELECT to_unixtime('2026-12-01T11:00:00Z'), to_unixtime(to_timestamp('1970-01-02T00:00:00Z')), to_unixtime(predicted_at) FROM {t}
+SELECT to_unixtime('01/12/2026', '%d/%m/%Y')
+SELECT to_date('2026-12-01'), to_date(20000), to_date('01/12/2026', '%d/%m/%Y')
+SELECT to_date(predicted_at) FROM {t}
+SELECT to_time('11:30:15'), to_time('11:30:15.5'), to_time('11.30', '%H.%M')
+SELECT to_local_time(predicted_at) FROM {t}
+SELECT date_bin(INTERVAL '15 minutes', predicted_at) AS b, count(*) FROM {t} GROUP BY b ORDER BY b
+SELECT date_bin(INTERVAL '1 hour', predicted_at), date_bin(INTERVAL '7 minutes', predicted_at), date_bin(INTERVAL '1 day', at) FROM {t}
+SELECT date_bin(INTERVAL '15 minutes', predicted_at, TIMESTAMP '2001-01-01 00:05:00') FROM {t}
+SELECT date_bin(INTERVAL '10 seconds', to_timestamp('2026-12-01T11:00:37Z'))
+SELECT date_trunc('hour', predicted_at), date_trunc('day', at), date_trunc('minute', predicted_at) FROM {t}
+SELECT date_trunc('month', predicted_at), date_trunc('year', at), date_trunc('week', at) FROM {t}
+SELECT datetrunc('hour', predicted_at) FROM {t}
+SELECT date_part('year', at), date_part('month', at), date_part('day', at), date_part('hour', at) FROM {t} #@ anytype
+SELECT date_part('minute', predicted_at), date_part('dow', at), date_part('doy', at) FROM {t} #@ anytype
+SELECT datepart('week', at), date_part('quarter', at) FROM {t} #@ anytype
+SELECT extract(year FROM at), extract(hour FROM predicted_at) FROM {t} #@ anytype
+SELECT extract(epoch FROM predicted_at) FROM {t}
+SELECT date_part('epoch', at) FROM {t}
+SELECT to_char(at, '%Y/%m/%d'), to_char(day, '%d.%m.%Y'), date_format(predicted_at, '%H:%M:%S') FROM {t}
+SELECT to_char(to_timestamp('2026-12-01T11:00:00.123456Z'), '%Y-%m-%dT%H:%M:%S%.3f'), to_char(to_timestamp('2026-12-01T11:00:00.123456Z'), '%.6f')
+SELECT make_date(2026, 12, 1), make_date(2024, 2, 29)
+SELECT current_date() = today(), current_date() IS NOT NULL
+SELECT now() IS NOT NULL, current_timestamp() IS NOT NULL, current_time() IS NOT NULL
+SELECT now() > to_timestamp('2020-01-01T00:00:00Z')
+SELECT predicted_at + INTERVAL '1 hour', at - INTERVAL '2 days' FROM {t}
+SELECT predicted_at - at FROM {t} #@ anytype
+SELECT id FROM {t} WHERE day > DATE '2026-03-01' ORDER BY id
+SELECT id FROM {t} WHERE at BETWEEN TIMESTAMP '2026-11-20 00:00:00' AND TIMESTAMP '2026-11-25 00:00:00' ORDER BY id
+SELECT CAST(predicted_at AS DATE), CAST(day AS TIMESTAMP) FROM {t}
+SELECT CAST('2026-12-01' AS DATE), CAST('2026-12-01 11:00:00' AS TIMESTAMP)
+SELECT date_trunc('hour', predicted_at) AS h, count(*) FROM {t} GROUP BY h ORDER BY h
+SELECT day, count(*) FROM {t} GROUP BY day ORDER BY day LIMIT 5

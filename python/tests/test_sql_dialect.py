@@ -118,17 +118,26 @@ def family(t: pa.DataType) -> str:
         return "struct<" + ",".join(f"{t.field(i).name}:{family(t.field(i).type)}" for i in range(t.num_fields)) + ">"
     if pa.types.is_null(t):
         return "null"
+    if pa.types.is_time(t):
+        return "time"
+    if pa.types.is_date(t):
+        return "date"
+    if pa.types.is_duration(t) or pa.types.is_interval(t):
+        return "interval"
     return str(t)
 
 
 def norm(v):
     """A value in a comparable form: timestamps as UTC-aware µs datetimes (naive
     ones are UTC, the session time zone of both engines), decimals as floats."""
-    if isinstance(v, dt.datetime):
-        v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
-        return v
     if hasattr(v, "to_pydatetime"):  # pandas Timestamp (nanosecond values)
         return norm(v.to_pydatetime(warn=False))
+    if hasattr(v, "to_pytimedelta"):
+        return v.to_pytimedelta()
+    if isinstance(v, dt.datetime):
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+    if type(v).__name__ == "MonthDayNano" and v.months == 0:  # DuckDB INTERVAL
+        return dt.timedelta(days=v.days, microseconds=v.nanoseconds // 1000)
     if isinstance(v, decimal.Decimal):
         return int(v) if v == v.to_integral_value() else float(v)
     if isinstance(v, (list, tuple)):

@@ -106,9 +106,9 @@ const char *const bf__compat_macros[] = {
     "(x, f) AS strptime(x, f)::TIMESTAMPTZ, (x, f, g) AS strptime(x, [f, g])::TIMESTAMPTZ, "
     "(x, f, g, h) AS strptime(x, [f, g, h])::TIMESTAMPTZ",
     "to_timestamp_seconds(x) AS CASE WHEN " IS_NUM("x") " THEN make_timestamp(x::VARCHAR::DOUBLE::BIGINT * 1000000) "
-    "ELSE " TS_OF("x") "::TIMESTAMP END::TIMESTAMP_S, (x, f) AS strptime(x, f)::TIMESTAMP_S",
+    "ELSE date_trunc('second', " TS_OF("x") "::TIMESTAMP) END::TIMESTAMP_S, (x, f) AS strptime(x, f)::TIMESTAMP_S",
     "to_timestamp_millis(x) AS CASE WHEN " IS_NUM("x") " THEN make_timestamp(x::VARCHAR::DOUBLE::BIGINT * 1000) "
-    "ELSE " TS_OF("x") "::TIMESTAMP END::TIMESTAMP_MS, (x, f) AS strptime(x, f)::TIMESTAMP_MS",
+    "ELSE date_trunc('millisecond', " TS_OF("x") "::TIMESTAMP) END::TIMESTAMP_MS, (x, f) AS strptime(x, f)::TIMESTAMP_MS",
     "to_timestamp_micros(x) AS CASE WHEN " IS_NUM("x") " THEN make_timestamp(x::VARCHAR::DOUBLE::BIGINT) "
     "ELSE " TS_OF("x") "::TIMESTAMP END, (x, f) AS strptime(x, f)",
     "to_timestamp_nanos(x) AS CASE WHEN " IS_NUM("x") " THEN make_timestamp_ns(x::VARCHAR::DOUBLE::BIGINT) "
@@ -124,6 +124,7 @@ const char *const bf__compat_macros[] = {
     "ELSE x::VARCHAR::TIMESTAMP::TIME END, (x, f) AS strptime(x, f)::TIME",
     "to_local_time(x) AS x::TIMESTAMP",
     "current_time() AS current_localtime()",
+    "current_timestamp() AS now()",
     "date_bin(s, x) AS time_bucket(s, x::TIMESTAMPTZ, TIMESTAMPTZ '1970-01-01 00:00:00+00'), "
     "(s, x, o) AS time_bucket(s, x::TIMESTAMPTZ, o::TIMESTAMPTZ)",
 
