@@ -233,3 +233,71 @@ SELECT CAST(predicted_at AS DATE), CAST(day AS TIMESTAMP) FROM {t}
 SELECT CAST('2026-12-01' AS DATE), CAST('2026-12-01 11:00:00' AS TIMESTAMP)
 SELECT date_trunc('hour', predicted_at) AS h, count(*) FROM {t} GROUP BY h ORDER BY h
 SELECT day, count(*) FROM {t} GROUP BY day ORDER BY day LIMIT 5
+-- arrays (lists)
+SELECT make_array(1, 2, 3), make_array('a', NULL), make_list(1.5, 2.5), make_array(id, count) FROM {t}
+SELECT make_array()
+SELECT tags, scores FROM {t} ORDER BY id
+SELECT array_append(tags, 'z'), array_prepend('z', tags), array_push_back(scores, 9) FROM {t}
+SELECT list_append(scores, 1), list_prepend(1, scores), list_push_back(scores, 2), list_push_front(2, scores) FROM {t}
+SELECT array_concat(tags, make_array('x')), array_cat(scores, scores), list_cat(tags, tags), list_concat(scores, make_array(7)) FROM {t}
+SELECT array_contains(tags, 't1'), array_has(scores, 2), list_has(tags, 't0'), list_contains(scores, 0) FROM {t}
+SELECT array_has_all(scores, make_array(1, 2)), array_has_any(scores, make_array(4, 9)), list_has_all(tags, make_array('t0')), list_has_any(tags, make_array('t2')) FROM {t}
+SELECT arrays_overlap(scores, make_array(3)), arrays_overlap(make_array(1, 2), make_array(3)) FROM {t}
+SELECT array_element(tags, 1) AS a, array_extract(scores, 2) AS b, list_element(scores, 1) AS c, list_extract(tags, 2) AS d, tags[1] AS e, scores[2] AS f FROM {t}
+SELECT array_element(make_array(1, 2, 3), -1), array_element(make_array(1, 2, 3), 5)
+SELECT array_length(scores), list_length(tags) FROM {t}
+SELECT array_length(make_array(1, 2)), list_length(make_array(1))
+SELECT array_position(scores, 2), array_indexof(tags, 't1'), list_position(scores, 3), list_indexof(scores, 4) FROM {t}
+SELECT array_positions(make_array(1, 2, 1, 3, 1), 1), list_positions(scores, 2) FROM {t}
+SELECT array_slice(scores, 2, 3), list_slice(tags, 1, 2) FROM {t}
+SELECT array_slice(make_array(1, 2, 3, 4, 5), 2, 4), array_slice(make_array(1, 2, 3, 4, 5), -3, -1)
+SELECT array_reverse(scores), list_reverse(tags) FROM {t}
+SELECT array_sort(scores), array_sort(scores, 'DESC'), list_sort(tags, 'DESC', 'NULLS LAST') FROM {t}
+SELECT array_sort(make_array(3, NULL, 1), 'ASC', 'NULLS FIRST'), array_sort(make_array(3, NULL, 1), 'ASC', 'NULLS LAST')
+SELECT array_sort(array_distinct(make_array(1, 1, 2, 3, 3))), array_sort(list_distinct(scores)) FROM {t}
+SELECT array_join(scores, '-'), list_to_string(tags, '|'), list_join(tags, ';') FROM {t}
+SELECT array_to_string(tags, ',') FROM {t} WHERE array_length(tags) > 0
+SELECT array_to_string(make_array(1, NULL, 3), ','), array_to_string(make_array('a', NULL), '-', 'N')
+SELECT array_max(scores), array_min(scores), list_max(tags) FROM {t}
+SELECT array_sum(scores), array_avg(scores), array_product(scores), list_sum(scores), list_avg(scores), list_product(scores) FROM {t}
+SELECT array_any_value(make_array(NULL, 2, 3)), list_any_value(scores) FROM {t}
+SELECT array_compact(make_array(1, NULL, 2, NULL)), list_compact(make_array('a', NULL))
+SELECT array_dims(make_array(1, 2, 3)), list_dims(scores), array_ndims(make_array(1)), list_ndims(make_array(make_array(1, 2))) FROM {t}
+SELECT array_empty(scores), list_empty(tags), empty(make_array(1)) FROM {t}
+SELECT array_except(make_array(1, 1, 2, 3), make_array(3)), list_except(scores, make_array(1, 2)) FROM {t}
+SELECT array_union(make_array(1, 2, 2), make_array(2, 3)), list_union(scores, make_array(9)) FROM {t}
+SELECT array_sort(array_intersect(make_array(1, 2, 3), make_array(2, 3, 4))), array_sort(list_intersect(scores, make_array(1, 2))) FROM {t}
+SELECT array_remove(make_array(1, 2, 1, 3), 1), array_remove_all(make_array(1, 2, 1, 3), 1), array_remove_n(make_array(1, 1, 1, 2), 1, 2)
+SELECT list_remove(scores, 2), list_remove_all(scores, 3), list_remove_n(scores, 4, 1) FROM {t}
+SELECT array_replace(make_array(1, 2, 1), 1, 9), array_replace_all(make_array(1, 2, 1), 1, 9), array_replace_n(make_array(1, 1, 1), 1, 9, 2)
+SELECT list_replace(scores, 1, 0), list_replace_all(scores, 2, 0), list_replace_n(scores, 3, 0, 1) FROM {t}
+SELECT array_repeat('x', 3), array_repeat(1, 0), list_repeat(make_array(1), 2)
+SELECT array_pop_back(scores), array_pop_front(scores), list_pop_back(tags), list_pop_front(tags) FROM {t}
+SELECT array_resize(make_array(1, 2, 3), 5, 0), array_resize(make_array(1, 2, 3), 2), list_resize(scores, 2, 0) FROM {t}
+SELECT array_add(make_array(1, 2), make_array(10, 20)), array_subtract(make_array(5.5, 2.0), make_array(0.5, 1.0)), list_add(make_array(1.5), make_array(2)), list_subtract(make_array(3), make_array(1))
+SELECT array_scale(make_array(1.0, 2.0), 3.0), list_scale(make_array(1.0, -2.0), 0.5)
+SELECT array_normalize(make_array(3.0, 4.0)), list_normalize(make_array(1.0, 0.0))
+SELECT cosine_distance(make_array(1.0, 2.0), make_array(2.0, 4.0)), inner_product(make_array(1.0, 2.0), make_array(3.0, 4.0)), dot_product(make_array(1.0, 2.0), make_array(0.5, 0.5))
+SELECT array_distance(make_array(0.0, 0.0), make_array(3.0, 4.0)), list_distance(make_array(1.0), make_array(2.0))
+SELECT flatten(make_array(make_array(1, 2), make_array(3))), flatten(make_array(scores, scores)) FROM {t}
+SELECT range(5), range(1, 4), range(0, 10, 3), generate_series(1, 3), generate_series(0, 10, 5)
+SELECT string_to_array('a,b,c', ','), string_to_list('a-b', '-'), string_to_array('a,NULL,c', ',', 'NULL'), string_to_list(note, ' ') FROM {t}
+SELECT arrays_zip(make_array(1, 2), make_array('a', 'b'))
+SELECT unnest(make_array(1, 2, 3))
+SELECT id, unnest(tags) FROM {t} WHERE id < 6 ORDER BY id
+SELECT id FROM {t} WHERE array_has(tags, 't2') ORDER BY id
+SELECT array_agg(tags) FROM {t} WHERE id < 3
+SELECT array_length(array_agg(id)) FROM {t}
+-- structs
+SELECT named_struct('a', 1, 'b', 'x'), named_struct('id', id, 'user', user_id) FROM {t}
+SELECT struct(1 AS a, 'x' AS b), struct(id AS i, note AS n) FROM {t}
+SELECT struct(1, 'x'), struct(id) FROM {t}
+SELECT get_field(named_struct('a', 1, 'b', 2), 'b'), get_field(struct(id AS i), 'i') FROM {t}
+SELECT named_struct('a', 1)['a'], struct(id AS x)['x'] FROM {t}
+SELECT get_field(named_struct('o', named_struct('i', 5)), 'o', 'i')
+SELECT named_struct('a', make_array(1, 2), 'b', named_struct('c', NULL))
+-- hashing and binary
+SELECT md5('abc'), digest('abc', 'sha256'), digest('abc', 'md5')
+SELECT digest(user_id, 'md5'), md5(note) FROM {t}
+SELECT encode(digest('abc', 'sha256'), 'hex'), encode(digest(user_id, 'md5'), 'base64') FROM {t}
+SELECT decode(encode(note, 'hex'), 'hex') FROM {t}

@@ -58,8 +58,8 @@ const char *const bf__compat_macros[] = {
     "to_char(x, f) AS strftime(x, replace(replace(replace(replace(f, '%.3f', '.%g'), "
     "'%.9f', '.%n'), '%f', '%n'), '%.6f', '.%f'))",
     "date_format(x, f) AS " S "to_char(x, f)",
-    "string_to_list(s, d) AS string_split(s, d), "
-    "(s, d, n) AS list_transform(string_split(s, d), lambda x: nullif(x, n))",
+    "string_to_list(s, d) AS CASE WHEN s = '' THEN []::VARCHAR[] ELSE string_split(s, d) END, "
+    "(s, d, n) AS CASE WHEN s = '' THEN []::VARCHAR[] ELSE list_transform(string_split(s, d), lambda x: nullif(x, n)) END",
     "string_to_array(s, d) AS system.main.string_to_array(s, d), "
     "(s, d, n) AS list_transform(string_split(s, d), lambda x: nullif(x, n))",
     "encode(x) AS system.main.encode(x), "
@@ -133,7 +133,7 @@ const char *const bf__compat_macros[] = {
     "array_avg(a) AS list_avg(a)",
     "array_compact(a) AS list_filter(a, lambda x: x IS NOT NULL)",
     "list_compact(a) AS " S "array_compact(a)",
-    "array_dims(a) AS CASE WHEN a IS NULL THEN NULL ELSE [len(a)::UBIGINT] END",
+    "array_dims(a) AS CASE WHEN a IS NULL OR len(a) = 0 THEN NULL ELSE [len(a)::UBIGINT] END",
     "list_dims(a) AS " S "array_dims(a)",
     "array_ndims(a) AS CASE WHEN a IS NULL THEN NULL "
     "ELSE ((length(typeof(a)) - length(replace(typeof(a), '[]', ''))) // 2)::UBIGINT END",
@@ -147,9 +147,11 @@ const char *const bf__compat_macros[] = {
     "list_except(a, b) AS " S "array_except(a, b)",
     "array_to_string(a, d) AS system.main.array_to_string(list_transform(a, lambda x: x), d), "
     "(a, d, n) AS system.main.array_to_string(list_transform(a, lambda x: coalesce(x::VARCHAR, n)), d)",
-    "array_join(a, d) AS " S "array_to_string(a, d), (a, d, n) AS " S "array_to_string(a, d, n)",
-    "list_join(a, d) AS " S "array_to_string(a, d), (a, d, n) AS " S "array_to_string(a, d, n)",
-    "list_to_string(a, d) AS " S "array_to_string(a, d), (a, d, n) AS " S "array_to_string(a, d, n)",
+    /* DataFusion joins an empty array to '' (DuckDB's array_to_string: NULL) */
+    "array_join(a, d) AS CASE WHEN a IS NULL THEN NULL ELSE coalesce(" S "array_to_string(a, d), '') END, "
+    "(a, d, n) AS CASE WHEN a IS NULL THEN NULL ELSE coalesce(" S "array_to_string(a, d, n), '') END",
+    "list_join(a, d) AS " S "array_join(a, d), (a, d, n) AS " S "array_join(a, d, n)",
+    "list_to_string(a, d) AS " S "array_join(a, d), (a, d, n) AS " S "array_join(a, d, n)",
     "array_max(a) AS list_max(a)",
     "array_min(a) AS list_min(a)",
     "array_sum(a) AS list_sum(a)",
@@ -164,6 +166,9 @@ const char *const bf__compat_macros[] = {
     "array_subtract(a, b) AS CASE WHEN len(a) <> len(b) THEN error('array_subtract(): the arrays differ in length') "
     "ELSE list_transform(a, lambda x, i: x - b[i]) END",
     "list_subtract(a, b) AS " S "array_subtract(a, b)",
+    "array_distance(a, b) AS CASE WHEN len(a) <> len(b) THEN error('array_distance(): the arrays differ in length') "
+    "ELSE sqrt(list_sum(list_transform(a::DOUBLE[], lambda x, i: (x - b[i]::DOUBLE) ^ 2))) END",
+    "list_distance(a, b) AS " S "array_distance(a, b)",
     "cosine_distance(a, b) AS list_cosine_distance(a::DOUBLE[], b::DOUBLE[])",
     "inner_product(a, b) AS list_inner_product(a::DOUBLE[], b::DOUBLE[])",
     "dot_product(a, b) AS list_inner_product(a::DOUBLE[], b::DOUBLE[])",
