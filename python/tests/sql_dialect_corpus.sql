@@ -301,3 +301,66 @@ SELECT md5('abc'), digest('abc', 'sha256'), digest('abc', 'md5')
 SELECT digest(user_id, 'md5'), md5(note) FROM {t}
 SELECT encode(digest('abc', 'sha256'), 'hex'), encode(digest(user_id, 'md5'), 'base64') FROM {t}
 SELECT decode(encode(note, 'hex'), 'hex') FROM {t}
+-- identifiers: `at` is a keyword in DuckDB, not in DataFusion
+SELECT at FROM {t} ORDER BY at LIMIT 3
+SELECT id, at AS happened FROM {t} WHERE at < to_timestamp('2026-11-10T00:00:00Z') ORDER BY id
+SELECT max(at), min(at) FROM {t}
+SELECT date_trunc('day', at) AS d, count(*) FROM {t} GROUP BY date_trunc('day', at) ORDER BY d LIMIT 4
+SELECT t2.at FROM {t} AS t2 ORDER BY t2.at DESC LIMIT 2
+SELECT "at", "id" FROM {t} ORDER BY "id" LIMIT 2
+SELECT x.at FROM (SELECT at FROM {t}) AS x ORDER BY x.at LIMIT 1
+-- queries: subqueries, CTEs, joins, set operations, ordering
+WITH c AS (SELECT category, count(*) AS n FROM {t} GROUP BY category) SELECT * FROM c ORDER BY n DESC, category
+SELECT id FROM {t} WHERE count > (SELECT avg(count) FROM {t}) ORDER BY id
+SELECT id FROM {t} WHERE category IN (SELECT category FROM {t} WHERE flag) ORDER BY id
+SELECT id FROM {t} a WHERE EXISTS (SELECT 1 FROM {t} b WHERE b.id = a.id + 20) ORDER BY id
+SELECT a.id, b.id FROM {t} a JOIN {t} b ON a.id = b.id + 1 WHERE a.id < 5 ORDER BY a.id
+SELECT a.id, b.note FROM {t} a LEFT JOIN {t} b ON a.id = b.id + 38 ORDER BY a.id LIMIT 5
+SELECT count(*) FROM {t} a CROSS JOIN {t} b
+SELECT id FROM {t} WHERE id < 3 UNION ALL SELECT id FROM {t} WHERE id > 37 ORDER BY id
+SELECT category FROM {t} UNION SELECT 'z'
+SELECT id FROM {t} WHERE id < 10 INTERSECT SELECT id FROM {t} WHERE id > 5 ORDER BY id
+SELECT id FROM {t} WHERE id < 10 EXCEPT SELECT id FROM {t} WHERE id > 5 ORDER BY id
+SELECT id, count FROM {t} ORDER BY count DESC NULLS LAST, id LIMIT 5
+SELECT id, count FROM {t} ORDER BY count ASC NULLS FIRST, id LIMIT 5
+SELECT id FROM {t} ORDER BY id LIMIT 3 OFFSET 5
+SELECT DISTINCT category FROM {t}
+SELECT * FROM (VALUES (1, 'a'), (2, 'b')) AS v(x, y) ORDER BY x
+SELECT user_id, count(*) FROM {t} GROUP BY user_id ORDER BY 2 DESC, 1 LIMIT 3
+SELECT category, sum(count) AS s FROM {t} GROUP BY 1 ORDER BY s
+SELECT id % 5 AS k, count(*) FROM {t} GROUP BY id % 5 ORDER BY k
+SELECT CASE WHEN id < 20 THEN 'low' ELSE 'high' END AS b, avg(confidence) FROM {t} GROUP BY 1 ORDER BY 1
+-- edge values: NULL, NaN, infinity, empty strings, 'NULL' text, large numbers
+SELECT NULL IS NULL, NULL = NULL, 1 = NULL, NULL AND false, NULL OR true
+SELECT CAST('NaN' AS DOUBLE) = CAST('NaN' AS DOUBLE), CAST('inf' AS DOUBLE) > 1e308, -CAST('inf' AS DOUBLE)
+SELECT greatest(1.0, CAST('NaN' AS DOUBLE)), least(1.0, CAST('-inf' AS DOUBLE))
+SELECT note = '', note = 'NULL', note IS NULL FROM {t}
+SELECT count(*) FROM {t} WHERE note = 'NULL'
+SELECT length(''), upper(''), reverse(''), btrim(''), concat('', '')
+SELECT 9223372036854775807, -9223372036854775807 - 1
+SELECT max(count), min(count) FROM {t}
+SELECT count + 1 FROM {t} WHERE count > 1000000
+SELECT 1e300 * 10, -1e-320
+SELECT sum(confidence) FROM {t} WHERE confidence > 1e10
+SELECT abs(CAST('-inf' AS DOUBLE)), sqrt(CAST('inf' AS DOUBLE)), ln(1.0)
+SELECT nanvl(CAST('NaN' AS DOUBLE), CAST('inf' AS DOUBLE))
+SELECT isnan(CAST('inf' AS DOUBLE)), iszero(CAST('-inf' AS DOUBLE))
+SELECT char_length('✓'), octet_length('✓'), bit_length('✓')
+SELECT substr('hello', 0, 2), substr('hello', 1, 0), substr('hello', 10)
+SELECT left('abc', 0), right('abc', 10), repeat('ab', -1) #@ anytype
+SELECT split_part('a,b', ',', -1), split_part('', ',', 1)
+SELECT lpad('abc', 2, 'x'), rpad('abc', 0, 'x'), lpad('', 3, 'ab')
+SELECT strpos('', ''), strpos('abc', ''), instr('abc', 'd')
+SELECT to_timestamp('1970-01-01T00:00:00Z'), to_timestamp('1969-12-31T23:59:59Z'), to_timestamp('2262-04-11T00:00:00Z')
+SELECT date_trunc('second', to_timestamp('2026-12-01T11:00:00.999999Z'))
+SELECT make_array(NULL, NULL), array_length(make_array(NULL))
+SELECT array_position(make_array(1, 2), 3), array_has(make_array(1, NULL), NULL) #@ anytype
+SELECT regexp_like('', ''), regexp_replace('', 'a', 'b'), regexp_match('', 'a')
+SELECT encode('', 'hex'), encode('', 'base64'), decode('', 'hex')
+SELECT md5(''), digest('', 'md5')
+SELECT initcap(''), initcap('123abc DEF-ghi'), initcap('a')
+SELECT btrim('xyx', 'xyz'), btrim('abc', '')
+SELECT find_in_set('', ''), find_in_set('a', '')
+SELECT nvl(NULL, NULL), nvl2(NULL, NULL, NULL) #@ anytype
+SELECT coalesce(NULL, note, 'x') FROM {t}
+SELECT count(*), count(count), sum(count), avg(count) FROM {t} WHERE count IS NULL

@@ -161,10 +161,10 @@ const char *const bf__compat_macros[] = {
     "array_scale(a, k) AS list_transform(a, lambda x: x * k)",
     "list_scale(a, k) AS " S "array_scale(a, k)",
     "array_add(a, b) AS CASE WHEN len(a) <> len(b) THEN error('array_add(): the arrays differ in length') "
-    "ELSE list_transform(a, lambda x, i: x + b[i]) END",
+    "ELSE list_transform(a, lambda x, i: x::DOUBLE + b[i]::DOUBLE) END",
     "list_add(a, b) AS " S "array_add(a, b)",
     "array_subtract(a, b) AS CASE WHEN len(a) <> len(b) THEN error('array_subtract(): the arrays differ in length') "
-    "ELSE list_transform(a, lambda x, i: x - b[i]) END",
+    "ELSE list_transform(a, lambda x, i: x::DOUBLE - b[i]::DOUBLE) END",
     "list_subtract(a, b) AS " S "array_subtract(a, b)",
     "array_distance(a, b) AS CASE WHEN len(a) <> len(b) THEN error('array_distance(): the arrays differ in length') "
     "ELSE sqrt(list_sum(list_transform(a::DOUBLE[], lambda x, i: (x - b[i]::DOUBLE) ^ 2))) END",
