@@ -364,3 +364,13 @@ SELECT find_in_set('', ''), find_in_set('a', '')
 SELECT nvl(NULL, NULL), nvl2(NULL, NULL, NULL) #@ anytype
 SELECT coalesce(NULL, note, 'x') FROM {t}
 SELECT count(*), count(count), sum(count), avg(count) FROM {t} WHERE count IS NULL
+-- casts by Arrow type name, maps, misc
+SELECT arrow_cast(1, 'Int32'), arrow_cast('2026-12-01', 'Date32'), arrow_try_cast('x', 'Int64'), arrow_cast(confidence, 'Float32') FROM {t}
+SELECT arrow_cast(id, 'Utf8'), arrow_typeof(arrow_cast(id, 'Int16')), arrow_cast(count, 'Float64') FROM {t}
+SELECT arrow_cast('2026-12-01T11:00:00', 'Timestamp(Microsecond, None)'), arrow_try_cast('12', 'UInt8')
+SELECT cast_to_type('42', CAST(1 AS BIGINT)), cast_to_type(id, 'text') FROM {t}
+SELECT make_time(11, 30, 15), make_time(0, 0, 0)
+SELECT map(make_array('a', 'b'), make_array(1, 2)), map_keys(map(make_array('a', 'b'), make_array(1, 2))), map_values(map(make_array('x'), make_array(true)))
+SELECT map_extract(map(make_array('a', 'b'), make_array(1, 2)), 'b'), element_at(map(make_array('a', 'b'), make_array(1, 2)), 'a')
+SELECT map_entries(map(make_array('a', 'b'), make_array(1, 2))), cardinality(map(make_array('a', 'b'), make_array(1, 2)))
+SELECT map(make_array(user_id), make_array(id)) FROM {t}

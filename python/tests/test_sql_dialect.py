@@ -168,6 +168,8 @@ def types_match(ours: pa.DataType, theirs: pa.DataType) -> bool:
     literal and HUGEINT type) match ints and reals."""
     if pa.types.is_null(theirs) or pa.types.is_null(ours):
         return True
+    if pa.types.is_map(ours) and pa.types.is_map(theirs):
+        return types_match(ours.key_type, theirs.key_type) and types_match(ours.item_type, theirs.item_type)
     a, b = family(ours), family(theirs)
     if a.startswith("list<") and b.startswith("list<"):
         return types_match(ours.value_type, theirs.value_type)
