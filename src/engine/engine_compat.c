@@ -21,11 +21,11 @@ static const struct {
      "(unweighted)"},
     {"arrow_field", "Arrow field metadata is not kept; use arrow_typeof(x) or typeof(x)"},
     {"arrow_metadata", "Arrow field metadata is not kept; use arrow_typeof(x) or typeof(x)"},
-    {"with_metadata", "Arrow field metadata is not kept; return the value itself"},
+    {"with_metadata", "Arrow field metadata is not kept; use the value itself"},
     {"arrow_cast", "write arrow_cast(x, '<Arrow type>') with a literal type name, or CAST(x AS <type>)"},
     {"arrow_try_cast", "write arrow_try_cast(x, '<Arrow type>') with a literal type name, or TRY_CAST(x AS <type>)"},
     {"try_cast_to_type", "use TRY_CAST(x AS <type>)"},
-    {"input_file_name", "rows are not tied to files in queries; query tables by catalog.schema_name.table"},
+    {"input_file_name", "rows are not tied to files in queries; use the table's columns"},
     {"file_row_index", "rows are not tied to files in queries; use row_number() OVER (...)"},
     {"named_struct", "write the field names as string literals: named_struct('a', x, 'b', y)"},
     {"sha224", "use digest(x, 'sha256') (bytes) or sha256(x) (hex text)"},
@@ -86,13 +86,45 @@ int bf__engine_compat_install(duckdb_connection conn, bf_error_t *err) {
   return status;
 }
 
-/* Words DuckDB does not take as a bare column name that DataFusion does. */
+/* Words DuckDB does not take as a bare column name and DataFusion does (checked
+ * with `SELECT w FROM (SELECT 1 AS "w")` on both; `at` is quoted by the rewrite). */
 static const char *const KEYWORD_COLUMNS[] = {
-    "at", "lambda", "map", "struct", "left", "right", "binary", "columns", "asof", "semi", "anti",
-    "positional", "verbose", "freeze", "glob", "similar", "overlaps", "collation", "concurrently",
-    "generated", "tablesample", "try_cast", "unpack", "qualify", "pivot", "unpivot", "summarize",
-    "describe", "show", "placing", "variadic", "returning", "analyse", "analyze", "window",
+    "lambda", "left", "right", "binary", "asof", "semi", "anti", "positional", "verbose", "freeze",
+    "glob", "similar", "overlaps", "collation", "concurrently", "tablesample", "unpack", "qualify",
+    "pivot", "unpivot", "summarize", "describe", "show", "placing", "variadic", "returning",
+    "analyse", "analyze", "window", "join", "inner", "cross", "full", "natural", "outer", "is",
+    "isnull", "notnull", "like", "ilike", "by", "authorization",
 };
+
+static const char *skip_blank(const char *p) {
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+  return p;
+}
+
+/* The word ends an expression position: what follows is a separator, an operator or a
+ * clause keyword (so `SELECT left FROM` hints, `a LEFT JOIN b` does not). */
+static int column_after(const char *p) {
+  p = skip_blank(p);
+  if (*p == '\0' || strchr(",)=<>+-*/%;|", *p)) return 1;
+  static const char *const words[] = {"from", "as", "and", "or", "where", "group", "order", "limit"};
+  for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
+    size_t n = strlen(words[i]);
+    if (strncasecmp(p, words[i], n) == 0 && !(isalnum((unsigned char)p[n]) || p[n] == '_')) return 1;
+  }
+  return 0;
+}
+
+static int column_before(const char *sql, const char *word) {
+  const char *p = word;
+  while (p > sql && (p[-1] == ' ' || p[-1] == '\t' || p[-1] == '\n' || p[-1] == '\r')) p--;
+  if (p == sql || strchr(",(.=<>+-*/", p[-1])) return 1;
+  const char *end = p;
+  while (p > sql && (isalnum((unsigned char)p[-1]) || p[-1] == '_')) p--;
+  static const char *const words[] = {"select", "by", "where", "and", "or", "on", "having", "distinct"};
+  for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+    if ((size_t)(end - p) == strlen(words[i]) && strncasecmp(p, words[i], (size_t)(end - p)) == 0) return 1;
+  return 0;
+}
 
 void bf__engine_compat_keyword_hint(const char *sql, bf_error_t *err) {
   if (err == NULL || strstr(err->message, "syntax error") == NULL) return;
@@ -112,6 +144,7 @@ void bf__engine_compat_keyword_hint(const char *sql, bf_error_t *err) {
     const char *start = p;
     while (isalnum((unsigned char)*p) || *p == '_') p++;
     size_t n = (size_t)(p - start);
+    if (!column_before(sql, start) || !column_after(p)) continue;
     for (size_t i = 0; i < sizeof KEYWORD_COLUMNS / sizeof *KEYWORD_COLUMNS; i++) {
       const char *kw = KEYWORD_COLUMNS[i];
       char quoted_kw[32];
@@ -124,9 +157,9 @@ void bf__engine_compat_keyword_hint(const char *sql, bf_error_t *err) {
   if (used == 0) return;
   char message[BF_ERROR_MESSAGE_MAX * 2];
   int w = snprintf(message, sizeof message,
-           "%s (hint: %s %s a keyword in this SQL dialect; write a column of that name in double "
-           "quotes, e.g. SELECT %s FROM ...)",
-           err->message, found, strchr(found, ',') ? "are each" : "is", found);
+                   "%s (hint: %s %s a keyword in this SQL dialect; write a column of that name in "
+                   "double quotes, e.g. SELECT %s FROM ...)",
+                   err->message, found, strchr(found, ',') ? "are each" : "is", found);
   (void)w;
   bf_error_set(err, err->status, "%s", message);
 }
