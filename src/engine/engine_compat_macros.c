@@ -101,23 +101,23 @@ const char *const bf__compat_macros[] = {
     "var_population(x) AS var_pop(x)",
 
     /* ---- time and date (session time zone: UTC) ---- */
-    "to_timestamp(x) AS CASE WHEN " IS_NUM("x") " THEN system.main.to_timestamp(x::VARCHAR::DOUBLE) "
+    "to_timestamp(x) AS CASE WHEN " IS_NUM("x") " THEN system.main.to_timestamp(TRY_CAST(x AS DOUBLE)) "
     "ELSE " TS_OF("x") " END, "
     "(x, f) AS strptime(x, f)::TIMESTAMPTZ, (x, f, g) AS strptime(x, [f, g])::TIMESTAMPTZ, "
     "(x, f, g, h) AS strptime(x, [f, g, h])::TIMESTAMPTZ",
-    "to_timestamp_seconds(x) AS CASE WHEN " IS_NUM("x") " THEN make_timestamp(x::VARCHAR::DOUBLE::BIGINT * 1000000) "
+    "to_timestamp_seconds(x) AS CASE WHEN " IS_NUM("x") " THEN make_timestamp(TRY_CAST(x AS BIGINT) * 1000000) "
     "ELSE date_trunc('second', " TS_OF("x") "::TIMESTAMP) END::TIMESTAMP_S, (x, f) AS strptime(x, f)::TIMESTAMP_S",
-    "to_timestamp_millis(x) AS CASE WHEN " IS_NUM("x") " THEN make_timestamp(x::VARCHAR::DOUBLE::BIGINT * 1000) "
+    "to_timestamp_millis(x) AS CASE WHEN " IS_NUM("x") " THEN make_timestamp(TRY_CAST(x AS BIGINT) * 1000) "
     "ELSE date_trunc('millisecond', " TS_OF("x") "::TIMESTAMP) END::TIMESTAMP_MS, (x, f) AS strptime(x, f)::TIMESTAMP_MS",
-    "to_timestamp_micros(x) AS CASE WHEN " IS_NUM("x") " THEN make_timestamp(x::VARCHAR::DOUBLE::BIGINT) "
+    "to_timestamp_micros(x) AS CASE WHEN " IS_NUM("x") " THEN make_timestamp(TRY_CAST(x AS BIGINT)) "
     "ELSE " TS_OF("x") "::TIMESTAMP END, (x, f) AS strptime(x, f)",
-    "to_timestamp_nanos(x) AS CASE WHEN " IS_NUM("x") " THEN make_timestamp_ns(x::VARCHAR::DOUBLE::BIGINT) "
+    "to_timestamp_nanos(x) AS CASE WHEN " IS_NUM("x") " THEN make_timestamp_ns(TRY_CAST(x AS BIGINT)) "
     "ELSE " TS_OF("x") "::TIMESTAMP::TIMESTAMP_NS END, (x, f) AS strptime(x, f)::TIMESTAMP_NS",
     "from_unixtime(x) AS make_timestamp(x::BIGINT * 1000000)::TIMESTAMP_S, "
     "(x, tz) AS system.main.to_timestamp(x::BIGINT::DOUBLE)",
-    "to_unixtime(x) AS CASE WHEN " IS_NUM("x") " THEN x::VARCHAR::DOUBLE::BIGINT "
+    "to_unixtime(x) AS CASE WHEN " IS_NUM("x") " THEN floor(TRY_CAST(x AS DOUBLE))::BIGINT "
     "ELSE floor(epoch(" TS_OF("x") "))::BIGINT END, (x, f) AS floor(epoch(strptime(x, f)))::BIGINT",
-    "to_date(x) AS CASE WHEN " IS_NUM("x") " THEN (DATE '1970-01-01' + x::VARCHAR::DOUBLE::INTEGER) "
+    "to_date(x) AS CASE WHEN " IS_NUM("x") " THEN (DATE '1970-01-01' + TRY_CAST(x AS INTEGER)) "
     "ELSE x::VARCHAR::TIMESTAMP::DATE END, (x, f) AS strptime(x, f)::DATE, "
     "(x, f, g) AS strptime(x, [f, g])::DATE",
     "to_time(x) AS CASE WHEN typeof(x) = 'VARCHAR' THEN x::VARCHAR::TIME "
