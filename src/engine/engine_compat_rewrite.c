@@ -113,6 +113,13 @@ static int is_word(const rw_t *r, long i, const char *w) {
 
 static int emit(rw_t *r, long from, long to);
 
+/* emit() without the blanks at either end of the range. */
+static int emit_trim(rw_t *r, long from, long to) {
+  from = next_tok(r, from - 1);
+  to = prev_tok(r, to) + 1;
+  return from < to ? emit(r, from, to) : BF_OK;
+}
+
 /* The top-level arguments of the call whose '(' is at open: ranges [start, end). */
 static int split_args(const rw_t *r, long open, long *starts, long *ends, int max) {
   int count = 0;
@@ -171,7 +178,7 @@ static int rewrite_struct(rw_t *r, long name, long open, int named, long *resume
     if (named) {
       BF_RETURN_NOT_OK(emit_ident(r, &r->t[next_tok(r, starts[a] - 1)], 0));
       BF_RETURN_NOT_OK(bf__sql_append(&r->out, " := "));
-      BF_RETURN_NOT_OK(emit(r, starts[a + 1], ends[a + 1]));
+      BF_RETURN_NOT_OK(emit_trim(r, starts[a + 1], ends[a + 1]));
       continue;
     }
     long last = prev_tok(r, ends[a]), as = prev_tok(r, last);
@@ -179,12 +186,12 @@ static int rewrite_struct(rw_t *r, long name, long open, int named, long *resume
         (r->t[last].kind == T_WORD || r->t[last].kind == T_QIDENT)) {
       BF_RETURN_NOT_OK(emit_ident(r, &r->t[last], 1));
       BF_RETURN_NOT_OK(bf__sql_append(&r->out, " := "));
-      BF_RETURN_NOT_OK(emit(r, starts[a], as));
+      BF_RETURN_NOT_OK(emit_trim(r, starts[a], as));
     } else {
       char c[24];
       snprintf(c, sizeof c, "\"c%d\" := ", field);
       BF_RETURN_NOT_OK(bf__sql_append(&r->out, c));
-      BF_RETURN_NOT_OK(emit(r, starts[a], ends[a]));
+      BF_RETURN_NOT_OK(emit_trim(r, starts[a], ends[a]));
     }
   }
   BF_RETURN_NOT_OK(bf__sql_append(&r->out, ")"));
@@ -233,7 +240,7 @@ static int rewrite_arrow_cast(rw_t *r, long name, long open, long *resume) {
   const char *type = duck_type(arrow);
   if (type == NULL) return 0;
   BF_RETURN_NOT_OK(bf__sql_append(&r->out, word_is(r->t[name].s, r->t[name].n, "arrow_cast") ? "CAST(" : "TRY_CAST("));
-  BF_RETURN_NOT_OK(emit(r, starts[0], ends[0]));
+  BF_RETURN_NOT_OK(emit_trim(r, starts[0], ends[0]));
   BF_RETURN_NOT_OK(bf__sql_append(&r->out, " AS "));
   BF_RETURN_NOT_OK(bf__sql_append(&r->out, type));
   BF_RETURN_NOT_OK(bf__sql_append(&r->out, ")"));
@@ -260,16 +267,16 @@ static int rewrite_within_group(rw_t *r, long name, long open, long *resume) {
   }
   if (weighted) { /* kept under its name, for the guard to refuse with guidance */
     BF_RETURN_NOT_OK(bf__sql_append(&r->out, "approx_percentile_cont_with_weight("));
-    BF_RETURN_NOT_OK(emit(r, next_tok(r, by), end + 1));
+    BF_RETURN_NOT_OK(emit_trim(r, next_tok(r, by), end + 1));
     BF_RETURN_NOT_OK(bf__sql_append(&r->out, ", "));
-    BF_RETURN_NOT_OK(emit(r, starts[0], ends[0]));
+    BF_RETURN_NOT_OK(emit_trim(r, starts[0], ends[0]));
     BF_RETURN_NOT_OK(bf__sql_append(&r->out, ", "));
-    BF_RETURN_NOT_OK(emit(r, starts[1], ends[1]));
+    BF_RETURN_NOT_OK(emit_trim(r, starts[1], ends[1]));
   } else {
     BF_RETURN_NOT_OK(bf__sql_append(&r->out, "approx_percentile_cont("));
-    BF_RETURN_NOT_OK(emit(r, next_tok(r, by), end + 1));
+    BF_RETURN_NOT_OK(emit_trim(r, next_tok(r, by), end + 1));
     BF_RETURN_NOT_OK(bf__sql_append(&r->out, desc ? ", 1 - (" : ", ("));
-    BF_RETURN_NOT_OK(emit(r, starts[0], ends[0]));
+    BF_RETURN_NOT_OK(emit_trim(r, starts[0], ends[0]));
     BF_RETURN_NOT_OK(bf__sql_append(&r->out, ")"));
   }
   BF_RETURN_NOT_OK(bf__sql_append(&r->out, ")"));
@@ -292,11 +299,11 @@ static int rewrite_value_aggregate(rw_t *r, long name, long open, long *resume) 
   long order = starts[1];
   while (order < ends[1] && !is_word(r, order, "order")) order++;
   BF_RETURN_NOT_OK(bf__sql_append(&r->out, "(list("));
-  BF_RETURN_NOT_OK(emit(r, starts[0], ends[0]));
+  BF_RETURN_NOT_OK(emit_trim(r, starts[0], ends[0]));
   BF_RETURN_NOT_OK(bf__sql_append(&r->out, " "));
-  BF_RETURN_NOT_OK(emit(r, order, ends[1]));
+  BF_RETURN_NOT_OK(emit_trim(r, order, ends[1]));
   BF_RETURN_NOT_OK(bf__sql_append(&r->out, ")["));
-  BF_RETURN_NOT_OK(emit(r, starts[1], order));
+  BF_RETURN_NOT_OK(emit_trim(r, starts[1], order));
   BF_RETURN_NOT_OK(bf__sql_append(&r->out, "])"));
   *resume = close + 1;
   return 1;
