@@ -374,3 +374,20 @@ SELECT map(make_array('a', 'b'), make_array(1, 2)), map_keys(map(make_array('a',
 SELECT map_extract(map(make_array('a', 'b'), make_array(1, 2)), 'b'), element_at(map(make_array('a', 'b'), make_array(1, 2)), 'a')
 SELECT map_entries(map(make_array('a', 'b'), make_array(1, 2))), cardinality(map(make_array('a', 'b'), make_array(1, 2)))
 SELECT map(make_array(user_id), make_array(id)) FROM {t}
+-- aggregate modifiers on DataFusion-named aggregates, literals and operators
+SELECT approx_percentile_cont(confidence, 0.5) FILTER (WHERE flag), approx_distinct(user_id) FILTER (WHERE id > 20) FROM {t} #@ approx=0.2
+SELECT var(id) FILTER (WHERE flag), covar(id, count) FILTER (WHERE count > 0), var_population(DISTINCT id % 4) FROM {t}
+SELECT approx_median(confidence) FILTER (WHERE category = 'a') FROM {t} #@ approx=0.5
+SELECT category, percentile_cont(confidence, 0.5) FILTER (WHERE flag) FROM {t} GROUP BY category
+SELECT count(*) FROM {t} WHERE predicted_at > now() - INTERVAL '1 hour'
+SELECT count(*) FROM {t} WHERE predicted_at > '2026-12-01T11:00:00Z'
+SELECT INTERVAL '1 day 2 hours', INTERVAL '1' HOUR, INTERVAL '90 minutes'
+SELECT CAST(id AS STRING) AS s, CAST(id AS TEXT) AS t2, id::INT AS i, CAST(confidence AS REAL) AS r FROM {t}
+SELECT note SIMILAR TO 'h%' FROM {t}
+SELECT x FROM unnest(make_array(1, 2)) AS u(x) ORDER BY x
+SELECT * FROM generate_series(1, 3)
+SELECT * FROM range(2, 8, 3)
+SELECT substring('hello' FROM 2), position('l' IN 'hello'), trim(' a ')
+SELECT 'a' < 'b', 'a' = 'A', 'abc' > 'abd'
+SELECT TIMESTAMP '2026-12-01 11:00:00', DATE '2026-12-01', CAST('2026-12-01T11:00:00Z' AS TIMESTAMP)
+SELECT to_timestamp('2026-03-29T01:30:00+01:00'), to_timestamp('2026-12-01T11:00:00.123456789Z')

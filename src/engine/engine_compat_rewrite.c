@@ -3,7 +3,9 @@
  *   named_struct('a', x, 'b', y)       -> struct_pack("a" := x, "b" := y)
  *   arrow_cast(x, 'Int64')             -> CAST(x AS BIGINT)    (arrow_try_cast: TRY_CAST)
  *   approx_percentile_cont(p) WITHIN GROUP (ORDER BY x [DESC])
- *                                      -> approx_quantile(x, p)   (DESC: 1 - p)
+ *                                      -> approx_quantile(CAST(x AS DOUBLE), p)   (DESC: 1 - p)
+ *   approx_distinct, approx_median, approx_percentile_cont(x, p), percentile_cont(x, p),
+ *   covar, var, var_sample, var_population -> DuckDB's aggregates (FILTER keeps working)
  *   first_value(x ORDER BY y), last_value(...)  (aggregates, no OVER)
  *                                      -> first(x ORDER BY y), last(...)
  *   nth_value(x, n ORDER BY y)         -> (list(x ORDER BY y)[n])
@@ -83,7 +85,10 @@ static int is_trigger(const char *s, size_t n) {
   return word_is(s, n, "struct") || word_is(s, n, "named_struct") || word_is(s, n, "arrow_cast") ||
          word_is(s, n, "arrow_try_cast") || word_is(s, n, "approx_percentile_cont") ||
          word_is(s, n, "approx_percentile_cont_with_weight") || word_is(s, n, "at") ||
-         word_is(s, n, "first_value") || word_is(s, n, "last_value") || word_is(s, n, "nth_value");
+         word_is(s, n, "first_value") || word_is(s, n, "last_value") || word_is(s, n, "nth_value") ||
+         word_is(s, n, "approx_distinct") || word_is(s, n, "approx_median") || word_is(s, n, "covar") ||
+         word_is(s, n, "var") || word_is(s, n, "var_sample") || word_is(s, n, "var_population") ||
+         word_is(s, n, "percentile_cont");
 }
 
 typedef struct rw {
@@ -273,9 +278,9 @@ static int rewrite_within_group(rw_t *r, long name, long open, long *resume) {
     BF_RETURN_NOT_OK(bf__sql_append(&r->out, ", "));
     BF_RETURN_NOT_OK(emit_trim(r, starts[1], ends[1]));
   } else {
-    BF_RETURN_NOT_OK(bf__sql_append(&r->out, "approx_percentile_cont("));
+    BF_RETURN_NOT_OK(bf__sql_append(&r->out, "approx_quantile(CAST("));
     BF_RETURN_NOT_OK(emit_trim(r, next_tok(r, by), end + 1));
-    BF_RETURN_NOT_OK(bf__sql_append(&r->out, desc ? ", 1 - (" : ", ("));
+    BF_RETURN_NOT_OK(bf__sql_append(&r->out, desc ? " AS DOUBLE), 1 - (" : " AS DOUBLE), ("));
     BF_RETURN_NOT_OK(emit_trim(r, starts[0], ends[0]));
     BF_RETURN_NOT_OK(bf__sql_append(&r->out, ")"));
   }
@@ -309,6 +314,47 @@ static int rewrite_value_aggregate(rw_t *r, long name, long open, long *resume) 
   return 1;
 }
 
+/* DataFusion aggregates under DuckDB's names, rewritten in the text rather than
+ * left to their macros so that FILTER (WHERE ...) and DISTINCT still apply:
+ * approx_distinct -> approx_count_distinct, covar -> covar_samp, var / var_sample ->
+ * var_samp, var_population -> var_pop; approx_median(x) and
+ * approx_percentile_cont(x, p [, c]) -> approx_quantile(CAST(x AS DOUBLE), p) (DataFusion
+ * returns Float64); percentile_cont(x, p) -> quantile_cont(x, p). */
+static int rewrite_aggregate(rw_t *r, long name, long open, long *resume) {
+  static const char *const renames[][2] = {
+      {"approx_distinct", "approx_count_distinct"}, {"covar", "covar_samp"}, {"var", "var_samp"},
+      {"var_sample", "var_samp"}, {"var_population", "var_pop"}};
+  const tok_t *t = &r->t[name];
+  for (size_t k = 0; k < sizeof renames / sizeof *renames; k++)
+    if (word_is(t->s, t->n, renames[k][0])) {
+      BF_RETURN_NOT_OK(bf__sql_append(&r->out, renames[k][1]));
+      *resume = name + 1;
+      return 1;
+    }
+  long starts[3], ends[3];
+  int n = split_args(r, open, starts, ends, 3);
+  long after = next_tok(r, r->t[open].match);
+  if (is_word(r, after, "within")) return 0;
+  if (word_is(t->s, t->n, "percentile_cont")) {
+    if (n != 2) return 0;
+    BF_RETURN_NOT_OK(bf__sql_append(&r->out, "quantile_cont"));
+    *resume = name + 1;
+    return 1;
+  }
+  int median = word_is(t->s, t->n, "approx_median");
+  if (median ? n != 1 : n < 2) return 0;
+  BF_RETURN_NOT_OK(bf__sql_append(&r->out, "approx_quantile(CAST("));
+  BF_RETURN_NOT_OK(emit_trim(r, starts[0], ends[0]));
+  BF_RETURN_NOT_OK(bf__sql_append(&r->out, " AS DOUBLE), "));
+  if (median)
+    BF_RETURN_NOT_OK(bf__sql_append(&r->out, "0.5"));
+  else
+    BF_RETURN_NOT_OK(emit_trim(r, starts[1], ends[1]));
+  BF_RETURN_NOT_OK(bf__sql_append(&r->out, ")"));
+  *resume = r->t[open].match + 1;
+  return 1;
+}
+
 static int emit(rw_t *r, long from, long to) {
   for (long i = from; i < to;) {
     tok_t *t = &r->t[i];
@@ -333,8 +379,13 @@ static int emit(rw_t *r, long from, long to) {
       } else if (call && (word_is(t->s, t->n, "first_value") || word_is(t->s, t->n, "last_value") ||
                           word_is(t->s, t->n, "nth_value"))) {
         done = rewrite_value_aggregate(r, i, open, &resume);
-      } else if (call) {
+      } else if (call && (word_is(t->s, t->n, "approx_percentile_cont") ||
+                          word_is(t->s, t->n, "approx_percentile_cont_with_weight"))) {
         done = rewrite_within_group(r, i, open, &resume);
+        if (done == 0 && word_is(t->s, t->n, "approx_percentile_cont"))
+          done = rewrite_aggregate(r, i, open, &resume);
+      } else if (call) {
+        done = rewrite_aggregate(r, i, open, &resume);
       }
       if (done < 0) return done;
       if (done) {

@@ -56,10 +56,15 @@ static void test_casts_and_percentiles(void **state) {
          "SELECT CAST(x + 1 AS BIGINT), TRY_CAST(y AS DECIMAL(10, 2))");
   expect("SELECT arrow_cast(x, 'Dictionary(Int32, Utf8)')", "SELECT arrow_cast(x, 'Dictionary(Int32, Utf8)')");
   expect("SELECT approx_percentile_cont(0.95) WITHIN GROUP (ORDER BY c) FROM t",
-         "SELECT approx_percentile_cont(c, (0.95)) FROM t");
+         "SELECT approx_quantile(CAST(c AS DOUBLE), (0.95)) FROM t");
   expect("SELECT approx_percentile_cont(0.9, 100) WITHIN GROUP (ORDER BY c DESC NULLS LAST)",
-         "SELECT approx_percentile_cont(c, 1 - (0.9))");
-  expect("SELECT approx_percentile_cont(c, 0.5)", "SELECT approx_percentile_cont(c, 0.5)");
+         "SELECT approx_quantile(CAST(c AS DOUBLE), 1 - (0.9))");
+  expect("SELECT approx_percentile_cont(c, 0.5, 100) FILTER (WHERE f)",
+         "SELECT approx_quantile(CAST(c AS DOUBLE), 0.5) FILTER (WHERE f)");
+  expect("SELECT approx_median(a + b), approx_distinct(DISTINCT x), var(x), percentile_cont(x, 0.5)",
+         "SELECT approx_quantile(CAST(a + b AS DOUBLE), 0.5), approx_count_distinct(DISTINCT x), var_samp(x), "
+         "quantile_cont(x, 0.5)");
+  expect("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x), var", "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x), var");
 }
 
 static void test_value_aggregates_and_at(void **state) {
