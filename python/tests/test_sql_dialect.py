@@ -354,3 +354,16 @@ def test_keyword_column_error_says_to_quote_it(both):
     with pytest.raises(QueryError) as info:  # no hint for a keyword used as syntax
         client.sql(f"SELECT id FROM {fqn} a LEFT JOIN {fqn} b ON a.id = b.id WHERE").to_arrow()
     assert "hint" not in str(info.value)
+
+
+@pytest.mark.parametrize("query,advice", [
+    ("SELECT cardinality(scores) FROM {t}", "array_length(array)"),
+    ("SELECT note ~* 'HEL' FROM {t}", "regexp_like(s, pattern, 'i')"),
+    ("SELECT map('a', 1, 'b', 2)", "map(make_array(k1, k2), make_array(v1, v2))"),
+])
+def test_datafusion_spelling_errors_name_the_equivalent(both, query, advice):
+    client, fqn, ctx = both
+    run_oracle(ctx, query)  # valid DataFusion SQL
+    with pytest.raises(QueryError) as info:
+        run_ours(client, fqn, query)
+    assert advice in str(info.value)

@@ -126,8 +126,36 @@ static int column_before(const char *sql, const char *word) {
   return 0;
 }
 
-void bf__engine_compat_keyword_hint(const char *sql, bf_error_t *err) {
-  if (err == NULL || strstr(err->message, "syntax error") == NULL) return;
+/* DuckDB errors for DataFusion spellings that have a DuckDB equivalent. */
+static const struct {
+  const char *message;
+  const char *hint;
+} ERROR_HINTS[] = {
+    {"Cardinality can only operate on MAPs",
+     "DataFusion's cardinality(array) is array_length(array) here; cardinality() counts map entries"},
+    {"name ~* does not exist", "write regexp_like(s, pattern, 'i') for DataFusion's ~* (case-insensitive match)"},
+    {"name !~* does not exist", "write NOT regexp_like(s, pattern, 'i') for DataFusion's !~*"},
+    {"argument types 'map(", "write map(make_array(k1, k2), make_array(v1, v2)) or MAP {k1: v1} for "
+                              "DataFusion's map(k1, v1, k2, v2)"},
+};
+
+static void known_error_hint(bf_error_t *err) {
+  for (size_t i = 0; i < sizeof ERROR_HINTS / sizeof *ERROR_HINTS; i++)
+    if (strstr(err->message, ERROR_HINTS[i].message)) {
+      char message[BF_ERROR_MESSAGE_MAX * 2];
+      int w = snprintf(message, sizeof message, "%s (hint: %s)", err->message, ERROR_HINTS[i].hint);
+      (void)w;
+      bf_error_set(err, err->status, "%s", message);
+      return;
+    }
+}
+
+void bf__engine_compat_error_hint(const char *sql, bf_error_t *err) {
+  if (err == NULL) return;
+  if (strstr(err->message, "syntax error") == NULL) {
+    known_error_hint(err);
+    return;
+  }
   char found[256] = "";
   size_t used = 0;
   for (const char *p = sql; *p;) {

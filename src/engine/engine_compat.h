@@ -36,7 +36,9 @@ int bf__engine_compat_check_function(const char *name, bf_error_t *err);
 int bf__engine_compat_rewrite(const char *sql, char **out, bf_error_t *err);
 
 /* Appends to err's message a hint when a parser error is likely caused by a column
- * named with a DuckDB keyword that DataFusion accepts unquoted. */
-void bf__engine_compat_keyword_hint(const char *sql, bf_error_t *err);
+ * named with a DuckDB keyword that DataFusion accepts unquoted, or when a DuckDB
+ * error comes from a DataFusion spelling with a DuckDB equivalent (cardinality of
+ * an array, ~*, map(k, v, ...)). */
+void bf__engine_compat_error_hint(const char *sql, bf_error_t *err);
 
 #endif

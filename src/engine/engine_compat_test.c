@@ -103,15 +103,18 @@ static void test_keyword_hint(void **state) {
   bf_error_t err;
   bf_error_init(&err);
   bf_error_set(&err, BF_EINVAL, "Parser Error: syntax error at or near \"FROM\"");
-  bf__engine_compat_keyword_hint("SELECT id, left, \"window\" FROM t", &err);
+  bf__engine_compat_error_hint("SELECT id, left, \"window\" FROM t", &err);
   assert_non_null(strstr(err.message, "hint: \"left\" is a keyword"));
   assert_null(strstr(err.message, "\"window\" is"));
   bf_error_set(&err, BF_EINVAL, "Parser Error: syntax error at or near \"WHERE\"");
-  bf__engine_compat_keyword_hint("SELECT a FROM t LEFT JOIN u ON t.a = u.a WHERE", &err);
+  bf__engine_compat_error_hint("SELECT a FROM t LEFT JOIN u ON t.a = u.a WHERE", &err);
   assert_null(strstr(err.message, "hint"));
   bf_error_set(&err, BF_EQUERY, "Binder Error: column left not found");
-  bf__engine_compat_keyword_hint("SELECT left FROM t", &err);
-  assert_null(strstr(err.message, "hint")); /* only parser errors */
+  bf__engine_compat_error_hint("SELECT left FROM t", &err);
+  assert_null(strstr(err.message, "hint")); /* keywords: only parser errors */
+  bf_error_set(&err, BF_EQUERY, "Binder Error: Cardinality can only operate on MAPs");
+  bf__engine_compat_error_hint("SELECT cardinality(tags) FROM t", &err);
+  assert_non_null(strstr(err.message, "array_length(array)"));
 }
 
 static void test_refusals(void **state) {

@@ -340,7 +340,7 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
   if (n == 0) {
     const char *msg = extracted ? duckdb_extract_statements_error(extracted) : NULL;
     status = bf_error_set(err, BF_EINVAL, "%s", msg && msg[0] ? msg : "empty query");
-    bf__engine_compat_keyword_hint(sql, err);
+    bf__engine_compat_error_hint(sql, err);
     goto done;
   }
   if (n > 1) {
@@ -364,7 +364,7 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
                             keyword);
     else if (!not_a_select) {
       status = bf_error_set(err, BF_EQUERY, "%s", duckdb_prepare_error(prepared));
-      bf__engine_compat_keyword_hint(sql, err);
+      bf__engine_compat_error_hint(sql, err);
     }
     goto done;
   }
