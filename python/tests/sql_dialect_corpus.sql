@@ -391,3 +391,23 @@ SELECT substring('hello' FROM 2), position('l' IN 'hello'), trim(' a ')
 SELECT 'a' < 'b', 'a' = 'A', 'abc' > 'abd'
 SELECT TIMESTAMP '2026-12-01 11:00:00', DATE '2026-12-01', CAST('2026-12-01T11:00:00Z' AS TIMESTAMP)
 SELECT to_timestamp('2026-03-29T01:30:00+01:00'), to_timestamp('2026-12-01T11:00:00.123456789Z')
+-- more edges of shared built-ins
+SELECT date_part('second', predicted_at), date_part('millisecond', predicted_at), date_part('microsecond', predicted_at) FROM {t}
+SELECT extract(second FROM predicted_at), date_part('week', day), date_part('dow', day), date_part('isodow', day) FROM {t}
+SELECT date_trunc('quarter', at), date_trunc('second', predicted_at), date_trunc('millisecond', predicted_at) FROM {t}
+SELECT concat_ws(NULL, 'a', 'b'), concat_ws(',', NULL), lpad('ab', 7, 'xyz'), rpad('ab', 7, 'xyz')
+SELECT string_agg(note, ',' ORDER BY id) FROM {t} WHERE id < 10
+SELECT array_agg(note ORDER BY id) FROM {t} WHERE id < 10
+SELECT avg(count), median(count), stddev(count), var_pop(count) FROM {t} WHERE id = 3
+SELECT bool_and(flag), bit_and(id), corr(id, count), stddev(id) FROM {t} WHERE false
+SELECT median(count), median(confidence) FROM {t}
+SELECT percent_rank() OVER (), cume_dist() OVER (), ntile(3) OVER (ORDER BY id) FROM {t} WHERE id < 2
+SELECT lag(note, 1, 'none') OVER (ORDER BY id), nth_value(note, 3) OVER (ORDER BY id) FROM {t} WHERE id < 5 ORDER BY id
+SELECT round(2.675, 2), round(-0.5), round(0.5), round(1.5), round(confidence, -1) FROM {t}
+SELECT trunc(1234.5678, -2), trunc(1234.5678, 2), log(0.5), log(10, 100), log(2.0, 0.5)
+SELECT abs(-9223372036854775807), -(-9223372036854775807)
+SELECT left('abc', -5), right('abc', -5), repeat('x', -2), translate('abc', 'ab', ''), replace('abc', '', 'x')
+SELECT strpos('äbc', 'c'), length('äbc'), substr('äbc', 2, 1), reverse('äbc'), levenshtein(NULL, 'a'), levenshtein('', '')
+SELECT ascii(NULL), chr(0), regexp_replace('a.b.c', '\.', '-', 'g'), regexp_replace('abc', '(b)', '[\1]')
+SELECT date_bin(INTERVAL '1 week', at), date_bin(INTERVAL '1 month', at) FROM {t}
+SELECT to_timestamp('2026-12-01T11:00:00+05:30'), date_part('epoch', DATE '2026-12-01'), to_unixtime(DATE '2026-12-01'), to_unixtime(1.9), to_unixtime(-1.5)

@@ -115,7 +115,7 @@ const char *const bf__compat_macros[] = {
     "ELSE " TS_OF("x") "::TIMESTAMP::TIMESTAMP_NS END, (x, f) AS strptime(x, f)::TIMESTAMP_NS",
     "from_unixtime(x) AS make_timestamp(x::BIGINT * 1000000)::TIMESTAMP_S, "
     "(x, tz) AS system.main.to_timestamp(x::BIGINT::DOUBLE)",
-    "to_unixtime(x) AS CASE WHEN " IS_NUM("x") " THEN floor(TRY_CAST(x AS DOUBLE))::BIGINT "
+    "to_unixtime(x) AS CASE WHEN " IS_NUM("x") " THEN trunc(TRY_CAST(x AS DOUBLE))::BIGINT "
     "ELSE floor(epoch(" TS_OF("x") "))::BIGINT END, (x, f) AS floor(epoch(strptime(x, f)))::BIGINT",
     "to_date(x) AS CASE WHEN " IS_NUM("x") " THEN (DATE '1970-01-01' + TRY_CAST(x AS INTEGER)) "
     "ELSE x::VARCHAR::TIMESTAMP::DATE END, (x, f) AS strptime(x, f)::DATE, "
