@@ -6,6 +6,7 @@
  *                                      -> approx_quantile(CAST(x AS DOUBLE), p)   (DESC: 1 - p)
  *   approx_distinct, approx_median, approx_percentile_cont(x, p), percentile_cont(x, p),
  *   covar, var, var_sample, var_population -> DuckDB's aggregates (FILTER keeps working)
+ *   make_array(...), make_list(...)    -> list_value(...)  (any number of arguments)
  *   first_value(x ORDER BY y), last_value(...)  (aggregates, no OVER)
  *                                      -> first(x ORDER BY y), last(...)
  *   nth_value(x, n ORDER BY y)         -> (list(x ORDER BY y)[n])
@@ -88,12 +89,17 @@ static int is_trigger(const char *s, size_t n) {
          word_is(s, n, "first_value") || word_is(s, n, "last_value") || word_is(s, n, "nth_value") ||
          word_is(s, n, "approx_distinct") || word_is(s, n, "approx_median") || word_is(s, n, "covar") ||
          word_is(s, n, "var") || word_is(s, n, "var_sample") || word_is(s, n, "var_population") ||
-         word_is(s, n, "percentile_cont");
+         word_is(s, n, "percentile_cont") || word_is(s, n, "make_array") || word_is(s, n, "make_list");
 }
+
+/* Rewrites nested deeper than this are left as written (the guard then bounds the
+ * depth of what DuckDB parses); keeps the recursion of emit() off the C stack limit. */
+#define REWRITE_MAX_DEPTH 128
 
 typedef struct rw {
   tok_t *t;
   long n;
+  int depth;
   bf_buffer_t out;
 } rw_t;
 
@@ -323,7 +329,8 @@ static int rewrite_value_aggregate(rw_t *r, long name, long open, long *resume) 
 static int rewrite_aggregate(rw_t *r, long name, long open, long *resume) {
   static const char *const renames[][2] = {
       {"approx_distinct", "approx_count_distinct"}, {"covar", "covar_samp"}, {"var", "var_samp"},
-      {"var_sample", "var_samp"}, {"var_population", "var_pop"}};
+      {"var_sample", "var_samp"}, {"var_population", "var_pop"},
+      {"make_array", "list_value"}, {"make_list", "list_value"}}; /* any number of arguments */
   const tok_t *t = &r->t[name];
   for (size_t k = 0; k < sizeof renames / sizeof *renames; k++)
     if (word_is(t->s, t->n, renames[k][0])) {
@@ -356,7 +363,13 @@ static int rewrite_aggregate(rw_t *r, long name, long open, long *resume) {
 }
 
 static int emit(rw_t *r, long from, long to) {
-  for (long i = from; i < to;) {
+  if (r->depth >= REWRITE_MAX_DEPTH) { /* copy as written */
+    for (long i = from; i < to; i++) BF_RETURN_NOT_OK(bf_buffer_append(&r->out, r->t[i].s, r->t[i].n));
+    return BF_OK;
+  }
+  r->depth++;
+  int status = BF_OK;
+  for (long i = from; i < to && status == BF_OK;) {
     tok_t *t = &r->t[i];
     if (t->kind == T_WORD && is_trigger(t->s, t->n)) {
       long open = next_tok(r, i), prev = prev_tok(r, i), resume = i + 1;
@@ -387,16 +400,20 @@ static int emit(rw_t *r, long from, long to) {
       } else if (call) {
         done = rewrite_aggregate(r, i, open, &resume);
       }
-      if (done < 0) return done;
+      if (done < 0) {
+        status = done;
+        break;
+      }
       if (done) {
         i = resume;
         continue;
       }
     }
-    BF_RETURN_NOT_OK(bf_buffer_append(&r->out, t->s, t->n));
+    status = bf_buffer_append(&r->out, t->s, t->n);
     i++;
   }
-  return BF_OK;
+  r->depth--;
+  return status;
 }
 
 int bf__engine_compat_rewrite(const char *sql, char **out, bf_error_t *err) {

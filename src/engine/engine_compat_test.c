@@ -98,6 +98,32 @@ static void test_unbalanced_and_truncated_input(void **state) {
   free(big);
 }
 
+static void test_deep_nesting_stops_rewriting(void **state) {
+  (void)state;
+  /* 100,000 nested struct( calls: the rewrite stops at its depth bound, no stack overflow */
+  size_t levels = 100000, n = levels * 8 + levels + 16;
+  char *sql = malloc(n);
+  assert_non_null(sql);
+  strcpy(sql, "SELECT ");
+  char *p = sql + strlen(sql);
+  for (size_t i = 0; i < levels; i++, p += 7) memcpy(p, "struct(", 7);
+  *p++ = '1';
+  for (size_t i = 0; i < levels; i++) *p++ = ')';
+  *p = '\0';
+  char *out = NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf__engine_compat_rewrite(sql, &out, &err), BF_OK);
+  assert_non_null(out);
+  const char *head = "SELECT struct_pack(\"c0\" := struct_pack(";
+  assert_int_equal(strncmp(out, head, strlen(head)), 0);
+  assert_non_null(strstr(out, "struct(struct("));
+  free(out);
+  free(sql);
+  expect("SELECT make_array(1, 2), make_list(), make_array(make_array(1))",
+         "SELECT list_value(1, 2), list_value(), list_value(list_value(1))");
+}
+
 static void test_keyword_hint(void **state) {
   (void)state;
   bf_error_t err;
@@ -135,6 +161,7 @@ int main(void) {
       cmocka_unit_test(test_casts_and_percentiles),
       cmocka_unit_test(test_value_aggregates_and_at),
       cmocka_unit_test(test_unbalanced_and_truncated_input),
+      cmocka_unit_test(test_deep_nesting_stops_rewriting),
       cmocka_unit_test(test_keyword_hint),
       cmocka_unit_test(test_refusals),
   };
