@@ -82,14 +82,21 @@ static int word_is(const char *s, size_t n, const char *w) {
   return strlen(w) == n && strncasecmp(s, w, n) == 0;
 }
 
+/* The words that start a rewrite; a word is checked by length and first letter
+ * before any comparison, so scanning a statement without them stays cheap. */
+static const char *const TRIGGERS[] = {
+    "at", "struct", "named_struct", "arrow_cast", "arrow_try_cast", "approx_percentile_cont",
+    "approx_percentile_cont_with_weight", "first_value", "last_value", "nth_value",
+    "approx_distinct", "approx_median", "covar", "var", "var_sample", "var_population",
+    "percentile_cont", "make_array", "make_list",
+};
+
 static int is_trigger(const char *s, size_t n) {
-  return word_is(s, n, "struct") || word_is(s, n, "named_struct") || word_is(s, n, "arrow_cast") ||
-         word_is(s, n, "arrow_try_cast") || word_is(s, n, "approx_percentile_cont") ||
-         word_is(s, n, "approx_percentile_cont_with_weight") || word_is(s, n, "at") ||
-         word_is(s, n, "first_value") || word_is(s, n, "last_value") || word_is(s, n, "nth_value") ||
-         word_is(s, n, "approx_distinct") || word_is(s, n, "approx_median") || word_is(s, n, "covar") ||
-         word_is(s, n, "var") || word_is(s, n, "var_sample") || word_is(s, n, "var_population") ||
-         word_is(s, n, "percentile_cont") || word_is(s, n, "make_array") || word_is(s, n, "make_list");
+  if (n < 2 || n > 34) return 0;
+  char first = (char)tolower((unsigned char)s[0]);
+  for (size_t i = 0; i < sizeof TRIGGERS / sizeof *TRIGGERS; i++)
+    if (TRIGGERS[i][0] == first && strlen(TRIGGERS[i]) == n && strncasecmp(s, TRIGGERS[i], n) == 0) return 1;
+  return 0;
 }
 
 /* Rewrites nested deeper than this are left as written (the guard then bounds the
