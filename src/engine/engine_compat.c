@@ -1,7 +1,8 @@
 /* DataFusion compatibility layer: installs the macros of engine_compat_macros.c in
- * the query database's default schema (before the sandbox locks the configuration), refuses the DataFusion functions this engine does not offer with
- * the equivalent to use, and adds a quoting hint to parser errors caused by column
- * names that are keywords in DuckDB but not in DataFusion. */
+ * the query database's default schema (before the sandbox locks the configuration),
+ * refuses the DataFusion functions this engine does not offer with the equivalent
+ * to use, and adds hints to errors caused by DataFusion spellings: a column named
+ * with a DuckDB-only keyword, cardinality() of an array, ~*, map(k, v, ...). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,28 +44,6 @@ int bf__engine_compat_check_function(const char *name, bf_error_t *err) {
   return BF_OK;
 }
 
-/* make_array(a, b, ...) / make_list: one overload per argument count up to 32. */
-static int append_make_array(bf_buffer_t *sql, const char *name) {
-  BF_RETURN_NOT_OK(bf__sql_append(sql, "CREATE MACRO " BF_COMPAT_SCHEMA "."));
-  BF_RETURN_NOT_OK(bf__sql_append(sql, name));
-  BF_RETURN_NOT_OK(bf__sql_append(sql, "() AS []"));
-  for (int n = 1; n <= 32; n++) {
-    char arg[16];
-    BF_RETURN_NOT_OK(bf__sql_append(sql, ", ("));
-    for (int i = 0; i < n; i++) {
-      snprintf(arg, sizeof arg, "%sa%d", i ? ", " : "", i);
-      BF_RETURN_NOT_OK(bf__sql_append(sql, arg));
-    }
-    BF_RETURN_NOT_OK(bf__sql_append(sql, ") AS ["));
-    for (int i = 0; i < n; i++) {
-      snprintf(arg, sizeof arg, "%sa%d", i ? ", " : "", i);
-      BF_RETURN_NOT_OK(bf__sql_append(sql, arg));
-    }
-    BF_RETURN_NOT_OK(bf__sql_append(sql, "]"));
-  }
-  return bf__sql_append(sql, ";\n");
-}
-
 int bf__engine_compat_install(duckdb_connection conn, bf_error_t *err) {
   bf_buffer_t sql;
   bf_buffer_init(&sql);
@@ -74,8 +53,6 @@ int bf__engine_compat_install(duckdb_connection conn, bf_error_t *err) {
     if (status == BF_OK) status = bf__sql_append(&sql, bf__compat_macros[i]);
     if (status == BF_OK) status = bf__sql_append(&sql, ";\n");
   }
-  if (status == BF_OK) status = append_make_array(&sql, "make_array");
-  if (status == BF_OK) status = append_make_array(&sql, "make_list");
   const char *text = status == BF_OK ? bf__sql_cstr(&sql) : NULL;
   if (text == NULL)
     status = bf_error_set(err, BF_ENOMEM, "out of memory");

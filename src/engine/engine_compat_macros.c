@@ -3,8 +3,8 @@
  * overloads by argument count are listed in one entry. A macro that shadows a
  * built-in (to_timestamp, encode, ...) keeps the built-in's result for every call
  * the built-in accepted and only adds DataFusion's forms; the built-in is reached
- * as system.main.<name>. make_array / make_list overloads are generated in
- * engine_compat.c. Semantics follow DataFusion's function reference; the
+ * as system.main.<name>. make_array / make_list and the aggregates DataFusion names
+ * differently are renamed by the rewrite (engine_compat_rewrite.c). Semantics follow DataFusion's function reference; the
  * differences that remain are listed in docs/sql.md. */
 #include <stddef.h>
 
