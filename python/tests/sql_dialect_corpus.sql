@@ -379,7 +379,7 @@ SELECT approx_percentile_cont(confidence, 0.5) FILTER (WHERE flag), approx_disti
 SELECT var(id) FILTER (WHERE flag), covar(id, count) FILTER (WHERE count > 0), var_population(DISTINCT id % 4) FROM {t}
 SELECT approx_median(confidence) FILTER (WHERE category = 'a') FROM {t} #@ approx=0.5
 SELECT category, percentile_cont(confidence, 0.5) FILTER (WHERE flag) FROM {t} GROUP BY category
-SELECT count(*) FROM {t} WHERE predicted_at > now() - INTERVAL '1 hour'
+SELECT count(*) FROM {t} WHERE predicted_at > to_timestamp('2026-12-01T13:00:00Z') - INTERVAL '1 hour'
 SELECT count(*) FROM {t} WHERE predicted_at > '2026-12-01T11:00:00Z'
 SELECT INTERVAL '1 day 2 hours', INTERVAL '1' HOUR, INTERVAL '90 minutes'
 SELECT CAST(id AS STRING) AS s, CAST(id AS TEXT) AS t2, id::INT AS i, CAST(confidence AS REAL) AS r FROM {t}
