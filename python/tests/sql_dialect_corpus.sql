@@ -411,3 +411,7 @@ SELECT strpos('äbc', 'c'), length('äbc'), substr('äbc', 2, 1), reverse('äbc'
 SELECT ascii(NULL), chr(0), regexp_replace('a.b.c', '\.', '-', 'g'), regexp_replace('abc', '(b)', '[\1]')
 SELECT date_bin(INTERVAL '1 week', at), date_bin(INTERVAL '1 month', at) FROM {t}
 SELECT to_timestamp('2026-12-01T11:00:00+05:30'), date_part('epoch', DATE '2026-12-01'), to_unixtime(DATE '2026-12-01'), to_unixtime(1.9), to_unixtime(-1.5)
+-- upper-case spellings
+SELECT BTRIM(note), NVL(note, 'x'), MAKE_ARRAY(1, id), STRUCT(1 AS A), NAMED_STRUCT('a', id), TO_TIMESTAMP('2026-12-01T11:00:00Z') FROM {t}
+SELECT DATE_BIN(INTERVAL '1 hour', predicted_at) AS b, APPROX_DISTINCT(user_id), APPROX_PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY id) FROM {t} GROUP BY b ORDER BY b #@ approx=0.3
+SELECT "at" AS a1, AT AS a2 FROM {t} WHERE At IS NOT NULL ORDER BY id LIMIT 2

@@ -202,7 +202,7 @@ static int rewrite_struct(rw_t *r, long name, long open, int named, long *resume
     long last = prev_tok(r, ends[a]), as = prev_tok(r, last);
     if (as > starts[a] && is_word(r, as, "as") &&
         (r->t[last].kind == T_WORD || r->t[last].kind == T_QIDENT)) {
-      BF_RETURN_NOT_OK(emit_ident(r, &r->t[last], 1));
+      BF_RETURN_NOT_OK(emit_ident(r, &r->t[last], 0)); /* DataFusion keeps the alias's case */
       BF_RETURN_NOT_OK(bf__sql_append(&r->out, " := "));
       BF_RETURN_NOT_OK(emit_trim(r, starts[a], as));
     } else {

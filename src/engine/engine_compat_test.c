@@ -38,7 +38,7 @@ static void test_untouched_statements_are_not_copied(void **state) {
 static void test_structs(void **state) {
   (void)state;
   expect("SELECT struct(1 AS a, 'x' AS \"B\", 2)", "SELECT struct_pack(\"a\" := 1, \"B\" := 'x', \"c2\" := 2)");
-  expect("SELECT struct(1 AS A)", "SELECT struct_pack(\"a\" := 1)"); /* unquoted names fold to lower case */
+  expect("SELECT struct(1 AS A)", "SELECT struct_pack(\"A\" := 1)"); /* as DataFusion: the alias as written */
   expect("SELECT named_struct('a', 1, 'it''s', struct(2 AS b))",
          "SELECT struct_pack(\"a\" := 1, \"it's\" := struct_pack(\"b\" := 2))");
   /* a STRUCT type after AS or :: stays a type */
