@@ -158,24 +158,26 @@ static int split_args(const rw_t *r, long open, long *starts, long *ends, int ma
   return count;
 }
 
-static int emit_ident(rw_t *r, const tok_t *name, int lower) {
+/* A field name as a quoted identifier: "x" as written, a word quoted as written
+ * (DataFusion keeps the case of struct aliases), a 'literal' unquoted first. */
+static int emit_ident(rw_t *r, const tok_t *name) {
   if (name->kind == T_QIDENT) return bf_buffer_append(&r->out, name->s, name->n);
-  char buf[256];
-  size_t n = name->n < sizeof buf - 1 ? name->n : sizeof buf - 1;
-  for (size_t i = 0; i < n; i++) buf[i] = lower ? (char)tolower((unsigned char)name->s[i]) : name->s[i];
-  buf[n] = '\0';
-  if (name->kind == T_STRING) { /* 'a' -> "a" (inner '' stays a quote) */
-    buf[n > 0 ? n - 1 : 0] = '\0';
-    char unq[256];
-    size_t u = 0;
-    for (size_t i = 1; buf[i] && u + 1 < sizeof unq; i++) {
-      unq[u++] = buf[i];
-      if (buf[i] == '\'' && buf[i + 1] == '\'') i++;
+  char *text = malloc(name->n + 1);
+  if (text == NULL) return BF_ENOMEM;
+  size_t n = 0;
+  if (name->kind == T_STRING) { /* 'a''b' -> a'b */
+    for (size_t i = 1; i + 1 < name->n; i++) {
+      text[n++] = name->s[i];
+      if (name->s[i] == '\'' && name->s[i + 1] == '\'') i++;
     }
-    unq[u] = '\0';
-    return bf__sql_ident(&r->out, unq);
+  } else {
+    memcpy(text, name->s, name->n);
+    n = name->n;
   }
-  return bf__sql_ident(&r->out, buf);
+  text[n] = '\0';
+  int status = bf__sql_ident(&r->out, text);
+  free(text);
+  return status;
 }
 
 /* struct(...) and named_struct(...): returns 1 when rewritten. */
@@ -186,7 +188,7 @@ static int rewrite_struct(rw_t *r, long name, long open, int named, long *resume
   if (named) /* every name a string literal */
     for (int a = 0; a < n; a += 2) {
       long k = next_tok(r, starts[a] - 1);
-      if (r->t[k].kind != T_STRING || next_tok(r, k) != ends[a]) return 0;
+      if (r->t[k].kind != T_STRING || r->t[k].s[0] != '\'' || next_tok(r, k) != ends[a]) return 0;
     }
   (void)name;
   BF_RETURN_NOT_OK(bf__sql_append(&r->out, "struct_pack("));
@@ -194,7 +196,7 @@ static int rewrite_struct(rw_t *r, long name, long open, int named, long *resume
   for (int a = 0; a < n; a += named ? 2 : 1, field++) {
     if (field) BF_RETURN_NOT_OK(bf__sql_append(&r->out, ", "));
     if (named) {
-      BF_RETURN_NOT_OK(emit_ident(r, &r->t[next_tok(r, starts[a] - 1)], 0));
+      BF_RETURN_NOT_OK(emit_ident(r, &r->t[next_tok(r, starts[a] - 1)]));
       BF_RETURN_NOT_OK(bf__sql_append(&r->out, " := "));
       BF_RETURN_NOT_OK(emit_trim(r, starts[a + 1], ends[a + 1]));
       continue;
@@ -202,7 +204,7 @@ static int rewrite_struct(rw_t *r, long name, long open, int named, long *resume
     long last = prev_tok(r, ends[a]), as = prev_tok(r, last);
     if (as > starts[a] && is_word(r, as, "as") &&
         (r->t[last].kind == T_WORD || r->t[last].kind == T_QIDENT)) {
-      BF_RETURN_NOT_OK(emit_ident(r, &r->t[last], 0)); /* DataFusion keeps the alias's case */
+      BF_RETURN_NOT_OK(emit_ident(r, &r->t[last]));
       BF_RETURN_NOT_OK(bf__sql_append(&r->out, " := "));
       BF_RETURN_NOT_OK(emit_trim(r, starts[a], as));
     } else {

@@ -48,6 +48,14 @@ static void test_structs(void **state) {
   expect("SELECT named_struct(n, 1)", "SELECT named_struct(n, 1)");
   expect("SELECT named_struct('a')", "SELECT named_struct('a')");
   expect("SELECT struct()", "SELECT struct()");
+  expect("SELECT named_struct($$a$$, 1)", "SELECT named_struct($$a$$, 1)");
+  char sql[1200], want[1200], name[1001];
+  memset(name, 'n', 1000);
+  name[1000] = '\0';
+  snprintf(sql, sizeof sql, "SELECT struct(1 AS %s)", name); /* long names are kept whole */
+  snprintf(want, sizeof want, "SELECT struct_pack(\"%s\" := 1)", name);
+  expect(sql, want);
+  expect("SELECT named_struct('', 1, 'a\"b', 2)", "SELECT struct_pack(\"\" := 1, \"a\"\"b\" := 2)");
 }
 
 static void test_casts_and_percentiles(void **state) {
