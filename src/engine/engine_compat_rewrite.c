@@ -219,8 +219,9 @@ static int rewrite_struct(rw_t *r, long name, long open, int named, long *resume
   return 1;
 }
 
-/* DuckDB type for an Arrow type name as DataFusion spells it, or NULL. */
-static const char *duck_type(const char *arrow) {
+/* DuckDB type for an Arrow type name as DataFusion spells it, or NULL. decimal
+ * holds a DECIMAL(p, s) spelling (the rewrite runs on many threads at once). */
+static const char *duck_type(const char *arrow, char decimal[32]) {
   static const char *const map[][2] = {
       {"Int8", "TINYINT"}, {"Int16", "SMALLINT"}, {"Int32", "INTEGER"}, {"Int64", "BIGINT"},
       {"UInt8", "UTINYINT"}, {"UInt16", "USMALLINT"}, {"UInt32", "UINTEGER"}, {"UInt64", "UBIGINT"},
@@ -240,10 +241,9 @@ static const char *duck_type(const char *arrow) {
     if (strcmp(arrow, map[i][0]) == 0) return map[i][1];
   int p, s;
   char tail;
-  static char decimal[32];
   if (sscanf(arrow, "Decimal128(%d, %d%c", &p, &s, &tail) == 3 && tail == ')' && p > 0 && p <= 38 &&
       s >= 0 && s <= p) {
-    snprintf(decimal, sizeof decimal, "DECIMAL(%d, %d)", p, s);
+    snprintf(decimal, 32, "DECIMAL(%d, %d)", p, s);
     return decimal;
   }
   return NULL;
@@ -257,7 +257,8 @@ static int rewrite_arrow_cast(rw_t *r, long name, long open, long *resume) {
   char arrow[64];
   memcpy(arrow, r->t[k].s + 1, r->t[k].n - 2);
   arrow[r->t[k].n - 2] = '\0';
-  const char *type = duck_type(arrow);
+  char decimal[32];
+  const char *type = duck_type(arrow, decimal);
   if (type == NULL) return 0;
   BF_RETURN_NOT_OK(bf__sql_append(&r->out, word_is(r->t[name].s, r->t[name].n, "arrow_cast") ? "CAST(" : "TRY_CAST("));
   BF_RETURN_NOT_OK(emit_trim(r, starts[0], ends[0]));
