@@ -415,3 +415,5 @@ SELECT to_timestamp('2026-12-01T11:00:00+05:30'), date_part('epoch', DATE '2026-
 SELECT BTRIM(note), NVL(note, 'x'), MAKE_ARRAY(1, id), STRUCT(1 AS A), NAMED_STRUCT('a', id), TO_TIMESTAMP('2026-12-01T11:00:00Z') FROM {t}
 SELECT DATE_BIN(INTERVAL '1 hour', predicted_at) AS b, APPROX_DISTINCT(user_id), APPROX_PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY id) FROM {t} GROUP BY b ORDER BY b #@ approx=0.3
 SELECT "at" AS a1, AT AS a2 FROM {t} WHERE At IS NOT NULL ORDER BY id LIMIT 2
+-- regexp_match with many and with named capture groups
+SELECT regexp_match('a1b2c3d4e5f6', '(a)(1)(b)(2)(c)(3)(d)(4)(e)'), regexp_match(user_id, '(?P<letter>[a-z])(\d)')  FROM {t}

@@ -31,9 +31,13 @@ const char *const bf__compat_macros[] = {
     "WHEN 1 THEN [regexp_extract(s, r, 1)] "
     "WHEN 2 THEN [regexp_extract(s, r, 1), regexp_extract(s, r, 2)] "
     "WHEN 3 THEN [regexp_extract(s, r, 1), regexp_extract(s, r, 2), regexp_extract(s, r, 3)] "
-    "WHEN 4 THEN [regexp_extract(s, r, 1), regexp_extract(s, r, 2), regexp_extract(s, r, 3), "
-    "regexp_extract(s, r, 4)] "
-    "ELSE error('regexp_match(): patterns with more than 4 capture groups are not supported; "
+    "WHEN 4 THEN [regexp_extract(s, r, 1), regexp_extract(s, r, 2), regexp_extract(s, r, 3), regexp_extract(s, r, 4)] "
+    "WHEN 5 THEN [regexp_extract(s, r, 1), regexp_extract(s, r, 2), regexp_extract(s, r, 3), regexp_extract(s, r, 4), regexp_extract(s, r, 5)] "
+    "WHEN 6 THEN [regexp_extract(s, r, 1), regexp_extract(s, r, 2), regexp_extract(s, r, 3), regexp_extract(s, r, 4), regexp_extract(s, r, 5), regexp_extract(s, r, 6)] "
+    "WHEN 7 THEN [regexp_extract(s, r, 1), regexp_extract(s, r, 2), regexp_extract(s, r, 3), regexp_extract(s, r, 4), regexp_extract(s, r, 5), regexp_extract(s, r, 6), regexp_extract(s, r, 7)] "
+    "WHEN 8 THEN [regexp_extract(s, r, 1), regexp_extract(s, r, 2), regexp_extract(s, r, 3), regexp_extract(s, r, 4), regexp_extract(s, r, 5), regexp_extract(s, r, 6), regexp_extract(s, r, 7), regexp_extract(s, r, 8)] "
+    "WHEN 9 THEN [regexp_extract(s, r, 1), regexp_extract(s, r, 2), regexp_extract(s, r, 3), regexp_extract(s, r, 4), regexp_extract(s, r, 5), regexp_extract(s, r, 6), regexp_extract(s, r, 7), regexp_extract(s, r, 8), regexp_extract(s, r, 9)] "
+    "ELSE error('regexp_match(): patterns with more than 9 capture groups are not supported; "
     "use regexp_extract(str, pattern, group) per group') END END",
     "__regexp_instr(s, r) AS CASE WHEN s IS NULL OR r IS NULL THEN NULL WHEN regexp_matches(s, r) "
     "THEN length(regexp_split_to_array(s, r)[1]) + 1 ELSE 0 END",
