@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/engine_compat.h"
 #include "engine/engine_internal.h"
 
 int bf__sql_append(bf_buffer_t *buf, const char *s) { return bf_buffer_append(buf, s, strlen(s)); }
@@ -153,6 +154,8 @@ int bf_engine_create(const char *data_dir, const bf_engine_options_t *options, b
   bf__sql_exec(e->ddl_conn, "SET TimeZone = 'UTC'", NULL); /* ICU may be absent: best effort */
   status = bf__sql_exec(e->ddl_conn, bf__sql_cstr(&sql), err);
   bf_buffer_reset(&sql);
+  /* The DataFusion compatibility macros (engine_compat.c) are created before the lock. */
+  if (status == BF_OK) status = bf__engine_compat_install(e->ddl_conn, err);
   if (status == BF_OK) status = bf__sql_exec(e->ddl_conn, "SET enable_external_access = false", err);
   if (status == BF_OK) status = bf__sql_exec(e->ddl_conn, "SET lock_configuration = true", err);
   if (status != BF_OK) {

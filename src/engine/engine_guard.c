@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "engine/engine_compat.h"
 #include "engine/engine_internal.h"
 
 static const char *const ALLOWED_TABLE_FUNCTIONS[] = {
@@ -193,6 +194,7 @@ static double numeric_literal(json_t *argument) {
 
 static int check_function(guard_t *g, json_t *node) {
   const char *name = json_string_value(json_object_get(node, "function_name"));
+  BF_RETURN_NOT_OK(bf__engine_compat_check_function(name, g->err));
   if (IN(name, DENIED_FUNCTIONS))
     return bf_error_set(g->err, BF_EPERM, "%s() is not available: queries cannot read the server's "
                         "settings", name);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "bifrost/ipc.h"
+#include "engine/engine_compat.h"
 #include "engine/engine_internal.h"
 
 typedef struct watchdog {
@@ -304,9 +305,15 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
     return bf_error_set(err, BF_EINVAL, "the query text is %zu bytes, over the server's limit of "
                         "%lld (--max-sql-bytes)", sql_len, (long long)engine->max_sql_bytes);
   BF_RETURN_NOT_OK(bf__engine_guard_text(engine, sql, err));
+  /* DataFusion-only syntax becomes DuckDB's (NULL: nothing to rewrite). */
+  char *rewritten = NULL;
+  BF_RETURN_NOT_OK(bf__engine_compat_rewrite(sql, &rewritten, err));
+  if (rewritten) sql = rewritten;
   duckdb_connection conn;
-  if (duckdb_connect(engine->query_db, &conn) != DuckDBSuccess)
+  if (duckdb_connect(engine->query_db, &conn) != DuckDBSuccess) {
+    free(rewritten);
     return bf_error_set(err, BF_EINTERNAL, "cannot connect to the query database");
+  }
   duckdb_extracted_statements extracted = NULL;
   duckdb_prepared_statement prepared = NULL;
   int status = BF_OK;
@@ -334,6 +341,7 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
   if (n == 0) {
     const char *msg = extracted ? duckdb_extract_statements_error(extracted) : NULL;
     status = bf_error_set(err, BF_EINVAL, "%s", msg && msg[0] ? msg : "empty query");
+    bf__engine_compat_error_hint(sql, err);
     goto done;
   }
   if (n > 1) {
@@ -355,8 +363,10 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
                             "WITH, VALUES, DESCRIBE, SUMMARIZE, SHOW); data is written through a "
                             "producer",
                             keyword);
-    else if (!not_a_select)
+    else if (!not_a_select) {
       status = bf_error_set(err, BF_EQUERY, "%s", duckdb_prepare_error(prepared));
+      bf__engine_compat_error_hint(sql, err);
+    }
     goto done;
   }
   duckdb_statement_type type = duckdb_prepared_statement_type(prepared);
@@ -402,5 +412,6 @@ done:
   if (prepared) duckdb_destroy_prepare(&prepared);
   if (extracted) duckdb_destroy_extracted(&extracted);
   duckdb_disconnect(&conn);
+  free(rewritten);
   return status;
 }
