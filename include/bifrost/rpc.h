@@ -90,6 +90,9 @@ int bf_rpc_call_finish(bf_rpc_call_t *call, int bf_status, const char *message);
 /* Value of request metadata `key` (e.g. "authorization") or NULL; valid during
  * the handler. */
 const char *bf_rpc_call_metadata(bf_rpc_call_t *call, const char *key, size_t *len);
+/* One extra entry ("x-refreshed-token") for the reply's initial metadata; must be
+ * set before anything is sent (BF_ECLOSED otherwise). A second call replaces it. */
+int bf_rpc_call_set_initial_metadata(bf_rpc_call_t *call, const char *key, const char *value);
 /* The name the authenticate hook gave the caller ("" until set). */
 void bf_rpc_call_set_user(bf_rpc_call_t *call, const char *user);
 const char *bf_rpc_call_user(const bf_rpc_call_t *call);

@@ -97,3 +97,30 @@ def test_grants_apply_to_the_scouter_endpoint(secured):
     ingest_reader = DatasetClient(transport=transport(secured, "ingest"))
     with pytest.raises(Exception, match="may not read"):
         ingest_reader.sql("SELECT count(*) FROM prod.ml.scores")
+
+
+def test_a_long_running_producer_gets_fresh_tokens_and_loses_nothing(tmp_path_factory):
+    """The client logs in once and takes a replacement token from the
+    x-refreshed-token reply header: with 2 s tokens, 6 s of inserts all arrive."""
+    import time
+
+    path: Path = tmp_path_factory.mktemp("auth-ttl") / "users.json"
+    path.write_text(json.dumps({"users": [
+        {"name": "ingest", "password_hash": hash_password("ingest-pw"),
+         "grants": [{"on": "*.*.*", "allow": ["read", "write"]}]}]}))
+    path.chmod(0o600)
+    server = ServerProcess(tmp_path_factory.mktemp("ttl") / "data",
+                           args=["--auth-file", path, "--token-ttl", "2"])
+    config = TableConfig(Score, catalog="prod", schema_name="ml", table="long")
+    from scouter.bifrost import WriteConfig
+
+    producer = DatasetProducer(config, transport(server, "ingest"),
+                               WriteConfig(batch_size=5, scheduled_delay_secs=1))
+    producer.register()
+    for i in range(60):  # 6 s: three token lifetimes
+        producer.insert(Score(id=i, user="u"))
+        time.sleep(0.1)
+    producer.shutdown()
+    client = DatasetClient(transport=transport(server, "ingest"), table_config=config)
+    assert sorted(r.id for r in client.read()) == list(range(60))
+    server.stop()

@@ -40,6 +40,9 @@ struct bf_rpc_call {
   int finished;
   char method[256];
   char user[160];       /* set by the authenticate hook */
+  char md_key[64];      /* one extra initial metadata entry, "" if none */
+  char *md_value;       /* malloc'd */
+  grpc_metadata *md_sent; /* malloc'd once sent; freed with the call */
   char *peer;           /* gpr_malloc'd by grpc_call_get_peer, on first use */
   pthread_mutex_t mu;
   void *done_tag;       /* guarded by mu: the batch tag that completed, or NULL */
@@ -129,10 +132,22 @@ static void wait_close(bf_rpc_call_t *c) {
   pthread_mutex_unlock(&c->mu);
 }
 
+/* Sends the call's extra metadata entry, if any, with the initial metadata (the
+ * entry lives until the call is released). */
 static void add_initial_metadata(bf_rpc_call_t *c, grpc_op *op) {
   memset(op, 0, sizeof *op);
   op->op = GRPC_OP_SEND_INITIAL_METADATA;
   c->sent_initial_metadata = 1;
+  if (c->md_key[0] && c->md_value) {
+    grpc_metadata *md = malloc(sizeof *md);
+    if (md == NULL) return;
+    memset(md, 0, sizeof *md);
+    md->key = grpc_slice_from_copied_string(c->md_key);
+    md->value = grpc_slice_from_copied_string(c->md_value);
+    op->data.send_initial_metadata.count = 1;
+    op->data.send_initial_metadata.metadata = md;
+    c->md_sent = md;
+  }
 }
 
 /* Appends SEND_STATUS_FROM_SERVER to ops, runs the batch and waits for the call to
@@ -202,6 +217,19 @@ int bf_rpc_call_finish(bf_rpc_call_t *c, int bf_status, const char *message) {
   size_t n = 0;
   if (!c->sent_initial_metadata) add_initial_metadata(c, &ops[n++]);
   return send_status(c, ops, n, bf_status, message);
+}
+
+int bf_rpc_call_set_initial_metadata(bf_rpc_call_t *c, const char *key, const char *value) {
+  if (c->sent_initial_metadata) return BF_ECLOSED;
+  if (strlen(key) >= sizeof c->md_key) return BF_EINVAL;
+  size_t n = strlen(value) + 1;
+  char *copy = malloc(n);
+  if (copy == NULL) return BF_ENOMEM;
+  memcpy(copy, value, n);
+  free(c->md_value);
+  c->md_value = copy;
+  snprintf(c->md_key, sizeof c->md_key, "%s", key);
+  return BF_OK;
 }
 
 void bf_rpc_call_set_user(bf_rpc_call_t *c, const char *user) {
@@ -339,6 +367,12 @@ static void *worker_main(void *arg) {
     if (got_call && !c.finished) wait_close(&c); /* e.g. the request never arrived */
     if (c.call) grpc_call_unref(c.call);
     if (c.peer) gpr_free(c.peer);
+    if (c.md_sent) {
+      grpc_slice_unref(c.md_sent->key);
+      grpc_slice_unref(c.md_sent->value);
+      free(c.md_sent);
+    }
+    free(c.md_value);
     grpc_call_details_destroy(&c.details);
     grpc_metadata_array_destroy(&c.request_md);
     pthread_mutex_destroy(&c.mu);

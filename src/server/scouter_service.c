@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "bifrost/ipc.h"
 #include "schema/schema_scouter.h"
 #include "scouter/grpc/v1/scouter.pb-c.h"
@@ -65,6 +67,63 @@ static void rfc3339(int64_t ms, char out[40]) {
   gmtime_r(&secs, &tm);
   size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
   snprintf(out + n, 40 - n, ".%03d+00:00", (int)(ms % 1000));
+}
+
+/* ---- token renewal ------------------------------------------------------------------ */
+
+static int b64url_value(char ch) {
+  if (ch >= 'A' && ch <= 'Z') return ch - 'A';
+  if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
+  if (ch >= '0' && ch <= '9') return ch - '0' + 52;
+  if (ch == '-') return 62;
+  if (ch == '_') return 63;
+  return -1;
+}
+
+/* The "exp" claim (seconds) of a JWT whose signature the authenticate hook has
+ * already checked; -1 if it cannot be read. */
+static int64_t token_expiry(const char *token, size_t len) {
+  const char *dot1 = memchr(token, '.', len);
+  if (dot1 == NULL) return -1;
+  const char *payload = dot1 + 1;
+  const char *dot2 = memchr(payload, '.', len - (size_t)(payload - token));
+  if (dot2 == NULL || dot2 - payload > 2048) return -1;
+  unsigned char decoded[1600];
+  size_t n = 0;
+  unsigned bits = 0, acc = 0;
+  for (const char *p = payload; p < dot2; p++) {
+    int v = b64url_value(*p);
+    if (v < 0) return -1;
+    acc = (acc << 6) | (unsigned)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      decoded[n++] = (unsigned char)((acc >> bits) & 0xFF);
+    }
+  }
+  json_t *claims = json_loadb((const char *)decoded, n, 0, NULL);
+  json_t *exp = json_object_get(claims, "exp");
+  int64_t result = json_is_integer(exp) ? (int64_t)json_integer_value(exp) : -1;
+  json_decref(claims);
+  return result;
+}
+
+/* The published client keeps the token of its one Login and replaces it with one
+ * sent back in "x-refreshed-token": a token past half its life gets a fresh one
+ * with the reply, so a long-running producer never meets an expired token. */
+static void renew_token(bf_service_t *s, bf_rpc_call_t *call) {
+  if (s->auth == NULL || !s->auth->enabled) return;
+  size_t len = 0;
+  const char *authorization = bf_rpc_call_metadata(call, "authorization", &len);
+  if (authorization == NULL || len < 8) return;
+  int64_t exp = token_expiry(authorization + 7, len - 7);
+  double left = (double)exp - (double)time(NULL);
+  if (exp < 0 || left > s->auth->token_ttl_secs / 2) return;
+  char token[BF_TOKEN_MAX];
+  int64_t expires_ms = 0;
+  if (bf_token_issue(&s->auth->key, bf_rpc_call_user(call), s->auth->token_ttl_secs, token,
+                     &expires_ms, NULL) == BF_OK)
+    bf_rpc_call_set_initial_metadata(call, "x-refreshed-token", token);
 }
 
 /* ---- AuthService ------------------------------------------------------------------ */
@@ -502,6 +561,7 @@ void bf_scouter_service_handle(void *ctx, bf_rpc_call_t *call, const char *metho
       return;
     }
   } else if (strncmp(method, DATASET_PREFIX, strlen(DATASET_PREFIX)) == 0) {
+    renew_token(s, call);
     if (strcmp(name, "InsertBatch") == 0) {
       handle_insert(s, call, request, request_size);
       return;
