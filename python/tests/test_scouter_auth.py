@@ -56,6 +56,17 @@ def transport(server, user: str, password: str | None = None) -> GrpcConfig:
                       password=USERS[user][0] if password is None else password)
 
 
+def wait_for_rows(client, n: int) -> list:
+    """The published client's flush() only signals its queue, and its shutdown()
+    waits 250 ms at most: wait for the rows (or 60 s) before shutting down."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while len(rows := client.read()) < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return rows
+
+
 def test_login_checks_the_credentials(secured):
     wire = Wire(secured.uri)
     for user, password in (("guest", "guest"), ("ingest", "wrong"), ("nobody", "ingest-pw")):
@@ -82,10 +93,10 @@ def test_grants_apply_to_the_scouter_endpoint(secured):
     DatasetProducer(other, transport(secured, "ingest")).register()
     for i in range(5):
         ingest.insert(Score(id=i, user=f"u{i}"))
-    ingest.shutdown()
-
+    ingest.flush()
     analyst = DatasetClient(transport=transport(secured, "analyst"), table_config=scores)
-    assert sorted(r.id for r in analyst.read()) == list(range(5))
+    assert sorted(r.id for r in wait_for_rows(analyst, 5)) == list(range(5))
+    ingest.shutdown()
     assert [d["table"] for d in analyst.list_datasets()] == ["scores"]  # "other" is not listed
     with pytest.raises(Exception, match="may not read"):
         analyst.sql("SELECT count(*) FROM prod.ml.other")
@@ -120,7 +131,8 @@ def test_a_long_running_producer_gets_fresh_tokens_and_loses_nothing(tmp_path_fa
     for i in range(60):  # 6 s: three token lifetimes
         producer.insert(Score(id=i, user="u"))
         time.sleep(0.1)
-    producer.shutdown()
+    producer.flush()
     client = DatasetClient(transport=transport(server, "ingest"), table_config=config)
-    assert sorted(r.id for r in client.read()) == list(range(60))
+    assert sorted(r.id for r in wait_for_rows(client, 60)) == list(range(60))
+    producer.shutdown()
     server.stop()

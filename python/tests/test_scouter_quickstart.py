@@ -171,3 +171,39 @@ print(len(c.read()), len({{r.user_id for r in c.read()}}))
     assert bf.sql(f"SELECT count(DISTINCT user_id) AS n FROM {table_config.fqn}").to_arrow() \
         .column("n")[0].as_py() == 500
     bf.shutdown()
+
+
+def test_a_table_registered_through_bifrost_v1_serves_the_published_client(server, transport,
+                                                                          unique_table):
+    script = f"""
+from datetime import datetime, timezone
+from typing import Optional
+from pydantic import BaseModel
+from bifrost import DatasetProducer, GrpcConfig, TableConfig
+class PredictionRecord(BaseModel):
+    user_id: str
+    model_name: str
+    prediction: float
+    confidence: float
+    feature_1: float
+    feature_2: float
+    label: Optional[str] = None
+    predicted_at: datetime
+tc = TableConfig(model=PredictionRecord, catalog="production", schema_name="ml", table="{unique_table}")
+with DatasetProducer(table_config=tc, transport=GrpcConfig(server_uri="{server.uri}")) as p:
+    now = datetime.now(timezone.utc)
+    for i in range(50):
+        p.insert(PredictionRecord(user_id=f"b{{i}}", model_name="m", prediction=0.5,
+                                  confidence=0.5, feature_1=1.0, feature_2=2.0, predicted_at=now))
+    print(p.flush(timeout=60))
+"""
+    assert bifrost_python(script).split() == ["50"]
+    table_config = TableConfig(model=PredictionRecord, catalog="production", schema_name="ml",
+                               table=unique_table)
+    producer = DatasetProducer(table_config=table_config, transport=transport)
+    assert producer.register() == "already_exists"
+    client = DatasetClient(transport=transport, table_config=table_config)
+    assert sorted(r.user_id for r in client.read()) == sorted(f"b{i}" for i in range(50))
+    empty = client.sql(f"SELECT * FROM {table_config.fqn} WHERE false").to_arrow()
+    assert empty.num_rows == 0 and "predicted_at" in empty.column_names
+    producer.shutdown()
