@@ -1,6 +1,6 @@
 # Bifrost developer entry points. `make demo` and `make test` work on a fresh
 # machine: both run `setup` first, which is idempotent and fast when done.
-.PHONY: setup deps build build-debug install test test-c test-py test-fuzz test-types test-spark demo bench clean
+.PHONY: setup deps build build-debug install test test-c test-py test-scouter test-fuzz test-types test-spark demo bench clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -28,7 +28,7 @@ $(VENV)/.bifrost-installed: $(EXT_SOURCES) | deps
 	@$(VENV)/bin/pip install --no-build-isolation -q .
 	@touch $@
 
-test: setup test-c test-fuzz test-types test-py
+test: setup test-c test-fuzz test-types test-py test-scouter
 
 test-c: build-debug
 	@cd build-debug && ASAN_OPTIONS=detect_leaks=1:detect_odr_violation=0 ctest --output-on-failure -j $(JOBS)
@@ -45,6 +45,14 @@ test-types: setup
 # pytest exits 5 when it collects nothing; that is a failure here, never a pass.
 test-py: setup
 	@BIFROST_SERVER_BIN=$(CURDIR)/build/bifrost-server $(PY) -m pytest python/tests -q; \
+	  rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+# The published scouter-ml 0.25.0 client (in .venv-scouter, made by setup) against
+# bifrost-server: python/tests/test_scouter_*.py. In .venv those files skip (there
+# `scouter` is our compatibility namespace); here a missing client is a failure.
+test-scouter: setup
+	@BIFROST_SCOUTER_REAL=1 BIFROST_SERVER_BIN=$(CURDIR)/build/bifrost-server \
+	  .venv-scouter/bin/python -m pytest python/tests/test_scouter_*.py -q -p no:cacheprovider; \
 	  rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 # Opt-in: Apache Spark 4 + delta-spark against our tables (python/tests/test_delta_spark.py).

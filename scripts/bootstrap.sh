@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Bootstrap a fresh machine for Bifrost: Debian build packages, the pinned DuckDB
 # C library and header (checksummed, unpacked into the git-ignored .deps/), and
-# the Python virtualenv at .venv. Idempotent: every step is skipped when its
-# result is already present, so a second run takes about a second.
+# the Python virtualenvs at .venv and .venv-scouter (the published Scouter
+# client). Idempotent: every step is skipped when its result is already present,
+# so a second run takes about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -64,5 +65,17 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -r "$REQ"
   echo "$want" > "$STAMP"
+fi
+# --- .venv-scouter: the published scouter-ml client (compatibility suite) ------
+# A separate virtualenv: its top-level `scouter` package would shadow our
+# compatibility namespace in .venv.
+SREQ=python/requirements-scouter.txt
+SSTAMP=.venv-scouter/.requirements.sha256
+swant=$(sha256sum "$SREQ" | cut -d' ' -f1)
+if [ "$(cat "$SSTAMP" 2>/dev/null)" != "$swant" ]; then
+  [ -x .venv-scouter/bin/python ] || { log "creating .venv-scouter"; "$PY" -m venv .venv-scouter; }
+  log "installing the published scouter-ml client into .venv-scouter"
+  .venv-scouter/bin/pip install -q -r "$SREQ"
+  echo "$swant" > "$SSTAMP"
 fi
 log "ok"

@@ -21,6 +21,7 @@
 #define BF_RPC_METHOD_DESCRIBE_TABLE "/bifrost.v1.Bifrost/DescribeTable"
 #define BF_RPC_METHOD_MAINTAIN_TABLE "/bifrost.v1.Bifrost/MaintainTable"
 #define BF_RPC_METHOD_LOGIN "/bifrost.v1.Bifrost/Login"
+#define BF_RPC_SERVICE_BIFROST "bifrost.v1.Bifrost"
 #define BF_RPC_METHOD_HEALTH_CHECK "/grpc.health.v1.Health/Check"
 
 #define BF_RPC_MAX_MESSAGE_BYTES (256 * 1024 * 1024)
@@ -44,12 +45,13 @@ typedef struct bf_rpc_call bf_rpc_call_t;
  * The handler must end the call with bf_rpc_call_reply or bf_rpc_call_finish
  * before returning (if it returns without doing so the framework finishes the call
  * with INTERNAL). The framework itself answers grpc.health.v1.Health/Check and
- * gives UNIMPLEMENTED to methods outside service bifrost.v1.Bifrost; the handler sees
- * every /bifrost.v1.Bifrost/ method, known or not. */
+ * gives UNIMPLEMENTED to methods outside the served services (options.services,
+ * default bifrost.v1.Bifrost); the handler sees every method of a served service,
+ * known or not. */
 typedef void (*bf_rpc_handler_fn)(void *ctx, bf_rpc_call_t *call, const char *method,
                                   const uint8_t *request, size_t request_size);
 
-/* Called for each /bifrost.v1.Bifrost/ call before its request message is read
+/* Called for each call of a served service before its request message is read
  * (an unauthenticated peer cannot make the server receive and decode a large
  * message). A non-OK return ends the call with that status and err's message.
  * It may attach state to the call with bf_rpc_call_set_user. */
@@ -62,6 +64,10 @@ typedef struct bf_rpc_server_options {
   bf_rpc_handler_fn handler;
   void *handler_ctx;
   bf_rpc_authenticate_fn authenticate; /* may be NULL; gets handler_ctx */
+  /* Full names of the services whose methods go to handler ("bifrost.v1.Bifrost",
+   * at most 8), NULL-terminated; NULL serves bifrost.v1.Bifrost only. The strings
+   * must outlive the server. */
+  const char *const *services;
   const char *tls_cert_pem;   /* with tls_key_pem: serve TLS only */
   const char *tls_key_pem;
   const char *tls_client_ca_pem; /* also require client certificates signed by it (mTLS) */
@@ -84,6 +90,9 @@ int bf_rpc_call_finish(bf_rpc_call_t *call, int bf_status, const char *message);
 /* Value of request metadata `key` (e.g. "authorization") or NULL; valid during
  * the handler. */
 const char *bf_rpc_call_metadata(bf_rpc_call_t *call, const char *key, size_t *len);
+/* One extra entry ("x-refreshed-token") for the reply's initial metadata; must be
+ * set before anything is sent (BF_ECLOSED otherwise). A second call replaces it. */
+int bf_rpc_call_set_initial_metadata(bf_rpc_call_t *call, const char *key, const char *value);
 /* The name the authenticate hook gave the caller ("" until set). */
 void bf_rpc_call_set_user(bf_rpc_call_t *call, const char *user);
 const char *bf_rpc_call_user(const bf_rpc_call_t *call);

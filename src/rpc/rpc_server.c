@@ -4,7 +4,8 @@
  * the call with a unary reply, a stream of messages plus a final status, or an error.
  * A worker's queue carries only its current call's events (see struct bf_rpc_call).
  * The health service (grpc.health.v1 Check) is answered here, and methods outside
- * service bifrost.v1.Bifrost get UNIMPLEMENTED. Shutdown follows the order gRPC core
+ * the served services (bifrost.v1.Bifrost unless the options list others) get
+ * UNIMPLEMENTED. Shutdown follows the order gRPC core
  * requires: shutdown_and_notify, grace period, cancel_all_calls, wait for the
  * notification, join workers, destroy the server, then drain and destroy the queues. */
 #include <grpc/grpc.h>
@@ -22,7 +23,7 @@
 #include "rpc/rpc_internal.h"
 
 #define BF_RPC_SERVICE_NAME "bifrost.v1.Bifrost"
-#define BF_RPC_SERVICE_PREFIX "/" BF_RPC_SERVICE_NAME "/"
+#define BF_RPC_MAX_SERVICES 8
 
 /* A call served by one worker. Two operations may be outstanding on the worker's
  * queue: the current batch and RECV_CLOSE_ON_SERVER, started as soon as the request
@@ -39,6 +40,9 @@ struct bf_rpc_call {
   int finished;
   char method[256];
   char user[160];       /* set by the authenticate hook */
+  char md_key[64];      /* one extra initial metadata entry, "" if none */
+  char *md_value;       /* malloc'd */
+  grpc_metadata *md_sent; /* malloc'd once sent; freed with the call */
   char *peer;           /* gpr_malloc'd by grpc_call_get_peer, on first use */
   pthread_mutex_t mu;
   void *done_tag;       /* guarded by mu: the batch tag that completed, or NULL */
@@ -64,7 +68,25 @@ struct bf_rpc_server {
   bf_rpc_handler_fn handler;
   void *handler_ctx;
   bf_rpc_authenticate_fn authenticate;
+  const char *services[BF_RPC_MAX_SERVICES]; /* full service names served by handler */
+  size_t n_services;
 };
+
+/* True if method is "/<service>/<name>" for one of the served services. */
+static int is_served(const struct bf_rpc_server *s, const char *method) {
+  for (size_t i = 0; i < s->n_services; i++) {
+    size_t n = strlen(s->services[i]);
+    if (method[0] == '/' && strncmp(method + 1, s->services[i], n) == 0 && method[n + 1] == '/')
+      return 1;
+  }
+  return 0;
+}
+
+static int is_service_name(const struct bf_rpc_server *s, const char *name) {
+  for (size_t i = 0; i < s->n_services; i++)
+    if (strcmp(name, s->services[i]) == 0) return 1;
+  return 0;
+}
 
 /* Takes one event off the call's queue (waiting up to secs) and records it. Caller
  * holds c->mu. */
@@ -110,10 +132,22 @@ static void wait_close(bf_rpc_call_t *c) {
   pthread_mutex_unlock(&c->mu);
 }
 
+/* Sends the call's extra metadata entry, if any, with the initial metadata (the
+ * entry lives until the call is released). */
 static void add_initial_metadata(bf_rpc_call_t *c, grpc_op *op) {
   memset(op, 0, sizeof *op);
   op->op = GRPC_OP_SEND_INITIAL_METADATA;
   c->sent_initial_metadata = 1;
+  if (c->md_key[0] && c->md_value) {
+    grpc_metadata *md = malloc(sizeof *md);
+    if (md == NULL) return;
+    memset(md, 0, sizeof *md);
+    md->key = grpc_slice_from_copied_string(c->md_key);
+    md->value = grpc_slice_from_copied_string(c->md_value);
+    op->data.send_initial_metadata.count = 1;
+    op->data.send_initial_metadata.metadata = md;
+    c->md_sent = md;
+  }
 }
 
 /* Appends SEND_STATUS_FROM_SERVER to ops, runs the batch and waits for the call to
@@ -185,6 +219,19 @@ int bf_rpc_call_finish(bf_rpc_call_t *c, int bf_status, const char *message) {
   return send_status(c, ops, n, bf_status, message);
 }
 
+int bf_rpc_call_set_initial_metadata(bf_rpc_call_t *c, const char *key, const char *value) {
+  if (c->sent_initial_metadata) return BF_ECLOSED;
+  if (strlen(key) >= sizeof c->md_key) return BF_EINVAL;
+  size_t n = strlen(value) + 1;
+  char *copy = malloc(n);
+  if (copy == NULL) return BF_ENOMEM;
+  memcpy(copy, value, n);
+  free(c->md_value);
+  c->md_value = copy;
+  snprintf(c->md_key, sizeof c->md_key, "%s", key);
+  return BF_OK;
+}
+
 void bf_rpc_call_set_user(bf_rpc_call_t *c, const char *user) {
   snprintf(c->user, sizeof c->user, "%s", user ? user : "");
 }
@@ -216,17 +263,18 @@ double bf_rpc_call_time_left(bf_rpc_call_t *c) {
   return (double)left.tv_sec + (double)left.tv_nsec / 1e9;
 }
 
-/* grpc.health.v1.Health/Check: the server as a whole ("") and the Bifrost service are
+/* grpc.health.v1.Health/Check: the server as a whole ("") and each served service are
  * SERVING whenever the server answers at all; other service names are NOT_FOUND, as
  * the health checking protocol specifies. */
-static void answer_health(bf_rpc_call_t *c, const uint8_t *request, size_t size) {
+static void answer_health(const struct bf_rpc_server *s, bf_rpc_call_t *c, const uint8_t *request,
+                          size_t size) {
   Grpc__Health__V1__HealthCheckRequest *req =
       grpc__health__v1__health_check_request__unpack(NULL, size, request);
   if (req == NULL) {
     bf_rpc_call_finish(c, BF_EINVAL, "malformed HealthCheckRequest");
     return;
   }
-  int known = strcmp(req->service, "") == 0 || strcmp(req->service, BF_RPC_SERVICE_NAME) == 0;
+  int known = strcmp(req->service, "") == 0 || is_service_name(s, req->service);
   grpc__health__v1__health_check_request__free_unpacked(req, NULL);
   if (!known) {
     bf_rpc_call_finish(c, BF_ENOTFOUND, "unknown service");
@@ -251,7 +299,7 @@ static void serve_call(struct bf_rpc_server *s, bf_rpc_call_t *c) {
   memset(&op, 0, sizeof op);
   op.op = GRPC_OP_RECV_MESSAGE;
   op.data.recv_message.recv_message = &request;
-  if (s->authenticate && strncmp(c->method, BF_RPC_SERVICE_PREFIX, strlen(BF_RPC_SERVICE_PREFIX)) == 0) {
+  if (s->authenticate && is_served(s, c->method)) {
     bf_error_t auth_err;
     bf_error_init(&auth_err);
     int auth_status = s->authenticate(s->handler_ctx, c, c->method, &auth_err);
@@ -281,8 +329,8 @@ static void serve_call(struct bf_rpc_server *s, bf_rpc_call_t *c) {
     return;
   }
   if (strcmp(c->method, BF_RPC_METHOD_HEALTH_CHECK) == 0) {
-    answer_health(c, body.data ? body.data : (const uint8_t *)"", body.size);
-  } else if (strncmp(c->method, BF_RPC_SERVICE_PREFIX, strlen(BF_RPC_SERVICE_PREFIX)) != 0) {
+    answer_health(s, c, body.data ? body.data : (const uint8_t *)"", body.size);
+  } else if (!is_served(s, c->method)) {
     grpc_op ops[2];
     size_t n = 0;
     if (!c->sent_initial_metadata) add_initial_metadata(c, &ops[n++]);
@@ -319,6 +367,12 @@ static void *worker_main(void *arg) {
     if (got_call && !c.finished) wait_close(&c); /* e.g. the request never arrived */
     if (c.call) grpc_call_unref(c.call);
     if (c.peer) gpr_free(c.peer);
+    if (c.md_sent) {
+      grpc_slice_unref(c.md_sent->key);
+      grpc_slice_unref(c.md_sent->value);
+      free(c.md_sent);
+    }
+    free(c.md_value);
     grpc_call_details_destroy(&c.details);
     grpc_metadata_array_destroy(&c.request_md);
     pthread_mutex_destroy(&c.mu);
@@ -355,6 +409,16 @@ int bf_rpc_server_start(const bf_rpc_server_options_t *options, bf_rpc_server_t 
   s->handler_ctx = options->handler_ctx;
   s->authenticate = options->authenticate;
   s->n_workers = options->n_workers > 0 ? options->n_workers : 8;
+  if (options->services == NULL) s->services[s->n_services++] = BF_RPC_SERVICE_NAME;
+  for (size_t i = 0; options->services && options->services[i]; i++) {
+    if (s->n_services == BF_RPC_MAX_SERVICES) {
+      free(s);
+      bf_rpc_global_shutdown();
+      return bf_error_set(err, BF_EINVAL, "at most %d services can be served",
+                          BF_RPC_MAX_SERVICES);
+    }
+    s->services[s->n_services++] = options->services[i];
+  }
   grpc_arg args[3];
   args[0].type = GRPC_ARG_INTEGER;
   args[0].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;

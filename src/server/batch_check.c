@@ -2,6 +2,7 @@
 #include "server/batch_check.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int tz_is_utc(const char *tz) {
@@ -187,4 +188,78 @@ int bf_batch_check_partition_values(const struct ArrowSchema *schema,
     }
   }
   return BF_OK;
+}
+
+/* ---- matching columns by name ------------------------------------------------- */
+
+/* Permutes got's children (and the same children of every array) into want's
+ * order, then recurses into structs and list items. */
+static int reorder_node(const struct ArrowSchema *want, struct ArrowSchema *got,
+                        struct ArrowArray **arrays, size_t n_arrays, const char *path,
+                        bf_error_t *err) {
+  const char *where = path[0] ? path : "the batch";
+  int is_struct = strcmp(want->format, "+s") == 0 && strcmp(got->format, "+s") == 0;
+  int is_list = (want->format[0] == '+' && (want->format[1] == 'l' || want->format[1] == 'L')) &&
+                want->n_children == 1 && got->n_children == 1;
+  if (!is_struct && !is_list) return BF_OK;
+  int64_t n = got->n_children;
+  for (size_t a = 0; a < n_arrays; a++)
+    if (arrays[a]->n_children != n)
+      return bf_error_set(err, BF_EINVAL, "%s: array has %lld children, its schema %lld", where,
+                          (long long)arrays[a]->n_children, (long long)n);
+  if (is_struct) {
+    /* every column of the batch must be one the table has, named once */
+    for (int64_t g = 0; g < n; g++) {
+      int64_t found = -1;
+      for (int64_t w = 0; w < want->n_children && found < 0; w++)
+        if (strcmp(want->children[w]->name, got->children[g]->name) == 0) found = w;
+      if (found < 0)
+        return bf_error_set(err, BF_EINVAL, "%s has column '%s%s%s' that the table does not have",
+                            where, path, path[0] ? "." : "", got->children[g]->name);
+      for (int64_t h = 0; h < g; h++)
+        if (strcmp(got->children[h]->name, got->children[g]->name) == 0)
+          return bf_error_set(err, BF_EINVAL, "%s has column '%s%s%s' twice", where, path,
+                              path[0] ? "." : "", got->children[g]->name);
+    }
+    for (int64_t w = 0; w < want->n_children; w++) {
+      int64_t found = -1;
+      for (int64_t g = w; g < n && found < 0; g++)
+        if (strcmp(want->children[w]->name, got->children[g]->name) == 0) found = g;
+      if (found < 0)
+        return bf_error_set(err, BF_EINVAL, "column '%s%s%s' is missing from %s", path,
+                            path[0] ? "." : "", want->children[w]->name, where);
+      if (found != w) { /* swap into place: children before w are already placed */
+        struct ArrowSchema *s = got->children[w];
+        got->children[w] = got->children[found];
+        got->children[found] = s;
+        for (size_t a = 0; a < n_arrays; a++) {
+          struct ArrowArray *c = arrays[a]->children[w];
+          arrays[a]->children[w] = arrays[a]->children[found];
+          arrays[a]->children[found] = c;
+        }
+      }
+    }
+  }
+  int64_t n_common = want->n_children < n ? want->n_children : n;
+  struct ArrowArray **children = malloc((n_arrays ? n_arrays : 1) * sizeof *children);
+  if (children == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  int status = BF_OK;
+  for (int64_t i = 0; i < n_common && status == BF_OK; i++) {
+    char child[512];
+    snprintf(child, sizeof child, "%s%s%s", path, path[0] ? "." : "", want->children[i]->name);
+    for (size_t a = 0; a < n_arrays; a++) children[a] = arrays[a]->children[i];
+    status = reorder_node(want->children[i], got->children[i], children, n_arrays, child, err);
+  }
+  free(children);
+  return status;
+}
+
+int bf_batch_reorder_by_name(const struct ArrowSchema *want, struct ArrowSchema *got,
+                             struct ArrowArray *batches, size_t n_batches, bf_error_t *err) {
+  struct ArrowArray **arrays = malloc((n_batches ? n_batches : 1) * sizeof *arrays);
+  if (arrays == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  for (size_t i = 0; i < n_batches; i++) arrays[i] = &batches[i];
+  int status = reorder_node(want, got, arrays, n_batches, "", err);
+  free(arrays);
+  return status;
 }

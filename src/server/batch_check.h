@@ -6,6 +6,7 @@
 #ifndef BIFROST_SERVER_BATCH_CHECK_H
 #define BIFROST_SERVER_BATCH_CHECK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bifrost/arrow.h"
@@ -16,6 +17,15 @@
  * column. */
 int bf_batch_check_schema(const struct ArrowSchema *want, const struct ArrowSchema *got,
                           bf_error_t *err);
+
+/* Puts the columns of got (and of each of the n_batches struct arrays decoded
+ * with it) into want's order by name, at every struct level (list items
+ * included), by permuting child pointers in place. A column want has and got
+ * lacks, one got has and want lacks, or a name got has twice is BF_EINVAL
+ * naming it ("column 'a.b' is missing from the batch"). Types are not compared:
+ * bf_batch_check_schema does that afterwards. */
+int bf_batch_reorder_by_name(const struct ArrowSchema *want, struct ArrowSchema *got,
+                             struct ArrowArray *batches, size_t n_batches, bf_error_t *err);
 
 /* Non-nullable columns (per want) must have no nulls. */
 int bf_batch_check_nulls(const struct ArrowSchema *want, const struct ArrowArray *batch,

@@ -21,6 +21,7 @@
 #include "server/auth_password.h"
 #include "server/registry.h"
 #include "server/service_auth.h"
+#include "server/scouter_service.h"
 #include "server/service.h"
 #include "server/table_store.h"
 
@@ -271,9 +272,10 @@ int main(int argc, char **argv) {
   bf_rpc_server_options_t rpc_options = {
       .address = address,
       .n_workers = config.workers,
-      .handler = bf_service_handle,
+      .handler = bf_scouter_service_handle, /* scouter.grpc.v1 here, bifrost.v1 to service.c */
       .handler_ctx = &service,
-      .authenticate = bf_service_authenticate,
+      .authenticate = bf_scouter_service_authenticate,
+      .services = bf_scouter_served_services,
       .tls_cert_pem = tls_cert,
       .tls_key_pem = tls_key,
       .tls_client_ca_pem = tls_ca,
