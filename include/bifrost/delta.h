@@ -63,6 +63,10 @@ typedef struct bf_delta_snapshot {
   char **txn_app_ids;            /* owned; parallel arrays: appId -> last version */
   int64_t *txn_versions;
   size_t n_txns;
+  size_t txns_cap;               /* allocated length of the two arrays */
+  int64_t *txn_slots;            /* owned; hash of txns by appId (-1 empty): lookups stay
+                                    O(1) with one appId per batch (scouter endpoint) */
+  size_t n_txn_slots;
 } bf_delta_snapshot_t;
 
 /* Reads a checkpoint Parquet file into the equivalent newline-delimited JSON

@@ -34,31 +34,69 @@ void bf_delta_snapshot_reset(bf_delta_snapshot_t *s) {
   free(s->tombstones);
   free(s->tombstone_times_ms);
   free(s->txn_versions);
+  free(s->txn_slots);
   memset(s, 0, sizeof *s);
   s->version = -1;
 }
 
+static uint64_t path_hash(const char *p);
+
+/* Slot of app_id in the txn index, or of the free slot ending its probe path. */
+static size_t txn_slot_of(const bf_delta_snapshot_t *s, const char *app_id, int *found) {
+  size_t mask = s->n_txn_slots - 1, i = (size_t)path_hash(app_id) & mask;
+  for (;;) {
+    int64_t v = s->txn_slots[i];
+    if (v < 0 || strcmp(s->txn_app_ids[v], app_id) == 0) {
+      *found = v >= 0;
+      return i;
+    }
+    i = (i + 1) & mask;
+  }
+}
+
+static int txn_index_rebuild(bf_delta_snapshot_t *s, size_t cap) {
+  int64_t *slots = malloc(cap * sizeof *slots);
+  if (slots == NULL) return BF_ENOMEM;
+  for (size_t i = 0; i < cap; i++) slots[i] = -1;
+  free(s->txn_slots);
+  s->txn_slots = slots;
+  s->n_txn_slots = cap;
+  for (size_t t = 0; t < s->n_txns; t++) {
+    int found;
+    slots[txn_slot_of(s, s->txn_app_ids[t], &found)] = (int64_t)t;
+  }
+  return BF_OK;
+}
+
 int64_t bf_delta_snapshot_txn_version(const bf_delta_snapshot_t *s, const char *app_id) {
-  for (size_t i = 0; i < s->n_txns; i++)
-    if (strcmp(s->txn_app_ids[i], app_id) == 0) return s->txn_versions[i];
-  return -1;
+  if (s->n_txn_slots == 0) return -1;
+  int found;
+  size_t slot = txn_slot_of(s, app_id, &found);
+  return found ? s->txn_versions[s->txn_slots[slot]] : -1;
 }
 
 static int set_txn(bf_delta_snapshot_t *s, const char *app_id, int64_t version) {
-  for (size_t i = 0; i < s->n_txns; i++) {
-    if (strcmp(s->txn_app_ids[i], app_id) == 0) {
-      s->txn_versions[i] = version;
-      return BF_OK;
-    }
+  if ((s->n_txns + 1) * 2 > s->n_txn_slots)
+    BF_RETURN_NOT_OK(txn_index_rebuild(s, s->n_txn_slots ? s->n_txn_slots * 2 : 16));
+  int found;
+  size_t slot = txn_slot_of(s, app_id, &found);
+  if (found) {
+    s->txn_versions[s->txn_slots[slot]] = version;
+    return BF_OK;
   }
-  char **ids = realloc(s->txn_app_ids, (s->n_txns + 1) * sizeof *ids);
-  if (ids == NULL) return BF_ENOMEM;
-  s->txn_app_ids = ids;
-  int64_t *versions = realloc(s->txn_versions, (s->n_txns + 1) * sizeof *versions);
-  if (versions == NULL) return BF_ENOMEM;
-  s->txn_versions = versions;
-  if ((ids[s->n_txns] = strdup(app_id)) == NULL) return BF_ENOMEM;
-  versions[s->n_txns++] = version;
+  if (s->n_txns == s->txns_cap) {
+    size_t cap = s->txns_cap ? s->txns_cap * 2 : 8;
+    char **ids = realloc(s->txn_app_ids, cap * sizeof *ids);
+    if (ids == NULL) return BF_ENOMEM;
+    s->txn_app_ids = ids;
+    int64_t *versions = realloc(s->txn_versions, cap * sizeof *versions);
+    if (versions == NULL) return BF_ENOMEM;
+    s->txn_versions = versions;
+    s->txns_cap = cap;
+  }
+  if ((s->txn_app_ids[s->n_txns] = strdup(app_id)) == NULL) return BF_ENOMEM;
+  s->txn_versions[s->n_txns] = version;
+  s->txn_slots[slot] = (int64_t)s->n_txns++;
   return BF_OK;
 }
 
