@@ -22,6 +22,7 @@ from ._errors import (
     QueryError,
     QueryPermissionError,
     QueueFullError,
+    RecordTooLargeError,
     SchemaError,
 )
 from ._producer import DatasetProducer
@@ -50,6 +51,7 @@ __all__ = [
     "BifrostTimeoutError",
     "BifrostConnectionError",
     "QueueFullError",
+    "RecordTooLargeError",
     "ProducerClosedError",
     "CorruptDataError",
 ]
