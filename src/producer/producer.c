@@ -453,7 +453,8 @@ static int insert(bf_producer_t *producer, bf__item_kind_t kind, const char *jso
   item->kind = kind;
   item->rows = 1;
   item->len = len;
-  item->bytes = estimate;
+  item->bytes = len;
+  item->batch_bytes = estimate;
   item->arrow = NULL;
   memcpy(item->json, json, len);
   item->json[len] = '\0';
@@ -612,7 +613,8 @@ int bf__producer_insert_arrow(bf_producer_t *producer, const struct ArrowSchema 
   item->kind = BF__ITEM_ARROW;
   item->rows = (size_t)array->length;
   item->len = 0;
-  item->bytes = estimate;
+  item->bytes = approx_bytes;
+  item->batch_bytes = estimate;
   item->arrow = batch;
   bf_arrow_array_move(array, &batch->array);
   return enqueue(producer, item, true, cancel, ctx, NULL, err);

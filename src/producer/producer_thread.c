@@ -440,7 +440,7 @@ void *bf__producer_main(void *arg) {
     if (n == 0 && producer->held != NULL && producer->held->kind != BF__ITEM_ARROW) {
       /* The record that did not fit the previous batch opens this one. */
       producer->batch[n++] = producer->held;
-      producer->pending_bytes = producer->held->bytes;
+      producer->pending_bytes = producer->held->batch_bytes;
       producer->held = NULL;
     }
     while (producer->held == NULL && n < producer->batch_size) {
@@ -448,12 +448,12 @@ void *bf__producer_main(void *arg) {
       if (item == NULL) break;
       note_popped_locked(producer, item->rows);
       if (item->kind == BF__ITEM_ARROW ||
-          (n > 0 && producer->pending_bytes + item->bytes > producer->max_batch_bytes)) {
+          (n > 0 && producer->pending_bytes + item->batch_bytes > producer->max_batch_bytes)) {
         producer->held = item; /* goes after the pending records, alone or in the next batch */
       } else {
         if (n == 0) producer->pending_bytes = 0;
         producer->batch[n++] = item;
-        producer->pending_bytes += item->bytes;
+        producer->pending_bytes += item->batch_bytes;
       }
     }
     bool closing = atomic_load(&producer->closing);
