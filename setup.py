@@ -72,7 +72,7 @@ core = Extension(
     include_dirs=["include", "src"],
     extra_compile_args=["-std=c11", "-D_POSIX_C_SOURCE=200809L", "-D_DEFAULT_SOURCE", "-O2", *warnings]
     + pkg_config("--cflags"),
-    extra_link_args=pkg_config("--libs") + ["-lpthread", "-lm"],
+    extra_link_args=pkg_config("--libs") + ["-lpthread", "-lm", "-ldl"],
 )
 
 setup(

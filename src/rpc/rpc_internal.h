@@ -18,4 +18,8 @@ grpc_byte_buffer *bf__rpc_byte_buffer_from(const uint8_t *data, size_t size);
 /* gpr deadline `secs` from now; infinite when secs <= 0. */
 gpr_timespec bf__rpc_deadline(double secs);
 
+/* Client processes: enables gRPC's fork support before the first grpc_init
+ * (rpc_fork.c). Idempotent. */
+void bf__rpc_fork_support_init(void);
+
 #endif
