@@ -350,8 +350,12 @@ class DatasetProducer:
     # -- writing ----------------------------------------------------------------
     def insert(self, record: Any) -> None:
         """Queues one record (an instance of the table's model; TypeError otherwise).
-        Non-blocking unless the queue is full under the ``"block"`` policy. (Each
-        producer replaces this method with its C implementation.)"""
+        Its values are read from the instance exactly; a value the table cannot hold
+        raises SchemaError naming the field, a record larger than
+        ``max_batch_bytes`` raises RecordTooLargeError. Non-blocking unless a bound
+        is full under the ``"block"`` policy (then at most ``block_timeout_secs``;
+        Ctrl-C interrupts). (Each producer replaces this method with its C
+        implementation.)"""
         self._core.insert_record(record)
 
     def insert_many(self, records: Iterable[Any]) -> int:
@@ -457,8 +461,10 @@ class DatasetProducer:
 
     def flush(self, timeout: Optional[float] = None) -> int:
         """Waits until every record inserted before the call is stored and visible to
-        queries; returns how many rows this flush saw acknowledged. Raises
-        BifrostTimeoutError on timeout and the batch's error if records failed."""
+        queries; returns how many rows this flush saw acknowledged (0 after
+        ``shutdown()``, which is the final flush). Raises BifrostTimeoutError on
+        timeout (None: no limit, but Ctrl-C interrupts) and the batch's error if
+        records failed since the previous flush."""
         return self._core.flush(timeout)
 
     def register(self) -> str:
