@@ -226,8 +226,8 @@ static PyObject *Producer_set_record_plan(ProducerObject *self, PyObject *args) 
 }
 
 /* Enqueues a JSON record or a binary row, waiting without the GIL (and
- * interruptible by Ctrl-C) only when the BLOCK policy must wait. Returns 0 or -1
- * with an exception set. */
+ * interruptible by Ctrl-C) only when the BLOCK policy must wait. Returns 0, or -1
+ * with an exception set (-2: RecordTooLargeError, the record alone was refused). */
 static int enqueue_record(ProducerObject *self, const char *data, size_t len, bool binary) {
   bf_error_t err;
   err.status = BF_OK;
@@ -244,7 +244,7 @@ static int enqueue_record(ProducerObject *self, const char *data, size_t len, bo
   if (status != BF_OK) {
     core_raise_status_op(core_state_of_type(Py_TYPE(self)), result.too_large ? "record_too_large" : "insert",
                          status, &err);
-    return -1;
+    return result.too_large ? -2 : -1;
   }
   return 0;
 }
@@ -301,20 +301,44 @@ static PyObject *Producer_insert_records(ProducerObject *self, PyObject *iterabl
   if (plan_ready(self) < 0) return NULL;
   PyObject *it = PyObject_GetIter(iterable);
   if (it == NULL) return NULL;
-  Py_ssize_t n = 0;
-  PyObject *obj;
+  Py_ssize_t n = 0, queued = 0;
+  PyObject *obj, *too_large = NULL; /* the first RecordTooLargeError: raised at the end */
   while ((obj = PyIter_Next(it)) != NULL) {
     int rc = insert_one(self, obj, "insert_many", n);
     Py_DECREF(obj);
-    if (rc < 0) {
+    if (rc == -2) { /* refused alone: the records behind it go on */
+      PyObject *type, *exc, *tb;
+      PyErr_Fetch(&type, &exc, &tb);
+      PyErr_NormalizeException(&type, &exc, &tb);
+      Py_XDECREF(type);
+      Py_XDECREF(tb);
+      if (too_large == NULL) too_large = exc;
+      else Py_XDECREF(exc);
+    } else if (rc < 0) {
+      Py_XDECREF(too_large);
       Py_DECREF(it);
       return NULL;
+    } else {
+      queued++;
     }
     n++;
   }
   Py_DECREF(it);
-  if (PyErr_Occurred()) return NULL;
-  return PyLong_FromSsize_t(n);
+  if (PyErr_Occurred()) {
+    Py_XDECREF(too_large);
+    return NULL;
+  }
+  if (too_large != NULL) {
+    PyObject *count = PyLong_FromSsize_t(queued);
+    if (count != NULL) {
+      PyObject_SetAttrString(too_large, "rows_queued", count);
+      Py_DECREF(count);
+    }
+    PyErr_SetObject((PyObject *)Py_TYPE(too_large), too_large);
+    Py_DECREF(too_large);
+    return NULL;
+  }
+  return PyLong_FromSsize_t(queued);
 }
 
 /* ---- Arrow batches ----------------------------------------------------------------- */

@@ -359,7 +359,10 @@ class DatasetProducer:
         self._core.insert_record(record)
 
     def insert_many(self, records: Iterable[Any]) -> int:
-        """Queues every record of an iterable; returns how many were queued."""
+        """Queues every record of an iterable; returns how many were queued. A record
+        refused as too large does not stop the others: RecordTooLargeError is raised
+        at the end, its ``rows_queued`` saying how many were queued. Any other error
+        stops at the record that caused it (those before it are queued)."""
         return self._core.insert_records(records)
 
     def insert_arrow(self, data: Any) -> int:

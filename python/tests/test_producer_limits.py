@@ -76,11 +76,14 @@ def test_max_batch_bytes_is_configurable_and_bounded(grpc, unique_table):
             producer.insert(Blob(id=i, text="w" * 30_000))
         with pytest.raises(RecordTooLargeError):
             producer.insert(Blob(id=99, text="w" * 200_000))
+        with pytest.raises(RecordTooLargeError) as info:
+            producer.insert_many([Blob(id=200, text="u"), Blob(id=201, text="u" * 200_000), Blob(id=202, text="u")])
+        assert info.value.rows_queued == 2  # the records around the big one are queued
         rows = pa.table({"id": [100, 101, 102], "text": ["v", "v" * 200_000, "v"]})
         with pytest.raises(RecordTooLargeError) as info:
             producer.insert_arrow(rows)
         assert info.value.rows_queued == 2  # the rows around the big one are queued
-        assert producer.flush(timeout=60) == 12
+        assert producer.flush(timeout=60) == 14
         stats = producer.stats()
-        assert stats["sent_batches"] >= 4 and stats["too_large"] == 2
-    assert count(grpc, config)[0] == 12
+        assert stats["sent_batches"] >= 4 and stats["too_large"] == 3
+    assert count(grpc, config)[0] == 14
