@@ -781,6 +781,7 @@ static int core_exec(PyObject *module) {
   state->producer_type = PyType_FromModuleAndSpec(module, &core_producer_spec, NULL);
   if (state->producer_type == NULL) return -1;
   if (PyModule_AddObjectRef(module, "Producer", state->producer_type) < 0) return -1;
+  core_events_route_grpc_log();
   return 0;
 }
 

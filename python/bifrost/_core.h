@@ -42,5 +42,7 @@ extern PyType_Spec core_producer_spec;
  * GIL needed); next_event(timeout) hands them to Python. */
 void core_events_on_event(void *ctx, const bf_producer_event_t *event);
 PyObject *core_next_event(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+/* Routes gRPC core's log lines into the same queue (kind "grpc_log"). */
+void core_events_route_grpc_log(void);
 
 #endif /* BIFROST_PY_CORE_H */

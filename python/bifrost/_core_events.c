@@ -4,7 +4,9 @@
  * without the GIL -- and routes them to the "bifrost" logger and the on_error
  * callbacks. So no Python code ever runs on the producer's thread and a slow or
  * failing callback cannot stall delivery. Beyond MAX_EVENTS pending events the
- * oldest are discarded (counted in the next event's "lost" field). */
+ * oldest are discarded (counted in the next event's "lost" field).
+ * gRPC core's own log lines take the same route (kind "grpc_log", producer id 0)
+ * to the "bifrost.grpc" logger instead of being printed on stderr. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,7 +15,10 @@
 
 #include "_core.h"
 
+#include <grpc/support/log.h>
+
 #define MAX_EVENTS 10000
+#define KIND_GRPC_LOG 100
 
 typedef struct core_event {
   struct core_event *next;
@@ -50,16 +55,17 @@ static void free_event(core_event_t *ev) {
   free(ev);
 }
 
-void core_events_on_event(void *ctx, const bf_producer_event_t *event) {
+static void push(long long producer_id, int kind, int status, unsigned long long count,
+                 const char *table, const char *message) {
   pthread_once(&fork_once, install_fork_handler);
   core_event_t *ev = calloc(1, sizeof *ev);
   if (ev == NULL) return;
-  ev->producer_id = (long long)(intptr_t)ctx;
-  ev->kind = (int)event->kind;
-  ev->status = event->status;
-  ev->count = (unsigned long long)event->count;
-  ev->table = strdup(event->table ? event->table : "");
-  ev->message = strdup(event->message ? event->message : "");
+  ev->producer_id = producer_id;
+  ev->kind = kind;
+  ev->status = status;
+  ev->count = count;
+  ev->table = strdup(table ? table : "");
+  ev->message = strdup(message ? message : "");
   if (ev->table == NULL || ev->message == NULL) {
     free_event(ev);
     return;
@@ -81,6 +87,20 @@ void core_events_on_event(void *ctx, const bf_producer_event_t *event) {
   pthread_mutex_unlock(&events_mu);
 }
 
+void core_events_on_event(void *ctx, const bf_producer_event_t *event) {
+  push((long long)(intptr_t)ctx, (int)event->kind, event->status, (unsigned long long)event->count,
+       event->table, event->message);
+}
+
+/* gpr_log_func: severity travels in the status field (0 debug, 1 info, 2 error). */
+static void on_grpc_log(gpr_log_func_args *args) {
+  char where[300];
+  snprintf(where, sizeof where, "%s:%d", args->file ? args->file : "?", args->line);
+  push(0, KIND_GRPC_LOG, (int)args->severity, 0, where, args->message);
+}
+
+void core_events_route_grpc_log(void) { gpr_set_log_function(on_grpc_log); }
+
 static const char *kind_name(int kind) {
   switch (kind) {
     case BF_PRODUCER_EVENT_BATCH_FAILED: return "batch_failed";
@@ -88,6 +108,7 @@ static const char *kind_name(int kind) {
     case BF_PRODUCER_EVENT_RECOVERED: return "recovered";
     case BF_PRODUCER_EVENT_DROPPED: return "dropped";
     case BF_PRODUCER_EVENT_RECORD_TOO_LARGE: return "record_too_large";
+    case KIND_GRPC_LOG: return "grpc_log";
   }
   return "unknown";
 }
@@ -126,7 +147,10 @@ PyObject *core_next_event(PyObject *module, PyObject *const *args, Py_ssize_t na
   PyObject *result = Py_BuildValue(
       "(LsNKsNK)", ev->producer_id, kind_name(ev->kind),
       PyUnicode_DecodeUTF8(ev->table, (Py_ssize_t)strlen(ev->table), "replace"), ev->count,
-      bf_status_name(ev->status),
+      ev->kind == KIND_GRPC_LOG ? (ev->status >= GPR_LOG_SEVERITY_ERROR  ? "ERROR"
+                                   : ev->status >= GPR_LOG_SEVERITY_INFO ? "INFO"
+                                                                          : "DEBUG")
+                                : bf_status_name(ev->status),
       PyUnicode_DecodeUTF8(ev->message, (Py_ssize_t)strlen(ev->message), "replace"), lost);
   free_event(ev);
   return result;

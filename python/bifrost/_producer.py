@@ -30,6 +30,7 @@ from ._errors import RecordTooLargeError, SchemaError, error_from_status
 __all__ = ["DatasetProducer"]
 
 _log = logging.getLogger("bifrost")
+_grpc_log = logging.getLogger("bifrost.grpc")
 
 # Producers not shut down yet; flushed and stopped at interpreter exit.
 _LIVE: "weakref.WeakSet[DatasetProducer]" = weakref.WeakSet()
@@ -59,8 +60,9 @@ atexit.register(_shutdown_live_producers)
 
 
 class _EventThread:
-    """Routes the C producers' events to logging and on_error callbacks, on one
-    daemon thread started with the first producer (again in a forked child)."""
+    """Routes the C producers' events (and gRPC core's log lines) to logging and
+    on_error callbacks, on one daemon thread started at import (and with the first
+    producer of a forked child)."""
 
     _LEVELS = {
         "batch_failed": logging.ERROR,
@@ -79,6 +81,10 @@ class _EventThread:
     def add(self, producer: "DatasetProducer") -> None:
         with self._lock:
             self._producers[producer._core.id()] = producer
+        self.start()
+
+    def start(self) -> None:
+        with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="bifrost-events", daemon=True)
                 self._thread.start()
@@ -107,6 +113,10 @@ class _EventThread:
 
     def _dispatch(self, event: Any) -> None:
         producer_id, kind, table, count, status, message, lost = event
+        if kind == "grpc_log":  # gRPC core's own lines; table is "file:line"
+            level = {"ERROR": logging.ERROR, "INFO": logging.INFO}.get(status, logging.DEBUG)
+            _grpc_log.log(level, "gRPC: %s (%s)", message, table)
+            return
         try:
             if lost:
                 _log.warning("bifrost: %d producer event(s) were discarded (event queue full)", lost)
@@ -125,6 +135,7 @@ class _EventThread:
 
 
 _EVENTS = _EventThread()
+_EVENTS.start()
 
 
 def _forget_producers_in_child() -> None:

@@ -98,3 +98,28 @@ def test_on_error_is_called_and_its_exceptions_are_logged(grpc, unique_table, ca
     producer.insert(Item(id=4, text="still delivering"))  # the sender survived the callback's error
     assert producer.flush(timeout=30) == 1
     producer.shutdown()
+
+
+def test_grpc_core_log_lines_go_to_logging_not_raw_stderr():
+    import os
+    import re
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import logging, time
+        logging.basicConfig(level=logging.DEBUG, format="ROUTED %(name)s %(message)s")
+        from bifrost import DatasetClient, GrpcConfig
+        client = DatasetClient(transport=GrpcConfig(server_uri="127.0.0.1:1", timeout_secs=1))
+        try:
+            client.sql("SELECT 1")
+        except Exception:
+            pass
+        time.sleep(1)  # the event thread delivers
+    """)
+    env = dict(os.environ, GRPC_VERBOSITY="INFO")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert "ROUTED bifrost.grpc gRPC: " in out.stderr, out.stderr
+    # gRPC's own format ("I1202 03:35:45.297429 123 file.cc:12] ...") never appears.
+    assert not re.search(r"^[IEWD]\d{4} \d\d:\d\d:\d\d", out.stderr, re.M), out.stderr
