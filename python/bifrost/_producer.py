@@ -230,6 +230,23 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# Microseconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z: the instants
+# a datetime (and so read()) can hold.
+_MIN_US, _MAX_US = -62135596800000000, 253402300799999999
+
+
+def _check_instants(name: str, column: Any) -> None:
+    """Refuses timestamps outside years 1-9999 in UTC, naming the column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    bounds = pc.min_max(column.cast(pa.int64()))
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low < _MIN_US or high > _MAX_US:
+        raise SchemaError(f"insert_arrow(): column '{name}' has instants outside years 1-9999 in UTC, "
+                          "which the table cannot hold")
+
+
 def _split_by_bytes(batch: Any, limit: int) -> Iterable[Any]:
     """Slices of batch whose estimated size (buffers + 64 bytes a row for the system
     columns) is under limit; a single row over it is yielded alone."""
@@ -441,6 +458,8 @@ class DatasetProducer:
             if not field.nullable and column.null_count:
                 raise SchemaError(
                     f"insert_arrow(): column '{field.name}' is required but has {column.null_count} nulls")
+            if pa.types.is_timestamp(field.type) and len(column) > column.null_count:
+                _check_instants(field.name, column)
             columns.append(column)
         table = pa.Table.from_arrays(
             columns, schema=pa.schema([pa.field(f.name, c.type, f.nullable) for f, c in zip(target, columns)]))

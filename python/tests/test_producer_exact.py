@@ -182,3 +182,13 @@ def test_insert_arrow_fills_missing_columns_with_model_defaults(grpc, unique_tab
         assert producer.flush(timeout=30) == 2
     client = DatasetClient(grpc, cfg)
     assert sorted(client.read(), key=lambda m: m.id) == [WithDefaults(id=1), WithDefaults(id=2)]
+
+
+def test_insert_arrow_refuses_instants_outside_years_1_to_9999(grpc, unique_table):
+    cfg = TableConfig(Flat, catalog="test", schema_name="exact", table=unique_table)
+    too_late = 253402300800000000  # 10000-01-01T00:00:00Z in microseconds
+    with DatasetProducer(cfg, grpc) as producer:
+        with pytest.raises(SchemaError, match="column 'at'.*outside years 1-9999"):
+            producer.insert_arrow(pa.table({"id": [1, 2], "at": pa.array([0, too_late], pa.timestamp("us", "UTC"))}))
+        assert producer.insert_arrow(pa.table({"id": [3], "at": pa.array([0], pa.timestamp("us", "UTC"))})) == 1
+        assert producer.flush(timeout=30) == 1
