@@ -8,7 +8,7 @@ import base64
 import json
 import math
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from pydantic import BaseModel
 
@@ -235,7 +235,7 @@ class WriteConfig:
         max_queue_bytes: Optional[int] = None,
         max_batch_bytes: Optional[int] = None,
         shutdown_timeout_secs: float = 10.0,
-        on_error: Optional[Any] = None,
+        on_error: Optional[Callable[[int, Exception, str], Any]] = None,
     ):
         self.batch_size = _positive_int(batch_size, "batch_size")
         self.scheduled_delay_secs = _positive_number(scheduled_delay_secs, "scheduled_delay_secs")
