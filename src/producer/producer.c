@@ -3,7 +3,7 @@
  * them into Arrow record batches, encodes Arrow IPC and sends InsertBatch, retrying
  * transient failures with the same sequence number so the server applies each
  * batch exactly once. This file holds the calling side: create, insert, flush,
- * shutdown, stats. State: producer_state.h.
+ * shutdown, stats (Arrow batches: producer_arrow.c). State: producer_state.h.
  *
  * Insert path (lock-free): a fork check, a size check against max_batch_bytes, an
  * atomic reservation against the bound (rows queued or in flight), one malloc for
@@ -45,19 +45,18 @@
 /* Bytes a record adds to a batch beyond its encoded size: per user column (a
  * 16-byte string view is the widest slot) and for the system columns. */
 #define RECORD_FIELD_OVERHEAD 16
-#define RECORD_ROW_OVERHEAD 64
 
 atomic_ulong bf__producer_fork_generation;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 static void on_fork_child(void) { atomic_fetch_add(&bf__producer_fork_generation, 1); }
 static void install_fork_handler(void) { pthread_atfork(NULL, NULL, on_fork_child); }
 
-static bool forked(const bf_producer_t *producer) {
+bool bf__producer_forked(const bf_producer_t *producer) {
   return producer->fork_gen !=
          atomic_load_explicit(&bf__producer_fork_generation, memory_order_relaxed);
 }
 
-static int forked_error(bf_error_t *err) {
+int bf__producer_forked_error(bf_error_t *err) {
   return bf_error_set(err, BF_ECLOSED,
                       "this producer was created in the parent process before fork(); its "
                       "background thread does not exist here: create a new producer in the child");
@@ -289,11 +288,11 @@ const bf_schema_t *bf__producer_schema(const bf_producer_t *producer) { return &
 size_t bf__producer_max_batch_bytes(const bf_producer_t *producer) { return producer->max_batch_bytes; }
 
 size_t bf__producer_record_estimate(const bf_producer_t *producer, size_t len) {
-  return len + RECORD_FIELD_OVERHEAD * producer->schema.n_user_fields + RECORD_ROW_OVERHEAD;
+  return len + RECORD_FIELD_OVERHEAD * producer->schema.n_user_fields + BF__PRODUCER_ROW_OVERHEAD;
 }
 
 /* Refuses rows that no batch can hold: counted, reported, BF_EINVAL. */
-static int too_large(bf_producer_t *producer, size_t rows, size_t estimate, const char *what,
+int bf__producer_too_large(bf_producer_t *producer, size_t rows, size_t estimate, const char *what,
                      bf_error_t *err) {
   atomic_fetch_add(&producer->too_large, rows);
   bf__producer_emit(producer, BF_PRODUCER_EVENT_RECORD_TOO_LARGE, rows, BF_EINVAL,
@@ -306,7 +305,7 @@ static int too_large(bf_producer_t *producer, size_t rows, size_t estimate, cons
 }
 
 int bf_producer_register(bf_producer_t *producer, char status_out[32], bf_error_t *err) {
-  if (forked(producer)) return forked_error(err);
+  if (bf__producer_forked(producer)) return bf__producer_forked_error(err);
   char status_text[32] = "";
   char server_fingerprint[33] = "";
   int status = bf_client_register_table(
@@ -412,7 +411,7 @@ static int reserve(bf_producer_t *producer, size_t rows, size_t bytes, bool may_
 }
 
 /* Reserves room and pushes item (freed on failure or drop). */
-static int enqueue(bf_producer_t *producer, bf__item_t *item, bool may_block, bf__cancel_fn cancel,
+int bf__producer_enqueue(bf_producer_t *producer, bf__item_t *item, bool may_block, bf__cancel_fn cancel,
                    void *ctx, bool *would_block, bf_error_t *err) {
   if (would_block != NULL) *would_block = false;
   bool ignored = false, dropped = false;
@@ -442,11 +441,11 @@ static int insert(bf_producer_t *producer, bf__item_kind_t kind, const char *jso
   if (result == NULL) result = &ignored;
   result->would_block = false;
   result->too_large = false;
-  if (forked(producer)) return forked_error(err);
+  if (bf__producer_forked(producer)) return bf__producer_forked_error(err);
   size_t estimate = bf__producer_record_estimate(producer, len);
   if (estimate > producer->max_batch_bytes) {
     result->too_large = true;
-    return too_large(producer, 1, estimate, "a record", err);
+    return bf__producer_too_large(producer, 1, estimate, "a record", err);
   }
   bf__item_t *item = malloc(sizeof *item + len + 1);
   if (item == NULL) return bf_error_set(err, BF_ENOMEM, "insert: out of memory");
@@ -458,7 +457,7 @@ static int insert(bf_producer_t *producer, bf__item_kind_t kind, const char *jso
   item->arrow = NULL;
   memcpy(item->json, json, len);
   item->json[len] = '\0';
-  return enqueue(producer, item, may_block, cancel, ctx, &result->would_block, err);
+  return bf__producer_enqueue(producer, item, may_block, cancel, ctx, &result->would_block, err);
 }
 
 int bf_producer_insert_json(bf_producer_t *producer, const char *json, size_t len, bf_error_t *err) {
@@ -492,134 +491,6 @@ int bf__producer_insert(bf_producer_t *producer, bool binary, const char *data, 
                 result, err);
 }
 
-static int formats_equal(const struct ArrowSchema *want, const struct ArrowSchema *got,
-                         const char *path, bf_error_t *err) {
-  const char *wf = want->dictionary ? want->dictionary->format : want->format;
-  const char *gf = got->dictionary ? got->dictionary->format : got->format;
-  if ((want->dictionary == NULL) != (got->dictionary == NULL) || strcmp(want->format, got->format) != 0 ||
-      strcmp(wf, gf) != 0)
-    return bf_error_set(err, BF_EINVAL, "column '%s' has Arrow type '%s', the table expects '%s'",
-                        path, got->format, want->format);
-  if (want->n_children != got->n_children)
-    return bf_error_set(err, BF_EINVAL, "column '%s' has %lld children, the table expects %lld",
-                        path, (long long)got->n_children, (long long)want->n_children);
-  for (int64_t i = 0; i < want->n_children; i++) {
-    char child[512];
-    snprintf(child, sizeof child, "%s.%s", path, want->children[i]->name);
-    BF_RETURN_NOT_OK(formats_equal(want->children[i], got->children[i], child, err));
-  }
-  return BF_OK;
-}
-
-/* Every value in a dictionary column's dictionary must be one of the enum's. */
-static int check_enum_values(const bf_field_t *field, const struct ArrowArray *column,
-                             bf_error_t *err) {
-  const struct ArrowArray *dict = column->dictionary;
-  if (dict == NULL || dict->n_buffers < 3) return BF_OK;
-  const int32_t *offsets = (const int32_t *)dict->buffers[1];
-  const char *data = (const char *)dict->buffers[2];
-  const uint8_t *valid = (const uint8_t *)dict->buffers[0];
-  for (int64_t k = 0; offsets && k < dict->length; k++) {
-    int64_t j = k + dict->offset;
-    if (valid && !(valid[j >> 3] & (1u << (j & 7)))) continue;
-    size_t n = (size_t)(offsets[j + 1] - offsets[j]);
-    const char *v = data ? data + offsets[j] : "";
-    bool known = false;
-    for (size_t e = 0; e < field->n_enum_values && !known; e++)
-      known = strlen(field->enum_values[e]) == n && memcmp(field->enum_values[e], v, n) == 0;
-    if (!known)
-      return bf_error_set(err, BF_EINVAL, "insert_arrow: column '%s' has '%.*s', not one of its enum values",
-                          field->name, (int)(n > 200 ? 200 : n), v);
-  }
-  return BF_OK;
-}
-
-int bf_producer_user_arrow_schema(const bf_producer_t *producer, struct ArrowSchema *out,
-                                  bf_error_t *err) {
-  BF_RETURN_NOT_OK(bf_schema_to_arrow(&producer->schema, out, err));
-  for (int64_t i = (int64_t)producer->schema.n_user_fields; i < out->n_children; i++)
-    bf_arrow_schema_release(out->children[i]);
-  out->n_children = (int64_t)producer->schema.n_user_fields;
-  return BF_OK;
-}
-
-int bf_producer_insert_arrow(bf_producer_t *producer, const struct ArrowSchema *schema,
-                             struct ArrowArray *array, size_t approx_bytes, bf_error_t *err) {
-  return bf__producer_insert_arrow(producer, schema, array, approx_bytes, NULL, NULL, NULL, err);
-}
-
-int bf__producer_insert_arrow(bf_producer_t *producer, const struct ArrowSchema *schema,
-                              struct ArrowArray *array, size_t approx_bytes, bf__cancel_fn cancel,
-                              void *ctx, bool *too_large_out, bf_error_t *err) {
-  if (too_large_out != NULL) *too_large_out = false;
-  if (forked(producer)) return forked_error(err);
-  size_t estimate = approx_bytes + RECORD_ROW_OVERHEAD * (size_t)(array->length > 0 ? array->length : 0);
-  if (estimate > producer->max_batch_bytes) {
-    if (too_large_out != NULL) *too_large_out = true;
-    char what[64];
-    snprintf(what, sizeof what, "an Arrow batch of %lld row(s)", (long long)array->length);
-    return too_large(producer, (size_t)(array->length > 0 ? array->length : 0), estimate, what, err);
-  }
-  struct ArrowSchema table;
-  BF_RETURN_NOT_OK(bf_schema_to_arrow(&producer->schema, &table, err));
-  int status = BF_OK;
-  char *string_formats = NULL;
-  size_t n_user = producer->schema.n_user_fields;
-  if (strcmp(schema->format, "+s") != 0 || schema->n_children != (int64_t)n_user ||
-      array->n_children != (int64_t)n_user) {
-    status = bf_error_set(err, BF_EINVAL,
-                          "insert_arrow: expected a struct of the table's %zu columns, got '%s' "
-                          "with %lld children",
-                          n_user, schema->format, (long long)schema->n_children);
-  }
-  for (size_t i = 0; i < n_user && status == BF_OK; i++) {
-    const struct ArrowSchema *w = table.children[i], *g = schema->children[i];
-    if (strcmp(w->name, g->name) != 0) {
-      status = bf_error_set(err, BF_EINVAL,
-                            "insert_arrow: column %zu is '%s', the table expects '%s' there",
-                            i + 1, g->name, w->name);
-      break;
-    }
-    if (strcmp(w->format, "vu") == 0 && (strcmp(g->format, "u") == 0 || strcmp(g->format, "U") == 0)) {
-      /* Plain strings for a Utf8View column travel as they are: no conversion. */
-      if (string_formats == NULL && (string_formats = calloc(n_user, 1)) == NULL)
-        status = bf_error_set(err, BF_ENOMEM, "insert_arrow: out of memory");
-      else
-        string_formats[i] = g->format[0];
-    } else {
-      status = formats_equal(w, g, w->name, err);
-    }
-    if (status == BF_OK && !(w->flags & ARROW_FLAG_NULLABLE) && array->children[i]->null_count != 0)
-      status = bf_error_set(err, BF_EINVAL, "insert_arrow: column '%s' is required but has nulls",
-                            w->name);
-    if (status == BF_OK && producer->schema.fields[i].type == BF_TYPE_DICTIONARY)
-      status = check_enum_values(&producer->schema.fields[i], array->children[i], err);
-  }
-  bf_arrow_schema_release(&table);
-  if (status != BF_OK || array->length == 0) { /* nothing to send: the array is released */
-    free(string_formats);
-    if (status == BF_OK) bf_arrow_array_release(array);
-    return status;
-  }
-  bf__item_t *item = malloc(sizeof *item);
-  bf__arrow_batch_t *batch = malloc(sizeof *batch);
-  if (item == NULL || batch == NULL) {
-    free(item);
-    free(batch);
-    free(string_formats);
-    return bf_error_set(err, BF_ENOMEM, "insert_arrow: out of memory");
-  }
-  batch->string_formats = string_formats;
-  item->kind = BF__ITEM_ARROW;
-  item->rows = (size_t)array->length;
-  item->len = 0;
-  item->bytes = approx_bytes;
-  item->batch_bytes = estimate;
-  item->arrow = batch;
-  bf_arrow_array_move(array, &batch->array);
-  return enqueue(producer, item, true, cancel, ctx, NULL, err);
-}
-
 /* Waits until every record enqueued before the call is resolved. *n_flushed is the
  * number of rows acknowledged since the previous flush returned successfully (so
  * "insert N, flush" reports N however many batches were sent before the call), and
@@ -635,7 +506,7 @@ int bf__producer_flush(bf_producer_t *producer, double timeout_secs, uint64_t *n
   double deadline = deadline_after(timeout_secs);
   int status = BF_OK;
   uint64_t n_acked = 0;
-  if (forked(producer)) return forked_error(err);
+  if (bf__producer_forked(producer)) return bf__producer_forked_error(err);
   pthread_mutex_lock(&producer->mu);
   uint64_t target = atomic_load(&producer->enqueued);
   if (target > producer->flush_target) {
@@ -681,7 +552,7 @@ int bf__producer_shutdown(bf_producer_t *producer, double timeout_secs, bf__canc
                           void *ctx, bf_error_t *err) {
   int status = BF_OK;
   bool cancelled = false;
-  if (forked(producer)) return BF_OK; /* nothing of it runs here; the parent's copy is its own */
+  if (bf__producer_forked(producer)) return BF_OK; /* nothing of it runs here; the parent's copy is its own */
   pthread_mutex_lock(&producer->lifecycle_mu);
   if (producer->stopped) goto done;
   double deadline = deadline_after(timeout_secs);
@@ -734,7 +605,7 @@ done:
 }
 
 void bf_producer_get_stats(bf_producer_t *producer, bf_producer_stats_t *out) {
-  if (forked(producer)) {
+  if (bf__producer_forked(producer)) {
     memset(out, 0, sizeof *out);
     snprintf(out->last_error, sizeof out->last_error, "producer inherited through fork(): unusable");
     return;
@@ -752,7 +623,7 @@ void bf_producer_get_stats(bf_producer_t *producer, bf_producer_stats_t *out) {
 
 void bf_producer_destroy(bf_producer_t *producer) {
   if (producer == NULL) return;
-  if (forked(producer)) return; /* its locks and channel may be in any state: leak, never touch */
+  if (bf__producer_forked(producer)) return; /* its locks and channel may be in any state: leak, never touch */
   bf_producer_shutdown(producer, DESTROY_SHUTDOWN_TIMEOUT_SECS, NULL);
   destroy_sync(producer);
   free_producer(producer);

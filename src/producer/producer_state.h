@@ -14,6 +14,7 @@
 #include "bifrost/producer.h"
 #include "bifrost/rows.h"
 #include "bifrost/schema.h"
+#include "producer/producer_internal.h"
 #include "producer/queue.h"
 
 /* Incremented in the child of every fork(): a producer created before the fork
@@ -132,6 +133,20 @@ static inline void bf__producer_wait_until(pthread_cond_t *cv, pthread_mutex_t *
   if (ts.tv_nsec >= 1000000000L) ts.tv_nsec = 999999999L;
   pthread_cond_timedwait(cv, mu, &ts);
 }
+
+/* Bytes a row adds to a batch for the system columns (size estimates). */
+#define BF__PRODUCER_ROW_OVERHEAD 64
+
+/* producer.c: a producer inherited through fork() refuses every call. */
+bool bf__producer_forked(const bf_producer_t *producer);
+int bf__producer_forked_error(bf_error_t *err);
+/* producer.c: refuses rows no batch can hold (counted, reported, BF_EINVAL). */
+int bf__producer_too_large(bf_producer_t *producer, size_t rows, size_t estimate, const char *what,
+                           bf_error_t *err);
+/* producer.c: reserves room (backpressure policy) and pushes item (freed on
+ * failure or drop). */
+int bf__producer_enqueue(bf_producer_t *producer, bf__item_t *item, bool may_block,
+                         bf__cancel_fn cancel, void *ctx, bool *would_block, bf_error_t *err);
 
 /* The thread's body (producer_thread.c). */
 void *bf__producer_main(void *arg);
