@@ -219,8 +219,9 @@ def _jsonable(value: Any) -> Any:
 
     from pydantic import BaseModel
 
-    if isinstance(value, BaseModel):
-        return {k: _jsonable(v) for k, v in value.__dict__.items()}
+    if isinstance(value, BaseModel):  # keyed by column (alias) names, like the table
+        columns = {attr: column for column, attr in (_column_map(type(value)) or {}).items()}
+        return {columns.get(k, k): _jsonable(v) for k, v in value.__dict__.items()}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, (list, tuple, set, frozenset)):

@@ -168,11 +168,16 @@ def test_subclass_changing_a_field_type_is_refused_at_insert(grpc, unique_table)
         assert producer.flush(timeout=30) == 1
 
 
+class Point(BaseModel):
+    x_pos: float = Field(alias="xPos")
+
+
 class WithDefaults(BaseModel):
     id: int
     n: int = 5
     tags: List[str] = []
     label: Optional[str] = "x"
+    origin: Point = Point(xPos=-0.0)
 
 
 def test_insert_arrow_fills_missing_columns_with_model_defaults(grpc, unique_table):
