@@ -1,6 +1,6 @@
 """Builds the `bifrost._core` extension from the client-side C areas.
 
-The extension compiles python/bifrost/_core.c (+ _core_query.c) together with src/{util,arrow,schema,
+The extension compiles python/bifrost/_core*.c together with src/{util,arrow,schema,
 rows,ipc,rpc,client,producer}/*.c (tests and fuzz targets excluded) and the
 protobuf-c code that `protoc-c` generates from proto/ into the build directory at
 build time (generated code is never committed). Compiler and linker flags for gRPC,
@@ -24,7 +24,7 @@ PKG_CONFIG_PACKAGES = ["grpc", "gpr", "libprotobuf-c", "jansson", "libcrypto"]
 
 
 def c_sources():
-    sources = ["python/bifrost/_core.c", "python/bifrost/_core_query.c"]
+    sources = sorted(glob.glob(os.path.join("python", "bifrost", "_core*.c")))
     for area in C_AREAS:
         for path in sorted(glob.glob(os.path.join("src", area, "*.c"))):
             name = os.path.basename(path)
@@ -72,7 +72,7 @@ core = Extension(
     include_dirs=["include", "src"],
     extra_compile_args=["-std=c11", "-D_POSIX_C_SOURCE=200809L", "-D_DEFAULT_SOURCE", "-O2", *warnings]
     + pkg_config("--cflags"),
-    extra_link_args=pkg_config("--libs") + ["-lpthread", "-lm"],
+    extra_link_args=pkg_config("--libs") + ["-lpthread", "-lm", "-ldl"],
 )
 
 setup(

@@ -99,12 +99,11 @@ def main() -> int:
                 report(f"insert_cost_p99_{label}", percentile(costs, 0.99) / 1000, "us")
                 producer.flush()
 
-            # The JSON fallback path, measured on its own producer (same queue and thread).
+            # The JSON path (pydantic JSON + the C JSON insert), measured on its own producer.
             json_producer = DatasetProducer(config, GrpcConfig(server_uri=uri),
                                             WriteConfig(batch_size=args.batch_size, scheduled_delay_secs=1))
-            json_producer._core.set_record_plan(PredictionRecord, PredictionRecord.__pydantic_serializer__.to_json,
-                                                None)
-            insert_costs(json_producer, json_producer._core.insert_record, "pydantic_json_path")
+            to_json = PredictionRecord.__pydantic_serializer__.to_json
+            insert_costs(json_producer, lambda r: json_producer._core.insert(to_json(r)), "pydantic_json_path")
             json_producer.shutdown()
 
             producer = DatasetProducer(config, GrpcConfig(server_uri=uri),

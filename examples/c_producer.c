@@ -4,7 +4,8 @@
  *   build/c_producer_example localhost:50051 demo c_api readings 1000
  *
  * Inserts N records (half JSON, half binary rows) plus one malformed record, which
- * fails alone without stalling the others; prints the producer's counters. */
+ * fails alone without stalling the others; prints the producer's events (the
+ * library itself never prints) and its counters. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,15 @@ static size_t encode_row(uint8_t *out, int64_t id, const char *name, double scor
   return n + 8;
 }
 
+/* Producer events (failures, outage, recovery, drops, records too large) arrive
+ * here, on the producer's thread: report them in the application's own way. */
+static void on_event(void *ctx, const bf_producer_event_t *event) {
+  (void)ctx;
+  static const char *kinds[] = {"batch failed", "retrying", "recovered", "dropped", "record too large"};
+  fprintf(stderr, "event %s: %s (%llu records): %s\n", kinds[event->kind], event->table,
+          (unsigned long long)event->count, event->message);
+}
+
 int main(int argc, char **argv) {
   if (argc != 6) {
     fprintf(stderr, "usage: %s SERVER CATALOG SCHEMA_NAME TABLE N\n", argv[0]);
@@ -54,6 +64,7 @@ int main(int argc, char **argv) {
   options.json_schema = SCHEMA;
   options.batch_size = 250;
   options.scheduled_delay_secs = 0.5;
+  options.on_event = on_event;
   bf_error_t err;
   bf_error_init(&err);
   bf_producer_t *producer = NULL;

@@ -18,7 +18,8 @@ int bf_batch_builder_create(const bf_schema_t *schema, bf_batch_builder_t **out,
 void bf_batch_builder_destroy(bf_batch_builder_t *builder);
 
 /* Appends one record given as a JSON object. Missing keys for nullable fields
- * become null; a missing required field, a wrong JSON type or an unparseable
+ * become null; a float field also takes the strings "NaN", "Infinity" and
+ * "-Infinity"; a missing required field, a wrong JSON type or an unparseable
  * date/datetime is BF_EINVAL naming the field, and leaves the builder exactly as
  * before the call (the row is not half-appended). Datetimes: RFC 3339 / ISO 8601
  * with optional fraction and offset; naive values are taken as UTC. */
@@ -26,15 +27,21 @@ int bf_batch_builder_append_json(bf_batch_builder_t *builder, const char *json, 
                                  bf_error_t *err);
 int64_t bf_batch_builder_n_rows(const bf_batch_builder_t *builder);
 
-/* Binary rows: a compact record encoding for flat schemas (strings, integers,
- * floats, booleans, datetimes), much cheaper to produce and to append than JSON.
- * One value per user field, in schema order: a tag byte, then
+/* Binary rows: a compact record encoding for every schema type, much cheaper to
+ * produce and to append than JSON, and exact (NaN, infinities and -0.0 included;
+ * instants as UTC microseconds). One value per user field, in schema order: a tag
+ * byte, then
  *   BF_ROW_NULL        nothing
  *   BF_ROW_INT64       8 bytes, little-endian two's complement (also fills a float field)
- *   BF_ROW_FLOAT64     8 bytes, IEEE 754 little-endian
+ *   BF_ROW_FLOAT64     8 bytes, IEEE 754 little-endian (any value: NaN, ±inf, -0.0)
  *   BF_ROW_BOOL        1 byte, 0 or 1
- *   BF_ROW_STRING      4-byte little-endian length, then that many UTF-8 bytes
- *   BF_ROW_TIMESTAMP_US 8 bytes, microseconds since the epoch, UTC */
+ *   BF_ROW_STRING      4-byte little-endian length, then that many UTF-8 bytes (a
+ *                      string or an enum field; an enum value must be one of its values)
+ *   BF_ROW_TIMESTAMP_US 8 bytes, microseconds since the epoch, UTC
+ *   BF_ROW_DATE32      4 bytes, days since 1970-01-01
+ *   BF_ROW_LIST        4-byte little-endian item count, then that many values of the
+ *                      list's item field
+ *   BF_ROW_STRUCT      one value per child field, in schema order */
 enum {
   BF_ROW_NULL = 0,
   BF_ROW_INT64 = 1,
@@ -42,10 +49,14 @@ enum {
   BF_ROW_BOOL = 3,
   BF_ROW_STRING = 4,
   BF_ROW_TIMESTAMP_US = 5,
+  BF_ROW_DATE32 = 6,
+  BF_ROW_LIST = 7,
+  BF_ROW_STRUCT = 8,
 };
 
 /* Appends one binary row; a tag that does not fit its field, a null in a required
- * field or a short row is BF_EINVAL naming the field, with nothing appended. */
+ * field, an unknown enum value or a short row is BF_EINVAL naming the field (with
+ * its path for nested values), with nothing appended. */
 int bf_batch_builder_append_row(bf_batch_builder_t *builder, const uint8_t *row, size_t len,
                                 bf_error_t *err);
 

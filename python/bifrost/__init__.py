@@ -28,6 +28,7 @@ from ._errors import (
     QueryError,
     QueryPermissionError,
     QueueFullError,
+    RecordTooLargeError,
     SchemaError,
 )
 from ._producer import DatasetProducer
@@ -58,6 +59,7 @@ __all__ = [
     "BifrostTimeoutError",
     "BifrostConnectionError",
     "QueueFullError",
+    "RecordTooLargeError",
     "ProducerClosedError",
     "ClientClosedError",
     "CorruptDataError",

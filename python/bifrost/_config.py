@@ -8,7 +8,7 @@ import base64
 import json
 import math
 import os
-from typing import Any, Dict, Generic, List, Optional, Sequence, Type, TypeVar
+from typing import Any, Callable, Dict, Generic, List, Optional, Sequence, Type, TypeVar
 
 from pydantic import BaseModel
 
@@ -158,6 +158,11 @@ class TableConfig(Generic[ModelT]):
 
 
 _BACKPRESSURE = ("block", "drop_newest", "raise")
+# The transport's message limit (include/bifrost/rpc.h BF_RPC_MAX_MESSAGE_BYTES) and
+# the producer's batch byte bounds derived from it (include/bifrost/producer.h).
+TRANSPORT_MESSAGE_LIMIT = 256 * 1024 * 1024
+DEFAULT_MAX_BATCH_BYTES = TRANSPORT_MESSAGE_LIMIT // 4
+MAX_BATCH_BYTES_LIMIT = TRANSPORT_MESSAGE_LIMIT // 2
 
 
 def _positive_number(value: Any, name: str, allow_none: bool = False) -> Optional[float]:
@@ -184,14 +189,26 @@ class WriteConfig:
     - ``batch_size``: rows per batch (a batch is sent as soon as this many are queued).
     - ``scheduled_delay_secs``: send whatever is queued when this long has passed since
       the last send.
+    - ``max_batch_bytes``: bound on one batch's (estimated) size; a batch is also
+      sent when the next record would take it over. Default (None): 64 MiB, a
+      quarter of the transport's 256 MiB message limit; at most 128 MiB. A single
+      record larger than this raises RecordTooLargeError at ``insert``.
     - ``max_queue_rows``: bound on the records queued or in flight (sent, not yet
       acknowledged); ``max_queue_bytes`` (None: no byte bound) bounds their size
       (serialized records; Arrow batches by their buffers). ``backpressure`` says
-      what ``insert`` does when a bound is reached: ``"block"`` (default; wait up to ``block_timeout_secs``, None = no
-      limit, then raise BifrostTimeoutError), ``"drop_newest"`` (drop the record,
-      counted in ``stats()["dropped"]``) or ``"raise"`` (QueueFullError).
+      what ``insert`` does when a bound is reached: ``"block"`` (default; wait up to
+      ``block_timeout_secs``, default 5 s, then raise BifrostTimeoutError; None
+      waits without limit, still interruptible by Ctrl-C), ``"drop_newest"`` (drop
+      the record, counted in ``stats()["dropped"]``) or ``"raise"`` (QueueFullError).
     - ``rpc_timeout_secs``: deadline of one InsertBatch attempt. ``max_retries``:
       attempts after the first for transient failures (-1: retry until shutdown).
+    - ``shutdown_timeout_secs``: how long ``shutdown()`` without a timeout, and the
+      shutdown at interpreter exit, wait for undelivered records before failing
+      them (and logging how many were lost). Default 10 s.
+    - ``on_error``: optional ``callable(count, error, table)`` called when records
+      fail for good or are refused as too large (``error`` is a BifrostError), from
+      bifrost's event thread (never the caller's, never the sending thread); an
+      exception it raises is logged to the ``"bifrost"`` logger and ignored.
     """
 
     __slots__ = (
@@ -203,6 +220,9 @@ class WriteConfig:
         "rpc_timeout_secs",
         "max_retries",
         "max_queue_bytes",
+        "max_batch_bytes",
+        "shutdown_timeout_secs",
+        "on_error",
     )
 
     def __init__(
@@ -211,10 +231,13 @@ class WriteConfig:
         scheduled_delay_secs: float = 30,
         max_queue_rows: int = 1_000_000,
         backpressure: str = "block",
-        block_timeout_secs: Optional[float] = None,
+        block_timeout_secs: Optional[float] = 5.0,
         rpc_timeout_secs: float = 30.0,
         max_retries: int = -1,
         max_queue_bytes: Optional[int] = None,
+        max_batch_bytes: Optional[int] = None,
+        shutdown_timeout_secs: float = 10.0,
+        on_error: Optional[Callable[[int, Exception, str], Any]] = None,
     ):
         self.batch_size = _positive_int(batch_size, "batch_size")
         self.scheduled_delay_secs = _positive_number(scheduled_delay_secs, "scheduled_delay_secs")
@@ -228,6 +251,16 @@ class WriteConfig:
             raise ValueError(f"max_retries must be an int >= -1, got {max_retries!r}")
         self.max_retries = max_retries
         self.max_queue_bytes = None if max_queue_bytes is None else _positive_int(max_queue_bytes, "max_queue_bytes")
+        if max_batch_bytes is not None:
+            _positive_int(max_batch_bytes, "max_batch_bytes")
+            if max_batch_bytes > MAX_BATCH_BYTES_LIMIT:
+                raise ValueError(f"max_batch_bytes must be <= {MAX_BATCH_BYTES_LIMIT} (half the transport's "
+                                 f"{TRANSPORT_MESSAGE_LIMIT}-byte message limit), got {max_batch_bytes!r}")
+        self.max_batch_bytes = DEFAULT_MAX_BATCH_BYTES if max_batch_bytes is None else max_batch_bytes
+        self.shutdown_timeout_secs = _positive_number(shutdown_timeout_secs, "shutdown_timeout_secs")
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"on_error must be callable(count, error, table), not {type(on_error).__name__}")
+        self.on_error = on_error
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)

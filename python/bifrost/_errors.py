@@ -24,6 +24,7 @@ __all__ = [
     "BifrostTimeoutError",
     "BifrostConnectionError",
     "QueueFullError",
+    "RecordTooLargeError",
     "ProducerClosedError",
     "ClientClosedError",
     "CorruptDataError",
@@ -98,6 +99,14 @@ class QueueFullError(BifrostError, RuntimeError):
     """The producer queue is full and the backpressure policy is ``"raise"``."""
 
 
+class RecordTooLargeError(BifrostError, ValueError):
+    """A single record (or Arrow row) is larger than any batch may be
+    (``WriteConfig.max_batch_bytes``, itself under the transport's message limit).
+    Raised by ``insert``/``insert_many``/``insert_arrow`` at once; the record is not
+    queued nor retried, later records are unaffected, and ``stats()["too_large"]``
+    counts it."""
+
+
 class ProducerClosedError(BifrostError, RuntimeError):
     """The producer has been shut down."""
 
@@ -127,6 +136,7 @@ _BY_STATUS = {
 
 # Statuses whose meaning depends on the call: in a query, a bad argument is bad SQL.
 _BY_OPERATION = {
+    "record_too_large": {"BF_EINVAL": RecordTooLargeError},
     "query": {
         "BF_EINVAL": QueryError,
         "BF_EQUERY": QueryError,

@@ -312,11 +312,13 @@ def test_byte_bound_with_the_server_down(restartable):
         for e in events:
             producer.insert(e)
             accepted += 1
-    assert 7 <= accepted <= 11  # about ten records' bytes (records differ a little in size)
+    # About ten JSON records' bytes: the binary rows counted are smaller than the JSON.
+    assert 7 <= accepted <= 30
     _restart_and_deliver(restartable, producer, cfg, accepted)
 
 
-def test_drops_are_reported_on_stderr(restartable, capfd):
+def test_drops_are_reported_to_logging(restartable, caplog):
+    import logging
     import re
     import time
 
@@ -327,18 +329,18 @@ def test_drops_are_reported_on_stderr(restartable, capfd):
                                                                     max_queue_rows=5,
                                                                     backpressure="drop_newest"))
     restartable[0].stop()
+    caplog.set_level(logging.INFO, logger="bifrost")
     for e in make_events(20):
         producer.insert(e)
     assert producer.stats()["dropped"] == 15
-    seen = ""
     deadline = time.monotonic() + 10
-    while "dropped" not in seen and time.monotonic() < deadline:
+    while "dropped" not in caplog.text and time.monotonic() < deadline:
         time.sleep(0.2)
-        seen += capfd.readouterr().err
+    seen = caplog.text
     _restart(restartable)
     assert producer.flush(timeout=60) == 5
     producer.shutdown()
-    assert re.search(r"drop_log dropped \d+ record\(s\) .*drop_newest; \d+ in total", seen), seen
+    assert re.search(r"drop_log: dropped \d+ record\(s\) .*drop_newest; \d+ in total", seen), seen
 
 
 def test_drop_newest_policy_with_the_server_down(restartable):

@@ -1,7 +1,8 @@
 /* Unit tests for the producer: the record queue, option validation, backpressure
  * policies against an unreachable server, stats invariants, and the send path
- * (batching, bad rows, Arrow batches with plain strings, retries with a stable
- * sequence, non-retryable failures, flush) against an in-process fake bifrost.v1
+ * (batching by rows and bytes, records too large, bad rows, Arrow batches with plain
+ * strings, retries with a stable sequence and their events, non-retryable
+ * failures, flush) against an in-process fake bifrost.v1
  * server built on bf_rpc_server. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -522,6 +523,79 @@ static void test_batches_acked_in_sequence(void **state) {
   bf_producer_destroy(producer);
 }
 
+typedef struct event_log {
+  pthread_mutex_t mu;
+  int n[8];
+  uint64_t count[8];
+  char table[64];
+} event_log_t;
+
+static void record_event(void *ctx, const bf_producer_event_t *event) {
+  event_log_t *log = ctx;
+  pthread_mutex_lock(&log->mu);
+  log->n[event->kind]++;
+  log->count[event->kind] += event->count;
+  snprintf(log->table, sizeof log->table, "%s", event->table);
+  pthread_mutex_unlock(&log->mu);
+}
+
+static void test_batches_cut_by_bytes_and_too_large_refused(void **state) {
+  fixture_t *f = *state;
+  event_log_t log;
+  memset(&log, 0, sizeof log);
+  pthread_mutex_init(&log.mu, NULL);
+  bf_producer_options_t options;
+  options_for(&options, f->target);
+  options.batch_size = 100;
+  options.scheduled_delay_secs = 3600;
+  options.max_batch_bytes = 1000;
+  options.on_event = record_event;
+  options.event_ctx = &log;
+  bf_producer_t *producer = NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_producer_create(&options, &producer, &err), BF_OK);
+  char row[400], big[2100];
+  char name[251], long_name[2001];
+  memset(name, 'n', 250);
+  name[250] = '\0';
+  memset(long_name, 'N', 2000);
+  long_name[2000] = '\0';
+  snprintf(row, sizeof row, "{\"user_id\": \"%s\", \"score\": 0.5}", name);
+  snprintf(big, sizeof big, "{\"user_id\": \"%s\", \"score\": 0.5}", long_name);
+  /* About 375 bytes per record in a batch: two fit in 1000 bytes, three do not. */
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(bf_producer_insert_json(producer, row, strlen(row), &err), BF_OK);
+  assert_int_equal(bf_producer_insert_json(producer, big, strlen(big), &err), BF_EINVAL);
+  assert_non_null(strstr(err.message, "record too large"));
+  assert_non_null(strstr(err.message, "max_batch_bytes=1000"));
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(bf_producer_insert_json(producer, row, strlen(row), &err), BF_OK);
+  uint64_t n_flushed = 0;
+  assert_int_equal(bf_producer_flush(producer, 10, &n_flushed, &err), BF_OK);
+  assert_int_equal(n_flushed, 6);
+  bf_producer_stats_t s;
+  bf_producer_get_stats(producer, &s);
+  assert_int_equal(s.too_large, 1);
+  assert_int_equal(s.inserted, 6);
+  assert_int_equal(s.sent_batches, 3);
+  assert_accounted(producer);
+  pthread_mutex_lock(&f->fake.mu);
+  for (int i = 0; i < 3; i++) assert_int_equal(f->fake.rows[i], 2);
+  pthread_mutex_unlock(&f->fake.mu);
+  pthread_mutex_lock(&log.mu);
+  assert_int_equal(log.n[BF_PRODUCER_EVENT_RECORD_TOO_LARGE], 1);
+  assert_int_equal(log.count[BF_PRODUCER_EVENT_RECORD_TOO_LARGE], 1);
+  assert_string_equal(log.table, "cat.sch.tbl");
+  pthread_mutex_unlock(&log.mu);
+  assert_int_equal(bf_producer_shutdown(producer, 5, &err), BF_OK);
+  /* shutdown was the last flush: nothing is reported twice. */
+  assert_int_equal(bf_producer_flush(producer, 1, &n_flushed, &err), BF_OK);
+  assert_int_equal(n_flushed, 0);
+  bf_producer_destroy(producer);
+  pthread_mutex_destroy(&log.mu);
+}
+
 static void test_bad_rows_fail_alone(void **state) {
   fixture_t *f = *state;
   bf_producer_t *producer = fake_producer(f, 100);
@@ -609,9 +683,19 @@ static void test_unavailable_is_retried_with_same_sequence(void **state) {
   pthread_mutex_lock(&f->fake.mu);
   f->fake.fail_next_unavailable = 3;
   pthread_mutex_unlock(&f->fake.mu);
-  bf_producer_t *producer = fake_producer(f, 5);
+  event_log_t log;
+  memset(&log, 0, sizeof log);
+  pthread_mutex_init(&log.mu, NULL);
+  bf_producer_options_t options;
+  options_for(&options, f->target);
+  options.batch_size = 5;
+  options.scheduled_delay_secs = 3600;
+  options.on_event = record_event;
+  options.event_ctx = &log;
+  bf_producer_t *producer = NULL;
   bf_error_t err;
   bf_error_init(&err);
+  assert_int_equal(bf_producer_create(&options, &producer, &err), BF_OK);
   for (int i = 0; i < 5; i++) {
     assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_OK);
   }
@@ -623,7 +707,13 @@ static void test_unavailable_is_retried_with_same_sequence(void **state) {
   assert_int_equal(s.retried_batches, 3);
   assert_int_equal(s.sent_batches, 1);
   assert_int_equal(s.acknowledged, 5);
+  assert_string_equal(s.last_error, ""); /* the retry message is gone once delivered */
   assert_accounted(producer);
+  pthread_mutex_lock(&log.mu); /* one outage: reported once, then its end */
+  assert_int_equal(log.n[BF_PRODUCER_EVENT_RETRYING], 1);
+  assert_int_equal(log.count[BF_PRODUCER_EVENT_RETRYING], 5);
+  assert_int_equal(log.n[BF_PRODUCER_EVENT_RECOVERED], 1);
+  pthread_mutex_unlock(&log.mu);
   pthread_mutex_lock(&f->fake.mu);
   assert_int_equal(f->fake.n_calls, 4);
   for (int i = 0; i < 4; i++) assert_int_equal(f->fake.sequences[i], 1);
@@ -631,6 +721,7 @@ static void test_unavailable_is_retried_with_same_sequence(void **state) {
   pthread_mutex_unlock(&f->fake.mu);
   assert_int_equal(bf_producer_shutdown(producer, 5, &err), BF_OK);
   bf_producer_destroy(producer);
+  pthread_mutex_destroy(&log.mu);
 }
 
 static void test_non_retryable_fails_batch_and_moves_on(void **state) {
@@ -747,6 +838,8 @@ int main(void) {
       cmocka_unit_test(test_flush_times_out_and_retries_while_unreachable),
       cmocka_unit_test_setup_teardown(test_batches_acked_in_sequence, fake_setup, fake_teardown),
       cmocka_unit_test_setup_teardown(test_bad_rows_fail_alone, fake_setup, fake_teardown),
+      cmocka_unit_test_setup_teardown(test_batches_cut_by_bytes_and_too_large_refused, fake_setup,
+                                      fake_teardown),
       cmocka_unit_test_setup_teardown(test_arrow_plain_strings_sent_as_they_are, fake_setup, fake_teardown),
       cmocka_unit_test_setup_teardown(test_unavailable_is_retried_with_same_sequence, fake_setup,
                                       fake_teardown),

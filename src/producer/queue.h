@@ -33,6 +33,7 @@ typedef struct bf__item {
   size_t rows;              /* 1 for JSON */
   size_t len;               /* JSON: bytes before the NUL; ROW: bytes of the binary row */
   size_t bytes;             /* counted against max_queue_bytes */
+  size_t batch_bytes;       /* estimated size in a batch, checked against max_batch_bytes */
   bf__arrow_batch_t *arrow; /* ARROW only; owned */
   char json[];              /* JSON: NUL-terminated record; ROW: the binary row */
 } bf__item_t;

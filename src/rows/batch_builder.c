@@ -1,5 +1,5 @@
 /* The row builder: JSON records -> Arrow columns for a bf_schema_t. One column
- * builder per field (recursively for lists and structs) accumulates a validity
+ * builder per field (recursively for lists and structs; columns.h) accumulates a validity
  * bitmap and its value buffers. A record is first validated as a whole (types,
  * required fields, dates, enum values) and only then appended, so a bad record never
  * leaves a half-appended row behind. finish() adds the system columns and hands
@@ -11,23 +11,8 @@
 
 #include "bifrost/rows.h"
 #include "bifrost/util.h"
+#include "rows/columns.h"
 #include "rows/temporal.h"
-
-typedef struct column {
-  const bf_field_t *field;
-  bf_buffer_t validity; /* one bit per row */
-  bf_buffer_t values;   /* fixed-width values, 16-byte views, int16 indices or int32 offsets */
-  bf_buffer_t heap;     /* Utf8View: out-of-line string bytes (one variadic buffer) */
-  int64_t length;
-  int64_t null_count;
-  struct column *children;
-} column_t;
-
-struct bf_batch_builder {
-  const bf_schema_t *schema;
-  column_t *columns; /* n_user_fields */
-  int64_t n_rows;
-};
 
 /* ---- column lifecycle -------------------------------------------------------- */
 
@@ -85,9 +70,18 @@ int64_t bf_batch_builder_n_rows(const bf_batch_builder_t *builder) { return buil
 
 /* ---- validation (phase 1) ------------------------------------------------------ */
 
+/* The JSON spellings of the floats JSON cannot write (pydantic's inf_nan "strings"). */
+static bool special_float(const char *s, double *out) {
+  if (strcmp(s, "NaN") == 0) *out = NAN;
+  else if (strcmp(s, "Infinity") == 0) *out = INFINITY;
+  else if (strcmp(s, "-Infinity") == 0) *out = -INFINITY;
+  else return false;
+  return true;
+}
+
 static int validate_value(const bf_field_t *field, json_t *value, const char *path, bf_error_t *err);
 
-static int type_error(const char *path, const char *expected, bf_error_t *err) {
+int bf__rows_type_error(const char *path, const char *expected, bf_error_t *err) {
   return bf_error_set(err, BF_EINVAL, "field '%s': expected %s", path, expected);
 }
 
@@ -100,37 +94,43 @@ static int validate_value(const bf_field_t *field, json_t *value, const char *pa
   switch (field->type) {
     case BF_TYPE_UTF8VIEW:
     case BF_TYPE_UTF8:
-      return json_is_string(value) ? BF_OK : type_error(path, "a string", err);
+      return json_is_string(value) ? BF_OK : bf__rows_type_error(path, "a string", err);
     case BF_TYPE_INT64:
-      return json_is_integer(value) ? BF_OK : type_error(path, "an integer", err);
+      return json_is_integer(value) ? BF_OK : bf__rows_type_error(path, "an integer", err);
     case BF_TYPE_FLOAT64:
-      /* Pydantic writes NaN/inf as null unless configured otherwise; numbers only. */
-      return json_is_number(value) ? BF_OK : type_error(path, "a number", err);
+      /* JSON has no NaN/inf: they travel as the strings "NaN", "Infinity", "-Infinity". */
+      if (json_is_string(value)) {
+        double ignored;
+        return special_float(json_string_value(value), &ignored)
+                   ? BF_OK
+                   : bf__rows_type_error(path, "a number (or \"NaN\", \"Infinity\", \"-Infinity\")", err);
+      }
+      return json_is_number(value) ? BF_OK : bf__rows_type_error(path, "a number", err);
     case BF_TYPE_BOOL:
-      return json_is_boolean(value) ? BF_OK : type_error(path, "a boolean", err);
+      return json_is_boolean(value) ? BF_OK : bf__rows_type_error(path, "a boolean", err);
     case BF_TYPE_TIMESTAMP_US: {
       int64_t us;
       if (!json_is_string(value) ||
           !bf__parse_datetime(json_string_value(value), json_string_length(value), &us))
-        return type_error(path, "an ISO 8601 datetime", err);
+        return bf__rows_type_error(path, "an ISO 8601 datetime", err);
       return BF_OK;
     }
     case BF_TYPE_DATE32: {
       int32_t days;
       if (!json_is_string(value) ||
           !bf__parse_date(json_string_value(value), json_string_length(value), &days))
-        return type_error(path, "an ISO 8601 date (YYYY-MM-DD)", err);
+        return bf__rows_type_error(path, "an ISO 8601 date (YYYY-MM-DD)", err);
       return BF_OK;
     }
     case BF_TYPE_DICTIONARY: {
-      if (!json_is_string(value)) return type_error(path, "a string enum value", err);
+      if (!json_is_string(value)) return bf__rows_type_error(path, "a string enum value", err);
       for (size_t i = 0; i < field->n_enum_values; i++)
         if (strcmp(field->enum_values[i], json_string_value(value)) == 0) return BF_OK;
       return bf_error_set(err, BF_EINVAL, "field '%s': '%s' is not one of the enum values", path,
                           json_string_value(value));
     }
     case BF_TYPE_LIST: {
-      if (!json_is_array(value)) return type_error(path, "a list", err);
+      if (!json_is_array(value)) return bf__rows_type_error(path, "a list", err);
       snprintf(child_path, sizeof child_path, "%s[]", path);
       size_t i;
       json_t *item;
@@ -140,7 +140,7 @@ static int validate_value(const bf_field_t *field, json_t *value, const char *pa
       return BF_OK;
     }
     case BF_TYPE_STRUCT: {
-      if (!json_is_object(value)) return type_error(path, "an object", err);
+      if (!json_is_object(value)) return bf__rows_type_error(path, "an object", err);
       for (size_t i = 0; i < field->n_children; i++) {
         snprintf(child_path, sizeof child_path, "%s.%s", path, field->children[i].name);
         BF_RETURN_NOT_OK(validate_value(&field->children[i],
@@ -155,7 +155,7 @@ static int validate_value(const bf_field_t *field, json_t *value, const char *pa
 
 /* ---- append (phase 2, cannot fail except for out-of-memory) ------------------------ */
 
-static int push_validity(column_t *col, bool valid) {
+int bf__column_push_validity(column_t *col, bool valid) {
   if ((col->length & 7) == 0) BF_RETURN_NOT_OK(bf_buffer_append_zeros(&col->validity, 1));
   if (valid)
     bf_arrow_bit_set(col->validity.data, col->length, true);
@@ -164,7 +164,7 @@ static int push_validity(column_t *col, bool valid) {
   return BF_OK;
 }
 
-static int push_view(column_t *col, const char *s, size_t n) {
+int bf__column_push_view(column_t *col, const char *s, size_t n) {
   uint8_t view[16] = {0};
   int32_t len = (int32_t)n;
   memcpy(view, &len, 4);
@@ -182,8 +182,8 @@ static int push_view(column_t *col, const char *s, size_t n) {
 
 static int append_value(column_t *col, json_t *value);
 
-static int append_null(column_t *col) {
-  BF_RETURN_NOT_OK(push_validity(col, false));
+int bf__column_append_null(column_t *col) {
+  BF_RETURN_NOT_OK(bf__column_push_validity(col, false));
   const bf_field_t *f = col->field;
   int status = BF_OK;
   switch (f->type) {
@@ -221,14 +221,14 @@ static int append_null(column_t *col) {
 }
 
 static int append_value(column_t *col, json_t *value) {
-  if (value == NULL || json_is_null(value)) return append_null(col);
-  BF_RETURN_NOT_OK(push_validity(col, true));
+  if (value == NULL || json_is_null(value)) return bf__column_append_null(col);
+  BF_RETURN_NOT_OK(bf__column_push_validity(col, true));
   const bf_field_t *f = col->field;
   int status = BF_OK;
   switch (f->type) {
     case BF_TYPE_UTF8VIEW:
     case BF_TYPE_UTF8:
-      status = push_view(col, json_string_value(value), json_string_length(value));
+      status = bf__column_push_view(col, json_string_value(value), json_string_length(value));
       break;
     case BF_TYPE_INT64: {
       int64_t v = (int64_t)json_integer_value(value);
@@ -237,6 +237,7 @@ static int append_value(column_t *col, json_t *value) {
     }
     case BF_TYPE_FLOAT64: {
       double v = json_number_value(value);
+      if (json_is_string(value)) special_float(json_string_value(value), &v);
       status = bf_buffer_append(&col->values, &v, 8);
       break;
     }
@@ -305,112 +306,6 @@ int bf_batch_builder_append_json(bf_batch_builder_t *builder, const char *json, 
 done:
   json_decref(record);
   return status;
-}
-
-/* ---- binary rows ------------------------------------------------------------------- */
-
-static int read_u32(const uint8_t *p) {
-  return (int)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-}
-
-/* Checks one encoded value against its field; *size receives its encoded size. */
-static int check_row_value(const bf_field_t *f, const uint8_t *p, size_t left, size_t *size,
-                           bf_error_t *err) {
-  if (left < 1) return bf_error_set(err, BF_EINVAL, "row ends before field '%s'", f->name);
-  uint8_t tag = p[0];
-  size_t need = 1;
-  switch (tag) {
-    case BF_ROW_NULL:
-      if (!f->nullable)
-        return bf_error_set(err, BF_EINVAL, "field '%s': required value is missing or null", f->name);
-      break;
-    case BF_ROW_INT64:
-      need += 8;
-      if (f->type != BF_TYPE_INT64 && f->type != BF_TYPE_FLOAT64) return type_error(f->name, "an integer", err);
-      break;
-    case BF_ROW_FLOAT64:
-      need += 8;
-      if (f->type != BF_TYPE_FLOAT64) return type_error(f->name, "a number", err);
-      break;
-    case BF_ROW_BOOL:
-      need += 1;
-      if (f->type != BF_TYPE_BOOL) return type_error(f->name, "a boolean", err);
-      break;
-    case BF_ROW_TIMESTAMP_US:
-      need += 8;
-      if (f->type != BF_TYPE_TIMESTAMP_US) return type_error(f->name, "a datetime", err);
-      break;
-    case BF_ROW_STRING:
-      need += 4;
-      if (f->type != BF_TYPE_UTF8VIEW && f->type != BF_TYPE_UTF8)
-        return type_error(f->name, "a string", err);
-      if (left >= need) need += (size_t)(uint32_t)read_u32(p + 1);
-      break;
-    default:
-      return bf_error_set(err, BF_EINVAL, "field '%s': unknown row tag %u", f->name, tag);
-  }
-  if (left < need) return bf_error_set(err, BF_EINVAL, "row ends inside field '%s'", f->name);
-  *size = need;
-  return BF_OK;
-}
-
-int bf_batch_builder_append_row(bf_batch_builder_t *builder, const uint8_t *row, size_t len,
-                                bf_error_t *err) {
-  const bf_schema_t *schema = builder->schema;
-  size_t off = 0;
-  for (size_t i = 0; i < schema->n_user_fields; i++) {
-    size_t size = 0;
-    BF_RETURN_NOT_OK(check_row_value(&schema->fields[i], row + off, len - off, &size, err));
-    off += size;
-  }
-  if (off != len) return bf_error_set(err, BF_EINVAL, "row has %zu bytes after the last field", len - off);
-  off = 0;
-  int status = BF_OK;
-  for (size_t i = 0; i < schema->n_user_fields && status == BF_OK; i++) {
-    column_t *col = &builder->columns[i];
-    const uint8_t *p = row + off;
-    uint8_t tag = p[0];
-    if (tag == BF_ROW_NULL) {
-      off += 1;
-      status = append_null(col);
-      continue;
-    }
-    status = push_validity(col, true);
-    if (status != BF_OK) break;
-    switch (tag) {
-      case BF_ROW_STRING: {
-        size_t n = (size_t)(uint32_t)read_u32(p + 1);
-        status = push_view(col, (const char *)p + 5, n);
-        off += 5 + n;
-        break;
-      }
-      case BF_ROW_INT64:
-        if (col->field->type == BF_TYPE_FLOAT64) {
-          int64_t v;
-          memcpy(&v, p + 1, 8);
-          double d = (double)v;
-          status = bf_buffer_append(&col->values, &d, 8);
-        } else {
-          status = bf_buffer_append(&col->values, p + 1, 8);
-        }
-        off += 9;
-        break;
-      case BF_ROW_FLOAT64:
-      case BF_ROW_TIMESTAMP_US:
-        status = bf_buffer_append(&col->values, p + 1, 8);
-        off += 9;
-        break;
-      case BF_ROW_BOOL:
-        if ((col->length & 7) == 0) status = bf_buffer_append_zeros(&col->values, 1);
-        if (status == BF_OK && p[1]) bf_arrow_bit_set(col->values.data, col->length, true);
-        off += 2;
-        break;
-    }
-    col->length++;
-  }
-  if (status != BF_OK) return bf_error_set(err, status, "out of memory appending a record");
-  builder->n_rows++;
-  return BF_OK;
 }
 
 /* ---- finish ------------------------------------------------------------------------- */

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,10 +111,138 @@ static void test_build_batch_with_system_columns(void **state) {
   bf_schema_reset(&schema);
 }
 
+/* Appends a tag and raw bytes to a row under construction. */
+static size_t put(uint8_t *row, size_t n, uint8_t tag, const void *bytes, size_t len) {
+  row[n++] = tag;
+  if (len) memcpy(row + n, bytes, len);
+  return n + len;
+}
+
+static size_t put_str(uint8_t *row, size_t n, const char *s) {
+  uint32_t len = (uint32_t)strlen(s);
+  n = put(row, n, BF_ROW_STRING, &len, 4);
+  memcpy(row + n, s, len);
+  return n + len;
+}
+
+static size_t put_common(uint8_t *row, size_t n) {
+  int64_t v = 7, at = 0;
+  uint8_t yes = 1;
+  n = put_str(row, n, "name");
+  n = put(row, n, BF_ROW_INT64, &v, 8);
+  n = put(row, n, BF_ROW_BOOL, &yes, 1);
+  return put(row, n, BF_ROW_TIMESTAMP_US, &at, 8);
+}
+
+static void test_nested_binary_rows_are_exact(void **state) {
+  (void)state;
+  bf_schema_t schema;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_schema_from_json_schema(SCHEMA, strlen(SCHEMA), &schema, &err), BF_OK);
+  bf_batch_builder_t *b;
+  assert_int_equal(bf_batch_builder_create(&schema, &b, &err), BF_OK);
+  uint8_t row[256];
+  size_t n = put_common(row, 0);
+  int32_t day = -25508;
+  n = put(row, n, BF_ROW_DATE32, &day, 4);
+  uint32_t two = 2;
+  int64_t t1 = 10, t2 = -20;
+  n = put(row, n, BF_ROW_LIST, &two, 4);
+  n = put(row, n, BF_ROW_INT64, &t1, 8);
+  n = put(row, n, BF_ROW_INT64, &t2, 8);
+  n = put_str(row, n, "silver");
+  double lat = -0.0;
+  n = put(row, n, BF_ROW_STRUCT, NULL, 0);
+  n = put(row, n, BF_ROW_FLOAT64, &lat, 8);
+  assert_int_equal(bf_batch_builder_append_row(b, row, n, &err), BF_OK);
+
+  /* A NaN latitude is kept bit for bit. */
+  double nan_lat = NAN;
+  memcpy(row + n - 8, &nan_lat, 8);
+  assert_int_equal(bf_batch_builder_append_row(b, row, n, &err), BF_OK);
+
+  /* Bad rows name the nested field and append nothing. */
+  uint8_t bad[256];
+  size_t m = put_common(bad, 0);
+  m = put(bad, m, BF_ROW_NULL, NULL, 0);
+  m = put(bad, m, BF_ROW_LIST, &two, 4);
+  m = put(bad, m, BF_ROW_INT64, &t1, 8);
+  m = put_str(bad, m, "x");
+  assert_int_equal(bf_batch_builder_append_row(b, bad, m, &err), BF_EINVAL);
+  assert_non_null(strstr(err.message, "'tags[]'"));
+  m = put_common(bad, 0);
+  m = put(bad, m, BF_ROW_NULL, NULL, 0);
+  uint32_t zero = 0;
+  m = put(bad, m, BF_ROW_LIST, &zero, 4);
+  m = put_str(bad, m, "bronze");
+  assert_int_equal(bf_batch_builder_append_row(b, bad, m, &err), BF_EINVAL);
+  assert_non_null(strstr(err.message, "'tier'"));
+  m = put_common(bad, 0);
+  m = put(bad, m, BF_ROW_NULL, NULL, 0);
+  m = put(bad, m, BF_ROW_LIST, &zero, 4);
+  m = put_str(bad, m, "gold");
+  m = put(bad, m, BF_ROW_STRUCT, NULL, 0);
+  m = put(bad, m, BF_ROW_NULL, NULL, 0);
+  assert_int_equal(bf_batch_builder_append_row(b, bad, m, &err), BF_EINVAL);
+  assert_non_null(strstr(err.message, "'geo.lat'"));
+  assert_int_equal(bf_batch_builder_append_row(b, bad, m - 3, &err), BF_EINVAL); /* short */
+  assert_int_equal(bf_batch_builder_n_rows(b), 2);
+
+  struct ArrowSchema out_schema;
+  struct ArrowArray out;
+  assert_int_equal(bf_batch_builder_finish(b, 0, "batch", &out_schema, &out, &err), BF_OK);
+  assert_int_equal(out.length, 2);
+  assert_int_equal(((const int32_t *)out.children[4]->buffers[1])[0], -25508);
+  const int32_t *offsets = out.children[5]->buffers[1];
+  assert_int_equal(offsets[1], 2);
+  assert_int_equal(offsets[2], 4);
+  assert_int_equal(((const int64_t *)out.children[5]->children[0]->buffers[1])[1], -20);
+  assert_int_equal(((const int16_t *)out.children[6]->buffers[1])[0], 1);
+  const double *lats = out.children[7]->children[0]->buffers[1];
+  assert_true(signbit(lats[0]) && lats[0] == 0.0);
+  assert_true(isnan(lats[1]));
+  out.release(&out);
+  out_schema.release(&out_schema);
+  bf_batch_builder_destroy(b);
+  bf_schema_reset(&schema);
+}
+
+static void test_json_takes_the_spellings_of_nan_and_infinities(void **state) {
+  (void)state;
+  const char *schema_text =
+      "{\"properties\":{\"x\":{\"type\":\"number\"},\"y\":{\"items\":{\"type\":\"number\"},"
+      "\"type\":\"array\"}},\"required\":[\"x\",\"y\"]}";
+  bf_schema_t schema;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_schema_from_json_schema(schema_text, strlen(schema_text), &schema, &err), BF_OK);
+  bf_batch_builder_t *b;
+  assert_int_equal(bf_batch_builder_create(&schema, &b, &err), BF_OK);
+  const char *r = "{\"x\":\"NaN\",\"y\":[\"Infinity\",\"-Infinity\",-0.0]}";
+  assert_int_equal(bf_batch_builder_append_json(b, r, strlen(r), &err), BF_OK);
+  const char *bad = "{\"x\":\"nan\",\"y\":[]}";
+  assert_int_equal(bf_batch_builder_append_json(b, bad, strlen(bad), &err), BF_EINVAL);
+  struct ArrowSchema out_schema;
+  struct ArrowArray out;
+  assert_int_equal(bf_batch_builder_finish(b, 0, "batch", &out_schema, &out, &err), BF_OK);
+  assert_true(isnan(((const double *)out.children[0]->buffers[1])[0]));
+  const double *ys = out.children[1]->children[0]->buffers[1];
+  assert_true(isinf(ys[0]) && ys[0] > 0);
+  assert_true(isinf(ys[1]) && ys[1] < 0);
+  assert_true(signbit(ys[2]) && ys[2] == 0.0);
+  out.release(&out);
+  out_schema.release(&out_schema);
+  bf_batch_builder_destroy(b);
+  bf_schema_reset(&schema);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_datetime_parsing_is_exact),
       cmocka_unit_test(test_build_batch_with_system_columns),
+      cmocka_unit_test(test_nested_binary_rows_are_exact),
+      cmocka_unit_test(test_json_takes_the_spellings_of_nan_and_infinities),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -184,6 +184,8 @@ int bf_rpc_channel_create(const bf_rpc_channel_options_t *options, bf_rpc_channe
       return bf_error_set(err, BF_ENOMEM, "out of memory");
     }
   }
+  bf__rpc_fork_support_init();
+  bf_rpc_global_init();
   grpc_channel_credentials *creds = tls ? tls_credentials(options, err)
                                         : grpc_insecure_credentials_create();
   if (creds == NULL) {
@@ -192,17 +194,23 @@ int bf_rpc_channel_create(const bf_rpc_channel_options_t *options, bf_rpc_channe
     free(ch->login_password);
     pthread_mutex_destroy(&ch->auth_mu);
     free(ch);
+    bf_rpc_global_shutdown();
     return err ? err->status : BF_EINVAL;
   }
-  bf_rpc_global_init();
-  grpc_arg args[2];
+  /* A private subchannel pool: a channel never shares (or inherits, after fork())
+   * another channel's connection, so a forked child's calls cannot write on the
+   * parent's connection. */
+  grpc_arg args[3];
   args[0].type = GRPC_ARG_INTEGER;
   args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
   args[0].value.integer = BF_RPC_MAX_MESSAGE_BYTES;
   args[1].type = GRPC_ARG_INTEGER;
   args[1].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
   args[1].value.integer = BF_RPC_MAX_MESSAGE_BYTES;
-  grpc_channel_args channel_args = {2, args};
+  args[2].type = GRPC_ARG_INTEGER;
+  args[2].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
+  args[2].value.integer = 1;
+  grpc_channel_args channel_args = {3, args};
   ch->channel = grpc_channel_create(ch->target, creds, &channel_args);
   grpc_channel_credentials_release(creds);
   *out = ch;

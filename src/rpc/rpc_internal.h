@@ -67,4 +67,8 @@ int bf__rpc_call_status(bf__rpc_call_t *c, bf_rpc_channel_t *ch, int *transport_
                         bf_error_t *err);
 void bf__rpc_call_end(bf__rpc_call_t *c);
 
+/* Client processes: enables gRPC's fork support before the first grpc_init
+ * (rpc_fork.c). Idempotent. */
+void bf__rpc_fork_support_init(void);
+
 #endif

@@ -1,0 +1,319 @@
+/* Model instance -> binary row (see _core_rows.h). Runs with the GIL held. */
+#include "_core_rows.h"
+
+#include <datetime.h>
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "bifrost/rows.h"
+
+/* Microseconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z. */
+#define MIN_US (-62135596800000000LL)
+#define MAX_US (253402300799999999LL)
+#define MAX_DEPTH 64
+
+void core_row_buf_init(core_row_buf_t *b) {
+  b->data = b->inline_buf;
+  b->size = 0;
+  b->cap = sizeof b->inline_buf;
+}
+
+void core_row_buf_free(core_row_buf_t *b) {
+  if (b->data != b->inline_buf) PyMem_Free(b->data);
+  core_row_buf_init(b);
+}
+
+void core_row_plan_clear(core_row_plan_t *plan) {
+  Py_CLEAR(plan->attrs);
+  Py_CLEAR(plan->column_map);
+  Py_CLEAR(plan->map_cache);
+  Py_CLEAR(plan->to_text);
+}
+
+typedef struct {
+  core_row_plan_t *plan;
+  core_row_buf_t *b;
+  bf_error_t *err;
+} enc_t;
+
+static int reserve(enc_t *e, size_t more) {
+  core_row_buf_t *b = e->b;
+  if (b->size + more > e->plan->limit) return CORE_ROW_TOO_LARGE;
+  if (b->size + more <= b->cap) return CORE_ROW_OK;
+  size_t cap = b->cap * 2;
+  while (cap < b->size + more) cap *= 2;
+  uint8_t *grown = b->data == b->inline_buf ? PyMem_Malloc(cap) : PyMem_Realloc(b->data, cap);
+  if (grown == NULL) {
+    PyErr_NoMemory();
+    return CORE_ROW_PYERR;
+  }
+  if (b->data == b->inline_buf) memcpy(grown, b->inline_buf, b->size);
+  b->data = grown;
+  b->cap = cap;
+  return CORE_ROW_OK;
+}
+
+static int put(enc_t *e, uint8_t tag, const void *bytes, size_t n) {
+  int rc = reserve(e, 1 + n);
+  if (rc != CORE_ROW_OK) return rc;
+  e->b->data[e->b->size++] = tag;
+  if (n) memcpy(e->b->data + e->b->size, bytes, n);
+  e->b->size += n;
+  return CORE_ROW_OK;
+}
+
+static int put_u32(enc_t *e, uint8_t tag, uint32_t n) {
+  uint8_t le[4] = {(uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
+  return put(e, tag, le, 4);
+}
+
+static int refuse(enc_t *e, const char *path, const char *fmt, PyObject *value) {
+  PyObject *type_name = value != NULL ? PyType_GetName(Py_TYPE(value)) : NULL;
+  const char *tn = type_name != NULL ? PyUnicode_AsUTF8(type_name) : "?";
+  if (tn == NULL) {
+    PyErr_Clear();
+    tn = "?";
+  }
+  char what[256];
+  snprintf(what, sizeof what, fmt, tn);
+  Py_XDECREF(type_name);
+  bf_error_set(e->err, BF_EINVAL, "field '%s': %s", path, what);
+  return CORE_ROW_REFUSED;
+}
+
+static int64_t days_from_civil(int y, int m, int d) {
+  y -= m <= 2;
+  int era = (y >= 0 ? y : y - 399) / 400;
+  int yoe = y - era * 400;
+  int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return (int64_t)era * 146097 + doe - 719468;
+}
+
+static int put_string(enc_t *e, const char *path, PyObject *v) {
+  Py_ssize_t n;
+  const char *text = PyUnicode_AsUTF8AndSize(v, &n);
+  if (text == NULL) {
+    PyErr_Clear();
+    return refuse(e, path, "the string cannot be encoded as UTF-8 (lone surrogate?) (%s)", v);
+  }
+  if ((uint64_t)n > UINT32_MAX) return CORE_ROW_TOO_LARGE;
+  int rc = reserve(e, 5 + (size_t)n);
+  if (rc != CORE_ROW_OK) return rc;
+  rc = put_u32(e, BF_ROW_STRING, (uint32_t)n);
+  memcpy(e->b->data + e->b->size, text, (size_t)n);
+  e->b->size += (size_t)n;
+  return rc;
+}
+
+static int encode_datetime(enc_t *e, const char *path, PyObject *v) {
+  int64_t days = days_from_civil(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v));
+  int64_t us = (((days * 24 + PyDateTime_DATE_GET_HOUR(v)) * 60 + PyDateTime_DATE_GET_MINUTE(v)) * 60 +
+                PyDateTime_DATE_GET_SECOND(v)) * 1000000LL + PyDateTime_DATE_GET_MICROSECOND(v);
+  PyObject *tz = PyDateTime_DATE_GET_TZINFO(v);
+  if (tz != Py_None && tz != PyDateTime_TimeZone_UTC) {
+    PyObject *offset = PyObject_CallMethod(tz, "utcoffset", "O", v);
+    if (offset == NULL) return CORE_ROW_PYERR;
+    if (PyDelta_Check(offset))
+      us -= ((int64_t)PyDateTime_DELTA_GET_DAYS(offset) * 86400 + PyDateTime_DELTA_GET_SECONDS(offset)) *
+                1000000LL + PyDateTime_DELTA_GET_MICROSECONDS(offset);
+    Py_DECREF(offset);
+  }
+  if (us < MIN_US || us > MAX_US)
+    return refuse(e, path,
+                  "the instant is outside years 1-9999 in UTC, which the table cannot hold (%s)", v);
+  return put(e, BF_ROW_TIMESTAMP_US, &us, 8);
+}
+
+/* {column: attribute} for instances of cls (cached), or NULL (borrowed; None = same names). */
+static PyObject *column_map_of(enc_t *e, PyObject *cls) {
+  core_row_plan_t *plan = e->plan;
+  if (plan->column_map == NULL || plan->map_cache == NULL) return Py_None;
+  PyObject *found = PyDict_GetItemWithError(plan->map_cache, cls);
+  if (found != NULL || PyErr_Occurred()) return found;
+  PyObject *map = PyObject_CallOneArg(plan->column_map, cls);
+  if (map == NULL) return NULL;
+  int rc = PyDict_SetItem(plan->map_cache, cls, map);
+  Py_DECREF(map); /* the cache holds it */
+  return rc < 0 ? NULL : map;
+}
+
+static int encode_value(enc_t *e, const bf_field_t *f, PyObject *v, const char *path, int depth);
+
+static int encode_struct(enc_t *e, const bf_field_t *f, PyObject *v, const char *path, int depth) {
+  bool is_dict = PyDict_Check(v);
+  PyObject *map = Py_None;
+  if (!is_dict) {
+    if (PyUnicode_Check(v) || PyLong_Check(v) || PyFloat_Check(v) || PySequence_Check(v))
+      return refuse(e, path, "expected an object (model, dataclass or dict), got %s", v);
+    map = column_map_of(e, (PyObject *)Py_TYPE(v));
+    if (map == NULL) return CORE_ROW_PYERR;
+  }
+  int rc = put(e, BF_ROW_STRUCT, NULL, 0);
+  for (size_t i = 0; i < f->n_children && rc == CORE_ROW_OK; i++) {
+    const bf_field_t *child = &f->children[i];
+    char sub[512];
+    snprintf(sub, sizeof sub, "%s.%s", path, child->name);
+    PyObject *key = PyUnicode_FromString(child->name);
+    if (key == NULL) return CORE_ROW_PYERR;
+    PyObject *item = NULL;
+    if (is_dict) {
+      item = PyDict_GetItemWithError(v, key);
+      Py_XINCREF(item);
+    } else {
+      PyObject *attr = map != Py_None ? PyDict_GetItemWithError(map, key) : NULL;
+      if (attr == NULL && PyErr_Occurred()) {
+        Py_DECREF(key);
+        return CORE_ROW_PYERR;
+      }
+      item = PyObject_GetAttr(v, attr != NULL ? attr : key);
+      if (item == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) PyErr_Clear();
+    }
+    Py_DECREF(key);
+    if (item == NULL) {
+      if (PyErr_Occurred()) return CORE_ROW_PYERR;
+      if (!child->nullable) return refuse(e, sub, "required value is missing (%s)", v);
+      rc = put(e, BF_ROW_NULL, NULL, 0);
+      continue;
+    }
+    rc = encode_value(e, child, item, sub, depth + 1);
+    Py_DECREF(item);
+  }
+  return rc;
+}
+
+static int encode_list(enc_t *e, const bf_field_t *f, PyObject *v, const char *path, int depth) {
+  if (PyUnicode_Check(v) || PyBytes_Check(v) || PyDict_Check(v) ||
+      !(PyList_Check(v) || PyTuple_Check(v) || PyAnySet_Check(v)))
+    return refuse(e, path, "expected a list, tuple or set, got %s", v);
+  PyObject *seq = PySequence_Fast(v, "list");
+  if (seq == NULL) return CORE_ROW_PYERR;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  int rc = (uint64_t)n > UINT32_MAX ? CORE_ROW_TOO_LARGE : put_u32(e, BF_ROW_LIST, (uint32_t)n);
+  char sub[512];
+  snprintf(sub, sizeof sub, "%s[]", path);
+  for (Py_ssize_t k = 0; k < n && rc == CORE_ROW_OK; k++)
+    rc = encode_value(e, &f->children[0], PySequence_Fast_GET_ITEM(seq, k), sub, depth + 1);
+  Py_DECREF(seq);
+  return rc;
+}
+
+static int encode_value(enc_t *e, const bf_field_t *f, PyObject *v, const char *path, int depth) {
+  if (depth > MAX_DEPTH) return refuse(e, path, "nested too deeply (%s)", v);
+  if (v == Py_None) {
+    if (!f->nullable) return refuse(e, path, "required value is None (%s)", v);
+    return put(e, BF_ROW_NULL, NULL, 0);
+  }
+  switch (f->type) {
+    case BF_TYPE_UTF8VIEW:
+    case BF_TYPE_UTF8: {
+      if (PyUnicode_Check(v)) return put_string(e, path, v);
+      if (e->plan->to_text == NULL) return refuse(e, path, "expected str, got %s", v);
+      /* UUID, URL, ... : the text pydantic's JSON gives them. */
+      PyObject *text = PyObject_CallOneArg(e->plan->to_text, v);
+      if (text == NULL) return CORE_ROW_PYERR;
+      int rc = PyUnicode_Check(text) ? put_string(e, path, text)
+                                     : refuse(e, path, "expected str, got %s", v);
+      Py_DECREF(text);
+      return rc;
+    }
+    case BF_TYPE_INT64: {
+      if (!PyLong_Check(v) || PyBool_Check(v)) return refuse(e, path, "expected int, got %s", v);
+      int overflow = 0;
+      long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+      if (x == -1 && PyErr_Occurred()) return CORE_ROW_PYERR;
+      if (overflow) return refuse(e, path, "the integer does not fit in 64 bits (%s)", v);
+      int64_t x64 = (int64_t)x;
+      return put(e, BF_ROW_INT64, &x64, 8);
+    }
+    case BF_TYPE_FLOAT64: {
+      double d;
+      if (PyFloat_Check(v)) {
+        d = PyFloat_AS_DOUBLE(v);
+      } else if (PyLong_Check(v) && !PyBool_Check(v)) {
+        d = PyLong_AsDouble(v);
+        if (d == -1.0 && PyErr_Occurred()) {
+          PyErr_Clear();
+          return refuse(e, path, "the integer is too large for a float (%s)", v);
+        }
+      } else {
+        return refuse(e, path, "expected float, got %s", v);
+      }
+      return put(e, BF_ROW_FLOAT64, &d, 8);
+    }
+    case BF_TYPE_BOOL: {
+      if (!PyBool_Check(v)) return refuse(e, path, "expected bool, got %s", v);
+      uint8_t flag = v == Py_True;
+      return put(e, BF_ROW_BOOL, &flag, 1);
+    }
+    case BF_TYPE_TIMESTAMP_US:
+      if (!PyDateTime_Check(v)) return refuse(e, path, "expected datetime, got %s", v);
+      return encode_datetime(e, path, v);
+    case BF_TYPE_DATE32: {
+      if (!PyDate_Check(v) || PyDateTime_Check(v)) return refuse(e, path, "expected date, got %s", v);
+      int32_t days = (int32_t)days_from_civil(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v),
+                                              PyDateTime_GET_DAY(v));
+      return put(e, BF_ROW_DATE32, &days, 4);
+    }
+    case BF_TYPE_DICTIONARY: {
+      PyObject *value = PyUnicode_Check(v) ? Py_NewRef(v) : PyObject_GetAttrString(v, "value");
+      if (value == NULL) {
+        PyErr_Clear();
+        return refuse(e, path, "expected an enum member or str, got %s", v);
+      }
+      int rc = CORE_ROW_OK;
+      if (!PyUnicode_Check(value)) {
+        rc = refuse(e, path, "the enum value is not a str (%s)", value);
+      } else {
+        const char *s = PyUnicode_AsUTF8(value);
+        bool known = false;
+        for (size_t k = 0; s != NULL && k < f->n_enum_values && !known; k++)
+          known = strcmp(f->enum_values[k], s) == 0;
+        if (s == NULL) {
+          PyErr_Clear();
+          rc = refuse(e, path, "the enum value cannot be encoded as UTF-8 (%s)", value);
+        } else if (!known) {
+          bf_error_set(e->err, BF_EINVAL, "field '%s': '%.200s' is not one of the enum values", path, s);
+          rc = CORE_ROW_REFUSED;
+        } else {
+          rc = put_string(e, path, value);
+        }
+      }
+      Py_DECREF(value);
+      return rc;
+    }
+    case BF_TYPE_LIST:
+      return encode_list(e, f, v, path, depth);
+    case BF_TYPE_STRUCT:
+      return encode_struct(e, f, v, path, depth);
+  }
+  return refuse(e, path, "unsupported column type for %s", v);
+}
+
+int core_row_encode(core_row_plan_t *plan, PyObject *obj, core_row_buf_t *b, bf_error_t *err) {
+  if (PyDateTimeAPI == NULL) {
+    PyDateTime_IMPORT;
+    if (PyDateTimeAPI == NULL) return CORE_ROW_PYERR;
+  }
+  enc_t e = {plan, b, err};
+  PyObject *dict = PyObject_GenericGetDict(obj, NULL);
+  if (dict == NULL) return CORE_ROW_PYERR;
+  int rc = CORE_ROW_OK;
+  Py_ssize_t n = PyTuple_GET_SIZE(plan->attrs);
+  for (Py_ssize_t i = 0; i < n && rc == CORE_ROW_OK; i++) {
+    const bf_field_t *f = &plan->schema->fields[i];
+    PyObject *v = PyDict_GetItemWithError(dict, PyTuple_GET_ITEM(plan->attrs, i));
+    if (v == NULL) {
+      if (PyErr_Occurred()) rc = CORE_ROW_PYERR;
+      else if (f->nullable) rc = put(&e, BF_ROW_NULL, NULL, 0);
+      else rc = refuse(&e, f->name, "required value is missing from the instance (%s)", obj);
+      continue;
+    }
+    Py_INCREF(v);
+    rc = encode_value(&e, f, v, f->name, 0);
+    Py_DECREF(v);
+  }
+  Py_DECREF(dict);
+  return rc;
+}
