@@ -56,7 +56,10 @@ typedef void (*bf_producer_event_fn)(void *ctx, const bf_producer_event_t *event
 
 typedef struct bf_producer_options {
   const char *target;            /* server address */
-  const char *authorization;     /* may be NULL */
+  const char *authorization;     /* may be NULL; "Basic" credentials log in (see rpc.h) */
+  const char *tls_ca_file;       /* TLS files (see bf_rpc_channel_options_t); may be NULL */
+  const char *tls_cert_file;
+  const char *tls_key_file;
   bool tls;
   bf_table_name_t name;          /* strings copied */
   const char *json_schema;       /* model_json_schema() JSON text */

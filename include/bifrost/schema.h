@@ -1,6 +1,6 @@
 /* The table schema model shared by client and server: Pydantic JSON Schema ->
  * bf_schema_t (typed field tree, system columns appended) -> Arrow schema, the
- * parse_schema type strings and the fingerprint of SPEC §2. Client and server call
+ * parse_schema type strings and the fingerprint (rule in docs/architecture.md). Client and server call
  * the same functions, so a fingerprint can never differ between them. */
 #ifndef BIFROST_SCHEMA_H
 #define BIFROST_SCHEMA_H
@@ -59,7 +59,7 @@ int bf_schema_find(const bf_schema_t *schema, const char *name);
 /* True for str, int, bool, date, enum (types allowed as partition columns). */
 bool bf_field_is_partitionable(const bf_field_t *field);
 
-/* parse_schema type string of SPEC §2 ("Utf8View", "Timestamp(Microsecond,
+/* parse_schema type string ("Utf8View", "Timestamp(Microsecond,
  * Some(\"UTC\"))", "List(Int64)", "Struct(a: Int64, b: Utf8View)", ...) written
  * into a malloc'd string. */
 int bf_field_type_string(const bf_field_t *field, char **out, bf_error_t *err);
@@ -67,7 +67,7 @@ int bf_field_type_string(const bf_field_t *field, char **out, bf_error_t *err);
  * system columns included; malloc'd. */
 int bf_schema_parse_json(const bf_schema_t *schema, char **out, bf_error_t *err);
 
-/* Fingerprint of SPEC §2: 32 lowercase hex chars + NUL. */
+/* Fingerprint (docs/architecture.md): 32 lowercase hex chars + NUL. */
 int bf_schema_fingerprint(const bf_schema_t *schema, char out[33], bf_error_t *err);
 
 /* Arrow schema: a struct ("+s") whose children are the fields, system columns

@@ -40,7 +40,8 @@ class DatasetClient(Generic[ModelT]):
         self._table_config = table_config
         self._timeout = transport.timeout_secs
         self._channel: Any = _core.Channel(transport.server_uri, tls=transport.tls,
-                                           authorization=transport.authorization)
+                                           authorization=transport.authorization,
+                                           **transport.tls_files())
         if table_config is not None:
             try:
                 self._check_fingerprint(table_config)

@@ -280,7 +280,8 @@ class GrpcConfig:
     ``timeout_secs`` is the deadline of each read-side call (None: no deadline).
     """
 
-    __slots__ = ("server_uri", "username", "password", "timeout_secs", "tls")
+    __slots__ = ("server_uri", "username", "password", "timeout_secs", "tls", "tls_ca_file",
+                 "tls_cert_file", "tls_key_file")
 
     def __init__(
         self,
@@ -289,6 +290,9 @@ class GrpcConfig:
         password: Optional[str] = None,
         timeout_secs: Optional[float] = None,
         tls: Optional[bool] = None,
+        tls_ca_file: Optional[str] = None,
+        tls_cert_file: Optional[str] = None,
+        tls_key_file: Optional[str] = None,
     ):
         if server_uri is None:
             server_uri = os.environ.get("BIFROST_GRPC_URI") or os.environ.get("SCOUTER_GRPC_URI") or "localhost:50051"
@@ -307,6 +311,18 @@ class GrpcConfig:
         self.password = password
         self.timeout_secs = _positive_number(timeout_secs, "timeout_secs", allow_none=True)
         self.tls = bool(tls) if tls is not None else server_uri.startswith("https://")
+        # A private CA and a client certificate (mTLS), PEM files; None falls back to
+        # $BIFROST_TLS_CA_FILE, $BIFROST_TLS_CERT_FILE, $BIFROST_TLS_KEY_FILE.
+        self.tls_ca_file = os.fspath(tls_ca_file) if tls_ca_file is not None else None
+        self.tls_cert_file = os.fspath(tls_cert_file) if tls_cert_file is not None else None
+        self.tls_key_file = os.fspath(tls_key_file) if tls_key_file is not None else None
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file must be given together")
+
+    def tls_files(self) -> Dict[str, Optional[str]]:
+        """The TLS file options as keyword arguments of the C channel."""
+        return {"tls_ca_file": self.tls_ca_file, "tls_cert_file": self.tls_cert_file,
+                "tls_key_file": self.tls_key_file}
 
     @property
     def authorization(self) -> Optional[str]:

@@ -434,18 +434,20 @@ typedef struct {
 } ChannelObject;
 
 static int Channel_init(ChannelObject *self, PyObject *args, PyObject *kwargs) {
-  static char *keywords[] = {"target", "tls", "authorization", NULL};
+  static char *keywords[] = {"target", "tls", "authorization", "tls_ca_file", "tls_cert_file",
+                             "tls_key_file", NULL};
   const char *target;
   int tls = 0;
-  const char *authorization = NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|pz:Channel", keywords, &target, &tls,
-                                   &authorization))
+  const char *authorization = NULL, *ca = NULL, *cert = NULL, *key = NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|pzzzz:Channel", keywords, &target, &tls,
+                                   &authorization, &ca, &cert, &key))
     return -1;
   if (self->channel != NULL) {
     PyErr_SetString(PyExc_RuntimeError, "Channel is already initialised");
     return -1;
   }
-  bf_rpc_channel_options_t options = {.target = target, .tls = tls != 0, .authorization = authorization};
+  bf_rpc_channel_options_t options = {.target = target, .tls = tls != 0, .authorization = authorization,
+                                      .tls_ca_file = ca, .tls_cert_file = cert, .tls_key_file = key};
   bf_error_t err;
   bf_error_init(&err);
   int status = bf_rpc_channel_create(&options, &self->channel, &err);
@@ -727,7 +729,8 @@ static PyMethodDef Channel_methods[] = {
 };
 
 static PyType_Slot Channel_slots[] = {
-    {Py_tp_doc, "Channel(target, tls=False, authorization=None): a gRPC channel to bifrost-server. "
+    {Py_tp_doc, "Channel(target, tls=False, authorization=None, tls_ca_file=None, tls_cert_file=None, "
+     "tls_key_file=None): a gRPC channel to bifrost-server. "
                 "Thread-safe; blocking calls release the GIL."},
     {Py_tp_new, PyType_GenericNew},
     {Py_tp_init, Channel_init},

@@ -68,6 +68,9 @@ static int Producer_init(ProducerObject *self, PyObject *args, PyObject *kwargs)
                              "max_queue_bytes",
                              "max_batch_bytes",
                              "events",
+                             "tls_ca_file",
+                             "tls_cert_file",
+                             "tls_key_file",
                              NULL};
   const char *target, *catalog, *schema_name, *table, *json_schema;
   PyObject *partitions = Py_None, *block_timeout_obj = Py_None;
@@ -75,12 +78,14 @@ static int Producer_init(ProducerObject *self, PyObject *args, PyObject *kwargs)
   const char *authorization = NULL, *backpressure = "block";
   Py_ssize_t batch_size = 1000, max_queue_rows = 1000000, max_queue_bytes = 0, max_batch_bytes = 0;
   int events = 0;
+  const char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
   double delay = 30.0, rpc_timeout = 30.0;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sssss|O$pzndnsOdinnp:Producer", keywords, &target,
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sssss|O$pzndnsOdinnpzzz:Producer", keywords, &target,
                                    &catalog, &schema_name, &table, &json_schema, &partitions, &tls,
                                    &authorization, &batch_size, &delay, &max_queue_rows,
                                    &backpressure, &block_timeout_obj, &rpc_timeout, &max_retries,
-                                   &max_queue_bytes, &max_batch_bytes, &events))
+                                   &max_queue_bytes, &max_batch_bytes, &events, &tls_ca, &tls_cert,
+                                   &tls_key))
     return -1;
   if (self->producer != NULL) {
     PyErr_SetString(PyExc_RuntimeError, "Producer is already initialised");
@@ -102,6 +107,9 @@ static int Producer_init(ProducerObject *self, PyObject *args, PyObject *kwargs)
   options.target = target;
   options.authorization = authorization;
   options.tls = tls != 0;
+  options.tls_ca_file = tls_ca;
+  options.tls_cert_file = tls_cert;
+  options.tls_key_file = tls_key;
   options.name.catalog = catalog;
   options.name.schema_name = schema_name;
   options.name.table = table;

@@ -352,6 +352,7 @@ class DatasetProducer(AsyncFlushMixin):
             table_config.partition_columns,
             tls=transport.tls,
             authorization=transport.authorization,
+            **transport.tls_files(),
             batch_size=write_config.batch_size,
             scheduled_delay_secs=write_config.scheduled_delay_secs,
             max_queue_rows=write_config.max_queue_rows,

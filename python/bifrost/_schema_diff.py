@@ -61,7 +61,8 @@ def explain_mismatch(error: Any, config: Any, transport: Any) -> None:
     the table, sets ``error.differences`` and extends its message. Never raises; the
     error stays as it was when the table cannot be described."""
     try:
-        channel = _core.Channel(transport.server_uri, tls=transport.tls, authorization=transport.authorization)
+        channel = _core.Channel(transport.server_uri, tls=transport.tls, authorization=transport.authorization,
+                                **transport.tls_files())
         info = json.loads(channel.describe_table(config.catalog, config.schema_name, config.table,
                                                  transport.timeout_secs))
         diff = schema_differences(config.fields, server_fields(info))

@@ -259,9 +259,15 @@ def test_mtls_requires_a_client_certificate(tmp_path, certs, monkeypatch):
         uri = f"https://localhost:{server.port}"
         with pytest.raises(BifrostConnectionError):
             DatasetClient(GrpcConfig(server_uri=uri, timeout_secs=5)).list_datasets()
+        with_cert = GrpcConfig(server_uri=uri, timeout_secs=5, tls_ca_file=certs / "ca.pem",
+                               tls_cert_file=certs / "client.pem", tls_key_file=certs / "client.key")
+        assert DatasetClient(with_cert).list_datasets() == []
+        with DatasetProducer(cfg("mtls"), with_cert) as producer:
+            producer.insert(Score(id=1, user="m"))
+            assert producer.flush(timeout=30) == 1
         monkeypatch.setenv("BIFROST_TLS_CERT_FILE", str(certs / "client.pem"))
         monkeypatch.setenv("BIFROST_TLS_KEY_FILE", str(certs / "client.key"))
-        assert DatasetClient(GrpcConfig(server_uri=uri, timeout_secs=5)).list_datasets() == []
+        assert DatasetClient(GrpcConfig(server_uri=uri, timeout_secs=5)).list_datasets()[0]["table"] == "mtls"
     finally:
         server.stop()
 

@@ -1,4 +1,4 @@
-"""TableConfig: type mapping strings, system columns, fingerprint rules of SPEC §2
+"""TableConfig: type mapping strings, system columns, fingerprint rules (docs/architecture.md)
 (checked against an independent Python implementation), validation errors."""
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_documented_example_output():
     }
 
 
-# --- an independent implementation of the SPEC §2 fingerprint -----------------------
+# --- an independent implementation of the documented fingerprint -----------------------
 
 def _entry(name: str, info: dict, defs: dict) -> str:
     return f"{name}:{_type(info, defs)}:{'true' if _nullable(info) else 'false'}"

@@ -252,7 +252,9 @@ int bf_producer_create(const bf_producer_options_t *options, bf_producer_t **out
   if (status == BF_OK) status = bf_batch_builder_create(&producer->schema, &producer->builder, err);
   if (status == BF_OK) {
     bf_rpc_channel_options_t channel_options = {
-        .target = producer->target, .tls = options->tls, .authorization = producer->authorization};
+        .target = producer->target, .tls = options->tls, .authorization = producer->authorization,
+        .tls_ca_file = options->tls_ca_file, .tls_cert_file = options->tls_cert_file,
+        .tls_key_file = options->tls_key_file};
     status = bf_rpc_channel_create(&channel_options, &producer->channel, err);
   }
   if (status != BF_OK) {

@@ -1,5 +1,5 @@
 /* Renderings of a bf_schema_t: the parse_schema type strings, the parse_schema JSON
- * document, the SPEC §2 fingerprint (SHA-256 over sorted `name:TYPE:nullable`
+ * document, the documented fingerprint (SHA-256 over sorted `name:TYPE:nullable`
  * entries) and the Arrow C Data Interface schema. */
 #include <jansson.h>
 #include <openssl/evp.h>

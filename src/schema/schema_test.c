@@ -1,5 +1,5 @@
 /* Unit tests for src/schema: Pydantic JSON Schema conversion, parse_schema strings,
- * the SPEC §2 fingerprint, Arrow schema export and validation errors. */
+ * the documented fingerprint, Arrow schema export and validation errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
