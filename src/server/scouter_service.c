@@ -468,27 +468,19 @@ static void fill_info(bf_table_t *t, info_storage_t *st) {
 }
 
 static void handle_list(bf_service_t *s, bf_rpc_call_t *call) {
-  pthread_mutex_lock(&s->registry->mu);
-  size_t n = s->registry->n_tables;
-  bf_table_t **tables = malloc((n ? n : 1) * sizeof *tables);
-  if (tables && n) memcpy(tables, s->registry->tables, n * sizeof *tables);
-  pthread_mutex_unlock(&s->registry->mu);
+  size_t n = 0;
+  bf_table_t **tables = bf__service_readable_tables(s, call, &n);
   info_storage_t *storage = calloc(n ? n : 1, sizeof *storage);
   Scouter__Grpc__V1__DatasetInfo **infos = calloc(n ? n : 1, sizeof *infos);
   if (tables == NULL || storage == NULL || infos == NULL) {
     bf_rpc_call_finish(call, BF_ENOMEM, "out of memory");
   } else {
-    size_t shown = 0;
     for (size_t i = 0; i < n; i++) {
-      if (!bf__service_may_read(s, call, tables[i]->catalog, tables[i]->schema_name,
-                                tables[i]->table))
-        continue; /* tables the caller may not read are not listed */
-      fill_info(tables[i], &storage[shown]);
-      infos[shown] = &storage[shown].info;
-      shown++;
+      fill_info(tables[i], &storage[i]);
+      infos[i] = &storage[i].info;
     }
     Scouter__Grpc__V1__ListDatasetsResponse resp = SCOUTER__GRPC__V1__LIST_DATASETS_RESPONSE__INIT;
-    resp.n_datasets = shown;
+    resp.n_datasets = n;
     resp.datasets = infos;
     bf__scouter_reply(call, &resp.base);
   }

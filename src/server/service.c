@@ -356,26 +356,17 @@ static void fill_info(const bf_service_t *s, bf_table_t *t, info_storage_t *st) 
 }
 
 static void handle_list(bf_service_t *s, bf_rpc_call_t *call) {
-  pthread_mutex_lock(&s->registry->mu);
-  size_t n = s->registry->n_tables;
-  bf_table_t **tables = malloc((n ? n : 1) * sizeof *tables);
-  if (tables && n) memcpy(tables, s->registry->tables, n * sizeof *tables);
-  pthread_mutex_unlock(&s->registry->mu);
+  size_t n = 0;
+  bf_table_t **tables = bf__service_readable_tables(s, call, &n);
   info_storage_t *storage = calloc(n ? n : 1, sizeof *storage);
   Bifrost__V1__TableInfo **infos = calloc(n ? n : 1, sizeof *infos);
   if (tables == NULL || storage == NULL || infos == NULL) {
     bf_rpc_call_finish(call, BF_ENOMEM, "out of memory");
   } else {
-    size_t shown = 0;
     for (size_t i = 0; i < n; i++) {
-      if (!bf__service_may_read(s, call, tables[i]->catalog, tables[i]->schema_name,
-                                tables[i]->table))
-        continue; /* tables the caller may not read are not listed */
-      fill_info(s, tables[i], &storage[shown]);
-      infos[shown] = &storage[shown].info;
-      shown++;
+      fill_info(s, tables[i], &storage[i]);
+      infos[i] = &storage[i].info;
     }
-    n = shown;
     Bifrost__V1__ListTablesResponse resp = BIFROST__V1__LIST_TABLES_RESPONSE__INIT;
     resp.n_tables = n;
     resp.tables = infos;

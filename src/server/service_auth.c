@@ -43,6 +43,20 @@ int bf__service_may_read(bf_service_t *s, bf_rpc_call_t *call, const char *catal
          bf_auth_allowed(s->auth, bf_rpc_call_user(call), BF_VERB_READ, catalog, schema_name, table);
 }
 
+bf_table_t **bf__service_readable_tables(bf_service_t *s, bf_rpc_call_t *call, size_t *n) {
+  pthread_mutex_lock(&s->registry->mu);
+  size_t total = s->registry->n_tables;
+  bf_table_t **tables = malloc((total ? total : 1) * sizeof *tables);
+  if (tables && total) memcpy(tables, s->registry->tables, total * sizeof *tables);
+  pthread_mutex_unlock(&s->registry->mu);
+  *n = 0;
+  if (tables == NULL) return NULL;
+  for (size_t i = 0; i < total; i++) /* tables the caller may not read are not listed */
+    if (bf__service_may_read(s, call, tables[i]->catalog, tables[i]->schema_name, tables[i]->table))
+      tables[(*n)++] = tables[i];
+  return tables;
+}
+
 int bf__service_query_table_check(void *ctx, const char *catalog, const char *schema_name,
                                   const char *table, bf_error_t *err) {
   bf__query_access_t *access = ctx;

@@ -19,6 +19,10 @@ int bf__service_authorize(bf_service_t *s, bf_rpc_call_t *call, int verb, const 
 int bf__service_may_read(bf_service_t *s, bf_rpc_call_t *call, const char *catalog,
                          const char *schema_name, const char *table);
 
+/* The registered tables the caller may read, as a malloc'd array (*n entries;
+ * NULL only when out of memory). The entries outlive the array. */
+bf_table_t **bf__service_readable_tables(bf_service_t *s, bf_rpc_call_t *call, size_t *n);
+
 /* bf_engine_table_check_fn for queries; ctx is a bf__query_access_t. */
 typedef struct bf__query_access {
   bf_service_t *service;

@@ -55,22 +55,17 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
   pthread_mutex_unlock(&t->mu);
   if (status != BF_OK) return status;
   bf_write_lease_t *lease = NULL;
+  double written = started;
   if (g->rows > 0) status = bf_write_lease_take(t->dir, &lease, err);
   if (g->rows > 0 && status == BF_OK)
     status = bf_engine_tail_write_parquet(s->engine, t->catalog, g->tail, t->dir, &t->schema,
                                           (const char *const *)t->partition_columns,
                                           t->n_partition_columns, &files, &n_files, err);
   if (status == BF_OK) status = bf__store_seal_files(t, files, n_files, err);
-  if (status != BF_OK) {
-    bf__store_remove_files(t, files, n_files);
-    for (size_t i = 0; i < n_files; i++) bf_delta_file_reset(&files[i]);
-    free(files);
-    bf_write_lease_release(lease);
-    return status;
-  }
+  if (status != BF_OK) goto done;
   pthread_mutex_lock(&t->mu);
   int64_t version = t->snapshot.version;
-  double written = bf_time_monotonic();
+  written = bf_time_monotonic();
   if (n_files > 0 || g->seqs.n > 0) {
     bf_delta_commit_t c = {.operation = "WRITE", .data_change = 1, .adds = files,
                            .n_adds = n_files, .txn_app_ids = (const char *const *)g->seqs.ids,
@@ -88,16 +83,12 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
                    (long long)version, view_err.message);
   }
   pthread_mutex_unlock(&t->mu);
-  if (status != BF_OK) {
-    bf__store_remove_files(t, files, n_files);
-    for (size_t i = 0; i < n_files; i++) bf_delta_file_reset(&files[i]);
-    free(files);
-    bf_write_lease_release(lease);
-    return status;
-  }
-  bf_write_lease_release(lease);
+done:
+  if (status != BF_OK) bf__store_remove_files(t, files, n_files); /* never committed */
   for (size_t i = 0; i < n_files; i++) bf_delta_file_reset(&files[i]);
   free(files);
+  bf_write_lease_release(lease);
+  if (status != BF_OK) return status;
   bf_wal_segment_close(g->seg, 1);
   *rows += g->rows;
   if (g->rows > 0)
