@@ -96,6 +96,8 @@ int bf_rpc_call_set_initial_metadata(bf_rpc_call_t *call, const char *key, const
 /* The name the authenticate hook gave the caller ("" until set). */
 void bf_rpc_call_set_user(bf_rpc_call_t *call, const char *user);
 const char *bf_rpc_call_user(const bf_rpc_call_t *call);
+/* The call's method ("/bifrost.v1.Bifrost/Query"), valid during the handler. */
+const char *bf_rpc_call_method(const bf_rpc_call_t *call);
 /* The peer's address ("ipv4:127.0.0.1:4242"), valid during the handler. */
 const char *bf_rpc_call_peer(bf_rpc_call_t *call);
 /* True once the client cancelled the call or its deadline passed (the handler may

@@ -238,6 +238,8 @@ void bf_rpc_call_set_user(bf_rpc_call_t *c, const char *user) {
 
 const char *bf_rpc_call_user(const bf_rpc_call_t *c) { return c->user; }
 
+const char *bf_rpc_call_method(const bf_rpc_call_t *c) { return c->method; }
+
 const char *bf_rpc_call_peer(bf_rpc_call_t *c) {
   if (c->peer == NULL && c->call) c->peer = grpc_call_get_peer(c->call);
   return c->peer ? c->peer : "?";

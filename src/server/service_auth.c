@@ -30,7 +30,9 @@ int bf__service_authorize(bf_service_t *s, bf_rpc_call_t *call, int verb, const 
   if (s->auth == NULL ||
       bf_auth_allowed(s->auth, bf_rpc_call_user(call), verb, catalog, schema_name, table))
     return BF_OK;
-  BF_LOG_WARN("refused: user '%s' from %s may not %s table %s.%s.%s", bf_rpc_call_user(call),
+  const char *method = strrchr(bf_rpc_call_method(call), '/');
+  BF_LOG_WARN("refused %s: user '%s' from %s may not %s table %s.%s.%s",
+              method ? method + 1 : bf_rpc_call_method(call), bf_rpc_call_user(call),
               bf_rpc_call_peer(call), bf_auth_verb_name(verb), catalog, schema_name, table);
   return bf_error_set(err, BF_EPERM, "user '%s' may not %s table %s.%s.%s (no grant allows it)",
                       bf_rpc_call_user(call), bf_auth_verb_name(verb), catalog, schema_name,
