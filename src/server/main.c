@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,25 @@ static int is_loopback(const char *host) {
          strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0 || strncmp(host, "127.", 4) == 0;
 }
 
+/* After the first SIGINT/SIGTERM: a second one ends the process at once (exit
+ * 128 + signal). Acknowledged rows are in the WAL, replayed at the next start. */
+static void *second_signal_thread(void *arg) {
+  (void)arg;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    BF_LOG_WARN("received %s while draining: exiting now (acknowledged rows are in the WAL)",
+                sig == SIGINT ? "SIGINT" : "SIGTERM");
+    fflush(stderr);
+    _exit(128 + sig);
+  }
+  return NULL;
+}
+
 /* Waits for SIGINT/SIGTERM (returned); SIGHUP re-reads the auth file. */
 static int wait_for_signal(bf_auth_t *auth) {
   sigset_t set;
@@ -155,6 +175,8 @@ int main(int argc, char **argv) {
   int rc = bf_server_config_parse(&config, argc, argv);
   if (rc == BF_CONFIG_EXIT_OK) return 0;
   if (rc == BF_CONFIG_EXIT_USAGE) return 2;
+  bf_log_configure(config.log_json, config.log_level);
+  bf_log_capture_grpc();
 
   /* Block the shutdown signals in every thread; main waits for them with sigwait. */
   sigset_t set;
@@ -296,8 +318,14 @@ int main(int argc, char **argv) {
   BF_LOG_INFO("%s, %s", auth.enabled ? "users and grants from the auth file" : "open mode (no --auth-file)",
               tls_cert ? (tls_ca ? "TLS with client certificates" : "TLS") : "plaintext");
   int sig = wait_for_signal(&auth);
-  BF_LOG_INFO("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  bf_rpc_server_stop(server, 5.0);
+  BF_LOG_INFO("received %s: draining (no new calls; running ones get %g s), then flushing",
+              sig == SIGINT ? "SIGINT" : "SIGTERM", config.shutdown_timeout_secs);
+  pthread_t second;
+  if (pthread_create(&second, NULL, second_signal_thread, NULL) == 0) pthread_detach(second);
+  double drain_started = bf_time_monotonic();
+  bf_rpc_server_stop(server, config.shutdown_timeout_secs);
+  BF_LOG_INFO("calls drained in %.0f ms; flushing table tails",
+              (bf_time_monotonic() - drain_started) * 1000);
   bf_store_destroy(store); /* flushes every table's tail */
   bf_engine_destroy(engine);
   bf_registry_close(&registry);
