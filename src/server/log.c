@@ -98,7 +98,8 @@ static size_t json_escape(char *buf, size_t at, size_t cap, const char *text) {
   return at;
 }
 
-static void write_line(int level, const char *component, const char *table, const char *message) {
+static void write_line(int level, const char *component, const char *table, const char *producer_id,
+                       const char *message) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   struct tm tm;
@@ -112,10 +113,12 @@ static void write_line(int level, const char *component, const char *table, cons
     word_after(message, "table ", 2, found_table, sizeof found_table);
     table = found_table;
   }
-  word_after(message, "producer '", -1, producer, sizeof producer);
+  if (producer_id) snprintf(producer, sizeof producer, "%s", producer_id);
+  else word_after(message, "producer '", -1, producer, sizeof producer);
   const char *name = LEVEL_NAMES[level];
   if (!g_json) {
-    fprintf(stderr, "%s %-5s %s%s%s %s\n", when, name, comp, table[0] ? " table=" : "", table, message);
+    fprintf(stderr, "%s %-5s %s%s%s%s%s %s\n", when, name, comp, table[0] ? " table=" : "", table,
+            producer[0] ? " producer=" : "", producer, message);
     return;
   }
   char line[4096];
@@ -144,18 +147,20 @@ static void write_line(int level, const char *component, const char *table, cons
   fprintf(stderr, "%s\n", line);
 }
 
-static void log_va(int level, const char *component, const char *table, const char *fmt, va_list ap) {
+static void log_va(int level, const char *component, const char *table, const char *producer,
+                   const char *fmt, va_list ap) {
   if (level < g_min_level) return;
   if (level > BF_LOG_LEVEL_ERROR) level = BF_LOG_LEVEL_ERROR;
   char message[1024];
   vsnprintf(message, sizeof message, fmt, ap);
-  write_line(level, component, table, message);
+  write_line(level, component, table, producer, message);
 }
 
-void bf_log_at(int level, const char *component, const char *table, const char *fmt, ...) {
+void bf_log_at(int level, const char *component, const char *table, const char *producer,
+               const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  log_va(level, component, table, fmt, ap);
+  log_va(level, component, table, producer, fmt, ap);
   va_end(ap);
 }
 
@@ -164,22 +169,20 @@ void bf_log(const char *level, const char *fmt, ...) {
   if (level) bf_log_level_parse(level, &lv);
   va_list ap;
   va_start(ap, fmt);
-  log_va(lv, "server", NULL, fmt, ap);
+  log_va(lv, "server", NULL, NULL, fmt, ap);
   va_end(ap);
 }
 
+/* gRPC core's INFO lines (experiments, pollers, resolvers) are our DEBUG; its
+ * errors stay errors. */
 static void grpc_log(gpr_log_func_args *args) {
-  int level = args->severity == GPR_LOG_SEVERITY_ERROR  ? BF_LOG_LEVEL_ERROR
-            : args->severity == GPR_LOG_SEVERITY_INFO ? BF_LOG_LEVEL_INFO
-                                                      : BF_LOG_LEVEL_DEBUG;
+  int level = args->severity == GPR_LOG_SEVERITY_ERROR ? BF_LOG_LEVEL_ERROR : BF_LOG_LEVEL_DEBUG;
   if (level < g_min_level) return;
-  write_line(level, "grpc", "", args->message ? args->message : "");
+  write_line(level, "grpc", "", "", args->message ? args->message : "");
 }
 
 void bf_log_capture_grpc(void) {
   gpr_set_log_function(grpc_log);
-  /* Lines below our level are dropped in grpc_log; let gRPC hand us what we print. */
-  gpr_set_log_verbosity(g_min_level <= BF_LOG_LEVEL_DEBUG  ? GPR_LOG_SEVERITY_DEBUG
-                        : g_min_level <= BF_LOG_LEVEL_INFO ? GPR_LOG_SEVERITY_INFO
-                                                           : GPR_LOG_SEVERITY_ERROR);
+  gpr_set_log_verbosity(g_min_level <= BF_LOG_LEVEL_DEBUG ? GPR_LOG_SEVERITY_DEBUG
+                                                          : GPR_LOG_SEVERITY_ERROR);
 }

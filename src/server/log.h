@@ -17,10 +17,12 @@ int bf_log_level_parse(const char *text, int *level);
 /* Routes gRPC core's log lines through bf_log_write. */
 void bf_log_capture_grpc(void);
 
-/* One line. component and table may be NULL (table then comes from the message). */
-void bf_log_at(int level, const char *component, const char *table, const char *fmt, ...)
+/* One line. component, table and producer may be NULL (table and producer then
+ * come from the message, when it names them). */
+void bf_log_at(int level, const char *component, const char *table, const char *producer,
+               const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
+    __attribute__((format(printf, 5, 6)))
 #endif
     ;
 
@@ -32,9 +34,9 @@ void bf_log(const char *level, const char *fmt, ...)
     ;
 
 #define BF_LOG_COMPONENT_ (__FILE__)
-#define BF_LOG_DEBUG(...) bf_log_at(BF_LOG_LEVEL_DEBUG, BF_LOG_COMPONENT_, NULL, __VA_ARGS__)
-#define BF_LOG_INFO(...) bf_log_at(BF_LOG_LEVEL_INFO, BF_LOG_COMPONENT_, NULL, __VA_ARGS__)
-#define BF_LOG_WARN(...) bf_log_at(BF_LOG_LEVEL_WARN, BF_LOG_COMPONENT_, NULL, __VA_ARGS__)
-#define BF_LOG_ERROR(...) bf_log_at(BF_LOG_LEVEL_ERROR, BF_LOG_COMPONENT_, NULL, __VA_ARGS__)
+#define BF_LOG_DEBUG(...) bf_log_at(BF_LOG_LEVEL_DEBUG, BF_LOG_COMPONENT_, NULL, NULL, __VA_ARGS__)
+#define BF_LOG_INFO(...) bf_log_at(BF_LOG_LEVEL_INFO, BF_LOG_COMPONENT_, NULL, NULL, __VA_ARGS__)
+#define BF_LOG_WARN(...) bf_log_at(BF_LOG_LEVEL_WARN, BF_LOG_COMPONENT_, NULL, NULL, __VA_ARGS__)
+#define BF_LOG_ERROR(...) bf_log_at(BF_LOG_LEVEL_ERROR, BF_LOG_COMPONENT_, NULL, NULL, __VA_ARGS__)
 
 #endif

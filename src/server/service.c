@@ -203,7 +203,8 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
 
 done:
   if (status != BF_OK) {
-    BF_LOG_WARN("InsertBatch rejected: %s", err.message);
+    bf_log_at(BF_LOG_LEVEL_WARN, __FILE__, t ? t->fqn : NULL, producer_id ? producer_id : "",
+              "InsertBatch rejected: %s", err.message);
     fail(call, &err);
   } else {
     Bifrost__V1__InsertBatchResponse resp = BIFROST__V1__INSERT_BATCH_RESPONSE__INIT;

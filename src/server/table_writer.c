@@ -96,14 +96,19 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
     return status;
   }
   bf_write_lease_release(lease);
-  for (size_t i = 0; i < n_files; i++) bf_delta_file_reset(&files[i]);
+  int64_t file_bytes = 0;
+  for (size_t i = 0; i < n_files; i++) {
+    file_bytes += files[i].size_bytes;
+    bf_delta_file_reset(&files[i]);
+  }
   free(files);
   bf_wal_segment_close(g->seg, 1);
   *rows += g->rows;
   if (g->rows > 0)
-    BF_LOG_INFO("table %s: flushed %lld rows into %zu files at version %lld in %.0f ms "
-                "(Parquet %.0f ms)", t->fqn, (long long)g->rows, n_files, (long long)version,
-                (bf_time_monotonic() - started) * 1000, (written - started) * 1000);
+    BF_LOG_INFO("table %s: flushed rows=%lld files=%zu bytes=%lld version=%lld duration_ms=%.0f "
+                "(Parquet %.0f ms)", t->fqn, (long long)g->rows, n_files, (long long)file_bytes,
+                (long long)version, (bf_time_monotonic() - started) * 1000,
+                (written - started) * 1000);
   bf__gen_free(s, g);
   return BF_OK;
 }
