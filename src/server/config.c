@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "server/log.h"
+#include "server/server_stats.h"
 
-#define BIFROST_VERSION "0.1.0"
 
 void bf_server_config_usage(FILE *out) {
   fprintf(out,
@@ -383,7 +383,7 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
       return BF_CONFIG_EXIT_OK;
     }
     if (opt == 'V') {
-      printf("bifrost-server %s\nduckdb %s\ngrpc core %s\n", BIFROST_VERSION, duckdb_library_version(),
+      printf("bifrost-server %s\nduckdb %s\ngrpc core %s\n", BF_SERVER_VERSION, duckdb_library_version(),
              grpc_version_string());
       return BF_CONFIG_EXIT_OK;
     }

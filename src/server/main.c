@@ -21,6 +21,7 @@
 #include "server/auth.h"
 #include "server/auth_password.h"
 #include "server/registry.h"
+#include "server/server_stats.h"
 #include "server/service_auth.h"
 #include "server/scouter_service.h"
 #include "server/service.h"
@@ -175,6 +176,7 @@ int main(int argc, char **argv) {
   int rc = bf_server_config_parse(&config, argc, argv);
   if (rc == BF_CONFIG_EXIT_OK) return 0;
   if (rc == BF_CONFIG_EXIT_USAGE) return 2;
+  bf_server_stats_start();
   bf_log_configure(config.log_json, config.log_level);
   bf_log_capture_grpc();
 
@@ -291,12 +293,16 @@ int main(int argc, char **argv) {
 
   char address[300];
   snprintf(address, sizeof address, "%s:%d", config.host, config.port);
+  bf_stats_wrap_t counted = {.handler = bf_scouter_service_handle,
+                             .authenticate = bf_scouter_service_authenticate,
+                             .ctx = &service};
   bf_rpc_server_options_t rpc_options = {
       .address = address,
       .n_workers = config.workers,
-      .handler = bf_scouter_service_handle, /* scouter.grpc.v1 here, bifrost.v1 to service.c */
-      .handler_ctx = &service,
-      .authenticate = bf_scouter_service_authenticate,
+      /* counted (server_stats.c), then scouter.grpc.v1 here, bifrost.v1 to service.c */
+      .handler = bf_stats_handler,
+      .handler_ctx = &counted,
+      .authenticate = bf_stats_authenticate,
       .services = bf_scouter_served_services,
       .tls_cert_pem = tls_cert,
       .tls_key_pem = tls_key,

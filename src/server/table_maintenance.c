@@ -45,6 +45,7 @@ static int checkpoint(bf_store_t *s, bf_table_t *t, int64_t *out_version, bf_err
                                             n_adds, err);
   if (status != BF_OK) return status;
   ts->last_checkpoint_version = version;
+  bf_stats_add(&ts->counters.checkpoints, 1);
   *out_version = version;
   BF_LOG_INFO("table %s: checkpoint at version %lld (%zu actions)", t->fqn, (long long)version,
               n_actions);
@@ -166,6 +167,8 @@ static int compact_commit(bf_store_t *s, bf_table_t *t, compaction_t *run, int64
       BF_LOG_ERROR("table %s: view after compaction: %s", t->fqn, view_err.message);
     *added += (int64_t)run->n_adds;
     *removed += (int64_t)run->n_removes;
+    bf_stats_add(&t->store->counters.compactions, 1);
+    bf_stats_add(&t->store->counters.commits, 1);
     BF_LOG_INFO("table %s: compacted files=%zu into files=%zu rows=%lld bytes=%lld (from %lld) "
                 "version=%lld duration_ms=%.0f", t->fqn, run->n_removes, run->n_adds,
                 (long long)run->rows_out, (long long)run->bytes_out, (long long)run->bytes_in,
@@ -358,6 +361,7 @@ static int vacuum(bf_store_t *s, bf_table_t *t, double retention_hours, int64_t 
     qsort(v.live, v.n_live, sizeof *v.live, compare_str);
     vacuum_dir(&v, "", 0);
     *deleted += v.deleted;
+    if (t->store) bf_stats_add(&t->store->counters.vacuumed_files, v.deleted);
     if (v.deleted)
       BF_LOG_INFO("table %s: vacuum deleted %lld unreferenced files", t->fqn, (long long)v.deleted);
   }

@@ -104,6 +104,13 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
   free(files);
   bf_wal_segment_close(g->seg, 1);
   *rows += g->rows;
+  bf_table_counters_t *counters = &t->store->counters;
+  if (n_files > 0 || g->seqs.n > 0) bf_stats_add(&counters->commits, 1);
+  if (g->rows > 0) {
+    bf_stats_add(&counters->flushes, 1);
+    bf_histogram_observe(&counters->flush_seconds, bf_time_monotonic() - started);
+    bf_stats_set(&counters->last_flush_ms, bf_time_now_us() / 1000);
+  }
   if (g->rows > 0)
     BF_LOG_INFO("table %s: flushed rows=%lld files=%zu bytes=%lld version=%lld duration_ms=%.0f "
                 "(Parquet %.0f ms)", t->fqn, (long long)g->rows, n_files, (long long)file_bytes,

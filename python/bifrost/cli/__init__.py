@@ -46,7 +46,7 @@ def cli(ctx: click.Context, server: Optional[str], user: Optional[str], password
 
 
 def _register() -> None:
-    from . import _load, _sql, _tables  # noqa: F401 - each adds its commands to `cli`
+    from . import _load, _sql, _tables, _top  # noqa: F401 - each adds its commands to `cli`
 
 
 _register()
