@@ -101,7 +101,8 @@ void bf_server_config_usage(FILE *out) {
           "  --log-format FORMAT    text or json (one object per line) [BIFROST_LOG_FORMAT]\n"
           "  --log-level LEVEL      debug, info, warn or error (default info)\n"
           "                         [BIFROST_LOG_LEVEL]\n"
-          "  --metrics-port PORT    serve Prometheus metrics on GET /metrics (default off)\n"
+          "  --metrics-port PORT    serve Prometheus metrics on GET /metrics (default off; 0\n"
+          "                         picks a free port, logged)\n"
           "                         [BIFROST_METRICS_PORT]\n"
           "  --metrics-host HOST    address of the metrics listener (default 127.0.0.1)\n"
           "                         [BIFROST_METRICS_HOST]\n"
@@ -279,7 +280,8 @@ static int apply(bf_server_config_t *c, int opt, const char *value, const char *
       if (bf_log_level_parse(value, &c->log_level)) expected = "debug, info, warn or error";
       break;
     case 'P':
-      if (parse_int(value, 0, 65535, &c->metrics_port)) expected = "a port number from 1 to 65535 (0 = off)";
+      if (parse_int(value, 0, 65535, &c->metrics_port))
+        expected = "a port number from 0 to 65535 (0 picks a free port)";
       break;
     case 'O':
       if (strlen(value) >= sizeof c->metrics_host || value[0] == '\0') expected = "a host name or address";
@@ -316,6 +318,7 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
   c->max_query_selects = 256;
   c->max_query_depth = 500;
   c->shutdown_timeout_secs = 30;
+  c->metrics_port = -1;
   c->log_level = BF_LOG_LEVEL_INFO;
   strcpy(c->metrics_host, "127.0.0.1");
   static const struct {

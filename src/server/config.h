@@ -41,7 +41,7 @@ typedef struct bf_server_config {
   double shutdown_timeout_secs; /* SIGTERM: time running calls get to finish */
   int log_json;                 /* --log-format json */
   int log_level;                /* BF_LOG_LEVEL_* (server/log.h) */
-  int metrics_port;             /* 0 = no metrics endpoint */
+  int metrics_port;             /* -1 = no metrics endpoint; 0 = a free port */
   char metrics_host[256];
 } bf_server_config_t;
 

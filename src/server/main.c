@@ -18,6 +18,7 @@
 #include "engine/engine.h"
 #include "server/config.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/auth.h"
 #include "server/auth_password.h"
 #include "server/registry.h"
@@ -317,6 +318,20 @@ int main(int argc, char **argv) {
     bf_registry_close(&registry);
     return 1;
   }
+  bf_metrics_t *metrics = NULL;
+  if (config.metrics_port >= 0) {
+    int metrics_port = 0;
+    if (bf_metrics_start(config.metrics_host, config.metrics_port, &service, &metrics, &metrics_port,
+                         &err) != BF_OK) {
+      BF_LOG_ERROR("%s", err.message);
+      bf_rpc_server_stop(server, 0);
+      bf_store_destroy(store);
+      bf_engine_destroy(engine);
+      bf_registry_close(&registry);
+      return 1;
+    }
+    BF_LOG_INFO("metrics on http://%s:%d/metrics", config.metrics_host, metrics_port);
+  }
   printf("bifrost-server listening on %s:%d data_dir=%s\n", config.host, port, data_dir);
   fflush(stdout);
   BF_LOG_INFO("serving %zu tables from %s on port %d", registry.n_tables, data_dir, port);
@@ -332,6 +347,7 @@ int main(int argc, char **argv) {
   bf_rpc_server_stop(server, config.shutdown_timeout_secs);
   BF_LOG_INFO("calls drained in %.0f ms; flushing table tails",
               (bf_time_monotonic() - drain_started) * 1000);
+  bf_metrics_stop(metrics);
   bf_store_destroy(store); /* flushes every table's tail */
   bf_engine_destroy(engine);
   bf_registry_close(&registry);
