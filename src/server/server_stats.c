@@ -173,6 +173,7 @@ static void count_rpc(int method, bf_rpc_call_t *call, double started) {
   int code = bf_rpc_call_status_code(call);
   if (code < 0 || code >= BF_STATS_N_CODES) code = 2; /* UNKNOWN */
   bf_stats_add(&bf_server_counters.rpcs[method][code], 1);
+  if (code == 16) bf_stats_add(&bf_server_counters.auth_failures, 1); /* Login refused */
   bf_histogram_observe(&bf_server_counters.rpc_seconds[method], bf_time_monotonic() - started);
 }
 
