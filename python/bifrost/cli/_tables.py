@@ -45,7 +45,8 @@ def tables(ctx: Context, as_json: bool) -> None:
         return
     view = Table(title=f"{len(infos)} tables on {ctx.config.server_uri}")
     for column in ("table", "rows", "tail rows", "files", "size", "version", "partitions"):
-        view.add_column(column, justify="left" if column in ("table", "partitions") else "right")
+        view.add_column(column, justify="left" if column in ("table", "partitions") else "right",
+                        overflow="fold", no_wrap=column not in ("table", "partitions"))
     for info in sorted(infos, key=_fqn):
         view.add_row(_fqn(info), f"{info.get('num_rows', 0):,}", f"{info.get('tail_rows', 0):,}",
                      str(info.get("num_files", 0)), human_bytes(info.get("size_bytes")),

@@ -40,9 +40,10 @@ def render(stats: Dict[str, Any], previous: Optional[Tuple[float, Dict[str, Any]
         f"  unflushed {human_bytes(stats.get('tail_bytes', 0))}",
         f"  rpcs {stats.get('rpcs_total', 0):,}")
     view = Table(expand=False)
-    for column in ("table", "rows", "rows/s", "MB/s", "tail rows", "tail", "files", "size", "flushes",
-                   "last flush", "refused", "dups"):
-        view.add_column(column, justify="left" if column == "table" else "right")
+    view.add_column("table", overflow="fold", no_wrap=False, min_width=12)
+    for column in ("rows", "rows/s", "MB/s", "tail rows", "tail", "files", "size", "flushes", "flushed",
+                   "refused", "dups"):
+        view.add_column(column, justify="right", no_wrap=True)
     before: Dict[str, Any] = {}
     elapsed = 0.0
     if previous is not None:
