@@ -110,6 +110,8 @@ def test_sql_table_and_bad_sql(server, unique_table):
     assert "3 not shown" in limited.stderr
     bad = run(server, "sql", "SELEC nonsense", check=False)
     assert bad.returncode == 1 and bad.stderr.startswith("bifrost: ") and "Traceback" not in bad.stderr
+    markup = run(server, "sql", "SELECT * FROM [bold]nope[/bold]", check=False)
+    assert markup.returncode == 1 and "[bold]nope[/bold]" in markup.stderr
     write = run(server, "sql", f"DELETE FROM cli.ml.{unique_table}", check=False)
     assert write.returncode == 1
 

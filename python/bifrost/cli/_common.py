@@ -8,6 +8,7 @@ from typing import Any, Callable, Optional, Tuple, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from .._client import DatasetClient
 from .._config import GrpcConfig
@@ -35,7 +36,7 @@ class Context:
 
 def die(message: str, code: int = 1) -> None:
     """Prints ``bifrost: <message>`` on stderr and exits with ``code``."""
-    err_console.print(f"[bold red]bifrost:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    err_console.print(f"[bold red]bifrost:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
     sys.exit(code)
 
 
