@@ -25,7 +25,8 @@ __all__ = ["main", "cli"]
 @click.option("--server", "-s", metavar="HOST:PORT", default=None,
               help="server address (default $BIFROST_GRPC_URI, else localhost:50051)")
 @click.option("--user", "-u", default=None, help="user name (default $BIFROST_USERNAME)")
-@click.option("--password", default=None, help="password (default $BIFROST_PASSWORD)")
+@click.option("--password", default=None,
+              help="password (default $BIFROST_PASSWORD; prefer the variable: a command line is visible to other users)")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="deadline of each call in seconds (default none)")
 @click.option("--tls/--no-tls", default=None, help="use TLS (default: when the address starts with https://)")
