@@ -239,3 +239,27 @@ def test_tail_prints_newest_then_follows(server, unique_table):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert sorted(json.loads(line)["n"] for line in out.splitlines()) == [100, 101]
+
+
+def test_sql_empty_result_in_every_format(server, tmp_path):
+    query = "SELECT 1::BIGINT AS a, 'x' AS b WHERE false"
+    out = run(server, "sql", query)
+    assert "0 rows" in out.stderr and "a" in out.stdout
+    assert run(server, "sql", "-f", "json", query).stdout == ""
+    assert run(server, "sql", "-f", "csv", query).stdout.strip() == '"a","b"'
+    path = tmp_path / "empty.parquet"
+    run(server, "sql", "-f", "parquet", "-o", str(path), query)
+    table = pq.read_table(path)
+    assert table.num_rows == 0 and table.column_names == ["a", "b"]
+
+
+def test_tables_on_a_server_without_tables(tmp_path):
+    from conftest import ServerProcess
+
+    srv = ServerProcess(tmp_path / "data")
+    try:
+        assert json.loads(run(srv, "tables", "--json").stdout) == []
+        assert "0 tables" in run(srv, "tables").stdout
+        assert json.loads(run(srv, "top", "--json").stdout)["tables"] == []
+    finally:
+        srv.stop()
