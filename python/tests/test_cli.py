@@ -63,7 +63,7 @@ def test_console_script_and_module_both_run(server):
     assert BIN.exists(), "the bifrost console script is not installed"
     a = run(server, "health")
     b = run(server, "health", module=True)
-    assert "SERVING" in a.stdout and "SERVING" in b.stdout
+    assert "SERVING" in a.stdout and "SERVING" in b.stdout and "bifrost-server 0.1.0 (duckdb v1." in a.stdout
     assert run(server, "--version").stdout.startswith("bifrost")
 
 

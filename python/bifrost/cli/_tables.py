@@ -28,9 +28,12 @@ def _fqn(info: Dict[str, Any]) -> str:
 @click.pass_obj
 @reports_errors
 def health(ctx: Context) -> None:
-    """Checks that the server answers (and that the credentials are accepted)."""
-    tables = ctx.client.list_datasets()
-    console.print(f"[green]SERVING[/] {ctx.config.server_uri} ({len(tables)} tables)", highlight=False)
+    """Checks that the server answers and accepts the credentials; prints its version,
+    uptime and the number of tables this user may read. Exit 1 otherwise."""
+    stats = ctx.client.server_stats()
+    console.print(f"[green]SERVING[/] {ctx.config.server_uri}: bifrost-server {stats['version']} "
+                  f"(duckdb {stats['duckdb_version']}), up {stats['uptime_secs']:.0f} s, "
+                  f"{len(stats['tables'])} tables", highlight=False)
 
 
 @cli.command()
