@@ -65,6 +65,14 @@ int bf_client_list_tables(bf_rpc_channel_t *channel, double timeout_secs, char *
 int bf_client_describe_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
                              double timeout_secs, char **json_out, bf_error_t *err);
 
+/* ServerStats as a JSON object (malloc'd): version, duckdb_version, uptime_secs,
+ * started_at_ms, tail_bytes, queries_running, rpcs_total, tables (array: catalog,
+ * schema_name, table, num_rows, tail_rows, tail_bytes, num_files, size_bytes,
+ * delta_version, rows_acknowledged, bytes_acknowledged, inserts_refused,
+ * duplicates_skipped, flushes, last_flush_at_ms, compactions). */
+int bf_client_server_stats(bf_rpc_channel_t *channel, double timeout_secs, char **json_out,
+                           bf_error_t *err);
+
 /* Runs maintenance operations on a table ("flush", "optimize", "checkpoint",
  * "vacuum", "cleanup_log"); retention_hours < 0 uses the server's setting. The
  * result is a JSON object (malloc'd): delta_version, rows_flushed, files_added,

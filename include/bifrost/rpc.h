@@ -21,6 +21,7 @@
 #define BF_RPC_METHOD_DESCRIBE_TABLE "/bifrost.v1.Bifrost/DescribeTable"
 #define BF_RPC_METHOD_MAINTAIN_TABLE "/bifrost.v1.Bifrost/MaintainTable"
 #define BF_RPC_METHOD_LOGIN "/bifrost.v1.Bifrost/Login"
+#define BF_RPC_METHOD_SERVER_STATS "/bifrost.v1.Bifrost/ServerStats"
 #define BF_RPC_SERVICE_BIFROST "bifrost.v1.Bifrost"
 #define BF_RPC_METHOD_HEALTH_CHECK "/grpc.health.v1.Health/Check"
 
@@ -87,6 +88,8 @@ int bf_rpc_call_reply(bf_rpc_call_t *call, const uint8_t *response, size_t size)
 int bf_rpc_call_send(bf_rpc_call_t *call, const uint8_t *message, size_t size);
 /* Ends the call with a bf status (mapped to gRPC) and message (OK ends a stream). */
 int bf_rpc_call_finish(bf_rpc_call_t *call, int bf_status, const char *message);
+/* The gRPC status code the call ended with, -1 while it has not ended. */
+int bf_rpc_call_status_code(const bf_rpc_call_t *call);
 /* Value of request metadata `key` (e.g. "authorization") or NULL; valid during
  * the handler. */
 const char *bf_rpc_call_metadata(bf_rpc_call_t *call, const char *key, size_t *len);

@@ -179,6 +179,17 @@ class DatasetClient(Generic[ModelT]):
                                                                              self._timeout))
         return info
 
+    def server_stats(self) -> Dict[str, Any]:
+        """The server's uptime and versions, and per table (those this user may read)
+        the backlog and throughput counters since the server started: keys version,
+        duckdb_version, uptime_secs, started_at_ms, tail_bytes, queries_running,
+        rpcs_total and tables, a list of dicts with catalog, schema_name, table,
+        num_rows, tail_rows, tail_bytes (the backlog not yet in Parquet), num_files,
+        size_bytes, delta_version, rows_acknowledged, bytes_acknowledged,
+        inserts_refused, duplicates_skipped, flushes, last_flush_at_ms, compactions."""
+        stats: Dict[str, Any] = json.loads(self._live_channel().server_stats(self._timeout))
+        return stats
+
     def maintain_dataset(self, catalog: str, schema_name: str, table: str,
                          operations: Sequence[str] = ("flush",),
                          retention_hours: Optional[float] = None) -> Dict[str, Any]:

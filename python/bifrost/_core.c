@@ -640,6 +640,24 @@ static PyObject *Channel_list_tables(ChannelObject *self, PyObject *args, PyObje
   return str_from_malloced(json);
 }
 
+static PyObject *Channel_server_stats(ChannelObject *self, PyObject *args, PyObject *kwargs) {
+  static char *keywords[] = {"timeout", NULL};
+  PyObject *timeout_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:server_stats", keywords, &timeout_obj)) return NULL;
+  if (channel_ready(self) < 0) return NULL;
+  double timeout;
+  if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
+  char *json = NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  status = bf_client_server_stats(self->channel, timeout, &json, &err);
+  Py_END_ALLOW_THREADS
+  if (status != BF_OK) return raise_status(state_of_type(Py_TYPE(self)), status, &err);
+  return str_from_malloced(json);
+}
+
 static PyObject *Channel_describe_table(ChannelObject *self, PyObject *args, PyObject *kwargs) {
   static char *keywords[] = {"catalog", "schema_name", "table", "timeout", NULL};
   const char *catalog, *schema_name, *table;
@@ -725,6 +743,8 @@ static PyMethodDef Channel_methods[] = {
      "list_tables(timeout=None) -> JSON text (array of table objects)"},
     {"describe_table", (PyCFunction)(void (*)(void))Channel_describe_table, METH_VARARGS | METH_KEYWORDS,
      "describe_table(catalog, schema_name, table, timeout=None) -> JSON text"},
+    {"server_stats", (PyCFunction)(void (*)(void))Channel_server_stats, METH_VARARGS | METH_KEYWORDS,
+     "server_stats(timeout=None) -> JSON text"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -319,6 +319,45 @@ int bf_client_describe_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
   return dump_json(value, json_out, err);
 }
 
+int bf_client_server_stats(bf_rpc_channel_t *channel, double timeout_secs, char **json_out,
+                           bf_error_t *err) {
+  Bifrost__V1__ServerStatsRequest req = BIFROST__V1__SERVER_STATS_REQUEST__INIT;
+  ProtobufCMessage *resp_msg = NULL;
+  BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_SERVER_STATS, &req.base,
+                         &bifrost__v1__server_stats_response__descriptor, timeout_secs, 1, &resp_msg,
+                         err));
+  Bifrost__V1__ServerStatsResponse *resp = (Bifrost__V1__ServerStatsResponse *)resp_msg;
+  json_t *tables = json_array();
+  for (size_t i = 0; tables != NULL && i < resp->n_tables; i++) {
+    const Bifrost__V1__TableStats *t = resp->tables[i];
+    const Bifrost__V1__TableName *n = t->name;
+    json_t *one = json_pack(
+        "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        "catalog", n && n->catalog ? n->catalog : "", "schema_name",
+        n && n->schema_name ? n->schema_name : "", "table", n && n->table ? n->table : "",
+        "num_rows", (json_int_t)t->num_rows, "tail_rows", (json_int_t)t->tail_rows, "tail_bytes",
+        (json_int_t)t->tail_bytes, "num_files", (json_int_t)t->num_files, "size_bytes",
+        (json_int_t)t->size_bytes, "delta_version", (json_int_t)t->delta_version,
+        "rows_acknowledged", (json_int_t)t->rows_acknowledged, "bytes_acknowledged",
+        (json_int_t)t->bytes_acknowledged, "inserts_refused", (json_int_t)t->inserts_refused,
+        "duplicates_skipped", (json_int_t)t->duplicates_skipped, "flushes", (json_int_t)t->flushes,
+        "last_flush_at_ms", (json_int_t)t->last_flush_at_ms, "compactions",
+        (json_int_t)t->compactions);
+    if (one == NULL || json_array_append_new(tables, one) != 0) {
+      json_decref(tables);
+      tables = NULL;
+    }
+  }
+  json_t *value = tables == NULL ? NULL
+      : json_pack("{s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:o}", "version", resp->version,
+                  "duckdb_version", resp->duckdb_version, "uptime_secs", resp->uptime_secs,
+                  "started_at_ms", (json_int_t)resp->started_at_ms, "tail_bytes",
+                  (json_int_t)resp->tail_bytes, "queries_running", (json_int_t)resp->queries_running,
+                  "rpcs_total", (json_int_t)resp->rpcs_total, "tables", tables);
+  protobuf_c_message_free_unpacked(resp_msg, NULL);
+  return dump_json(value, json_out, err);
+}
+
 int bf_client_maintain_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
                              const char *const *operations, size_t n_operations,
                              double retention_hours, double timeout_secs, char **json_out,

@@ -38,6 +38,7 @@ struct bf_rpc_call {
   grpc_metadata_array request_md;
   int sent_initial_metadata;
   int finished;
+  int status_code;      /* gRPC code sent, -1 until then */
   char method[256];
   char user[160];       /* set by the authenticate hook */
   char md_key[64];      /* one extra initial metadata entry, "" if none */
@@ -169,6 +170,7 @@ static int send_grpc_status(bf_rpc_call_t *c, grpc_op *ops, size_t n_ops, grpc_s
       code != GRPC_STATUS_OK && bf_name != NULL ? 1 : 0;
   op->data.send_status_from_server.trailing_metadata = &trailer;
   c->finished = 1; /* from here on a completed close is not a cancellation */
+  c->status_code = (int)code;
   int ok = run_batch(c, ops, n_ops);
   grpc_slice_unref(details);
   wait_close(c);
@@ -210,6 +212,8 @@ int bf_rpc_call_send(bf_rpc_call_t *c, const uint8_t *message, size_t size) {
   grpc_byte_buffer_destroy(bb);
   return ok ? BF_OK : BF_ECANCELLED;
 }
+
+int bf_rpc_call_status_code(const bf_rpc_call_t *c) { return c->finished ? c->status_code : -1; }
 
 int bf_rpc_call_finish(bf_rpc_call_t *c, int bf_status, const char *message) {
   if (c->finished) return BF_ECLOSED;

@@ -2,12 +2,16 @@
  * environment equivalent, listed in --help. */
 #include "server/config.h"
 
+#include <duckdb.h>
 #include <getopt.h>
+#include <grpc/grpc.h>
 #include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define BIFROST_VERSION "0.1.0"
+#include "server/log.h"
+#include "server/server_stats.h"
+
 
 void bf_server_config_usage(FILE *out) {
   fprintf(out,
@@ -88,6 +92,20 @@ void bf_server_config_usage(FILE *out) {
           "                         [BIFROST_INSECURE=1]\n"
           "  bifrost-server hash-password   read a password on stdin, print its hash for the\n"
           "                         auth file\n"
+          "\n");
+  fprintf(out,
+          "operating:\n"
+          "  --shutdown-timeout SECS  on SIGTERM/SIGINT, time running calls get to finish\n"
+          "                         before they are cancelled (default 30); a second signal\n"
+          "                         exits at once [BIFROST_SHUTDOWN_TIMEOUT]\n"
+          "  --log-format FORMAT    text or json (one object per line) [BIFROST_LOG_FORMAT]\n"
+          "  --log-level LEVEL      debug, info, warn or error (default info)\n"
+          "                         [BIFROST_LOG_LEVEL]\n"
+          "  --metrics-port PORT    serve Prometheus metrics on GET /metrics (default off; 0\n"
+          "                         picks a free port, logged)\n"
+          "                         [BIFROST_METRICS_PORT]\n"
+          "  --metrics-host HOST    address of the metrics listener (default 127.0.0.1)\n"
+          "                         [BIFROST_METRICS_HOST]\n"
           "\n"
           "  --help                 show this help and exit\n"
           "  --version              show the version and exit\n");
@@ -249,6 +267,26 @@ static int apply(bf_server_config_t *c, int opt, const char *value, const char *
     case 'T':
       if (parse_double(value, &c->maintenance_interval_secs)) expected = "seconds >= 0 (0 = off)";
       break;
+    case 'G':
+      if (parse_double(value, &c->shutdown_timeout_secs) || c->shutdown_timeout_secs > 86400)
+        expected = "seconds from 0 to 86400";
+      break;
+    case 'F':
+      if (strcmp(value, "text") == 0) c->log_json = 0;
+      else if (strcmp(value, "json") == 0) c->log_json = 1;
+      else expected = "text or json";
+      break;
+    case 'J':
+      if (bf_log_level_parse(value, &c->log_level)) expected = "debug, info, warn or error";
+      break;
+    case 'P':
+      if (parse_int(value, 0, 65535, &c->metrics_port))
+        expected = "a port number from 0 to 65535 (0 picks a free port)";
+      break;
+    case 'O':
+      if (strlen(value) >= sizeof c->metrics_host || value[0] == '\0') expected = "a host name or address";
+      else strcpy(c->metrics_host, value);
+      break;
   }
   if (expected)
     fprintf(stderr, "bifrost-server: invalid value '%s' for %s: expected %s\n", value, name,
@@ -279,6 +317,10 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
   c->max_value_bytes = 64LL << 20;
   c->max_query_selects = 256;
   c->max_query_depth = 500;
+  c->shutdown_timeout_secs = 30;
+  c->metrics_port = -1;
+  c->log_level = BF_LOG_LEVEL_INFO;
+  strcpy(c->metrics_host, "127.0.0.1");
   static const struct {
     int opt;
     const char *env;
@@ -296,7 +338,10 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
               {'U', "BIFROST_UNSAFE_SHORT_RETENTION"}, {'A', "BIFROST_AUTH_FILE"},
               {'K', "BIFROST_AUTH_SECRET_FILE"}, {'L', "BIFROST_TOKEN_TTL"},
               {'c', "BIFROST_TLS_CERT"}, {'k', "BIFROST_TLS_KEY"},
-              {'a', "BIFROST_TLS_CLIENT_CA"}, {'Z', "BIFROST_INSECURE"}};
+              {'a', "BIFROST_TLS_CLIENT_CA"}, {'Z', "BIFROST_INSECURE"},
+              {'G', "BIFROST_SHUTDOWN_TIMEOUT"}, {'F', "BIFROST_LOG_FORMAT"},
+              {'J', "BIFROST_LOG_LEVEL"}, {'P', "BIFROST_METRICS_PORT"},
+              {'O', "BIFROST_METRICS_HOST"}};
   for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
     const char *value = getenv(envs[i].env);
     if (value && value[0] && apply(c, envs[i].opt, value, envs[i].env)) return BF_CONFIG_EXIT_USAGE;
@@ -327,6 +372,11 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
       {"tls-key", required_argument, NULL, 'k'},
       {"tls-client-ca", required_argument, NULL, 'a'},
       {"insecure", no_argument, NULL, 'Z'},
+      {"shutdown-timeout", required_argument, NULL, 'G'},
+      {"log-format", required_argument, NULL, 'F'},
+      {"log-level", required_argument, NULL, 'J'},
+      {"metrics-port", required_argument, NULL, 'P'},
+      {"metrics-host", required_argument, NULL, 'O'},
       {"version", no_argument, NULL, 'V'},             {NULL, 0, NULL, 0}};
   optind = 1;
   int opt, longindex = 0;
@@ -336,7 +386,8 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
       return BF_CONFIG_EXIT_OK;
     }
     if (opt == 'V') {
-      printf("bifrost-server %s\n", BIFROST_VERSION);
+      printf("bifrost-server %s\nduckdb %s\ngrpc core %s\n", BF_SERVER_VERSION, duckdb_library_version(),
+             grpc_version_string());
       return BF_CONFIG_EXIT_OK;
     }
     if (opt == '?') { /* getopt said which option on the line before */

@@ -37,6 +37,12 @@ typedef struct bf_server_config {
   double vacuum_retention_hours;
   double log_retention_hours;
   double maintenance_interval_secs;
+  /* operating */
+  double shutdown_timeout_secs; /* SIGTERM: time running calls get to finish */
+  int log_json;                 /* --log-format json */
+  int log_level;                /* BF_LOG_LEVEL_* (server/log.h) */
+  int metrics_port;             /* -1 = no metrics endpoint; 0 = a free port */
+  char metrics_host[256];
 } bf_server_config_t;
 
 enum { BF_CONFIG_OK = 0, BF_CONFIG_EXIT_OK = 1, BF_CONFIG_EXIT_USAGE = 2 };

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +18,11 @@
 #include "engine/engine.h"
 #include "server/config.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/auth.h"
 #include "server/auth_password.h"
 #include "server/registry.h"
+#include "server/server_stats.h"
 #include "server/service_auth.h"
 #include "server/scouter_service.h"
 #include "server/service.h"
@@ -126,6 +129,25 @@ static int is_loopback(const char *host) {
          strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0 || strncmp(host, "127.", 4) == 0;
 }
 
+/* After the first SIGINT/SIGTERM: a second one ends the process at once (exit
+ * 128 + signal). Acknowledged rows are in the WAL, replayed at the next start. */
+static void *second_signal_thread(void *arg) {
+  (void)arg;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    BF_LOG_WARN("received %s while draining: exiting now (acknowledged rows are in the WAL)",
+                sig == SIGINT ? "SIGINT" : "SIGTERM");
+    fflush(stderr);
+    _exit(128 + sig);
+  }
+  return NULL;
+}
+
 /* Waits for SIGINT/SIGTERM (returned); SIGHUP re-reads the auth file. */
 static int wait_for_signal(bf_auth_t *auth) {
   sigset_t set;
@@ -155,6 +177,9 @@ int main(int argc, char **argv) {
   int rc = bf_server_config_parse(&config, argc, argv);
   if (rc == BF_CONFIG_EXIT_OK) return 0;
   if (rc == BF_CONFIG_EXIT_USAGE) return 2;
+  bf_server_stats_start();
+  bf_log_configure(config.log_json, config.log_level);
+  bf_log_capture_grpc();
 
   /* Block the shutdown signals in every thread; main waits for them with sigwait. */
   sigset_t set;
@@ -269,12 +294,16 @@ int main(int argc, char **argv) {
 
   char address[300];
   snprintf(address, sizeof address, "%s:%d", config.host, config.port);
+  bf_stats_wrap_t counted = {.handler = bf_scouter_service_handle,
+                             .authenticate = bf_scouter_service_authenticate,
+                             .ctx = &service};
   bf_rpc_server_options_t rpc_options = {
       .address = address,
       .n_workers = config.workers,
-      .handler = bf_scouter_service_handle, /* scouter.grpc.v1 here, bifrost.v1 to service.c */
-      .handler_ctx = &service,
-      .authenticate = bf_scouter_service_authenticate,
+      /* counted (server_stats.c), then scouter.grpc.v1 here, bifrost.v1 to service.c */
+      .handler = bf_stats_handler,
+      .handler_ctx = &counted,
+      .authenticate = bf_stats_authenticate,
       .services = bf_scouter_served_services,
       .tls_cert_pem = tls_cert,
       .tls_key_pem = tls_key,
@@ -289,6 +318,20 @@ int main(int argc, char **argv) {
     bf_registry_close(&registry);
     return 1;
   }
+  bf_metrics_t *metrics = NULL;
+  if (config.metrics_port >= 0) {
+    int metrics_port = 0;
+    if (bf_metrics_start(config.metrics_host, config.metrics_port, &service, &metrics, &metrics_port,
+                         &err) != BF_OK) {
+      BF_LOG_ERROR("%s", err.message);
+      bf_rpc_server_stop(server, 0);
+      bf_store_destroy(store);
+      bf_engine_destroy(engine);
+      bf_registry_close(&registry);
+      return 1;
+    }
+    BF_LOG_INFO("metrics on http://%s:%d/metrics", config.metrics_host, metrics_port);
+  }
   printf("bifrost-server listening on %s:%d data_dir=%s\n", config.host, port, data_dir);
   fflush(stdout);
   BF_LOG_INFO("serving %zu tables from %s on port %d", registry.n_tables, data_dir, port);
@@ -296,8 +339,15 @@ int main(int argc, char **argv) {
   BF_LOG_INFO("%s, %s", auth.enabled ? "users and grants from the auth file" : "open mode (no --auth-file)",
               tls_cert ? (tls_ca ? "TLS with client certificates" : "TLS") : "plaintext");
   int sig = wait_for_signal(&auth);
-  BF_LOG_INFO("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  bf_rpc_server_stop(server, 5.0);
+  BF_LOG_INFO("received %s: draining (no new calls; running ones get %g s), then flushing",
+              sig == SIGINT ? "SIGINT" : "SIGTERM", config.shutdown_timeout_secs);
+  pthread_t second;
+  if (pthread_create(&second, NULL, second_signal_thread, NULL) == 0) pthread_detach(second);
+  double drain_started = bf_time_monotonic();
+  bf_rpc_server_stop(server, config.shutdown_timeout_secs);
+  BF_LOG_INFO("calls drained in %.0f ms; flushing table tails",
+              (bf_time_monotonic() - drain_started) * 1000);
+  bf_metrics_stop(metrics);
   bf_store_destroy(store); /* flushes every table's tail */
   bf_engine_destroy(engine);
   bf_registry_close(&registry);

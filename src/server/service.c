@@ -13,7 +13,9 @@
 #include "bifrost/v1/bifrost.pb-c.h"
 #include "server/batch_check.h"
 #include "server/log.h"
+#include "server/server_stats.h"
 #include "server/service_auth.h"
+#include "server/table_store_internal.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -202,8 +204,18 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
   if (status == BF_EIO) err.status = status = BF_EUNAVAILABLE;
 
 done:
+  if (t != NULL && t->store != NULL) { /* counters for metrics and ServerStats */
+    bf_table_counters_t *c = &t->store->counters;
+    if (status != BF_OK) bf_stats_add(&c->refused[bf_refused_reason(status)], 1);
+    else if (duplicate) bf_stats_add(&c->duplicates, 1);
+    else {
+      bf_stats_add(&c->rows_acked, (int64_t)rows);
+      bf_stats_add(&c->bytes_acked, (int64_t)req->arrow_ipc.len);
+    }
+  }
   if (status != BF_OK) {
-    BF_LOG_WARN("InsertBatch rejected: %s", err.message);
+    bf_log_at(BF_LOG_LEVEL_WARN, __FILE__, t ? t->fqn : NULL, producer_id ? producer_id : "",
+              "InsertBatch rejected: %s", err.message);
     fail(call, &err);
   } else {
     Bifrost__V1__InsertBatchResponse resp = BIFROST__V1__INSERT_BATCH_RESPONSE__INIT;
@@ -224,6 +236,7 @@ done:
 
 static int send_chunk(void *ctx, const uint8_t *data, size_t size) {
   bf_rpc_call_t *call = ctx;
+  bf_stats_add(&bf_server_counters.result_bytes, (int64_t)size);
   Bifrost__V1__QueryResponse resp = BIFROST__V1__QUERY_RESPONSE__INIT;
   resp.ipc_chunk.data = (uint8_t *)data;
   resp.ipc_chunk.len = size;
@@ -501,6 +514,8 @@ void bf_service_handle(void *ctx, bf_rpc_call_t *call, const char *method, const
     handle_maintain(s, call, request, request_size);
   else if (strcmp(method, BF_RPC_METHOD_LOGIN) == 0)
     bf__service_handle_login(s, call, request, request_size);
+  else if (strcmp(method, BF_RPC_METHOD_SERVER_STATS) == 0)
+    bf_server_stats_handle(s, call, request, request_size);
   else {
     char message[300];
     snprintf(message, sizeof message, "unknown method %s", method);

@@ -45,6 +45,7 @@ static int checkpoint(bf_store_t *s, bf_table_t *t, int64_t *out_version, bf_err
                                             n_adds, err);
   if (status != BF_OK) return status;
   ts->last_checkpoint_version = version;
+  bf_stats_add(&ts->counters.checkpoints, 1);
   *out_version = version;
   BF_LOG_INFO("table %s: checkpoint at version %lld (%zu actions)", t->fqn, (long long)version,
               n_actions);
@@ -108,6 +109,8 @@ typedef struct compaction {
   bf_delta_file_t *adds;
   size_t n_adds;
   int64_t rows_in, rows_out;
+  int64_t bytes_in, bytes_out; /* for the log line */
+  double started;
 } compaction_t;
 
 /* Rewrites one partition's small files into new files (not committed yet). */
@@ -137,6 +140,8 @@ static int compact_group(bf_store_t *s, bf_table_t *t, bf_delta_file_t *inputs, 
     free(outputs);
     return status;
   }
+  for (size_t i = 0; i < n; i++) run->bytes_in += inputs[i].size_bytes;
+  for (size_t i = 0; i < n_out; i++) run->bytes_out += outputs[i].size_bytes;
   for (size_t i = 0; i < n; i++) run->removes[run->n_removes++] = inputs[i].path;
   memcpy(run->adds + run->n_adds, outputs, n_out * sizeof *outputs);
   run->n_adds += n_out;
@@ -162,8 +167,12 @@ static int compact_commit(bf_store_t *s, bf_table_t *t, compaction_t *run, int64
       BF_LOG_ERROR("table %s: view after compaction: %s", t->fqn, view_err.message);
     *added += (int64_t)run->n_adds;
     *removed += (int64_t)run->n_removes;
-    BF_LOG_INFO("table %s: compacted %zu files into %zu (%lld rows) at version %lld", t->fqn,
-                run->n_removes, run->n_adds, (long long)run->rows_out, (long long)version);
+    bf_stats_add(&t->store->counters.compactions, 1);
+    bf_stats_add(&t->store->counters.commits, 1);
+    BF_LOG_INFO("table %s: compacted files=%zu into files=%zu rows=%lld bytes=%lld (from %lld) "
+                "version=%lld duration_ms=%.0f", t->fqn, run->n_removes, run->n_adds,
+                (long long)run->rows_out, (long long)run->bytes_out, (long long)run->bytes_in,
+                (long long)version, (bf_time_monotonic() - run->started) * 1000);
   }
   pthread_mutex_unlock(&t->mu);
   return status;
@@ -214,6 +223,7 @@ static int optimize_files(bf_store_t *s, bf_table_t *t, int min_files, int64_t *
   char *done = calloc(n + 1, 1);
   bf_delta_file_t *group = calloc(n + 1, sizeof *group);
   compaction_t run = {0};
+  run.started = bf_time_monotonic();
   if (done == NULL || group == NULL) status = bf_error_set(err, BF_ENOMEM, "out of memory");
   for (size_t i = 0; i < n && status == BF_OK; i++) {
     if (done[i]) continue;
@@ -351,6 +361,7 @@ static int vacuum(bf_store_t *s, bf_table_t *t, double retention_hours, int64_t 
     qsort(v.live, v.n_live, sizeof *v.live, compare_str);
     vacuum_dir(&v, "", 0);
     *deleted += v.deleted;
+    if (t->store) bf_stats_add(&t->store->counters.vacuumed_files, v.deleted);
     if (v.deleted)
       BF_LOG_INFO("table %s: vacuum deleted %lld unreferenced files", t->fqn, (long long)v.deleted);
   }

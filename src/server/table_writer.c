@@ -85,16 +85,28 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
   pthread_mutex_unlock(&t->mu);
 done:
   if (status != BF_OK) bf__store_remove_files(t, files, n_files); /* never committed */
-  for (size_t i = 0; i < n_files; i++) bf_delta_file_reset(&files[i]);
+  int64_t file_bytes = 0;
+  for (size_t i = 0; i < n_files; i++) {
+    file_bytes += files[i].size_bytes;
+    bf_delta_file_reset(&files[i]);
+  }
   free(files);
   bf_write_lease_release(lease);
   if (status != BF_OK) return status;
   bf_wal_segment_close(g->seg, 1);
   *rows += g->rows;
+  bf_table_counters_t *counters = &t->store->counters;
+  if (n_files > 0 || g->seqs.n > 0) bf_stats_add(&counters->commits, 1);
+  if (g->rows > 0) {
+    bf_stats_add(&counters->flushes, 1);
+    bf_histogram_observe(&counters->flush_seconds, bf_time_monotonic() - started);
+    bf_stats_set(&counters->last_flush_ms, bf_time_now_us() / 1000);
+  }
   if (g->rows > 0)
-    BF_LOG_INFO("table %s: flushed %lld rows into %zu files at version %lld in %.0f ms "
-                "(Parquet %.0f ms)", t->fqn, (long long)g->rows, n_files, (long long)version,
-                (bf_time_monotonic() - started) * 1000, (written - started) * 1000);
+    BF_LOG_INFO("table %s: flushed rows=%lld files=%zu bytes=%lld version=%lld duration_ms=%.0f "
+                "(Parquet %.0f ms)", t->fqn, (long long)g->rows, n_files, (long long)file_bytes,
+                (long long)version, (bf_time_monotonic() - started) * 1000,
+                (written - started) * 1000);
   bf__gen_free(s, g);
   return BF_OK;
 }

@@ -1,0 +1,122 @@
+"""Server lifecycle: SIGTERM drains (no new calls, running ones finish within
+--shutdown-timeout, tails flushed to Parquet, exit 0), a second signal exits at
+once with the acknowledged rows kept by the WAL, and --version names the DuckDB and
+gRPC it runs with."""
+from __future__ import annotations
+
+import signal
+import subprocess
+
+import pytest
+from deltalake import DeltaTable
+from pydantic import BaseModel
+
+from bifrost import BifrostError, DatasetClient, DatasetProducer, GrpcConfig, TableConfig
+
+from conftest import ServerProcess, server_binary
+
+BIG_QUERY = "SELECT range AS i FROM range(3000000)"
+
+
+class Item(BaseModel):
+    id: int
+    label: str
+
+
+def insert_items(uri: str, n: int) -> TableConfig:
+    cfg = TableConfig(Item, "life", "cycle", "items")
+    with DatasetProducer(cfg, GrpcConfig(uri)) as producer:
+        producer.insert_many([Item(id=i, label=f"l{i}") for i in range(n)])
+        assert producer.flush() == n
+    return cfg
+
+
+def refused_new_call(uri: str) -> bool:
+    try:
+        with DatasetClient(GrpcConfig(uri, timeout_secs=2)) as client:
+            client.list_datasets()
+    except BifrostError:
+        return True
+    return False
+
+
+def test_version_names_duckdb_and_grpc():
+    out = subprocess.run([str(server_binary()), "--version"], capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    assert lines[0].startswith("bifrost-server ")
+    assert lines[1].startswith("duckdb v1.")
+    assert lines[2].startswith("grpc core ")
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "", "nan", "100000000"])
+def test_bad_shutdown_timeout_is_a_usage_error(tmp_path, value):
+    proc = subprocess.run([str(server_binary()), "--data-dir", str(tmp_path), "--port", "0",
+                           "--shutdown-timeout", value], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "invalid value" in proc.stderr and "--shutdown-timeout" in proc.stderr
+
+
+def test_sigterm_lets_a_running_query_finish_refuses_new_calls_and_flushes(tmp_path):
+    srv = ServerProcess(tmp_path / "data", args=["--shutdown-timeout", "60", "--flush-interval", "3600"])
+    try:
+        insert_items(srv.uri, 100)
+        with DatasetClient(GrpcConfig(srv.uri)) as client:
+            assert client.describe_dataset("life", "cycle", "items")["tail_rows"] == 100
+            result = client.sql(BIG_QUERY)
+            reader = result.to_reader()
+            first = reader.read_next_batch()  # the call is running on the server now
+            srv.proc.send_signal(signal.SIGTERM)
+            while not refused_new_call(srv.uri):
+                pass
+            rows = first.num_rows + sum(batch.num_rows for batch in reader)
+        assert rows == 3_000_000
+        assert srv.proc.wait(timeout=120) == 0
+    finally:
+        srv.stop()
+    log = srv.log_path.read_text()
+    assert "draining" in log and "calls drained" in log
+    # The tail went to Parquet at shutdown: a Delta reader sees all 100 rows without the server.
+    table = DeltaTable(str(tmp_path / "data" / "life" / "cycle" / "items"))
+    assert table.to_pyarrow_table().num_rows == 100
+
+
+def test_shutdown_timeout_cancels_calls_still_running(tmp_path):
+    srv = ServerProcess(tmp_path / "data", args=["--shutdown-timeout", "0.5"])
+    try:
+        with DatasetClient(GrpcConfig(srv.uri)) as client:
+            result = client.sql("SELECT range AS i, repeat('x', 200) AS s FROM range(20000000)")
+            reader = result.to_reader()
+            reader.read_next_batch()
+            srv.proc.send_signal(signal.SIGTERM)
+            assert srv.proc.wait(timeout=120) == 0  # the client stopped reading; the server did not wait
+            with pytest.raises(BifrostError):
+                for _ in reader:
+                    pass
+    finally:
+        srv.stop()
+
+
+def test_second_signal_exits_at_once_and_the_wal_keeps_acknowledged_rows(tmp_path):
+    srv = ServerProcess(tmp_path / "data", args=["--shutdown-timeout", "600", "--flush-interval", "3600"])
+    try:
+        insert_items(srv.uri, 250)
+        with DatasetClient(GrpcConfig(srv.uri)) as client:
+            result = client.sql("SELECT range AS i, repeat('x', 200) AS s FROM range(20000000)")
+            result.to_reader().read_next_batch()  # a call that would hold the drain for 600 s
+            srv.proc.send_signal(signal.SIGTERM)
+            while not refused_new_call(srv.uri):
+                pass
+            srv.proc.send_signal(signal.SIGINT)
+            assert srv.proc.wait(timeout=60) == 128 + signal.SIGINT
+            result.close()
+    finally:
+        srv.stop()
+    assert "exiting now" in srv.log_path.read_text()
+    again = ServerProcess(tmp_path / "data")
+    try:
+        with DatasetClient(GrpcConfig(again.uri)) as client:
+            n = client.sql("SELECT count(*) AS n FROM life.cycle.items").to_arrow().column("n")[0].as_py()
+        assert n == 250
+    finally:
+        again.stop()
+    assert again.proc.returncode == 0
