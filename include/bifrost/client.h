@@ -74,4 +74,18 @@ int bf_client_maintain_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
                              double retention_hours, double timeout_secs, char **json_out,
                              bf_error_t *err);
 
+/* A table's life cycle. history: JSON array, oldest first, of {version,
+ * timestamp_ms, operation, rows_added, rows_removed, files_added, files_removed,
+ * schema_version, data_change}. truncate: {delta_version, files_removed,
+ * rows_removed}. drop: {rows_discarded, files_deleted}. confirm must be the
+ * table's full name "catalog.schema_name.table". */
+int bf_client_table_history(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                            double timeout_secs, char **json_out, bf_error_t *err);
+int bf_client_truncate_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                             const char *confirm, double timeout_secs, char **json_out,
+                             bf_error_t *err);
+int bf_client_drop_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                         const char *confirm, int discard_wal, double timeout_secs,
+                         char **json_out, bf_error_t *err);
+
 #endif /* BIFROST_CLIENT_H */

@@ -714,7 +714,48 @@ static PyObject *Channel_maintain_table(ChannelObject *self, PyObject *args, PyO
   return str_from_malloced(json);
 }
 
+/* history / truncate / drop of one table (bifrost.v1 TableHistory, TruncateTable,
+ * DropTable) -> JSON text. */
+static PyObject *Channel_table_lifecycle(ChannelObject *self, PyObject *args, PyObject *kwargs) {
+  static char *keywords[] = {"operation", "catalog", "schema_name", "table", "confirm",
+                             "discard_wal", "timeout", NULL};
+  const char *op, *catalog, *schema_name, *table, *confirm = "";
+  int discard_wal = 0;
+  PyObject *timeout_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ssss|spO:table_lifecycle", keywords, &op,
+                                   &catalog, &schema_name, &table, &confirm, &discard_wal,
+                                   &timeout_obj))
+    return NULL;
+  if (channel_ready(self) < 0) return NULL;
+  double timeout;
+  if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
+  int which = strcmp(op, "history") == 0 ? 0 : strcmp(op, "truncate") == 0 ? 1
+              : strcmp(op, "drop") == 0    ? 2 : -1;
+  if (which < 0) {
+    PyErr_Format(PyExc_ValueError, "unknown table operation '%s' (history, truncate, drop)", op);
+    return NULL;
+  }
+  bf_table_name_t name = {catalog, schema_name, table};
+  char *json = NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  if (which == 0) status = bf_client_table_history(self->channel, &name, timeout, &json, &err);
+  else if (which == 1)
+    status = bf_client_truncate_table(self->channel, &name, confirm, timeout, &json, &err);
+  else
+    status = bf_client_drop_table(self->channel, &name, confirm, discard_wal, timeout, &json, &err);
+  Py_END_ALLOW_THREADS
+  if (status != BF_OK) return raise_status(state_of_type(Py_TYPE(self)), status, &err);
+  return str_from_malloced(json);
+}
+
 static PyMethodDef Channel_methods[] = {
+    {"table_lifecycle", (PyCFunction)(void (*)(void))Channel_table_lifecycle,
+     METH_VARARGS | METH_KEYWORDS,
+     "table_lifecycle(operation, catalog, schema_name, table, confirm='', discard_wal=False, "
+     "timeout=None) -> JSON text; operation is 'history', 'truncate' or 'drop'"},
     {"maintain_table", (PyCFunction)(void (*)(void))Channel_maintain_table, METH_VARARGS | METH_KEYWORDS,
      "maintain_table(catalog, schema_name, table, operations, retention_hours=None, timeout=None) "
      "-> JSON text"},

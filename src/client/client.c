@@ -350,3 +350,73 @@ int bf_client_maintain_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
   protobuf_c_message_free_unpacked(resp_msg, NULL);
   return dump_json(value, json_out, err);
 }
+
+int bf_client_table_history(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                            double timeout_secs, char **json_out, bf_error_t *err) {
+  Bifrost__V1__TableName pb_name = BIFROST__V1__TABLE_NAME__INIT;
+  set_name(&pb_name, name);
+  Bifrost__V1__TableHistoryRequest req = BIFROST__V1__TABLE_HISTORY_REQUEST__INIT;
+  req.name = &pb_name;
+  ProtobufCMessage *resp_msg = NULL;
+  BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_TABLE_HISTORY, &req.base,
+                         &bifrost__v1__table_history_response__descriptor, timeout_secs, 1,
+                         &resp_msg, err));
+  Bifrost__V1__TableHistoryResponse *r = (Bifrost__V1__TableHistoryResponse *)resp_msg;
+  json_t *list = json_array();
+  for (size_t i = 0; list != NULL && i < r->n_versions; i++) {
+    const Bifrost__V1__TableVersion *v = r->versions[i];
+    json_t *item = json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "version",
+                             (json_int_t)v->version, "timestamp_ms", (json_int_t)v->timestamp_ms,
+                             "operation", v->operation ? v->operation : "", "rows_added",
+                             (json_int_t)v->rows_added, "rows_removed", (json_int_t)v->rows_removed,
+                             "files_added", (json_int_t)v->files_added, "files_removed",
+                             (json_int_t)v->files_removed, "schema_version",
+                             (json_int_t)v->schema_version, "data_change", v->data_change);
+    if (item == NULL || json_array_append_new(list, item) != 0) {
+      json_decref(list);
+      list = NULL;
+    }
+  }
+  protobuf_c_message_free_unpacked(resp_msg, NULL);
+  return dump_json(list, json_out, err);
+}
+
+int bf_client_truncate_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                             const char *confirm, double timeout_secs, char **json_out,
+                             bf_error_t *err) {
+  Bifrost__V1__TableName pb_name = BIFROST__V1__TABLE_NAME__INIT;
+  set_name(&pb_name, name);
+  Bifrost__V1__TruncateTableRequest req = BIFROST__V1__TRUNCATE_TABLE_REQUEST__INIT;
+  req.name = &pb_name;
+  req.confirm = (char *)(confirm ? confirm : "");
+  ProtobufCMessage *resp_msg = NULL;
+  BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_TRUNCATE_TABLE, &req.base,
+                         &bifrost__v1__truncate_table_response__descriptor, timeout_secs, 0,
+                         &resp_msg, err));
+  Bifrost__V1__TruncateTableResponse *r = (Bifrost__V1__TruncateTableResponse *)resp_msg;
+  json_t *value = json_pack("{s:I, s:I, s:I}", "delta_version", (json_int_t)r->delta_version,
+                            "files_removed", (json_int_t)r->files_removed, "rows_removed",
+                            (json_int_t)r->rows_removed);
+  protobuf_c_message_free_unpacked(resp_msg, NULL);
+  return dump_json(value, json_out, err);
+}
+
+int bf_client_drop_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                         const char *confirm, int discard_wal, double timeout_secs,
+                         char **json_out, bf_error_t *err) {
+  Bifrost__V1__TableName pb_name = BIFROST__V1__TABLE_NAME__INIT;
+  set_name(&pb_name, name);
+  Bifrost__V1__DropTableRequest req = BIFROST__V1__DROP_TABLE_REQUEST__INIT;
+  req.name = &pb_name;
+  req.confirm = (char *)(confirm ? confirm : "");
+  req.discard_wal = discard_wal != 0;
+  ProtobufCMessage *resp_msg = NULL;
+  BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_DROP_TABLE, &req.base,
+                         &bifrost__v1__drop_table_response__descriptor, timeout_secs, 0,
+                         &resp_msg, err));
+  Bifrost__V1__DropTableResponse *r = (Bifrost__V1__DropTableResponse *)resp_msg;
+  json_t *value = json_pack("{s:I, s:I}", "rows_discarded", (json_int_t)r->rows_discarded,
+                            "files_deleted", (json_int_t)r->files_deleted);
+  protobuf_c_message_free_unpacked(resp_msg, NULL);
+  return dump_json(value, json_out, err);
+}

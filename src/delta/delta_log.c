@@ -129,7 +129,18 @@ static json_t *commit_info(const bf_delta_snapshot_t *s, const bf_delta_commit_t
     if (f) bytes_removed += f->size_bytes;
   }
   json_t *params = json_object(), *metrics = json_object();
-  if (c->data_change) {
+  if (strcmp(c->operation, "DELETE") == 0) { /* truncate: every live file removed */
+    int64_t deleted = 0;
+    for (size_t i = 0; i < c->n_removes; i++) {
+      const bf_delta_file_t *f = live_file(s, c->removes[i]);
+      if (f) deleted += f->num_records;
+    }
+    json_object_set_new(params, "predicate", json_string("[]"));
+    set_count(metrics, "numRemovedFiles", (int64_t)c->n_removes);
+    set_count(metrics, "numAddedFiles", (int64_t)c->n_adds);
+    set_count(metrics, "numDeletedRows", deleted);
+    set_count(metrics, "numRemovedBytes", bytes_removed);
+  } else if (c->data_change) {
     json_object_set_new(params, "mode", json_string("Append"));
     json_t *parts = json_array();
     for (size_t k = 0; k < s->n_partition_columns; k++)
