@@ -31,6 +31,14 @@ int bf_client_register_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
                              bf_error_t *err);
 
 /* Sends one Arrow IPC stream. producer_id may be NULL (no dedup). */
+/* The same with a schema mode: "" (strict) or "merge" (an additive change becomes
+ * the table's new schema version; status_out "evolved"). */
+int bf_client_register_table_mode(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                                  const char *json_schema, const char *const *partition_columns,
+                                  size_t n_partition_columns, const char *fingerprint,
+                                  const char *schema_mode, double timeout_secs,
+                                  char status_out[32], char fingerprint_out[33], bf_error_t *err);
+
 int bf_client_insert_batch(bf_rpc_channel_t *channel, const bf_table_name_t *name,
                            const char *fingerprint, const uint8_t *ipc, size_t ipc_size,
                            const char *producer_id, uint64_t sequence, double timeout_secs,

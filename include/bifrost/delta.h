@@ -121,6 +121,9 @@ typedef struct bf_delta_commit {
   const char *const *txn_app_ids;
   const int64_t *txn_versions;
   size_t n_txns;
+  /* Non-NULL: the commit also writes the current metaData with this schemaString
+   * (schema evolution; same table id, partitioning and configuration). */
+  const char *schema_string;
 } bf_delta_commit_t;
 
 int bf_delta_log_commit(const char *table_dir, bf_delta_snapshot_t *snapshot,

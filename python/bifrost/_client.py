@@ -9,7 +9,7 @@ from typing import Any, Dict, Generic, List, Optional, Sequence
 
 from . import _core
 from ._async import read_result_async, run_blocking, run_query
-from ._config import GrpcConfig, ModelT, TableConfig
+from ._config import GrpcConfig, ModelT, TableConfig, register_merged
 from ._errors import ClientClosedError, FingerprintMismatchError
 from ._producer import flush_local_producers
 from ._result import QueryResult
@@ -49,9 +49,12 @@ class DatasetClient(Generic[ModelT]):
                 raise
 
     def _check_fingerprint(self, config: TableConfig[ModelT]) -> None:
+        if config.schema_mode == "merge":
+            register_merged(config, self._transport)
         info = self.describe_dataset(config.catalog, config.schema_name, config.table)
         server_fp = info.get("fingerprint")
-        if server_fp != config.fingerprint_str:
+        # Any schema version the table has had reads (extra columns are not selected).
+        if config.fingerprint_str not in info.get("schema_fingerprints", [server_fp]):
             diff = schema_differences(config.fields, server_fields(info))
             error = FingerprintMismatchError(
                 f"table {config.fqn} on the server does not match the model {config.model.__name__} "

@@ -484,12 +484,12 @@ static int channel_ready(ChannelObject *self) {
 
 static PyObject *Channel_register_table(ChannelObject *self, PyObject *args, PyObject *kwargs) {
   static char *keywords[] = {"catalog",     "schema_name", "table", "json_schema",
-                             "partition_columns", "fingerprint", "timeout", NULL};
-  const char *catalog, *schema_name, *table, *json_schema, *fingerprint = "";
+                             "partition_columns", "fingerprint", "timeout", "schema_mode", NULL};
+  const char *catalog, *schema_name, *table, *json_schema, *fingerprint = "", *schema_mode = "";
   PyObject *partitions = Py_None, *timeout_obj = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ssss|OzO:register_table", keywords, &catalog,
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ssss|OzOs:register_table", keywords, &catalog,
                                    &schema_name, &table, &json_schema, &partitions, &fingerprint,
-                                   &timeout_obj))
+                                   &timeout_obj, &schema_mode))
     return NULL;
   if (channel_ready(self) < 0) return NULL;
   double timeout;
@@ -504,9 +504,10 @@ static PyObject *Channel_register_table(ChannelObject *self, PyObject *args, PyO
   bf_error_init(&err);
   int status;
   Py_BEGIN_ALLOW_THREADS
-  status = bf_client_register_table(self->channel, &name, json_schema, (const char *const *)columns,
-                                    n_columns, fingerprint != NULL ? fingerprint : "", timeout,
-                                    status_text, server_fingerprint, &err);
+  status = bf_client_register_table_mode(self->channel, &name, json_schema,
+                                         (const char *const *)columns, n_columns,
+                                         fingerprint != NULL ? fingerprint : "", schema_mode,
+                                         timeout, status_text, server_fingerprint, &err);
   Py_END_ALLOW_THREADS
   free_string_list(columns, n_columns);
   if (status != BF_OK) return raise_status_op(state_of_type(Py_TYPE(self)), "register", status, &err);
@@ -761,7 +762,7 @@ static PyMethodDef Channel_methods[] = {
      "-> JSON text"},
     {"register_table", (PyCFunction)(void (*)(void))Channel_register_table, METH_VARARGS | METH_KEYWORDS,
      "register_table(catalog, schema_name, table, json_schema, partition_columns=None, "
-     "fingerprint=None, timeout=None) -> (status, fingerprint)"},
+     "fingerprint=None, timeout=None, schema_mode='') -> (status, fingerprint)"},
     {"query", (PyCFunction)(void (*)(void))Channel_query, METH_VARARGS | METH_KEYWORDS,
      "query(sql, timeout=None, params=None) -> bytes (one Arrow IPC stream); params bound server-side"},
     {"list_tables", (PyCFunction)(void (*)(void))Channel_list_tables, METH_VARARGS | METH_KEYWORDS,

@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterable, Optional
 
 from . import _core
 from ._async import AsyncFlushMixin
-from ._config import GrpcConfig, TableConfig, WriteConfig
+from ._config import GrpcConfig, TableConfig, WriteConfig, register_merged
 from ._errors import FingerprintMismatchError, SchemaError
 from ._schema_diff import explain_mismatch
 
@@ -196,6 +196,8 @@ class DatasetProducer(AsyncFlushMixin):
         self._closed = False
         self._forked = False
         try:
+            if table_config.schema_mode == "merge":
+                register_merged(table_config, transport)  # may add the model's new fields
             self.register()
         except BaseException as exc:
             self._core.shutdown(1.0)

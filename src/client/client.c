@@ -45,6 +45,16 @@ int bf_client_register_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
                              size_t n_partition_columns, const char *fingerprint,
                              double timeout_secs, char status_out[32], char fingerprint_out[33],
                              bf_error_t *err) {
+  return bf_client_register_table_mode(channel, name, json_schema, partition_columns,
+                                       n_partition_columns, fingerprint, "", timeout_secs,
+                                       status_out, fingerprint_out, err);
+}
+
+int bf_client_register_table_mode(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                                  const char *json_schema, const char *const *partition_columns,
+                                  size_t n_partition_columns, const char *fingerprint,
+                                  const char *schema_mode, double timeout_secs,
+                                  char status_out[32], char fingerprint_out[33], bf_error_t *err) {
   Bifrost__V1__TableName pb_name = BIFROST__V1__TABLE_NAME__INIT;
   set_name(&pb_name, name);
   Bifrost__V1__RegisterTableRequest req = BIFROST__V1__REGISTER_TABLE_REQUEST__INIT;
@@ -53,6 +63,7 @@ int bf_client_register_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
   req.n_partition_columns = n_partition_columns;
   req.partition_columns = (char **)partition_columns;
   req.fingerprint = (char *)(fingerprint ? fingerprint : "");
+  req.schema_mode = (char *)(schema_mode ? schema_mode : "");
   ProtobufCMessage *resp_msg = NULL;
   BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_REGISTER_TABLE, &req.base,
                          &bifrost__v1__register_table_response__descriptor, timeout_secs, 1, &resp_msg,
@@ -257,7 +268,11 @@ static json_t *table_info_json(const Bifrost__V1__TableInfo *info) {
   json_t *arrow_schema = json_loads(info->arrow_schema_json ? info->arrow_schema_json : "{}", 0, NULL);
   if (arrow_schema == NULL) arrow_schema = json_object();
   const Bifrost__V1__TableName *n = info->name;
-  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
+  json_t *versions = json_array();
+  for (size_t i = 0; i < info->n_schema_fingerprints; i++)
+    json_array_append_new(versions, json_string(info->schema_fingerprints[i]));
+  if (info->n_schema_fingerprints == 0) json_array_append_new(versions, json_string(info->fingerprint));
+  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
                    "catalog", n && n->catalog ? n->catalog : "", "schema_name",
                    n && n->schema_name ? n->schema_name : "", "table", n && n->table ? n->table : "",
                    "fingerprint", info->fingerprint, "partition_columns", partitions,
@@ -266,7 +281,7 @@ static json_t *table_info_json(const Bifrost__V1__TableInfo *info) {
                    (json_int_t)info->num_files, "num_rows", (json_int_t)info->num_rows,
                    "tail_rows", (json_int_t)info->tail_rows,
                    "size_bytes", (json_int_t)info->size_bytes, "created_at_ms",
-                   (json_int_t)info->created_at_ms);
+                   (json_int_t)info->created_at_ms, "schema_fingerprints", versions);
 }
 
 /* Serializes value (consumed). A NULL value means a table's metadata could not be

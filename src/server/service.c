@@ -15,6 +15,7 @@
 #include "server/batch_check.h"
 #include "server/log.h"
 #include "server/service_auth.h"
+#include "server/table_evolve.h"
 #include "server/table_lifecycle.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -97,6 +98,45 @@ static void handle_register(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
                                   (const char *const *)req->partition_columns,
                                   req->n_partition_columns, req->fingerprint, &t, &created,
                                   &err);
+  int merge = req->schema_mode && strcmp(req->schema_mode, "merge") == 0;
+  if (status == BF_OK && req->schema_mode && req->schema_mode[0] && !merge)
+    status = bf_error_set(&err, BF_EINVAL, "unknown schema_mode '%s' (\"merge\", or empty for strict)",
+                          req->schema_mode);
+  int evolved = 0;
+  if (status == BF_EMISMATCH) {
+    /* A different schema for an existing table: merged when asked and allowed;
+     * otherwise the error lists every difference. */
+    bf_error_t lookup_err;
+    bf_error_init(&lookup_err);
+    bf_table_t *existing = lookup(s, req->name, &lookup_err);
+    bf_schema_t next = {0};
+    if (existing && strstr(err.message, "fingerprint") &&
+        bf_schema_from_json_schema(req->json_schema, strlen(req->json_schema), &next, NULL) == BF_OK) {
+      if (merge) {
+        bf_error_init(&err);
+        status = bf_store_evolve(s->store, existing, req->json_schema,
+                                 (const char *const *)req->partition_columns,
+                                 req->n_partition_columns, &err);
+        if (status == BF_OK) {
+          t = existing;
+          evolved = 1;
+        }
+      } else {
+        bf_error_t diff;
+        bf_error_init(&diff);
+        char first[BF_ERROR_MESSAGE_MAX];
+        snprintf(first, sizeof first, "%s", err.message);
+        if (bf_schema_evolution_check(existing->fqn, &existing->schema, &next, &diff) != BF_OK)
+          bf_error_set(&err, BF_EMISMATCH, "%s (%s)", first, diff.message);
+        else
+          bf_error_set(&err, BF_EMISMATCH,
+                       "%s (the change only adds to the schema: register with "
+                       "schema_mode=\"merge\" to evolve the table)",
+                       first);
+      }
+    }
+    bf_schema_reset(&next);
+  }
   if (status == BF_OK) {
     pthread_mutex_lock(&t->mu);
     status = table_open(s, t, &err);
@@ -107,8 +147,11 @@ static void handle_register(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
   } else {
     if (created) BF_LOG_INFO("registered table %s (fingerprint %s)", t->fqn, t->fingerprint);
     Bifrost__V1__RegisterTableResponse resp = BIFROST__V1__REGISTER_TABLE_RESPONSE__INIT;
-    resp.status = created ? "created" : "already_exists";
-    resp.fingerprint = t->fingerprint;
+    resp.status = created ? "created" : evolved ? "evolved" : "already_exists";
+    /* A registered older version is answered with its own fingerprint. */
+    const bf_schema_version_t *known =
+        req->fingerprint && req->fingerprint[0] ? bf_table_find_version(t, req->fingerprint) : NULL;
+    resp.fingerprint = known ? (char *)known->fingerprint : t->fingerprint;
     reply_message(call, &resp.base);
   }
   bifrost__v1__register_table_request__free_unpacked(req, NULL);
@@ -148,7 +191,10 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
   }
   status = bf__service_authorize(s, call, BF_VERB_WRITE, t->catalog, t->schema_name, t->table, &err);
   if (status != BF_OK) goto done;
-  if (strcmp(req->fingerprint, t->fingerprint) != 0) {
+  /* Any registered schema version: an older version's batch is appended by
+   * column name, its rows null in the columns added since. */
+  const bf_schema_version_t *version_schema = bf_table_find_version(t, req->fingerprint);
+  if (version_schema == NULL) {
     status = bf_error_set(&err, BF_EMISMATCH,
                           "fingerprint mismatch for table %s: the table has %s, the batch has %s",
                           t->fqn, t->fingerprint, req->fingerprint[0] ? req->fingerprint : "(none)");
@@ -161,7 +207,7 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
   }
   status = bf_ipc_reader_create(req->arrow_ipc.data, req->arrow_ipc.len, &reader, &err);
   if (status == BF_OK) status = bf_ipc_reader_schema(reader, &batch_schema, &err);
-  if (status == BF_OK) status = bf_schema_to_arrow(&t->schema, &table_schema, &err);
+  if (status == BF_OK) status = bf_schema_to_arrow(&version_schema->schema, &table_schema, &err);
   if (status == BF_OK) status = bf_batch_check_schema(&table_schema, &batch_schema, &err);
   while (status == BF_OK) {
     struct ArrowArray batch;
@@ -343,6 +389,8 @@ typedef struct info_storage {
   Bifrost__V1__TableInfo info;
   Bifrost__V1__TableName name;
   char *arrow_schema_json;
+  char *fingerprints[BF_MAX_SCHEMA_VERSIONS];
+  size_t n_versions;
 } info_storage_t;
 
 static void fill_info(const bf_service_t *s, bf_table_t *t, info_storage_t *st) {
@@ -357,9 +405,15 @@ static void fill_info(const bf_service_t *s, bf_table_t *t, info_storage_t *st) 
   st->info.fingerprint = t->fingerprint;
   st->info.n_partition_columns = t->n_partition_columns;
   st->info.partition_columns = t->partition_columns;
-  st->info.json_schema = t->json_schema;
+  const bf_schema_version_t *current = bf_table_current_version(t);
+  st->info.fingerprint = (char *)current->fingerprint;
+  st->info.json_schema = current->json_schema;
+  st->n_versions = __atomic_load_n(&t->n_versions, __ATOMIC_ACQUIRE);
+  for (size_t i = 0; i < st->n_versions; i++) st->fingerprints[i] = t->versions[i]->fingerprint;
+  st->info.n_schema_fingerprints = st->n_versions;
+  st->info.schema_fingerprints = st->fingerprints;
   st->arrow_schema_json = NULL;
-  bf_schema_parse_json(&t->schema, &st->arrow_schema_json, NULL);
+  bf_schema_parse_json(&current->schema, &st->arrow_schema_json, NULL);
   st->info.arrow_schema_json = st->arrow_schema_json ? st->arrow_schema_json : "{}";
   /* Relative to the data directory: queries learn nothing about the host. */
   size_t root = strlen(s->registry->data_dir);

@@ -60,11 +60,24 @@ int bf_store_version_view(bf_store_t *s, bf_table_t *t, int64_t version, bf_erro
   }
   char name[BF_NAMESPACE_MAX_BYTES + 32];
   snprintf(name, sizeof name, "%s@v%lld", t->table, (long long)version);
-  /* Files are matched by column name: an older version's files may lack columns. */
-  status = bf_engine_set_table_view(s->engine, t->catalog, t->schema_name, name, t->dir, &t->schema,
-                                    (const char *const *)t->partition_columns,
-                                    t->n_partition_columns, snap.files, snap.n_files, NULL, 0,
-                                    NULL, 1, err);
+  /* The schema version in force at that version (by its Delta schemaString; the
+   * current one when none matches, e.g. another writer's): the columns added since
+   * read as null. Files are matched by column name. */
+  const bf_schema_t *present = &t->schema;
+  size_t n_versions = __atomic_load_n(&t->n_versions, __ATOMIC_ACQUIRE);
+  for (size_t i = 0; i < n_versions && snap.schema_string; i++) {
+    char *text = NULL;
+    if (bf_delta_schema_string(&t->versions[i]->schema, &text, NULL) == BF_OK &&
+        strcmp(text, snap.schema_string) == 0)
+      present = &t->versions[i]->schema;
+    free(text);
+  }
+  pthread_mutex_lock(&t->mu); /* t->schema changes only under it */
+  status = bf_engine_set_version_view(s->engine, t->catalog, t->schema_name, name, t->dir,
+                                      &t->schema, present,
+                                      (const char *const *)t->partition_columns,
+                                      t->n_partition_columns, snap.files, snap.n_files, err);
+  pthread_mutex_unlock(&t->mu);
   bf_delta_snapshot_reset(&snap);
   if (status != BF_OK)
     bf_error_prefix(err, "reading %s at version %lld (its files may have been removed by vacuum)",

@@ -1,0 +1,221 @@
+"""Additive schema evolution against the real server: TableConfig(schema_mode="merge")
+adds nullable fields to an existing table (one Delta metaData commit that delta-rs and
+Polars read), producers of every registered version keep inserting (their rows null in
+the new columns), read() works with the old and the new model, time travel reads
+before and after the change, and every non-additive change is refused with
+SchemaEvolutionError listing each difference; strict mode stays strict."""
+from __future__ import annotations
+
+import json
+import threading
+from enum import Enum
+from typing import List, Optional
+
+import pytest
+from pydantic import BaseModel
+
+from bifrost import (DatasetClient, DatasetProducer, FingerprintMismatchError, SchemaEvolutionError,
+                     TableConfig)
+
+deltalake = pytest.importorskip("deltalake")
+pl = pytest.importorskip("polars")
+
+
+class V1(BaseModel):
+    id: int
+    name: str
+
+
+class V2(BaseModel):
+    id: int
+    name: str
+    score: Optional[float] = None
+
+
+class V3(BaseModel):
+    id: int
+    name: Optional[str] = None  # required -> nullable
+    score: Optional[float] = None
+    tags: Optional[List[str]] = None
+
+
+def cfg(model, table: str, merge: bool = True) -> TableConfig:
+    return TableConfig(model, catalog="evo", schema_name="s", table=table,
+                       schema_mode="merge" if merge else None)
+
+
+def delta_path(server, table: str) -> str:
+    return str(server.data_dir / "evo" / "s" / table)
+
+
+def test_evolve_twice_while_an_old_producer_keeps_inserting(server, grpc, unique_table):
+    old = DatasetProducer(cfg(V1, unique_table, merge=False), grpc)
+    stop = threading.Event()
+    sent: List[int] = []
+
+    def keep_inserting() -> None:
+        i = 0
+        while not stop.is_set() or i < 300:
+            old.insert(V1(id=i, name=f"old{i}"))
+            sent.append(i)
+            i += 1
+            if i % 50 == 0:
+                old.flush(timeout=60)
+
+    thread = threading.Thread(target=keep_inserting)
+    thread.start()
+    try:
+        admin = DatasetClient(grpc)
+        with DatasetProducer(cfg(V2, unique_table), grpc) as p2:
+            p2.insert_many([V2(id=10_000 + i, name="v2", score=i / 2) for i in range(20)])
+            assert p2.flush(timeout=60) == 20
+        admin.maintain_dataset("evo", "s", unique_table, ["flush"])
+        with DatasetProducer(cfg(V3, unique_table), grpc) as p3:
+            p3.insert_many([V3(id=20_000 + i, tags=["a", str(i)]) for i in range(20)])
+            assert p3.flush(timeout=60) == 20
+    finally:
+        stop.set()
+        thread.join()
+        assert old.flush(timeout=60) >= 0
+        stats = old.stats()
+        old.shutdown()
+    assert stats.get("records_failed", stats.get("failed", 0)) in (0, None)
+    admin = DatasetClient(grpc)
+    info = admin.describe_dataset("evo", "s", unique_table)
+    assert len(info["schema_fingerprints"]) == 3 and info["fingerprint"] == cfg(V3, unique_table).fingerprint_str
+    # No record lost; old rows read with None in the new columns.
+    rows = DatasetClient(grpc, cfg(V3, unique_table)).read()
+    by_id = {r.id: r for r in rows}
+    assert len(rows) == len(sent) + 40
+    assert all(by_id[i] == V3(id=i, name=f"old{i}") for i in sent)
+    assert by_id[10_003] == V3(id=10_003, name="v2", score=1.5)
+    assert by_id[20_001] == V3(id=20_001, tags=["a", "1"])
+    # The old model still reads (the new columns are not selected).
+    old_rows = DatasetClient(grpc, cfg(V1, unique_table, merge=False)).read(where="id < 10000")
+    assert sorted(r.id for r in old_rows) == sorted(sent)
+    # Delta readers see the final schema; older files read as nulls there.
+    admin.maintain_dataset("evo", "s", unique_table, ["flush"])
+    dt = deltalake.DeltaTable(delta_path(server, unique_table))
+    names = [f.name for f in dt.schema().fields]
+    assert {"id", "name", "score", "tags"} <= set(names)
+    frame = pl.read_delta(delta_path(server, unique_table))
+    assert frame.height == len(sent) + 40
+    assert frame.filter(pl.col("id") < 10_000)["score"].null_count() == len(sent)
+    history = admin.history("evo", "s", unique_table)
+    evolutions = [h for h in history if h["operation"] == "ADD COLUMNS"]
+    assert len(evolutions) == 2 and [h["schema_version"] for h in evolutions] == [1, 2]
+    assert history[-1]["schema_version"] == 2
+
+
+def test_time_travel_across_a_schema_change(grpc, unique_table):
+    with DatasetProducer(cfg(V1, unique_table, merge=False), grpc) as p:
+        p.insert_many([V1(id=i, name="a") for i in range(3)])
+        assert p.flush(timeout=60) == 3
+    admin = DatasetClient(grpc)
+    before = admin.maintain_dataset("evo", "s", unique_table, ["flush"])["delta_version"]
+    with DatasetProducer(cfg(V2, unique_table), grpc) as p:
+        p.insert(V2(id=9, name="b", score=2.0))
+        assert p.flush(timeout=60) == 1
+    after = admin.maintain_dataset("evo", "s", unique_table, ["flush"])["delta_version"]
+    new = DatasetClient(grpc, cfg(V2, unique_table))
+    assert sorted(r.id for r in new.read(version=before)) == [0, 1, 2]
+    assert all(r.score is None for r in new.read(version=before))
+    assert sorted((r.id, r.score) for r in new.read(version=after)) == [(0, None), (1, None), (2, None), (9, 2.0)]
+    assert len(DatasetClient(grpc, cfg(V1, unique_table, merge=False)).read(version=before)) == 3
+
+
+class Kind(str, Enum):
+    a = "a"
+    b = "b"
+
+
+class Removed(BaseModel):
+    id: int
+
+
+class Retyped(BaseModel):
+    id: str
+    name: str
+
+
+class Required(BaseModel):
+    id: int
+    name: str
+    extra: int
+
+
+class Tightened(BaseModel):
+    id: int
+    name: str
+    note: str
+
+
+class WithNote(BaseModel):
+    id: int
+    name: str
+    note: Optional[str] = None
+
+
+def test_every_refused_change_is_listed(grpc, unique_table):
+    with DatasetProducer(cfg(WithNote, unique_table, merge=False), grpc) as p:
+        p.insert(WithNote(id=1, name="x"))
+        assert p.flush(timeout=60) == 1
+    cases = [
+        (Removed, ["field 'name' was removed (or renamed)", "field 'note' was removed"]),
+        (Retyped, ["field 'id' changed type from Int64 to Utf8View"]),
+        (Required, ["new field 'extra' is required", "field 'note' was removed"]),
+        (Tightened, ["field 'note' became required (nullable -> required)"]),
+    ]
+    for model, messages in cases:
+        with pytest.raises(SchemaEvolutionError) as caught:
+            DatasetProducer(cfg(model, unique_table), grpc)
+        for message in messages:
+            assert message in str(caught.value), (model.__name__, str(caught.value))
+        assert isinstance(caught.value, FingerprintMismatchError)
+    info = DatasetClient(grpc).describe_dataset("evo", "s", unique_table)
+    assert len(info["schema_fingerprints"]) == 1
+
+
+def test_strict_mode_stays_strict_and_explains(grpc, unique_table):
+    with DatasetProducer(cfg(V1, unique_table, merge=False), grpc) as p:
+        p.insert(V1(id=1, name="x"))
+        assert p.flush(timeout=60) == 1
+    with pytest.raises(FingerprintMismatchError) as caught:
+        DatasetProducer(cfg(V2, unique_table, merge=False), grpc)
+    assert not isinstance(caught.value, SchemaEvolutionError)
+    assert "schema_mode" in str(caught.value) or "score" in str(caught.value)
+    with pytest.raises(FingerprintMismatchError):
+        DatasetClient(grpc, cfg(V2, unique_table, merge=False))
+    info = DatasetClient(grpc).describe_dataset("evo", "s", unique_table)
+    assert info["schema_fingerprints"] == [cfg(V1, unique_table).fingerprint_str]
+    with pytest.raises(ValueError, match="schema_mode"):
+        TableConfig(V1, catalog="evo", schema_name="s", table=unique_table, schema_mode="overwrite")
+
+
+def test_evolution_survives_a_restart(tmp_path):
+    from conftest import ServerProcess
+    from bifrost import GrpcConfig
+
+    server = ServerProcess(tmp_path / "data")
+    try:
+        grpc = GrpcConfig(server_uri=server.uri)
+        with DatasetProducer(cfg(V1, "restart", merge=False), grpc) as p:
+            p.insert(V1(id=1, name="x"))
+            assert p.flush(timeout=60) == 1
+        with DatasetProducer(cfg(V2, "restart"), grpc) as p:
+            p.insert(V2(id=2, name="y", score=1.0))
+            assert p.flush(timeout=60) == 1
+    finally:
+        server.stop()
+    entry = json.loads((tmp_path / "data" / "evo" / "s" / "restart" / "_bifrost" / "table.json").read_text())
+    assert len(entry["schema_versions"]) == 2
+    server = ServerProcess(tmp_path / "data")
+    try:
+        grpc = GrpcConfig(server_uri=server.uri)
+        with DatasetProducer(cfg(V1, "restart", merge=False), grpc) as p:  # the old version still inserts
+            p.insert(V1(id=3, name="z"))
+            assert p.flush(timeout=60) == 1
+        rows = DatasetClient(grpc, cfg(V2, "restart")).read()
+        assert sorted((r.id, r.score) for r in rows) == [(1, None), (2, 1.0), (3, None)]
+    finally:
+        server.stop()
