@@ -363,7 +363,7 @@ static int compare_existing(const bf_table_t *existing, const bf_table_t *candid
   if (strcmp(existing->fingerprint, candidate->fingerprint) != 0)
     return bf_error_set(err, BF_EMISMATCH,
                         "table %s is registered with fingerprint %s, request has %s "
-                        "(the schema changed; register it under a new table name)",
+                        "(the schema changed)",
                         existing->fqn, existing->fingerprint, candidate->fingerprint);
   int same = existing->n_partition_columns == candidate->n_partition_columns;
   for (size_t i = 0; same && i < existing->n_partition_columns; i++)

@@ -77,8 +77,9 @@ bf_table_t *bf_registry_find(bf_registry_t *registry, const char *catalog,
  * server computes from json_schema (else BF_EINVAL naming both: client and server
  * disagree on the algorithm or the schema text). Creates the Delta table (version
  * 0) and the registry file for a new table (*created = 1); an existing table with
- * the same fingerprint and partition columns gives *created = 0; a different
- * fingerprint or partition column list is BF_EMISMATCH naming both. Losing a
+ * the same fingerprint (or one of its registered schema versions) and partition
+ * columns gives *created = 0; a different fingerprint or partition column list is
+ * BF_EMISMATCH naming both. Losing a
  * create race against another server adopts the winner's entry. On failure *out
  * and *created are untouched. Thread-safe. */
 int bf_registry_register(bf_registry_t *registry, const char *catalog, const char *schema_name,

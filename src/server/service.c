@@ -89,6 +89,10 @@ static void handle_register(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
   bf_table_t *t = NULL;
   int created = 0;
   int status = check_name(req->name, &err);
+  int merge = req->schema_mode && strcmp(req->schema_mode, "merge") == 0;
+  if (status == BF_OK && req->schema_mode && req->schema_mode[0] && !merge)
+    status = bf_error_set(&err, BF_EINVAL, "unknown schema_mode '%s' (\"merge\", or empty for strict)",
+                          req->schema_mode);
   if (status == BF_OK)
     status = bf__service_authorize(s, call, BF_VERB_WRITE, req->name->catalog,
                                    req->name->schema_name, req->name->table, &err);
@@ -98,44 +102,14 @@ static void handle_register(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
                                   (const char *const *)req->partition_columns,
                                   req->n_partition_columns, req->fingerprint, &t, &created,
                                   &err);
-  int merge = req->schema_mode && strcmp(req->schema_mode, "merge") == 0;
-  if (status == BF_OK && req->schema_mode && req->schema_mode[0] && !merge)
-    status = bf_error_set(&err, BF_EINVAL, "unknown schema_mode '%s' (\"merge\", or empty for strict)",
-                          req->schema_mode);
   int evolved = 0;
-  if (status == BF_EMISMATCH) {
-    /* A different schema for an existing table: merged when asked and allowed;
-     * otherwise the error lists every difference. */
-    bf_error_t lookup_err;
-    bf_error_init(&lookup_err);
-    bf_table_t *existing = lookup(s, req->name, &lookup_err);
-    bf_schema_t next = {0};
-    if (existing && strstr(err.message, "fingerprint") &&
-        bf_schema_from_json_schema(req->json_schema, strlen(req->json_schema), &next, NULL) == BF_OK) {
-      if (merge) {
-        bf_error_init(&err);
-        status = bf_store_evolve(s->store, existing, req->json_schema,
-                                 (const char *const *)req->partition_columns,
-                                 req->n_partition_columns, &err);
-        if (status == BF_OK) {
-          t = existing;
-          evolved = 1;
-        }
-      } else {
-        bf_error_t diff;
-        bf_error_init(&diff);
-        char first[BF_ERROR_MESSAGE_MAX];
-        snprintf(first, sizeof first, "%s", err.message);
-        if (bf_schema_evolution_check(existing->fqn, &existing->schema, &next, &diff) != BF_OK)
-          bf_error_set(&err, BF_EMISMATCH, "%s (%s)", first, diff.message);
-        else
-          bf_error_set(&err, BF_EMISMATCH,
-                       "%s (the change only adds to the schema: register with "
-                       "schema_mode=\"merge\" to evolve the table)",
-                       first);
-      }
-    }
-    bf_schema_reset(&next);
+  if (status == BF_EMISMATCH && bf_store_register_mismatch(
+                                    s->store, s->registry, req->name->catalog,
+                                    req->name->schema_name, req->name->table, req->json_schema,
+                                    (const char *const *)req->partition_columns,
+                                    req->n_partition_columns, merge, &t, &err) == BF_OK) {
+    status = BF_OK;
+    evolved = 1;
   }
   if (status == BF_OK) {
     pthread_mutex_lock(&t->mu);

@@ -164,3 +164,35 @@ int bf_store_evolve(bf_store_t *s, bf_table_t *t, const char *json_schema,
   bf_schema_reset(&next);
   return status;
 }
+
+int bf_store_register_mismatch(bf_store_t *s, bf_registry_t *r, const char *catalog,
+                               const char *schema_name, const char *table, const char *json_schema,
+                               const char *const *partition_columns, size_t n_partition_columns,
+                               int merge, bf_table_t **out, bf_error_t *err) {
+  bf_table_t *existing = bf_registry_find(r, catalog, schema_name, table);
+  bf_schema_t next = {0};
+  if (existing == NULL || strstr(err->message, "fingerprint") == NULL ||
+      bf_schema_from_json_schema(json_schema, strlen(json_schema), &next, NULL) != BF_OK)
+    return err->status;
+  int status;
+  if (merge) {
+    bf_error_init(err);
+    status = bf_store_evolve(s, existing, json_schema, partition_columns, n_partition_columns, err);
+    if (status == BF_OK) *out = existing;
+  } else {
+    char first[BF_ERROR_MESSAGE_MAX];
+    snprintf(first, sizeof first, "%s", err->message);
+    bf_error_t diff;
+    bf_error_init(&diff);
+    if (bf_schema_evolution_check(existing->fqn, &existing->schema, &next, &diff) != BF_OK)
+      bf_error_set(err, BF_EMISMATCH, "%s (%s)", first, diff.message);
+    else
+      bf_error_set(err, BF_EMISMATCH,
+                   "%s (the change only adds to the schema: register with schema_mode=\"merge\" "
+                   "to evolve the table)",
+                   first);
+    status = err->status;
+  }
+  bf_schema_reset(&next);
+  return status;
+}

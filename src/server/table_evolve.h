@@ -19,4 +19,12 @@ int bf_store_evolve(bf_store_t *store, bf_table_t *t, const char *json_schema,
                     const char *const *partition_columns, size_t n_partition_columns,
                     bf_error_t *err);
 
+/* A registration the registry refused with BF_EMISMATCH (err holds its message):
+ * with merge, evolves the existing table (BF_OK, *out = the table); otherwise
+ * extends err with the differences and whether merge would take them. */
+int bf_store_register_mismatch(bf_store_t *store, bf_registry_t *registry, const char *catalog,
+                               const char *schema_name, const char *table, const char *json_schema,
+                               const char *const *partition_columns, size_t n_partition_columns,
+                               int merge, bf_table_t **out, bf_error_t *err);
+
 #endif
