@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from enum import Enum
-from typing import List, Optional
+from typing import List, Literal, Optional
 
 import pytest
 from pydantic import BaseModel
@@ -219,3 +219,42 @@ def test_evolution_survives_a_restart(tmp_path):
         assert sorted((r.id, r.score) for r in rows) == [(1, None), (2, 1.0), (3, None)]
     finally:
         server.stop()
+
+
+class KindV2(str, Enum):
+    a = "a"
+    b = "b"
+    c = "c"
+
+
+class WithKind(BaseModel):
+    id: int
+    kind: Kind
+
+
+class WithKindV2(BaseModel):
+    id: int
+    kind: KindV2
+    extra: Optional[str] = None
+
+
+class WithKindFewer(BaseModel):
+    id: int
+    kind: Literal["a"]
+
+
+def test_new_enum_values_need_no_evolution(grpc, unique_table):
+    with DatasetProducer(cfg(WithKind, unique_table, merge=False), grpc) as p:
+        p.insert(WithKind(id=1, kind=Kind.a))
+        assert p.flush(timeout=60) == 1
+    with DatasetProducer(cfg(WithKindV2, unique_table), grpc) as p:
+        p.insert(WithKindV2(id=2, kind=KindV2.c, extra="x"))
+        assert p.flush(timeout=60) == 1
+    rows = DatasetClient(grpc, cfg(WithKindV2, unique_table)).read()
+    assert sorted((r.id, r.kind.value, r.extra) for r in rows) == [(1, "a", None), (2, "c", "x")]
+    # Enum values are not part of the fingerprint (the column is a string): fewer
+    # values are the same schema version as the first, not a change.
+    assert cfg(WithKindFewer, unique_table).fingerprint_str == cfg(WithKind, unique_table).fingerprint_str
+    DatasetProducer(cfg(WithKindFewer, unique_table), grpc).shutdown()
+    info = DatasetClient(grpc).describe_dataset("evo", "s", unique_table)
+    assert len(info["schema_fingerprints"]) == 2
