@@ -258,3 +258,53 @@ def test_new_enum_values_need_no_evolution(grpc, unique_table):
     DatasetProducer(cfg(WithKindFewer, unique_table), grpc).shutdown()
     info = DatasetClient(grpc).describe_dataset("evo", "s", unique_table)
     assert len(info["schema_fingerprints"]) == 2
+
+
+class Inner(BaseModel):
+    a: int
+
+
+class InnerV2(BaseModel):
+    a: int
+    b: Optional[str] = None
+
+
+class Nested(BaseModel):
+    id: int
+    inner: Inner
+    items: List[Inner]
+
+
+class NestedV2(BaseModel):
+    id: int
+    inner: InnerV2
+    items: List[InnerV2]
+
+
+def test_fields_added_inside_structs(server, grpc, unique_table):
+    with DatasetProducer(cfg(Nested, unique_table, merge=False), grpc) as p:
+        p.insert(Nested(id=1, inner=Inner(a=1), items=[Inner(a=10)]))
+        assert p.flush(timeout=60) == 1
+    admin = DatasetClient(grpc)
+    before = admin.maintain_dataset("evo", "s", unique_table, ["flush"])["delta_version"]
+    with DatasetProducer(cfg(Nested, unique_table, merge=False), grpc) as p:
+        p.insert(Nested(id=2, inner=Inner(a=2), items=[]))  # in the tail during the change
+        assert p.flush(timeout=60) == 1
+    with DatasetProducer(cfg(NestedV2, unique_table), grpc) as p:
+        p.insert(NestedV2(id=3, inner=InnerV2(a=3, b="x"), items=[InnerV2(a=30, b="y")]))
+        assert p.flush(timeout=60) == 1
+    with DatasetProducer(cfg(Nested, unique_table, merge=False), grpc) as p:  # old version after it
+        p.insert(Nested(id=4, inner=Inner(a=4), items=[Inner(a=40)]))
+        assert p.flush(timeout=60) == 1
+    new = DatasetClient(grpc, cfg(NestedV2, unique_table))
+    expected = [NestedV2(id=1, inner=InnerV2(a=1), items=[InnerV2(a=10)]),
+                NestedV2(id=2, inner=InnerV2(a=2), items=[]),
+                NestedV2(id=3, inner=InnerV2(a=3, b="x"), items=[InnerV2(a=30, b="y")]),
+                NestedV2(id=4, inner=InnerV2(a=4), items=[InnerV2(a=40)])]
+    assert sorted(new.read(), key=lambda r: r.id) == expected
+    admin.maintain_dataset("evo", "s", unique_table, ["flush", "optimize"])
+    assert sorted(new.read(), key=lambda r: r.id) == expected
+    assert new.read(version=before) == [expected[0]]
+    frame = pl.read_delta(delta_path(server, unique_table)).sort("id")
+    assert frame["inner"].to_list() == [{"a": 1, "b": None}, {"a": 2, "b": None}, {"a": 3, "b": "x"},
+                                        {"a": 4, "b": None}]

@@ -286,13 +286,17 @@ int bf_engine_set_table_view(bf_engine_t *engine, const char *catalog, const cha
 }
 
 int bf_engine_tail_add_column(bf_engine_t *engine, const char *catalog, const char *tail,
-                              const bf_field_t *field, bf_error_t *err) {
+                              const char *const *path, size_t depth, const bf_field_t *field,
+                              bf_error_t *err) {
   bf_buffer_t sql;
   bf_buffer_init(&sql);
   bf__sql_append(&sql, "ALTER TABLE ");
   append_tail_ref(&sql, catalog, tail);
   bf__sql_append(&sql, " ADD COLUMN ");
-  bf__sql_ident(&sql, field->name);
+  for (size_t i = 0; i < depth; i++) {
+    if (i) bf__sql_append(&sql, ".");
+    bf__sql_ident(&sql, path[i]);
+  }
   bf__sql_append(&sql, " ");
   bf__sql_type(&sql, field);
   const char *text = bf__sql_cstr(&sql);
@@ -321,11 +325,12 @@ int bf_engine_set_version_view(bf_engine_t *engine, const char *catalog, const c
   bf__sql_append(&sql, " AS SELECT ");
   for (size_t i = 0; i < schema->n_fields; i++) {
     if (i) bf__sql_append(&sql, ", ");
-    if (bf_schema_find(present, schema->fields[i].name) >= 0) {
+    bf__sql_append(&sql, "CAST(");
+    if (bf_schema_find(present, schema->fields[i].name) >= 0) /* struct fields added since: null */
       bf__sql_ident(&sql, schema->fields[i].name);
-      continue;
-    }
-    bf__sql_append(&sql, "CAST(NULL AS "); /* added after this version */
+    else
+      bf__sql_append(&sql, "NULL"); /* a column added after this version */
+    bf__sql_append(&sql, " AS ");
     bf__sql_type(&sql, &schema->fields[i]);
     bf__sql_append(&sql, ") AS ");
     bf__sql_ident(&sql, schema->fields[i].name);

@@ -38,7 +38,7 @@ static const bf_field_t *child_named(const bf_field_t *fields, size_t n, const c
 static void compare_field(diff_t *d, const bf_field_t *o, const bf_field_t *n, const char *path);
 
 static void compare_children(diff_t *d, const bf_field_t *o, size_t n_o, const bf_field_t *n,
-                             size_t n_n, const char *prefix, int top_level) {
+                             size_t n_n, const char *prefix) {
   char path[512];
   for (size_t i = 0; i < n_o; i++) {
     snprintf(path, sizeof path, "%s%s", prefix, o[i].name);
@@ -52,9 +52,6 @@ static void compare_children(diff_t *d, const bf_field_t *o, size_t n_o, const b
     if (!n[i].nullable)
       note(d, "new field '%s' is required (new fields must be Optional with a default of None)%s%s",
            path, NULL, NULL);
-    else if (!top_level)
-      note(d, "new field '%s' is inside a struct (only top-level fields can be added yet)%s%s", path,
-           NULL, NULL);
     else
       d->added++;
   }
@@ -77,7 +74,7 @@ static void compare_field(diff_t *d, const bf_field_t *o, const bf_field_t *n, c
   if (o->type == BF_TYPE_STRUCT) {
     char prefix[520];
     snprintf(prefix, sizeof prefix, "%s.", path);
-    compare_children(d, o->children, o->n_children, n->children, n->n_children, prefix, 0);
+    compare_children(d, o->children, o->n_children, n->children, n->n_children, prefix);
   } else if (o->type == BF_TYPE_LIST && o->n_children == 1 && n->n_children == 1) {
     char item[520];
     snprintf(item, sizeof item, "%s[]", path);
@@ -96,9 +93,37 @@ int bf_schema_evolution_check(const char *fqn, const bf_schema_t *current, const
                               bf_error_t *err) {
   diff_t d = {0};
   compare_children(&d, current->fields, current->n_user_fields, next->fields, next->n_user_fields,
-                   "", 1);
+                   "");
   if (d.refused)
     return bf_error_set(err, BF_EMISMATCH, "schema evolution refused for table %s: %s", fqn, d.text);
+  return BF_OK;
+}
+
+/* ALTER TABLE ... ADD COLUMN for each field of next missing from current, walking
+ * structs (by field name) and lists (their "element"). */
+static int add_to_tail(bf_store_t *s, const char *catalog, const char *tail,
+                       const bf_field_t *current, size_t n_current, const bf_field_t *next,
+                       size_t n_next, const char **path, size_t depth, bf_error_t *err) {
+  if (depth >= BF_SCHEMA_MAX_DEPTH) return BF_OK;
+  for (size_t i = 0; i < n_next; i++) {
+    const bf_field_t *o = child_named(current, n_current, next[i].name);
+    path[depth] = next[i].name;
+    int status = BF_OK;
+    if (o == NULL) {
+      status = bf_engine_tail_add_column(s->engine, catalog, tail, path, depth + 1, &next[i], err);
+    } else if (o->type == BF_TYPE_STRUCT && next[i].type == BF_TYPE_STRUCT) {
+      status = add_to_tail(s, catalog, tail, o->children, o->n_children, next[i].children,
+                           next[i].n_children, path, depth + 1, err);
+    } else if (o->type == BF_TYPE_LIST && next[i].type == BF_TYPE_LIST && o->n_children == 1 &&
+               next[i].n_children == 1 && o->children[0].type == BF_TYPE_STRUCT &&
+               next[i].children[0].type == BF_TYPE_STRUCT && depth + 1 < BF_SCHEMA_MAX_DEPTH) {
+      path[depth + 1] = "element";
+      status = add_to_tail(s, catalog, tail, o->children[0].children, o->children[0].n_children,
+                           next[i].children[0].children, next[i].children[0].n_children, path,
+                           depth + 2, err);
+    }
+    if (status != BF_OK) return status;
+  }
   return BF_OK;
 }
 
@@ -137,12 +162,13 @@ int bf_store_evolve(bf_store_t *s, bf_table_t *t, const char *json_schema,
   if (status == BF_OK && !known) status = bf_delta_snapshot_refresh(t->dir, &t->snapshot, NULL, err);
   char *schema_string = NULL;
   if (status == BF_OK && !known) status = bf_delta_schema_string(&next, &schema_string, err);
-  /* New columns in every tail first: a failure here changes nothing visible. */
-  for (size_t g = 0; status == BF_OK && !known && g < ts->n_gens; g++)
-    for (size_t i = 0; status == BF_OK && i < next.n_user_fields; i++)
-      if (bf_schema_find(&t->schema, next.fields[i].name) < 0)
-        status = bf_engine_tail_add_column(s->engine, t->catalog, ts->gens[g]->tail,
-                                           &next.fields[i], err);
+  /* New columns (and struct fields) in every tail first: a failure here changes
+   * nothing visible. */
+  for (size_t g = 0; status == BF_OK && !known && g < ts->n_gens; g++) {
+    const char *path[BF_SCHEMA_MAX_DEPTH + 1];
+    status = add_to_tail(s, t->catalog, ts->gens[g]->tail, t->schema.fields,
+                         t->schema.n_user_fields, next.fields, next.n_user_fields, path, 0, err);
+  }
   int64_t version = -1;
   if (status == BF_OK && !known) {
     bf_delta_commit_t c = {.operation = "ADD COLUMNS", .data_change = 0,

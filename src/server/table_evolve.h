@@ -1,6 +1,6 @@
 /* Additive schema evolution (RegisterTable with schema_mode "merge"): a table may
- * take a model that adds nullable top-level fields, turns required fields nullable
- * or adds enum values; every other change is refused, each difference listed. */
+ * take a model that adds nullable fields or turns required fields nullable
+ * (also inside structs); every other change is refused, each difference listed. */
 #ifndef BIFROST_SERVER_TABLE_EVOLVE_H
 #define BIFROST_SERVER_TABLE_EVOLVE_H
 
