@@ -183,7 +183,13 @@ def test_strict_mode_stays_strict_and_explains(grpc, unique_table):
     with pytest.raises(FingerprintMismatchError) as caught:
         DatasetProducer(cfg(V2, unique_table, merge=False), grpc)
     assert not isinstance(caught.value, SchemaEvolutionError)
-    assert "schema_mode" in str(caught.value) or "score" in str(caught.value)
+    assert 'it only adds to the schema: register with schema_mode="merge"' in str(caught.value)
+    assert "in the model, not in the table: score (Float64, nullable)" in str(caught.value)
+    with pytest.raises(FingerprintMismatchError) as caught:
+        DatasetProducer(cfg(Retyped, unique_table, merge=False), grpc)
+    assert not isinstance(caught.value, SchemaEvolutionError)
+    assert ("not an additive change, schema_mode=\"merge\" would refuse it too: field 'id' changed type "
+            "from Int64 to Utf8View") in str(caught.value)
     with pytest.raises(FingerprintMismatchError):
         DatasetClient(grpc, cfg(V2, unique_table, merge=False))
     info = DatasetClient(grpc).describe_dataset("evo", "s", unique_table)

@@ -206,17 +206,21 @@ int bf_store_register_mismatch(bf_store_t *s, bf_registry_t *r, const char *cata
     status = bf_store_evolve(s, existing, json_schema, partition_columns, n_partition_columns, err);
     if (status == BF_OK) *out = existing;
   } else {
+    /* "... (the schema changed)" becomes "... (the schema changed; <what>)". */
     char first[BF_ERROR_MESSAGE_MAX];
     snprintf(first, sizeof first, "%s", err->message);
+    size_t len = strlen(first);
+    if (len && first[len - 1] == ')') first[len - 1] = '\0';
     bf_error_t diff;
     bf_error_init(&diff);
-    if (bf_schema_evolution_check(existing->fqn, &existing->schema, &next, &diff) != BF_OK)
-      bf_error_set(err, BF_EMISMATCH, "%s (%s)", first, diff.message);
-    else
-      bf_error_set(err, BF_EMISMATCH,
-                   "%s (the change only adds to the schema: register with schema_mode=\"merge\" "
-                   "to evolve the table)",
-                   first);
+    if (bf_schema_evolution_check(existing->fqn, &existing->schema, &next, &diff) != BF_OK) {
+      const char *what = strstr(diff.message, ": ");
+      bf_error_set(err, BF_EMISMATCH, "%s; not an additive change, schema_mode=\"merge\" would "
+                   "refuse it too: %s)", first, what ? what + 2 : diff.message);
+    } else {
+      bf_error_set(err, BF_EMISMATCH, "%s; it only adds to the schema: register with "
+                   "schema_mode=\"merge\" to evolve the table)", first);
+    }
     status = err->status;
   }
   bf_schema_reset(&next);
