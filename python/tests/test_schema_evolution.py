@@ -314,3 +314,36 @@ def test_fields_added_inside_structs(server, grpc, unique_table):
     frame = pl.read_delta(delta_path(server, unique_table)).sort("id")
     assert frame["inner"].to_list() == [{"a": 1, "b": None}, {"a": 2, "b": None}, {"a": 3, "b": "x"},
                                         {"a": 4, "b": None}]
+
+
+def test_wal_of_both_versions_replays_after_a_crash(tmp_path):
+    from conftest import ServerProcess
+    from bifrost import GrpcConfig
+
+    args = ["--flush-interval", "3600", "--flush-rows", "1000000"]
+    server = ServerProcess(tmp_path / "data", args=args)
+    try:
+        grpc = GrpcConfig(server_uri=server.uri)
+        with DatasetProducer(cfg(V1, "crash", merge=False), grpc) as p:
+            p.insert_many([V1(id=i, name="one") for i in range(5)])
+            assert p.flush(timeout=60) == 5
+        with DatasetProducer(cfg(V2, "crash"), grpc) as p:
+            p.insert_many([V2(id=10 + i, name="two", score=float(i)) for i in range(5)])
+            assert p.flush(timeout=60) == 5
+        with DatasetProducer(cfg(V1, "crash", merge=False), grpc) as p:
+            p.insert_many([V1(id=20 + i, name="one again") for i in range(5)])
+            assert p.flush(timeout=60) == 5
+        assert DatasetClient(grpc).describe_dataset("evo", "s", "crash")["tail_rows"] == 15
+    finally:
+        server.kill()  # nothing flushed: every row is only in the WAL
+    server = ServerProcess(tmp_path / "data", args=args)
+    try:
+        grpc = GrpcConfig(server_uri=server.uri)
+        rows = DatasetClient(grpc, cfg(V2, "crash")).read()
+        assert sorted((r.id, r.score) for r in rows) == (
+            [(i, None) for i in range(5)] + [(10 + i, float(i)) for i in range(5)] + [(20 + i, None) for i in range(5)])
+        DatasetClient(grpc).maintain_dataset("evo", "s", "crash", ["flush"])
+        frame = pl.read_delta(delta_path(server, "crash"))
+        assert frame.height == 15 and frame["score"].null_count() == 10
+    finally:
+        server.stop()
