@@ -173,3 +173,46 @@ def test_drop_survives_a_restart_and_needs_the_admin_grant(tmp_path):
         assert not (data / "life" / "cycle" / "guarded").exists()
     finally:
         server.stop()
+
+
+def test_drop_while_a_producer_inserts_then_register_anew(server, grpc, unique_table):
+    import threading
+
+    cfg = make_config(unique_table)
+    producer = DatasetProducer(cfg, grpc, WriteConfig(batch_size=10, scheduled_delay_secs=0.01))
+    stop = threading.Event()
+    refused: List[str] = []
+
+    def keep_inserting() -> None:
+        i = 0
+        while not stop.is_set():
+            producer.insert(Item(id=i, label="old"))
+            i += 1
+            if i % 100 == 0:
+                try:
+                    producer.flush(timeout=30)
+                except NotFoundError as exc:  # the table was dropped under it
+                    refused.append(str(exc))
+
+    thread = threading.Thread(target=keep_inserting)
+    thread.start()
+    try:
+        client = DatasetClient(grpc)
+        import time as _time
+        _time.sleep(0.3)
+        done = client.drop_dataset(cfg.catalog, cfg.schema_name, cfg.table, confirm=cfg.fqn, discard_wal=True)
+        assert done["rows_discarded"] >= 0
+        _time.sleep(0.3)  # the old producer's batches now fail: the table is gone
+    finally:
+        stop.set()
+        thread.join()
+        producer.shutdown(timeout=10)
+    assert refused and "was dropped" in refused[0]
+    assert not table_dir(server, cfg).exists()
+    cfg2 = make_config(unique_table, ItemV2)
+    with DatasetProducer(cfg2, grpc) as p:
+        p.insert(ItemV2(id="new"))
+        assert p.flush(timeout=60) == 1
+    assert DatasetClient(grpc, cfg2).read() == [ItemV2(id="new")]
+    assert [h["operation"] for h in DatasetClient(grpc).history(cfg.catalog, cfg.schema_name, cfg.table)] == [
+        "CREATE TABLE"]

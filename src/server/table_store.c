@@ -374,7 +374,7 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
 
 int bf_store_open_table(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
   if (t->dropped)
-    return bf_error_set(err, BF_ENOTFOUND, "table %s was removed (its directory is gone)", t->fqn);
+    return bf_error_set(err, BF_ENOTFOUND, "table %s was dropped (or its directory removed)", t->fqn);
   if (t->store && t->store->opened) return BF_OK;
   if (t->store == NULL) {
     bf_table_store_t *ts = calloc(1, sizeof *ts);
