@@ -31,6 +31,14 @@ int bf_client_register_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
                              bf_error_t *err);
 
 /* Sends one Arrow IPC stream. producer_id may be NULL (no dedup). */
+/* The same with a schema mode: "" (strict) or "merge" (an additive change becomes
+ * the table's new schema version; status_out "evolved"). */
+int bf_client_register_table_mode(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                                  const char *json_schema, const char *const *partition_columns,
+                                  size_t n_partition_columns, const char *fingerprint,
+                                  const char *schema_mode, double timeout_secs,
+                                  char status_out[32], char fingerprint_out[33], bf_error_t *err);
+
 int bf_client_insert_batch(bf_rpc_channel_t *channel, const bf_table_name_t *name,
                            const char *fingerprint, const uint8_t *ipc, size_t ipc_size,
                            const char *producer_id, uint64_t sequence, double timeout_secs,
@@ -81,5 +89,19 @@ int bf_client_maintain_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
                              const char *const *operations, size_t n_operations,
                              double retention_hours, double timeout_secs, char **json_out,
                              bf_error_t *err);
+
+/* A table's life cycle. history: JSON array, oldest first, of {version,
+ * timestamp_ms, operation, rows_added, rows_removed, files_added, files_removed,
+ * schema_version, data_change}. truncate: {delta_version, files_removed,
+ * rows_removed}. drop: {rows_discarded, files_deleted}. confirm must be the
+ * table's full name "catalog.schema_name.table". */
+int bf_client_table_history(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                            double timeout_secs, char **json_out, bf_error_t *err);
+int bf_client_truncate_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                             const char *confirm, double timeout_secs, char **json_out,
+                             bf_error_t *err);
+int bf_client_drop_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                         const char *confirm, int discard_wal, double timeout_secs,
+                         char **json_out, bf_error_t *err);
 
 #endif /* BIFROST_CLIENT_H */

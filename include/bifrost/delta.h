@@ -125,10 +125,39 @@ typedef struct bf_delta_commit {
   const char *const *txn_app_ids;
   const int64_t *txn_versions;
   size_t n_txns;
+  /* Non-NULL: the commit also writes the current metaData with this schemaString
+   * (schema evolution; same table id, partitioning and configuration). */
+  const char *schema_string;
 } bf_delta_commit_t;
 
 int bf_delta_log_commit(const char *table_dir, bf_delta_snapshot_t *snapshot,
                         const bf_delta_commit_t *commit, int64_t *out_version, bf_error_t *err);
+
+/* ---- history and time travel (delta_history.c) ------------------------------- */
+
+/* What one commit did, from its commitInfo and actions. */
+typedef struct bf_delta_version_info {
+  int64_t version;
+  int64_t timestamp_ms;
+  char operation[64];          /* commitInfo operation: CREATE TABLE, WRITE, OPTIMIZE, DELETE */
+  int64_t rows_added;          /* numRecords of adds with dataChange */
+  int64_t rows_removed;        /* operationMetrics numDeletedRows (DELETE), else 0 */
+  int64_t files_added, files_removed;
+  int64_t schema_version;      /* metaData actions before and at it, minus one; -1 unknown */
+  int data_change;             /* some action changed data (not a compaction) */
+} bf_delta_version_info_t;
+
+/* The commits still in _delta_log, oldest first (*out malloc'd). */
+int bf_delta_history(const char *table_dir, bf_delta_version_info_t **out, size_t *n,
+                     bf_error_t *err);
+
+/* The table as it was at `version`: replayed from the newest checkpoint at or
+ * before it (read with read_checkpoint, may be NULL) or from commit 0. BF_ENOTFOUND
+ * when the version does not exist yet or its commits were cleaned up; BF_EINVAL
+ * for a negative version. */
+int bf_delta_snapshot_load_at(const char *table_dir, int64_t version,
+                              bf_delta_checkpoint_reader_fn read_checkpoint, void *ctx,
+                              bf_delta_snapshot_t *out, bf_error_t *err);
 
 /* ---- checkpoints and log cleanup --------------------------------------------- */
 

@@ -22,6 +22,9 @@
 #define BF_RPC_METHOD_MAINTAIN_TABLE "/bifrost.v1.Bifrost/MaintainTable"
 #define BF_RPC_METHOD_LOGIN "/bifrost.v1.Bifrost/Login"
 #define BF_RPC_METHOD_SERVER_STATS "/bifrost.v1.Bifrost/ServerStats"
+#define BF_RPC_METHOD_TABLE_HISTORY "/bifrost.v1.Bifrost/TableHistory"
+#define BF_RPC_METHOD_DROP_TABLE "/bifrost.v1.Bifrost/DropTable"
+#define BF_RPC_METHOD_TRUNCATE_TABLE "/bifrost.v1.Bifrost/TruncateTable"
 #define BF_RPC_SERVICE_BIFROST "bifrost.v1.Bifrost"
 #define BF_RPC_METHOD_HEALTH_CHECK "/grpc.health.v1.Health/Check"
 

@@ -66,15 +66,23 @@ class Bifrost(Generic[ModelT]):
         return self._producer.register()
 
     def read(self, limit: Optional[int] = None, where: Optional[str] = None,
-             params: Optional[Sequence[Any]] = None, columns: Optional[Sequence[str]] = None) -> List[ModelT]:
-        """Rows as validated models (see DatasetClient.read)."""
-        return self._client.read(limit=limit, where=where, params=params, columns=columns)
+             params: Optional[Sequence[Any]] = None, columns: Optional[Sequence[str]] = None,
+             version: Optional[int] = None) -> List[ModelT]:
+        """Rows as validated models (see DatasetClient.read); ``version`` reads an older one."""
+        return self._client.read(limit=limit, where=where, params=params, columns=columns, version=version)
 
     async def read_async(self, limit: Optional[int] = None, where: Optional[str] = None,
                          params: Optional[Sequence[Any]] = None,
-                         columns: Optional[Sequence[str]] = None) -> List[ModelT]:
+                         columns: Optional[Sequence[str]] = None,
+                         version: Optional[int] = None) -> List[ModelT]:
         """read() without blocking the event loop."""
-        return await self._client.read_async(limit=limit, where=where, params=params, columns=columns)
+        return await self._client.read_async(limit=limit, where=where, params=params, columns=columns,
+                                             version=version)
+
+    def history(self) -> List[Dict[str, Any]]:
+        """The bound table's Delta versions (see DatasetClient.history)."""
+        c = self.table_config
+        return self._client.history(c.catalog, c.schema_name, c.table)
 
     def sql(self, query: str, params: Optional[Sequence[Any]] = None) -> QueryResult:
         """One read-only SQL statement (see DatasetClient.sql)."""

@@ -9,7 +9,7 @@ from typing import Any, Dict, Generic, List, Optional, Sequence
 
 from . import _core
 from ._async import read_result_async, run_blocking, run_query
-from ._config import GrpcConfig, ModelT, TableConfig
+from ._config import GrpcConfig, ModelT, TableConfig, register_merged
 from ._errors import ClientClosedError, FingerprintMismatchError
 from ._producer import flush_local_producers
 from ._result import QueryResult
@@ -50,9 +50,12 @@ class DatasetClient(Generic[ModelT]):
                 raise
 
     def _check_fingerprint(self, config: TableConfig[ModelT]) -> None:
+        if config.schema_mode == "merge":
+            register_merged(config, self._transport)
         info = self.describe_dataset(config.catalog, config.schema_name, config.table)
         server_fp = info.get("fingerprint")
-        if server_fp != config.fingerprint_str:
+        # Any schema version the table has had reads (extra columns are not selected).
+        if config.fingerprint_str not in info.get("schema_fingerprints", [server_fp]):
             diff = schema_differences(config.fields, server_fields(info))
             error = FingerprintMismatchError(
                 f"table {config.fqn} on the server does not match the model {config.model.__name__} "
@@ -74,8 +77,10 @@ class DatasetClient(Generic[ModelT]):
         return self._channel
 
     def _read_query(self, limit: Optional[int], where: Optional[str], params: Optional[Sequence[Any]],
-                    columns: Optional[Sequence[str]]) -> str:
+                    columns: Optional[Sequence[str]], version: Optional[int] = None) -> str:
         config = self._require_config("read")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
+            raise ValueError(f"version must be a non-negative int or None, got {version!r}")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
         selected = list(config.user_columns)
@@ -94,7 +99,8 @@ class DatasetClient(Generic[ModelT]):
         if params is not None and where is None:
             raise ValueError("params are only used with where=")
         column_sql = ", ".join(quote_identifier(c) for c in selected)
-        table = ".".join(quote_identifier(p) for p in (config.catalog, config.schema_name, config.table))
+        table_name = config.table if version is None else f"{config.table}@v{version}"
+        table = ".".join(quote_identifier(p) for p in (config.catalog, config.schema_name, table_name))
         query = f"SELECT {column_sql} FROM {table}"
         if where is not None:
             query += f" WHERE ({where})"
@@ -107,7 +113,8 @@ class DatasetClient(Generic[ModelT]):
         return [validate(row) for row in result.to_arrow().to_pylist()]
 
     def read(self, limit: Optional[int] = None, where: Optional[str] = None,
-             params: Optional[Sequence[Any]] = None, columns: Optional[Sequence[str]] = None) -> List[ModelT]:
+             params: Optional[Sequence[Any]] = None, columns: Optional[Sequence[str]] = None,
+             version: Optional[int] = None) -> List[ModelT]:
         """Rows of the bound table as validated model instances.
 
         ``where`` is one SQL condition (``"confidence > ? AND model_name = ?"``) whose
@@ -115,17 +122,21 @@ class DatasetClient(Generic[ModelT]):
         and refused with InvalidConditionError when it could change the statement
         (unbalanced parentheses, a comment, a ``;``). ``columns`` limits the fields
         read (fields left out take their model defaults, so every required field must
-        be listed); ``limit`` caps the number of rows."""
-        query = self._read_query(limit, where, params, columns)
+        be listed); ``limit`` caps the number of rows. ``version`` reads the table as
+        it was at that Delta version (see ``history()``; rows acknowledged but not yet
+        committed are never part of an old version): the query names the table
+        ``catalog.schema."table@v<version>"``, which ``sql()`` accepts too."""
+        query = self._read_query(limit, where, params, columns, version)
         config = self._require_config("read")
         return self._validate_rows(self._query(query, config.fqn, encode_params(params)))
 
     async def read_async(self, limit: Optional[int] = None, where: Optional[str] = None,
                          params: Optional[Sequence[Any]] = None,
-                         columns: Optional[Sequence[str]] = None) -> List[ModelT]:
+                         columns: Optional[Sequence[str]] = None,
+                         version: Optional[int] = None) -> List[ModelT]:
         """``read()`` as a coroutine that does not block the event loop; cancelling
         the awaiting task cancels the server query."""
-        query = self._read_query(limit, where, params, columns)
+        query = self._read_query(limit, where, params, columns, version)
         config = self._require_config("read")
         result = await self._query_async(query, config.fqn, encode_params(params))
         return await read_result_async(result, self._validate_rows)
@@ -210,6 +221,49 @@ class DatasetClient(Generic[ModelT]):
             catalog, schema_name, table, list(operations), retention_hours, self._timeout))
         return done
 
+    def history(self, catalog: str, schema_name: str, table: str) -> List[Dict[str, Any]]:
+        """The table's Delta versions still in its log, oldest first: dicts with
+        version, timestamp_ms, operation ("CREATE TABLE", "WRITE", "OPTIMIZE",
+        "DELETE" for a truncate), rows_added, rows_removed, files_added,
+        files_removed, schema_version (-1 when the log's start was cleaned up) and
+        data_change (False for a compaction). Needs the read grant."""
+        versions: List[Dict[str, Any]] = json.loads(self._live_channel().table_lifecycle(
+            "history", catalog, schema_name, table, timeout=self._timeout))
+        return versions
+
+    def truncate_dataset(self, catalog: str, schema_name: str, table: str, *,
+                         confirm: str) -> Dict[str, Any]:
+        """Removes every row: the acknowledged tail is flushed, then one commit
+        removes every live file (operation DELETE). History stays (older versions
+        are still readable with ``read(version=...)``) until vacuum deletes the
+        files after its retention. ``confirm`` must be the full name
+        "catalog.schema_name.table". Needs the admin grant. Returns delta_version,
+        files_removed, rows_removed."""
+        flush_local_producers(self._transport.server_uri, f"{catalog}.{schema_name}.{table}", self._timeout)
+        done: Dict[str, Any] = json.loads(self._live_channel().table_lifecycle(
+            "truncate", catalog, schema_name, table, confirm=_confirm_text(confirm),
+            timeout=self._timeout))
+        return done
+
+    def drop_dataset(self, catalog: str, schema_name: str, table: str, *, confirm: str,
+                     discard_wal: bool = False) -> Dict[str, Any]:
+        """Removes the table from the server: registry entry, view, WAL and every
+        file of its directory (history included). Acknowledged rows not yet in
+        Parquet are flushed first (a failing flush aborts the drop) unless
+        ``discard_wal=True``. Afterwards the name can be registered again, with any
+        schema, and starts empty at version 0. ``confirm`` must be the full name
+        "catalog.schema_name.table". Needs the admin grant. Returns rows_discarded,
+        files_deleted."""
+        if not isinstance(discard_wal, bool):
+            raise TypeError("discard_wal must be a bool")
+        if not discard_wal:
+            flush_local_producers(self._transport.server_uri, f"{catalog}.{schema_name}.{table}",
+                                  self._timeout)
+        done: Dict[str, Any] = json.loads(self._live_channel().table_lifecycle(
+            "drop", catalog, schema_name, table, confirm=_confirm_text(confirm),
+            discard_wal=discard_wal, timeout=self._timeout))
+        return done
+
     @property
     def table_config(self) -> Optional[TableConfig[ModelT]]:
         """The bound table's config, or None."""
@@ -236,3 +290,9 @@ class DatasetClient(Generic[ModelT]):
         bound = f", table={self._table_config.fqn!r}" if self._table_config else ""
         closed = ", closed" if self._channel is None else ""
         return f"DatasetClient(server={self._transport.server_uri!r}{bound}{closed})"
+
+
+def _confirm_text(confirm: Any) -> str:
+    if not isinstance(confirm, str):
+        raise TypeError(f"confirm must be the table's full name as a str, not {type(confirm).__name__}")
+    return confirm

@@ -53,6 +53,7 @@ class TableConfig(Generic[ModelT]):
         "_partition_columns",
         "_json_schema",
         "_fingerprint",
+        "_schema_mode",
         "_fields",
         "_arrow_schema",
     )
@@ -64,7 +65,10 @@ class TableConfig(Generic[ModelT]):
         schema_name: str,
         table: str,
         partition_columns: Optional[Sequence[str]] = None,
+        schema_mode: Optional[str] = None,
     ):
+        if schema_mode not in (None, "merge"):
+            raise ValueError(f'schema_mode must be None (strict) or "merge", got {schema_mode!r}')
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             what = f"an instance of {type(model).__name__}" if isinstance(model, BaseModel) else repr(model)
             raise TypeError(f"TableConfig(model=...) needs a pydantic BaseModel subclass (the class, not an instance); got {what}")
@@ -83,6 +87,7 @@ class TableConfig(Generic[ModelT]):
         self._schema_name = schema_name
         self._table = table
         self._partition_columns = list(partition_columns)
+        self._schema_mode = schema_mode
         self._json_schema = json.dumps(model.model_json_schema())
         _core.validate_table(self._json_schema, self._partition_columns)
         self._fingerprint = _core.compute_fingerprint(self._json_schema)
@@ -109,6 +114,11 @@ class TableConfig(Generic[ModelT]):
     @property
     def partition_columns(self) -> List[str]:
         return list(self._partition_columns)
+
+    @property
+    def schema_mode(self) -> Optional[str]:
+        """None (strict: a changed model is refused) or "merge" (additive evolution)."""
+        return self._schema_mode
 
     @property
     def fqn(self) -> str:
@@ -334,3 +344,14 @@ class GrpcConfig:
     def __repr__(self) -> str:
         user = f", username={self.username!r}" if self.username else ""
         return f"GrpcConfig(server_uri={self.server_uri!r}{user}, tls={self.tls}, timeout_secs={self.timeout_secs})"
+
+
+def register_merged(config: "TableConfig[Any]", transport: "GrpcConfig") -> str:
+    """Registers the model with schema_mode "merge": an additive change becomes the
+    table's new schema version (SchemaEvolutionError lists what is not allowed).
+    Returns the server's status ("created", "already_exists" or "evolved")."""
+    channel = _core.Channel(transport.server_uri, tls=transport.tls, authorization=transport.authorization)
+    status, _ = channel.register_table(config.catalog, config.schema_name, config.table, config.json_schema,
+                                       config.partition_columns, config.fingerprint_str,
+                                       transport.timeout_secs, schema_mode="merge")
+    return str(status)

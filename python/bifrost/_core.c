@@ -482,12 +482,12 @@ static int channel_ready(ChannelObject *self) {
 
 static PyObject *Channel_register_table(ChannelObject *self, PyObject *args, PyObject *kwargs) {
   static char *keywords[] = {"catalog",     "schema_name", "table", "json_schema",
-                             "partition_columns", "fingerprint", "timeout", NULL};
-  const char *catalog, *schema_name, *table, *json_schema, *fingerprint = "";
+                             "partition_columns", "fingerprint", "timeout", "schema_mode", NULL};
+  const char *catalog, *schema_name, *table, *json_schema, *fingerprint = "", *schema_mode = "";
   PyObject *partitions = Py_None, *timeout_obj = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ssss|OzO:register_table", keywords, &catalog,
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ssss|OzOs:register_table", keywords, &catalog,
                                    &schema_name, &table, &json_schema, &partitions, &fingerprint,
-                                   &timeout_obj))
+                                   &timeout_obj, &schema_mode))
     return NULL;
   if (channel_ready(self) < 0) return NULL;
   double timeout;
@@ -502,9 +502,10 @@ static PyObject *Channel_register_table(ChannelObject *self, PyObject *args, PyO
   bf_error_init(&err);
   int status;
   Py_BEGIN_ALLOW_THREADS
-  status = bf_client_register_table(self->channel, &name, json_schema, (const char *const *)columns,
-                                    n_columns, fingerprint != NULL ? fingerprint : "", timeout,
-                                    status_text, server_fingerprint, &err);
+  status = bf_client_register_table_mode(self->channel, &name, json_schema,
+                                         (const char *const *)columns, n_columns,
+                                         fingerprint != NULL ? fingerprint : "", schema_mode,
+                                         timeout, status_text, server_fingerprint, &err);
   Py_END_ALLOW_THREADS
   core_free_string_list(columns, n_columns);
   if (status != BF_OK) return core_raise_status_op(core_state_of_type(Py_TYPE(self)), "register", status, &err);
@@ -730,13 +731,54 @@ static PyObject *Channel_maintain_table(ChannelObject *self, PyObject *args, PyO
   return str_from_malloced(json);
 }
 
+/* history / truncate / drop of one table (bifrost.v1 TableHistory, TruncateTable,
+ * DropTable) -> JSON text. */
+static PyObject *Channel_table_lifecycle(ChannelObject *self, PyObject *args, PyObject *kwargs) {
+  static char *keywords[] = {"operation", "catalog", "schema_name", "table", "confirm",
+                             "discard_wal", "timeout", NULL};
+  const char *op, *catalog, *schema_name, *table, *confirm = "";
+  int discard_wal = 0;
+  PyObject *timeout_obj = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ssss|spO:table_lifecycle", keywords, &op,
+                                   &catalog, &schema_name, &table, &confirm, &discard_wal,
+                                   &timeout_obj))
+    return NULL;
+  if (channel_ready(self) < 0) return NULL;
+  double timeout;
+  if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
+  int which = strcmp(op, "history") == 0 ? 0 : strcmp(op, "truncate") == 0 ? 1
+              : strcmp(op, "drop") == 0    ? 2 : -1;
+  if (which < 0) {
+    PyErr_Format(PyExc_ValueError, "unknown table operation '%s' (history, truncate, drop)", op);
+    return NULL;
+  }
+  bf_table_name_t name = {catalog, schema_name, table};
+  char *json = NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  if (which == 0) status = bf_client_table_history(self->channel, &name, timeout, &json, &err);
+  else if (which == 1)
+    status = bf_client_truncate_table(self->channel, &name, confirm, timeout, &json, &err);
+  else
+    status = bf_client_drop_table(self->channel, &name, confirm, discard_wal, timeout, &json, &err);
+  Py_END_ALLOW_THREADS
+  if (status != BF_OK) return raise_status(state_of_type(Py_TYPE(self)), status, &err);
+  return str_from_malloced(json);
+}
+
 static PyMethodDef Channel_methods[] = {
+    {"table_lifecycle", (PyCFunction)(void (*)(void))Channel_table_lifecycle,
+     METH_VARARGS | METH_KEYWORDS,
+     "table_lifecycle(operation, catalog, schema_name, table, confirm='', discard_wal=False, "
+     "timeout=None) -> JSON text; operation is 'history', 'truncate' or 'drop'"},
     {"maintain_table", (PyCFunction)(void (*)(void))Channel_maintain_table, METH_VARARGS | METH_KEYWORDS,
      "maintain_table(catalog, schema_name, table, operations, retention_hours=None, timeout=None) "
      "-> JSON text"},
     {"register_table", (PyCFunction)(void (*)(void))Channel_register_table, METH_VARARGS | METH_KEYWORDS,
      "register_table(catalog, schema_name, table, json_schema, partition_columns=None, "
-     "fingerprint=None, timeout=None) -> (status, fingerprint)"},
+     "fingerprint=None, timeout=None, schema_mode='') -> (status, fingerprint)"},
     {"query", (PyCFunction)(void (*)(void))Channel_query, METH_VARARGS | METH_KEYWORDS,
      "query(sql, timeout=None, params=None) -> bytes (one Arrow IPC stream); params bound server-side"},
     {"list_tables", (PyCFunction)(void (*)(void))Channel_list_tables, METH_VARARGS | METH_KEYWORDS,

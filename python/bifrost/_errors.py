@@ -55,6 +55,12 @@ class FingerprintMismatchError(BifrostError, ValueError):
     differences: Dict[str, List[str]] = {}
 
 
+class SchemaEvolutionError(FingerprintMismatchError):
+    """A model registered with ``schema_mode="merge"`` changes the table's schema in a
+    way additive evolution does not allow (a field removed or renamed, a type changed,
+    a field made required, a new required field); the message lists each difference."""
+
+
 class NotFoundError(BifrostError, LookupError):
     """The table (or another named object) does not exist on the server."""
 
@@ -153,4 +159,6 @@ def error_from_status(status: str, message: str, operation: Optional[str] = None
         # The sandbox refused a file access while the statement was being prepared
         # (the server maps only refusals at execution time to BF_EPERM).
         cls = QueryPermissionError
+    if status == "BF_EMISMATCH" and "schema evolution refused" in message:
+        cls = SchemaEvolutionError
     return cls(message, status)

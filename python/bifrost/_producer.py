@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterable, List, Optional
 
 from . import _core
 from ._async import AsyncFlushMixin
-from ._config import GrpcConfig, TableConfig, WriteConfig
+from ._config import GrpcConfig, TableConfig, WriteConfig, register_merged
 from ._errors import FingerprintMismatchError, RecordTooLargeError, SchemaError, error_from_status
 from ._schema_diff import explain_mismatch
 
@@ -372,6 +372,8 @@ class DatasetProducer(AsyncFlushMixin):
         self._closed = False
         self._forked = False
         try:
+            if table_config.schema_mode == "merge":
+                register_merged(table_config, transport)  # may add the model's new fields
             self.register()
         except BaseException as exc:
             self._core.shutdown(1.0)

@@ -45,6 +45,16 @@ int bf_client_register_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
                              size_t n_partition_columns, const char *fingerprint,
                              double timeout_secs, char status_out[32], char fingerprint_out[33],
                              bf_error_t *err) {
+  return bf_client_register_table_mode(channel, name, json_schema, partition_columns,
+                                       n_partition_columns, fingerprint, "", timeout_secs,
+                                       status_out, fingerprint_out, err);
+}
+
+int bf_client_register_table_mode(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                                  const char *json_schema, const char *const *partition_columns,
+                                  size_t n_partition_columns, const char *fingerprint,
+                                  const char *schema_mode, double timeout_secs,
+                                  char status_out[32], char fingerprint_out[33], bf_error_t *err) {
   Bifrost__V1__TableName pb_name = BIFROST__V1__TABLE_NAME__INIT;
   set_name(&pb_name, name);
   Bifrost__V1__RegisterTableRequest req = BIFROST__V1__REGISTER_TABLE_REQUEST__INIT;
@@ -53,6 +63,7 @@ int bf_client_register_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
   req.n_partition_columns = n_partition_columns;
   req.partition_columns = (char **)partition_columns;
   req.fingerprint = (char *)(fingerprint ? fingerprint : "");
+  req.schema_mode = (char *)(schema_mode ? schema_mode : "");
   ProtobufCMessage *resp_msg = NULL;
   BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_REGISTER_TABLE, &req.base,
                          &bifrost__v1__register_table_response__descriptor, timeout_secs, 1, &resp_msg,
@@ -257,7 +268,11 @@ static json_t *table_info_json(const Bifrost__V1__TableInfo *info) {
   json_t *arrow_schema = json_loads(info->arrow_schema_json ? info->arrow_schema_json : "{}", 0, NULL);
   if (arrow_schema == NULL) arrow_schema = json_object();
   const Bifrost__V1__TableName *n = info->name;
-  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
+  json_t *versions = json_array();
+  for (size_t i = 0; i < info->n_schema_fingerprints; i++)
+    json_array_append_new(versions, json_string(info->schema_fingerprints[i]));
+  if (info->n_schema_fingerprints == 0) json_array_append_new(versions, json_string(info->fingerprint));
+  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
                    "catalog", n && n->catalog ? n->catalog : "", "schema_name",
                    n && n->schema_name ? n->schema_name : "", "table", n && n->table ? n->table : "",
                    "fingerprint", info->fingerprint, "partition_columns", partitions,
@@ -266,7 +281,7 @@ static json_t *table_info_json(const Bifrost__V1__TableInfo *info) {
                    (json_int_t)info->num_files, "num_rows", (json_int_t)info->num_rows,
                    "tail_rows", (json_int_t)info->tail_rows,
                    "size_bytes", (json_int_t)info->size_bytes, "created_at_ms",
-                   (json_int_t)info->created_at_ms);
+                   (json_int_t)info->created_at_ms, "schema_fingerprints", versions);
 }
 
 /* Serializes value (consumed). A NULL value means a table's metadata could not be
@@ -386,6 +401,76 @@ int bf_client_maintain_table(bf_rpc_channel_t *channel, const bf_table_name_t *n
   for (size_t i = 0; i < r->n_bad_files; i++) json_array_append_new(bad, json_string(r->bad_files[i]));
   json_object_set_new(value, "files_verified", json_integer((json_int_t)r->files_verified));
   json_object_set_new(value, "bad_files", bad);
+  protobuf_c_message_free_unpacked(resp_msg, NULL);
+  return dump_json(value, json_out, err);
+}
+
+int bf_client_table_history(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                            double timeout_secs, char **json_out, bf_error_t *err) {
+  Bifrost__V1__TableName pb_name = BIFROST__V1__TABLE_NAME__INIT;
+  set_name(&pb_name, name);
+  Bifrost__V1__TableHistoryRequest req = BIFROST__V1__TABLE_HISTORY_REQUEST__INIT;
+  req.name = &pb_name;
+  ProtobufCMessage *resp_msg = NULL;
+  BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_TABLE_HISTORY, &req.base,
+                         &bifrost__v1__table_history_response__descriptor, timeout_secs, 1,
+                         &resp_msg, err));
+  Bifrost__V1__TableHistoryResponse *r = (Bifrost__V1__TableHistoryResponse *)resp_msg;
+  json_t *list = json_array();
+  for (size_t i = 0; list != NULL && i < r->n_versions; i++) {
+    const Bifrost__V1__TableVersion *v = r->versions[i];
+    json_t *item = json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:b}", "version",
+                             (json_int_t)v->version, "timestamp_ms", (json_int_t)v->timestamp_ms,
+                             "operation", v->operation ? v->operation : "", "rows_added",
+                             (json_int_t)v->rows_added, "rows_removed", (json_int_t)v->rows_removed,
+                             "files_added", (json_int_t)v->files_added, "files_removed",
+                             (json_int_t)v->files_removed, "schema_version",
+                             (json_int_t)v->schema_version, "data_change", v->data_change);
+    if (item == NULL || json_array_append_new(list, item) != 0) {
+      json_decref(list);
+      list = NULL;
+    }
+  }
+  protobuf_c_message_free_unpacked(resp_msg, NULL);
+  return dump_json(list, json_out, err);
+}
+
+int bf_client_truncate_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                             const char *confirm, double timeout_secs, char **json_out,
+                             bf_error_t *err) {
+  Bifrost__V1__TableName pb_name = BIFROST__V1__TABLE_NAME__INIT;
+  set_name(&pb_name, name);
+  Bifrost__V1__TruncateTableRequest req = BIFROST__V1__TRUNCATE_TABLE_REQUEST__INIT;
+  req.name = &pb_name;
+  req.confirm = (char *)(confirm ? confirm : "");
+  ProtobufCMessage *resp_msg = NULL;
+  BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_TRUNCATE_TABLE, &req.base,
+                         &bifrost__v1__truncate_table_response__descriptor, timeout_secs, 0,
+                         &resp_msg, err));
+  Bifrost__V1__TruncateTableResponse *r = (Bifrost__V1__TruncateTableResponse *)resp_msg;
+  json_t *value = json_pack("{s:I, s:I, s:I}", "delta_version", (json_int_t)r->delta_version,
+                            "files_removed", (json_int_t)r->files_removed, "rows_removed",
+                            (json_int_t)r->rows_removed);
+  protobuf_c_message_free_unpacked(resp_msg, NULL);
+  return dump_json(value, json_out, err);
+}
+
+int bf_client_drop_table(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                         const char *confirm, int discard_wal, double timeout_secs,
+                         char **json_out, bf_error_t *err) {
+  Bifrost__V1__TableName pb_name = BIFROST__V1__TABLE_NAME__INIT;
+  set_name(&pb_name, name);
+  Bifrost__V1__DropTableRequest req = BIFROST__V1__DROP_TABLE_REQUEST__INIT;
+  req.name = &pb_name;
+  req.confirm = (char *)(confirm ? confirm : "");
+  req.discard_wal = discard_wal != 0;
+  ProtobufCMessage *resp_msg = NULL;
+  BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_DROP_TABLE, &req.base,
+                         &bifrost__v1__drop_table_response__descriptor, timeout_secs, 0,
+                         &resp_msg, err));
+  Bifrost__V1__DropTableResponse *r = (Bifrost__V1__DropTableResponse *)resp_msg;
+  json_t *value = json_pack("{s:I, s:I}", "rows_discarded", (json_int_t)r->rows_discarded,
+                            "files_deleted", (json_int_t)r->files_deleted);
   protobuf_c_message_free_unpacked(resp_msg, NULL);
   return dump_json(value, json_out, err);
 }

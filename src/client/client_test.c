@@ -452,7 +452,7 @@ static void check_table_json(json_t *table, const char *name, size_t n_partition
   static const char *keys[] = {"catalog",     "schema_name",   "table",     "fingerprint",
                                "partition_columns", "json_schema", "arrow_schema", "location",
                                "delta_version", "num_files",    "num_rows",  "tail_rows",
-                               "size_bytes",    "created_at_ms"};
+                               "size_bytes",    "created_at_ms", "schema_fingerprints"};
   assert_true(json_is_object(table));
   assert_int_equal(json_object_size(table), sizeof keys / sizeof keys[0]);
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -461,6 +461,10 @@ static void check_table_json(json_t *table, const char *name, size_t n_partition
   assert_string_equal(json_string_value(json_object_get(table, "schema_name")), "inference");
   assert_string_equal(json_string_value(json_object_get(table, "table")), name);
   assert_string_equal(json_string_value(json_object_get(table, "fingerprint")), FINGERPRINT);
+  /* A server that lists no schema versions has one: the table's fingerprint. */
+  json_t *versions = json_object_get(table, "schema_fingerprints");
+  assert_int_equal(json_array_size(versions), 1);
+  assert_string_equal(json_string_value(json_array_get(versions, 0)), FINGERPRINT);
   assert_string_equal(json_string_value(json_object_get(table, "json_schema")),
                       "{\"title\":\"Prediction\"}");
   assert_string_equal(json_string_value(json_object_get(table, "location")),

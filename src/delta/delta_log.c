@@ -129,7 +129,20 @@ static json_t *commit_info(const bf_delta_snapshot_t *s, const bf_delta_commit_t
     if (f) bytes_removed += f->size_bytes;
   }
   json_t *params = json_object(), *metrics = json_object();
-  if (c->data_change) {
+  if (c->schema_string) { /* schema evolution: a metaData action, no files */
+    json_object_set_new(params, "columns", json_string("[]"));
+  } else if (strcmp(c->operation, "DELETE") == 0) { /* truncate: every live file removed */
+    int64_t deleted = 0;
+    for (size_t i = 0; i < c->n_removes; i++) {
+      const bf_delta_file_t *f = live_file(s, c->removes[i]);
+      if (f) deleted += f->num_records;
+    }
+    json_object_set_new(params, "predicate", json_string("[]"));
+    set_count(metrics, "numRemovedFiles", (int64_t)c->n_removes);
+    set_count(metrics, "numAddedFiles", (int64_t)c->n_adds);
+    set_count(metrics, "numDeletedRows", deleted);
+    set_count(metrics, "numRemovedBytes", bytes_removed);
+  } else if (c->data_change) {
     json_object_set_new(params, "mode", json_string("Append"));
     json_t *parts = json_array();
     for (size_t k = 0; k < s->n_partition_columns; k++)
@@ -165,6 +178,15 @@ static int build_commit(const bf_delta_snapshot_t *s, const bf_delta_commit_t *c
   json_t *info = commit_info(s, c, now);
   if (info == NULL) return BF_ENOMEM;
   BF_RETURN_NOT_OK(append_line(buf, json_pack("{s:o}", "commitInfo", info)));
+  if (c->schema_string) { /* the current metaData with the new schema (same id) */
+    json_t *meta = s->metadata_json ? json_loads(s->metadata_json, 0, NULL) : NULL;
+    if (!json_is_object(meta)) {
+      json_decref(meta);
+      return BF_ENOMEM;
+    }
+    json_object_set_new(meta, "schemaString", json_string(c->schema_string));
+    BF_RETURN_NOT_OK(append_line(buf, json_pack("{s:o}", "metaData", meta)));
+  }
   for (size_t i = 0; i < c->n_txns; i++) {
     int64_t version = c->txn_versions[i];
     int64_t recorded = bf_delta_snapshot_txn_version(s, c->txn_app_ids[i]);

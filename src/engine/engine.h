@@ -93,6 +93,23 @@ int bf_engine_set_table_view(bf_engine_t *engine, const char *catalog, const cha
                              const char *const *tails, size_t n_tails, const char *drop_tail,
                              int mixed_columns, bf_error_t *err);
 
+/* Schema evolution: adds a (nullable) column, or a field inside a struct column
+ * (path: column, struct field or "element" of a list, ..., the new field's name;
+ * depth parts), to a tail table; rows already in it read as null there. The caller
+ * keeps appends to the tail away meanwhile. */
+int bf_engine_tail_add_column(bf_engine_t *engine, const char *catalog, const char *tail,
+                              const char *const *path, size_t depth, const bf_field_t *field,
+                              bf_error_t *err);
+
+/* Time travel: creates or replaces the view catalog.schema_name.view over the
+ * files of an older table version (no tails), with the columns of `schema` (the
+ * current one); those missing from `present` (the version's schema) read as null. */
+int bf_engine_set_version_view(bf_engine_t *engine, const char *catalog, const char *schema_name,
+                               const char *view, const char *table_dir, const bf_schema_t *schema,
+                               const bf_schema_t *present, const char *const *partition_columns,
+                               size_t n_partition_columns, const bf_delta_file_t *files,
+                               size_t n_files, bf_error_t *err);
+
 /* Drops the view catalog.schema_name.table (no-op if absent). */
 void bf_engine_drop_table_view(bf_engine_t *engine, const char *catalog, const char *schema_name,
                                const char *table);

@@ -53,7 +53,7 @@ int bf_engine_tail_create(bf_engine_t *engine, const char *catalog, const char *
   return status;
 }
 
-/* INSERT INTO target SELECT * FROM <arrow scan of batch> on conn. */
+/* INSERT INTO target BY NAME SELECT * FROM <arrow scan of batch> on conn. */
 static int insert_batch(duckdb_connection conn, const char *scan, bf_buffer_t *target,
                         const struct ArrowSchema *batch_schema, const struct ArrowArray *batch,
                         bf_error_t *err) {
@@ -65,7 +65,9 @@ static int insert_batch(duckdb_connection conn, const char *scan, bf_buffer_t *t
   bf_buffer_init(&sql);
   bf__sql_append(&sql, "INSERT INTO ");
   bf_buffer_append(&sql, target->data, target->size);
-  bf__sql_append(&sql, " SELECT * FROM ");
+  /* By name: a batch of an older schema version lacks the columns added since,
+   * which read as null. */
+  bf__sql_append(&sql, " BY NAME SELECT * FROM ");
   bf__sql_ident(&sql, scan);
   const char *text = bf__sql_cstr(&sql);
   int status = text ? bf__sql_exec(conn, text, err) : bf_error_set(err, BF_ENOMEM, "out of memory");
@@ -195,7 +197,8 @@ static int copy_tail(bf_engine_t *engine, duckdb_connection ingest, const char *
       sql.size = 0;
       bf__sql_append(&sql, "INSERT INTO ");
       bf__sql_ident(&sql, staged);
-      bf__sql_append(&sql, " SELECT * FROM ");
+      /* By name: a tail that gained columns (schema evolution) has them last. */
+      bf__sql_append(&sql, " BY NAME SELECT * FROM ");
       bf__sql_ident(&sql, scan);
       text = bf__sql_cstr(&sql);
       status = text ? bf__sql_exec(ingest, text, err) : bf_error_set(err, BF_ENOMEM, "out of memory");

@@ -284,3 +284,72 @@ int bf_engine_set_table_view(bf_engine_t *engine, const char *catalog, const cha
   if (status != BF_OK) bf_error_prefix(err, "updating the view of %s.%s.%s", catalog, schema_name, table);
   return status;
 }
+
+int bf_engine_tail_add_column(bf_engine_t *engine, const char *catalog, const char *tail,
+                              const char *const *path, size_t depth, const bf_field_t *field,
+                              bf_error_t *err) {
+  bf_buffer_t sql;
+  bf_buffer_init(&sql);
+  bf__sql_append(&sql, "ALTER TABLE ");
+  append_tail_ref(&sql, catalog, tail);
+  bf__sql_append(&sql, " ADD COLUMN ");
+  for (size_t i = 0; i < depth; i++) {
+    if (i) bf__sql_append(&sql, ".");
+    bf__sql_ident(&sql, path[i]);
+  }
+  bf__sql_append(&sql, " ");
+  bf__sql_type(&sql, field);
+  const char *text = bf__sql_cstr(&sql);
+  pthread_mutex_lock(&engine->ddl_mu);
+  int status = text ? bf__sql_exec(engine->ddl_conn, text, err)
+                    : bf_error_set(err, BF_ENOMEM, "out of memory");
+  pthread_mutex_unlock(&engine->ddl_mu);
+  bf_buffer_reset(&sql);
+  if (status != BF_OK) bf_error_prefix(err, "adding column %s to tail %s", field->name, tail);
+  return status;
+}
+
+int bf_engine_set_version_view(bf_engine_t *engine, const char *catalog, const char *schema_name,
+                               const char *view, const char *table_dir, const bf_schema_t *schema,
+                               const bf_schema_t *present, const char *const *partition_columns,
+                               size_t n_partition_columns, const bf_delta_file_t *files,
+                               size_t n_files, bf_error_t *err) {
+  bf_buffer_t sql;
+  bf_buffer_init(&sql);
+  bf__sql_append(&sql, "CREATE OR REPLACE VIEW ");
+  bf__sql_ident(&sql, catalog);
+  bf__sql_append(&sql, ".");
+  bf__sql_ident(&sql, schema_name);
+  bf__sql_append(&sql, ".");
+  bf__sql_ident(&sql, view);
+  bf__sql_append(&sql, " AS SELECT ");
+  for (size_t i = 0; i < schema->n_fields; i++) {
+    if (i) bf__sql_append(&sql, ", ");
+    bf__sql_append(&sql, "CAST(");
+    if (bf_schema_find(present, schema->fields[i].name) >= 0) /* struct fields added since: null */
+      bf__sql_ident(&sql, schema->fields[i].name);
+    else
+      bf__sql_append(&sql, "NULL"); /* a column added after this version */
+    bf__sql_append(&sql, " AS ");
+    bf__sql_type(&sql, &schema->fields[i]);
+    bf__sql_append(&sql, ") AS ");
+    bf__sql_ident(&sql, schema->fields[i].name);
+  }
+  bf__sql_append(&sql, " FROM (");
+  int status = bf__engine_table_select(&sql, table_dir, present, partition_columns,
+                                       n_partition_columns, files, n_files, catalog, NULL, 0, 1);
+  bf__sql_append(&sql, ")");
+  const char *text = bf__sql_cstr(&sql);
+  if (status != BF_OK || text == NULL) {
+    bf_buffer_reset(&sql);
+    return bf_error_set(err, status == BF_EINVAL ? BF_EINVAL : BF_ENOMEM,
+                        "cannot build the view %s.%s.%s", catalog, schema_name, view);
+  }
+  pthread_mutex_lock(&engine->ddl_mu);
+  status = bf__engine_ensure_catalog(engine, catalog, schema_name, err);
+  if (status == BF_OK) status = bf__sql_exec(engine->ddl_conn, text, err);
+  pthread_mutex_unlock(&engine->ddl_mu);
+  bf_buffer_reset(&sql);
+  if (status != BF_OK) bf_error_prefix(err, "updating the view %s.%s.%s", catalog, schema_name, view);
+  return status;
+}

@@ -10,10 +10,53 @@
 #include "bifrost/util.h"
 #include "server/log.h"
 
+static void version_free(bf_schema_version_t *v) {
+  if (v == NULL) return;
+  free(v->json_schema);
+  bf_schema_reset(&v->schema);
+  free(v);
+}
+
+static int version_new(const char *json_schema, bf_schema_version_t **out, bf_error_t *err) {
+  bf_schema_version_t *v = calloc(1, sizeof *v);
+  if (v == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  int status = bf_schema_from_json_schema(json_schema, strlen(json_schema), &v->schema, err);
+  if (status == BF_OK) status = bf_schema_fingerprint(&v->schema, v->fingerprint, err);
+  if (status == BF_OK && (v->json_schema = strdup(json_schema)) == NULL)
+    status = bf_error_set(err, BF_ENOMEM, "out of memory");
+  if (status != BF_OK) {
+    version_free(v);
+    return status;
+  }
+  *out = v;
+  return BF_OK;
+}
+
+/* Lists v as the current version (t->schema, json_schema and fingerprint follow). */
+static void version_push(bf_table_t *t, bf_schema_version_t *v) {
+  size_t n = __atomic_load_n(&t->n_versions, __ATOMIC_ACQUIRE);
+  t->versions[n] = v;
+  t->json_schema = v->json_schema;
+  t->schema = v->schema;
+  memcpy(t->fingerprint, v->fingerprint, sizeof t->fingerprint);
+  __atomic_store_n(&t->n_versions, n + 1, __ATOMIC_RELEASE);
+}
+
+const bf_schema_version_t *bf_table_find_version(const bf_table_t *t, const char *fingerprint) {
+  size_t n = __atomic_load_n(&t->n_versions, __ATOMIC_ACQUIRE);
+  for (size_t i = n; i-- > 0;)
+    if (strcmp(t->versions[i]->fingerprint, fingerprint) == 0) return t->versions[i];
+  return NULL;
+}
+
+const bf_schema_version_t *bf_table_current_version(const bf_table_t *t) {
+  size_t n = __atomic_load_n(&t->n_versions, __ATOMIC_ACQUIRE);
+  return n ? t->versions[n - 1] : NULL;
+}
+
 static void table_free(bf_table_t *t) {
   if (t == NULL) return;
-  free(t->json_schema);
-  bf_schema_reset(&t->schema);
+  for (size_t i = 0; i < t->n_versions; i++) version_free(t->versions[i]);
   for (size_t i = 0; i < t->n_partition_columns; i++) free(t->partition_columns[i]);
   free(t->partition_columns);
   if (t->snapshot_loaded) bf_delta_snapshot_reset(&t->snapshot);
@@ -38,14 +81,14 @@ static int table_new(const char *data_dir, const char *catalog, const char *sche
   snprintf(t->fqn, sizeof t->fqn, "%s.%s.%s", catalog, schema_name, table);
   snprintf(t->dir, sizeof t->dir, "%s/%s/%s/%s", data_dir, catalog, schema_name, table);
   t->created_at_ms = created_at_ms;
-  int status = bf_schema_from_json_schema(json_schema, strlen(json_schema), &t->schema, err);
+  bf_schema_version_t *v = NULL;
+  int status = version_new(json_schema, &v, err);
+  if (status == BF_OK) version_push(t, v);
   if (status == BF_OK)
     status = bf_schema_validate_partitions(&t->schema, partition_columns, n_partition_columns, err);
-  if (status == BF_OK) status = bf_schema_fingerprint(&t->schema, t->fingerprint, err);
   if (status == BF_OK) {
-    t->json_schema = strdup(json_schema);
     t->partition_columns = calloc(n_partition_columns + 1, sizeof *t->partition_columns);
-    if (t->json_schema == NULL || t->partition_columns == NULL)
+    if (t->partition_columns == NULL)
       status = bf_error_set(err, BF_ENOMEM, "out of memory");
     for (size_t i = 0; i < n_partition_columns && status == BF_OK; i++) {
       if ((t->partition_columns[i] = strdup(partition_columns[i])) == NULL)
@@ -69,6 +112,14 @@ static char *entry_json(const bf_table_t *t) {
                            "schema_name", t->schema_name, "table", t->table, "json_schema",
                            t->json_schema, "partition_columns", parts, "fingerprint",
                            t->fingerprint, "created_at_ms", (json_int_t)t->created_at_ms);
+  if (root && t->n_versions > 1) { /* every version, oldest first; the keys above are the last */
+    json_t *versions = json_array();
+    for (size_t i = 0; i < t->n_versions; i++)
+      json_array_append_new(versions, json_pack("{s:s, s:s}", "fingerprint",
+                                                t->versions[i]->fingerprint, "json_schema",
+                                                t->versions[i]->json_schema));
+    json_object_set_new(root, "schema_versions", versions);
+  }
   char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
   json_decref(root);
   return text;
@@ -96,10 +147,27 @@ static int table_from_file(const char *data_dir, const char *path, bf_table_t **
     size_t n = json_array_size(parts);
     const char **cols = calloc(n + 1, sizeof *cols);
     for (size_t i = 0; cols && i < n; i++) cols[i] = json_string_value(json_array_get(parts, i));
-    status = cols ? table_new(data_dir, catalog, schema_name, table, json_schema, cols, n,
-                              json_integer_value(json_object_get(root, "created_at_ms")), out, err)
+    json_t *versions = json_object_get(root, "schema_versions");
+    size_t n_versions = json_array_size(versions);
+    if (n_versions > BF_MAX_SCHEMA_VERSIONS) n_versions = 0;
+    const char *first = n_versions ? json_string_value(json_object_get(json_array_get(versions, 0),
+                                                                       "json_schema"))
+                                   : json_schema;
+    status = cols && first ? table_new(data_dir, catalog, schema_name, table, first, cols, n,
+                                       json_integer_value(json_object_get(root, "created_at_ms")),
+                                       out, err)
+           : cols ? bf_error_set(err, BF_ECORRUPT, "%s: malformed schema_versions", path)
                   : bf_error_set(err, BF_ENOMEM, "out of memory");
     free(cols);
+    for (size_t i = 1; status == BF_OK && i < n_versions; i++) {
+      const char *text_i =
+          json_string_value(json_object_get(json_array_get(versions, i), "json_schema"));
+      bf_schema_version_t *v = NULL;
+      status = text_i ? version_new(text_i, &v, err)
+                      : bf_error_set(err, BF_ECORRUPT, "%s: malformed schema_versions", path);
+      if (status == BF_OK) version_push(*out, v);
+      else table_free(*out);
+    }
     if (status == BF_OK && strcmp((*out)->fingerprint, fingerprint) != 0) {
       bf_error_set(err, BF_ECORRUPT, "%s: stored fingerprint %s differs from the schema's %s", path,
                    fingerprint, (*out)->fingerprint);
@@ -203,6 +271,30 @@ int bf_registry_open(bf_registry_t *r, const char *data_dir, bf_error_t *err) {
   return BF_OK;
 }
 
+int bf_registry_add_version(bf_registry_t *r, bf_table_t *t, const char *json_schema,
+                            bf_error_t *err) {
+  if (t->n_versions >= BF_MAX_SCHEMA_VERSIONS)
+    return bf_error_set(err, BF_EFULL, "table %s has %d schema versions, the most it may have",
+                        t->fqn, BF_MAX_SCHEMA_VERSIONS);
+  bf_schema_version_t *v = NULL;
+  BF_RETURN_NOT_OK(version_new(json_schema, &v, err));
+  int status = bf_schema_validate_partitions(&v->schema, (const char *const *)t->partition_columns,
+                                             t->n_partition_columns, err);
+  if (status != BF_OK) {
+    version_free(v);
+    return status;
+  }
+  version_push(t, v);
+  (void)r;
+  char entry[PATH_MAX + 32];
+  snprintf(entry, sizeof entry, "%s/_bifrost/table.json", t->dir);
+  char *text = entry_json(t);
+  status = text ? bf_fs_write_replace_file(entry, text, strlen(text), err)
+                : bf_error_set(err, BF_ENOMEM, "out of memory");
+  free(text);
+  return status;
+}
+
 void bf_registry_forget(bf_registry_t *r, bf_table_t *t) {
   pthread_mutex_lock(&r->mu);
   for (size_t i = 0; i < r->n_tables; i++) {
@@ -271,7 +363,7 @@ static int compare_existing(const bf_table_t *existing, const bf_table_t *candid
   if (strcmp(existing->fingerprint, candidate->fingerprint) != 0)
     return bf_error_set(err, BF_EMISMATCH,
                         "table %s is registered with fingerprint %s, request has %s "
-                        "(the schema changed; register it under a new table name)",
+                        "(the schema changed)",
                         existing->fqn, existing->fingerprint, candidate->fingerprint);
   int same = existing->n_partition_columns == candidate->n_partition_columns;
   for (size_t i = 0; same && i < existing->n_partition_columns; i++)
@@ -349,6 +441,10 @@ int bf_registry_register(bf_registry_t *r, const char *catalog, const char *sche
     goto done;
   }
   if (existing) {
+    /* Any schema version the table has had is accepted (producers of an older
+     * version keep working after an evolution). */
+    const bf_schema_version_t *known = bf_table_find_version(existing, candidate->fingerprint);
+    if (known && existing->n_versions > 1) strcpy(candidate->fingerprint, existing->fingerprint);
     status = compare_existing(existing, candidate, err);
     if (status == BF_OK) {
       *out = existing;

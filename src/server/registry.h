@@ -14,14 +14,26 @@
 #include "bifrost/delta.h"
 #include "bifrost/schema.h"
 
+/* One schema a table has had (schema evolution keeps every one). Immutable once
+ * listed in a table; freed with the table at bf_registry_close. */
+#define BF_MAX_SCHEMA_VERSIONS 64
+typedef struct bf_schema_version {
+  char fingerprint[33];
+  char *json_schema;              /* owned */
+  bf_schema_t schema;             /* owned */
+} bf_schema_version_t;
+
 typedef struct bf_table {
   char catalog[BF_NAMESPACE_MAX_BYTES + 1];
   char schema_name[BF_NAMESPACE_MAX_BYTES + 1];
   char table[BF_NAMESPACE_MAX_BYTES + 1];
   char fqn[3 * BF_NAMESPACE_MAX_BYTES + 3];
   char dir[PATH_MAX];
-  char *json_schema;              /* owned */
-  bf_schema_t schema;             /* owned */
+  char *json_schema;              /* the current version's (borrowed from versions) */
+  bf_schema_t schema;             /* the current version's (shallow copy; changes only under
+                                     mu and the store's work mutex) */
+  bf_schema_version_t *versions[BF_MAX_SCHEMA_VERSIONS]; /* [0] as created, last = current */
+  size_t n_versions;              /* atomic: versions are listed, never removed */
   char **partition_columns;       /* owned; user partition columns (not the date) */
   size_t n_partition_columns;
   char fingerprint[33];
@@ -65,8 +77,9 @@ bf_table_t *bf_registry_find(bf_registry_t *registry, const char *catalog,
  * server computes from json_schema (else BF_EINVAL naming both: client and server
  * disagree on the algorithm or the schema text). Creates the Delta table (version
  * 0) and the registry file for a new table (*created = 1); an existing table with
- * the same fingerprint and partition columns gives *created = 0; a different
- * fingerprint or partition column list is BF_EMISMATCH naming both. Losing a
+ * the same fingerprint (or one of its registered schema versions) and partition
+ * columns gives *created = 0; a different fingerprint or partition column list is
+ * BF_EMISMATCH naming both. Losing a
  * create race against another server adopts the winner's entry. On failure *out
  * and *created are untouched. Thread-safe. */
 int bf_registry_register(bf_registry_t *registry, const char *catalog, const char *schema_name,
@@ -74,6 +87,17 @@ int bf_registry_register(bf_registry_t *registry, const char *catalog, const cha
                          const char *const *partition_columns, size_t n_partition_columns,
                          const char *client_fingerprint, bf_table_t **out, int *created,
                          bf_error_t *err);
+
+/* The registered schema version with this fingerprint, or NULL. Lock-free. */
+const bf_schema_version_t *bf_table_find_version(const bf_table_t *table, const char *fingerprint);
+/* The current schema version. Lock-free. */
+const bf_schema_version_t *bf_table_current_version(const bf_table_t *table);
+
+/* Adds json_schema as the table's new current version (its partition columns must
+ * still be valid) and rewrites the registry entry. The caller holds table->mu and
+ * has checked that the change is allowed. BF_EFULL past BF_MAX_SCHEMA_VERSIONS. */
+int bf_registry_add_version(bf_registry_t *registry, bf_table_t *table, const char *json_schema,
+                            bf_error_t *err);
 
 /* Stops listing the table (its directory is gone): lookups no longer find it and
  * it can be registered anew. The entry itself stays valid until

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bifrost/ipc.h"
 #include "bifrost/v1/bifrost.pb-c.h"
@@ -16,6 +17,8 @@
 #include "server/server_stats.h"
 #include "server/service_auth.h"
 #include "server/table_store_internal.h"
+#include "server/table_evolve.h"
+#include "server/table_lifecycle.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -88,6 +91,10 @@ static void handle_register(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
   bf_table_t *t = NULL;
   int created = 0;
   int status = check_name(req->name, &err);
+  int merge = req->schema_mode && strcmp(req->schema_mode, "merge") == 0;
+  if (status == BF_OK && req->schema_mode && req->schema_mode[0] && !merge)
+    status = bf_error_set(&err, BF_EINVAL, "unknown schema_mode '%s' (\"merge\", or empty for strict)",
+                          req->schema_mode);
   if (status == BF_OK)
     status = bf__service_authorize(s, call, BF_VERB_WRITE, req->name->catalog,
                                    req->name->schema_name, req->name->table, &err);
@@ -97,6 +104,15 @@ static void handle_register(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
                                   (const char *const *)req->partition_columns,
                                   req->n_partition_columns, req->fingerprint, &t, &created,
                                   &err);
+  int evolved = 0;
+  if (status == BF_EMISMATCH && bf_store_register_mismatch(
+                                    s->store, s->registry, req->name->catalog,
+                                    req->name->schema_name, req->name->table, req->json_schema,
+                                    (const char *const *)req->partition_columns,
+                                    req->n_partition_columns, merge, &t, &err) == BF_OK) {
+    status = BF_OK;
+    evolved = 1;
+  }
   if (status == BF_OK) {
     pthread_mutex_lock(&t->mu);
     status = table_open(s, t, &err);
@@ -107,8 +123,11 @@ static void handle_register(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
   } else {
     if (created) BF_LOG_INFO("registered table %s (fingerprint %s)", t->fqn, t->fingerprint);
     Bifrost__V1__RegisterTableResponse resp = BIFROST__V1__REGISTER_TABLE_RESPONSE__INIT;
-    resp.status = created ? "created" : "already_exists";
-    resp.fingerprint = t->fingerprint;
+    resp.status = created ? "created" : evolved ? "evolved" : "already_exists";
+    /* A registered older version is answered with its own fingerprint. */
+    const bf_schema_version_t *known =
+        req->fingerprint && req->fingerprint[0] ? bf_table_find_version(t, req->fingerprint) : NULL;
+    resp.fingerprint = known ? (char *)known->fingerprint : t->fingerprint;
     reply_message(call, &resp.base);
   }
   bifrost__v1__register_table_request__free_unpacked(req, NULL);
@@ -148,7 +167,10 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
   }
   status = bf__service_authorize(s, call, BF_VERB_WRITE, t->catalog, t->schema_name, t->table, &err);
   if (status != BF_OK) goto done;
-  if (strcmp(req->fingerprint, t->fingerprint) != 0) {
+  /* Any registered schema version: an older version's batch is appended by
+   * column name, its rows null in the columns added since. */
+  const bf_schema_version_t *version_schema = bf_table_find_version(t, req->fingerprint);
+  if (version_schema == NULL) {
     status = bf_error_set(&err, BF_EMISMATCH,
                           "fingerprint mismatch for table %s: the table has %s, the batch has %s",
                           t->fqn, t->fingerprint, req->fingerprint[0] ? req->fingerprint : "(none)");
@@ -161,7 +183,7 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
   }
   status = bf_ipc_reader_create(req->arrow_ipc.data, req->arrow_ipc.len, &reader, &err);
   if (status == BF_OK) status = bf_ipc_reader_schema(reader, &batch_schema, &err);
-  if (status == BF_OK) status = bf_schema_to_arrow(&t->schema, &table_schema, &err);
+  if (status == BF_OK) status = bf_schema_to_arrow(&version_schema->schema, &table_schema, &err);
   if (status == BF_OK) status = bf_batch_check_schema(&table_schema, &batch_schema, &err);
   while (status == BF_OK) {
     struct ArrowArray batch;
@@ -251,6 +273,32 @@ static int send_chunk(void *ctx, const uint8_t *data, size_t size) {
 
 static int client_gone(void *ctx) { return bf_rpc_call_cancelled(ctx); }
 
+/* Every table a query names passes the caller's read grant; a name
+ * "<table>@v<N>" (time travel) also gets its view over version N's files built
+ * here, before the statement is planned. */
+static int query_table_check(void *ctx, const char *catalog, const char *schema_name,
+                             const char *table, bf_error_t *err) {
+  bf__query_access_t *access = ctx;
+  char base[BF_NAMESPACE_MAX_BYTES + 1];
+  int64_t version = 0;
+  if (!bf_store_parse_version_name(table, base, sizeof base, &version))
+    return bf__service_query_table_check(ctx, catalog, schema_name, table, err);
+  BF_RETURN_NOT_OK(bf__service_query_table_check(ctx, catalog, schema_name, base, err));
+  bf_registry_t *r = access->service->registry;
+  bf_table_t *t = NULL;
+  pthread_mutex_lock(&r->mu);
+  for (size_t i = 0; i < r->n_tables && t == NULL; i++)
+    if (strcasecmp(r->tables[i]->catalog, catalog) == 0 &&
+        strcasecmp(r->tables[i]->schema_name, schema_name) == 0 &&
+        strcasecmp(r->tables[i]->table, base) == 0)
+      t = r->tables[i];
+  pthread_mutex_unlock(&r->mu);
+  if (t == NULL)
+    return bf_error_set(err, BF_ENOTFOUND, "table %s.%s.%s is not registered (named as %s)",
+                        catalog, schema_name, base, table);
+  return bf_store_version_view(access->service->store, t, version, err);
+}
+
 static void handle_query(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes, size_t size) {
   bf_error_t err;
   bf_error_init(&err);
@@ -312,7 +360,7 @@ static void handle_query(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *re
     bf__query_access_t access = {.service = s, .call = call};
     status = bf_engine_query(s->engine, req->sql, params, req->n_params,
                              bf_rpc_call_time_left(call), client_gone, send_chunk, call,
-                             bf__service_query_table_check, &access, &rows, &err);
+                             query_table_check, &access, &rows, &err);
   }
   free(params);
   if (status == BF_OK)
@@ -328,6 +376,8 @@ typedef struct info_storage {
   Bifrost__V1__TableInfo info;
   Bifrost__V1__TableName name;
   char *arrow_schema_json;
+  char *fingerprints[BF_MAX_SCHEMA_VERSIONS];
+  size_t n_versions;
 } info_storage_t;
 
 static void fill_info(const bf_service_t *s, bf_table_t *t, info_storage_t *st) {
@@ -342,9 +392,15 @@ static void fill_info(const bf_service_t *s, bf_table_t *t, info_storage_t *st) 
   st->info.fingerprint = t->fingerprint;
   st->info.n_partition_columns = t->n_partition_columns;
   st->info.partition_columns = t->partition_columns;
-  st->info.json_schema = t->json_schema;
+  const bf_schema_version_t *current = bf_table_current_version(t);
+  st->info.fingerprint = (char *)current->fingerprint;
+  st->info.json_schema = current->json_schema;
+  st->n_versions = __atomic_load_n(&t->n_versions, __ATOMIC_ACQUIRE);
+  for (size_t i = 0; i < st->n_versions; i++) st->fingerprints[i] = t->versions[i]->fingerprint;
+  st->info.n_schema_fingerprints = st->n_versions;
+  st->info.schema_fingerprints = st->fingerprints;
   st->arrow_schema_json = NULL;
-  bf_schema_parse_json(&t->schema, &st->arrow_schema_json, NULL);
+  bf_schema_parse_json(&current->schema, &st->arrow_schema_json, NULL);
   st->info.arrow_schema_json = st->arrow_schema_json ? st->arrow_schema_json : "{}";
   /* Relative to the data directory: queries learn nothing about the host. */
   size_t root = strlen(s->registry->data_dir);
@@ -497,6 +553,124 @@ static void handle_maintain(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
   bifrost__v1__maintain_table_request__free_unpacked(req, NULL);
 }
 
+/* ---- TableHistory / TruncateTable / DropTable --------------------------------------------- */
+
+/* Name check, grant (before the lookup: no answer tells a caller without the
+ * grant whether the table exists), lookup and, for destructive calls, the
+ * confirmation: confirm must spell the table's full name. */
+static bf_table_t *lifecycle_target(bf_service_t *s, bf_rpc_call_t *call,
+                                    const Bifrost__V1__TableName *name, int verb,
+                                    const char *confirm, bf_error_t *err) {
+  if (check_name(name, err) != BF_OK ||
+      bf__service_authorize(s, call, verb, name->catalog, name->schema_name, name->table, err) !=
+          BF_OK)
+    return NULL;
+  bf_table_t *t = lookup(s, name, err);
+  if (t != NULL && confirm != NULL && strcmp(confirm, t->fqn) != 0) {
+    bf_error_set(err, BF_EINVAL, "confirm must be the table's full name '%s' (got '%s')", t->fqn,
+                 confirm);
+    return NULL;
+  }
+  return t;
+}
+
+static void handle_history(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes,
+                           size_t size) {
+  bf_error_t err;
+  bf_error_init(&err);
+  Bifrost__V1__TableHistoryRequest *req =
+      bifrost__v1__table_history_request__unpack(NULL, size, req_bytes);
+  if (req == NULL) {
+    bf_rpc_call_finish(call, BF_EINVAL, "malformed TableHistoryRequest");
+    return;
+  }
+  if (refuse_cut_text(call, &req->base, size)) {
+    bifrost__v1__table_history_request__free_unpacked(req, NULL);
+    return;
+  }
+  bf_delta_version_info_t *infos = NULL;
+  size_t n = 0;
+  bf_table_t *t = lifecycle_target(s, call, req->name, BF_VERB_READ, NULL, &err);
+  int status = t ? bf_store_history(s->store, t, &infos, &n, &err) : err.status;
+  Bifrost__V1__TableVersion *versions = status == BF_OK ? calloc(n ? n : 1, sizeof *versions) : NULL;
+  Bifrost__V1__TableVersion **ptrs = status == BF_OK ? calloc(n ? n : 1, sizeof *ptrs) : NULL;
+  if (status == BF_OK && (versions == NULL || ptrs == NULL))
+    status = bf_error_set(&err, BF_ENOMEM, "out of memory");
+  if (status != BF_OK) {
+    fail(call, &err);
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      Bifrost__V1__TableVersion init = BIFROST__V1__TABLE_VERSION__INIT;
+      versions[i] = init;
+      versions[i].version = infos[i].version;
+      versions[i].timestamp_ms = infos[i].timestamp_ms;
+      versions[i].operation = infos[i].operation;
+      versions[i].rows_added = infos[i].rows_added;
+      versions[i].rows_removed = infos[i].rows_removed;
+      versions[i].files_added = infos[i].files_added;
+      versions[i].files_removed = infos[i].files_removed;
+      versions[i].schema_version = infos[i].schema_version;
+      versions[i].data_change = infos[i].data_change;
+      ptrs[i] = &versions[i];
+    }
+    Bifrost__V1__TableHistoryResponse resp = BIFROST__V1__TABLE_HISTORY_RESPONSE__INIT;
+    resp.n_versions = n;
+    resp.versions = ptrs;
+    reply_message(call, &resp.base);
+  }
+  free(ptrs);
+  free(versions);
+  free(infos);
+  bifrost__v1__table_history_request__free_unpacked(req, NULL);
+}
+
+static void handle_truncate(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes,
+                            size_t size) {
+  bf_error_t err;
+  bf_error_init(&err);
+  Bifrost__V1__TruncateTableRequest *req =
+      bifrost__v1__truncate_table_request__unpack(NULL, size, req_bytes);
+  if (req == NULL) {
+    bf_rpc_call_finish(call, BF_EINVAL, "malformed TruncateTableRequest");
+    return;
+  }
+  if (refuse_cut_text(call, &req->base, size)) {
+    bifrost__v1__truncate_table_request__free_unpacked(req, NULL);
+    return;
+  }
+  Bifrost__V1__TruncateTableResponse resp = BIFROST__V1__TRUNCATE_TABLE_RESPONSE__INIT;
+  bf_table_t *t = lifecycle_target(s, call, req->name, BF_VERB_ADMIN, req->confirm, &err);
+  int status = t ? bf_store_truncate(s->store, t, &resp.delta_version, &resp.files_removed,
+                                     &resp.rows_removed, &err)
+                 : err.status;
+  if (status != BF_OK) fail(call, &err);
+  else reply_message(call, &resp.base);
+  bifrost__v1__truncate_table_request__free_unpacked(req, NULL);
+}
+
+static void handle_drop(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes,
+                        size_t size) {
+  bf_error_t err;
+  bf_error_init(&err);
+  Bifrost__V1__DropTableRequest *req = bifrost__v1__drop_table_request__unpack(NULL, size, req_bytes);
+  if (req == NULL) {
+    bf_rpc_call_finish(call, BF_EINVAL, "malformed DropTableRequest");
+    return;
+  }
+  if (refuse_cut_text(call, &req->base, size)) {
+    bifrost__v1__drop_table_request__free_unpacked(req, NULL);
+    return;
+  }
+  Bifrost__V1__DropTableResponse resp = BIFROST__V1__DROP_TABLE_RESPONSE__INIT;
+  bf_table_t *t = lifecycle_target(s, call, req->name, BF_VERB_ADMIN, req->confirm, &err);
+  int status = t ? bf_store_drop(s->store, t, req->discard_wal, &resp.rows_discarded,
+                                 &resp.files_deleted, &err)
+                 : err.status;
+  if (status != BF_OK) fail(call, &err);
+  else reply_message(call, &resp.base);
+  bifrost__v1__drop_table_request__free_unpacked(req, NULL);
+}
+
 void bf_service_handle(void *ctx, bf_rpc_call_t *call, const char *method, const uint8_t *request,
                        size_t request_size) {
   bf_service_t *s = ctx;
@@ -512,6 +686,12 @@ void bf_service_handle(void *ctx, bf_rpc_call_t *call, const char *method, const
     handle_describe(s, call, request, request_size);
   else if (strcmp(method, BF_RPC_METHOD_MAINTAIN_TABLE) == 0)
     handle_maintain(s, call, request, request_size);
+  else if (strcmp(method, BF_RPC_METHOD_TABLE_HISTORY) == 0)
+    handle_history(s, call, request, request_size);
+  else if (strcmp(method, BF_RPC_METHOD_DROP_TABLE) == 0)
+    handle_drop(s, call, request, request_size);
+  else if (strcmp(method, BF_RPC_METHOD_TRUNCATE_TABLE) == 0)
+    handle_truncate(s, call, request, request_size);
   else if (strcmp(method, BF_RPC_METHOD_LOGIN) == 0)
     bf__service_handle_login(s, call, request, request_size);
   else if (strcmp(method, BF_RPC_METHOD_SERVER_STATS) == 0)

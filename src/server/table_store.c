@@ -138,7 +138,8 @@ int bf__store_publish(bf_store_t *s, bf_table_t *t, const char *drop_tail, bf_er
   char *own = NULL;
   bf_error_t ignored;
   bf_error_init(&ignored);
-  int mixed = bf_delta_schema_string(&t->schema, &own, &ignored) != BF_OK ||
+  int mixed = t->n_versions > 1 || /* older files lack the columns added since */
+              bf_delta_schema_string(&t->schema, &own, &ignored) != BF_OK ||
               (t->snapshot.schema_string && strcmp(t->snapshot.schema_string, own) != 0);
   free(own);
   int status = bf_engine_set_table_view(s->engine, t->catalog, t->schema_name, t->table, t->dir,
@@ -373,7 +374,7 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
 
 int bf_store_open_table(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
   if (t->dropped)
-    return bf_error_set(err, BF_ENOTFOUND, "table %s was removed (its directory is gone)", t->fqn);
+    return bf_error_set(err, BF_ENOTFOUND, "table %s was dropped (or its directory removed)", t->fqn);
   if (t->store && t->store->opened) return BF_OK;
   if (t->store == NULL) {
     bf_table_store_t *ts = calloc(1, sizeof *ts);

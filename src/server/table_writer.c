@@ -221,6 +221,10 @@ static void tend_table(bf_store_t *s, bf_table_t *t, int64_t now_us) {
   if (!open) return;
   bf_table_store_t *ts = t->store;
   pthread_mutex_lock(&ts->work_mu);
+  if (t->dropped) { /* dropped since the check above (set with work_mu held) */
+    pthread_mutex_unlock(&ts->work_mu);
+    return;
+  }
   if (due && now_us >= ts->retry_flush_at_us) {
     int64_t rows = 0;
     if (bf__store_flush(s, t, &rows, &err) != BF_OK) {
