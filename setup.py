@@ -62,7 +62,8 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
-warnings = ["-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"]
+warnings = ["-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers",
+            "-Werror=implicit-function-declaration"]  # always a bug: an undefined symbol at import
 if os.environ.get("BIFROST_WERROR") == "1":
     warnings.append("-Werror")
 

@@ -647,7 +647,7 @@ static PyObject *Channel_server_stats(ChannelObject *self, PyObject *args, PyObj
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:server_stats", keywords, &timeout_obj)) return NULL;
   if (channel_ready(self) < 0) return NULL;
   double timeout;
-  if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
+  if (core_parse_timeout(timeout_obj, &timeout) < 0) return NULL;
   char *json = NULL;
   bf_error_t err;
   bf_error_init(&err);
@@ -655,7 +655,7 @@ static PyObject *Channel_server_stats(ChannelObject *self, PyObject *args, PyObj
   Py_BEGIN_ALLOW_THREADS
   status = bf_client_server_stats(self->channel, timeout, &json, &err);
   Py_END_ALLOW_THREADS
-  if (status != BF_OK) return raise_status(state_of_type(Py_TYPE(self)), status, &err);
+  if (status != BF_OK) return core_raise_status(core_state_of_type(Py_TYPE(self)), status, &err);
   return str_from_malloced(json);
 }
 
@@ -745,7 +745,7 @@ static PyObject *Channel_table_lifecycle(ChannelObject *self, PyObject *args, Py
     return NULL;
   if (channel_ready(self) < 0) return NULL;
   double timeout;
-  if (parse_timeout(timeout_obj, &timeout) < 0) return NULL;
+  if (core_parse_timeout(timeout_obj, &timeout) < 0) return NULL;
   int which = strcmp(op, "history") == 0 ? 0 : strcmp(op, "truncate") == 0 ? 1
               : strcmp(op, "drop") == 0    ? 2 : -1;
   if (which < 0) {
@@ -764,7 +764,7 @@ static PyObject *Channel_table_lifecycle(ChannelObject *self, PyObject *args, Py
   else
     status = bf_client_drop_table(self->channel, &name, confirm, discard_wal, timeout, &json, &err);
   Py_END_ALLOW_THREADS
-  if (status != BF_OK) return raise_status(state_of_type(Py_TYPE(self)), status, &err);
+  if (status != BF_OK) return core_raise_status(core_state_of_type(Py_TYPE(self)), status, &err);
   return str_from_malloced(json);
 }
 
