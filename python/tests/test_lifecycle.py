@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 
 import pytest
 from deltalake import DeltaTable
@@ -15,7 +16,8 @@ from bifrost import BifrostError, DatasetClient, DatasetProducer, GrpcConfig, Ta
 
 from conftest import ServerProcess, server_binary
 
-BIG_QUERY = "SELECT range AS i FROM range(3000000)"
+# Seconds of work and a one-row answer: a call that is running, not streaming, at SIGTERM.
+LONG_QUERY = "SELECT count(*) AS n FROM range(12000) a, range(12500) b WHERE hash(a.range + b.range) >= 0"
 
 
 class Item(BaseModel):
@@ -57,19 +59,22 @@ def test_bad_shutdown_timeout_is_a_usage_error(tmp_path, value):
 
 
 def test_sigterm_lets_a_running_query_finish_refuses_new_calls_and_flushes(tmp_path):
-    srv = ServerProcess(tmp_path / "data", args=["--shutdown-timeout", "60", "--flush-interval", "3600"])
+    srv = ServerProcess(tmp_path / "data", args=["--shutdown-timeout", "120", "--flush-interval", "3600"])
     try:
         insert_items(srv.uri, 100)
         with DatasetClient(GrpcConfig(srv.uri)) as client:
             assert client.describe_dataset("life", "cycle", "items")["tail_rows"] == 100
-            result = client.sql(BIG_QUERY)
-            reader = result.to_reader()
-            first = reader.read_next_batch()  # the call is running on the server now
+            answer = {}
+            worker = threading.Thread(target=lambda: answer.update(
+                rows=client.sql(LONG_QUERY).to_arrow().to_pylist()))
+            worker.start()
+            while client.server_stats()["queries_running"] == 0:  # the long query is running now
+                assert worker.is_alive()
             srv.proc.send_signal(signal.SIGTERM)
             while not refused_new_call(srv.uri):
                 pass
-            rows = first.num_rows + sum(batch.num_rows for batch in reader)
-        assert rows == 3_000_000
+            worker.join(timeout=300)
+        assert answer["rows"] == [{"n": 150_000_000}]  # finished during the drain, not cancelled
         assert srv.proc.wait(timeout=120) == 0
     finally:
         srv.stop()

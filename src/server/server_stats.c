@@ -99,7 +99,7 @@ static void fill_stats(bf_table_t *t, stats_storage_t *st) {
   if (ts) {
     for (size_t i = 0; i < ts->n_gens; i++) {
       st->stats.tail_rows += ts->gens[i]->rows;
-      st->stats.tail_bytes += ts->gens[i]->bytes;
+      st->stats.tail_bytes += ts->gens[i]->decoded_bytes;
     }
     const bf_table_counters_t *c = &ts->counters;
     st->stats.rows_acknowledged = bf_stats_get(&c->rows_acked);
