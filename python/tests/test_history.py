@@ -85,6 +85,16 @@ def test_read_at_a_version_sees_exactly_that_version(grpc, unique_table):
     v3 = flush(admin, cfg, "flush", "optimize")["delta_version"]
     assert ids(client.read(version=v3)) == list(range(12))
     assert ids(client.read(version=v1)) == list(range(6))
+    # The facade and the asyncio face take the same version.
+    from bifrost import Bifrost
+    import asyncio
+    facade = Bifrost(cfg, grpc)
+    try:
+        assert ids(facade.read(version=v1)) == list(range(6))
+        assert [h["version"] for h in facade.history()][-1] == v3
+        assert ids(asyncio.run(client.read_async(version=v1))) == list(range(6))
+    finally:
+        facade.close()
     # The same through SQL, with the name spelled in any case.
     table = f'{cfg.catalog}.{cfg.schema_name}."{cfg.table.upper()}@V{v1}"'
     result = client.sql(f"SELECT count(*) AS n, min(id) AS lo FROM {table}").to_arrow().to_pylist()
