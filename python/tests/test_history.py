@@ -85,6 +85,16 @@ def test_read_at_a_version_sees_exactly_that_version(grpc, unique_table):
     v3 = flush(admin, cfg, "flush", "optimize")["delta_version"]
     assert ids(client.read(version=v3)) == list(range(12))
     assert ids(client.read(version=v1)) == list(range(6))
+    # The facade and the asyncio face take the same version.
+    from bifrost import Bifrost
+    import asyncio
+    facade = Bifrost(cfg, grpc)
+    try:
+        assert ids(facade.read(version=v1)) == list(range(6))
+        assert [h["version"] for h in facade.history()][-1] == v3
+        assert ids(asyncio.run(client.read_async(version=v1))) == list(range(6))
+    finally:
+        facade.close()
     # The same through SQL, with the name spelled in any case.
     table = f'{cfg.catalog}.{cfg.schema_name}."{cfg.table.upper()}@V{v1}"'
     result = client.sql(f"SELECT count(*) AS n, min(id) AS lo FROM {table}").to_arrow().to_pylist()
@@ -165,3 +175,29 @@ def test_time_travel_keeps_the_read_grant(tmp_path):
             reader.history("tt", "hist", "absent")  # no grant: existence is not revealed
     finally:
         server.stop()
+
+
+def test_concurrent_queries_of_the_same_version(grpc, unique_table):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg = make_config(unique_table)
+    insert(grpc, cfg, range(20))
+    admin = DatasetClient(grpc)
+    v1 = flush(admin, cfg)["delta_version"]
+    insert(grpc, cfg, range(20, 30))
+    v2 = flush(admin, cfg)["delta_version"]
+    client = DatasetClient(grpc, cfg)
+
+    def count(i: int) -> int:
+        version = v1 if i % 2 else v2
+        return (version, len(client.read(version=version)))
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(count, range(200)))
+    assert all(n == (20 if version == v1 else 30) for version, n in results)
+    both = client.sql(f'SELECT (SELECT count(*) FROM tt.hist."{cfg.table}@v{v1}") AS a, '
+                      f'(SELECT count(*) FROM tt.hist."{cfg.table}@v{v2}") AS b').to_arrow().to_pylist()
+    assert both == [{"a": 20, "b": 30}]
+    names = " UNION ALL ".join(f'SELECT 1 FROM tt.hist."{cfg.table}@v{v1}"' for _ in range(17))
+    with pytest.raises(QueryError, match="at most 16 table versions"):
+        client.sql(names)

@@ -16,6 +16,7 @@
 #include "server/log.h"
 #include "server/server_stats.h"
 #include "server/service_auth.h"
+#include "server/service_internal.h"
 #include "server/table_store_internal.h"
 #include "server/table_evolve.h"
 #include "server/table_lifecycle.h"
@@ -276,9 +277,17 @@ static int client_gone(void *ctx) { return bf_rpc_call_cancelled(ctx); }
 /* Every table a query names passes the caller's read grant; a name
  * "<table>@v<N>" (time travel) also gets its view over version N's files built
  * here, before the statement is planned. */
+#define MAX_VERSION_VIEWS 16
+typedef struct query_ctx {
+  bf__query_access_t access; /* first: bf__service_query_table_check takes it */
+  char versions[MAX_VERSION_VIEWS][3 * BF_NAMESPACE_MAX_BYTES + 40]; /* views in use */
+  size_t n_versions;
+} query_ctx_t;
+
 static int query_table_check(void *ctx, const char *catalog, const char *schema_name,
                              const char *table, bf_error_t *err) {
-  bf__query_access_t *access = ctx;
+  query_ctx_t *q = ctx;
+  bf__query_access_t *access = &q->access;
   char base[BF_NAMESPACE_MAX_BYTES + 1];
   int64_t version = 0;
   if (!bf_store_parse_version_name(table, base, sizeof base, &version))
@@ -296,7 +305,13 @@ static int query_table_check(void *ctx, const char *catalog, const char *schema_
   if (t == NULL)
     return bf_error_set(err, BF_ENOTFOUND, "table %s.%s.%s is not registered (named as %s)",
                         catalog, schema_name, base, table);
-  return bf_store_version_view(access->service->store, t, version, err);
+  if (q->n_versions == MAX_VERSION_VIEWS)
+    return bf_error_set(err, BF_EINVAL, "a query may name at most %d table versions",
+                        MAX_VERSION_VIEWS);
+  int status = bf_store_version_view(access->service->store, t, version, q->versions[q->n_versions],
+                                     sizeof q->versions[0], err);
+  if (status == BF_OK) q->n_versions++;
+  return status;
 }
 
 static void handle_query(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes, size_t size) {
@@ -357,10 +372,18 @@ static void handle_query(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *re
   int64_t rows = 0;
   if (status == BF_OK)
   {
-    bf__query_access_t access = {.service = s, .call = call};
-    status = bf_engine_query(s->engine, req->sql, params, req->n_params,
-                             bf_rpc_call_time_left(call), client_gone, send_chunk, call,
-                             query_table_check, &access, &rows, &err);
+    query_ctx_t *q = calloc(1, sizeof *q);
+    if (q == NULL) {
+      status = bf_error_set(&err, BF_ENOMEM, "out of memory");
+    } else {
+      q->access.service = s;
+      q->access.call = call;
+      status = bf_engine_query(s->engine, req->sql, params, req->n_params,
+                               bf_rpc_call_time_left(call), client_gone, send_chunk, call,
+                               query_table_check, q, &rows, &err);
+      for (size_t i = 0; i < q->n_versions; i++) bf_store_version_view_release(s->store, q->versions[i]);
+      free(q);
+    }
   }
   free(params);
   if (status == BF_OK)
@@ -553,122 +576,17 @@ static void handle_maintain(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
   bifrost__v1__maintain_table_request__free_unpacked(req, NULL);
 }
 
-/* ---- TableHistory / TruncateTable / DropTable --------------------------------------------- */
+/* ---- helpers shared with service_lifecycle.c (service_internal.h) ------------------------- */
 
-/* Name check, grant (before the lookup: no answer tells a caller without the
- * grant whether the table exists), lookup and, for destructive calls, the
- * confirmation: confirm must spell the table's full name. */
-static bf_table_t *lifecycle_target(bf_service_t *s, bf_rpc_call_t *call,
-                                    const Bifrost__V1__TableName *name, int verb,
-                                    const char *confirm, bf_error_t *err) {
-  if (check_name(name, err) != BF_OK ||
-      bf__service_authorize(s, call, verb, name->catalog, name->schema_name, name->table, err) !=
-          BF_OK)
-    return NULL;
-  bf_table_t *t = lookup(s, name, err);
-  if (t != NULL && confirm != NULL && strcmp(confirm, t->fqn) != 0) {
-    bf_error_set(err, BF_EINVAL, "confirm must be the table's full name '%s' (got '%s')", t->fqn,
-                 confirm);
-    return NULL;
-  }
-  return t;
+void bf__service_reply(bf_rpc_call_t *call, const ProtobufCMessage *msg) { reply_message(call, msg); }
+int bf__service_refuse_cut_text(bf_rpc_call_t *call, const ProtobufCMessage *msg, size_t size) {
+  return refuse_cut_text(call, msg, size);
 }
-
-static void handle_history(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes,
-                           size_t size) {
-  bf_error_t err;
-  bf_error_init(&err);
-  Bifrost__V1__TableHistoryRequest *req =
-      bifrost__v1__table_history_request__unpack(NULL, size, req_bytes);
-  if (req == NULL) {
-    bf_rpc_call_finish(call, BF_EINVAL, "malformed TableHistoryRequest");
-    return;
-  }
-  if (refuse_cut_text(call, &req->base, size)) {
-    bifrost__v1__table_history_request__free_unpacked(req, NULL);
-    return;
-  }
-  bf_delta_version_info_t *infos = NULL;
-  size_t n = 0;
-  bf_table_t *t = lifecycle_target(s, call, req->name, BF_VERB_READ, NULL, &err);
-  int status = t ? bf_store_history(s->store, t, &infos, &n, &err) : err.status;
-  Bifrost__V1__TableVersion *versions = status == BF_OK ? calloc(n ? n : 1, sizeof *versions) : NULL;
-  Bifrost__V1__TableVersion **ptrs = status == BF_OK ? calloc(n ? n : 1, sizeof *ptrs) : NULL;
-  if (status == BF_OK && (versions == NULL || ptrs == NULL))
-    status = bf_error_set(&err, BF_ENOMEM, "out of memory");
-  if (status != BF_OK) {
-    fail(call, &err);
-  } else {
-    for (size_t i = 0; i < n; i++) {
-      Bifrost__V1__TableVersion init = BIFROST__V1__TABLE_VERSION__INIT;
-      versions[i] = init;
-      versions[i].version = infos[i].version;
-      versions[i].timestamp_ms = infos[i].timestamp_ms;
-      versions[i].operation = infos[i].operation;
-      versions[i].rows_added = infos[i].rows_added;
-      versions[i].rows_removed = infos[i].rows_removed;
-      versions[i].files_added = infos[i].files_added;
-      versions[i].files_removed = infos[i].files_removed;
-      versions[i].schema_version = infos[i].schema_version;
-      versions[i].data_change = infos[i].data_change;
-      ptrs[i] = &versions[i];
-    }
-    Bifrost__V1__TableHistoryResponse resp = BIFROST__V1__TABLE_HISTORY_RESPONSE__INIT;
-    resp.n_versions = n;
-    resp.versions = ptrs;
-    reply_message(call, &resp.base);
-  }
-  free(ptrs);
-  free(versions);
-  free(infos);
-  bifrost__v1__table_history_request__free_unpacked(req, NULL);
+int bf__service_check_name(const Bifrost__V1__TableName *name, bf_error_t *err) {
+  return check_name(name, err);
 }
-
-static void handle_truncate(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes,
-                            size_t size) {
-  bf_error_t err;
-  bf_error_init(&err);
-  Bifrost__V1__TruncateTableRequest *req =
-      bifrost__v1__truncate_table_request__unpack(NULL, size, req_bytes);
-  if (req == NULL) {
-    bf_rpc_call_finish(call, BF_EINVAL, "malformed TruncateTableRequest");
-    return;
-  }
-  if (refuse_cut_text(call, &req->base, size)) {
-    bifrost__v1__truncate_table_request__free_unpacked(req, NULL);
-    return;
-  }
-  Bifrost__V1__TruncateTableResponse resp = BIFROST__V1__TRUNCATE_TABLE_RESPONSE__INIT;
-  bf_table_t *t = lifecycle_target(s, call, req->name, BF_VERB_ADMIN, req->confirm, &err);
-  int status = t ? bf_store_truncate(s->store, t, &resp.delta_version, &resp.files_removed,
-                                     &resp.rows_removed, &err)
-                 : err.status;
-  if (status != BF_OK) fail(call, &err);
-  else reply_message(call, &resp.base);
-  bifrost__v1__truncate_table_request__free_unpacked(req, NULL);
-}
-
-static void handle_drop(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes,
-                        size_t size) {
-  bf_error_t err;
-  bf_error_init(&err);
-  Bifrost__V1__DropTableRequest *req = bifrost__v1__drop_table_request__unpack(NULL, size, req_bytes);
-  if (req == NULL) {
-    bf_rpc_call_finish(call, BF_EINVAL, "malformed DropTableRequest");
-    return;
-  }
-  if (refuse_cut_text(call, &req->base, size)) {
-    bifrost__v1__drop_table_request__free_unpacked(req, NULL);
-    return;
-  }
-  Bifrost__V1__DropTableResponse resp = BIFROST__V1__DROP_TABLE_RESPONSE__INIT;
-  bf_table_t *t = lifecycle_target(s, call, req->name, BF_VERB_ADMIN, req->confirm, &err);
-  int status = t ? bf_store_drop(s->store, t, req->discard_wal, &resp.rows_discarded,
-                                 &resp.files_deleted, &err)
-                 : err.status;
-  if (status != BF_OK) fail(call, &err);
-  else reply_message(call, &resp.base);
-  bifrost__v1__drop_table_request__free_unpacked(req, NULL);
+bf_table_t *bf__service_lookup(bf_service_t *s, const Bifrost__V1__TableName *name, bf_error_t *err) {
+  return lookup(s, name, err);
 }
 
 void bf_service_handle(void *ctx, bf_rpc_call_t *call, const char *method, const uint8_t *request,
@@ -687,11 +605,11 @@ void bf_service_handle(void *ctx, bf_rpc_call_t *call, const char *method, const
   else if (strcmp(method, BF_RPC_METHOD_MAINTAIN_TABLE) == 0)
     handle_maintain(s, call, request, request_size);
   else if (strcmp(method, BF_RPC_METHOD_TABLE_HISTORY) == 0)
-    handle_history(s, call, request, request_size);
+    bf__service_handle_history(s, call, request, request_size);
   else if (strcmp(method, BF_RPC_METHOD_DROP_TABLE) == 0)
-    handle_drop(s, call, request, request_size);
+    bf__service_handle_drop(s, call, request, request_size);
   else if (strcmp(method, BF_RPC_METHOD_TRUNCATE_TABLE) == 0)
-    handle_truncate(s, call, request, request_size);
+    bf__service_handle_truncate(s, call, request, request_size);
   else if (strcmp(method, BF_RPC_METHOD_LOGIN) == 0)
     bf__service_handle_login(s, call, request, request_size);
   else if (strcmp(method, BF_RPC_METHOD_SERVER_STATS) == 0)

@@ -50,7 +50,54 @@ int bf_store_parse_version_name(const char *name, char *base, size_t cap, int64_
   return 1;
 }
 
-int bf_store_version_view(bf_store_t *s, bf_table_t *t, int64_t version, bf_error_t *err) {
+/* Version views in use by running queries: a view is dropped when its last user
+ * is done, so they do not pile up in the query database. */
+typedef struct view_use {
+  char name[3 * BF_NAMESPACE_MAX_BYTES + 40]; /* catalog.schema.table@vN */
+  char catalog[BF_NAMESPACE_MAX_BYTES + 1], schema_name[BF_NAMESPACE_MAX_BYTES + 1];
+  char view[BF_NAMESPACE_MAX_BYTES + 32];
+  int users;
+} view_use_t;
+
+static pthread_mutex_t views_mu = PTHREAD_MUTEX_INITIALIZER;
+static view_use_t *views;
+static size_t n_views;
+
+/* Counts a user of the view; 0 or BF_ENOMEM. Caller holds views_mu. */
+static int view_acquire(const bf_table_t *t, const char *view, const char *name) {
+  for (size_t i = 0; i < n_views; i++)
+    if (strcmp(views[i].name, name) == 0) {
+      views[i].users++;
+      return BF_OK;
+    }
+  view_use_t *grown = realloc(views, (n_views + 1) * sizeof *grown);
+  if (grown == NULL) return BF_ENOMEM;
+  views = grown;
+  view_use_t *u = &views[n_views++];
+  memset(u, 0, sizeof *u);
+  snprintf(u->name, sizeof u->name, "%s", name);
+  snprintf(u->catalog, sizeof u->catalog, "%s", t->catalog);
+  snprintf(u->schema_name, sizeof u->schema_name, "%s", t->schema_name);
+  snprintf(u->view, sizeof u->view, "%s", view);
+  u->users = 1;
+  return BF_OK;
+}
+
+void bf_store_version_view_release(bf_store_t *s, const char *name) {
+  pthread_mutex_lock(&views_mu);
+  for (size_t i = 0; i < n_views; i++) {
+    if (strcmp(views[i].name, name) != 0) continue;
+    if (--views[i].users == 0) {
+      bf_engine_drop_table_view(s->engine, views[i].catalog, views[i].schema_name, views[i].view);
+      views[i] = views[--n_views];
+    }
+    break;
+  }
+  pthread_mutex_unlock(&views_mu);
+}
+
+int bf_store_version_view(bf_store_t *s, bf_table_t *t, int64_t version, char *used, size_t cap,
+                          bf_error_t *err) {
   BF_RETURN_NOT_OK(open_locked(s, t, err));
   bf_delta_snapshot_t snap = {0};
   int status = bf_delta_snapshot_load_at(t->dir, version, read_checkpoint, s->engine, &snap, err);
@@ -72,12 +119,22 @@ int bf_store_version_view(bf_store_t *s, bf_table_t *t, int64_t version, bf_erro
       present = &t->versions[i]->schema;
     free(text);
   }
-  pthread_mutex_lock(&t->mu); /* t->schema changes only under it */
-  status = bf_engine_set_version_view(s->engine, t->catalog, t->schema_name, name, t->dir,
-                                      &t->schema, present,
-                                      (const char *const *)t->partition_columns,
-                                      t->n_partition_columns, snap.files, snap.n_files, err);
-  pthread_mutex_unlock(&t->mu);
+  snprintf(used, cap, "%s.%s.%s", t->catalog, t->schema_name, name);
+  /* Built (or rebuilt, the same) while counted as used: a query that ends
+   * meanwhile never drops it under this one. */
+  pthread_mutex_lock(&views_mu);
+  status = view_acquire(t, name, used) == BF_OK ? BF_OK
+                                                : bf_error_set(err, BF_ENOMEM, "out of memory");
+  pthread_mutex_unlock(&views_mu);
+  if (status == BF_OK) {
+    pthread_mutex_lock(&t->mu); /* t->schema changes only under it */
+    status = bf_engine_set_version_view(s->engine, t->catalog, t->schema_name, name, t->dir,
+                                        &t->schema, present,
+                                        (const char *const *)t->partition_columns,
+                                        t->n_partition_columns, snap.files, snap.n_files, err);
+    pthread_mutex_unlock(&t->mu);
+    if (status != BF_OK) bf_store_version_view_release(s, used);
+  }
   bf_delta_snapshot_reset(&snap);
   if (status != BF_OK)
     bf_error_prefix(err, "reading %s at version %lld (its files may have been removed by vacuum)",

@@ -20,9 +20,14 @@ int bf_store_history(bf_store_t *store, bf_table_t *t, bf_delta_version_info_t *
 int bf_store_parse_version_name(const char *name, char *base, size_t cap, int64_t *version);
 
 /* Creates (or replaces) the view catalog.schema_name."<table>@v<N>" over the
- * files live at version N, never the tail. BF_ENOTFOUND when the version does not
- * exist or its log was cleaned up; an error naming vacuum when its files are gone. */
-int bf_store_version_view(bf_store_t *store, bf_table_t *t, int64_t version, bf_error_t *err);
+ * files live at version N, never the tail, and counts the caller as its user
+ * (its full name goes to used, cap bytes); release it with
+ * bf_store_version_view_release once the query is done (the last user drops it).
+ * BF_ENOTFOUND when the version does not exist or its log was cleaned up; an
+ * error naming vacuum when its files are gone. */
+int bf_store_version_view(bf_store_t *store, bf_table_t *t, int64_t version, char *used,
+                          size_t cap, bf_error_t *err);
+void bf_store_version_view_release(bf_store_t *store, const char *used);
 
 /* Flushes the acknowledged tail, then commits the removal of every live file
  * (operation DELETE). *version is the new version (the current one when the table

@@ -323,6 +323,15 @@ void bf_store_destroy(bf_store_t *s) {
     pthread_mutex_unlock(&t->mu);
   }
   free(tables);
+  /* Dropped tables (no longer listed) still own their write-path state. */
+  pthread_mutex_lock(&s->registry->mu);
+  for (size_t i = 0; i < s->registry->n_retired; i++) {
+    bf_table_t *t = s->registry->retired[i];
+    pthread_mutex_lock(&t->mu);
+    if (t->store) bf__table_store_free(s, t);
+    pthread_mutex_unlock(&t->mu);
+  }
+  pthread_mutex_unlock(&s->registry->mu);
   pthread_cond_destroy(&s->cv);
   pthread_mutex_destroy(&s->mu);
   free(s);
