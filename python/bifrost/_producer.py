@@ -201,8 +201,11 @@ def _column_default(table_config: TableConfig, column: str) -> Any:
     """(True, default) when the model gives the column a default, else (False, None)."""
     from pydantic_core import PydanticUndefined
 
-    attr = (_column_map(table_config.model) or {}).get(column, column)
-    field = table_config.model.model_fields.get(attr)
+    model = getattr(table_config, "model", None)
+    if model is None:  # a table known only by its stored schema (the CLI's load)
+        return False, None
+    attr = (_column_map(model) or {}).get(column, column)
+    field = model.model_fields.get(attr)
     if field is None:
         return False, None
     if field.default_factory is not None:
