@@ -109,8 +109,17 @@ def test_refused_and_duplicate_inserts_are_counted_by_reason(metrics_server):
     assert value(s, "bifrost_table_inserts_refused_total", table=fqn, reason="schema") == 3
     assert value(s, "bifrost_table_inserts_refused_total", table=fqn, reason="memory_full") == 0
     assert value(s, "bifrost_table_rows_acknowledged_total", table=fqn) == 0
-    assert value(s, "bifrost_rpcs_total", method="InsertBatch", code="FAILED_PRECONDITION") + \
-        value(s, "bifrost_rpcs_total", method="InsertBatch", code="INVALID_ARGUMENT") >= 3
+    # RPCs are counted when the handler returns, just after the reply left: poll.
+    import time
+    deadline = time.monotonic() + 10
+    while True:
+        refused = value(s, "bifrost_rpcs_total", method="InsertBatch", code="FAILED_PRECONDITION") + \
+            value(s, "bifrost_rpcs_total", method="InsertBatch", code="INVALID_ARGUMENT")
+        if refused >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+        _, s = scrape(url)
+    assert refused == 3
 
 
 def test_names_follow_prometheus_conventions(metrics_server):
