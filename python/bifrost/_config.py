@@ -215,6 +215,10 @@ class WriteConfig:
     - ``shutdown_timeout_secs``: how long ``shutdown()`` without a timeout, and the
       shutdown at interpreter exit, wait for undelivered records before failing
       them (and logging how many were lost). Default 10 s.
+    - ``flush_timeout_secs``: how long ``flush()`` without a timeout waits before
+      raising BifrostTimeoutError (nothing is lost: the records stay queued and are
+      still sent). Default 300 s; None waits without limit (Ctrl-C still
+      interrupts). With these defaults no call blocks an application forever.
     - ``on_error``: optional ``callable(count, error, table)`` called when records
       fail for good or are refused as too large (``error`` is a BifrostError), from
       bifrost's event thread (never the caller's, never the sending thread); an
@@ -232,6 +236,7 @@ class WriteConfig:
         "max_queue_bytes",
         "max_batch_bytes",
         "shutdown_timeout_secs",
+        "flush_timeout_secs",
         "on_error",
     )
 
@@ -248,6 +253,7 @@ class WriteConfig:
         max_batch_bytes: Optional[int] = None,
         shutdown_timeout_secs: float = 10.0,
         on_error: Optional[Callable[[int, Exception, str], Any]] = None,
+        flush_timeout_secs: Optional[float] = 300.0,
     ):
         self.batch_size = _positive_int(batch_size, "batch_size")
         self.scheduled_delay_secs = _positive_number(scheduled_delay_secs, "scheduled_delay_secs")
@@ -268,6 +274,7 @@ class WriteConfig:
                                  f"{TRANSPORT_MESSAGE_LIMIT}-byte message limit), got {max_batch_bytes!r}")
         self.max_batch_bytes = DEFAULT_MAX_BATCH_BYTES if max_batch_bytes is None else max_batch_bytes
         self.shutdown_timeout_secs = _positive_number(shutdown_timeout_secs, "shutdown_timeout_secs")
+        self.flush_timeout_secs = _positive_number(flush_timeout_secs, "flush_timeout_secs", allow_none=True)
         if on_error is not None and not callable(on_error):
             raise TypeError(f"on_error must be callable(count, error, table), not {type(on_error).__name__}")
         self.on_error = on_error

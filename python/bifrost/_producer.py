@@ -507,8 +507,11 @@ class DatasetProducer(AsyncFlushMixin):
         """Waits until every record inserted before the call is stored and visible to
         queries; returns how many rows this flush saw acknowledged (0 after
         ``shutdown()``, which is the final flush). Raises BifrostTimeoutError on
-        timeout (None: no limit, but Ctrl-C interrupts) and the batch's error if
-        records failed since the previous flush."""
+        timeout (None: ``WriteConfig.flush_timeout_secs``, 300 s by default; Ctrl-C
+        interrupts either way) and the batch's error if records failed since the
+        previous flush."""
+        if timeout is None:
+            timeout = getattr(self._write_config, "flush_timeout_secs", None)
         return self._core.flush(timeout)
 
     def register(self) -> str:

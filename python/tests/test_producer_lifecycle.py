@@ -147,3 +147,28 @@ def test_exit_with_undelivered_records_reports_them_within_the_shutdown_timeout(
             proc.wait()
     assert "3 record(s) not yet delivered at exit; waiting up to 1 s" in err, err
     assert "lost data at exit" in err and "3 record(s) failed" in err, err
+
+
+def test_flush_without_a_timeout_is_bounded_by_the_write_config_and_loses_nothing(restartable):
+    """No default configuration blocks forever: flush() without a timeout waits
+    WriteConfig.flush_timeout_secs, then raises; the records stay queued and are
+    delivered once the server is back."""
+    from conftest import ServerProcess
+
+    server = restartable[0]
+    port = server.port
+    grpc = GrpcConfig(server_uri=server.uri)
+    producer = DatasetProducer(cfg("bounded_flush"), grpc,
+                               WriteConfig(scheduled_delay_secs=3600, flush_timeout_secs=1.5))
+    producer.register()
+    server.stop()
+    producer.insert_many(make_events(20, seed=5))
+    started = time.monotonic()
+    with pytest.raises(BifrostTimeoutError):
+        producer.flush()
+    assert time.monotonic() - started < 10
+    assert producer.stats()["failed"] == 0 and producer.stats()["dropped"] == 0
+    restartable.append(ServerProcess(server.data_dir, port=port))
+    assert producer.flush(timeout=60) == 20
+    producer.shutdown()
+    assert WriteConfig().flush_timeout_secs == 300.0
