@@ -10,6 +10,7 @@
 #include "bifrost/ipc.h"
 #include "scouter/grpc/v1/scouter.pb-c.h"
 #include "server/scouter_service.h"
+#include "server/service_internal.h"
 #include "server/service_auth.h"
 
 /* Room for the reply's protobuf framing (tag + length varint). */
@@ -118,7 +119,7 @@ void bf__scouter_handle_query(bf_service_t *s, bf_rpc_call_t *call, const uint8_
     bf_rpc_call_finish(call, BF_EINVAL, "malformed QueryDatasetRequest");
     return;
   }
-  if (bf__scouter_refuse_cut_text(call, &req->base, size)) {
+  if (bf__service_refuse_cut_text(call, &req->base, size)) {
     scouter__grpc__v1__query_dataset_request__free_unpacked(req, NULL);
     return;
   }
@@ -141,7 +142,7 @@ void bf__scouter_handle_query(bf_service_t *s, bf_rpc_call_t *call, const uint8_
     Scouter__Grpc__V1__QueryDatasetResponse resp = SCOUTER__GRPC__V1__QUERY_DATASET_RESPONSE__INIT;
     resp.ipc_data.data = c.ipc.data;
     resp.ipc_data.len = c.ipc.size;
-    bf__scouter_reply(call, &resp.base);
+    bf__service_reply(call, &resp.base);
   }
   bf_buffer_reset(&c.ipc);
   scouter__grpc__v1__query_dataset_request__free_unpacked(req, NULL);

@@ -1,6 +1,7 @@
 /* scouter.grpc.v1 handlers except QueryDataset (see scouter_service.h): routing,
  * AuthService, RegisterDataset, InsertBatch, ListDatasets, DescribeDataset. */
 #include "server/scouter_service.h"
+#include "server/service_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,28 +24,6 @@ const char *const bf_scouter_served_services[] = {BF_RPC_SERVICE_BIFROST, BF_SCO
                                                   BF_SCOUTER_DATASET_SERVICE, NULL};
 
 /* ---- helpers ------------------------------------------------------------------ */
-
-void bf__scouter_reply(bf_rpc_call_t *call, const ProtobufCMessage *msg) {
-  size_t size = protobuf_c_message_get_packed_size(msg);
-  uint8_t *bytes = malloc(size ? size : 1);
-  if (bytes == NULL) {
-    bf_rpc_call_finish(call, BF_ENOMEM, "out of memory");
-    return;
-  }
-  protobuf_c_message_pack(msg, bytes);
-  bf_rpc_call_reply(call, bytes, size);
-  free(bytes);
-}
-
-/* protobuf-c cuts strings at a NUL byte: a request that packs smaller than it
- * arrived had one in a text field (as in service.c). */
-int bf__scouter_refuse_cut_text(bf_rpc_call_t *call, const ProtobufCMessage *msg, size_t size) {
-  if (protobuf_c_message_get_packed_size(msg) == size) return 0;
-  bf_rpc_call_finish(call, BF_EINVAL,
-                     "the request has a NUL byte in a text field (names, schemas and SQL cannot "
-                     "contain one) or is not canonically encoded");
-  return 1;
-}
 
 static int check_name(const char *catalog, const char *schema_name, const char *table,
                       bf_error_t *err) {
@@ -133,7 +112,7 @@ static void reply_login(bf_rpc_call_t *call, const char *token) {
   resp.token = (char *)token;
   resp.status = "success";
   resp.message = "logged in";
-  bf__scouter_reply(call, &resp.base);
+  bf__service_reply(call, &resp.base);
 }
 
 static void handle_login(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *bytes, size_t size) {
@@ -212,7 +191,7 @@ static void handle_validate(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
   Scouter__Grpc__V1__ValidateTokenResponse resp = SCOUTER__GRPC__V1__VALIDATE_TOKEN_RESPONSE__INIT;
   resp.valid = token_user(s, call, req->token, user, &err) == BF_OK;
   resp.message = resp.valid ? "valid" : err.message;
-  bf__scouter_reply(call, &resp.base);
+  bf__service_reply(call, &resp.base);
   scouter__grpc__v1__validate_token_request__free_unpacked(req, NULL);
 }
 
@@ -232,7 +211,7 @@ static void handle_register(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
     bf_rpc_call_finish(call, BF_EINVAL, "malformed RegisterDatasetRequest");
     return;
   }
-  if (bf__scouter_refuse_cut_text(call, &req->base, size)) {
+  if (bf__service_refuse_cut_text(call, &req->base, size)) {
     scouter__grpc__v1__register_dataset_request__free_unpacked(req, NULL);
     return;
   }
@@ -273,7 +252,7 @@ static void handle_register(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
         SCOUTER__GRPC__V1__REGISTER_DATASET_RESPONSE__INIT;
     resp.status = created ? "created" : "already_exists";
     resp.fingerprint = fingerprint;
-    bf__scouter_reply(call, &resp.base);
+    bf__service_reply(call, &resp.base);
   }
   scouter__grpc__v1__register_dataset_request__free_unpacked(req, NULL);
 }
@@ -325,7 +304,7 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *b
     bf_rpc_call_finish(call, BF_EINVAL, "malformed InsertBatchRequest");
     return;
   }
-  if (bf__scouter_refuse_cut_text(call, &req->base, size)) {
+  if (bf__service_refuse_cut_text(call, &req->base, size)) {
     scouter__grpc__v1__insert_batch_request__free_unpacked(req, NULL);
     return;
   }
@@ -431,7 +410,7 @@ done:
     /* A resent batch reports its rows too: they are stored, once. */
     Scouter__Grpc__V1__InsertBatchResponse resp = SCOUTER__GRPC__V1__INSERT_BATCH_RESPONSE__INIT;
     resp.rows_accepted = rows;
-    bf__scouter_reply(call, &resp.base);
+    bf__service_reply(call, &resp.base);
   }
   bf_ipc_writer_reset(&writer);
   bf_buffer_reset(&ipc);
@@ -482,7 +461,7 @@ static void handle_list(bf_service_t *s, bf_rpc_call_t *call) {
     Scouter__Grpc__V1__ListDatasetsResponse resp = SCOUTER__GRPC__V1__LIST_DATASETS_RESPONSE__INIT;
     resp.n_datasets = n;
     resp.datasets = infos;
-    bf__scouter_reply(call, &resp.base);
+    bf__service_reply(call, &resp.base);
   }
   free(infos);
   free(storage);
@@ -497,7 +476,7 @@ static void handle_describe(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
     bf_rpc_call_finish(call, BF_EINVAL, "malformed DescribeDatasetRequest");
     return;
   }
-  if (bf__scouter_refuse_cut_text(call, &req->base, size)) {
+  if (bf__service_refuse_cut_text(call, &req->base, size)) {
     scouter__grpc__v1__describe_dataset_request__free_unpacked(req, NULL);
     return;
   }
@@ -527,7 +506,7 @@ static void handle_describe(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
         SCOUTER__GRPC__V1__DESCRIBE_DATASET_RESPONSE__INIT;
     resp.info = &st.info;
     resp.arrow_schema_json = arrow_json ? arrow_json : "{}";
-    bf__scouter_reply(call, &resp.base);
+    bf__service_reply(call, &resp.base);
     free(arrow_json);
   }
   scouter__grpc__v1__describe_dataset_request__free_unpacked(req, NULL);

@@ -46,8 +46,4 @@ int bf_scouter_service_authenticate(void *ctx, bf_rpc_call_t *call, const char *
 void bf__scouter_handle_query(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *request,
                               size_t size);
 
-/* Shared helpers of the scouter handlers. */
-void bf__scouter_reply(bf_rpc_call_t *call, const ProtobufCMessage *msg);
-int bf__scouter_refuse_cut_text(bf_rpc_call_t *call, const ProtobufCMessage *msg, size_t size);
-
 #endif
