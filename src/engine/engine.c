@@ -138,6 +138,7 @@ int bf_engine_create(const char *data_dir, const bf_engine_options_t *options, b
   e->max_query_selects = options && options->max_query_selects > 0 ? options->max_query_selects : 256;
   e->max_query_depth = options && options->max_query_depth > 0 ? options->max_query_depth : 500;
   pthread_mutex_init(&e->unavailable_mu, NULL);
+  pthread_mutex_init(&e->appenders_mu, NULL);
   int status = open_db(&e->ingest_db, options, err);
   if (status != BF_OK) goto fail;
   status = open_db(&e->query_db, options, err);
@@ -171,6 +172,8 @@ fail:
 
 void bf_engine_destroy(bf_engine_t *e) {
   if (e == NULL) return;
+  bf__engine_tail_appenders_destroy(e);
+  pthread_mutex_destroy(&e->appenders_mu);
   if (e->ddl_conn) duckdb_disconnect(&e->ddl_conn);
   if (e->query_db) duckdb_close(&e->query_db);
   if (e->ingest_db) duckdb_close(&e->ingest_db);

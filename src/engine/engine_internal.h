@@ -8,6 +8,8 @@
 #include "bifrost/util.h"
 #include "engine/engine.h"
 
+typedef struct bf__tail_appender bf__tail_appender_t; /* engine_tail_append.c */
+
 typedef struct bf_unavailable_table {
   char *fqn;
   char *reason;
@@ -30,7 +32,15 @@ struct bf_engine {
   pthread_mutex_t unavailable_mu;
   bf_unavailable_table_t *unavailable; /* guarded by unavailable_mu */
   size_t n_unavailable;
+  pthread_mutex_t appenders_mu;
+  bf__tail_appender_t *appenders; /* one per tail appended to; guarded by appenders_mu */
 };
+
+/* Closes the tail's appender, after any append in progress. Called before DDL on
+ * the tail (drop, new column): an appender knows the columns it was opened with. */
+void bf__engine_tail_appender_release(bf_engine_t *engine, const char *catalog, const char *tail);
+/* Closes every appender (engine teardown). */
+void bf__engine_tail_appenders_destroy(bf_engine_t *engine);
 
 /* Appends s as a double-quoted SQL identifier. */
 int bf__sql_ident(bf_buffer_t *buf, const char *s);

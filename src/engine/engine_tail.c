@@ -1,6 +1,6 @@
 /* Tails and compaction rewrites. A tail holds a table's acknowledged rows that are
  * not yet in Parquet: <catalog>.__bf_tail.<tail> in the query database, read by
- * the table's view. The writer streams it as Arrow into a temporary table of the
+ * the table's view (appends: engine_tail_append.c). The writer streams it as Arrow into a temporary table of the
  * ingest database (the query database is sandboxed: it cannot write files) and
  * writes Parquet from there. */
 #include <errno.h>
@@ -50,51 +50,6 @@ int bf_engine_tail_create(bf_engine_t *engine, const char *catalog, const char *
   pthread_mutex_unlock(&engine->ddl_mu);
   bf_buffer_reset(&sql);
   if (status != BF_OK) bf_error_prefix(err, "creating tail %s", tail);
-  return status;
-}
-
-/* INSERT INTO target BY NAME SELECT * FROM <arrow scan of batch> on conn. */
-static int insert_batch(duckdb_connection conn, const char *scan, bf_buffer_t *target,
-                        const struct ArrowSchema *batch_schema, const struct ArrowArray *batch,
-                        bf_error_t *err) {
-  duckdb_arrow_stream stream = NULL;
-  if (duckdb_arrow_array_scan(conn, scan, (duckdb_arrow_schema)batch_schema,
-                              (duckdb_arrow_array)batch, &stream) != DuckDBSuccess)
-    return bf_error_set(err, BF_EINVAL, "DuckDB cannot read the Arrow batch");
-  bf_buffer_t sql;
-  bf_buffer_init(&sql);
-  bf__sql_append(&sql, "INSERT INTO ");
-  bf_buffer_append(&sql, target->data, target->size);
-  /* By name: a batch of an older schema version lacks the columns added since,
-   * which read as null. */
-  bf__sql_append(&sql, " BY NAME SELECT * FROM ");
-  bf__sql_ident(&sql, scan);
-  const char *text = bf__sql_cstr(&sql);
-  int status = text ? bf__sql_exec(conn, text, err) : bf_error_set(err, BF_ENOMEM, "out of memory");
-  sql.size = 0;
-  bf__sql_append(&sql, "DROP VIEW IF EXISTS ");
-  bf__sql_ident(&sql, scan);
-  if ((text = bf__sql_cstr(&sql))) bf__sql_exec(conn, text, NULL);
-  bf_buffer_reset(&sql);
-  duckdb_destroy_arrow_stream(&stream);
-  return status;
-}
-
-int bf_engine_tail_append(bf_engine_t *engine, const char *catalog, const char *tail,
-                          const struct ArrowSchema *batch_schema, const struct ArrowArray *batch,
-                          bf_error_t *err) {
-  duckdb_connection query;
-  if (duckdb_connect(engine->query_db, &query) != DuckDBSuccess)
-    return bf_error_set(err, BF_EINTERNAL, "cannot connect to the query database");
-  char scan[64];
-  scan_name(scan, sizeof scan);
-  bf_buffer_t target;
-  bf_buffer_init(&target);
-  query_name(&target, catalog, tail);
-  int status = insert_batch(query, scan, &target, batch_schema, batch, err);
-  bf_buffer_reset(&target);
-  duckdb_disconnect(&query);
-  if (status != BF_OK) bf_error_prefix(err, "appending to tail %s", tail);
   return status;
 }
 
@@ -236,6 +191,7 @@ int bf_engine_tail_write_parquet(bf_engine_t *engine, const char *catalog, const
 }
 
 void bf_engine_tail_drop(bf_engine_t *engine, const char *catalog, const char *tail) {
+  bf__engine_tail_appender_release(engine, catalog, tail);
   bf_buffer_t sql;
   bf_buffer_init(&sql);
   bf__sql_append(&sql, "DROP TABLE IF EXISTS ");

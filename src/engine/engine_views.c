@@ -272,6 +272,7 @@ int bf_engine_set_table_view(bf_engine_t *engine, const char *catalog, const cha
     return bf_error_set(err, status == BF_EINVAL ? BF_EINVAL : BF_ENOMEM,
                         "cannot build the view of %s.%s.%s", catalog, schema_name, table);
   }
+  if (drop_tail) bf__engine_tail_appender_release(engine, catalog, drop_tail);
   pthread_mutex_lock(&engine->ddl_mu);
   status = bf__engine_ensure_catalog(engine, catalog, schema_name, err);
   if (status == BF_OK) status = bf__sql_exec(engine->ddl_conn, "BEGIN TRANSACTION", err);
@@ -288,6 +289,7 @@ int bf_engine_set_table_view(bf_engine_t *engine, const char *catalog, const cha
 int bf_engine_tail_add_column(bf_engine_t *engine, const char *catalog, const char *tail,
                               const char *const *path, size_t depth, const bf_field_t *field,
                               bf_error_t *err) {
+  bf__engine_tail_appender_release(engine, catalog, tail);
   bf_buffer_t sql;
   bf_buffer_init(&sql);
   bf__sql_append(&sql, "ALTER TABLE ");
