@@ -138,7 +138,7 @@ int bf_engine_create(const char *data_dir, const bf_engine_options_t *options, b
   e->max_query_selects = options && options->max_query_selects > 0 ? options->max_query_selects : 256;
   e->max_query_depth = options && options->max_query_depth > 0 ? options->max_query_depth : 500;
   pthread_mutex_init(&e->unavailable_mu, NULL);
-  pthread_mutex_init(&e->appenders_mu, NULL);
+  pthread_mutex_init(&e->tails_mu, NULL);
   int status = open_db(&e->ingest_db, options, err);
   if (status != BF_OK) goto fail;
   status = open_db(&e->query_db, options, err);
@@ -155,8 +155,19 @@ int bf_engine_create(const char *data_dir, const bf_engine_options_t *options, b
   bf__sql_exec(e->ddl_conn, "SET TimeZone = 'UTC'", NULL); /* ICU may be absent: best effort */
   status = bf__sql_exec(e->ddl_conn, bf__sql_cstr(&sql), err);
   bf_buffer_reset(&sql);
-  /* The DataFusion compatibility macros (engine_compat.c) are created before the lock. */
+  /* The DataFusion compatibility macros (engine_compat.c) and the tail scan are
+   * created before the lock; the scan in the ingest database too (flushes). */
   if (status == BF_OK) status = bf__engine_compat_install(e->ddl_conn, err);
+  if (status == BF_OK) status = bf__engine_register_tail_scan(e, e->ddl_conn, err);
+  if (status == BF_OK) {
+    duckdb_connection ingest;
+    if (duckdb_connect(e->ingest_db, &ingest) != DuckDBSuccess) {
+      status = bf_error_set(err, BF_EINTERNAL, "cannot connect to DuckDB");
+    } else {
+      status = bf__engine_register_tail_scan(e, ingest, err);
+      duckdb_disconnect(&ingest);
+    }
+  }
   if (status == BF_OK) status = bf__sql_exec(e->ddl_conn, "SET enable_external_access = false", err);
   if (status == BF_OK) status = bf__sql_exec(e->ddl_conn, "SET lock_configuration = true", err);
   if (status != BF_OK) {
@@ -172,9 +183,9 @@ fail:
 
 void bf_engine_destroy(bf_engine_t *e) {
   if (e == NULL) return;
-  bf__engine_tail_appenders_destroy(e);
-  pthread_mutex_destroy(&e->appenders_mu);
   if (e->ddl_conn) duckdb_disconnect(&e->ddl_conn);
+  bf__engine_tails_destroy(e);
+  pthread_mutex_destroy(&e->tails_mu);
   if (e->query_db) duckdb_close(&e->query_db);
   if (e->ingest_db) duckdb_close(&e->ingest_db);
   pthread_mutex_destroy(&e->ddl_mu);

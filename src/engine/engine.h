@@ -39,16 +39,17 @@ void bf_engine_destroy(bf_engine_t *engine);
 
 /* ---- the tail: acknowledged rows not yet in Parquet ------------------------------
  * A tail is one generation of a table's acknowledged rows, named by the caller
- * (an identifier, unique per server): a table <catalog>.__bf_tail.<tail> in the
- * query database, which the table's view unions in. */
+ * (an identifier, unique per server), held in memory as the batches received
+ * and read by the table's view through bf_tail_scan(catalog, tail). */
 
-/* Creates the tail table with the table's column types. */
+/* Creates an empty tail with the table's columns. */
 int bf_engine_tail_create(bf_engine_t *engine, const char *catalog, const char *schema_name,
                           const char *tail, const bf_schema_t *schema, bf_error_t *err);
 /* Appends one batch (struct array + schema as produced by bf_ipc_reader); all or
- * nothing. Does not take ownership. */
+ * nothing. Takes ownership of the batch's buffers (batch->release is cleared)
+ * unless the tail does not exist. */
 int bf_engine_tail_append(bf_engine_t *engine, const char *catalog, const char *tail,
-                          const struct ArrowSchema *batch_schema, const struct ArrowArray *batch,
+                          const struct ArrowSchema *batch_schema, struct ArrowArray *batch,
                           bf_error_t *err);
 /* Writes the tail's rows as zstd Parquet files under table_dir, split by partition
  * (scouter_partition_date, then partition_columns; the partition columns left out
@@ -59,8 +60,8 @@ int bf_engine_tail_write_parquet(bf_engine_t *engine, const char *catalog, const
                                  const char *table_dir, const bf_schema_t *schema,
                                  const char *const *partition_columns, size_t n_partition_columns,
                                  bf_delta_file_t **out_files, size_t *n_out_files, bf_error_t *err);
-/* Drops a tail (bf_engine_set_table_view's drop_tail does it atomically with a view
- * swap; this is for tails that never made it into a view). */
+/* Drops a tail (bf_engine_set_table_view's drop_tail retires it right after the
+ * view swap; this is for tails that never made it into a view). */
 void bf_engine_tail_drop(bf_engine_t *engine, const char *catalog, const char *tail);
 
 /* Compaction: rewrites the given live files of a table (all in one partition or
@@ -83,7 +84,8 @@ int bf_engine_checkpoint_read(bf_engine_t *engine, const char *path, char **out,
  * live files (absolute dir table_dir + relative paths) and tails, with partition
  * column values taken from the file list and columns in schema order and types.
  * With neither the view is an empty typed relation. drop_tail (may be NULL) is
- * dropped in the same transaction: the swap from tail to files is atomic.
+ * retired once the new view is committed: a query planned before the swap
+ * still reads it, one planned after reads the files.
  * mixed_columns: the files may not all have the same columns (another writer
  * changed the table's schema), so they are matched by name (slower to bind). */
 int bf_engine_set_table_view(bf_engine_t *engine, const char *catalog, const char *schema_name,

@@ -267,3 +267,35 @@ void bf__engine_remove_files(const char *table_dir, const bf_delta_file_t *files
     remove(path);
   }
 }
+int bf_engine_rewrite_files(bf_engine_t *engine, const char *table_dir, const bf_schema_t *schema,
+                            const char *const *partition_columns, size_t n_partition_columns,
+                            const bf_delta_file_t *inputs, size_t n_inputs,
+                            bf_delta_file_t **out_files, size_t *n_out_files, bf_error_t *err) {
+  duckdb_connection conn;
+  if (duckdb_connect(engine->ingest_db, &conn) != DuckDBSuccess)
+    return bf_error_set(err, BF_EINTERNAL, "cannot connect to the ingest database");
+  char uuid[37], staged[64];
+  bf_uuid4_string(uuid);
+  snprintf(staged, sizeof staged, "bf_rewrite_%.8s%.4s%.4s", uuid, uuid + 9, uuid + 14);
+  bf_buffer_t sql;
+  bf_buffer_init(&sql);
+  bf__sql_append(&sql, "CREATE TEMP TABLE ");
+  bf__sql_ident(&sql, staged);
+  /* Every column of the inputs is kept, also those another writer added that our
+   * schema does not know (union_by_name), so compaction never drops data. */
+  bf__sql_append(&sql, " AS ");
+  int status = bf__engine_files_relation(&sql, table_dir, schema, partition_columns,
+                                         n_partition_columns, inputs, n_inputs, 1);
+  const char *text = status == BF_OK ? bf__sql_cstr(&sql) : NULL;
+  if (text == NULL)
+    status = bf_error_set(err, status == BF_OK ? BF_ENOMEM : status, "cannot build the rewrite");
+  else if ((status = bf__sql_exec(conn, text, err)) != BF_OK)
+    bf_error_prefix(err, "reading the files to compact");
+  if (status == BF_OK) {
+    status = bf__engine_write_staged(conn, staged, table_dir, schema, partition_columns,
+                                     n_partition_columns, out_files, n_out_files, err);
+  }
+  bf_buffer_reset(&sql);
+  duckdb_disconnect(&conn); /* drops the temp table */
+  return status;
+}

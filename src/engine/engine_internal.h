@@ -8,7 +8,7 @@
 #include "bifrost/util.h"
 #include "engine/engine.h"
 
-typedef struct bf__tail_appender bf__tail_appender_t; /* engine_tail_append.c */
+typedef struct bf__tail bf__tail_t; /* engine_tail.c */
 
 typedef struct bf_unavailable_table {
   char *fqn;
@@ -32,15 +32,38 @@ struct bf_engine {
   pthread_mutex_t unavailable_mu;
   bf_unavailable_table_t *unavailable; /* guarded by unavailable_mu */
   size_t n_unavailable;
-  pthread_mutex_t appenders_mu;
-  bf__tail_appender_t *appenders; /* one per tail appended to; guarded by appenders_mu */
+  pthread_mutex_t tails_mu;
+  bf__tail_t *tails;         /* live tails; guarded by tails_mu */
+  bf__tail_t *retired_tails; /* flushed or dropped, kept while a query may bind them */
 };
 
-/* Closes the tail's appender, after any append in progress. Called before DDL on
- * the tail (drop, new column): an appender knows the columns it was opened with. */
-void bf__engine_tail_appender_release(bf_engine_t *engine, const char *catalog, const char *tail);
-/* Closes every appender (engine teardown). */
-void bf__engine_tail_appenders_destroy(bf_engine_t *engine);
+/* ---- tails (engine_tail.c, engine_tail_scan.c) ---- */
+#define BF_TAIL_SCAN_FUNCTION "bf_tail_scan"
+
+/* What one scan of a tail sees: its columns and chunks at bind time. The tail
+ * (and so every array here) stays alive until the snapshot is released. */
+typedef struct bf__tail_snapshot {
+  bf__tail_t *tail;
+  size_t n_columns;
+  const char *const *names;
+  duckdb_logical_type *types;
+  duckdb_data_chunk *chunks; /* the array is the snapshot's own */
+  size_t n_chunks;
+  int64_t rows;
+} bf__tail_snapshot_t;
+
+int bf__engine_tail_snapshot(bf_engine_t *engine, const char *catalog, const char *tail,
+                             bf__tail_snapshot_t *out, bf_error_t *err);
+void bf__engine_tail_snapshot_release(bf__tail_snapshot_t *snapshot);
+/* Takes a flushed or dropped tail out of use (queries that already bound it
+ * keep reading it). */
+void bf__engine_tail_retire(bf_engine_t *engine, const char *catalog, const char *tail);
+/* Frees every tail (engine teardown). */
+void bf__engine_tails_destroy(bf_engine_t *engine);
+/* Registers bf_tail_scan(catalog, tail) on conn's database. */
+int bf__engine_register_tail_scan(bf_engine_t *engine, duckdb_connection conn, bf_error_t *err);
+/* Whether two DuckDB types are the same, nested types included. */
+int bf__duckdb_same_type(duckdb_logical_type a, duckdb_logical_type b);
 
 /* Appends s as a double-quoted SQL identifier. */
 int bf__sql_ident(bf_buffer_t *buf, const char *s);

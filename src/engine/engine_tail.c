@@ -1,237 +1,643 @@
-/* Tails and compaction rewrites. A tail holds a table's acknowledged rows that are
- * not yet in Parquet: <catalog>.__bf_tail.<tail> in the query database, read by
- * the table's view (appends: engine_tail_append.c). The writer streams it as Arrow into a temporary table of the
- * ingest database (the query database is sandboxed: it cannot write files) and
- * writes Parquet from there. */
-#include <errno.h>
-#include <limits.h>
+/* Tails: a table's acknowledged rows that are not yet in Parquet, one tail per
+ * generation, held in memory as the Arrow batches received.
+ *
+ * A batch is moved into its tail as DuckDB data chunks of at most 2,048 rows that
+ * point into the batch's own buffers (duckdb_data_chunk_from_arrow over slices:
+ * nothing is copied, no SQL runs, no table statistics are kept). Queries and
+ * flushes read a tail through the table function bf_tail_scan (engine_tail_scan.c),
+ * which hands these chunks to DuckDB by reference. A batch whose columns are not
+ * the tail's (a producer of an older schema version) is converted by one SELECT
+ * that casts it to the tail's columns, the missing ones null.
+ *
+ * Lifetime: a tail lives in the engine's list until it is retired (flushed or
+ * dropped); a query that began before the view swap may still bind it, so a
+ * retired tail is kept for a grace period, and until the last scan that bound it
+ * ends (reference count). Chunks replaced by a schema change stay until the tail
+ * is freed, for the scans that still hold them. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/engine_internal.h"
 
-/* A fresh identifier for a temporary object. */
-static void scan_name(char *out, size_t cap) {
-  char uuid[37];
-  bf_uuid4_string(uuid);
-  snprintf(out, cap, "bf_tmp_%.8s%.4s%.4s", uuid, uuid + 9, uuid + 14);
+#define CHUNK_ROWS 2048
+#define RETIRED_GRACE_SECS 30.0
+
+typedef struct tail_columns {
+  size_t n;
+  char **names;
+  duckdb_logical_type *types;
+} tail_columns_t;
+
+/* What a schema change replaced: freed with the tail. */
+typedef struct tail_old {
+  duckdb_data_chunk *chunks;
+  size_t n_chunks;
+  tail_columns_t columns;
+} tail_old_t;
+
+struct bf__tail {
+  bf__tail_t *next;
+  char *catalog;
+  char *name;
+  atomic_int refs; /* the engine's list (while not retired) + one per bound scan */
+  int retired;
+  double retired_at;
+  pthread_mutex_t mu;     /* appends; the fields below (recursive: see append_converted) */
+  duckdb_connection conn; /* conversions; used under mu (or by the one schema change) */
+  tail_columns_t columns;
+  duckdb_data_chunk *chunks;
+  size_t n_chunks, cap_chunks;
+  int64_t rows;
+  duckdb_result *results; /* materialized conversions the chunks point into */
+  size_t n_results;
+  tail_old_t *old;
+  size_t n_old;
+};
+
+static double now_secs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void query_name(bf_buffer_t *sql, const char *catalog, const char *tail) {
-  bf__sql_ident(sql, catalog);
-  bf__sql_append(sql, "." BF_TAIL_SCHEMA ".");
-  bf__sql_ident(sql, tail);
-}
-
-static void column_list(bf_buffer_t *sql, const bf_schema_t *schema) {
-  bf__sql_append(sql, " (");
-  for (size_t i = 0; i < schema->n_fields; i++) {
-    if (i) bf__sql_append(sql, ", ");
-    bf__sql_ident(sql, schema->fields[i].name);
-    bf__sql_append(sql, " ");
-    bf__sql_type(sql, &schema->fields[i]);
+static void columns_free(tail_columns_t *c) {
+  for (size_t i = 0; i < c->n; i++) {
+    if (c->names) free(c->names[i]);
+    if (c->types && c->types[i]) duckdb_destroy_logical_type(&c->types[i]);
   }
-  bf__sql_append(sql, ")");
+  free(c->names);
+  free(c->types);
+  memset(c, 0, sizeof *c);
 }
+
+static void tail_free(bf__tail_t *t) {
+  for (size_t i = 0; i < t->n_chunks; i++) duckdb_destroy_data_chunk(&t->chunks[i]);
+  free(t->chunks);
+  for (size_t i = 0; i < t->n_old; i++) {
+    for (size_t k = 0; k < t->old[i].n_chunks; k++) duckdb_destroy_data_chunk(&t->old[i].chunks[k]);
+    free(t->old[i].chunks);
+    columns_free(&t->old[i].columns);
+  }
+  free(t->old);
+  for (size_t i = 0; i < t->n_results; i++) duckdb_destroy_result(&t->results[i]);
+  free(t->results);
+  columns_free(&t->columns);
+  if (t->conn) duckdb_disconnect(&t->conn);
+  pthread_mutex_destroy(&t->mu);
+  free(t->catalog);
+  free(t->name);
+  free(t);
+}
+
+/* Frees retired tails past their grace period that no scan holds. Caller holds
+ * tails_mu. all: every retired tail no scan holds (engine teardown). */
+static void sweep_locked(bf_engine_t *e, int all) {
+  double now = now_secs();
+  bf__tail_t **link = &e->retired_tails;
+  while (*link) {
+    bf__tail_t *t = *link;
+    if (atomic_load(&t->refs) == 0 && (all || now - t->retired_at >= RETIRED_GRACE_SECS)) {
+      *link = t->next;
+      tail_free(t);
+    } else {
+      link = &t->next;
+    }
+  }
+}
+
+static bf__tail_t *find_locked(bf__tail_t *list, const char *catalog, const char *name) {
+  for (bf__tail_t *t = list; t; t = t->next)
+    if (strcmp(t->name, name) == 0 && strcmp(t->catalog, catalog) == 0) return t;
+  return NULL;
+}
+
+/* The tail, live or retired, with a reference taken; NULL if unknown. */
+static bf__tail_t *acquire(bf_engine_t *e, const char *catalog, const char *name) {
+  pthread_mutex_lock(&e->tails_mu);
+  bf__tail_t *t = find_locked(e->tails, catalog, name);
+  if (t == NULL) t = find_locked(e->retired_tails, catalog, name);
+  if (t) atomic_fetch_add(&t->refs, 1);
+  pthread_mutex_unlock(&e->tails_mu);
+  return t;
+}
+
+static void release(bf__tail_t *t) { atomic_fetch_sub(&t->refs, 1); }
+
+/* Reads the column names and DuckDB types of a materialized result. */
+static int result_columns(duckdb_result *result, tail_columns_t *out, bf_error_t *err) {
+  size_t n = (size_t)duckdb_column_count(result);
+  out->n = n;
+  out->names = calloc(n ? n : 1, sizeof *out->names);
+  out->types = calloc(n ? n : 1, sizeof *out->types);
+  if (out->names == NULL || out->types == NULL) {
+    columns_free(out);
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < n; i++) {
+    const char *name = duckdb_column_name(result, i);
+    out->names[i] = strdup(name ? name : "");
+    out->types[i] = duckdb_column_logical_type(result, i);
+    if (out->names[i] == NULL || out->types[i] == NULL) {
+      columns_free(out);
+      return bf_error_set(err, BF_ENOMEM, "out of memory");
+    }
+  }
+  return BF_OK;
+}
+
+/* Adds a chunk; the caller reserved room (reserve_chunks). */
+static void add_chunk(bf__tail_t *t, duckdb_data_chunk chunk) {
+  t->chunks[t->n_chunks++] = chunk;
+  t->rows += (int64_t)duckdb_data_chunk_get_size(chunk);
+}
+
+/* Makes room for n more chunks. */
+static int reserve_chunks(bf__tail_t *t, size_t n) {
+  size_t need = t->n_chunks + n;
+  if (need <= t->cap_chunks) return BF_OK;
+  size_t cap = 2 * t->cap_chunks > need ? 2 * t->cap_chunks : need;
+  duckdb_data_chunk *grown = realloc(t->chunks, cap * sizeof *grown);
+  if (grown == NULL) return BF_ENOMEM;
+  t->chunks = grown;
+  t->cap_chunks = cap;
+  return BF_OK;
+}
+
+/* Keeps a materialized result whose chunks the tail holds. */
+static int keep_result(bf__tail_t *t, duckdb_result *result) {
+  duckdb_result *grown = realloc(t->results, (t->n_results + 1) * sizeof *grown);
+  if (grown == NULL) return BF_ENOMEM;
+  t->results = grown;
+  t->results[t->n_results++] = *result;
+  return BF_OK;
+}
+
+/* ---- create, retire ---------------------------------------------------------------------- */
 
 int bf_engine_tail_create(bf_engine_t *engine, const char *catalog, const char *schema_name,
                           const char *tail, const bf_schema_t *schema, bf_error_t *err) {
-  bf_buffer_t sql;
-  bf_buffer_init(&sql);
-  bf__sql_append(&sql, "CREATE TABLE ");
-  query_name(&sql, catalog, tail);
-  column_list(&sql, schema);
-  const char *text = bf__sql_cstr(&sql);
   pthread_mutex_lock(&engine->ddl_mu);
   int status = bf__engine_ensure_catalog(engine, catalog, schema_name, err);
-  if (status == BF_OK)
-    status = text ? bf__sql_exec(engine->ddl_conn, text, err) : bf_error_set(err, BF_ENOMEM, "out of memory");
   pthread_mutex_unlock(&engine->ddl_mu);
-  bf_buffer_reset(&sql);
-  if (status != BF_OK) bf_error_prefix(err, "creating tail %s", tail);
-  return status;
-}
-
-/* An ArrowArrayStream over a streaming query result: each get_next converts the
- * result's next DuckDB chunk to Arrow. DuckDB's arrow scan calls get_next from one
- * thread at a time, and borrows the schema (its release only forgets it). */
-typedef struct result_stream {
-  duckdb_result *result;
-  duckdb_arrow_options options;
-  struct ArrowSchema *schema; /* owned by the caller of copy_tail */
-  char error[256];
-} result_stream_t;
-
-static void borrowed_schema_release(struct ArrowSchema *schema) { schema->release = NULL; }
-
-static int result_stream_schema(struct ArrowArrayStream *stream, struct ArrowSchema *out) {
-  result_stream_t *rs = stream->private_data;
-  *out = *rs->schema;
-  out->release = borrowed_schema_release;
-  return 0;
-}
-
-static int result_stream_next(struct ArrowArrayStream *stream, struct ArrowArray *out) {
-  result_stream_t *rs = stream->private_data;
-  memset(out, 0, sizeof *out);
-  duckdb_data_chunk chunk = duckdb_fetch_chunk(*rs->result);
-  if (chunk == NULL) { /* end of stream: released array */
-    const char *failure = duckdb_result_error(rs->result);
-    if (failure && failure[0]) {
-      snprintf(rs->error, sizeof rs->error, "%s", failure);
-      return EIO;
-    }
-    return 0;
+  if (status != BF_OK) return status;
+  bf__tail_t *t = calloc(1, sizeof *t);
+  if (t == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  pthread_mutexattr_t attr;
+  pthread_mutexattr_init(&attr);
+  pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+  pthread_mutex_init(&t->mu, &attr);
+  pthread_mutexattr_destroy(&attr);
+  t->catalog = strdup(catalog);
+  t->name = strdup(tail);
+  if (t->catalog == NULL || t->name == NULL) status = bf_error_set(err, BF_ENOMEM, "out of memory");
+  if (status == BF_OK && duckdb_connect(engine->query_db, &t->conn) != DuckDBSuccess) {
+    t->conn = NULL;
+    status = bf_error_set(err, BF_EINTERNAL, "cannot connect to the query database");
   }
-  duckdb_error_data error = duckdb_data_chunk_to_arrow(rs->options, chunk, out);
-  duckdb_destroy_data_chunk(&chunk);
-  int rc = 0;
-  if (error && duckdb_error_data_has_error(error)) {
-    snprintf(rs->error, sizeof rs->error, "%s", duckdb_error_data_message(error));
-    if (out->release) out->release(out);
-    rc = EIO;
-  }
-  if (error) duckdb_destroy_error_data(&error);
-  return rc;
-}
-
-static const char *result_stream_error(struct ArrowArrayStream *stream) {
-  result_stream_t *rs = stream->private_data;
-  return rs->error[0] ? rs->error : NULL;
-}
-
-static void result_stream_release(struct ArrowArrayStream *stream) { stream->release = NULL; }
-
-/* Copies the query-side tail into the ingest connection's temporary table staged
- * with one INSERT that scans the tail's streaming result as Arrow (no materialized
- * copy of the result, no statement per chunk). */
-static int copy_tail(bf_engine_t *engine, duckdb_connection ingest, const char *catalog,
-                     const char *tail, const bf_schema_t *schema, const char *staged,
-                     bf_error_t *err) {
+  /* The column types, as DuckDB names them, from an empty typed SELECT. */
   bf_buffer_t sql;
   bf_buffer_init(&sql);
-  bf__sql_append(&sql, "CREATE TEMP TABLE ");
-  bf__sql_ident(&sql, staged);
-  column_list(&sql, schema);
+  bf__sql_append(&sql, "SELECT ");
+  for (size_t i = 0; i < schema->n_fields; i++) {
+    if (i) bf__sql_append(&sql, ", ");
+    bf__sql_append(&sql, "CAST(NULL AS ");
+    bf__sql_type(&sql, &schema->fields[i]);
+    bf__sql_append(&sql, ") AS ");
+    bf__sql_ident(&sql, schema->fields[i].name);
+  }
+  bf__sql_append(&sql, " LIMIT 0");
   const char *text = bf__sql_cstr(&sql);
-  int status = text ? bf__sql_exec(ingest, text, err) : bf_error_set(err, BF_ENOMEM, "out of memory");
-  sql.size = 0;
-  bf__sql_append(&sql, "SELECT * FROM ");
-  query_name(&sql, catalog, tail);
-  text = bf__sql_cstr(&sql);
   if (status == BF_OK && text == NULL) status = bf_error_set(err, BF_ENOMEM, "out of memory");
-  duckdb_connection query = NULL;
-  if (status == BF_OK && duckdb_connect(engine->query_db, &query) != DuckDBSuccess)
-    status = bf_error_set(err, BF_EINTERNAL, "cannot connect to the query database");
-  duckdb_prepared_statement prepared = NULL;
-  duckdb_result result;
-  int have_result = 0;
-  if (status == BF_OK && duckdb_prepare(query, text, &prepared) != DuckDBSuccess)
-    status = bf_error_set(err, BF_EQUERY, "reading tail %s: %s", tail, duckdb_prepare_error(prepared));
   if (status == BF_OK) {
-    have_result = 1;
-    if (duckdb_execute_prepared_streaming(prepared, &result) != DuckDBSuccess)
-      status = bf_error_set(err, BF_EQUERY, "reading tail %s: %s", tail, duckdb_result_error(&result));
+    duckdb_result result;
+    if (duckdb_query(t->conn, text, &result) != DuckDBSuccess)
+      status = bf_error_set(err, BF_EQUERY, "%s", duckdb_result_error(&result));
+    else
+      status = result_columns(&result, &t->columns, err);
+    duckdb_destroy_result(&result);
   }
-  duckdb_arrow_options options = have_result ? duckdb_result_get_arrow_options(&result) : NULL;
-  struct ArrowSchema arrow_schema = {0};
-  if (status == BF_OK) status = bf__engine_result_arrow_schema(&result, options, &arrow_schema, err);
-  if (status == BF_OK) {
-    result_stream_t rs = {.result = &result, .options = options, .schema = &arrow_schema};
-    struct ArrowArrayStream stream = {.get_schema = result_stream_schema,
-                                      .get_next = result_stream_next,
-                                      .get_last_error = result_stream_error,
-                                      .release = result_stream_release,
-                                      .private_data = &rs};
-    char scan[64];
-    scan_name(scan, sizeof scan);
-    if (duckdb_arrow_scan(ingest, scan, (duckdb_arrow_stream)&stream) != DuckDBSuccess) {
-      status = bf_error_set(err, BF_EINTERNAL, "DuckDB cannot scan tail %s", tail);
-    } else {
-      sql.size = 0;
-      bf__sql_append(&sql, "INSERT INTO ");
-      bf__sql_ident(&sql, staged);
-      /* By name: a tail that gained columns (schema evolution) has them last. */
-      bf__sql_append(&sql, " BY NAME SELECT * FROM ");
-      bf__sql_ident(&sql, scan);
-      text = bf__sql_cstr(&sql);
-      status = text ? bf__sql_exec(ingest, text, err) : bf_error_set(err, BF_ENOMEM, "out of memory");
-      if (status != BF_OK && rs.error[0]) bf_error_prefix(err, "%s", rs.error);
-      sql.size = 0;
-      bf__sql_append(&sql, "DROP VIEW IF EXISTS ");
-      bf__sql_ident(&sql, scan);
-      if ((text = bf__sql_cstr(&sql))) bf__sql_exec(ingest, text, NULL);
-    }
-  }
-  if (arrow_schema.release) arrow_schema.release(&arrow_schema);
-  if (options) duckdb_destroy_arrow_options(&options);
-  if (have_result) duckdb_destroy_result(&result);
-  if (prepared) duckdb_destroy_prepare(&prepared);
-  if (query) duckdb_disconnect(&query);
   bf_buffer_reset(&sql);
+  if (status != BF_OK) {
+    tail_free(t);
+    bf_error_prefix(err, "creating tail %s", tail);
+    return status;
+  }
+  atomic_store(&t->refs, 1);
+  pthread_mutex_lock(&engine->tails_mu);
+  sweep_locked(engine, 0);
+  if (find_locked(engine->tails, catalog, tail)) {
+    status = bf_error_set(err, BF_EEXIST, "tail %s exists", tail);
+  } else {
+    t->next = engine->tails;
+    engine->tails = t;
+  }
+  pthread_mutex_unlock(&engine->tails_mu);
+  if (status != BF_OK) tail_free(t);
   return status;
 }
 
-int bf_engine_tail_write_parquet(bf_engine_t *engine, const char *catalog, const char *tail,
-                                 const char *table_dir, const bf_schema_t *schema,
-                                 const char *const *partition_columns, size_t n_partition_columns,
-                                 bf_delta_file_t **out_files, size_t *n_out_files, bf_error_t *err) {
-  duckdb_connection conn;
-  if (duckdb_connect(engine->ingest_db, &conn) != DuckDBSuccess)
-    return bf_error_set(err, BF_EINTERNAL, "cannot connect to the ingest database");
-  char staged[64];
-  scan_name(staged, sizeof staged);
-  int status = copy_tail(engine, conn, catalog, tail, schema, staged, err);
-  if (status == BF_OK)
-    status = bf__engine_write_staged(conn, staged, table_dir, schema, partition_columns,
-                                     n_partition_columns, out_files, n_out_files, err);
-  duckdb_disconnect(&conn); /* drops the temporary table */
-  return status;
+void bf__engine_tail_retire(bf_engine_t *engine, const char *catalog, const char *tail) {
+  pthread_mutex_lock(&engine->tails_mu);
+  bf__tail_t **link = &engine->tails;
+  while (*link && !(strcmp((*link)->name, tail) == 0 && strcmp((*link)->catalog, catalog) == 0))
+    link = &(*link)->next;
+  bf__tail_t *t = *link;
+  if (t) {
+    *link = t->next;
+    t->retired = 1;
+    t->retired_at = now_secs();
+    t->next = engine->retired_tails;
+    engine->retired_tails = t;
+    atomic_fetch_sub(&t->refs, 1); /* the list's reference */
+  }
+  sweep_locked(engine, 0);
+  pthread_mutex_unlock(&engine->tails_mu);
 }
 
 void bf_engine_tail_drop(bf_engine_t *engine, const char *catalog, const char *tail) {
-  bf__engine_tail_appender_release(engine, catalog, tail);
-  bf_buffer_t sql;
-  bf_buffer_init(&sql);
-  bf__sql_append(&sql, "DROP TABLE IF EXISTS ");
-  query_name(&sql, catalog, tail);
-  const char *text = bf__sql_cstr(&sql);
-  pthread_mutex_lock(&engine->ddl_mu);
-  if (text) bf__sql_exec(engine->ddl_conn, text, NULL);
-  pthread_mutex_unlock(&engine->ddl_mu);
-  bf_buffer_reset(&sql);
+  bf__engine_tail_retire(engine, catalog, tail);
 }
 
-int bf_engine_rewrite_files(bf_engine_t *engine, const char *table_dir, const bf_schema_t *schema,
-                            const char *const *partition_columns, size_t n_partition_columns,
-                            const bf_delta_file_t *inputs, size_t n_inputs,
-                            bf_delta_file_t **out_files, size_t *n_out_files, bf_error_t *err) {
-  duckdb_connection conn;
-  if (duckdb_connect(engine->ingest_db, &conn) != DuckDBSuccess)
-    return bf_error_set(err, BF_EINTERNAL, "cannot connect to the ingest database");
-  char uuid[37], staged[64];
+void bf__engine_tails_destroy(bf_engine_t *engine) {
+  pthread_mutex_lock(&engine->tails_mu);
+  while (engine->tails) {
+    bf__tail_t *t = engine->tails;
+    engine->tails = t->next;
+    tail_free(t);
+  }
+  sweep_locked(engine, 1);
+  pthread_mutex_unlock(&engine->tails_mu);
+}
+
+/* ---- snapshots for scans ------------------------------------------------------------------ */
+
+int bf__engine_tail_snapshot(bf_engine_t *engine, const char *catalog, const char *tail,
+                             bf__tail_snapshot_t *out, bf_error_t *err) {
+  memset(out, 0, sizeof *out);
+  bf__tail_t *t = acquire(engine, catalog, tail);
+  if (t == NULL) return bf_error_set(err, BF_ENOTFOUND, "tail %s.%s does not exist", catalog, tail);
+  pthread_mutex_lock(&t->mu);
+  out->tail = t;
+  out->n_columns = t->columns.n;
+  out->names = (const char *const *)t->columns.names;
+  out->types = t->columns.types;
+  out->rows = t->rows;
+  out->n_chunks = t->n_chunks;
+  out->chunks = malloc((t->n_chunks ? t->n_chunks : 1) * sizeof *out->chunks);
+  if (out->chunks) memcpy(out->chunks, t->chunks, t->n_chunks * sizeof *out->chunks);
+  pthread_mutex_unlock(&t->mu);
+  if (out->chunks == NULL) {
+    release(t);
+    memset(out, 0, sizeof *out);
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
+  return BF_OK;
+}
+
+void bf__engine_tail_snapshot_release(bf__tail_snapshot_t *snapshot) {
+  if (snapshot->tail) release(snapshot->tail);
+  free(snapshot->chunks);
+  memset(snapshot, 0, sizeof *snapshot);
+}
+
+/* ---- append ------------------------------------------------------------------------------ */
+
+/* A received batch shared by the chunks sliced from it: freed with the last. */
+typedef struct batch_ref {
+  struct ArrowArray array;
+  atomic_long refs;
+} batch_ref_t;
+
+static void batch_unref(batch_ref_t *b) {
+  if (atomic_fetch_sub(&b->refs, 1) == 1) {
+    if (b->array.release) b->array.release(&b->array);
+    free(b);
+  }
+}
+
+/* One slice handed to DuckDB: shallow copies of the batch's columns with their
+ * offsets moved; releasing it releases its share of the batch. */
+typedef struct slice {
+  struct ArrowArray *columns;
+  struct ArrowArray **pointers;
+  batch_ref_t *batch;
+} slice_t;
+
+static void column_release(struct ArrowArray *array) { array->release = NULL; }
+
+static void slice_release(struct ArrowArray *array) {
+  slice_t *s = array->private_data;
+  if (s) {
+    batch_unref(s->batch);
+    free(s->columns);
+    free(s->pointers);
+    free(s);
+  }
+  array->release = NULL;
+}
+
+/* Converts rows [start, start + len) of the batch into a data chunk. */
+static int slice_chunk(duckdb_connection conn, batch_ref_t *b, duckdb_arrow_converted_schema converted,
+                       int64_t start, int64_t len, duckdb_data_chunk *out, bf_error_t *err) {
+  const struct ArrowArray *batch = &b->array;
+  size_t n = (size_t)batch->n_children;
+  slice_t *s = calloc(1, sizeof *s);
+  if (s) {
+    s->columns = calloc(n ? n : 1, sizeof *s->columns);
+    s->pointers = calloc(n ? n : 1, sizeof *s->pointers);
+  }
+  if (s == NULL || s->columns == NULL || s->pointers == NULL) {
+    if (s) free(s->columns), free(s->pointers);
+    free(s);
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < n; i++) {
+    s->columns[i] = *batch->children[i];
+    s->columns[i].offset += batch->offset + start;
+    s->columns[i].length = len;
+    s->columns[i].null_count = -1; /* unknown for the slice */
+    s->columns[i].release = column_release;
+    s->pointers[i] = &s->columns[i];
+  }
+  s->batch = b;
+  atomic_fetch_add(&b->refs, 1);
+  struct ArrowArray top = *batch;
+  top.offset = 0;
+  top.length = len;
+  top.null_count = 0;
+  top.children = s->pointers;
+  top.release = slice_release;
+  top.private_data = s;
+  *out = NULL;
+  duckdb_error_data error = duckdb_data_chunk_from_arrow(conn, &top, converted, out);
+  int status = BF_OK;
+  if (error && duckdb_error_data_has_error(error))
+    status = bf_error_set(err, BF_EINVAL, "DuckDB cannot read the Arrow batch: %s", duckdb_error_data_message(error));
+  else if (*out == NULL)
+    status = bf_error_set(err, BF_EINTERNAL, "DuckDB cannot read the Arrow batch");
+  if (error) duckdb_destroy_error_data(&error);
+  if (top.release) top.release(&top); /* not taken over */
+  if (status != BF_OK && *out) duckdb_destroy_data_chunk(out);
+  return status;
+}
+
+/* Whether a converted chunk's columns are exactly the tail's (names checked by the caller). */
+static int chunk_matches(const tail_columns_t *columns, duckdb_data_chunk chunk) {
+  if ((size_t)duckdb_data_chunk_get_column_count(chunk) != columns->n) return 0;
+  int same = 1;
+  for (size_t i = 0; same && i < columns->n; i++) {
+    duckdb_logical_type have = duckdb_vector_get_column_type(duckdb_data_chunk_get_vector(chunk, i));
+    same = bf__duckdb_same_type(have, columns->types[i]);
+    duckdb_destroy_logical_type(&have);
+  }
+  return same;
+}
+
+static int same_names(const tail_columns_t *columns, const struct ArrowSchema *schema) {
+  if ((size_t)schema->n_children != columns->n) return 0;
+  for (size_t i = 0; i < columns->n; i++) {
+    const char *name = schema->children[i]->name;
+    if (name == NULL || strcmp(name, columns->names[i]) != 0) return 0;
+  }
+  return 1;
+}
+
+/* The zero-copy path: the batch's slices become the tail's chunks. *fallback is
+ * set, with nothing added, when its columns are not exactly the tail's. */
+static int append_slices(bf__tail_t *t, const struct ArrowSchema *schema, batch_ref_t *b, int *fallback,
+                         bf_error_t *err) {
+  *fallback = 0;
+  duckdb_arrow_converted_schema converted = NULL;
+  duckdb_error_data error = duckdb_schema_from_arrow(t->conn, (struct ArrowSchema *)schema, &converted);
+  int failed = error && duckdb_error_data_has_error(error);
+  if (error) duckdb_destroy_error_data(&error);
+  if (failed || converted == NULL) {
+    if (converted) duckdb_destroy_arrow_converted_schema(&converted);
+    *fallback = 1;
+    return BF_OK;
+  }
+  int64_t length = b->array.length;
+  size_t n_chunks = (size_t)((length + CHUNK_ROWS - 1) / CHUNK_ROWS);
+  duckdb_data_chunk *chunks = calloc(n_chunks ? n_chunks : 1, sizeof *chunks);
+  int status = chunks ? BF_OK : bf_error_set(err, BF_ENOMEM, "out of memory");
+  for (size_t k = 0; status == BF_OK && k < n_chunks; k++) {
+    int64_t start = (int64_t)k * CHUNK_ROWS;
+    int64_t len = length - start < CHUNK_ROWS ? length - start : CHUNK_ROWS;
+    status = slice_chunk(t->conn, b, converted, start, len, &chunks[k], err);
+    if (status == BF_OK && k == 0 && !chunk_matches(&t->columns, chunks[0])) {
+      *fallback = 1;
+      break;
+    }
+  }
+  /* All or nothing: the chunks join the tail only once every one converted. */
+  if (status == BF_OK && !*fallback && reserve_chunks(t, n_chunks) != BF_OK)
+    status = bf_error_set(err, BF_ENOMEM, "out of memory");
+  if (status == BF_OK && !*fallback) {
+    for (size_t k = 0; k < n_chunks; k++) add_chunk(t, chunks[k]);
+  } else {
+    for (size_t k = 0; chunks && k < n_chunks; k++)
+      if (chunks[k]) duckdb_destroy_data_chunk(&chunks[k]);
+  }
+  free(chunks);
+  duckdb_destroy_arrow_converted_schema(&converted);
+  return status;
+}
+
+/* Runs a SELECT on the tail's connection and adds every chunk of its
+ * materialized result to the tail, all or none (the result is kept: the chunks
+ * point into it). columns_out (may be NULL) gets the result's columns. */
+static int add_query_chunks(bf__tail_t *t, const char *sql, tail_columns_t *columns_out,
+                            bf_error_t *err) {
+  duckdb_result result;
+  if (duckdb_query(t->conn, sql, &result) != DuckDBSuccess) {
+    int status = bf_error_set(err, BF_EQUERY, "%s", duckdb_result_error(&result));
+    duckdb_destroy_result(&result);
+    return status;
+  }
+  int status = columns_out ? result_columns(&result, columns_out, err) : BF_OK;
+  duckdb_data_chunk *got = NULL;
+  size_t n_got = 0;
+  for (duckdb_data_chunk chunk; status == BF_OK && (chunk = duckdb_fetch_chunk(result)) != NULL;) {
+    duckdb_data_chunk *grown = realloc(got, (n_got + 1) * sizeof *grown);
+    if (grown == NULL) {
+      duckdb_destroy_data_chunk(&chunk);
+      status = bf_error_set(err, BF_ENOMEM, "out of memory");
+      break;
+    }
+    got = grown;
+    got[n_got++] = chunk;
+  }
+  if (status == BF_OK && reserve_chunks(t, n_got) != BF_OK) status = bf_error_set(err, BF_ENOMEM, "out of memory");
+  if (status == BF_OK && keep_result(t, &result) != BF_OK) status = bf_error_set(err, BF_ENOMEM, "out of memory");
+  for (size_t k = 0; k < n_got; k++) {
+    if (status == BF_OK)
+      add_chunk(t, got[k]); /* room reserved */
+    else
+      duckdb_destroy_data_chunk(&got[k]);
+  }
+  free(got);
+  if (status != BF_OK) {
+    duckdb_destroy_result(&result);
+    if (columns_out) columns_free(columns_out);
+  }
+  return status;
+}
+
+/* The general path: the batch goes through a temporary table typed like the tail
+ * (INSERT ... BY NAME casts each column by name, the missing ones null) and
+ * comes back as chunks. The scan that types the table re-enters the tail's
+ * (recursive) lock on this thread. */
+static int append_converted(bf__tail_t *t, const struct ArrowSchema *schema, const struct ArrowArray *batch,
+                            bf_error_t *err) {
+  char uuid[37], scan[64], staged[64];
   bf_uuid4_string(uuid);
-  snprintf(staged, sizeof staged, "bf_rewrite_%.8s%.4s%.4s", uuid, uuid + 9, uuid + 14);
+  snprintf(scan, sizeof scan, "bf_tmp_%.8s%.4s%.4s", uuid, uuid + 9, uuid + 14);
+  snprintf(staged, sizeof staged, "bf_conv_%.8s%.4s%.4s", uuid, uuid + 9, uuid + 14);
+  duckdb_arrow_stream stream = NULL;
+  if (duckdb_arrow_array_scan(t->conn, scan, (duckdb_arrow_schema)schema, (duckdb_arrow_array)batch, &stream) !=
+      DuckDBSuccess)
+    return bf_error_set(err, BF_EINVAL, "DuckDB cannot read the Arrow batch");
   bf_buffer_t sql;
   bf_buffer_init(&sql);
   bf__sql_append(&sql, "CREATE TEMP TABLE ");
   bf__sql_ident(&sql, staged);
-  /* Every column of the inputs is kept, also those another writer added that our
-   * schema does not know (union_by_name), so compaction never drops data. */
-  bf__sql_append(&sql, " AS ");
-  int status = bf__engine_files_relation(&sql, table_dir, schema, partition_columns,
-                                         n_partition_columns, inputs, n_inputs, 1);
-  const char *text = status == BF_OK ? bf__sql_cstr(&sql) : NULL;
-  if (text == NULL)
-    status = bf_error_set(err, status == BF_OK ? BF_ENOMEM : status, "cannot build the rewrite");
-  else if ((status = bf__sql_exec(conn, text, err)) != BF_OK)
-    bf_error_prefix(err, "reading the files to compact");
+  bf__sql_append(&sql, " AS SELECT * FROM " BF_TAIL_SCAN_FUNCTION "(");
+  bf__sql_string(&sql, t->catalog);
+  bf__sql_append(&sql, ", ");
+  bf__sql_string(&sql, t->name);
+  bf__sql_append(&sql, ") LIMIT 0; INSERT INTO ");
+  bf__sql_ident(&sql, staged);
+  bf__sql_append(&sql, " BY NAME SELECT * FROM ");
+  bf__sql_ident(&sql, scan);
+  const char *text = bf__sql_cstr(&sql);
+  int status = text ? bf__sql_exec(t->conn, text, err) : bf_error_set(err, BF_ENOMEM, "out of memory");
   if (status == BF_OK) {
-    status = bf__engine_write_staged(conn, staged, table_dir, schema, partition_columns,
-                                     n_partition_columns, out_files, n_out_files, err);
+    sql.size = 0;
+    bf__sql_append(&sql, "SELECT * FROM ");
+    bf__sql_ident(&sql, staged);
+    text = bf__sql_cstr(&sql);
+    status = text ? add_query_chunks(t, text, NULL, err) : bf_error_set(err, BF_ENOMEM, "out of memory");
   }
+  sql.size = 0;
+  bf__sql_append(&sql, "DROP VIEW IF EXISTS ");
+  bf__sql_ident(&sql, scan);
+  bf__sql_append(&sql, "; DROP TABLE IF EXISTS ");
+  bf__sql_ident(&sql, staged);
+  if ((text = bf__sql_cstr(&sql))) bf__sql_exec(t->conn, text, NULL);
   bf_buffer_reset(&sql);
-  duckdb_disconnect(&conn); /* drops the temp table */
+  duckdb_destroy_arrow_stream(&stream);
+  return status;
+}
+
+int bf_engine_tail_append(bf_engine_t *engine, const char *catalog, const char *tail,
+                          const struct ArrowSchema *batch_schema, struct ArrowArray *batch,
+                          bf_error_t *err) {
+  if (batch->length <= 0) return BF_OK;
+  bf__tail_t *t = acquire(engine, catalog, tail);
+  if (t == NULL) return bf_error_set(err, BF_ENOTFOUND, "appending to tail %s: it does not exist", tail);
+  batch_ref_t *b = calloc(1, sizeof *b);
+  if (b == NULL) {
+    release(t);
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
+  pthread_mutex_lock(&t->mu);
+  int status = BF_OK, fallback = 1, moved = 0;
+  if (t->retired) {
+    status = bf_error_set(err, BF_EINTERNAL, "tail %s was already flushed", tail);
+  } else {
+    /* The batch's buffers now belong to the tail's chunks (each holds a share). */
+    b->array = *batch;
+    batch->release = NULL;
+    atomic_store(&b->refs, 1);
+    moved = 1;
+    if (same_names(&t->columns, batch_schema)) status = append_slices(t, batch_schema, b, &fallback, err);
+    if (status == BF_OK && fallback) status = append_converted(t, batch_schema, &b->array, err);
+  }
+  pthread_mutex_unlock(&t->mu);
+  if (moved)
+    batch_unref(b); /* our own share */
+  else
+    free(b);
+  release(t);
+  if (status != BF_OK) bf_error_prefix(err, "appending to tail %s", tail);
+  return status;
+}
+
+/* ---- schema change ------------------------------------------------------------------------ */
+
+int bf_engine_tail_add_column(bf_engine_t *engine, const char *catalog, const char *tail,
+                              const char *const *path, size_t depth, const bf_field_t *field,
+                              bf_error_t *err) {
+  bf__tail_t *t = acquire(engine, catalog, tail);
+  if (t == NULL) return bf_error_set(err, BF_ENOTFOUND, "tail %s does not exist", tail);
+  /* The rows go through a temporary table that takes the new column the way a
+   * table does (nested struct fields included), and come back as the tail's chunks. */
+  char uuid[37], staged[64];
+  bf_uuid4_string(uuid);
+  snprintf(staged, sizeof staged, "bf_evolve_%.8s%.4s%.4s", uuid, uuid + 9, uuid + 14);
+  bf_buffer_t sql;
+  bf_buffer_init(&sql);
+  bf__sql_append(&sql, "CREATE TEMP TABLE ");
+  bf__sql_ident(&sql, staged);
+  bf__sql_append(&sql, " AS SELECT * FROM " BF_TAIL_SCAN_FUNCTION "(");
+  bf__sql_string(&sql, catalog);
+  bf__sql_append(&sql, ", ");
+  bf__sql_string(&sql, tail);
+  bf__sql_append(&sql, "); ALTER TABLE ");
+  bf__sql_ident(&sql, staged);
+  bf__sql_append(&sql, " ADD COLUMN ");
+  for (size_t i = 0; i < depth; i++) {
+    if (i) bf__sql_append(&sql, ".");
+    bf__sql_ident(&sql, path[i]);
+  }
+  bf__sql_append(&sql, " ");
+  bf__sql_type(&sql, field);
+  const char *text = bf__sql_cstr(&sql);
+  /* The caller keeps appends away: the scan inside takes the tail's lock. */
+  int status = text ? bf__sql_exec(t->conn, text, err) : bf_error_set(err, BF_ENOMEM, "out of memory");
+  if (status == BF_OK) {
+    pthread_mutex_lock(&t->mu);
+    tail_old_t *grown = realloc(t->old, (t->n_old + 1) * sizeof *grown);
+    if (grown == NULL) {
+      status = bf_error_set(err, BF_ENOMEM, "out of memory");
+    } else {
+      t->old = grown;
+      tail_old_t *old = &t->old[t->n_old++];
+      old->chunks = t->chunks;
+      old->n_chunks = t->n_chunks;
+      old->columns = t->columns;
+      t->chunks = NULL;
+      t->n_chunks = t->cap_chunks = 0;
+      t->rows = 0;
+      memset(&t->columns, 0, sizeof t->columns);
+      sql.size = 0;
+      bf__sql_append(&sql, "SELECT * FROM ");
+      bf__sql_ident(&sql, staged);
+      text = bf__sql_cstr(&sql);
+      status = text ? add_query_chunks(t, text, &t->columns, err) : bf_error_set(err, BF_ENOMEM, "out of memory");
+      if (status != BF_OK) { /* back to the rows as they were */
+        for (size_t k = 0; k < t->n_chunks; k++) duckdb_destroy_data_chunk(&t->chunks[k]);
+        free(t->chunks);
+        columns_free(&t->columns);
+        t->n_old--;
+        t->chunks = old->chunks;
+        t->n_chunks = t->cap_chunks = old->n_chunks;
+        t->columns = old->columns;
+        t->rows = 0;
+        for (size_t k = 0; k < t->n_chunks; k++) t->rows += (int64_t)duckdb_data_chunk_get_size(t->chunks[k]);
+      }
+    }
+    pthread_mutex_unlock(&t->mu);
+  }
+  sql.size = 0;
+  bf__sql_append(&sql, "DROP TABLE IF EXISTS ");
+  bf__sql_ident(&sql, staged);
+  if ((text = bf__sql_cstr(&sql))) bf__sql_exec(t->conn, text, NULL);
+  bf_buffer_reset(&sql);
+  release(t);
+  if (status != BF_OK) bf_error_prefix(err, "adding column %s to tail %s", field->name, tail);
   return status;
 }

@@ -1,9 +1,10 @@
 /* One DuckDB view per table under catalog.schema_name.table in the query database:
  * the table's live Parquet files (partition columns as the Delta log records them:
  * from the hive directories where those agree, as constants otherwise) united with
- * its tail tables (acknowledged
- * rows not yet in Parquet). The view is replaced, and a flushed tail dropped, in
- * one transaction, so readers see each row exactly once, never a mix. */
+ * its tails (acknowledged rows not yet in Parquet, read through bf_tail_scan).
+ * The view is replaced in one transaction and a flushed tail retired after it, so
+ * a query reads each row exactly once: from the tail if it was planned before the
+ * swap (the retired tail outlives it), from the files after. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +13,11 @@
 #include "engine/engine_internal.h"
 
 static int append_tail_ref(bf_buffer_t *sql, const char *catalog, const char *tail) {
-  bf__sql_ident(sql, catalog);
-  bf__sql_append(sql, "." BF_TAIL_SCHEMA ".");
-  return bf__sql_ident(sql, tail);
+  bf__sql_append(sql, BF_TAIL_SCAN_FUNCTION "(");
+  bf__sql_string(sql, catalog);
+  bf__sql_append(sql, ", ");
+  bf__sql_string(sql, tail);
+  return bf__sql_append(sql, ")");
 }
 
 int bf__engine_ensure_catalog(bf_engine_t *engine, const char *catalog, const char *schema_name,
@@ -262,17 +265,12 @@ int bf_engine_set_table_view(bf_engine_t *engine, const char *catalog, const cha
   int status = build_view_sql(&view, catalog, schema_name, table, table_dir, schema,
                               partition_columns, n_partition_columns, files, n_files, tails,
                               n_tails, mixed_columns);
-  if (status == BF_OK && drop_tail) {
-    bf__sql_append(&view, "; DROP TABLE IF EXISTS ");
-    status = append_tail_ref(&view, catalog, drop_tail);
-  }
   const char *view_sql = bf__sql_cstr(&view);
   if (status != BF_OK || view_sql == NULL) {
     bf_buffer_reset(&view);
     return bf_error_set(err, status == BF_EINVAL ? BF_EINVAL : BF_ENOMEM,
                         "cannot build the view of %s.%s.%s", catalog, schema_name, table);
   }
-  if (drop_tail) bf__engine_tail_appender_release(engine, catalog, drop_tail);
   pthread_mutex_lock(&engine->ddl_mu);
   status = bf__engine_ensure_catalog(engine, catalog, schema_name, err);
   if (status == BF_OK) status = bf__sql_exec(engine->ddl_conn, "BEGIN TRANSACTION", err);
@@ -282,32 +280,9 @@ int bf_engine_set_table_view(bf_engine_t *engine, const char *catalog, const cha
   }
   pthread_mutex_unlock(&engine->ddl_mu);
   bf_buffer_reset(&view);
+  /* Queries planned from now on read the files instead of the tail. */
+  if (status == BF_OK && drop_tail) bf__engine_tail_retire(engine, catalog, drop_tail);
   if (status != BF_OK) bf_error_prefix(err, "updating the view of %s.%s.%s", catalog, schema_name, table);
-  return status;
-}
-
-int bf_engine_tail_add_column(bf_engine_t *engine, const char *catalog, const char *tail,
-                              const char *const *path, size_t depth, const bf_field_t *field,
-                              bf_error_t *err) {
-  bf__engine_tail_appender_release(engine, catalog, tail);
-  bf_buffer_t sql;
-  bf_buffer_init(&sql);
-  bf__sql_append(&sql, "ALTER TABLE ");
-  append_tail_ref(&sql, catalog, tail);
-  bf__sql_append(&sql, " ADD COLUMN ");
-  for (size_t i = 0; i < depth; i++) {
-    if (i) bf__sql_append(&sql, ".");
-    bf__sql_ident(&sql, path[i]);
-  }
-  bf__sql_append(&sql, " ");
-  bf__sql_type(&sql, field);
-  const char *text = bf__sql_cstr(&sql);
-  pthread_mutex_lock(&engine->ddl_mu);
-  int status = text ? bf__sql_exec(engine->ddl_conn, text, err)
-                    : bf_error_set(err, BF_ENOMEM, "out of memory");
-  pthread_mutex_unlock(&engine->ddl_mu);
-  bf_buffer_reset(&sql);
-  if (status != BF_OK) bf_error_prefix(err, "adding column %s to tail %s", field->name, tail);
   return status;
 }
 

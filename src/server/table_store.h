@@ -64,7 +64,7 @@ typedef struct bf_store_insert {
   const uint8_t *ipc;               /* the batch as received (stored in the WAL) */
   size_t ipc_len;
   const struct ArrowSchema *schema; /* decoded from ipc and checked against the table */
-  const struct ArrowArray *batches;
+  struct ArrowArray *batches;       /* moved into the tail on success (release cleared) */
   size_t n_batches;
   uint64_t rows;
   int64_t decoded_bytes;            /* bf_arrow_decoded_size of the batches */
