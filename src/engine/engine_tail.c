@@ -287,7 +287,7 @@ int bf__engine_tail_snapshot(bf_engine_t *engine, const char *catalog, const cha
   out->rows = t->rows;
   out->n_chunks = t->n_chunks;
   out->chunks = malloc((t->n_chunks ? t->n_chunks : 1) * sizeof *out->chunks);
-  if (out->chunks) memcpy(out->chunks, t->chunks, t->n_chunks * sizeof *out->chunks);
+  if (out->chunks && t->n_chunks) memcpy(out->chunks, t->chunks, t->n_chunks * sizeof *out->chunks);
   pthread_mutex_unlock(&t->mu);
   if (out->chunks == NULL) {
     release(t);
