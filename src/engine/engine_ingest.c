@@ -218,7 +218,7 @@ int bf__engine_write_staged(duckdb_connection conn, const char *staged, const ch
   bf__sql_string(&sql, table_dir);
   bf__sql_append(&sql,
                  " (FORMAT parquet, COMPRESSION zstd, FILENAME_PATTERN 'part-{uuid}', APPEND, "
-                 "ROW_GROUP_SIZE 1000000, RETURN_STATS, PARTITION_BY (");
+                 "ROW_GROUP_SIZE 122880, RETURN_STATS, PARTITION_BY (");
   for (size_t i = 0; i < n_parts; i++) {
     if (i) bf__sql_append(&sql, ", ");
     bf__sql_ident(&sql, columns[i]);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -172,6 +173,11 @@ static int wait_for_signal(bf_auth_t *auth) {
 }
 
 int main(int argc, char **argv) {
+  /* Batches of several MiB come and go with every insert: a fixed mmap threshold
+   * gives their memory back to the system when they are freed, where glibc's
+   * adaptive one would keep it in the heap of the worker that freed it (measured:
+   * docs/architecture.md). */
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   if (argc >= 2 && strcmp(argv[1], "hash-password") == 0) return hash_password_command();
   bf_server_config_t config;
   int rc = bf_server_config_parse(&config, argc, argv);
