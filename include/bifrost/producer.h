@@ -78,9 +78,16 @@ typedef struct bf_producer_options {
   size_t max_batch_bytes;        /* bound on a batch's estimated size; 0 = default
                                     (BF_PRODUCER_DEFAULT_MAX_BATCH_BYTES); at most
                                     BF_PRODUCER_MAX_BATCH_BYTES_LIMIT */
+  size_t max_in_flight;          /* batches sent and not yet answered at once (each
+                                    stored by the server after the one before it);
+                                    0 = default (BF_PRODUCER_DEFAULT_MAX_IN_FLIGHT); at
+                                    most BF_PRODUCER_MAX_IN_FLIGHT_LIMIT */
   bf_producer_event_fn on_event; /* may be NULL: events are then only counted */
   void *event_ctx;
 } bf_producer_options_t;
+
+#define BF_PRODUCER_DEFAULT_MAX_IN_FLIGHT 4
+#define BF_PRODUCER_MAX_IN_FLIGHT_LIMIT 64
 
 /* A quarter of the transport's message limit (BF_RPC_MAX_MESSAGE_BYTES): room for
  * the estimate's error and the message framing. */

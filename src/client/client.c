@@ -79,6 +79,15 @@ int bf_client_insert_batch(bf_rpc_channel_t *channel, const bf_table_name_t *nam
                            const char *fingerprint, const uint8_t *ipc, size_t ipc_size,
                            const char *producer_id, uint64_t sequence, double timeout_secs,
                            uint64_t *rows_accepted, int *duplicate, bf_error_t *err) {
+  return bf_client_insert_batch_after(channel, name, fingerprint, ipc, ipc_size, producer_id, sequence,
+                                      0, timeout_secs, rows_accepted, duplicate, err);
+}
+
+int bf_client_insert_batch_after(bf_rpc_channel_t *channel, const bf_table_name_t *name,
+                                 const char *fingerprint, const uint8_t *ipc, size_t ipc_size,
+                                 const char *producer_id, uint64_t sequence, uint64_t after_sequence,
+                                 double timeout_secs, uint64_t *rows_accepted, int *duplicate,
+                                 bf_error_t *err) {
   Bifrost__V1__TableName pb_name = BIFROST__V1__TABLE_NAME__INIT;
   set_name(&pb_name, name);
   Bifrost__V1__InsertBatchRequest req = BIFROST__V1__INSERT_BATCH_REQUEST__INIT;
@@ -88,6 +97,7 @@ int bf_client_insert_batch(bf_rpc_channel_t *channel, const bf_table_name_t *nam
   req.arrow_ipc.len = ipc_size;
   req.producer_id = (char *)(producer_id ? producer_id : "");
   req.sequence = sequence;
+  req.after_sequence = after_sequence;
   ProtobufCMessage *resp_msg = NULL;
   BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_INSERT_BATCH, &req.base,
                          &bifrost__v1__insert_batch_response__descriptor, timeout_secs, 0, &resp_msg,

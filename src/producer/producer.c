@@ -104,6 +104,7 @@ void bf_producer_options_init(bf_producer_options_t *options) {
   options->rpc_timeout_secs = 30.0;
   options->max_retries = -1;
   options->max_batch_bytes = BF_PRODUCER_DEFAULT_MAX_BATCH_BYTES;
+  options->max_in_flight = BF_PRODUCER_DEFAULT_MAX_IN_FLIGHT;
 }
 
 static void free_producer(bf_producer_t *producer) {
@@ -125,6 +126,8 @@ static void free_producer(bf_producer_t *producer) {
   free(producer->fqn);
   free(producer->batch);
   free(producer->row_ok);
+  free(producer->flights);
+  free(producer->senders);
   free(producer);
 }
 
@@ -137,11 +140,13 @@ static int init_sync(bf_producer_t *producer) {
   rc |= pthread_cond_init(&producer->work_cv, &attr);
   rc |= pthread_cond_init(&producer->space_cv, &attr);
   rc |= pthread_cond_init(&producer->progress_cv, &attr);
+  rc |= pthread_cond_init(&producer->send_cv, &attr);
   pthread_condattr_destroy(&attr);
   return rc == 0 ? BF_OK : BF_ENOMEM;
 }
 
 static void destroy_sync(bf_producer_t *producer) {
+  pthread_cond_destroy(&producer->send_cv);
   pthread_cond_destroy(&producer->progress_cv);
   pthread_cond_destroy(&producer->space_cv);
   pthread_cond_destroy(&producer->work_cv);
@@ -167,6 +172,8 @@ static int validate_options(const bf_producer_options_t *options, bf_error_t *er
                         (int)options->backpressure);
   if (isnan(options->block_timeout_secs) || isnan(options->rpc_timeout_secs))
     return bf_error_set(err, BF_EINVAL, "producer: timeouts must be numbers");
+  if (options->max_in_flight > BF_PRODUCER_MAX_IN_FLIGHT_LIMIT)
+    return bf_error_set(err, BF_EINVAL, "max_in_flight must be at most %d", BF_PRODUCER_MAX_IN_FLIGHT_LIMIT);
   if (options->max_batch_bytes > BF_PRODUCER_MAX_BATCH_BYTES_LIMIT)
     return bf_error_set(err, BF_EINVAL,
                         "producer: max_batch_bytes %zu exceeds %zu (half the transport's message "
@@ -212,6 +219,7 @@ static int copy_options(bf_producer_t *producer, const bf_producer_options_t *op
   producer->max_retries = options->max_retries;
   producer->max_batch_bytes =
       options->max_batch_bytes > 0 ? options->max_batch_bytes : BF_PRODUCER_DEFAULT_MAX_BATCH_BYTES;
+  producer->max_in_flight = options->max_in_flight > 0 ? options->max_in_flight : BF_PRODUCER_DEFAULT_MAX_IN_FLIGHT;
   producer->on_event = options->on_event;
   producer->event_ctx = options->event_ctx;
   size_t fqn_len = strlen(producer->catalog) + strlen(producer->schema_name) + strlen(producer->table) + 3;

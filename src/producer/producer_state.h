@@ -21,6 +21,9 @@
  * has no thread in the child and refuses to be used there. */
 extern atomic_ulong bf__producer_fork_generation;
 
+/* One batch between its encoding and its resolution (producer_send.c). */
+typedef struct bf__flight bf__flight_t;
+
 /* The background thread's sleep, as seen by inserters deciding whether to wake it. */
 enum { AWAKE = 0, SLEEP_IDLE = 1, SLEEP_TIMED = 2 };
 
@@ -61,9 +64,9 @@ struct bf_producer {
   bf__item_t *held;       /* popped item waiting for the pending records to go: an
                              Arrow batch, or a record that would overflow max_batch_bytes */
   size_t pending_bytes;   /* estimated bytes of the pending records */
-  bool in_outage;         /* a batch is being retried; RETRYING was reported */
+  bool in_outage;         /* a batch is being retried; RETRYING was reported (guarded by mu) */
   uint64_t next_sequence; /* last sequence used; the first batch sends 1 */
-  uint64_t rng_state;     /* xorshift64 state for backoff jitter */
+  uint64_t rng_state;     /* xorshift64 state for backoff jitter (guarded by mu) */
   uint64_t dropped_logged;
   double drop_logged_at;
   uint64_t failed_logged;     /* stats.failed when failures were last reported */
@@ -104,6 +107,15 @@ struct bf_producer {
   double last_send; /* monotonic seconds of the last batch taken */
   bool aborting;    /* shutdown timed out: stop retrying, fail what is left */
   bool thread_done;
+  /* Batches in flight, oldest first (a ring of max_in_flight), and the senders
+   * that send them; resolved in this order whatever order their answers come in. */
+  size_t max_in_flight;
+  bf__flight_t **flights;
+  size_t flights_head, n_flights;
+  pthread_t *senders;
+  size_t n_senders;
+  bool senders_stop;
+  pthread_cond_t send_cv; /* senders: a flight to send, stop */
 };
 
 /* The bound is full: sending is due. */
@@ -151,6 +163,23 @@ int bf__producer_enqueue(bf_producer_t *producer, bf__item_t *item, bool may_blo
 /* The thread's body (producer_thread.c). */
 void *bf__producer_main(void *arg);
 
+/* ---- producer_send.c: batches in flight ---- */
+/* Starts the senders (max_in_flight of them). Thread only, without mu. */
+int bf__producer_senders_start(bf_producer_t *producer);
+/* Waits until every flight is resolved, then stops and joins the senders.
+ * Thread only, with mu held (released while waiting and joining). */
+void bf__producer_senders_stop_locked(bf_producer_t *producer);
+/* Hands over one batch: its popped rows (n, their flags row_ok or NULL when
+ * they share the batch's outcome, their bytes in the bound), its IPC stream of
+ * n_sent rows (moved out of *ipc; empty when every row was rejected), why it could
+ * not be encoded (encode_status/encode_message, BF_OK when it was) and why some
+ * rows were rejected (bad_status/bad_message; BF_OK/"" when none). Waits for room
+ * in the ring. Thread only, without mu. */
+void bf__producer_submit(bf_producer_t *producer, size_t n, const bool *row_ok, size_t n_sent,
+                         size_t bytes, bf_buffer_t *ipc, bool arrow, int encode_status,
+                         const char *encode_message, int bad_status, const char *bad_message);
+
+/* ---- producer_report.c: accounting and events (caller holds mu unless said) ---- */
 /* Reports an event to the on_event callback, if any. Called without mu. */
 void bf__producer_emit(bf_producer_t *producer, bf_producer_event_kind_t kind, uint64_t count,
                        int status, const char *fmt, ...)
@@ -158,5 +187,25 @@ void bf__producer_emit(bf_producer_t *producer, bf_producer_event_kind_t kind, u
     __attribute__((format(printf, 5, 6)))
 #endif
     ;
+/* The same, called with mu held: releases it around the callback. */
+void bf__producer_emit_locked(bf_producer_t *producer, bf_producer_event_kind_t kind, uint64_t count,
+                              int status, const char *message);
+/* Records a failure message in stats.last_error. */
+void bf__producer_set_last_error(bf_producer_t *producer, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Resolves the oldest popped rows: n_acked acknowledged, n_failed failed. */
+void bf__producer_resolve_counts_locked(bf_producer_t *producer, size_t n_acked, size_t n_failed,
+                                        size_t bytes, int failure_status);
+/* Resolves the n oldest popped rows: row_ok[i] says whether row i was
+ * acknowledged (row_ok NULL: all n failed). */
+void bf__producer_resolve_locked(bf_producer_t *producer, size_t n, const bool *row_ok, size_t bytes,
+                                 int failure_status);
+/* Reports failed records (BATCH_FAILED), at most one summary per interval. */
+void bf__producer_log_failures_locked(bf_producer_t *producer, const char *latest);
+/* Reports dropped records (DROPPED), at most one summary per interval. */
+void bf__producer_log_drops_locked(bf_producer_t *producer, double now);
 
 #endif /* BIFROST_PRODUCER_STATE_H */

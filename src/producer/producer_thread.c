@@ -1,10 +1,8 @@
 /* The producer's background thread (state in producer_state.h): pops records and
  * Arrow batches in queue order, cuts batches at batch_size rows or max_batch_bytes
- * estimated bytes, builds Arrow with bf_batch_builder, encodes IPC, sends
- * InsertBatch under a stable producer id and per-batch sequence, retries
- * transient statuses with backoff and jitter under the same sequence, resolves
- * every popped row (acknowledged or failed), and reports events (failures,
- * outage, recovery, drops) to the on_event callback, never with mu held. */
+ * estimated bytes, builds Arrow with bf_batch_builder, encodes IPC and hands each
+ * batch to the senders (producer_send.c: several in flight, retries, resolution
+ * in order); fails what is left when shutdown aborts. */
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -16,99 +14,6 @@
 #include "bifrost/ipc.h"
 #include "bifrost/util.h"
 #include "producer/producer_state.h"
-
-#define BACKOFF_INITIAL_SECS 0.05
-#define BACKOFF_MAX_SECS 5.0
-/* Failures and drops are reported at most this often (the first at once). */
-#define REPORT_INTERVAL_SECS 10.0
-
-void bf__producer_emit(bf_producer_t *producer, bf_producer_event_kind_t kind, uint64_t count,
-                       int status, const char *fmt, ...) {
-  if (producer->on_event == NULL) return;
-  char message[BF_ERROR_MESSAGE_MAX + 128];
-  va_list args;
-  va_start(args, fmt);
-  vsnprintf(message, sizeof message, fmt, args);
-  va_end(args);
-  bf_producer_event_t event = {
-      .kind = kind, .table = producer->fqn, .count = count, .status = status, .message = message};
-  producer->on_event(producer->event_ctx, &event);
-}
-
-/* The same, called with mu held: releases it around the callback. Thread only
- * (the thread's own state is not touched by others while mu is released). */
-static void emit_locked(bf_producer_t *producer, bf_producer_event_kind_t kind, uint64_t count,
-                        int status, const char *message) {
-  if (producer->on_event == NULL) return;
-  char copy[BF_ERROR_MESSAGE_MAX];
-  snprintf(copy, sizeof copy, "%s", message);
-  pthread_mutex_unlock(&producer->mu);
-  bf__producer_emit(producer, kind, count, status, "%s", copy);
-  pthread_mutex_lock(&producer->mu);
-}
-
-static uint64_t next_random(bf_producer_t *producer) {
-  uint64_t x = producer->rng_state;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  producer->rng_state = x;
-  return x;
-}
-
-/* Exponential backoff with jitter: attempt 0 waits 25-50 ms, doubling up to 2.5-5 s. */
-static double backoff_secs(bf_producer_t *producer, int attempt) {
-  double base = BACKOFF_INITIAL_SECS * pow(2.0, attempt > 30 ? 30 : attempt);
-  if (base > BACKOFF_MAX_SECS) base = BACKOFF_MAX_SECS;
-  double unit = (double)(next_random(producer) >> 11) / (double)(1ULL << 53);
-  return base * (0.5 + 0.5 * unit);
-}
-
-static bool is_retryable(int status) {
-  return status == BF_EUNAVAILABLE || status == BF_ETIMEOUT || status == BF_EFULL ||
-         status == BF_ECONFLICT || status == BF_ECANCELLED;
-}
-
-/* Records a failure message in stats.last_error. Caller holds mu. */
-static void set_last_error(bf_producer_t *producer, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void set_last_error(bf_producer_t *producer, const char *fmt, ...) {
-  producer->last_error_transient = false;
-  va_list args;
-  va_start(args, fmt);
-  vsnprintf(producer->stats.last_error, sizeof(producer->stats.last_error), fmt, args);
-  va_end(args);
-}
-
-/* ---- resolution (caller holds mu) ----------------------------------------------- */
-
-/* Resolves the n oldest popped rows: row_ok[i] says whether row i was acknowledged
- * (true) or failed (false; row_ok NULL means all n failed). Updates stats, frees
- * their room in the bound and wakes flushers and blocked inserters. */
-static void resolve_counts_locked(bf_producer_t *producer, size_t n_acked, size_t n_failed,
-                                  size_t bytes, int failure_status) {
-  size_t n = n_acked + n_failed;
-  BF_DCHECK(producer->popped >= producer->resolved + n);
-  producer->stats.acknowledged += n_acked;
-  producer->stats.failed += n_failed;
-  if (n_failed > 0) producer->last_failure_status = failure_status;
-  producer->resolved += n;
-  atomic_fetch_sub(&producer->outstanding, (long long)n);
-  atomic_fetch_sub(&producer->outstanding_bytes, (long long)bytes);
-  pthread_cond_broadcast(&producer->progress_cv);
-  if (atomic_load(&producer->blocked) > 0) pthread_cond_broadcast(&producer->space_cv);
-}
-
-static void resolve_locked(bf_producer_t *producer, size_t n, const bool *row_ok, size_t bytes,
-                           int failure_status) {
-  size_t n_acked = 0;
-  for (size_t i = 0; row_ok != NULL && i < n; i++)
-    if (row_ok[i]) n_acked++;
-  resolve_counts_locked(producer, n_acked, n - n_acked, bytes, failure_status);
-}
 
 /* Pops the next item, waiting out a push that is half done. Thread only. */
 static bf__item_t *pop_item(bf_producer_t *producer) {
@@ -133,7 +38,7 @@ static void fail_queued_locked(bf_producer_t *producer) {
     size_t rows = producer->held->rows, bytes = producer->held->bytes;
     bf__item_free(producer->held);
     producer->held = NULL;
-    resolve_locked(producer, rows, NULL, bytes, BF_ECANCELLED);
+    bf__producer_resolve_locked(producer, rows, NULL, bytes, BF_ECANCELLED);
     n_failed += rows;
   }
   bf__item_t *item;
@@ -141,11 +46,11 @@ static void fail_queued_locked(bf_producer_t *producer) {
     size_t rows = item->rows, bytes = item->bytes;
     bf__item_free(item);
     note_popped_locked(producer, rows);
-    resolve_locked(producer, rows, NULL, bytes, BF_ECANCELLED);
+    bf__producer_resolve_locked(producer, rows, NULL, bytes, BF_ECANCELLED);
     n_failed += rows;
   }
   if (n_failed)
-    set_last_error(producer, "producer shut down before %zu queued record(s) were sent", n_failed);
+    bf__producer_set_last_error(producer, "producer shut down before %zu queued record(s) were sent", n_failed);
 }
 
 /* ---- the background thread --------------------------------------------------- */
@@ -174,90 +79,8 @@ static int encode_batch(bf_producer_t *producer, bf_buffer_t *out, bf_error_t *e
   return status;
 }
 
-static void log_drops(bf_producer_t *producer, double now);
-
-/* Sends one encoded batch until acknowledged, a non-retryable error, retries
- * exhausted or shutdown aborts. Runs without mu except around the backoff wait. */
-
-static int send_batch(bf_producer_t *producer, const bf_buffer_t *ipc, uint64_t sequence,
-                      size_t n_rows, bf_error_t *err) {
-  for (int attempt = 0;; attempt++) {
-    uint64_t rows_accepted = 0;
-    int duplicate = 0;
-    int status = bf_client_insert_batch(producer->channel, &producer->name, producer->fingerprint,
-                                        ipc->data, ipc->size, producer->producer_id, sequence,
-                                        producer->rpc_timeout_secs, &rows_accepted, &duplicate,
-                                        err);
-    if (status == BF_OK) {
-      if (attempt > 0) {
-        pthread_mutex_lock(&producer->mu);
-        if (producer->last_error_transient) { /* recovered: the retry message is history */
-          producer->stats.last_error[0] = '\0';
-          producer->last_error_transient = false;
-        }
-        pthread_mutex_unlock(&producer->mu);
-      }
-      if (producer->in_outage) {
-        producer->in_outage = false;
-        bf__producer_emit(producer, BF_PRODUCER_EVENT_RECOVERED, n_rows, BF_OK,
-                          "batch %llu (%zu records) acknowledged after %d retr%s; delivery resumed",
-                          (unsigned long long)sequence, n_rows, attempt, attempt == 1 ? "y" : "ies");
-      }
-      return BF_OK;
-    }
-    bool retries_left = producer->max_retries < 0 || attempt < producer->max_retries;
-    if (!is_retryable(status) || !retries_left) return status;
-    if (!producer->in_outage) {
-      producer->in_outage = true;
-      bf__producer_emit(producer, BF_PRODUCER_EVENT_RETRYING, n_rows, status,
-                        "batch %llu (%zu records) not delivered (%s: %.300s); retrying with backoff "
-                        "until the server answers",
-                        (unsigned long long)sequence, n_rows, bf_status_name(status), err->message);
-    }
-    double deadline = bf__producer_now() + backoff_secs(producer, attempt);
-    pthread_mutex_lock(&producer->mu);
-    producer->stats.retried_batches++;
-    set_last_error(producer, "batch %llu: retrying after %s: %.400s", (unsigned long long)sequence,
-                   bf_status_name(status), err->message);
-    producer->last_error_transient = true;
-    while (!producer->aborting && bf__producer_now() < deadline) {
-      log_drops(producer, bf__producer_now()); /* drops happen while the server is away */
-      double wake = bf__producer_now() + 1.0;
-      bf__producer_wait_until(&producer->work_cv, &producer->mu, wake < deadline ? wake : deadline);
-    }
-    bool aborting = producer->aborting;
-    pthread_mutex_unlock(&producer->mu);
-    if (aborting) {
-      char last_attempt[BF_ERROR_MESSAGE_MAX];
-      snprintf(last_attempt, sizeof(last_attempt), "%s", err->message);
-      return bf_error_set(err, BF_ECANCELLED,
-                          "producer shut down before batch %llu was acknowledged "
-                          "(last attempt: %s: %.350s)",
-                          (unsigned long long)sequence, bf_status_name(status), last_attempt);
-    }
-  }
-}
-
-/* Reports failed records (BATCH_FAILED): the first at once, then at most one
- * summary per REPORT_INTERVAL_SECS (the counts stay exact in stats()). Caller
- * holds mu (released around the callback). */
-static void log_failures_locked(bf_producer_t *producer, const char *latest) {
-  double now = bf__producer_now();
-  if (producer->stats.failed == producer->failed_logged ||
-      (producer->failed_logged > 0 && now - producer->failure_logged_at < REPORT_INTERVAL_SECS))
-    return;
-  uint64_t n = producer->stats.failed - producer->failed_logged;
-  int status = producer->last_failure_status;
-  producer->failed_logged = producer->stats.failed;
-  producer->failure_logged_at = now;
-  char message[BF_ERROR_MESSAGE_MAX];
-  snprintf(message, sizeof message, "%llu record(s) failed since the last report; latest: %.420s",
-           (unsigned long long)n, latest);
-  emit_locked(producer, BF_PRODUCER_EVENT_BATCH_FAILED, n, status, message);
-}
-
-/* Builds, encodes and sends the n oldest popped records (producer->batch), then
- * resolves them. Frees the records. Called without mu. */
+/* Builds and encodes the n oldest popped records (producer->batch) and hands the
+ * batch to the senders. Frees the records. Called without mu. */
 static void process_batch(bf_producer_t *producer, size_t n) {
   bf_error_t row_err, err;
   bf_error_init(&row_err);
@@ -284,12 +107,12 @@ static void process_batch(bf_producer_t *producer, size_t n) {
   }
 
   int status = BF_OK;
-  uint64_t sequence = 0;
+  bf_buffer_t ipc;
+  bf_buffer_init(&ipc);
   if (n_bad < n) {
-    bf_buffer_t ipc;
-    bf_buffer_init(&ipc);
     status = encode_batch(producer, &ipc, &err);
     if (status != BF_OK) {
+      bf_buffer_reset(&ipc);
       /* The builder's state after a failed finish is unspecified: start afresh. */
       bf_batch_builder_destroy(producer->builder);
       producer->builder = NULL;
@@ -298,38 +121,10 @@ static void process_batch(bf_producer_t *producer, size_t n) {
       if (bf_batch_builder_create(&producer->schema, &producer->builder, &create_err) != BF_OK) {
         producer->builder = NULL;
       }
-    } else {
-      sequence = ++producer->next_sequence;
-      pthread_mutex_lock(&producer->mu);
-      producer->stats.sent_batches++;
-      producer->stats.sent += n - n_bad;
-      pthread_mutex_unlock(&producer->mu);
-      status = send_batch(producer, &ipc, sequence, n - n_bad, &err);
     }
-    bf_buffer_reset(&ipc);
   }
-
-  pthread_mutex_lock(&producer->mu);
-  if (n_bad > 0) set_last_error(producer, "%s", bad_message);
-  char failure[BF_ERROR_MESSAGE_MAX];
-  int failure_status = bad_status;
-  snprintf(failure, sizeof(failure), "%s", bad_message);
-  if (status != BF_OK) {
-    for (size_t i = 0; i < n; i++) producer->row_ok[i] = false;
-    producer->stats.failed_batches++;
-    failure_status = status;
-    if (sequence > 0) {
-      snprintf(failure, sizeof(failure), "batch %llu (%zu rows) failed: %s: %.400s",
-               (unsigned long long)sequence, n - n_bad, bf_status_name(status), err.message);
-    } else {
-      snprintf(failure, sizeof(failure), "batch of %zu rows could not be encoded: %s: %.400s",
-               n - n_bad, bf_status_name(status), err.message);
-    }
-    set_last_error(producer, "%s", failure);
-  }
-  resolve_locked(producer, n, producer->row_ok, bytes, failure_status);
-  if (failure[0]) log_failures_locked(producer, failure);
-  pthread_mutex_unlock(&producer->mu);
+  bf__producer_submit(producer, n, producer->row_ok, n - n_bad, bytes, &ipc, false, status, err.message,
+                      bad_status, bad_message);
 }
 
 /* Gives the columns marked in string_formats the plain string format they came
@@ -348,8 +143,8 @@ static int use_string_formats(struct ArrowSchema *schema, const char *string_for
   return BF_OK;
 }
 
-/* Sends one popped Arrow item as its own batch (system columns attached), then
- * resolves its rows. Frees the item. Called without mu. */
+/* Encodes one popped Arrow item as its own batch (system columns attached) and
+ * hands it to the senders. Frees the item. Called without mu. */
 static void process_arrow(bf_producer_t *producer, bf__item_t *item) {
   bf_error_t err;
   bf_error_init(&err);
@@ -369,7 +164,6 @@ static void process_arrow(bf_producer_t *producer, bf__item_t *item) {
   bf__item_free(item);
   bf_buffer_t ipc;
   bf_buffer_init(&ipc);
-  uint64_t sequence = 0;
   if (status == BF_OK) {
     bf_ipc_writer_t writer;
     memset(&writer, 0, sizeof(writer));
@@ -382,49 +176,19 @@ static void process_arrow(bf_producer_t *producer, bf__item_t *item) {
   }
   bf_arrow_array_release(&array);
   bf_arrow_schema_release(&schema);
-  if (status == BF_OK) {
-    sequence = ++producer->next_sequence;
-    pthread_mutex_lock(&producer->mu);
-    producer->stats.sent_batches++;
-    producer->stats.sent += rows;
-    pthread_mutex_unlock(&producer->mu);
-    status = send_batch(producer, &ipc, sequence, rows, &err);
-  }
-  bf_buffer_reset(&ipc);
-  pthread_mutex_lock(&producer->mu);
-  if (status != BF_OK) {
-    producer->stats.failed_batches++;
-    set_last_error(producer, "Arrow batch %llu (%zu rows) failed: %s: %.400s",
-                   (unsigned long long)sequence, rows, bf_status_name(status), err.message);
-  }
-  resolve_counts_locked(producer, status == BF_OK ? rows : 0, status == BF_OK ? 0 : rows, bytes,
-                        status);
-  if (status != BF_OK) log_failures_locked(producer, producer->stats.last_error);
-  pthread_mutex_unlock(&producer->mu);
-}
-
-static void log_drops(bf_producer_t *producer, double now) {
-  if (producer->stats.failed != producer->failed_logged &&
-      now - producer->failure_logged_at >= REPORT_INTERVAL_SECS)
-    log_failures_locked(producer, producer->stats.last_error);
-  uint64_t dropped = atomic_load(&producer->dropped);
-  if (dropped == producer->dropped_logged || now - producer->drop_logged_at < REPORT_INTERVAL_SECS)
-    return;
-  uint64_t n = dropped - producer->dropped_logged;
-  producer->dropped_logged = dropped;
-  producer->drop_logged_at = now;
-  char message[256];
-  snprintf(message, sizeof message,
-           "dropped %llu record(s) since the last report (queue full, backpressure drop_newest; "
-           "%llu in total)",
-           (unsigned long long)n, (unsigned long long)dropped);
-  emit_locked(producer, BF_PRODUCER_EVENT_DROPPED, n, BF_EFULL, message);
+  if (status != BF_OK) bf_buffer_reset(&ipc);
+  bf__producer_submit(producer, rows, NULL, rows, bytes, &ipc, true, status, err.message, BF_OK, NULL);
 }
 
 void *bf__producer_main(void *arg) {
   bf_producer_t *producer = arg;
   size_t n = 0; /* pending JSON records in producer->batch */
+  int started = bf__producer_senders_start(producer);
   pthread_mutex_lock(&producer->mu);
+  if (started != BF_OK) { /* nothing could send: fail every record instead of hanging */
+    bf__producer_set_last_error(producer, "producer could not start its sender threads");
+    producer->aborting = true;
+  }
   for (;;) {
     if (producer->aborting) {
       size_t bytes = 0;
@@ -432,7 +196,7 @@ void *bf__producer_main(void *arg) {
         bytes += producer->batch[i]->bytes;
         bf__item_free(producer->batch[i]);
       }
-      if (n) resolve_locked(producer, n, NULL, bytes, BF_ECANCELLED);
+      if (n) bf__producer_resolve_locked(producer, n, NULL, bytes, BF_ECANCELLED);
       n = 0;
       fail_queued_locked(producer);
       break;
@@ -458,7 +222,7 @@ void *bf__producer_main(void *arg) {
     }
     bool closing = atomic_load(&producer->closing);
     double now = bf__producer_now();
-    log_drops(producer, now);
+    bf__producer_log_drops_locked(producer, now);
     if (n == 0 && producer->held == NULL) {
       if (closing && producer->popped == atomic_load(&producer->enqueued)) break;
       /* Announce the sleep, then look again: an inserter either sees the flag or
@@ -497,8 +261,8 @@ void *bf__producer_main(void *arg) {
           bf__item_free(producer->batch[i]);
         }
         pthread_mutex_lock(&producer->mu);
-        set_last_error(producer, "batch builder unavailable (out of memory)");
-        resolve_locked(producer, k, NULL, bytes, BF_ENOMEM);
+        bf__producer_set_last_error(producer, "batch builder unavailable (out of memory)");
+        bf__producer_resolve_locked(producer, k, NULL, bytes, BF_ENOMEM);
       }
       continue;
     }
@@ -508,9 +272,10 @@ void *bf__producer_main(void *arg) {
     process_arrow(producer, item);
     pthread_mutex_lock(&producer->mu);
   }
+  bf__producer_senders_stop_locked(producer); /* after every flight is resolved */
   /* The last failures (e.g. records failed by an aborted shutdown) are reported now. */
   producer->failure_logged_at = 0;
-  log_failures_locked(producer, producer->stats.last_error);
+  bf__producer_log_failures_locked(producer, producer->stats.last_error);
   producer->thread_done = true;
   pthread_cond_broadcast(&producer->progress_cv);
   pthread_mutex_unlock(&producer->mu);

@@ -182,6 +182,14 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
                           (unsigned long long)req->sequence);
     goto done;
   }
+  if (req->after_sequence != 0 && (req->after_sequence >= req->sequence || producer_id == NULL)) {
+    status = bf_error_set(&err, BF_EINVAL,
+                          "after_sequence %llu must name an earlier batch of the same producer "
+                          "(sequence %llu, producer id %s)",
+                          (unsigned long long)req->after_sequence, (unsigned long long)req->sequence,
+                          producer_id ? "set" : "missing");
+    goto done;
+  }
   status = bf_ipc_reader_create(req->arrow_ipc.data, req->arrow_ipc.len, &reader, &err);
   if (status == BF_OK) status = bf_ipc_reader_schema(reader, &batch_schema, &err);
   if (status == BF_OK) status = bf_schema_to_arrow(&version_schema->schema, &table_schema, &err);
@@ -217,6 +225,7 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
   }
 
   bf_store_insert_t in = {.producer_id = producer_id, .sequence = (int64_t)req->sequence,
+                         .after_sequence = (int64_t)req->after_sequence,
                          .ipc = req->arrow_ipc.data, .ipc_len = req->arrow_ipc.len,
                          .schema = &batch_schema, .batches = batches, .n_batches = n_batches,
                          .rows = rows, .decoded_bytes = decoded_bytes};

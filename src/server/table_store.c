@@ -262,6 +262,10 @@ static int frame_record(const bf_store_insert_t *in, uint8_t *head, bf_wal_frame
 
 /* ---- insert ----------------------------------------------------------------------------- */
 
+/* How long a batch waits for the earlier batch of its producer it names
+ * (after_sequence) to arrive before the producer is told to retry. */
+#define ORDER_WAIT_SECS 1
+
 int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, int *duplicate,
                     int64_t *version, bf_error_t *err) {
   *duplicate = 0;
@@ -280,14 +284,43 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
   /* A retry of a batch whose first attempt is still between WAL append and
    * acknowledgement waits for that attempt: it is a duplicate only once the first
    * attempt succeeded (if it fails, its claim is withdrawn and the retry stores it). */
+  struct timespec order_deadline = {0, 0};
   while (in->producer_id) {
-    if (acknowledged_seq(t, in->producer_id) >= in->sequence) {
+    int64_t acked = acknowledged_seq(t, in->producer_id);
+    if (acked >= in->sequence) {
       *duplicate = 1;
       *version = t->snapshot.version;
       pthread_mutex_unlock(&t->mu);
       return BF_OK;
     }
-    if (bf__seq_get(&ts->seqs, in->producer_id) < in->sequence || !bf__any_pending(ts)) break;
+    int64_t claimed = bf__seq_get(&ts->seqs, in->producer_id);
+    if (in->after_sequence > 0 && acked < in->after_sequence && claimed < in->sequence) {
+      /* Several batches of one producer in flight: this one is stored only after
+       * the one it names, so that the sequence high-water mark (the dedup rule)
+       * never passes a batch that is not stored. That one is being stored: wait
+       * for its outcome. It has not arrived: wait a little (it was sent first),
+       * then let the producer retry. */
+      if (claimed >= in->after_sequence) {
+        pthread_cond_wait(&ts->pending_cv, &t->mu);
+        continue;
+      }
+      struct timespec now;
+      clock_gettime(CLOCK_REALTIME, &now);
+      if (order_deadline.tv_sec == 0) {
+        order_deadline = now;
+        order_deadline.tv_sec += ORDER_WAIT_SECS;
+      } else if (now.tv_sec > order_deadline.tv_sec ||
+                 (now.tv_sec == order_deadline.tv_sec && now.tv_nsec >= order_deadline.tv_nsec)) {
+        pthread_mutex_unlock(&t->mu);
+        return bf_error_set(err, BF_EUNAVAILABLE,
+                            "table %s: batch %lld of producer %s comes after its batch %lld, which "
+                            "this server has not stored; retry",
+                            t->fqn, (long long)in->sequence, in->producer_id, (long long)in->after_sequence);
+      }
+      pthread_cond_timedwait(&ts->pending_cv, &t->mu, &order_deadline);
+      continue;
+    }
+    if (claimed < in->sequence || !bf__any_pending(ts)) break;
     pthread_cond_wait(&ts->pending_cv, &t->mu);
   }
   int64_t previous = in->producer_id ? bf__seq_get(&ts->seqs, in->producer_id) : -1;
@@ -314,9 +347,12 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
   uint64_t lsn = 0;
   if (status == BF_OK) status = bf_wal_append_frame(g->seg, &frame, &lsn, err);
   if (status == BF_OK && in->producer_id) {
-    /* Claim the sequence now, so a concurrent retry of this batch is a duplicate. */
+    /* Claim the sequence now, so a concurrent retry of this batch is a duplicate
+     * (and the producer's next batch, waiting for this one, sees it on its way). */
     if (bf__seq_put(&ts->seqs, in->producer_id, in->sequence) != BF_OK)
       status = bf_error_set(err, BF_ENOMEM, "out of memory");
+    else
+      pthread_cond_broadcast(&ts->pending_cv);
   }
   if (status != BF_OK) {
     pthread_mutex_unlock(&t->mu);

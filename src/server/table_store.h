@@ -61,6 +61,7 @@ void bf_store_open_tables(bf_store_t *store);
 typedef struct bf_store_insert {
   const char *producer_id;          /* NULL = no exactly-once */
   int64_t sequence;
+  int64_t after_sequence;           /* 0, or this producer's batch that must be stored first */
   const uint8_t *ipc;               /* the batch as received (stored in the WAL) */
   size_t ipc_len;
   const struct ArrowSchema *schema; /* decoded from ipc and checked against the table */
