@@ -41,7 +41,14 @@ int64_t bf_batch_builder_n_rows(const bf_batch_builder_t *builder);
  *   BF_ROW_DATE32      4 bytes, days since 1970-01-01
  *   BF_ROW_LIST        4-byte little-endian item count, then that many values of the
  *                      list's item field
- *   BF_ROW_STRUCT      one value per child field, in schema order */
+ *   BF_ROW_STRUCT      one value per child field, in schema order
+ *   BF_ROW_BINARY      4-byte little-endian length, then that many bytes (any bytes)
+ *   BF_ROW_DECIMAL128  16 bytes, the unscaled value as a little-endian two's complement
+ *                      128-bit integer at the field's scale; |value| < 10^precision
+ *   BF_ROW_MAP         4-byte little-endian entry count, then that many values of the
+ *                      map's "entries" struct field (BF_ROW_STRUCT, key, value)
+ * A time or timedelta field takes BF_ROW_INT64 microseconds (a time within
+ * [0, 86400000000)). */
 enum {
   BF_ROW_NULL = 0,
   BF_ROW_INT64 = 1,
@@ -52,6 +59,9 @@ enum {
   BF_ROW_DATE32 = 6,
   BF_ROW_LIST = 7,
   BF_ROW_STRUCT = 8,
+  BF_ROW_BINARY = 9,
+  BF_ROW_DECIMAL128 = 10,
+  BF_ROW_MAP = 11,
 };
 
 /* Appends one binary row; a tag that does not fit its field, a null in a required

@@ -278,7 +278,7 @@ static PyObject *core_validate_table(PyObject *module, PyObject *const *args, Py
   return result;
 }
 
-static PyObject *core_arrow_schema_ipc(PyObject *module, PyObject *arg) {
+static PyObject *arrow_schema_ipc(PyObject *module, PyObject *arg, bool logical) {
   core_state *state = state_of_module(module);
   bf_schema_t schema;
   memset(&schema, 0, sizeof(schema));
@@ -292,7 +292,8 @@ static PyObject *core_arrow_schema_ipc(PyObject *module, PyObject *arg) {
   memset(&writer, 0, sizeof(writer));
   bf_error_t err;
   bf_error_init(&err);
-  int status = bf_schema_to_arrow(&schema, &arrow_schema, &err);
+  int status = logical ? bf_schema_to_arrow_logical(&schema, &arrow_schema, &err)
+                       : bf_schema_to_arrow(&schema, &arrow_schema, &err);
   if (status != BF_OK) goto done;
   status = bf_ipc_writer_init(&writer, &arrow_schema, &out, &err);
   if (status != BF_OK) goto done;
@@ -306,6 +307,16 @@ done:
   bf_arrow_schema_release(&arrow_schema);
   bf_schema_reset(&schema);
   return result;
+}
+
+static PyObject *core_arrow_schema_ipc(PyObject *module, PyObject *arg) {
+  return arrow_schema_ipc(module, arg, false);
+}
+
+/* The same with time / timedelta columns as Time64(us) / Duration(us) (they are
+ * stored as Int64 microseconds): what read() casts query results to. */
+static PyObject *core_arrow_schema_logical_ipc(PyObject *module, PyObject *arg) {
+  return arrow_schema_ipc(module, arg, true);
 }
 
 /* Decodes an IPC stream with bf_ipc_reader and re-encodes it with bf_ipc_writer. */
@@ -842,6 +853,9 @@ static PyMethodDef core_functions[] = {
      "validate_table(json_schema_text, partition_columns) -> None"},
     {"arrow_schema_ipc", core_arrow_schema_ipc, METH_O,
      "arrow_schema_ipc(json_schema_text) -> bytes (IPC stream: schema, no batches)"},
+    {"arrow_schema_logical_ipc", core_arrow_schema_logical_ipc, METH_O,
+     "arrow_schema_logical_ipc(json_schema_text) -> bytes: the same, time and timedelta columns "
+     "as Time64(us) / Duration(us)"},
     {"build_ipc", (PyCFunction)(void (*)(void))core_build_ipc, METH_FASTCALL,
      "build_ipc(json_schema, records, created_at_us, batch_id) -> bytes: rows -> C builder -> IPC"},
     {"next_event", (PyCFunction)(void (*)(void))core_next_event, METH_FASTCALL,
