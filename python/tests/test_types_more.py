@@ -324,3 +324,44 @@ def test_naive_datetimes_are_taken_as_utc(server, unique_table):
         producer.flush()
     back = DatasetClient(grpc, cfg).read()
     assert [r.at for r in back] == [naive.replace(tzinfo=UTC)] * 2
+
+
+def test_evolution_refuses_decimal_precision_and_map_value_changes(server, unique_table):
+    from bifrost import SchemaEvolutionError
+
+    class Before(BaseModel):
+        price: condecimal(max_digits=10, decimal_places=2)
+        attrs: Dict[str, int]
+
+    class Wider(BaseModel):
+        price: condecimal(max_digits=12, decimal_places=2)
+        attrs: Dict[str, int]
+
+    class OtherValues(BaseModel):
+        price: condecimal(max_digits=10, decimal_places=2)
+        attrs: Dict[str, str]
+
+    class Added(BaseModel):
+        price: condecimal(max_digits=10, decimal_places=2)
+        attrs: Dict[str, int]
+        more: Optional[Dict[str, bytes]] = None
+
+    grpc = GrpcConfig(server_uri=server.uri)
+
+    def config(model):
+        return TableConfig(model, catalog="types", schema_name="more", table=unique_table, schema_mode="merge")
+
+    with DatasetProducer(config(Before), grpc) as producer:
+        producer.insert(Before(price=Decimal("1.25"), attrs={"a": 1}))
+        producer.flush()
+    with pytest.raises(SchemaEvolutionError, match=r"field 'price' changed type from Decimal128\(10, 2\) "
+                                                   r"to Decimal128\(12, 2\)"):
+        DatasetProducer(config(Wider), grpc)
+    with pytest.raises(SchemaEvolutionError, match=r"field 'attrs\{\}' changed type from Int64 to Utf8View"):
+        DatasetProducer(config(OtherValues), grpc)
+    with DatasetProducer(config(Added), grpc) as producer:
+        producer.insert(Added(price=Decimal("2"), attrs={}, more={"k": b"\x00"}))
+        producer.flush()
+    back = DatasetClient(grpc, config(Added)).read()
+    assert sorted(back, key=lambda r: r.price) == [
+        Added(price=Decimal("1.25"), attrs={"a": 1}), Added(price=Decimal("2"), attrs={}, more={"k": b"\x00"})]
