@@ -365,3 +365,38 @@ def test_evolution_refuses_decimal_precision_and_map_value_changes(server, uniqu
     back = DatasetClient(grpc, config(Added)).read()
     assert sorted(back, key=lambda r: r.price) == [
         Added(price=Decimal("1.25"), attrs={"a": 1}), Added(price=Decimal("2"), attrs={}, more={"k": b"\x00"})]
+
+
+def test_query_parameters_of_the_new_types(loaded):
+    client, cfg, rows, _ = loaded
+    table = f"{cfg.catalog}.{cfg.schema_name}.{cfg.table}"
+
+    def ids(where: str, *params) -> List[int]:
+        result = client.sql(f"SELECT id FROM {table} WHERE {where} ORDER BY id", params=list(params))
+        return [r["id"] for r in result.to_arrow().to_pylist()]
+
+    assert ids("key = ?", rows[3].key) == [3]
+    assert ids("amount = ?", AMOUNTS[1]) == [r.id for r in rows if r.amount == AMOUNTS[1]]
+    assert ids("amount = ?", Decimal("-12.50")) == [r.id for r in rows if r.amount == Decimal("-12.5")]
+    assert ids("small < ?", Decimal("0")) == [r.id for r in rows if r.small < 0]
+    assert ids("blob = ?", b"\x00") == [r.id for r in rows if r.blob == b"\x00"]
+    assert ids("blob = ?", b"") == [r.id for r in rows if r.blob == b""]
+    assert ids("clock = ?", CLOCKS[1]) == [r.id for r in rows if r.clock == CLOCKS[1]]
+    assert ids("took = ?", MIN_TD) == [r.id for r in rows if r.took == MIN_TD]
+    assert ids("color = ?", Color.blue) == [r.id for r in rows if r.color == Color.blue]
+    # lists: IN ? and = ANY(?), with NULLs and empty lists
+    assert ids("id IN ?", [1, 5, None]) == [1, 5]
+    assert ids("id = ANY(?)", (2, 4)) == [2, 4]
+    assert ids("key IN ?", [rows[0].key, rows[7].key]) == [0, 7]
+    assert ids("amount IN ?", [Decimal("0"), Decimal("-12.5")]) == [
+        r.id for r in rows if r.amount in (Decimal("0"), Decimal("-12.5"))]
+    assert ids("blob IN ?", [b"NULL", b"plain"]) == [r.id for r in rows if r.blob in (b"NULL", b"plain")]
+    assert ids("id IN ?", []) == []
+    assert ids("level IN ?", {2}) == [r.id for r in rows if r.level == 2]
+    for bad, message in [([[1]], "a list inside a list"), (Decimal("NaN"), "not a finite decimal"),
+                         (Decimal("1" * 39), "more than 38 digits"), (object(), "has type object")]:
+        with pytest.raises((TypeError, ValueError), match=message):
+            client.sql(f"SELECT id FROM {table} WHERE id IN ?", params=[bad])
+    from bifrost._errors import BifrostError
+    with pytest.raises(BifrostError, match="one type"):
+        client.sql(f"SELECT id FROM {table} WHERE id IN ?", params=[[1, "a"]])
