@@ -438,7 +438,8 @@ class DatasetProducer(AsyncFlushMixin):
         if self._arrow_schema is None:
             self._arrow_schema = _arrow_target_schema(self._core)
         target = self._arrow_schema
-        logical = logical_schema(self._table_config.json_schema)
+        json_schema = getattr(self._table_config, "json_schema", None)
+        logical = logical_schema(json_schema) if json_schema else target
         extra = [name for name in table.column_names if target.get_field_index(name) < 0]
         if extra:
             raise SchemaError(f"insert_arrow(): columns not in the model {self._model.__name__}: {extra}")
@@ -449,7 +450,11 @@ class DatasetProducer(AsyncFlushMixin):
                 has_default, default = _column_default(self._table_config, field.name)
                 if has_default:
                     try:
-                        columns.append(pa.array([_jsonable(default)] * n, type=field.type))
+                        logical_type = logical.field(field.name).type
+                        filled = pa.array([_jsonable(default)] * n, type=logical_type)
+                        if logical_type != field.type:  # time / timedelta: Int64 microseconds
+                            filled = to_storage(field.name, filled, field.type, logical_type, _convert)
+                        columns.append(filled)
                     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
                         raise SchemaError(
                             f"insert_arrow(): column '{field.name}' is missing and its default "

@@ -400,3 +400,46 @@ def test_query_parameters_of_the_new_types(loaded):
     from bifrost._errors import BifrostError
     with pytest.raises(BifrostError, match="one type"):
         client.sql(f"SELECT id FROM {table} WHERE id IN ?", params=[[1, "a"]])
+
+
+def test_stats_compaction_checkpoint_and_time_travel_keep_the_types(server, unique_table):
+    grpc = GrpcConfig(server_uri=server.uri)
+    cfg = TableConfig(Rich, catalog="types", schema_name="more", table=unique_table)
+    rows = make_rows(12)
+    with DatasetProducer(cfg, grpc) as producer:
+        client = DatasetClient(grpc, cfg)
+        for part in (rows[:6], rows[6:]):  # two flushes: two files to compact
+            for r in part:
+                producer.insert(r)
+            producer.flush()
+            client.maintain_dataset(cfg.catalog, cfg.schema_name, cfg.table, ["flush"])
+    directory = table_dir(server, client, cfg)
+    adds = [json.loads(line)["add"] for f in sorted((directory / "_delta_log").glob("*.json"))
+            for line in f.read_text().splitlines() if '"add"' in line]
+    stats = [json.loads(a["stats"]) for a in adds]
+    micros = [r.took // US for r in rows[:6]]
+    assert stats[0]["minValues"]["took"] == min(micros) and stats[0]["maxValues"]["took"] == max(micros)
+    assert "clock" in stats[0]["minValues"]
+    version = client.describe_dataset(cfg.catalog, cfg.schema_name, cfg.table)["delta_version"]
+    done = client.maintain_dataset(cfg.catalog, cfg.schema_name, cfg.table, ["optimize", "checkpoint"])
+    assert done["files_removed"] >= 2
+    assert sorted(client.read(), key=lambda r: r.id) == rows
+    assert sorted(client.read(version=version), key=lambda r: r.id) == rows
+    assert pl.read_delta(str(directory)).height == len(rows)
+
+
+def test_insert_arrow_fills_defaults_of_the_new_types(server, unique_table):
+    class WithDefaults(BaseModel):
+        id: int
+        clock: dt.time = dt.time(6, 30)
+        took: dt.timedelta = dt.timedelta(minutes=-5)
+        price: condecimal(max_digits=6, decimal_places=2) = Decimal("9.99")
+        blob: bytes = b"\x00d"
+        attrs: Dict[str, int] = {"d": 1}
+
+    grpc = GrpcConfig(server_uri=server.uri)
+    cfg = TableConfig(WithDefaults, catalog="types", schema_name="more", table=unique_table)
+    with DatasetProducer(cfg, grpc) as producer:
+        producer.insert_arrow(pa.table({"id": [1, 2]}))
+        producer.flush()
+    assert DatasetClient(grpc, cfg).read() == [WithDefaults(id=1), WithDefaults(id=2)]

@@ -154,6 +154,9 @@ static int convert_enum(parse_ctx_t *ctx, json_t *values, const char *path, bf_f
                           "field '%s': only enums and literals whose values are all str or all int "
                           "are supported",
                           path);
+    if (strlen(json_string_value(v)) != json_string_length(v))
+      return bf_error_set(ctx->err, BF_EINVAL, "field '%s': an enum value contains a NUL character",
+                          path);
     if ((out->enum_values[i] = xstrdup(json_string_value(v))) == NULL)
       return bf_error_set(ctx->err, BF_ENOMEM, "out of memory");
     out->n_enum_values = i + 1;
@@ -446,7 +449,8 @@ static int append_system(bf_field_t *f, const char *name, bf_type_id_t type) {
 
 int bf_schema_from_json_schema(const char *json, size_t len, bf_schema_t *out, bf_error_t *err) {
   json_error_t jerr;
-  json_t *root = json_loadb(json, len, 0, &jerr);
+  /* NUL escapes may appear in defaults and examples (a bytes default b"\x00"). */
+  json_t *root = json_loadb(json, len, JSON_ALLOW_NUL, &jerr);
   if (root == NULL)
     return bf_error_set(err, BF_EINVAL, "JSON schema is not valid JSON: %s (line %d)", jerr.text,
                         jerr.line);

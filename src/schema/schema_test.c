@@ -248,6 +248,15 @@ static void test_more_types_refused(void **state) {
   expect_error("{\"properties\":{\"e\":{\"enum\":[1,\"a\"]}}}", "all str or all int");
   expect_error("{\"properties\":{\"f\":{\"format\":7,\"type\":\"string\"}}}",
                "\"format\" is not a string");
+  expect_error("{\"properties\":{\"e\":{\"enum\":[\"a\\u0000b\"]}}}", "contains a NUL character");
+  /* a NUL in a default (a bytes default) is fine */
+  bf_schema_t s;
+  bf_error_t err;
+  assert_int_equal(parse("{\"properties\":{\"b\":{\"default\":\"\\u0000d\",\"format\":\"binary\","
+                         "\"type\":\"string\"}}}",
+                         &s, &err),
+                   BF_OK);
+  bf_schema_reset(&s);
 }
 
 static void test_three_null_spellings(void **state) {
