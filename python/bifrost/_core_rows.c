@@ -340,6 +340,31 @@ static int encode_list(enc_t *e, const bf_field_t *f, PyObject *v, const char *p
   return rc;
 }
 
+/* A map key as the text JSON gives it (str as is; int, enum, UUID converted), new
+ * reference; NULL without an exception for a key that has no such text. */
+static PyObject *map_key_text(enc_t *e, PyObject *key) {
+  if (PyUnicode_CheckExact(key)) return Py_NewRef(key);
+  if (PyBool_Check(key)) return NULL;
+  PyObject *text = NULL;
+  if (PyLong_Check(key) && !PyObject_HasAttrString(key, "value")) {
+    text = PyObject_Str(key);
+  } else if (e->plan->to_text != NULL) {
+    text = PyObject_CallOneArg(e->plan->to_text, key); /* enum -> value, UUID -> text */
+    if (text != NULL && PyLong_Check(text) && !PyBool_Check(text)) Py_SETREF(text, PyObject_Str(text));
+  } else if (PyUnicode_Check(key)) {
+    text = PyObject_Str(key);
+  }
+  if (text == NULL) {
+    if (PyErr_ExceptionMatches(PyExc_Exception)) PyErr_Clear();
+    return NULL;
+  }
+  if (!PyUnicode_Check(text)) {
+    Py_DECREF(text);
+    return NULL;
+  }
+  return text;
+}
+
 static int encode_map(enc_t *e, const bf_field_t *f, PyObject *v, const char *path, int depth) {
   if (!PyDict_Check(v)) return refuse(e, path, "expected a dict, got %s", v);
   Py_ssize_t n = PyDict_GET_SIZE(v);
@@ -353,12 +378,15 @@ static int encode_map(enc_t *e, const bf_field_t *f, PyObject *v, const char *pa
   for (Py_ssize_t k = 0; rc == CORE_ROW_OK && k < PyList_GET_SIZE(items) && k < n; k++) {
     PyObject *pair = PyList_GET_ITEM(items, k);
     PyObject *key = PyTuple_GET_ITEM(pair, 0), *item = PyTuple_GET_ITEM(pair, 1);
-    if (!PyUnicode_Check(key)) {
-      rc = refuse(e, sub, "dict keys must be str, got %s", key);
+    PyObject *text = map_key_text(e, key);
+    if (text == NULL) {
+      rc = PyErr_Occurred() ? CORE_ROW_PYERR
+                            : refuse(e, sub, "dict keys must be str, int, an enum or a UUID, got %s", key);
       break;
     }
     rc = put(e, BF_ROW_STRUCT, NULL, 0);
-    if (rc == CORE_ROW_OK) rc = put_string(e, sub, key);
+    if (rc == CORE_ROW_OK) rc = put_string(e, sub, text);
+    Py_DECREF(text);
     if (rc == CORE_ROW_OK) rc = encode_value(e, value_field, item, sub, depth + 1);
   }
   Py_XDECREF(items);

@@ -299,7 +299,7 @@ def test_insert_refuses_values_the_column_cannot_hold(server, unique_table):
             (dict(clock=dt.time(1, tzinfo=dt.timezone(dt.timedelta(hours=2)))), "non-UTC offset"),
             (dict(took=MAX_TD + dt.timedelta(microseconds=1)), "64-bit microseconds"),
             (dict(took=MIN_TD - dt.timedelta(microseconds=1)), "64-bit microseconds"),
-            (dict(m={1: 2}), "keys must be str"),
+            (dict(m={1.5: 2}), "keys must be str, int, an enum or a UUID"),
             (dict(m={"a": "x"}), "expected int"),
         ]
         for change, message in bad:
@@ -443,3 +443,24 @@ def test_insert_arrow_fills_defaults_of_the_new_types(server, unique_table):
         producer.insert_arrow(pa.table({"id": [1, 2]}))
         producer.flush()
     assert DatasetClient(grpc, cfg).read() == [WithDefaults(id=1), WithDefaults(id=2)]
+
+
+def test_dict_keys_are_stored_as_text_and_validated_back(server, unique_table):
+    class Keys(BaseModel):
+        by_int: Dict[int, str]
+        by_enum: Dict[Color, int]
+        by_literal: Dict[Literal["x", "y"], bool]
+        by_uuid: Dict[uuid.UUID, Optional[Dict[str, int]]]
+
+    grpc = GrpcConfig(server_uri=server.uri)
+    cfg = TableConfig(Keys, catalog="types", schema_name="more", table=unique_table)
+    record = Keys(by_int={-1: "", 2**63 - 1: "NULL"}, by_enum={Color.blue: 30}, by_literal={"y": True},
+                  by_uuid={uuid.UUID(int=5): None, uuid.UUID(int=6): {"": 0}})
+    with DatasetProducer(cfg, grpc) as producer:
+        producer.insert(record)
+        producer.flush()
+    client = DatasetClient(grpc, cfg)
+    assert client.read() == [record]
+    stored = client.sql(f"SELECT by_int, by_enum FROM types.more.{unique_table}").to_arrow()
+    assert stored.to_pylist(maps_as_pydicts="strict") == [
+        {"by_int": {"-1": "", str(2**63 - 1): "NULL"}, "by_enum": {"30": 30}}]

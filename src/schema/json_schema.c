@@ -222,16 +222,12 @@ static int convert_decimal(parse_ctx_t *ctx, json_t *node, const char *path, bf_
   return BF_OK;
 }
 
-/* Dict[str, T]: an object schema without properties whose additionalProperties is
+/* Dict[K, T]: an object schema without properties whose additionalProperties is
  * the value schema -> Map(Utf8View, T). */
 static int convert_map(parse_ctx_t *ctx, json_t *node, const char *path, int depth, bf_field_t *out) {
   json_t *value = json_object_get(node, "additionalProperties");
-  json_t *names = json_object_get(node, "propertyNames");
-  if (names != NULL && !(json_is_object(names) && json_object_size(names) == 1 &&
-                         has_type(names, "string")))
-    return bf_error_set(ctx->err, BF_EINVAL,
-                        "field '%s': only dicts with plain str keys (Dict[str, T]) are supported",
-                        path);
+  /* Keys are stored as text whatever "propertyNames" says (int, enum and UUID keys
+   * are written as JSON writes them; the model validates them back on read). */
   if (!json_is_object(value) || json_object_size(value) == 0)
     return bf_error_set(ctx->err, BF_EINVAL,
                         "field '%s': free-form dicts are not supported; give the values a type "
