@@ -1,5 +1,5 @@
 /* Pydantic v2 JSON Schema -> bf_schema_t. Walks "properties" (resolving "$ref" into
- * "$defs"), maps each field per the type table in docs/architecture.md (Fingerprint) and appends the three system columns. Every
+ * "$defs"), maps each field per the type table in README.md ("Field types") and appends the three system columns. Every
  * rejection names the field path, so users see which part of their model to fix. */
 #include <jansson.h>
 #include <stdio.h>
