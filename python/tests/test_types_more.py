@@ -71,7 +71,7 @@ BLOBS = [b"", b"\x00", b"\x00" * 40, bytes(range(256)), b"NULL", b"plain"]
 CLOCKS = [dt.time(0, 0), dt.time(23, 59, 59, 999999), dt.time(12, 34, 56, 789), dt.time(0, 0, 0, 1)]
 TOOKS = [dt.timedelta(0), dt.timedelta(microseconds=-1), dt.timedelta(days=-1, microseconds=1),
          MAX_TD, MIN_TD, dt.timedelta(hours=36, microseconds=5)]
-COUNTS = [{}, {"a": 1}, {"": 0, "NULL": -1, "ünï": 2**63 - 1, "k" * 40: -(2**63)}]
+COUNTS = [{}, {"a": 1}, {"": 0, "NULL": -1, "ünï": 2**63 - 1, "k" * 40: -(2**63), "nul\x00key": 3}]
 
 
 def make_rows(n: int = 30) -> List[Rich]:
@@ -314,16 +314,25 @@ def test_insert_refuses_values_the_column_cannot_hold(server, unique_table):
 def test_naive_datetimes_are_taken_as_utc(server, unique_table):
     class Stamp(BaseModel):
         at: dt.datetime
+        stamps: Dict[str, dt.datetime]
 
     grpc = GrpcConfig(server_uri=server.uri)
     cfg = TableConfig(Stamp, catalog="types", schema_name="more", table=unique_table)
     naive = dt.datetime(2026, 12, 2, 7, 30, 0, 123456)
+    aware = dt.datetime(2026, 12, 2, 9, 30, 0, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     with DatasetProducer(cfg, grpc) as producer:
-        producer.insert(Stamp(at=naive))
-        producer.insert_arrow(pa.table({"at": pa.array([naive], pa.timestamp("us"))}))
+        producer.insert(Stamp(at=naive, stamps={"naive": naive, "aware": aware}))
+        producer.insert_arrow(pa.table({
+            "at": pa.array([naive], pa.timestamp("us")),
+            "stamps": pa.array([[("naive", naive)]], pa.map_(pa.string(), pa.timestamp("us")))}))
         producer.flush()
-    back = DatasetClient(grpc, cfg).read()
-    assert [r.at for r in back] == [naive.replace(tzinfo=UTC)] * 2
+    client = DatasetClient(grpc, cfg)
+    utc = naive.replace(tzinfo=UTC)
+    assert sorted(client.read(), key=lambda r: len(r.stamps)) == [
+        Stamp(at=utc, stamps={"naive": utc}), Stamp(at=utc, stamps={"naive": utc, "aware": utc})]
+    # a naive query parameter is UTC too
+    result = client.sql(f"SELECT count(*) AS n FROM types.more.{unique_table} WHERE at = ?", params=[naive])
+    assert result.to_arrow().to_pylist() == [{"n": 2}]
 
 
 def test_evolution_refuses_decimal_precision_and_map_value_changes(server, unique_table):
