@@ -22,7 +22,12 @@ void bf_batch_builder_destroy(bf_batch_builder_t *builder);
  * "-Infinity"; a missing required field, a wrong JSON type or an unparseable
  * date/datetime is BF_EINVAL naming the field, and leaves the builder exactly as
  * before the call (the row is not half-appended). Datetimes: RFC 3339 / ISO 8601
- * with optional fraction and offset; naive values are taken as UTC. */
+ * with optional fraction and offset; naive values are taken as UTC. Decimals: a
+ * string ("-12.50") or an integer, never a JSON float (already rounded); one that
+ * does not fit the precision or would lose a decimal place is refused. Bytes: a
+ * string's UTF-8 bytes (pydantic's default JSON for bytes). Times: "HH:MM[:SS[.f]]".
+ * Durations: ISO 8601 ("P1DT2H3.5S", "-PT1S") or a number of seconds. Maps: an
+ * object (keys are the map's keys). */
 int bf_batch_builder_append_json(bf_batch_builder_t *builder, const char *json, size_t len,
                                  bf_error_t *err);
 int64_t bf_batch_builder_n_rows(const bf_batch_builder_t *builder);
