@@ -473,3 +473,21 @@ def test_dict_keys_are_stored_as_text_and_validated_back(server, unique_table):
     stored = client.sql(f"SELECT by_int, by_enum FROM types.more.{unique_table}").to_arrow()
     assert stored.to_pylist(maps_as_pydicts="strict") == [
         {"by_int": {"-1": "", str(2**63 - 1): "NULL"}, "by_enum": {"30": 30}}]
+
+
+@pytest.mark.parametrize("reader", ["deltalake", "polars", "datafusion", "duckdb"])
+def test_every_delta_reader_reads_the_new_types(loaded, reader):
+    from test_delta_conformance import READERS
+
+    _, _, rows, directory = loaded
+    table = READERS[reader](directory).select(["id", "key", "amount", "small", "blob", "clock", "took", "counts",
+                                               "color", "inner"])
+    got = sorted(table.to_pylist(maps_as_pydicts="strict"), key=lambda r: r["id"])
+    assert len(got) == len(rows)
+    for r, g in zip(rows, got):
+        assert (g["key"], g["amount"], g["small"], g["blob"], g["color"]) == (
+            str(r.key), r.amount, r.small, r.blob, int(r.color)), reader
+        assert g["clock"] == (r.clock.hour * 3600 + r.clock.minute * 60 + r.clock.second) * 10**6 + r.clock.microsecond
+        assert g["took"] == r.took // US
+        assert g["counts"] == r.counts
+        assert g["inner"]["price"] == r.inner.price and g["inner"]["tags"] == r.inner.tags
