@@ -270,6 +270,10 @@ def _convert(column: Any, target: Any) -> Any:
     and datetimes (naive ones taken as UTC, like insert())."""
     import pyarrow as pa
 
+    if pa.types.is_decimal(target) and pa.types.is_floating(column.type):
+        # pyarrow rounds floats to the scale; through their shortest text a value
+        # with more decimal places than the column holds is refused instead.
+        column = column.cast(pa.string())
     if isinstance(column.type, pa.BaseExtensionType) and column.type.extension_name == "arrow.uuid":
         # UUID columns are stored as their canonical text (lowercase, 36 characters).
         column = pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())

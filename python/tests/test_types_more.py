@@ -253,6 +253,14 @@ def test_insert_arrow_refuses_lossy_values(server, unique_table):
             producer.insert_arrow(pa.table({"small": pa.array([Decimal("1.234")], pa.decimal128(6, 3))}))
         with pytest.raises(SchemaError, match="small"):
             producer.insert_arrow(pa.table({"small": pa.array([Decimal("1234.5")])}))
+        with pytest.raises(SchemaError, match="small"):  # a float is not rounded to the scale
+            producer.insert_arrow(pa.table({"small": pa.array([12.345])}))
+        with pytest.raises(SchemaError, match="small"):
+            producer.insert_arrow(pa.table({"small": pa.array([math.nan])}))
+        assert producer.insert_arrow(pa.table({"small": pa.array([0.1, -999.99])})) == 2  # exact at scale 2
+        producer.flush()
+    assert sorted(r.small for r in DatasetClient(grpc, cfg).read()) == [Decimal("-999.99"), Decimal("0.1")]
+    with DatasetProducer(cfg, grpc) as producer:
         with pytest.raises(SchemaError, match="clock"):  # 1 ns is not a whole microsecond
             producer.insert_arrow(pa.table({"small": pa.array([Decimal("1")]),
                                             "clock": pa.array([1], pa.int64()).cast(pa.time64("ns"))}))
