@@ -111,7 +111,12 @@ def to_storage(name: str, column: Any, stored: Any, logical: Any, convert: Any) 
     import pyarrow.compute as pc
 
     if pa.types.is_time(logical) or pa.types.is_duration(logical):
-        if not pa.types.is_integer(column.type):
+        if pa.types.is_time(logical) and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+                                          or pa.types.is_string_view(column.type)):
+            # "HH:MM:SS[.ffffff]" text: parsed as that time on 1970-01-01 (exact, ISO 8601)
+            text = pc.binary_join_element_wise("1970-01-01T", column.cast(pa.string()), "")
+            column = text.cast(pa.timestamp("us")).cast(pa.int64())
+        elif not pa.types.is_integer(column.type):
             column = convert(column, logical)
         column = column.cast(stored)
         if pa.types.is_time(logical) and len(column) > column.null_count:
