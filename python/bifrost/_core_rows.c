@@ -157,8 +157,8 @@ static int encode_binary(enc_t *e, const char *path, PyObject *v) {
  * with more decimal places than the scale (other than trailing zeros) or more
  * digits than the precision is refused, never rounded. */
 static int encode_decimal(enc_t *e, const bf_field_t *f, const char *path, PyObject *v) {
-  if (PyFloat_Check(v) || PyBool_Check(v))
-    return refuse(e, path, "expected a Decimal (a float is not exact), got %s", v);
+  if (PyFloat_Check(v)) return refuse(e, path, "expected a Decimal (a float is not exact), got %s", v);
+  if (PyBool_Check(v)) return refuse(e, path, "expected a Decimal, got %s", v);
   PyObject *tuple = PyLong_Check(v) ? NULL : PyObject_CallMethod(v, "as_tuple", NULL);
   if (!PyLong_Check(v) && tuple == NULL) {
     PyErr_Clear();

@@ -308,6 +308,8 @@ def test_insert_refuses_values_the_column_cannot_hold(server, unique_table):
             (dict(price=Decimal("1.234")), "more than 2 decimal places"),
             (dict(price=Decimal("NaN")), "NaN and infinite"),
             (dict(price=1.5), "a float is not exact"),
+            (dict(price=True), "expected a Decimal, got bool"),
+            (dict(price="1.5"), "expected a Decimal, got str"),
             (dict(clock=dt.time(1, tzinfo=dt.timezone(dt.timedelta(hours=2)))), "non-UTC offset"),
             (dict(took=MAX_TD + dt.timedelta(microseconds=1)), "64-bit microseconds"),
             (dict(took=MIN_TD - dt.timedelta(microseconds=1)), "64-bit microseconds"),
