@@ -63,14 +63,20 @@ def _has_map(dtype: Any) -> bool:
     return False
 
 
-def _maps_to_dicts(value: Any) -> Any:
-    """to_pylist() gives a map as a list of (key, value) pairs; models want a dict."""
-    if isinstance(value, list):
-        if value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
-            return {k: _maps_to_dicts(v) for k, v in value}
-        return [_maps_to_dicts(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _maps_to_dicts(v) for k, v in value.items()}
+def _maps_to_dicts(value: Any, dtype: Any) -> Any:
+    """to_pylist() of older pyarrow gives a map as a list of (key, value) pairs;
+    models want a dict (guided by the Arrow type, so an empty map becomes {})."""
+    import pyarrow as pa
+
+    t = pa.types
+    if value is None:
+        return None
+    if t.is_map(dtype):
+        return {k: _maps_to_dicts(v, dtype.item_type) for k, v in value}
+    if t.is_struct(dtype):
+        return {f.name: _maps_to_dicts(value.get(f.name), f.type) for f in (dtype.field(i) for i in range(dtype.num_fields))}
+    if t.is_list(dtype) or t.is_large_list(dtype):
+        return [_maps_to_dicts(v, dtype.value_type) for v in value]
     return value
 
 
@@ -99,7 +105,8 @@ def model_rows(table: Any, json_schema: str) -> List[Dict[str, Any]]:
     try:
         return table.to_pylist(maps_as_pydicts="strict")
     except TypeError:  # pyarrow without maps_as_pydicts
-        return [_maps_to_dicts(row) for row in table.to_pylist()]
+        types = {f.name: f.type for f in table.schema}
+        return [{k: _maps_to_dicts(v, types[k]) for k, v in row.items()} for row in table.to_pylist()]
 
 
 def to_storage(name: str, column: Any, stored: Any, logical: Any, convert: Any) -> Any:
