@@ -505,3 +505,17 @@ def test_every_delta_reader_reads_the_new_types(loaded, reader):
         assert g["took"] == r.took // US
         assert g["counts"] == r.counts
         assert g["inner"]["price"] == r.inner.price and g["inner"]["tags"] == r.inner.tags
+
+
+def test_map_conversion_without_maps_as_pydicts_matches_pyarrows():
+    from bifrost._logical import _maps_to_dicts
+
+    nested = pa.map_(pa.string(), pa.list_(pa.map_(pa.string(), pa.int64())))
+    table = pa.table({
+        "m": pa.array([[("a", 1)], [], None], pa.map_(pa.string(), pa.int64())),
+        "s": pa.array([{"x": [("k", [[("z", 1)], []])]}, {"x": []}, None], pa.struct([("x", nested)])),
+    })
+    types = {f.name: f.type for f in table.schema}
+    by_hand = [{k: _maps_to_dicts(v, types[k]) for k, v in row.items()} for row in table.to_pylist()]
+    assert by_hand == table.to_pylist(maps_as_pydicts="strict")
+    assert by_hand[1] == {"m": {}, "s": {"x": {}}}
