@@ -9,7 +9,8 @@ static int convert_param(PyObject *item, bf_query_param_t *p, bf_query_param_t *
   if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 ||
       (code = PyLong_AsLong(PyTuple_GET_ITEM(item, 0))) < 0 || code > BF_PARAM_LIST ||
       (code == BF_PARAM_LIST && depth > 0)) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "params must be (type_code, value) pairs");
+    if (!PyErr_Occurred())
+      PyErr_SetString(PyExc_TypeError, "params must be (type_code, value) pairs");
     return -1;
   }
   PyObject *value = PyTuple_GET_ITEM(item, 1); /* borrowed */
@@ -55,7 +56,8 @@ static int convert_param(PyObject *item, bf_query_param_t *p, bf_query_param_t *
       p->n_items = (size_t)n;
       *spare += n;
       for (Py_ssize_t k = 0; k < n; k++)
-        if (convert_param(PyList_GET_ITEM(value, k), (bf_query_param_t *)&p->items[k], spare, depth + 1) < 0)
+        if (convert_param(PyList_GET_ITEM(value, k), (bf_query_param_t *)&p->items[k], spare,
+                          depth + 1) < 0)
           return -1;
       break;
     }
@@ -76,7 +78,8 @@ int bf_py_convert_params(PyObject *seq, bf_query_param_t **out, size_t *n_out) {
   size_t total = (size_t)n;
   for (Py_ssize_t i = 0; i < n; i++) {
     PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
-    if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2 && PyList_Check(PyTuple_GET_ITEM(item, 1)))
+    if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2 &&
+        PyList_Check(PyTuple_GET_ITEM(item, 1)))
       total += (size_t)PyList_GET_SIZE(PyTuple_GET_ITEM(item, 1));
   }
   bf_query_param_t *params = PyMem_Calloc(total ? total : 1, sizeof *params);

@@ -105,22 +105,23 @@ static duckdb_logical_type element_type(bf_param_type_t type, int width, int sca
 
 /* The width and scale that hold every decimal of items: the widest scale and the
  * most digits before the point. */
-static int decimal_shape(const bf_query_param_t *items, size_t n, size_t index, int *width, int *scale,
-                         bf_error_t *err) {
+static int decimal_shape(const bf_query_param_t *items, size_t n, size_t index, int *width,
+                         int *scale, bf_error_t *err) {
   int before = 1, after = 0;
   for (size_t k = 0; k < n; k++) {
     if (items[k].type != BF_PARAM_DECIMAL) continue;
     decimal_text_t d;
     if (!parse_decimal(items[k].str ? items[k].str : "", items[k].str_len, &d))
       return bf_error_set(err, BF_EINVAL,
-                          "query parameter %zu: '%.60s' is not a decimal of at most 38 digits", index,
-                          items[k].str ? items[k].str : "");
+                          "query parameter %zu: '%.60s' is not a decimal of at most 38 digits",
+                          index, items[k].str ? items[k].str : "");
     if (d.digits - d.scale > before) before = d.digits - d.scale;
     if (d.scale > after) after = d.scale;
   }
   if (before + after > 38)
     return bf_error_set(err, BF_EINVAL,
-                        "query parameter %zu: its decimals need %d digits at a common scale, over 38",
+                        "query parameter %zu: its decimals need %d digits at a common scale, "
+                        "over 38",
                         index, before + after);
   *width = before + after;
   *scale = after;
@@ -134,8 +135,8 @@ int bf__engine_param_bind(duckdb_prepared_statement prepared, idx_t at, const bf
   bf_param_type_t type = BF_PARAM_NULL;
   for (size_t k = 0; k < n; k++) {
     if (items[k].type == BF_PARAM_LIST)
-      return bf_error_set(err, BF_EINVAL, "query parameter %zu: a list inside a list is not supported",
-                          index);
+      return bf_error_set(err, BF_EINVAL,
+                          "query parameter %zu: a list inside a list is not supported", index);
     if (items[k].type == BF_PARAM_NULL) continue;
     if (type != BF_PARAM_NULL && items[k].type != type)
       return bf_error_set(err, BF_EINVAL,
@@ -144,7 +145,8 @@ int bf__engine_param_bind(duckdb_prepared_statement prepared, idx_t at, const bf
     type = items[k].type;
   }
   int width = 18, scale = 0;
-  if (type == BF_PARAM_DECIMAL) BF_RETURN_NOT_OK(decimal_shape(items, n, index, &width, &scale, err));
+  if (type == BF_PARAM_DECIMAL)
+    BF_RETURN_NOT_OK(decimal_shape(items, n, index, &width, &scale, err));
   duckdb_value value = NULL;
   if (p->type != BF_PARAM_LIST) {
     value = scalar_value(p, width, scale);
@@ -152,7 +154,8 @@ int bf__engine_param_bind(duckdb_prepared_statement prepared, idx_t at, const bf
     duckdb_value *values = calloc(n ? n : 1, sizeof *values);
     if (values == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
     bool ok = true;
-    for (size_t k = 0; k < n && ok; k++) ok = (values[k] = scalar_value(&items[k], width, scale)) != NULL;
+    for (size_t k = 0; k < n && ok; k++)
+      ok = (values[k] = scalar_value(&items[k], width, scale)) != NULL;
     duckdb_logical_type child = element_type(type, width, scale);
     if (ok) value = duckdb_create_list_value(child, values, n);
     duckdb_destroy_logical_type(&child);

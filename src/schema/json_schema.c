@@ -1,6 +1,7 @@
 /* Pydantic v2 JSON Schema -> bf_schema_t. Walks "properties" (resolving "$ref" into
- * "$defs"), maps each field per the type table in README.md ("Field types") and appends the three system columns. Every
- * rejection names the field path, so users see which part of their model to fix. */
+ * "$defs"), maps each field per the type table in README.md ("Field types") and
+ * appends the three system columns. Every rejection names the field path, so users
+ * see which part of their model to fix. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>

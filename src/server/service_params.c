@@ -48,8 +48,8 @@ static int scalar_from_pb(const Bifrost__V1__QueryParam *pb, size_t index, bf_qu
       p->value.i64 = pb->timestamp_value;
       return BF_OK;
     case BIFROST__V1__QUERY_PARAM__VALUE_LIST_VALUE:
-      return bf_error_set(err, BF_EINVAL, "query parameter %zu: a list inside a list is not supported",
-                          index);
+      return bf_error_set(err, BF_EINVAL,
+                          "query parameter %zu: a list inside a list is not supported", index);
     default:
       return bf_error_set(err, BF_EINVAL, "query parameter %zu has no value", index);
   }
