@@ -418,6 +418,16 @@ static int encode_value(enc_t *e, const bf_field_t *f, PyObject *v, const char *
       long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
       if (x == -1 && PyErr_Occurred()) return CORE_ROW_PYERR;
       if (overflow) return refuse(e, path, "the integer does not fit in 64 bits (%s)", v);
+      if (f->n_enum_values) { /* IntEnum / int Literal: values kept as decimal text */
+        char text[32];
+        snprintf(text, sizeof text, "%lld", x);
+        bool known = false;
+        for (size_t k = 0; k < f->n_enum_values && !known; k++) known = strcmp(f->enum_values[k], text) == 0;
+        if (!known) {
+          bf_error_set(e->err, BF_EINVAL, "field '%s': %s is not one of the enum values", path, text);
+          return CORE_ROW_REFUSED;
+        }
+      }
       int64_t x64 = (int64_t)x;
       return put(e, BF_ROW_INT64, &x64, 8);
     }

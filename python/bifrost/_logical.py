@@ -23,6 +23,48 @@ def logical_schema(json_schema: str) -> Any:
     return pa.ipc.open_stream(_core.arrow_schema_logical_ipc(json_schema)).schema
 
 
+@functools.lru_cache(maxsize=256)
+def int_enum_columns(json_schema: str) -> Dict[str, frozenset]:
+    """{column: allowed values} of the top-level IntEnum / int Literal columns (the
+    values insert() checks in C; insert_arrow() checks them here)."""
+    import json
+
+    root = json.loads(json_schema)
+    defs = root.get("$defs", {})
+    out: Dict[str, frozenset] = {}
+    for name, node in (root.get("properties") or {}).items():
+        for _ in range(8):  # $ref and Optional[...] wrappers
+            if isinstance(node, dict) and "$ref" in node:
+                node = defs.get(str(node["$ref"]).rsplit("/", 1)[-1], {})
+            elif isinstance(node, dict) and isinstance(node.get("anyOf"), list):
+                variants = [v for v in node["anyOf"] if not (isinstance(v, dict) and v.get("type") == "null")]
+                if len(variants) != 1:
+                    break
+                node = variants[0]
+            else:
+                break
+        if not isinstance(node, dict):
+            continue
+        values = node.get("enum", [node["const"]] if "const" in node else None)
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            out[name] = frozenset(values)
+    return out
+
+
+def check_int_enum(name: str, column: Any, allowed: frozenset) -> None:
+    """insert_arrow(): every non-null value of an integer enum column is one of its values."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    known = pc.is_in(column, value_set=pa.array(sorted(allowed), pa.int64()))
+    unknown = pc.and_(pc.invert(known), pc.is_valid(column))
+    if pc.any(unknown).as_py():
+        from ._errors import SchemaError
+
+        first = column.filter(unknown)[0].as_py()
+        raise SchemaError(f"insert_arrow(): column '{name}' has {first}, not one of its enum values")
+
+
 def _retype(stored: Any, logical: Any) -> Any:
     """stored with the Int64 leaves that logical calls time / duration replaced by them
     (structs matched by field name, lists and maps by their items)."""

@@ -27,7 +27,7 @@ from . import _core
 from ._async import AsyncFlushMixin
 from ._config import GrpcConfig, TableConfig, WriteConfig, register_merged
 from ._errors import FingerprintMismatchError, RecordTooLargeError, SchemaError, error_from_status
-from ._logical import logical_schema, to_storage
+from ._logical import check_int_enum, int_enum_columns, logical_schema, to_storage
 from ._schema_diff import explain_mismatch
 
 __all__ = ["DatasetProducer"]
@@ -444,6 +444,7 @@ class DatasetProducer(AsyncFlushMixin):
         target = self._arrow_schema
         json_schema = getattr(self._table_config, "json_schema", None)
         logical = logical_schema(json_schema) if json_schema else target
+        int_enums = int_enum_columns(json_schema) if json_schema else {}
         extra = [name for name in table.column_names if target.get_field_index(name) < 0]
         if extra:
             raise SchemaError(f"insert_arrow(): columns not in the model {self._model.__name__}: {extra}")
@@ -489,6 +490,9 @@ class DatasetProducer(AsyncFlushMixin):
                         f"insert_arrow(): column '{field.name}' has type {column.type}, "
                         f"which does not convert to the table's {field.type}: {exc}"
                     ) from None
+            allowed = int_enums.get(field.name)
+            if allowed and len(column) > column.null_count:
+                check_int_enum(field.name, column, allowed)
             if not field.nullable and column.null_count:
                 raise SchemaError(
                     f"insert_arrow(): column '{field.name}' is required but has {column.null_count} nulls")

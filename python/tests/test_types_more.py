@@ -519,3 +519,30 @@ def test_map_conversion_without_maps_as_pydicts_matches_pyarrows():
     by_hand = [{k: _maps_to_dicts(v, types[k]) for k, v in row.items()} for row in table.to_pylist()]
     assert by_hand == table.to_pylist(maps_as_pydicts="strict")
     assert by_hand[1] == {"m": {}, "s": {"x": {}}}
+
+
+def test_int_enum_values_are_checked_like_str_enum_values(server, unique_table):
+    class Coded(BaseModel):
+        color: Color
+        level: Optional[Literal[1, 2]] = None
+        one: Literal[1] = 1
+
+    grpc = GrpcConfig(server_uri=server.uri)
+    cfg = TableConfig(Coded, catalog="types", schema_name="more", table=unique_table)
+    assert cfg.fields["one"]["arrow_type"] == "Int64"
+    with DatasetProducer(cfg, grpc) as producer:
+        for change, message in [(dict(color=3), "field 'color': 3 is not one of the enum values"),
+                                (dict(level=0), "field 'level': 0 is not one of the enum values"),
+                                (dict(one=2), "field 'one': 2 is not one of the enum values")]:
+            with pytest.raises(SchemaError, match=message):
+                producer.insert(Coded.model_construct(**{"color": Color.red, **change}))
+        with pytest.raises(SchemaError, match="column 'color' has 4, not one of its enum values"):
+            producer.insert_arrow(pa.table({"color": [1, 4]}))
+        with pytest.raises(SchemaError, match="column 'level' has 3"):
+            producer.insert_arrow(pa.table({"color": [1, 2], "level": pa.array([None, 3], pa.int64())}))
+        producer.insert(Coded(color=Color.blue, level=2))
+        assert producer.insert_arrow(pa.table({"color": [30], "level": pa.array([None], pa.int64())})) == 1
+        producer.flush()
+    back = DatasetClient(grpc, cfg).read()
+    assert sorted(back, key=lambda r: r.level or 0) == [Coded(color=Color.blue), Coded(color=Color.blue, level=2)]
+    assert isinstance(back[0].color, Color)

@@ -6,6 +6,7 @@
  * the buffers to an owned ArrowArray. */
 #include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,8 +133,15 @@ static int validate_value(const bf_field_t *field, json_t *value, const char *pa
     case BF_TYPE_UTF8VIEW:
     case BF_TYPE_UTF8:
       return json_is_string(value) ? BF_OK : bf__rows_type_error(path, "a string", err);
-    case BF_TYPE_INT64:
-      return json_is_integer(value) ? BF_OK : bf__rows_type_error(path, "an integer", err);
+    case BF_TYPE_INT64: {
+      if (!json_is_integer(value)) return bf__rows_type_error(path, "an integer", err);
+      if (field->n_enum_values == 0) return BF_OK;
+      char text[32];
+      snprintf(text, sizeof text, "%lld", (long long)json_integer_value(value));
+      for (size_t i = 0; i < field->n_enum_values; i++)
+        if (strcmp(field->enum_values[i], text) == 0) return BF_OK;
+      return bf_error_set(err, BF_EINVAL, "field '%s': %s is not one of the enum values", path, text);
+    }
     case BF_TYPE_FLOAT64:
       /* JSON has no NaN/inf: they travel as the strings "NaN", "Infinity", "-Infinity". */
       if (json_is_string(value)) {

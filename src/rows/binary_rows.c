@@ -22,6 +22,17 @@ static void child_path(char *out, size_t cap, const char *path, const char *suff
   snprintf(out, cap, "%s%s%s", path, suffix, name);
 }
 
+/* An integer enum's values are kept as decimal text. */
+static bool int_enum_known(const bf_field_t *f, const uint8_t *p) {
+  int64_t v;
+  memcpy(&v, p, 8);
+  char text[32];
+  snprintf(text, sizeof text, "%lld", (long long)v);
+  for (size_t e = 0; e < f->n_enum_values; e++)
+    if (strcmp(f->enum_values[e], text) == 0) return true;
+  return false;
+}
+
 static bool enum_known(const bf_field_t *f, const uint8_t *s, size_t n) {
   for (size_t e = 0; e < f->n_enum_values; e++)
     if (strlen(f->enum_values[e]) == n && memcmp(f->enum_values[e], s, n) == 0) return true;
@@ -45,6 +56,12 @@ static int check_value(const bf_field_t *f, const uint8_t *p, size_t left, const
       if (f->type != BF_TYPE_INT64 && f->type != BF_TYPE_FLOAT64 && f->type != BF_TYPE_TIME_US &&
           f->type != BF_TYPE_DURATION_US)
         return bf__rows_type_error(path, "an integer", err);
+      if (f->type == BF_TYPE_INT64 && f->n_enum_values && left >= need && !int_enum_known(f, p + 1)) {
+        int64_t v;
+        memcpy(&v, p + 1, 8);
+        return bf_error_set(err, BF_EINVAL, "field '%s': %lld is not one of the enum values", path,
+                            (long long)v);
+      }
       if (f->type == BF_TYPE_TIME_US && left >= need) {
         int64_t us;
         memcpy(&us, p + 1, 8);

@@ -292,7 +292,8 @@ static void test_json_records_of_the_new_types(void **state) {
       "\"max_digits\":5,\"decimal_places\":2},\"b\":{\"format\":\"binary\",\"type\":\"string\"},"
       "\"t\":{\"format\":\"time\",\"type\":\"string\"},\"td\":{\"format\":\"duration\","
       "\"type\":\"string\"},\"m\":{\"additionalProperties\":{\"type\":\"integer\"},"
-      "\"type\":\"object\"}},\"required\":[\"d\",\"b\",\"t\",\"td\"]}";
+      "\"type\":\"object\"},\"e\":{\"enum\":[1,-2],\"type\":\"integer\"}},"
+      "\"required\":[\"d\",\"b\",\"t\",\"td\"]}";
   bf_schema_t schema;
   bf_error_t err;
   bf_error_init(&err);
@@ -301,15 +302,17 @@ static void test_json_records_of_the_new_types(void **state) {
   assert_int_equal(bf_batch_builder_create(&schema, &b, &err), BF_OK);
   const char *r1 = "{\"d\":\"-1.5\",\"b\":\"\",\"t\":\"01:02:03.000004\",\"td\":\"-P1D\","
                    "\"m\":{\"a\":1,\"\":2}}";
-  const char *r2 = "{\"d\":7,\"b\":\"xy\",\"t\":\"00:00\",\"td\":1.5,\"m\":null}";
+  const char *r2 = "{\"e\":-2,\"d\":7,\"b\":\"xy\",\"t\":\"00:00\",\"td\":1.5,\"m\":null}";
   assert_int_equal(bf_batch_builder_append_json(b, r1, strlen(r1), &err), BF_OK);
   assert_int_equal(bf_batch_builder_append_json(b, r2, strlen(r2), &err), BF_OK);
   const char *bad[] = {"{\"d\":\"1.234\",\"b\":\"\",\"t\":\"00:00\",\"td\":\"P1D\"}",
                        "{\"d\":1.5,\"b\":\"\",\"t\":\"00:00\",\"td\":\"P1D\"}",
                        "{\"d\":\"1\",\"b\":\"\",\"t\":\"25:00\",\"td\":\"P1D\"}",
                        "{\"d\":\"1\",\"b\":\"\",\"t\":\"00:00\",\"td\":\"1 day\"}",
-                       "{\"d\":\"1\",\"b\":\"\",\"t\":\"00:00\",\"td\":\"P1D\",\"m\":{\"a\":\"x\"}}"};
-  const char *why[] = {"field 'd'", "field 'd'", "field 't'", "field 'td'", "field 'm{}'"};
+                       "{\"d\":\"1\",\"b\":\"\",\"t\":\"00:00\",\"td\":\"P1D\",\"m\":{\"a\":\"x\"}}",
+                       "{\"d\":\"1\",\"b\":\"\",\"t\":\"00:00\",\"td\":\"P1D\",\"e\":2}"};
+  const char *why[] = {"field 'd'", "field 'd'", "field 't'", "field 'td'", "field 'm{}'",
+                       "field 'e': 2 is not one of the enum values"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     assert_int_equal(bf_batch_builder_append_json(b, bad[i], strlen(bad[i]), &err), BF_EINVAL);
     if (strstr(err.message, why[i]) == NULL) fail_msg("'%s' not in '%s'", why[i], err.message);

@@ -139,15 +139,23 @@ static int convert_enum(parse_ctx_t *ctx, json_t *values, const char *path, bf_f
   size_t n = json_array_size(values);
   if (n == 0)
     return bf_error_set(ctx->err, BF_EINVAL, "field '%s': enum without values", path);
-  /* IntEnum / Literal[1, 2]: an integer column (read() validates the members back). */
+  out->enum_values = calloc(n, sizeof *out->enum_values);
+  if (out->enum_values == NULL) return bf_error_set(ctx->err, BF_ENOMEM, "out of memory");
+  /* IntEnum / Literal[1, 2]: an integer column whose values are checked on insert
+   * (kept as decimal text; not part of the fingerprint, like a str enum's). */
   size_t n_int = 0;
   for (size_t i = 0; i < n; i++) n_int += json_is_integer(json_array_get(values, i)) ? 1 : 0;
   if (n_int == n) {
+    for (size_t i = 0; i < n; i++) {
+      char text[32];
+      snprintf(text, sizeof text, "%lld", (long long)json_integer_value(json_array_get(values, i)));
+      if ((out->enum_values[i] = xstrdup(text)) == NULL)
+        return bf_error_set(ctx->err, BF_ENOMEM, "out of memory");
+      out->n_enum_values = i + 1;
+    }
     out->type = BF_TYPE_INT64;
     return BF_OK;
   }
-  out->enum_values = calloc(n, sizeof *out->enum_values);
-  if (out->enum_values == NULL) return bf_error_set(ctx->err, BF_ENOMEM, "out of memory");
   for (size_t i = 0; i < n; i++) {
     json_t *v = json_array_get(values, i);
     if (!json_is_string(v))
@@ -304,7 +312,7 @@ static int convert_type(parse_ctx_t *ctx, json_t *node, const char *path, int de
   json_t *enum_values = json_object_get(node, "enum");
   if (json_is_array(enum_values)) return convert_enum(ctx, enum_values, path, out);
   json_t *const_value = json_object_get(node, "const");
-  if (const_value && json_is_string(const_value)) {
+  if (const_value && (json_is_string(const_value) || json_is_integer(const_value))) {
     json_t *one = json_array();
     json_array_append(one, const_value);
     int status = convert_enum(ctx, one, path, out);

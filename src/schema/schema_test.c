@@ -193,6 +193,8 @@ static void test_more_types(void **state) {
   assert_true(s.fields[6].children[0].children[1].nullable);
   assert_false(s.fields[6].children[0].children[0].nullable);
   assert_int_equal(s.fields[7].type, BF_TYPE_INT64);
+  assert_int_equal(s.fields[7].n_enum_values, 3); /* checked on insert, not fingerprinted */
+  assert_string_equal(s.fields[7].enum_values[2], "30");
   assert_int_equal(s.fields[8].type, BF_TYPE_INT64);
   char *parsed = NULL;
   assert_int_equal(bf_schema_parse_json(&s, &parsed, &err), BF_OK);
