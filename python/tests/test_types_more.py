@@ -546,3 +546,17 @@ def test_int_enum_values_are_checked_like_str_enum_values(server, unique_table):
     back = DatasetClient(grpc, cfg).read()
     assert sorted(back, key=lambda r: r.level or 0) == [Coded(color=Color.blue), Coded(color=Color.blue, level=2)]
     assert isinstance(back[0].color, Color)
+
+
+def test_sql_sees_time_and_timedelta_as_microseconds(loaded):
+    client, cfg, rows, _ = loaded
+    table = f"{cfg.catalog}.{cfg.schema_name}.{cfg.table}"
+    got = client.sql(f"SELECT id, TIME '00:00' + to_microseconds(clock) AS t, clock, took FROM {table} "
+                     "WHERE clock >= ? AND took < ? ORDER BY id",
+                     params=[dt.time(12), dt.timedelta(0)]).to_arrow().to_pylist()
+    want = [r for r in rows if r.clock >= dt.time(12) and r.took < dt.timedelta(0)]
+    assert [g["id"] for g in got] == [r.id for r in want] and want
+    for g, r in zip(got, want):
+        assert g["t"] == r.clock
+        assert g["clock"] == (r.clock.hour * 3600 + r.clock.minute * 60 + r.clock.second) * 10**6 + r.clock.microsecond
+        assert g["took"] == r.took // US
