@@ -62,7 +62,9 @@ typedef struct bf_producer_options {
   const char *tls_key_file;
   bool tls;
   bf_table_name_t name;          /* strings copied */
-  const char *json_schema;       /* model_json_schema() JSON text */
+  const char *json_schema;       /* model_json_schema() JSON text (a Decimal field needs
+                                    "max_digits" and "decimal_places" beside its anyOf,
+                                    as TableConfig's schema has them) */
   const char *const *partition_columns;
   size_t n_partition_columns;
   size_t batch_size;             /* default 1000 */

@@ -14,8 +14,14 @@ typedef enum bf_param_type {
   BF_PARAM_STRING,
   BF_PARAM_BOOL,
   BF_PARAM_DATE,      /* days since 1970-01-01 */
-  BF_PARAM_TIMESTAMP  /* microseconds since the epoch, UTC */
+  BF_PARAM_TIMESTAMP, /* microseconds since the epoch, UTC */
+  BF_PARAM_BLOB,      /* str/str_len: any bytes (NUL included) */
+  BF_PARAM_DECIMAL,   /* str/str_len: "[-]digits[.digits]", at most 38 digits */
+  BF_PARAM_LIST       /* items/n_items: scalars of one type, or NULL */
 } bf_param_type_t;
+
+/* Most values in one list parameter (the server refuses more). */
+#define BF_PARAM_LIST_MAX_ITEMS 100000
 
 typedef struct bf_query_param {
   bf_param_type_t type;
@@ -25,8 +31,10 @@ typedef struct bf_query_param {
     bool boolean; /* BOOL */
     int32_t days; /* DATE */
   } value;
-  const char *str; /* STRING: UTF-8 bytes, not owned */
+  const char *str; /* STRING: UTF-8 bytes; BLOB: bytes; DECIMAL: text; not owned */
   size_t str_len;
+  const struct bf_query_param *items; /* LIST: the items, not owned */
+  size_t n_items;
 } bf_query_param_t;
 
 #endif /* BIFROST_QUERY_PARAM_H */

@@ -22,7 +22,12 @@ void bf_batch_builder_destroy(bf_batch_builder_t *builder);
  * "-Infinity"; a missing required field, a wrong JSON type or an unparseable
  * date/datetime is BF_EINVAL naming the field, and leaves the builder exactly as
  * before the call (the row is not half-appended). Datetimes: RFC 3339 / ISO 8601
- * with optional fraction and offset; naive values are taken as UTC. */
+ * with optional fraction and offset; naive values are taken as UTC. Decimals: a
+ * string ("-12.50") or an integer, never a JSON float (already rounded); one that
+ * does not fit the precision or would lose a decimal place is refused. Bytes: a
+ * string's UTF-8 bytes (pydantic's default JSON for bytes). Times: "HH:MM[:SS[.f]]".
+ * Durations: ISO 8601 ("P1DT2H3.5S", "-PT1S") or a number of seconds. Maps: an
+ * object (keys are the map's keys). */
 int bf_batch_builder_append_json(bf_batch_builder_t *builder, const char *json, size_t len,
                                  bf_error_t *err);
 int64_t bf_batch_builder_n_rows(const bf_batch_builder_t *builder);
@@ -41,7 +46,14 @@ int64_t bf_batch_builder_n_rows(const bf_batch_builder_t *builder);
  *   BF_ROW_DATE32      4 bytes, days since 1970-01-01
  *   BF_ROW_LIST        4-byte little-endian item count, then that many values of the
  *                      list's item field
- *   BF_ROW_STRUCT      one value per child field, in schema order */
+ *   BF_ROW_STRUCT      one value per child field, in schema order
+ *   BF_ROW_BINARY      4-byte little-endian length, then that many bytes (any bytes)
+ *   BF_ROW_DECIMAL128  16 bytes, the unscaled value as a little-endian two's complement
+ *                      128-bit integer at the field's scale; |value| < 10^precision
+ *   BF_ROW_MAP         4-byte little-endian entry count, then that many values of the
+ *                      map's "entries" struct field (BF_ROW_STRUCT, key, value)
+ * A time or timedelta field takes BF_ROW_INT64 microseconds (a time within
+ * [0, 86400000000)). */
 enum {
   BF_ROW_NULL = 0,
   BF_ROW_INT64 = 1,
@@ -52,6 +64,9 @@ enum {
   BF_ROW_DATE32 = 6,
   BF_ROW_LIST = 7,
   BF_ROW_STRUCT = 8,
+  BF_ROW_BINARY = 9,
+  BF_ROW_DECIMAL128 = 10,
+  BF_ROW_MAP = 11,
 };
 
 /* Appends one binary row; a tag that does not fit its field, a null in a required

@@ -28,8 +28,17 @@ typedef enum bf_type_id {
   BF_TYPE_DATE32,        /* date                Arrow "tdD"     */
   BF_TYPE_LIST,          /* List[T]             Arrow "+l", one child "item" */
   BF_TYPE_STRUCT,        /* nested BaseModel    Arrow "+s"      */
-  BF_TYPE_DICTIONARY     /* str Enum / Literal  Arrow "s" indices, "u" values */
+  BF_TYPE_DICTIONARY,    /* str Enum / Literal  Arrow "s" indices, "u" values */
+  BF_TYPE_BINARY,        /* bytes               Arrow "vz" (BinaryView) */
+  BF_TYPE_DECIMAL128,    /* Decimal(max_digits=p, decimal_places=s)  Arrow "d:p,s" */
+  BF_TYPE_TIME_US,       /* time: microseconds since midnight, Arrow "l" (Delta has no time) */
+  BF_TYPE_DURATION_US,   /* timedelta: microseconds, Arrow "l" (Delta has no duration) */
+  BF_TYPE_MAP            /* Dict[str, T]        Arrow "+m", one child "entries" (a
+                            non-null struct of "key" Utf8View and "value" T) */
 } bf_type_id_t;
+
+/* Decimal128 bounds: Arrow, Delta and DuckDB all stop at 38 digits. */
+#define BF_DECIMAL_MAX_PRECISION 38
 
 typedef struct bf_field {
   char *name;                   /* owned, UTF-8 */
@@ -39,6 +48,8 @@ typedef struct bf_field {
   size_t n_children;
   char **enum_values;           /* owned; DICTIONARY only */
   size_t n_enum_values;
+  int precision;                /* DECIMAL128 only: total digits, 1..38 */
+  int scale;                    /* DECIMAL128 only: digits after the point, 0..precision */
 } bf_field_t;
 
 typedef struct bf_schema {
@@ -73,6 +84,10 @@ int bf_schema_fingerprint(const bf_schema_t *schema, char out[33], bf_error_t *e
 /* Arrow schema: a struct ("+s") whose children are the fields, system columns
  * included, with nullability flags. */
 int bf_schema_to_arrow(const bf_schema_t *schema, struct ArrowSchema *out, bf_error_t *err);
+/* The same with the logical types of the columns stored as Int64 microseconds
+ * (time: Time64(us) "ttu", timedelta: Duration(us) "tDu"): what a reader casts a
+ * query result to before handing values to the model. */
+int bf_schema_to_arrow_logical(const bf_schema_t *schema, struct ArrowSchema *out, bf_error_t *err);
 
 /* Validates a namespace part (catalog / schema_name / table): non-empty, at most
  * 128 bytes, matching [A-Za-z_][A-Za-z0-9_-]*. `what` names the part in the error

@@ -11,6 +11,7 @@ from . import _core
 from ._async import read_result_async, run_blocking, run_query
 from ._config import GrpcConfig, ModelT, TableConfig, register_merged
 from ._errors import ClientClosedError, FingerprintMismatchError
+from ._logical import model_rows
 from ._producer import flush_local_producers
 from ._result import QueryResult
 from ._schema_diff import format_differences, schema_differences, server_fields
@@ -109,8 +110,10 @@ class DatasetClient(Generic[ModelT]):
         return query
 
     def _validate_rows(self, result: QueryResult) -> List[ModelT]:
-        validate = self._require_config("read").model.model_validate
-        return [validate(row) for row in result.to_arrow().to_pylist()]
+        config = self._require_config("read")
+        validate = config.model.model_validate
+        # time / timedelta columns come back from Int64 microseconds, maps as dicts
+        return [validate(row) for row in model_rows(result.to_arrow(), config.json_schema)]
 
     def read(self, limit: Optional[int] = None, where: Optional[str] = None,
              params: Optional[Sequence[Any]] = None, columns: Optional[Sequence[str]] = None,

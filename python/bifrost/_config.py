@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from . import _core
 from ._errors import SchemaError
+from ._json_schema import model_json_schema
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -88,7 +89,7 @@ class TableConfig(Generic[ModelT]):
         self._table = table
         self._partition_columns = list(partition_columns)
         self._schema_mode = schema_mode
-        self._json_schema = json.dumps(model.model_json_schema())
+        self._json_schema = json.dumps(model_json_schema(model))
         _core.validate_table(self._json_schema, self._partition_columns)
         self._fingerprint = _core.compute_fingerprint(self._json_schema)
         self._fields = json.loads(_core.parse_schema(self._json_schema))

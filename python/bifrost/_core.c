@@ -278,7 +278,7 @@ static PyObject *core_validate_table(PyObject *module, PyObject *const *args, Py
   return result;
 }
 
-static PyObject *core_arrow_schema_ipc(PyObject *module, PyObject *arg) {
+static PyObject *arrow_schema_ipc(PyObject *module, PyObject *arg, bool logical) {
   core_state *state = state_of_module(module);
   bf_schema_t schema;
   memset(&schema, 0, sizeof(schema));
@@ -292,7 +292,8 @@ static PyObject *core_arrow_schema_ipc(PyObject *module, PyObject *arg) {
   memset(&writer, 0, sizeof(writer));
   bf_error_t err;
   bf_error_init(&err);
-  int status = bf_schema_to_arrow(&schema, &arrow_schema, &err);
+  int status = logical ? bf_schema_to_arrow_logical(&schema, &arrow_schema, &err)
+                       : bf_schema_to_arrow(&schema, &arrow_schema, &err);
   if (status != BF_OK) goto done;
   status = bf_ipc_writer_init(&writer, &arrow_schema, &out, &err);
   if (status != BF_OK) goto done;
@@ -306,6 +307,16 @@ done:
   bf_arrow_schema_release(&arrow_schema);
   bf_schema_reset(&schema);
   return result;
+}
+
+static PyObject *core_arrow_schema_ipc(PyObject *module, PyObject *arg) {
+  return arrow_schema_ipc(module, arg, false);
+}
+
+/* The same with time / timedelta columns as Time64(us) / Duration(us) (they are
+ * stored as Int64 microseconds): what read() casts query results to. */
+static PyObject *core_arrow_schema_logical_ipc(PyObject *module, PyObject *arg) {
+  return arrow_schema_ipc(module, arg, true);
 }
 
 /* Decodes an IPC stream with bf_ipc_reader and re-encodes it with bf_ipc_writer. */
@@ -512,64 +523,6 @@ static PyObject *Channel_register_table(ChannelObject *self, PyObject *args, PyO
   return Py_BuildValue("(ss)", status_text, server_fingerprint);
 }
 
-/* Converts encoded parameters -- a sequence of (type_code, value) pairs made by
- * bifrost._sql.encode_params, type codes as bf_param_type_t -- into C params.
- * Strings stay borrowed from the Python objects, which outlive the call. */
-static int convert_params(PyObject *seq, bf_query_param_t **out, size_t *n_out) {
-  *out = NULL;
-  *n_out = 0;
-  if (seq == Py_None) return 0;
-  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-  bf_query_param_t *params = PyMem_Calloc(n ? (size_t)n : 1, sizeof *params);
-  if (params == NULL) {
-    PyErr_NoMemory();
-    return -1;
-  }
-  for (Py_ssize_t i = 0; i < n; i++) {
-    PyObject *item = PySequence_Fast_GET_ITEM(seq, i); /* borrowed */
-    long code;
-    PyObject *value;
-    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 ||
-        (code = PyLong_AsLong(PyTuple_GET_ITEM(item, 0))) < 0 || code > BF_PARAM_TIMESTAMP) {
-      if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "params must be (type_code, value) pairs");
-      goto fail;
-    }
-    value = PyTuple_GET_ITEM(item, 1); /* borrowed */
-    bf_query_param_t *p = &params[i];
-    p->type = (bf_param_type_t)code;
-    switch (p->type) {
-      case BF_PARAM_NULL:
-        break;
-      case BF_PARAM_INT64:
-      case BF_PARAM_TIMESTAMP:
-        p->value.i64 = PyLong_AsLongLong(value);
-        break;
-      case BF_PARAM_DOUBLE:
-        p->value.f64 = PyFloat_AsDouble(value);
-        break;
-      case BF_PARAM_BOOL:
-        p->value.boolean = PyObject_IsTrue(value) == 1;
-        break;
-      case BF_PARAM_DATE:
-        p->value.days = (int32_t)PyLong_AsLong(value);
-        break;
-      case BF_PARAM_STRING: {
-        Py_ssize_t len;
-        p->str = PyUnicode_AsUTF8AndSize(value, &len);
-        p->str_len = (size_t)len;
-        break;
-      }
-    }
-    if (PyErr_Occurred()) goto fail;
-  }
-  *out = params;
-  *n_out = (size_t)n;
-  return 0;
-fail:
-  PyMem_Free(params);
-  return -1;
-}
-
 /* bf_rpc_cancel_fn for blocking calls made without the GIL: briefly takes the GIL to
  * run pending signal handlers; a KeyboardInterrupt stays set for the caller. */
 int core_interrupted(void *ctx) {
@@ -596,7 +549,7 @@ static PyObject *Channel_query(ChannelObject *self, PyObject *args, PyObject *kw
   if (params_seq == NULL) return NULL;
   bf_query_param_t *params;
   size_t n_params;
-  if (convert_params(params_seq, &params, &n_params) < 0) {
+  if (bf_py_convert_params(params_seq, &params, &n_params) < 0) {
     Py_DECREF(params_seq);
     return NULL;
   }
@@ -825,10 +778,6 @@ PyObject *bf_py_raise_query_status(PyTypeObject *caller, int status, const bf_er
 
 int bf_py_parse_timeout(PyObject *obj, double *out) { return core_parse_timeout(obj, out); }
 
-int bf_py_convert_params(PyObject *seq, bf_query_param_t **out, size_t *n_out) {
-  return convert_params(seq, out, n_out);
-}
-
 /* ---- module ---------------------------------------------------------------------- */
 
 static PyMethodDef core_functions[] = {
@@ -842,6 +791,9 @@ static PyMethodDef core_functions[] = {
      "validate_table(json_schema_text, partition_columns) -> None"},
     {"arrow_schema_ipc", core_arrow_schema_ipc, METH_O,
      "arrow_schema_ipc(json_schema_text) -> bytes (IPC stream: schema, no batches)"},
+    {"arrow_schema_logical_ipc", core_arrow_schema_logical_ipc, METH_O,
+     "arrow_schema_logical_ipc(json_schema_text) -> bytes: the same, time and timedelta columns "
+     "as Time64(us) / Duration(us)"},
     {"build_ipc", (PyCFunction)(void (*)(void))core_build_ipc, METH_FASTCALL,
      "build_ipc(json_schema, records, created_at_us, batch_id) -> bytes: rows -> C builder -> IPC"},
     {"next_event", (PyCFunction)(void (*)(void))core_next_event, METH_FASTCALL,

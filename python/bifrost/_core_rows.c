@@ -2,6 +2,7 @@
 #include "_core_rows.h"
 
 #include <datetime.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
@@ -126,6 +127,146 @@ static int encode_datetime(enc_t *e, const char *path, PyObject *v) {
   return put(e, BF_ROW_TIMESTAMP_US, &us, 8);
 }
 
+__extension__ typedef unsigned __int128 u128_t;
+
+static int put_bytes(enc_t *e, uint8_t tag, const char *data, Py_ssize_t n) {
+  if ((uint64_t)n > UINT32_MAX) return CORE_ROW_TOO_LARGE;
+  int rc = reserve(e, 5 + (size_t)n);
+  if (rc != CORE_ROW_OK) return rc;
+  rc = put_u32(e, tag, (uint32_t)n);
+  if (n) memcpy(e->b->data + e->b->size, data, (size_t)n);
+  e->b->size += (size_t)n;
+  return rc;
+}
+
+static int encode_binary(enc_t *e, const char *path, PyObject *v) {
+  if (PyBytes_Check(v)) return put_bytes(e, BF_ROW_BINARY, PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v));
+  if (PyByteArray_Check(v))
+    return put_bytes(e, BF_ROW_BINARY, PyByteArray_AS_STRING(v), PyByteArray_GET_SIZE(v));
+  if (PyMemoryView_Check(v)) {
+    PyObject *copy = PyBytes_FromObject(v);
+    if (copy == NULL) return CORE_ROW_PYERR;
+    int rc = put_bytes(e, BF_ROW_BINARY, PyBytes_AS_STRING(copy), PyBytes_GET_SIZE(copy));
+    Py_DECREF(copy);
+    return rc;
+  }
+  return refuse(e, path, "expected bytes, got %s", v);
+}
+
+/* Decimal (or int) -> unscaled 128-bit value at the field's scale, exactly: a value
+ * with more decimal places than the scale (other than trailing zeros) or more
+ * digits than the precision is refused, never rounded. */
+static int encode_decimal(enc_t *e, const bf_field_t *f, const char *path, PyObject *v) {
+  if (PyFloat_Check(v)) return refuse(e, path, "expected a Decimal (a float is not exact), got %s", v);
+  if (PyBool_Check(v)) return refuse(e, path, "expected a Decimal, got %s", v);
+  PyObject *tuple = PyLong_Check(v) ? NULL : PyObject_CallMethod(v, "as_tuple", NULL);
+  if (!PyLong_Check(v) && tuple == NULL) {
+    PyErr_Clear();
+    return refuse(e, path, "expected a Decimal, got %s", v);
+  }
+  u128_t limit = 1;
+  for (int i = 0; i < f->precision; i++) limit *= 10;
+  u128_t value = 0;
+  bool negative = false;
+  int rc = CORE_ROW_OK;
+  if (tuple == NULL) { /* int: exact digits of its absolute value */
+    PyObject *text = PyObject_Str(v);
+    const char *s = text ? PyUnicode_AsUTF8(text) : NULL;
+    if (s == NULL) {
+      Py_XDECREF(text);
+      return CORE_ROW_PYERR;
+    }
+    negative = *s == '-';
+    for (const char *c = s + negative; *c && rc == CORE_ROW_OK; c++) {
+      value = value * 10 + (u128_t)(*c - '0');
+      if (value >= limit) rc = CORE_ROW_REFUSED;
+    }
+    for (int i = 0; i < f->scale && rc == CORE_ROW_OK && value; i++)
+      if ((value *= 10) >= limit) rc = CORE_ROW_REFUSED;
+    Py_DECREF(text);
+  } else {
+    PyObject *sign = PyTuple_GetItem(tuple, 0), *digits = PyTuple_GetItem(tuple, 1),
+             *exponent = PyTuple_GetItem(tuple, 2);
+    if (sign == NULL || digits == NULL || exponent == NULL || !PyTuple_Check(digits)) {
+      Py_DECREF(tuple);
+      return CORE_ROW_PYERR;
+    }
+    if (!PyLong_Check(exponent)) {
+      Py_DECREF(tuple);
+      return refuse(e, path, "NaN and infinite decimals cannot be stored (%s)", v);
+    }
+    negative = PyObject_IsTrue(sign) == 1;
+    int overflow = 0;
+    long long exp = PyLong_AsLongLongAndOverflow(exponent, &overflow);
+    if (exp == -1 && PyErr_Occurred()) {
+      Py_DECREF(tuple);
+      return CORE_ROW_PYERR;
+    }
+    if (overflow) exp = overflow < 0 ? -(1LL << 40) : (1LL << 40);
+    Py_ssize_t n = PyTuple_GET_SIZE(digits);
+    /* digit k has weight 10^(exp + scale + n - 1 - k) in the unscaled value */
+    long long keep = (long long)n + exp + f->scale; /* digits left of the cut */
+    for (Py_ssize_t k = 0; k < n && rc == CORE_ROW_OK; k++) {
+      long d = PyLong_AsLong(PyTuple_GET_ITEM(digits, k));
+      if (k >= keep) {
+        if (d != 0) {
+          Py_DECREF(tuple);
+          bf_error_set(e->err, BF_EINVAL, "field '%s': the decimal has more than %d decimal places",
+                       path, f->scale);
+          return CORE_ROW_REFUSED;
+        }
+        continue;
+      }
+      value = value * 10 + (u128_t)d;
+      if (value >= limit) rc = CORE_ROW_REFUSED;
+    }
+    for (long long k = n; k < keep && rc == CORE_ROW_OK && value; k++)
+      if ((value *= 10) >= limit) rc = CORE_ROW_REFUSED;
+    Py_DECREF(tuple);
+  }
+  if (rc == CORE_ROW_REFUSED) {
+    bf_error_set(e->err, BF_EINVAL,
+                 "field '%s': the decimal has more than %d digits (%d before the point, %d after)",
+                 path, f->precision, f->precision - f->scale, f->scale);
+    return rc;
+  }
+  u128_t twos = negative ? (u128_t)0 - value : value;
+  uint8_t le[16];
+  for (int i = 0; i < 16; i++) le[i] = (uint8_t)(twos >> (8 * i));
+  return put(e, BF_ROW_DECIMAL128, le, 16);
+}
+
+static int encode_time(enc_t *e, const char *path, PyObject *v) {
+  if (!PyTime_Check(v)) return refuse(e, path, "expected time, got %s", v);
+  PyObject *tz = PyDateTime_TIME_GET_TZINFO(v);
+  if (tz != Py_None && tz != PyDateTime_TimeZone_UTC) {
+    PyObject *offset = PyObject_CallMethod(tz, "utcoffset", "O", Py_None);
+    if (offset == NULL) return CORE_ROW_PYERR;
+    bool zero = offset == Py_None || (PyDelta_Check(offset) && PyDateTime_DELTA_GET_DAYS(offset) == 0 &&
+                                      PyDateTime_DELTA_GET_SECONDS(offset) == 0 &&
+                                      PyDateTime_DELTA_GET_MICROSECONDS(offset) == 0);
+    Py_DECREF(offset);
+    if (!zero)
+      return refuse(e, path, "a time with a non-UTC offset cannot be stored (a time of day has no date "
+                    "to convert it with); use a naive time (%s)", v);
+  }
+  int64_t us = ((int64_t)PyDateTime_TIME_GET_HOUR(v) * 3600 + PyDateTime_TIME_GET_MINUTE(v) * 60 +
+                PyDateTime_TIME_GET_SECOND(v)) * 1000000LL + PyDateTime_TIME_GET_MICROSECOND(v);
+  return put(e, BF_ROW_INT64, &us, 8);
+}
+
+static int encode_timedelta(enc_t *e, const char *path, PyObject *v) {
+  if (!PyDelta_Check(v)) return refuse(e, path, "expected timedelta, got %s", v);
+  __extension__ __int128 total = ((__int128)PyDateTime_DELTA_GET_DAYS(v) * 86400 +
+                                   PyDateTime_DELTA_GET_SECONDS(v)) * 1000000 +
+                                  PyDateTime_DELTA_GET_MICROSECONDS(v);
+  if (total > INT64_MAX || total < INT64_MIN)
+    return refuse(e, path, "the timedelta does not fit in 64-bit microseconds (about ±292,000 years) (%s)",
+                  v);
+  int64_t us = (int64_t)total;
+  return put(e, BF_ROW_INT64, &us, 8);
+}
+
 /* {column: attribute} for instances of cls (cached), or NULL (borrowed; None = same names). */
 static PyObject *column_map_of(enc_t *e, PyObject *cls) {
   core_row_plan_t *plan = e->plan;
@@ -199,6 +340,59 @@ static int encode_list(enc_t *e, const bf_field_t *f, PyObject *v, const char *p
   return rc;
 }
 
+/* A map key as the text JSON gives it (str as is; int, enum, UUID converted), new
+ * reference; NULL without an exception for a key that has no such text. */
+static PyObject *map_key_text(enc_t *e, PyObject *key) {
+  if (PyUnicode_CheckExact(key)) return Py_NewRef(key);
+  if (PyBool_Check(key)) return NULL;
+  PyObject *text = NULL;
+  if (PyLong_Check(key) && !PyObject_HasAttrString(key, "value")) {
+    text = PyObject_Str(key);
+  } else if (e->plan->to_text != NULL) {
+    text = PyObject_CallOneArg(e->plan->to_text, key); /* enum -> value, UUID -> text */
+    if (text != NULL && PyLong_Check(text) && !PyBool_Check(text)) Py_SETREF(text, PyObject_Str(text));
+  } else if (PyUnicode_Check(key)) {
+    text = PyObject_Str(key);
+  }
+  if (text == NULL) {
+    if (PyErr_ExceptionMatches(PyExc_Exception)) PyErr_Clear();
+    return NULL;
+  }
+  if (!PyUnicode_Check(text)) {
+    Py_DECREF(text);
+    return NULL;
+  }
+  return text;
+}
+
+static int encode_map(enc_t *e, const bf_field_t *f, PyObject *v, const char *path, int depth) {
+  if (!PyDict_Check(v)) return refuse(e, path, "expected a dict, got %s", v);
+  Py_ssize_t n = PyDict_GET_SIZE(v);
+  int rc = (uint64_t)n > UINT32_MAX ? CORE_ROW_TOO_LARGE : put_u32(e, BF_ROW_MAP, (uint32_t)n);
+  const bf_field_t *value_field = &f->children[0].children[1];
+  char sub[512];
+  snprintf(sub, sizeof sub, "%s{}", path);
+  /* A snapshot of the items: encoding a value may run Python code (to_text). */
+  PyObject *items = rc == CORE_ROW_OK ? PyDict_Items(v) : NULL;
+  if (rc == CORE_ROW_OK && items == NULL) return CORE_ROW_PYERR;
+  for (Py_ssize_t k = 0; rc == CORE_ROW_OK && k < PyList_GET_SIZE(items) && k < n; k++) {
+    PyObject *pair = PyList_GET_ITEM(items, k);
+    PyObject *key = PyTuple_GET_ITEM(pair, 0), *item = PyTuple_GET_ITEM(pair, 1);
+    PyObject *text = map_key_text(e, key);
+    if (text == NULL) {
+      rc = PyErr_Occurred() ? CORE_ROW_PYERR
+                            : refuse(e, sub, "dict keys must be str, int, an enum or a UUID, got %s", key);
+      break;
+    }
+    rc = put(e, BF_ROW_STRUCT, NULL, 0);
+    if (rc == CORE_ROW_OK) rc = put_string(e, sub, text);
+    Py_DECREF(text);
+    if (rc == CORE_ROW_OK) rc = encode_value(e, value_field, item, sub, depth + 1);
+  }
+  Py_XDECREF(items);
+  return rc;
+}
+
 static int encode_value(enc_t *e, const bf_field_t *f, PyObject *v, const char *path, int depth) {
   if (depth > MAX_DEPTH) return refuse(e, path, "nested too deeply (%s)", v);
   if (v == Py_None) {
@@ -224,6 +418,16 @@ static int encode_value(enc_t *e, const bf_field_t *f, PyObject *v, const char *
       long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
       if (x == -1 && PyErr_Occurred()) return CORE_ROW_PYERR;
       if (overflow) return refuse(e, path, "the integer does not fit in 64 bits (%s)", v);
+      if (f->n_enum_values) { /* IntEnum / int Literal: values kept as decimal text */
+        char text[32];
+        snprintf(text, sizeof text, "%lld", x);
+        bool known = false;
+        for (size_t k = 0; k < f->n_enum_values && !known; k++) known = strcmp(f->enum_values[k], text) == 0;
+        if (!known) {
+          bf_error_set(e->err, BF_EINVAL, "field '%s': %s is not one of the enum values", path, text);
+          return CORE_ROW_REFUSED;
+        }
+      }
       int64_t x64 = (int64_t)x;
       return put(e, BF_ROW_INT64, &x64, 8);
     }
@@ -287,6 +491,16 @@ static int encode_value(enc_t *e, const bf_field_t *f, PyObject *v, const char *
       return encode_list(e, f, v, path, depth);
     case BF_TYPE_STRUCT:
       return encode_struct(e, f, v, path, depth);
+    case BF_TYPE_BINARY:
+      return encode_binary(e, path, v);
+    case BF_TYPE_DECIMAL128:
+      return encode_decimal(e, f, path, v);
+    case BF_TYPE_TIME_US:
+      return encode_time(e, path, v);
+    case BF_TYPE_DURATION_US:
+      return encode_timedelta(e, path, v);
+    case BF_TYPE_MAP:
+      return encode_map(e, f, v, path, depth);
   }
   return refuse(e, path, "unsupported column type for %s", v);
 }

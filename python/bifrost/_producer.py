@@ -27,6 +27,7 @@ from . import _core
 from ._async import AsyncFlushMixin
 from ._config import GrpcConfig, TableConfig, WriteConfig, register_merged
 from ._errors import FingerprintMismatchError, RecordTooLargeError, SchemaError, error_from_status
+from ._logical import check_int_enum, int_enum_columns, logical_schema, to_storage
 from ._schema_diff import explain_mismatch
 
 __all__ = ["DatasetProducer"]
@@ -269,6 +270,13 @@ def _convert(column: Any, target: Any) -> Any:
     and datetimes (naive ones taken as UTC, like insert())."""
     import pyarrow as pa
 
+    if pa.types.is_decimal(target) and pa.types.is_floating(column.type):
+        # pyarrow rounds floats to the scale; through their shortest text a value
+        # with more decimal places than the column holds is refused instead.
+        column = column.cast(pa.string())
+    if isinstance(column.type, pa.BaseExtensionType) and column.type.extension_name == "arrow.uuid":
+        # UUID columns are stored as their canonical text (lowercase, 36 characters).
+        column = pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
     try:
         return column.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
@@ -434,6 +442,9 @@ class DatasetProducer(AsyncFlushMixin):
         if self._arrow_schema is None:
             self._arrow_schema = _arrow_target_schema(self._core)
         target = self._arrow_schema
+        json_schema = getattr(self._table_config, "json_schema", None)
+        logical = logical_schema(json_schema) if json_schema else target
+        int_enums = int_enum_columns(json_schema) if json_schema else {}
         extra = [name for name in table.column_names if target.get_field_index(name) < 0]
         if extra:
             raise SchemaError(f"insert_arrow(): columns not in the model {self._model.__name__}: {extra}")
@@ -444,7 +455,11 @@ class DatasetProducer(AsyncFlushMixin):
                 has_default, default = _column_default(self._table_config, field.name)
                 if has_default:
                     try:
-                        columns.append(pa.array([_jsonable(default)] * n, type=field.type))
+                        logical_type = logical.field(field.name).type
+                        filled = pa.array([_jsonable(default)] * n, type=logical_type)
+                        if logical_type != field.type:  # time / timedelta: Int64 microseconds
+                            filled = to_storage(field.name, filled, field.type, logical_type, _convert)
+                        columns.append(filled)
                     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
                         raise SchemaError(
                             f"insert_arrow(): column '{field.name}' is missing and its default "
@@ -455,9 +470,18 @@ class DatasetProducer(AsyncFlushMixin):
                 columns.append(pa.nulls(n, field.type))
                 continue
             column = table.column(field.name)
+            logical_type = logical.field(field.name).type
             if pa.types.is_string_view(field.type) and (pa.types.is_string(column.type)
                                                         or pa.types.is_large_string(column.type)):
                 pass  # plain strings go as they are: the server takes them for Utf8View
+            elif logical_type != field.type:  # time / timedelta parts: Int64 microseconds
+                try:
+                    column = to_storage(field.name, column, field.type, logical_type, _convert)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                    raise SchemaError(
+                        f"insert_arrow(): column '{field.name}' has type {column.type}, "
+                        f"which does not convert to the table's {logical_type}: {exc}"
+                    ) from None
             elif column.type != field.type:
                 try:
                     column = _convert(column, field.type)
@@ -466,6 +490,9 @@ class DatasetProducer(AsyncFlushMixin):
                         f"insert_arrow(): column '{field.name}' has type {column.type}, "
                         f"which does not convert to the table's {field.type}: {exc}"
                     ) from None
+            allowed = int_enums.get(field.name)
+            if allowed and len(column) > column.null_count:
+                check_int_enum(field.name, column, allowed)
             if not field.nullable and column.null_count:
                 raise SchemaError(
                     f"insert_arrow(): column '{field.name}' is required but has {column.null_count} nulls")

@@ -13,15 +13,18 @@ comment out the rest of the statement or start another one."""
 from __future__ import annotations
 
 import datetime as _dt
+import decimal as _decimal
 import enum
 import re
+import uuid as _uuid
 from typing import Any, List, Optional, Sequence, Tuple
 
 from ._errors import InvalidConditionError
 
 __all__ = ["check_condition", "encode_params", "quote_identifier"]
 
-PARAM_NULL, PARAM_INT64, PARAM_DOUBLE, PARAM_STRING, PARAM_BOOL, PARAM_DATE, PARAM_TIMESTAMP = range(7)
+(PARAM_NULL, PARAM_INT64, PARAM_DOUBLE, PARAM_STRING, PARAM_BOOL, PARAM_DATE, PARAM_TIMESTAMP,
+ PARAM_BLOB, PARAM_DECIMAL, PARAM_LIST) = range(10)
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _EPOCH_DATE = _dt.date(1970, 1, 1)
@@ -115,7 +118,10 @@ def check_condition(condition: str) -> str:
     return text
 
 
-def _encode(value: Any, position: int) -> Tuple[int, Any]:
+_US = _dt.timedelta(microseconds=1)
+
+
+def _encode(value: Any, position: int, in_list: bool = False) -> Tuple[int, Any]:
     if isinstance(value, enum.Enum):
         value = value.value
     if value is None:
@@ -132,6 +138,17 @@ def _encode(value: Any, position: int) -> Tuple[int, Any]:
         if "\x00" in value:
             raise ValueError(f"query parameter {position} contains a NUL character")
         return PARAM_STRING, value
+    if isinstance(value, _uuid.UUID):  # UUID columns hold the canonical text
+        return PARAM_STRING, str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return PARAM_BLOB, bytes(value)
+    if isinstance(value, _decimal.Decimal):
+        if not value.is_finite():
+            raise ValueError(f"query parameter {position} ({value}) is not a finite decimal")
+        text = format(value, "f")
+        if len(text.lstrip("-").replace(".", "").lstrip("0")) > 38:
+            raise ValueError(f"query parameter {position} ({value}) has more than 38 digits")
+        return PARAM_DECIMAL, text
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=_dt.timezone.utc)  # naive = UTC, as on the write path
@@ -139,9 +156,21 @@ def _encode(value: Any, position: int) -> Tuple[int, Any]:
         return PARAM_TIMESTAMP, (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     if isinstance(value, _dt.date):
         return PARAM_DATE, (value - _EPOCH_DATE).days
+    if isinstance(value, _dt.time):  # time columns hold microseconds since midnight
+        if value.utcoffset():
+            raise ValueError(f"query parameter {position} is a time with a non-UTC offset")
+        return PARAM_INT64, ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
+    if isinstance(value, _dt.timedelta):  # timedelta columns hold microseconds
+        return _encode(value // _US, position, in_list)
+    if isinstance(value, (list, tuple, set, frozenset)) and not in_list:
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return PARAM_LIST, [_encode(v, position, True) for v in items]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        raise TypeError(f"query parameter {position}: a list inside a list is not supported")
     raise TypeError(
         f"query parameter {position} has type {type(value).__name__}; supported: None, bool, int, "
-        "float, str, datetime, date and str/int enums")
+        "float, str, bytes, Decimal, UUID, datetime, date, time, timedelta, str/int enums and lists "
+        "of these (for IN ? / = ANY(?))")
 
 
 def encode_params(params: Optional[Sequence[Any]]) -> Optional[List[Tuple[int, Any]]]:

@@ -109,55 +109,126 @@ int bf_client_insert_batch_after(bf_rpc_channel_t *channel, const bf_table_name_
   return BF_OK;
 }
 
-/* Fills pb from params; string values are copied into strings[] (protobuf-c needs
- * NUL-terminated text, bf_query_param_t strings are length-delimited). */
+/* NUL-terminated copy of a length-delimited text (protobuf-c strings). */
+static int copy_text(const bf_query_param_t *p, size_t index, char **out, bf_error_t *err) {
+  size_t len = p->str ? p->str_len : 0;
+  if (len && memchr(p->str, '\0', len) != NULL)
+    return bf_error_set(err, BF_EINVAL, "query parameter %zu contains a NUL character", index);
+  *out = malloc(len + 1);
+  if (*out == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  if (len) memcpy(*out, p->str, len);
+  (*out)[len] = '\0';
+  return BF_OK;
+}
+
+/* Fills one scalar; *text receives a malloc'd copy for STRING / DECIMAL. */
+static int fill_scalar(const bf_query_param_t *p, size_t index, Bifrost__V1__QueryParam *pb,
+                       char **text, bf_error_t *err) {
+  switch (p->type) {
+    case BF_PARAM_NULL:
+      pb->value_case = BIFROST__V1__QUERY_PARAM__VALUE_NULL_VALUE;
+      pb->null_value = 1;
+      return BF_OK;
+    case BF_PARAM_INT64:
+      pb->value_case = BIFROST__V1__QUERY_PARAM__VALUE_INT_VALUE;
+      pb->int_value = p->value.i64;
+      return BF_OK;
+    case BF_PARAM_DOUBLE:
+      pb->value_case = BIFROST__V1__QUERY_PARAM__VALUE_DOUBLE_VALUE;
+      pb->double_value = p->value.f64;
+      return BF_OK;
+    case BF_PARAM_STRING:
+      BF_RETURN_NOT_OK(copy_text(p, index, text, err));
+      pb->value_case = BIFROST__V1__QUERY_PARAM__VALUE_STRING_VALUE;
+      pb->string_value = *text;
+      return BF_OK;
+    case BF_PARAM_DECIMAL:
+      BF_RETURN_NOT_OK(copy_text(p, index, text, err));
+      pb->value_case = BIFROST__V1__QUERY_PARAM__VALUE_DECIMAL_VALUE;
+      pb->decimal_value = *text;
+      return BF_OK;
+    case BF_PARAM_BLOB: /* bytes fields are length-delimited: borrowed until packed */
+      pb->value_case = BIFROST__V1__QUERY_PARAM__VALUE_BYTES_VALUE;
+      pb->bytes_value.len = p->str ? p->str_len : 0;
+      pb->bytes_value.data = (uint8_t *)(p->str ? p->str : "");
+      return BF_OK;
+    case BF_PARAM_BOOL:
+      pb->value_case = BIFROST__V1__QUERY_PARAM__VALUE_BOOL_VALUE;
+      pb->bool_value = p->value.boolean;
+      return BF_OK;
+    case BF_PARAM_DATE:
+      pb->value_case = BIFROST__V1__QUERY_PARAM__VALUE_DATE_VALUE;
+      pb->date_value = p->value.days;
+      return BF_OK;
+    case BF_PARAM_TIMESTAMP:
+      pb->value_case = BIFROST__V1__QUERY_PARAM__VALUE_TIMESTAMP_VALUE;
+      pb->timestamp_value = p->value.i64;
+      return BF_OK;
+    case BF_PARAM_LIST:
+      return bf_error_set(err, BF_EINVAL, "query parameter %zu: a list inside a list is not supported",
+                          index);
+  }
+  return bf_error_set(err, BF_EINVAL, "query parameter %zu has unknown type %d", index, (int)p->type);
+}
+
+/* A list parameter's protobuf, in one allocation: the list message, its items,
+ * their pointers and the items' text copies (freed by list_block_free). */
+typedef struct list_block {
+  Bifrost__V1__QueryParamList list;
+  size_t n;
+  Bifrost__V1__QueryParam *items;
+  Bifrost__V1__QueryParam **ptrs;
+  char **texts;
+} list_block_t;
+
+static void list_block_free(list_block_t *block) {
+  if (block == NULL) return;
+  for (size_t k = 0; block->texts && k < block->n; k++) free(block->texts[k]);
+  free(block->texts);
+  free(block->ptrs);
+  free(block->items);
+  free(block);
+}
+
+static int fill_list(const bf_query_param_t *p, size_t index, Bifrost__V1__QueryParam *pb,
+                     list_block_t **out, bf_error_t *err) {
+  size_t n = p->n_items;
+  if (n > BF_PARAM_LIST_MAX_ITEMS)
+    return bf_error_set(err, BF_EINVAL, "query parameter %zu: a list of %zu values is over the limit of %d",
+                        index, n, BF_PARAM_LIST_MAX_ITEMS);
+  list_block_t *block = calloc(1, sizeof *block);
+  if (block == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  *out = block;
+  block->n = n;
+  block->items = calloc(n ? n : 1, sizeof *block->items);
+  block->ptrs = calloc(n ? n : 1, sizeof *block->ptrs);
+  block->texts = calloc(n ? n : 1, sizeof *block->texts);
+  if (block->items == NULL || block->ptrs == NULL || block->texts == NULL)
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  bifrost__v1__query_param_list__init(&block->list);
+  for (size_t k = 0; k < n; k++) {
+    bifrost__v1__query_param__init(&block->items[k]);
+    block->ptrs[k] = &block->items[k];
+    BF_RETURN_NOT_OK(fill_scalar(&p->items[k], index, &block->items[k], &block->texts[k], err));
+  }
+  block->list.n_items = n;
+  block->list.items = block->ptrs;
+  pb->value_case = BIFROST__V1__QUERY_PARAM__VALUE_LIST_VALUE;
+  pb->list_value = &block->list;
+  return BF_OK;
+}
+
+/* Fills pb from params; texts[i] / lists[i] receive what param i allocated. */
 static int fill_params(const bf_query_param_t *params, size_t n_params, Bifrost__V1__QueryParam *pb,
-                       Bifrost__V1__QueryParam **pb_ptrs, char **strings, bf_error_t *err) {
+                       Bifrost__V1__QueryParam **pb_ptrs, char **strings, list_block_t **lists,
+                       bf_error_t *err) {
   for (size_t i = 0; i < n_params; i++) {
     bifrost__v1__query_param__init(&pb[i]);
     pb_ptrs[i] = &pb[i];
-    const bf_query_param_t *p = &params[i];
-    switch (p->type) {
-      case BF_PARAM_NULL:
-        pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_NULL_VALUE;
-        pb[i].null_value = 1;
-        break;
-      case BF_PARAM_INT64:
-        pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_INT_VALUE;
-        pb[i].int_value = p->value.i64;
-        break;
-      case BF_PARAM_DOUBLE:
-        pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_DOUBLE_VALUE;
-        pb[i].double_value = p->value.f64;
-        break;
-      case BF_PARAM_STRING: {
-        size_t len = p->str ? p->str_len : 0;
-        if (len && memchr(p->str, '\0', len) != NULL)
-          return bf_error_set(err, BF_EINVAL, "query parameter %zu contains a NUL character", i + 1);
-        strings[i] = malloc(len + 1);
-        if (strings[i] == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
-        if (len) memcpy(strings[i], p->str, len);
-        strings[i][len] = '\0';
-        pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_STRING_VALUE;
-        pb[i].string_value = strings[i];
-        break;
-      }
-      case BF_PARAM_BOOL:
-        pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_BOOL_VALUE;
-        pb[i].bool_value = p->value.boolean;
-        break;
-      case BF_PARAM_DATE:
-        pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_DATE_VALUE;
-        pb[i].date_value = p->value.days;
-        break;
-      case BF_PARAM_TIMESTAMP:
-        pb[i].value_case = BIFROST__V1__QUERY_PARAM__VALUE_TIMESTAMP_VALUE;
-        pb[i].timestamp_value = p->value.i64;
-        break;
-      default:
-        return bf_error_set(err, BF_EINVAL, "query parameter %zu has unknown type %d", i + 1,
-                            (int)p->type);
-    }
+    if (params[i].type == BF_PARAM_LIST)
+      BF_RETURN_NOT_OK(fill_list(&params[i], i + 1, &pb[i], &lists[i], err));
+    else
+      BF_RETURN_NOT_OK(fill_scalar(&params[i], i + 1, &pb[i], &strings[i], err));
   }
   return BF_OK;
 }
@@ -169,13 +240,14 @@ static int pack_query(const char *sql, const bf_query_param_t *params, size_t n_
   Bifrost__V1__QueryParam *pb = calloc(n_alloc, sizeof *pb);
   Bifrost__V1__QueryParam **pb_ptrs = calloc(n_alloc, sizeof *pb_ptrs);
   char **strings = calloc(n_alloc, sizeof *strings);
+  list_block_t **lists = calloc(n_alloc, sizeof *lists);
   uint8_t *packed = NULL;
   int status = BF_OK;
-  if (pb == NULL || pb_ptrs == NULL || strings == NULL) {
+  if (pb == NULL || pb_ptrs == NULL || strings == NULL || lists == NULL) {
     status = bf_error_set(err, BF_ENOMEM, "out of memory");
     goto done;
   }
-  status = fill_params(params, n_params, pb, pb_ptrs, strings, err);
+  status = fill_params(params, n_params, pb, pb_ptrs, strings, lists, err);
   if (status != BF_OK) goto done;
   Bifrost__V1__QueryRequest req = BIFROST__V1__QUERY_REQUEST__INIT;
   req.sql = (char *)(sql ? sql : "");
@@ -192,7 +264,9 @@ static int pack_query(const char *sql, const bf_query_param_t *params, size_t n_
   *out_size = size;
 done:
   for (size_t i = 0; strings && i < n_params; i++) free(strings[i]);
+  for (size_t i = 0; lists && i < n_params; i++) list_block_free(lists[i]);
   free(strings);
+  free(lists);
   free(pb);
   free(pb_ptrs);
   return status;

@@ -127,6 +127,24 @@ static void render_params(const Bifrost__V1__QueryRequest *req, char *out, size_
       case BIFROST__V1__QUERY_PARAM__VALUE_TIMESTAMP_VALUE:
         n = snprintf(out + used, out_size - used, "ts %lld;", (long long)p->timestamp_value);
         break;
+      case BIFROST__V1__QUERY_PARAM__VALUE_BYTES_VALUE: /* length, then the bytes in hex */
+        n = snprintf(out + used, out_size - used, "blob %zu:", p->bytes_value.len);
+        for (size_t k = 0; k < p->bytes_value.len && n > 0 && used + (size_t)n < out_size; k++)
+          n += snprintf(out + used + n, out_size - used - n, "%02x", p->bytes_value.data[k]);
+        if (n > 0 && used + (size_t)n < out_size) n += snprintf(out + used + n, out_size - used - n, ";");
+        break;
+      case BIFROST__V1__QUERY_PARAM__VALUE_DECIMAL_VALUE:
+        n = snprintf(out + used, out_size - used, "decimal %s;", p->decimal_value);
+        break;
+      case BIFROST__V1__QUERY_PARAM__VALUE_LIST_VALUE: {
+        Bifrost__V1__QueryRequest inner = BIFROST__V1__QUERY_REQUEST__INIT;
+        inner.n_params = p->list_value->n_items;
+        inner.params = p->list_value->items;
+        char items[256];
+        render_params(&inner, items, sizeof items);
+        n = snprintf(out + used, out_size - used, "list[%s];", items);
+        break;
+      }
       default:
         n = snprintf(out + used, out_size - used, "unset;");
         break;
@@ -404,6 +422,57 @@ static void test_query_params_and_chunks(void **state) {
   bf_buffer_reset(&ipc);
 }
 
+static void test_query_blob_decimal_and_list_params(void **state) {
+  fixture_t *f = *state;
+  bf_buffer_t ipc;
+  bf_buffer_init(&ipc);
+  bf_error_t err;
+  bf_error_init(&err);
+  /* BLOB (NUL bytes travel), DECIMAL text and a list of scalars */
+  const char blob[] = {'a', '\0', 'b'};
+  bf_query_param_t items[3];
+  memset(items, 0, sizeof items);
+  items[0].type = BF_PARAM_DECIMAL;
+  items[0].str = "-12.50";
+  items[0].str_len = 6;
+  items[1].type = BF_PARAM_NULL;
+  items[2].type = BF_PARAM_DECIMAL;
+  items[2].str = "3";
+  items[2].str_len = 1;
+  bf_query_param_t more[3];
+  memset(more, 0, sizeof more);
+  more[0].type = BF_PARAM_BLOB;
+  more[0].str = blob;
+  more[0].str_len = sizeof blob;
+  more[1].type = BF_PARAM_LIST;
+  more[1].items = items;
+  more[1].n_items = 3;
+  more[2].type = BF_PARAM_LIST; /* empty */
+  assert_int_equal(bf_client_query(f->channel, "bytes 1", more, 3, 5.0, NULL, NULL, &ipc, &err), BF_OK);
+  pthread_mutex_lock(&f->fake.mu);
+  assert_string_equal(f->fake.last_query_params,
+                      "blob 3:610062;list[decimal -12.50;null;decimal 3;];list[];");
+  pthread_mutex_unlock(&f->fake.mu);
+  /* a list inside a list is refused before sending */
+  bf_query_param_t nested[1];
+  memset(nested, 0, sizeof nested);
+  nested[0].type = BF_PARAM_LIST;
+  more[1].items = nested;
+  more[1].n_items = 1;
+  assert_int_equal(bf_client_query(f->channel, "bytes 1", more, 2, 5.0, NULL, NULL, &ipc, &err),
+                   BF_EINVAL);
+  assert_non_null(strstr(err.message, "a list inside a list"));
+  /* a NUL in a decimal's text cannot travel as a protobuf string */
+  more[1].type = BF_PARAM_DECIMAL;
+  more[1].str = blob;
+  more[1].str_len = sizeof blob;
+  assert_int_equal(bf_client_query(f->channel, "bytes 1", more, 2, 5.0, NULL, NULL, &ipc, &err),
+                   BF_EINVAL);
+  assert_non_null(strstr(err.message, "NUL"));
+  bf_buffer_reset(&ipc);
+
+}
+
 static void test_query_errors(void **state) {
   fixture_t *f = *state;
   bf_buffer_t ipc;
@@ -554,6 +623,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_register_table, setup, teardown),
       cmocka_unit_test_setup_teardown(test_insert_batch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_query_params_and_chunks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_query_blob_decimal_and_list_params, setup, teardown),
       cmocka_unit_test_setup_teardown(test_query_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_query_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_list_tables_json, setup, teardown),

@@ -4,6 +4,7 @@
  * nulls for its children too, and readers (delta-rs) refuse nulls in a field the
  * schema calls non-nullable. */
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "bifrost/delta.h"
@@ -38,7 +39,24 @@ static json_t *delta_type(const bf_field_t *field, bool under_nullable) {
     case BF_TYPE_DICTIONARY:
       return json_string("string");
     case BF_TYPE_INT64:
+    case BF_TYPE_TIME_US:     /* Delta has no time type: microseconds since midnight */
+    case BF_TYPE_DURATION_US: /* nor a duration type: microseconds */
       return json_string("long");
+    case BF_TYPE_BINARY:
+      return json_string("binary");
+    case BF_TYPE_DECIMAL128: {
+      char text[32];
+      snprintf(text, sizeof text, "decimal(%d,%d)", field->precision, field->scale);
+      return json_string(text);
+    }
+    case BF_TYPE_MAP: {
+      const bf_field_t *value = &field->children[0].children[1];
+      bool contains_null = value->nullable || under_nullable;
+      json_t *value_type = delta_type(value, contains_null);
+      if (value_type == NULL) return NULL;
+      return json_pack("{s:s, s:s, s:o, s:b}", "type", "map", "keyType", "string", "valueType",
+                       value_type, "valueContainsNull", contains_null);
+    }
     case BF_TYPE_FLOAT64:
       return json_string("double");
     case BF_TYPE_BOOL:

@@ -70,7 +70,22 @@ int bf__sql_type(bf_buffer_t *buf, const bf_field_t *field) {
     case BF_TYPE_DICTIONARY:
       return bf__sql_append(buf, "VARCHAR");
     case BF_TYPE_INT64:
+    case BF_TYPE_TIME_US:
+    case BF_TYPE_DURATION_US:
       return bf__sql_append(buf, "BIGINT");
+    case BF_TYPE_BINARY:
+      return bf__sql_append(buf, "BLOB");
+    case BF_TYPE_DECIMAL128: {
+      char text[32];
+      snprintf(text, sizeof text, "DECIMAL(%d, %d)", field->precision, field->scale);
+      return bf__sql_append(buf, text);
+    }
+    case BF_TYPE_MAP:
+      BF_RETURN_NOT_OK(bf__sql_append(buf, "MAP("));
+      BF_RETURN_NOT_OK(bf__sql_type(buf, &field->children[0].children[0]));
+      BF_RETURN_NOT_OK(bf__sql_append(buf, ", "));
+      BF_RETURN_NOT_OK(bf__sql_type(buf, &field->children[0].children[1]));
+      return bf__sql_append(buf, ")");
     case BF_TYPE_FLOAT64:
       return bf__sql_append(buf, "DOUBLE");
     case BF_TYPE_BOOL:

@@ -136,4 +136,9 @@ int bf__engine_table_select(bf_buffer_t *sql, const char *table_dir, const bf_sc
 int bf__engine_ensure_catalog(bf_engine_t *engine, const char *catalog, const char *schema_name,
                               bf_error_t *err);
 
+/* Binds a BLOB, DECIMAL or LIST parameter (engine_params.c); index is 1-based for
+ * messages. */
+int bf__engine_param_bind(duckdb_prepared_statement prepared, idx_t at, const bf_query_param_t *p,
+                          size_t index, bf_error_t *err);
+
 #endif

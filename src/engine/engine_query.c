@@ -253,6 +253,12 @@ static int bind_params(duckdb_prepared_statement prepared, const bf_query_param_
       case BF_PARAM_TIMESTAMP:
         rc = duckdb_bind_timestamp_tz(prepared, at, (duckdb_timestamp){p->value.i64});
         break;
+      case BF_PARAM_BLOB:
+      case BF_PARAM_DECIMAL:
+      case BF_PARAM_LIST:
+        BF_RETURN_NOT_OK(bf__engine_param_bind(prepared, at, p, i + 1, err));
+        rc = DuckDBSuccess;
+        break;
     }
     if (rc != DuckDBSuccess)
       return bf_error_set(err, BF_EINVAL, "cannot bind parameter %zu: %s", i + 1,

@@ -101,7 +101,9 @@ static json_t *stat_value(const bf_field_t *f, const char *text, int upper) {
   if (text == NULL) return NULL;
   char *end;
   switch (f->type) {
-    case BF_TYPE_INT64: {
+    case BF_TYPE_INT64:
+    case BF_TYPE_TIME_US:     /* stored as long microseconds, so bounded like one */
+    case BF_TYPE_DURATION_US: {
       long long v = strtoll(text, &end, 10);
       return *end == '\0' && end != text ? json_integer(v) : NULL;
     }

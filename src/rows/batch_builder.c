@@ -6,12 +6,14 @@
  * the buffers to an owned ArrowArray. */
 #include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bifrost/rows.h"
 #include "bifrost/util.h"
 #include "rows/columns.h"
+#include "rows/scalars.h"
 #include "rows/temporal.h"
 
 /* ---- column lifecycle -------------------------------------------------------- */
@@ -25,7 +27,7 @@ static int column_init(column_t *col, const bf_field_t *field) {
     for (size_t i = 0; i < field->n_children; i++)
       BF_RETURN_NOT_OK(column_init(&col->children[i], &field->children[i]));
   }
-  if (field->type == BF_TYPE_LIST) {
+  if (field->type == BF_TYPE_LIST || field->type == BF_TYPE_MAP) {
     int32_t zero = 0;
     BF_RETURN_NOT_OK(bf_buffer_append(&col->values, &zero, sizeof zero));
   }
@@ -81,6 +83,42 @@ static bool special_float(const char *s, double *out) {
 
 static int validate_value(const bf_field_t *field, json_t *value, const char *path, bf_error_t *err);
 
+/* A decimal as a JSON string or integer (a JSON float would already be rounded). */
+static bool json_decimal(const bf_field_t *field, json_t *value, uint8_t out[16]) {
+  char text[32];
+  const char *s;
+  size_t n;
+  if (json_is_string(value)) {
+    s = json_string_value(value);
+    n = json_string_length(value);
+  } else if (json_is_integer(value)) {
+    n = (size_t)snprintf(text, sizeof text, "%lld", (long long)json_integer_value(value));
+    s = text;
+  } else {
+    return false;
+  }
+  return bf__parse_decimal(s, n, field->precision, field->scale, out);
+}
+
+/* A duration as an ISO 8601 string or a number of seconds (pydantic's two JSON forms). */
+static bool json_duration(json_t *value, int64_t *us) {
+  if (json_is_string(value))
+    return bf__parse_duration(json_string_value(value), json_string_length(value), us);
+  if (json_is_integer(value)) {
+    json_int_t secs = json_integer_value(value);
+    if (secs > INT64_MAX / 1000000 || secs < INT64_MIN / 1000000) return false;
+    *us = (int64_t)secs * 1000000;
+    return true;
+  }
+  if (json_is_real(value)) {
+    double d = json_real_value(value) * 1e6;
+    if (!(d > -9.2e18 && d < 9.2e18)) return false;
+    *us = (int64_t)llround(d);
+    return true;
+  }
+  return false;
+}
+
 int bf__rows_type_error(const char *path, const char *expected, bf_error_t *err) {
   return bf_error_set(err, BF_EINVAL, "field '%s': expected %s", path, expected);
 }
@@ -95,8 +133,15 @@ static int validate_value(const bf_field_t *field, json_t *value, const char *pa
     case BF_TYPE_UTF8VIEW:
     case BF_TYPE_UTF8:
       return json_is_string(value) ? BF_OK : bf__rows_type_error(path, "a string", err);
-    case BF_TYPE_INT64:
-      return json_is_integer(value) ? BF_OK : bf__rows_type_error(path, "an integer", err);
+    case BF_TYPE_INT64: {
+      if (!json_is_integer(value)) return bf__rows_type_error(path, "an integer", err);
+      if (field->n_enum_values == 0) return BF_OK;
+      char text[32];
+      snprintf(text, sizeof text, "%lld", (long long)json_integer_value(value));
+      for (size_t i = 0; i < field->n_enum_values; i++)
+        if (strcmp(field->enum_values[i], text) == 0) return BF_OK;
+      return bf_error_set(err, BF_EINVAL, "field '%s': %s is not one of the enum values", path, text);
+    }
     case BF_TYPE_FLOAT64:
       /* JSON has no NaN/inf: they travel as the strings "NaN", "Infinity", "-Infinity". */
       if (json_is_string(value)) {
@@ -128,6 +173,40 @@ static int validate_value(const bf_field_t *field, json_t *value, const char *pa
         if (strcmp(field->enum_values[i], json_string_value(value)) == 0) return BF_OK;
       return bf_error_set(err, BF_EINVAL, "field '%s': '%s' is not one of the enum values", path,
                           json_string_value(value));
+    }
+    case BF_TYPE_BINARY: /* a JSON string's UTF-8 bytes (pydantic's default bytes JSON) */
+      return json_is_string(value) ? BF_OK : bf__rows_type_error(path, "a string (bytes)", err);
+    case BF_TYPE_DECIMAL128: {
+      uint8_t unscaled[16];
+      if (!json_decimal(field, value, unscaled))
+        return bf_error_set(err, BF_EINVAL,
+                            "field '%s': expected a decimal string or integer with at most %d digits, "
+                            "%d of them after the point",
+                            path, field->precision, field->scale);
+      return BF_OK;
+    }
+    case BF_TYPE_TIME_US: {
+      int64_t us;
+      if (!json_is_string(value) ||
+          !bf__parse_time(json_string_value(value), json_string_length(value), &us))
+        return bf__rows_type_error(path, "an ISO 8601 time (HH:MM:SS[.ffffff])", err);
+      return BF_OK;
+    }
+    case BF_TYPE_DURATION_US: {
+      int64_t us;
+      if (!json_duration(value, &us))
+        return bf__rows_type_error(path, "an ISO 8601 duration (P1DT2H3M4.5S) or seconds", err);
+      return BF_OK;
+    }
+    case BF_TYPE_MAP: {
+      if (!json_is_object(value)) return bf__rows_type_error(path, "an object (dict)", err);
+      snprintf(child_path, sizeof child_path, "%s{}", path);
+      const char *key;
+      json_t *item;
+      json_object_foreach(value, key, item) {
+        BF_RETURN_NOT_OK(validate_value(&field->children[0].children[1], item, child_path, err));
+      }
+      return BF_OK;
     }
     case BF_TYPE_LIST: {
       if (!json_is_array(value)) return bf__rows_type_error(path, "a list", err);
@@ -194,7 +273,13 @@ int bf__column_append_null(column_t *col) {
     case BF_TYPE_INT64:
     case BF_TYPE_FLOAT64:
     case BF_TYPE_TIMESTAMP_US:
+    case BF_TYPE_TIME_US:
+    case BF_TYPE_DURATION_US:
       status = bf_buffer_append_zeros(&col->values, 8);
+      break;
+    case BF_TYPE_BINARY:
+    case BF_TYPE_DECIMAL128:
+      status = bf_buffer_append_zeros(&col->values, 16);
       break;
     case BF_TYPE_DATE32:
       status = bf_buffer_append_zeros(&col->values, 4);
@@ -205,6 +290,7 @@ int bf__column_append_null(column_t *col) {
     case BF_TYPE_BOOL:
       if ((col->length & 7) == 0) status = bf_buffer_append_zeros(&col->values, 1);
       break;
+    case BF_TYPE_MAP:
     case BF_TYPE_LIST: {
       int32_t last;
       memcpy(&last, col->values.data + col->values.size - 4, 4);
@@ -264,6 +350,44 @@ static int append_value(column_t *col, json_t *value) {
       status = bf_buffer_append(&col->values, &index, 2);
       break;
     }
+    case BF_TYPE_BINARY:
+      status = bf__column_push_view(col, json_string_value(value), json_string_length(value));
+      break;
+    case BF_TYPE_DECIMAL128: {
+      uint8_t unscaled[16] = {0};
+      json_decimal(f, value, unscaled);
+      status = bf_buffer_append(&col->values, unscaled, 16);
+      break;
+    }
+    case BF_TYPE_TIME_US: {
+      int64_t us = 0;
+      bf__parse_time(json_string_value(value), json_string_length(value), &us);
+      status = bf_buffer_append(&col->values, &us, 8);
+      break;
+    }
+    case BF_TYPE_DURATION_US: {
+      int64_t us = 0;
+      json_duration(value, &us);
+      status = bf_buffer_append(&col->values, &us, 8);
+      break;
+    }
+    case BF_TYPE_MAP: {
+      /* one entries struct per key: key + value */
+      column_t *entries = &col->children[0];
+      const char *key;
+      json_t *item;
+      json_object_foreach(value, key, item) {
+        if (status == BF_OK) status = bf__column_push_validity(entries, true);
+        if (status == BF_OK) status = bf__column_push_validity(&entries->children[0], true);
+        if (status == BF_OK) status = bf__column_push_view(&entries->children[0], key, strlen(key));
+        if (status == BF_OK) entries->children[0].length++;
+        if (status == BF_OK) status = append_value(&entries->children[1], item);
+        if (status == BF_OK) entries->length++;
+      }
+      int32_t end = (int32_t)entries->length;
+      if (status == BF_OK) status = bf_buffer_append(&col->values, &end, 4);
+      break;
+    }
     case BF_TYPE_LIST: {
       size_t i;
       json_t *item;
@@ -319,9 +443,10 @@ static void *take(bf_buffer_t *buf) {
 
 static int column_finish(column_t *col, struct ArrowArray *out) {
   const bf_field_t *f = col->field;
-  int64_t n_buffers = f->type == BF_TYPE_UTF8VIEW || f->type == BF_TYPE_UTF8 ? 4
-                      : f->type == BF_TYPE_STRUCT                           ? 1
-                                                                            : 2;
+  int64_t n_buffers =
+      f->type == BF_TYPE_UTF8VIEW || f->type == BF_TYPE_UTF8 || f->type == BF_TYPE_BINARY ? 4
+      : f->type == BF_TYPE_STRUCT                                                      ? 1
+                                                                                       : 2;
   BF_RETURN_NOT_OK(bf_arrow_array_init(out, n_buffers, (int64_t)f->n_children));
   out->length = col->length;
   out->null_count = col->null_count;
@@ -370,7 +495,7 @@ static int column_finish(column_t *col, struct ArrowArray *out) {
   /* Leave the column empty and ready for the next batch. */
   col->length = 0;
   col->null_count = 0;
-  if (f->type == BF_TYPE_LIST) {
+  if (f->type == BF_TYPE_LIST || f->type == BF_TYPE_MAP) {
     int32_t zero = 0;
     BF_RETURN_NOT_OK(bf_buffer_append(&col->values, &zero, 4));
   }

@@ -9,6 +9,7 @@
 #include "bifrost/rows.h"
 #include "bifrost/util.h"
 #include "rows/columns.h"
+#include "rows/scalars.h"
 
 /* Nesting deeper than this is refused (the schema cannot be deeper in practice). */
 #define MAX_DEPTH 64
@@ -19,6 +20,17 @@ static uint32_t read_u32(const uint8_t *p) {
 
 static void child_path(char *out, size_t cap, const char *path, const char *suffix, const char *name) {
   snprintf(out, cap, "%s%s%s", path, suffix, name);
+}
+
+/* An integer enum's values are kept as decimal text. */
+static bool int_enum_known(const bf_field_t *f, const uint8_t *p) {
+  int64_t v;
+  memcpy(&v, p, 8);
+  char text[32];
+  snprintf(text, sizeof text, "%lld", (long long)v);
+  for (size_t e = 0; e < f->n_enum_values; e++)
+    if (strcmp(f->enum_values[e], text) == 0) return true;
+  return false;
 }
 
 static bool enum_known(const bf_field_t *f, const uint8_t *s, size_t n) {
@@ -41,8 +53,35 @@ static int check_value(const bf_field_t *f, const uint8_t *p, size_t left, const
       break;
     case BF_ROW_INT64:
       need += 8;
-      if (f->type != BF_TYPE_INT64 && f->type != BF_TYPE_FLOAT64)
+      if (f->type != BF_TYPE_INT64 && f->type != BF_TYPE_FLOAT64 && f->type != BF_TYPE_TIME_US &&
+          f->type != BF_TYPE_DURATION_US)
         return bf__rows_type_error(path, "an integer", err);
+      if (f->type == BF_TYPE_INT64 && f->n_enum_values && left >= need && !int_enum_known(f, p + 1)) {
+        int64_t v;
+        memcpy(&v, p + 1, 8);
+        return bf_error_set(err, BF_EINVAL, "field '%s': %lld is not one of the enum values", path,
+                            (long long)v);
+      }
+      if (f->type == BF_TYPE_TIME_US && left >= need) {
+        int64_t us;
+        memcpy(&us, p + 1, 8);
+        if (us < 0 || us >= BF_TIME_US_PER_DAY)
+          return bf_error_set(err, BF_EINVAL,
+                              "field '%s': a time of day is 0 to 86399999999 microseconds, got %lld",
+                              path, (long long)us);
+      }
+      break;
+    case BF_ROW_BINARY:
+      need += 4;
+      if (f->type != BF_TYPE_BINARY) return bf__rows_type_error(path, "bytes", err);
+      if (left >= need) need += read_u32(p + 1);
+      break;
+    case BF_ROW_DECIMAL128:
+      need += 16;
+      if (f->type != BF_TYPE_DECIMAL128) return bf__rows_type_error(path, "a decimal", err);
+      if (left >= need && !bf__decimal_fits(p + 1, f->precision))
+        return bf_error_set(err, BF_EINVAL, "field '%s': the decimal has more than %d digits", path,
+                            f->precision);
       break;
     case BF_ROW_FLOAT64:
       need += 8;
@@ -69,13 +108,15 @@ static int check_value(const bf_field_t *f, const uint8_t *p, size_t left, const
         return bf_error_set(err, BF_EINVAL, "field '%s': '%.*s' is not one of the enum values", path,
                             (int)(need - 5 > 200 ? 200 : need - 5), (const char *)p + 5);
       break;
+    case BF_ROW_MAP:
     case BF_ROW_LIST: {
       need += 4;
-      if (f->type != BF_TYPE_LIST) return bf__rows_type_error(path, "a list", err);
+      if (tag == BF_ROW_LIST && f->type != BF_TYPE_LIST) return bf__rows_type_error(path, "a list", err);
+      if (tag == BF_ROW_MAP && f->type != BF_TYPE_MAP) return bf__rows_type_error(path, "a dict", err);
       if (left < need) break;
       uint32_t count = read_u32(p + 1);
       char item_path[512];
-      child_path(item_path, sizeof item_path, path, "[]", "");
+      child_path(item_path, sizeof item_path, path, tag == BF_ROW_MAP ? "{}" : "[]", "");
       for (uint32_t k = 0; k < count; k++) {
         size_t item = 0;
         BF_RETURN_NOT_OK(check_value(&f->children[0], p + need, left - need, item_path, depth + 1,
@@ -129,6 +170,16 @@ static int append_value(column_t *col, const uint8_t *p, size_t *size) {
       }
       break;
     }
+    case BF_ROW_BINARY: {
+      size_t n = read_u32(p + 1);
+      used += 4 + n;
+      status = bf__column_push_view(col, (const char *)p + 5, n);
+      break;
+    }
+    case BF_ROW_DECIMAL128:
+      used += 16;
+      status = bf_buffer_append(&col->values, p + 1, 16);
+      break;
     case BF_ROW_INT64:
       used += 8;
       if (f->type == BF_TYPE_FLOAT64) {
@@ -154,6 +205,7 @@ static int append_value(column_t *col, const uint8_t *p, size_t *size) {
       if ((col->length & 7) == 0) status = bf_buffer_append_zeros(&col->values, 1);
       if (status == BF_OK && p[1]) bf_arrow_bit_set(col->values.data, col->length, true);
       break;
+    case BF_ROW_MAP:
     case BF_ROW_LIST: {
       uint32_t count = read_u32(p + 1);
       used += 4;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bifrost/rows.h"
+#include "rows/scalars.h"
 #include "rows/temporal.h"
 
 static const char *SCHEMA =
@@ -237,12 +238,120 @@ static void test_json_takes_the_spellings_of_nan_and_infinities(void **state) {
   bf_schema_reset(&schema);
 }
 
+static int64_t low64(const uint8_t v[16]) {
+  int64_t x;
+  memcpy(&x, v, 8);
+  return x;
+}
+
+static void test_decimal_time_and_duration_text(void **state) {
+  (void)state;
+  uint8_t v[16];
+  assert_true(bf__parse_decimal("12.34", 5, 10, 2, v));
+  assert_int_equal(low64(v), 1234);
+  assert_true(bf__parse_decimal("-0.05", 5, 3, 2, v));
+  assert_int_equal(low64(v), -5);
+  assert_true(bf__parse_decimal("1.2000", 6, 5, 2, v)); /* trailing zeros drop */
+  assert_int_equal(low64(v), 120);
+  assert_true(bf__parse_decimal("1E+2", 4, 5, 2, v));
+  assert_int_equal(low64(v), 10000);
+  assert_false(bf__parse_decimal("1.234", 5, 10, 2, v)); /* a digit would be lost */
+  assert_false(bf__parse_decimal("1000", 4, 5, 2, v));   /* 6 digits > 5 */
+  assert_false(bf__parse_decimal("", 0, 5, 2, v));
+  assert_false(bf__parse_decimal("NaN", 3, 5, 2, v));
+  assert_false(bf__parse_decimal("1.2.3", 5, 5, 2, v));
+  const char *max38 = "99999999999999999999999999999999999999";
+  assert_true(bf__parse_decimal(max38, strlen(max38), 38, 0, v));
+  assert_true(bf__decimal_fits(v, 38));
+  assert_false(bf__decimal_fits(v, 37));
+  assert_false(bf__parse_decimal("100000000000000000000000000000000000000", 39, 38, 0, v));
+  int64_t us;
+  assert_true(bf__parse_time("23:59:59.999999", 15, &us));
+  assert_int_equal(us, BF_TIME_US_PER_DAY - 1);
+  assert_true(bf__parse_time("00:00", 5, &us));
+  assert_int_equal(us, 0);
+  assert_false(bf__parse_time("24:00:00", 8, &us));
+  assert_false(bf__parse_time("12:00:00.0000001", 16, &us)); /* finer than a microsecond */
+  assert_false(bf__parse_time("12:00:00+02:00", 14, &us));
+  assert_true(bf__parse_duration("P1DT2H3M4.5S", 12, &us));
+  assert_int_equal(us, ((1LL * 86400 + 2 * 3600 + 3 * 60 + 4) * 1000000) + 500000);
+  assert_true(bf__parse_duration("-PT0.000001S", 12, &us));
+  assert_int_equal(us, -1);
+  assert_true(bf__parse_duration("P2W", 3, &us));
+  assert_int_equal(us, 14LL * 86400 * 1000000);
+  assert_false(bf__parse_duration("P", 1, &us));
+  assert_false(bf__parse_duration("PT1D", 4, &us));
+  assert_false(bf__parse_duration("P999999999D", 11, &us)); /* beyond int64 microseconds */
+}
+
+/* JSON records (the C API's path) for the new types, checked cell by cell. */
+static void test_json_records_of_the_new_types(void **state) {
+  (void)state;
+  const char *schema_text =
+      "{\"properties\":{\"d\":{\"anyOf\":[{\"type\":\"number\"},{\"type\":\"string\"}],"
+      "\"max_digits\":5,\"decimal_places\":2},\"b\":{\"format\":\"binary\",\"type\":\"string\"},"
+      "\"t\":{\"format\":\"time\",\"type\":\"string\"},\"td\":{\"format\":\"duration\","
+      "\"type\":\"string\"},\"m\":{\"additionalProperties\":{\"type\":\"integer\"},"
+      "\"type\":\"object\"},\"e\":{\"enum\":[1,-2],\"type\":\"integer\"}},"
+      "\"required\":[\"d\",\"b\",\"t\",\"td\"]}";
+  bf_schema_t schema;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_schema_from_json_schema(schema_text, strlen(schema_text), &schema, &err), BF_OK);
+  bf_batch_builder_t *b;
+  assert_int_equal(bf_batch_builder_create(&schema, &b, &err), BF_OK);
+  const char *r1 = "{\"d\":\"-1.5\",\"b\":\"\",\"t\":\"01:02:03.000004\",\"td\":\"-P1D\","
+                   "\"m\":{\"a\":1,\"\":2}}";
+  const char *r2 = "{\"e\":-2,\"d\":7,\"b\":\"xy\",\"t\":\"00:00\",\"td\":1.5,\"m\":null}";
+  assert_int_equal(bf_batch_builder_append_json(b, r1, strlen(r1), &err), BF_OK);
+  assert_int_equal(bf_batch_builder_append_json(b, r2, strlen(r2), &err), BF_OK);
+  const char *bad[] = {"{\"d\":\"1.234\",\"b\":\"\",\"t\":\"00:00\",\"td\":\"P1D\"}",
+                       "{\"d\":1.5,\"b\":\"\",\"t\":\"00:00\",\"td\":\"P1D\"}",
+                       "{\"d\":\"1\",\"b\":\"\",\"t\":\"25:00\",\"td\":\"P1D\"}",
+                       "{\"d\":\"1\",\"b\":\"\",\"t\":\"00:00\",\"td\":\"1 day\"}",
+                       "{\"d\":\"1\",\"b\":\"\",\"t\":\"00:00\",\"td\":\"P1D\",\"m\":{\"a\":\"x\"}}",
+                       "{\"d\":\"1\",\"b\":\"\",\"t\":\"00:00\",\"td\":\"P1D\",\"e\":2}"};
+  const char *why[] = {"field 'd'", "field 'd'", "field 't'", "field 'td'", "field 'm{}'",
+                       "field 'e': 2 is not one of the enum values"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    assert_int_equal(bf_batch_builder_append_json(b, bad[i], strlen(bad[i]), &err), BF_EINVAL);
+    if (strstr(err.message, why[i]) == NULL) fail_msg("'%s' not in '%s'", why[i], err.message);
+  }
+  struct ArrowSchema out_schema;
+  struct ArrowArray out;
+  assert_int_equal(bf_batch_builder_finish(b, 0, "batch", &out_schema, &out, &err), BF_OK);
+  assert_int_equal(out.length, 2);
+  const uint8_t *d = out.children[0]->buffers[1];
+  assert_int_equal(low64(d), -150);
+  assert_int_equal(low64(d + 16), 700);
+  const int64_t *t = out.children[2]->buffers[1];
+  assert_int_equal(t[0], 3723000004LL);
+  assert_int_equal(t[1], 0);
+  const int64_t *td = out.children[3]->buffers[1];
+  assert_int_equal(td[0], -86400LL * 1000000);
+  assert_int_equal(td[1], 1500000);
+  const struct ArrowArray *m = out.children[4];
+  assert_int_equal(m->null_count, 1);
+  const int32_t *offsets = m->buffers[1];
+  assert_int_equal(offsets[0], 0);
+  assert_int_equal(offsets[1], 2);
+  assert_int_equal(offsets[2], 2);
+  assert_int_equal(m->children[0]->length, 2);
+  assert_string_equal(out_schema.children[4]->format, "+m");
+  out.release(&out);
+  out_schema.release(&out_schema);
+  bf_batch_builder_destroy(b);
+  bf_schema_reset(&schema);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_datetime_parsing_is_exact),
       cmocka_unit_test(test_build_batch_with_system_columns),
       cmocka_unit_test(test_nested_binary_rows_are_exact),
       cmocka_unit_test(test_json_takes_the_spellings_of_nan_and_infinities),
+      cmocka_unit_test(test_decimal_time_and_duration_text),
+      cmocka_unit_test(test_json_records_of_the_new_types),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

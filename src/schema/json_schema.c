@@ -1,6 +1,7 @@
 /* Pydantic v2 JSON Schema -> bf_schema_t. Walks "properties" (resolving "$ref" into
- * "$defs"), maps each field per the type table in docs/architecture.md (Fingerprint) and appends the three system columns. Every
- * rejection names the field path, so users see which part of their model to fix. */
+ * "$defs"), maps each field per the type table in README.md ("Field types") and
+ * appends the three system columns. Every rejection names the field path, so users
+ * see which part of their model to fix. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,8 @@ static int field_copy(const bf_field_t *src, bf_field_t *dst) {
   memset(dst, 0, sizeof *dst);
   dst->type = src->type;
   dst->nullable = src->nullable;
+  dst->precision = src->precision;
+  dst->scale = src->scale;
   if ((dst->name = xstrdup(src->name)) == NULL) goto fail;
   if (src->n_children) {
     dst->children = calloc(src->n_children, sizeof *dst->children);
@@ -138,17 +141,125 @@ static int convert_enum(parse_ctx_t *ctx, json_t *values, const char *path, bf_f
     return bf_error_set(ctx->err, BF_EINVAL, "field '%s': enum without values", path);
   out->enum_values = calloc(n, sizeof *out->enum_values);
   if (out->enum_values == NULL) return bf_error_set(ctx->err, BF_ENOMEM, "out of memory");
+  /* IntEnum / Literal[1, 2]: an integer column whose values are checked on insert
+   * (kept as decimal text; not part of the fingerprint, like a str enum's). */
+  size_t n_int = 0;
+  for (size_t i = 0; i < n; i++) n_int += json_is_integer(json_array_get(values, i)) ? 1 : 0;
+  if (n_int == n) {
+    for (size_t i = 0; i < n; i++) {
+      char text[32];
+      snprintf(text, sizeof text, "%lld", (long long)json_integer_value(json_array_get(values, i)));
+      if ((out->enum_values[i] = xstrdup(text)) == NULL)
+        return bf_error_set(ctx->err, BF_ENOMEM, "out of memory");
+      out->n_enum_values = i + 1;
+    }
+    out->type = BF_TYPE_INT64;
+    return BF_OK;
+  }
   for (size_t i = 0; i < n; i++) {
     json_t *v = json_array_get(values, i);
     if (!json_is_string(v))
       return bf_error_set(ctx->err, BF_EINVAL,
-                          "field '%s': only string enums and literals are supported", path);
+                          "field '%s': only enums and literals whose values are all str or all int "
+                          "are supported",
+                          path);
+    if (strlen(json_string_value(v)) != json_string_length(v))
+      return bf_error_set(ctx->err, BF_EINVAL, "field '%s': an enum value contains a NUL character",
+                          path);
     if ((out->enum_values[i] = xstrdup(json_string_value(v))) == NULL)
       return bf_error_set(ctx->err, BF_ENOMEM, "out of memory");
     out->n_enum_values = i + 1;
   }
   out->type = BF_TYPE_DICTIONARY;
   return BF_OK;
+}
+
+static bool has_type(json_t *node, const char *type) {
+  json_t *t = json_object_get(node, "type");
+  return json_is_string(t) && strcmp(json_string_value(t), type) == 0;
+}
+
+/* True for the anyOf of one number and one string schema: how pydantic describes a
+ * decimal.Decimal (it accepts both spellings). */
+static bool is_decimal_union(json_t *any_of) {
+  json_t *number = NULL, *string = NULL;
+  size_t i;
+  json_t *variant;
+  json_array_foreach(any_of, i, variant) {
+    if (is_null_variant(variant)) continue;
+    if (has_type(variant, "number") && number == NULL)
+      number = variant;
+    else if (has_type(variant, "string") && string == NULL && !json_object_get(variant, "format"))
+      string = variant;
+    else
+      return false;
+  }
+  return number != NULL && string != NULL;
+}
+
+/* A Decimal whose JSON schema carries "max_digits" and "decimal_places" (bifrost's
+ * schema generator adds them; pydantic's own leaves them out) -> Decimal128(p, s). */
+static int convert_decimal(parse_ctx_t *ctx, json_t *node, const char *path, bf_field_t *out) {
+  json_t *digits = json_object_get(node, "max_digits");
+  json_t *places = json_object_get(node, "decimal_places");
+  if (digits == NULL || places == NULL)
+    return bf_error_set(
+        ctx->err, BF_EINVAL,
+        "field '%s': a number-or-string union is how pydantic describes decimal.Decimal; an "
+        "unconstrained Decimal has no fixed precision, so give it both max_digits and "
+        "decimal_places (Field(max_digits=18, decimal_places=6) or condecimal(max_digits=18, "
+        "decimal_places=6); at most %d digits) to store it as decimal(p, s) (and register the "
+        "model through TableConfig, whose schema carries them); other unions of several non-null "
+        "types are not supported",
+        path, BF_DECIMAL_MAX_PRECISION);
+  if (!json_is_integer(digits) || !json_is_integer(places))
+    return bf_error_set(ctx->err, BF_EINVAL,
+                        "field '%s': max_digits and decimal_places must be integers", path);
+  json_int_t p = json_integer_value(digits), s = json_integer_value(places);
+  if (p < 1 || p > BF_DECIMAL_MAX_PRECISION)
+    return bf_error_set(ctx->err, BF_EINVAL,
+                        "field '%s': max_digits=%lld is outside 1..%d (Decimal128, Delta and DuckDB "
+                        "hold at most %d digits)",
+                        path, (long long)p, BF_DECIMAL_MAX_PRECISION, BF_DECIMAL_MAX_PRECISION);
+  if (s < 0 || s > p)
+    return bf_error_set(ctx->err, BF_EINVAL,
+                        "field '%s': decimal_places=%lld must be between 0 and max_digits=%lld", path,
+                        (long long)s, (long long)p);
+  out->type = BF_TYPE_DECIMAL128;
+  out->precision = (int)p;
+  out->scale = (int)s;
+  return BF_OK;
+}
+
+/* Dict[K, T]: an object schema without properties whose additionalProperties is
+ * the value schema -> Map(Utf8View, T). */
+static int convert_map(parse_ctx_t *ctx, json_t *node, const char *path, int depth, bf_field_t *out) {
+  json_t *value = json_object_get(node, "additionalProperties");
+  /* Keys are stored as text whatever "propertyNames" says (int, enum and UUID keys
+   * are written as JSON writes them; the model validates them back on read). */
+  if (!json_is_object(value) || json_object_size(value) == 0)
+    return bf_error_set(ctx->err, BF_EINVAL,
+                        "field '%s': free-form dicts are not supported; give the values a type "
+                        "(Dict[str, T])",
+                        path);
+  out->type = BF_TYPE_MAP;
+  out->children = calloc(1, sizeof *out->children);
+  if (out->children == NULL) return bf_error_set(ctx->err, BF_ENOMEM, "out of memory");
+  out->n_children = 1;
+  bf_field_t *entries = &out->children[0];
+  if ((entries->name = xstrdup("entries")) == NULL)
+    return bf_error_set(ctx->err, BF_ENOMEM, "out of memory");
+  entries->type = BF_TYPE_STRUCT;
+  entries->children = calloc(2, sizeof *entries->children);
+  if (entries->children == NULL) return bf_error_set(ctx->err, BF_ENOMEM, "out of memory");
+  entries->n_children = 2;
+  if ((entries->children[0].name = xstrdup("key")) == NULL ||
+      (entries->children[1].name = xstrdup("value")) == NULL)
+    return bf_error_set(ctx->err, BF_ENOMEM, "out of memory");
+  entries->children[0].type = BF_TYPE_UTF8VIEW;
+  char value_path[1024];
+  snprintf(value_path, sizeof value_path, "%s{}", path);
+  return convert_type(ctx, value, value_path, depth + 1, &entries->children[1]);
 }
 
 static int convert_object(parse_ctx_t *ctx, json_t *node, const char *path, int depth,
@@ -179,6 +290,11 @@ static int convert_type(parse_ctx_t *ctx, json_t *node, const char *path, int de
         n_non_null++;
       }
     }
+    if (n_non_null == 2 && is_decimal_union(any_of)) {
+      BF_RETURN_NOT_OK(convert_decimal(ctx, node, path, out));
+      if (n_null) out->nullable = true;
+      return BF_OK;
+    }
     if (n_non_null != 1)
       return bf_error_set(ctx->err, BF_EINVAL,
                           "field '%s': unions of several non-null types are not supported", path);
@@ -196,7 +312,7 @@ static int convert_type(parse_ctx_t *ctx, json_t *node, const char *path, int de
   json_t *enum_values = json_object_get(node, "enum");
   if (json_is_array(enum_values)) return convert_enum(ctx, enum_values, path, out);
   json_t *const_value = json_object_get(node, "const");
-  if (const_value && json_is_string(const_value)) {
+  if (const_value && (json_is_string(const_value) || json_is_integer(const_value))) {
     json_t *one = json_array();
     json_array_append(one, const_value);
     int status = convert_enum(ctx, one, path, out);
@@ -213,6 +329,8 @@ static int convert_type(parse_ctx_t *ctx, json_t *node, const char *path, int de
                         path);
   const char *t = json_string_value(type);
   json_t *format = json_object_get(node, "format");
+  if (format != NULL && !json_is_string(format))
+    return bf_error_set(ctx->err, BF_EINVAL, "field '%s': \"format\" is not a string", path);
   if (strcmp(t, "string") == 0) {
     if (format == NULL) {
       out->type = BF_TYPE_UTF8VIEW;
@@ -220,6 +338,14 @@ static int convert_type(parse_ctx_t *ctx, json_t *node, const char *path, int de
       out->type = BF_TYPE_TIMESTAMP_US;
     } else if (strcmp(json_string_value(format), "date") == 0) {
       out->type = BF_TYPE_DATE32;
+    } else if (strcmp(json_string_value(format), "uuid") == 0) {
+      out->type = BF_TYPE_UTF8VIEW; /* canonical text: every Delta reader understands it */
+    } else if (strcmp(json_string_value(format), "binary") == 0) {
+      out->type = BF_TYPE_BINARY;
+    } else if (strcmp(json_string_value(format), "time") == 0) {
+      out->type = BF_TYPE_TIME_US;
+    } else if (strcmp(json_string_value(format), "duration") == 0) {
+      out->type = BF_TYPE_DURATION_US;
     } else {
       return bf_error_set(ctx->err, BF_EINVAL, "field '%s': unsupported string format '%s'", path,
                           json_string_value(format));
@@ -231,6 +357,8 @@ static int convert_type(parse_ctx_t *ctx, json_t *node, const char *path, int de
     return BF_OK;
   }
   if (strcmp(t, "number") == 0) {
+    if (json_object_get(node, "max_digits") || json_object_get(node, "decimal_places"))
+      return convert_decimal(ctx, node, path, out);
     out->type = BF_TYPE_FLOAT64;
     return BF_OK;
   }
@@ -312,7 +440,7 @@ static int convert_properties(parse_ctx_t *ctx, json_t *node, const char *path, 
 static int convert_object(parse_ctx_t *ctx, json_t *node, const char *path, int depth,
                           bf_field_t *out) {
   if (json_object_get(node, "additionalProperties") && !json_object_get(node, "properties"))
-    return bf_error_set(ctx->err, BF_EINVAL, "field '%s': free-form dicts are not supported", path);
+    return convert_map(ctx, node, path, depth, out);
   out->type = BF_TYPE_STRUCT;
   return convert_properties(ctx, node, path, depth, &out->children, &out->n_children, 0);
 }
@@ -326,7 +454,8 @@ static int append_system(bf_field_t *f, const char *name, bf_type_id_t type) {
 
 int bf_schema_from_json_schema(const char *json, size_t len, bf_schema_t *out, bf_error_t *err) {
   json_error_t jerr;
-  json_t *root = json_loadb(json, len, 0, &jerr);
+  /* NUL escapes may appear in defaults and examples (a bytes default b"\x00"). */
+  json_t *root = json_loadb(json, len, JSON_ALLOW_NUL, &jerr);
   if (root == NULL)
     return bf_error_set(err, BF_EINVAL, "JSON schema is not valid JSON: %s (line %d)", jerr.text,
                         jerr.line);

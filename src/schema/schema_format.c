@@ -30,6 +30,26 @@ static int type_string(const bf_field_t *field, bf_buffer_t *buf) {
       return append_str(buf, "Date32");
     case BF_TYPE_DICTIONARY:
       return append_str(buf, "Dictionary(Int16, Utf8)");
+    case BF_TYPE_BINARY:
+      return append_str(buf, "BinaryView");
+    case BF_TYPE_DECIMAL128: {
+      char text[48];
+      snprintf(text, sizeof text, "Decimal128(%d, %d)", field->precision, field->scale);
+      return append_str(buf, text);
+    }
+    /* Logical types; the column itself is Int64 microseconds (arrow_format). */
+    case BF_TYPE_TIME_US:
+      return append_str(buf, "Time64(Microsecond)");
+    case BF_TYPE_DURATION_US:
+      return append_str(buf, "Duration(Microsecond)");
+    case BF_TYPE_MAP: {
+      const bf_field_t *entries = &field->children[0];
+      BF_RETURN_NOT_OK(append_str(buf, "Map("));
+      BF_RETURN_NOT_OK(type_string(&entries->children[0], buf));
+      BF_RETURN_NOT_OK(append_str(buf, ", "));
+      BF_RETURN_NOT_OK(type_string(&entries->children[1], buf));
+      return append_str(buf, ")");
+    }
     case BF_TYPE_LIST:
       BF_RETURN_NOT_OK(append_str(buf, "List("));
       BF_RETURN_NOT_OK(type_string(&field->children[0], buf));
@@ -115,6 +135,11 @@ static int fingerprint_entries(const bf_field_t *fields, size_t n, const char *s
 }
 
 static int fingerprint_type(const bf_field_t *field, bf_buffer_t *buf) {
+  if (field->type == BF_TYPE_MAP) { /* Map(entries:Struct(key:...,value:...):false) */
+    BF_RETURN_NOT_OK(append_str(buf, "Map("));
+    BF_RETURN_NOT_OK(fingerprint_entry(&field->children[0], buf));
+    return append_str(buf, ")");
+  }
   if (field->type == BF_TYPE_LIST) {
     BF_RETURN_NOT_OK(append_str(buf, "List("));
     BF_RETURN_NOT_OK(fingerprint_entry(&field->children[0], buf));
@@ -162,8 +187,8 @@ int bf_schema_fingerprint(const bf_schema_t *schema, char out[33], bf_error_t *e
 
 /* ---- Arrow schema ------------------------------------------------------------ */
 
-static const char *arrow_format(bf_type_id_t type) {
-  switch (type) {
+static const char *arrow_format(const bf_field_t *field, bool logical, char *decimal, size_t cap) {
+  switch (field->type) {
     case BF_TYPE_UTF8VIEW:
       return "vu";
     case BF_TYPE_UTF8:
@@ -184,35 +209,57 @@ static const char *arrow_format(bf_type_id_t type) {
       return "+s";
     case BF_TYPE_DICTIONARY:
       return "s";
+    case BF_TYPE_BINARY:
+      return "vz";
+    case BF_TYPE_DECIMAL128:
+      snprintf(decimal, cap, "d:%d,%d", field->precision, field->scale);
+      return decimal;
+    case BF_TYPE_TIME_US:
+      return logical ? "ttu" : "l";
+    case BF_TYPE_DURATION_US:
+      return logical ? "tDu" : "l";
+    case BF_TYPE_MAP:
+      return "+m";
   }
   return "n";
 }
 
-static int field_to_arrow(const bf_field_t *field, struct ArrowSchema *out) {
-  BF_RETURN_NOT_OK(bf_arrow_schema_init(out, arrow_format(field->type), field->name,
+static int field_to_arrow(const bf_field_t *field, bool logical, struct ArrowSchema *out) {
+  char decimal[32];
+  BF_RETURN_NOT_OK(bf_arrow_schema_init(out, arrow_format(field, logical, decimal, sizeof decimal),
+                                        field->name,
                                         field->nullable ? ARROW_FLAG_NULLABLE : 0,
                                         (int64_t)field->n_children));
   int status = BF_OK;
   for (size_t i = 0; i < field->n_children && status == BF_OK; i++)
-    status = field_to_arrow(&field->children[i], out->children[i]);
+    status = field_to_arrow(&field->children[i], logical, out->children[i]);
   if (status == BF_OK && field->type == BF_TYPE_DICTIONARY)
     status = bf_arrow_schema_set_dictionary(out, "u");
   if (status != BF_OK) bf_arrow_schema_release(out);
   return status;
 }
 
-int bf_schema_to_arrow(const bf_schema_t *schema, struct ArrowSchema *out, bf_error_t *err) {
+static int schema_to_arrow(const bf_schema_t *schema, bool logical, struct ArrowSchema *out,
+                           bf_error_t *err) {
   struct ArrowSchema root;
   if (bf_arrow_schema_init(&root, "+s", "", 0, (int64_t)schema->n_fields) != BF_OK)
     return bf_error_set(err, BF_ENOMEM, "out of memory");
   for (size_t i = 0; i < schema->n_fields; i++) {
-    if (field_to_arrow(&schema->fields[i], root.children[i]) != BF_OK) {
+    if (field_to_arrow(&schema->fields[i], logical, root.children[i]) != BF_OK) {
       bf_arrow_schema_release(&root);
       return bf_error_set(err, BF_ENOMEM, "out of memory");
     }
   }
   bf_arrow_schema_move(&root, out);
   return BF_OK;
+}
+
+int bf_schema_to_arrow(const bf_schema_t *schema, struct ArrowSchema *out, bf_error_t *err) {
+  return schema_to_arrow(schema, false, out, err);
+}
+
+int bf_schema_to_arrow_logical(const bf_schema_t *schema, struct ArrowSchema *out, bf_error_t *err) {
+  return schema_to_arrow(schema, true, out, err);
 }
 
 /* ---- validation ----------------------------------------------------------------- */

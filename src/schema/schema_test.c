@@ -157,6 +157,107 @@ static void test_rejections_name_the_field(void **state) {
   expect_error("not json", "not valid JSON");
 }
 
+/* The types added for issue 19 (pydantic's JSON Schema, decimal constraints as
+ * bifrost's generator adds them). */
+static void test_more_types(void **state) {
+  (void)state;
+  const char *json =
+      "{\"$defs\":{\"Color\":{\"enum\":[1,2,30],\"type\":\"integer\"}},\"properties\":{"
+      "\"u\":{\"format\":\"uuid\",\"type\":\"string\"},"
+      "\"d\":{\"anyOf\":[{\"type\":\"number\"},{\"type\":\"string\"}],\"max_digits\":10,"
+      "\"decimal_places\":2},"
+      "\"od\":{\"anyOf\":[{\"anyOf\":[{\"type\":\"number\"},{\"type\":\"string\"}],"
+      "\"max_digits\":38,\"decimal_places\":0},{\"type\":\"null\"}]},"
+      "\"b\":{\"format\":\"binary\",\"type\":\"string\"},"
+      "\"t\":{\"format\":\"time\",\"type\":\"string\"},"
+      "\"td\":{\"format\":\"duration\",\"type\":\"string\"},"
+      "\"m\":{\"additionalProperties\":{\"anyOf\":[{\"type\":\"number\"},{\"type\":\"null\"}]},"
+      "\"type\":\"object\"},"
+      "\"e\":{\"$ref\":\"#/$defs/Color\"},\"l\":{\"enum\":[1,2],\"type\":\"integer\"}},"
+      "\"required\":[\"u\",\"d\",\"b\",\"t\",\"td\",\"m\",\"e\",\"l\"]}";
+  bf_schema_t s;
+  bf_error_t err;
+  assert_int_equal(parse(json, &s, &err), BF_OK);
+  assert_int_equal(s.fields[0].type, BF_TYPE_UTF8VIEW);
+  assert_int_equal(s.fields[1].type, BF_TYPE_DECIMAL128);
+  assert_int_equal(s.fields[1].precision, 10);
+  assert_int_equal(s.fields[1].scale, 2);
+  assert_false(s.fields[1].nullable);
+  assert_int_equal(s.fields[2].type, BF_TYPE_DECIMAL128);
+  assert_int_equal(s.fields[2].precision, 38);
+  assert_true(s.fields[2].nullable);
+  assert_int_equal(s.fields[3].type, BF_TYPE_BINARY);
+  assert_int_equal(s.fields[4].type, BF_TYPE_TIME_US);
+  assert_int_equal(s.fields[5].type, BF_TYPE_DURATION_US);
+  assert_int_equal(s.fields[6].type, BF_TYPE_MAP);
+  assert_true(s.fields[6].children[0].children[1].nullable);
+  assert_false(s.fields[6].children[0].children[0].nullable);
+  assert_int_equal(s.fields[7].type, BF_TYPE_INT64);
+  assert_int_equal(s.fields[7].n_enum_values, 3); /* checked on insert, not fingerprinted */
+  assert_string_equal(s.fields[7].enum_values[2], "30");
+  assert_int_equal(s.fields[8].type, BF_TYPE_INT64);
+  char *parsed = NULL;
+  assert_int_equal(bf_schema_parse_json(&s, &parsed, &err), BF_OK);
+  assert_non_null(strstr(parsed, "\"d\":{\"arrow_type\":\"Decimal128(10, 2)\""));
+  assert_non_null(strstr(parsed, "\"m\":{\"arrow_type\":\"Map(Utf8View, Float64)\""));
+  assert_non_null(strstr(parsed, "\"t\":{\"arrow_type\":\"Time64(Microsecond)\""));
+  free(parsed);
+  /* the Arrow schema: decimals, binary views, maps; time and timedelta are Int64
+   * (the logical schema says Time64 / Duration) */
+  struct ArrowSchema arrow, logical;
+  assert_int_equal(bf_schema_to_arrow(&s, &arrow, &err), BF_OK);
+  assert_int_equal(bf_schema_to_arrow_logical(&s, &logical, &err), BF_OK);
+  assert_string_equal(arrow.children[1]->format, "d:10,2");
+  assert_string_equal(arrow.children[3]->format, "vz");
+  assert_string_equal(arrow.children[4]->format, "l");
+  assert_string_equal(logical.children[4]->format, "ttu");
+  assert_string_equal(logical.children[5]->format, "tDu");
+  assert_string_equal(arrow.children[6]->format, "+m");
+  assert_string_equal(arrow.children[6]->children[0]->format, "+s");
+  assert_string_equal(arrow.children[6]->children[0]->children[0]->format, "vu");
+  arrow.release(&arrow);
+  logical.release(&logical);
+  bf_schema_t copy;
+  assert_int_equal(bf_schema_copy(&s, &copy, &err), BF_OK);
+  assert_int_equal(copy.fields[1].precision, 10);
+  assert_int_equal(copy.fields[1].scale, 2);
+  bf_schema_reset(&copy);
+  bf_schema_reset(&s);
+}
+
+static void test_more_types_refused(void **state) {
+  (void)state;
+  /* pydantic's own schema of an unconstrained Decimal: says how to constrain it */
+  expect_error("{\"properties\":{\"p\":{\"anyOf\":[{\"type\":\"number\"},{\"type\":\"string\"}]}}}",
+               "give it both max_digits and decimal_places");
+  expect_error("{\"properties\":{\"p\":{\"anyOf\":[{\"type\":\"number\"},{\"type\":\"string\"},"
+               "{\"type\":\"null\"}]}}}",
+               "field 'p': a number-or-string union");
+  expect_error("{\"properties\":{\"p\":{\"anyOf\":[{\"type\":\"number\"},{\"type\":\"string\"}],"
+               "\"max_digits\":39,\"decimal_places\":0}}}",
+               "max_digits=39 is outside 1..38");
+  expect_error("{\"properties\":{\"p\":{\"anyOf\":[{\"type\":\"number\"},{\"type\":\"string\"}],"
+               "\"max_digits\":3,\"decimal_places\":4}}}",
+               "decimal_places=4 must be between 0 and max_digits=3");
+  expect_error("{\"properties\":{\"p\":{\"anyOf\":[{\"type\":\"number\"},{\"type\":\"string\"}],"
+               "\"max_digits\":5}}}",
+               "max_digits and decimal_places");
+  expect_error("{\"properties\":{\"m\":{\"additionalProperties\":{},\"type\":\"object\"}}}",
+               "give the values a type");
+  expect_error("{\"properties\":{\"e\":{\"enum\":[1,\"a\"]}}}", "all str or all int");
+  expect_error("{\"properties\":{\"f\":{\"format\":7,\"type\":\"string\"}}}",
+               "\"format\" is not a string");
+  expect_error("{\"properties\":{\"e\":{\"enum\":[\"a\\u0000b\"]}}}", "contains a NUL character");
+  /* a NUL in a default (a bytes default) is fine */
+  bf_schema_t s;
+  bf_error_t err;
+  assert_int_equal(parse("{\"properties\":{\"b\":{\"default\":\"\\u0000d\",\"format\":\"binary\","
+                         "\"type\":\"string\"}}}",
+                         &s, &err),
+                   BF_OK);
+  bf_schema_reset(&s);
+}
+
 static void test_three_null_spellings(void **state) {
   (void)state;
   const char *json =
@@ -209,6 +310,8 @@ int main(void) {
       cmocka_unit_test(test_nested_list_struct_enum),
       cmocka_unit_test(test_rejections_name_the_field),
       cmocka_unit_test(test_three_null_spellings),
+      cmocka_unit_test(test_more_types),
+      cmocka_unit_test(test_more_types_refused),
       cmocka_unit_test(test_depth_limit),
       cmocka_unit_test(test_namespace_validation),
   };

@@ -335,49 +335,8 @@ static void handle_query(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *re
     bifrost__v1__query_request__free_unpacked(req, NULL);
     return;
   }
-  bf_query_param_t *params = calloc(req->n_params ? req->n_params : 1, sizeof *params);
-  if (params == NULL) {
-    bifrost__v1__query_request__free_unpacked(req, NULL);
-    bf_rpc_call_finish(call, BF_ENOMEM, "out of memory");
-    return;
-  }
-  int status = BF_OK;
-  for (size_t i = 0; i < req->n_params && status == BF_OK; i++) {
-    const Bifrost__V1__QueryParam *pb = req->params[i];
-    bf_query_param_t *p = &params[i];
-    switch (pb->value_case) {
-      case BIFROST__V1__QUERY_PARAM__VALUE_NULL_VALUE:
-        p->type = BF_PARAM_NULL;
-        break;
-      case BIFROST__V1__QUERY_PARAM__VALUE_INT_VALUE:
-        p->type = BF_PARAM_INT64;
-        p->value.i64 = pb->int_value;
-        break;
-      case BIFROST__V1__QUERY_PARAM__VALUE_DOUBLE_VALUE:
-        p->type = BF_PARAM_DOUBLE;
-        p->value.f64 = pb->double_value;
-        break;
-      case BIFROST__V1__QUERY_PARAM__VALUE_STRING_VALUE:
-        p->type = BF_PARAM_STRING;
-        p->str = pb->string_value;
-        p->str_len = strlen(pb->string_value);
-        break;
-      case BIFROST__V1__QUERY_PARAM__VALUE_BOOL_VALUE:
-        p->type = BF_PARAM_BOOL;
-        p->value.boolean = pb->bool_value;
-        break;
-      case BIFROST__V1__QUERY_PARAM__VALUE_DATE_VALUE:
-        p->type = BF_PARAM_DATE;
-        p->value.days = pb->date_value;
-        break;
-      case BIFROST__V1__QUERY_PARAM__VALUE_TIMESTAMP_VALUE:
-        p->type = BF_PARAM_TIMESTAMP;
-        p->value.i64 = pb->timestamp_value;
-        break;
-      default:
-        status = bf_error_set(&err, BF_EINVAL, "query parameter %zu has no value", i + 1);
-    }
-  }
+  bf_query_param_t *params = NULL;
+  int status = bf__service_params_from_pb(req, &params, &err);
   int64_t rows = 0;
   if (status == BF_OK)
   {
@@ -394,7 +353,7 @@ static void handle_query(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *re
       free(q);
     }
   }
-  free(params);
+  bf__service_params_free(params, req->n_params);
   if (status == BF_OK)
     bf_rpc_call_finish(call, BF_OK, "");
   else

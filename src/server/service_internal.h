@@ -3,6 +3,7 @@
 #define BIFROST_SERVER_SERVICE_INTERNAL_H
 
 #include "bifrost/v1/bifrost.pb-c.h"
+#include "bifrost/query_param.h"
 #include "server/service.h"
 
 /* Packs and sends msg as the call's reply. */
@@ -12,6 +13,11 @@ int bf__service_refuse_cut_text(bf_rpc_call_t *call, const ProtobufCMessage *msg
 int bf__service_check_name(const Bifrost__V1__TableName *name, bf_error_t *err);
 /* The registered table, or NULL with BF_ENOTFOUND in err. */
 bf_table_t *bf__service_lookup(bf_service_t *s, const Bifrost__V1__TableName *name, bf_error_t *err);
+
+/* The request's query parameters (service_params.c); free with bf__service_params_free. */
+int bf__service_params_from_pb(const Bifrost__V1__QueryRequest *req, bf_query_param_t **out,
+                               bf_error_t *err);
+void bf__service_params_free(bf_query_param_t *params, size_t n);
 
 void bf__service_handle_history(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *req_bytes,
                                 size_t size);

@@ -62,7 +62,8 @@ static void compare_field(diff_t *d, const bf_field_t *o, const bf_field_t *n, c
     note(d, "field '%s' became required (nullable -> required)%s%s", path, NULL, NULL);
   else if (!o->nullable && n->nullable)
     d->relaxed++;
-  if (o->type != n->type) {
+  if (o->type != n->type || (o->type == BF_TYPE_DECIMAL128 && (o->precision != n->precision ||
+                                                                 o->scale != n->scale))) {
     char *a = NULL, *b = NULL;
     bf_field_type_string(o, &a, NULL);
     bf_field_type_string(n, &b, NULL);
@@ -79,6 +80,11 @@ static void compare_field(diff_t *d, const bf_field_t *o, const bf_field_t *n, c
     char item[520];
     snprintf(item, sizeof item, "%s[]", path);
     compare_field(d, &o->children[0], &n->children[0], item);
+  } else if (o->type == BF_TYPE_MAP && o->n_children == 1 && n->n_children == 1 &&
+             o->children[0].n_children == 2 && n->children[0].n_children == 2) {
+    char value[520];
+    snprintf(value, sizeof value, "%s{}", path);
+    compare_field(d, &o->children[0].children[1], &n->children[0].children[1], value);
   } else if (o->type == BF_TYPE_DICTIONARY) {
     for (size_t i = 0; i < o->n_enum_values; i++) {
       int kept = 0;

@@ -23,8 +23,9 @@ READ_BATCH_ROWS = 65536
 
 
 class _TableName:
-    def __init__(self, fqn: str):
+    def __init__(self, fqn: str, json_schema: str):
         self.fqn = fqn
+        self.json_schema = json_schema  # insert_arrow() reads the logical column types from it
 
 
 class TableProducer(DatasetProducer):
@@ -33,7 +34,7 @@ class TableProducer(DatasetProducer):
 
     def __init__(self, info: Any, transport: GrpcConfig, write_config: WriteConfig):
         fqn = f"{info['catalog']}.{info['schema_name']}.{info['table']}"
-        self._table_config = _TableName(fqn)  # type: ignore[assignment]
+        self._table_config = _TableName(fqn, info["json_schema"])  # type: ignore[assignment]
         self._transport = transport
         self._write_config = write_config
         self._model = type(fqn, (), {})
