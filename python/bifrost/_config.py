@@ -173,6 +173,7 @@ _BACKPRESSURE = ("block", "drop_newest", "raise")
 # the producer's batch byte bounds derived from it (include/bifrost/producer.h).
 TRANSPORT_MESSAGE_LIMIT = 256 * 1024 * 1024
 DEFAULT_MAX_BATCH_BYTES = TRANSPORT_MESSAGE_LIMIT // 4
+MAX_IN_FLIGHT_LIMIT = 64  # BF_PRODUCER_MAX_IN_FLIGHT_LIMIT
 MAX_BATCH_BYTES_LIMIT = TRANSPORT_MESSAGE_LIMIT // 2
 
 
@@ -213,6 +214,9 @@ class WriteConfig:
       the record, counted in ``stats()["dropped"]``) or ``"raise"`` (QueueFullError).
     - ``rpc_timeout_secs``: deadline of one InsertBatch attempt. ``max_retries``:
       attempts after the first for transient failures (-1: retry until shutdown).
+    - ``max_in_flight``: batches sent and not yet acknowledged at once (default 4,
+      at most 64; 1 sends one batch at a time). The server stores each batch only
+      after the one sent before it, so order and exactly-once hold.
     - ``shutdown_timeout_secs``: how long ``shutdown()`` without a timeout, and the
       shutdown at interpreter exit, wait for undelivered records before failing
       them (and logging how many were lost). Default 10 s.
@@ -236,6 +240,7 @@ class WriteConfig:
         "max_retries",
         "max_queue_bytes",
         "max_batch_bytes",
+        "max_in_flight",
         "shutdown_timeout_secs",
         "flush_timeout_secs",
         "on_error",
@@ -255,6 +260,7 @@ class WriteConfig:
         shutdown_timeout_secs: float = 10.0,
         on_error: Optional[Callable[[int, Exception, str], Any]] = None,
         flush_timeout_secs: Optional[float] = 300.0,
+        max_in_flight: int = 4,
     ):
         self.batch_size = _positive_int(batch_size, "batch_size")
         self.scheduled_delay_secs = _positive_number(scheduled_delay_secs, "scheduled_delay_secs")
@@ -274,6 +280,9 @@ class WriteConfig:
                 raise ValueError(f"max_batch_bytes must be <= {MAX_BATCH_BYTES_LIMIT} (half the transport's "
                                  f"{TRANSPORT_MESSAGE_LIMIT}-byte message limit), got {max_batch_bytes!r}")
         self.max_batch_bytes = DEFAULT_MAX_BATCH_BYTES if max_batch_bytes is None else max_batch_bytes
+        self.max_in_flight = _positive_int(max_in_flight, "max_in_flight")
+        if self.max_in_flight > MAX_IN_FLIGHT_LIMIT:
+            raise ValueError(f"max_in_flight must be <= {MAX_IN_FLIGHT_LIMIT}, got {max_in_flight!r}")
         self.shutdown_timeout_secs = _positive_number(shutdown_timeout_secs, "shutdown_timeout_secs")
         self.flush_timeout_secs = _positive_number(flush_timeout_secs, "flush_timeout_secs", allow_none=True)
         if on_error is not None and not callable(on_error):

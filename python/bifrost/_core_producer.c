@@ -71,24 +71,30 @@ static int Producer_init(ProducerObject *self, PyObject *args, PyObject *kwargs)
                              "tls_ca_file",
                              "tls_cert_file",
                              "tls_key_file",
+                             "max_in_flight",
                              NULL};
   const char *target, *catalog, *schema_name, *table, *json_schema;
   PyObject *partitions = Py_None, *block_timeout_obj = Py_None;
   int tls = 0, max_retries = -1;
   const char *authorization = NULL, *backpressure = "block";
   Py_ssize_t batch_size = 1000, max_queue_rows = 1000000, max_queue_bytes = 0, max_batch_bytes = 0;
+  Py_ssize_t max_in_flight = BF_PRODUCER_DEFAULT_MAX_IN_FLIGHT;
   int events = 0;
   const char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
   double delay = 30.0, rpc_timeout = 30.0;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sssss|O$pzndnsOdinnpzzz:Producer", keywords, &target,
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sssss|O$pzndnsOdinnpzzzn:Producer", keywords, &target,
                                    &catalog, &schema_name, &table, &json_schema, &partitions, &tls,
                                    &authorization, &batch_size, &delay, &max_queue_rows,
                                    &backpressure, &block_timeout_obj, &rpc_timeout, &max_retries,
                                    &max_queue_bytes, &max_batch_bytes, &events, &tls_ca, &tls_cert,
-                                   &tls_key))
+                                   &tls_key, &max_in_flight))
     return -1;
   if (self->producer != NULL) {
     PyErr_SetString(PyExc_RuntimeError, "Producer is already initialised");
+    return -1;
+  }
+  if (max_in_flight < 1 || max_in_flight > BF_PRODUCER_MAX_IN_FLIGHT_LIMIT) {
+    PyErr_Format(PyExc_ValueError, "max_in_flight must be from 1 to %d", BF_PRODUCER_MAX_IN_FLIGHT_LIMIT);
     return -1;
   }
   if (batch_size < 1 || max_queue_rows < 1 || max_queue_bytes < 0 || max_batch_bytes < 0) {
@@ -123,6 +129,7 @@ static int Producer_init(ProducerObject *self, PyObject *args, PyObject *kwargs)
   options.rpc_timeout_secs = rpc_timeout;
   options.max_retries = max_retries;
   options.max_batch_bytes = (size_t)max_batch_bytes;
+  options.max_in_flight = (size_t)max_in_flight;
   long long id = next_producer_id++;
   if (events) {
     options.on_event = core_events_on_event;

@@ -373,6 +373,7 @@ class DatasetProducer(AsyncFlushMixin):
             max_retries=write_config.max_retries,
             max_queue_bytes=write_config.max_queue_bytes or 0,
             max_batch_bytes=write_config.max_batch_bytes,
+            max_in_flight=write_config.max_in_flight,
             events=True,
         )
         self._core.set_record_plan(table_config.model, _record_attrs(table_config), _column_map, _to_text)

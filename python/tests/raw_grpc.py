@@ -45,10 +45,12 @@ def register_request(name: bytes, json_schema: str, partition_columns: Iterable[
 
 
 def insert_request(name: bytes, fingerprint: str, ipc: bytes, producer_id: str = "",
-                   sequence: int = 0) -> bytes:
+                   sequence: int = 0, after_sequence: int = 0) -> bytes:
     out = _field(1, name) + _field(2, _text(fingerprint)) + _field(3, ipc)
     if producer_id:
         out += _field(4, _text(producer_id)) + _uint(5, sequence)
+    if after_sequence:
+        out += _uint(6, after_sequence)
     return out
 
 

@@ -160,15 +160,17 @@ void bf__producer_submit(bf_producer_t *producer, size_t n, const bool *row_ok, 
     f->status = encode_status;
     snprintf(f->err.message, sizeof f->err.message, "%s", encode_message ? encode_message : "");
   } else if (f->ipc.size > 0) {
-    f->sequence = ++producer->next_sequence;
-    producer->stats.sent_batches++;
-    producer->stats.sent += n_sent;
     f->state = FLIGHT_QUEUED;
   } else { /* every row rejected: nothing to send */
     f->state = FLIGHT_DONE;
     f->status = BF_OK;
   }
   while (producer->n_flights == producer->max_in_flight) pthread_cond_wait(&producer->work_cv, &producer->mu);
+  if (f->state == FLIGHT_QUEUED) { /* sequences in ring order */
+    f->sequence = ++producer->next_sequence;
+    producer->stats.sent_batches++;
+    producer->stats.sent += n_sent;
+  }
   producer->flights[(producer->flights_head + producer->n_flights) % producer->max_in_flight] = f;
   producer->n_flights++;
   if (f->state == FLIGHT_QUEUED)

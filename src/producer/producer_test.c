@@ -321,6 +321,7 @@ static void test_flush_times_out_and_retries_while_unreachable(void **state) {
   bf_producer_options_t options;
   options_for(&options, UNREACHABLE);
   options.batch_size = 2;
+  options.max_in_flight = 1;
   bf_producer_t *producer = NULL;
   bf_error_t err;
   bf_error_init(&err);
@@ -342,6 +343,34 @@ static void test_flush_times_out_and_retries_while_unreachable(void **state) {
   shutdown_unreachable(producer, 5);
 }
 
+/* Several batches in flight: each is sent and retried under its own sequence,
+ * none is replaced or dropped, and the rows stay accounted while the server is away. */
+static void test_batches_in_flight_are_retried_while_unreachable(void **state) {
+  (void)state;
+  bf_producer_options_t options;
+  options_for(&options, UNREACHABLE);
+  options.batch_size = 2;
+  options.max_in_flight = 4;
+  bf_producer_t *producer = NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_producer_create(&options, &producer, &err), BF_OK);
+  for (int i = 0; i < 5; i++) {
+    assert_int_equal(bf_producer_insert_json(producer, GOOD_ROW, strlen(GOOD_ROW), &err), BF_OK);
+  }
+  uint64_t n_flushed = 99;
+  assert_int_equal(bf_producer_flush(producer, 0.4, &n_flushed, &err), BF_ETIMEOUT);
+  bf_producer_stats_t s;
+  bf_producer_get_stats(producer, &s);
+  assert_int_equal(s.sent_batches, 3); /* 2 + 2 + 1 rows, all in flight at once */
+  assert_int_equal(s.in_flight, 5);
+  assert_int_equal(s.queued, 0);
+  assert_true(s.retried_batches >= 3);
+  assert_int_equal(s.acknowledged + s.failed, 0);
+  assert_accounted(producer);
+  shutdown_unreachable(producer, 5);
+}
+
 /* ---- send path against a fake server ------------------------------------------------ */
 
 #define MAX_CALLS 64
@@ -352,6 +381,7 @@ typedef struct fake_server {
   int fail_mismatch_sequence; /* answer FAILED_PRECONDITION for this sequence */
   int n_calls;
   uint64_t sequences[MAX_CALLS];
+  uint64_t afters[MAX_CALLS]; /* after_sequence of each call */
   int64_t rows[MAX_CALLS];
   char producer_id[64];
   char first_format[8]; /* Arrow format of the first column of the last batch */
@@ -417,6 +447,7 @@ static void fake_handler(void *ctx, bf_rpc_call_t *call, const char *method, con
   memcpy(fake->first_format, first_format, sizeof first_format);
   int call_index = fake->n_calls < MAX_CALLS ? fake->n_calls++ : MAX_CALLS - 1;
   fake->sequences[call_index] = req->sequence;
+  fake->afters[call_index] = req->after_sequence;
   fake->rows[call_index] = rows;
   snprintf(fake->producer_id, sizeof(fake->producer_id), "%s", req->producer_id);
   int status = BF_OK;
@@ -510,10 +541,18 @@ static void test_batches_acked_in_sequence(void **state) {
   assert_accounted(producer);
   pthread_mutex_lock(&f->fake.mu);
   assert_int_equal(f->fake.n_calls, 3);
-  for (int i = 0; i < 3; i++) assert_int_equal(f->fake.sequences[i], (uint64_t)(i + 1));
-  assert_int_equal(f->fake.rows[0], 4);
-  assert_int_equal(f->fake.rows[1], 4);
-  assert_int_equal(f->fake.rows[2], 2);
+  /* Sent in parallel, so they may arrive in any order: by sequence, 4 + 4 + 2
+   * rows, each naming the one before it unless that one was already answered. */
+  int64_t rows_of[4] = {0};
+  for (int i = 0; i < 3; i++) {
+    uint64_t seq = f->fake.sequences[i];
+    assert_true(seq >= 1 && seq <= 3);
+    rows_of[seq] = f->fake.rows[i];
+    assert_true(f->fake.afters[i] == 0 || f->fake.afters[i] == seq - 1);
+  }
+  assert_int_equal(rows_of[1], 4);
+  assert_int_equal(rows_of[2], 4);
+  assert_int_equal(rows_of[3], 2);
   assert_int_equal(strlen(f->fake.producer_id), 36);
   pthread_mutex_unlock(&f->fake.mu);
   /* A flush with nothing new returns at once with 0. */
@@ -836,6 +875,7 @@ int main(void) {
       cmocka_unit_test(test_raise_policy_fails_fast),
       cmocka_unit_test(test_shutdown_releases_blocked_insert),
       cmocka_unit_test(test_flush_times_out_and_retries_while_unreachable),
+      cmocka_unit_test(test_batches_in_flight_are_retried_while_unreachable),
       cmocka_unit_test_setup_teardown(test_batches_acked_in_sequence, fake_setup, fake_teardown),
       cmocka_unit_test_setup_teardown(test_bad_rows_fail_alone, fake_setup, fake_teardown),
       cmocka_unit_test_setup_teardown(test_batches_cut_by_bytes_and_too_large_refused, fake_setup,

@@ -201,6 +201,11 @@ void *bf__producer_main(void *arg) {
       fail_queued_locked(producer);
       break;
     }
+    if (producer->n_flights == producer->max_in_flight) {
+      /* Every sender busy: rows stay queued (not popped) until one answers. */
+      pthread_cond_wait(&producer->work_cv, &producer->mu);
+      continue;
+    }
     if (n == 0 && producer->held != NULL && producer->held->kind != BF__ITEM_ARROW) {
       /* The record that did not fit the previous batch opens this one. */
       producer->batch[n++] = producer->held;
