@@ -69,10 +69,16 @@ test-spark: setup
 demo: setup
 	@./scripts/demo.sh
 
+BENCHES = write_bench producer_bench ingest_bench query_bench open_bench
 bench: setup
-	@$(PY) bench/producer_bench.py
-	@$(PY) bench/ingest_bench.py
-	@$(PY) bench/query_bench.py
+	@mkdir -p build/bench
+	@for b in $(BENCHES); do \
+	  echo "== bench/$$b.py"; \
+	  $(PY) bench/$$b.py > build/bench/$$b.txt 2>&1; rc=$$?; cat build/bench/$$b.txt; \
+	  if [ $$rc -ne 0 ]; then echo "bench/$$b.py failed ($$rc)"; exit $$rc; fi; \
+	done
+	@echo "== performance goals (each figure's reference was measured in the same run)"
+	@grep -h '^GOAL' build/bench/*.txt || true
 
 clean:
 	rm -rf build build-debug
