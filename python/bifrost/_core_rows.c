@@ -26,6 +26,13 @@ void core_row_buf_free(core_row_buf_t *b) {
 }
 
 void core_row_plan_clear(core_row_plan_t *plan) {
+  for (size_t i = 0; i < plan->cap_nodes; i++) {
+    PyMem_Free(plan->nodes[i].path);
+    Py_XDECREF(plan->nodes[i].key);
+  }
+  PyMem_Free(plan->nodes);
+  plan->nodes = NULL;
+  plan->n_nodes = plan->cap_nodes = 0;
   Py_CLEAR(plan->attrs);
   Py_CLEAR(plan->column_map);
   Py_CLEAR(plan->map_cache);
@@ -37,6 +44,50 @@ typedef struct {
   core_row_buf_t *b;
   bf_error_t *err;
 } enc_t;
+
+static size_t node_slot(const core_row_node_t *nodes, size_t cap, const bf_field_t *field) {
+  size_t i = ((uintptr_t)field >> 4) * 0x9E3779B97F4A7C15ull & (cap - 1);
+  while (nodes[i].field != NULL && nodes[i].field != field) i = (i + 1) & (cap - 1);
+  return i;
+}
+
+/* The node of field (a child of the field at parent_path), made on first use:
+ * path = parent_path + suffix (".<name>", "[]" or "{}"). NULL: exception set. */
+static const core_row_node_t *node_of(enc_t *e, const bf_field_t *field, const char *parent_path,
+                                      const char *suffix) {
+  core_row_plan_t *plan = e->plan;
+  if (plan->cap_nodes) {
+    size_t i = node_slot(plan->nodes, plan->cap_nodes, field);
+    if (plan->nodes[i].field == field) return &plan->nodes[i];
+  }
+  if (2 * (plan->n_nodes + 1) >= plan->cap_nodes) {
+    size_t cap = plan->cap_nodes ? 2 * plan->cap_nodes : 32;
+    core_row_node_t *grown = PyMem_Calloc(cap, sizeof *grown);
+    if (grown == NULL) {
+      PyErr_NoMemory();
+      return NULL;
+    }
+    for (size_t k = 0; k < plan->cap_nodes; k++)
+      if (plan->nodes[k].field) grown[node_slot(grown, cap, plan->nodes[k].field)] = plan->nodes[k];
+    PyMem_Free(plan->nodes);
+    plan->nodes = grown;
+    plan->cap_nodes = cap;
+  }
+  size_t len = strlen(parent_path) + strlen(suffix) + (suffix[0] == '.' ? strlen(field->name) : 0) + 1;
+  char *path = PyMem_Malloc(len);
+  PyObject *key = PyUnicode_InternFromString(field->name);
+  if (path == NULL || key == NULL) {
+    PyMem_Free(path);
+    Py_XDECREF(key);
+    if (!PyErr_Occurred()) PyErr_NoMemory();
+    return NULL;
+  }
+  snprintf(path, len, "%s%s%s", parent_path, suffix, suffix[0] == '.' ? field->name : "");
+  size_t i = node_slot(plan->nodes, plan->cap_nodes, field);
+  plan->nodes[i] = (core_row_node_t){field, path, key};
+  plan->n_nodes++;
+  return &plan->nodes[i];
+}
 
 static int reserve(enc_t *e, size_t more) {
   core_row_buf_t *b = e->b;
@@ -291,13 +342,20 @@ static int encode_struct(enc_t *e, const bf_field_t *f, PyObject *v, const char 
     map = column_map_of(e, (PyObject *)Py_TYPE(v));
     if (map == NULL) return CORE_ROW_PYERR;
   }
+  /* A model keeps its field values in its __dict__: read them there (as the top
+   * level does), falling back to attribute lookup (properties, slots). */
+  PyObject *dict = NULL;
+  if (!is_dict && Py_TYPE(v)->tp_dictoffset != 0) {
+    dict = PyObject_GenericGetDict(v, NULL);
+    if (dict == NULL) PyErr_Clear();
+  }
   int rc = put(e, BF_ROW_STRUCT, NULL, 0);
   for (size_t i = 0; i < f->n_children && rc == CORE_ROW_OK; i++) {
     const bf_field_t *child = &f->children[i];
-    char sub[512];
-    snprintf(sub, sizeof sub, "%s.%s", path, child->name);
-    PyObject *key = PyUnicode_FromString(child->name);
-    if (key == NULL) return CORE_ROW_PYERR;
+    const core_row_node_t *node = node_of(e, child, path, ".");
+    if (node == NULL) return CORE_ROW_PYERR;
+    const char *sub = node->path;
+    PyObject *key = node->key;
     PyObject *item = NULL;
     if (is_dict) {
       item = PyDict_GetItemWithError(v, key);
@@ -305,22 +363,30 @@ static int encode_struct(enc_t *e, const bf_field_t *f, PyObject *v, const char 
     } else {
       PyObject *attr = map != Py_None ? PyDict_GetItemWithError(map, key) : NULL;
       if (attr == NULL && PyErr_Occurred()) {
-        Py_DECREF(key);
+        Py_XDECREF(dict);
         return CORE_ROW_PYERR;
       }
-      item = PyObject_GetAttr(v, attr != NULL ? attr : key);
-      if (item == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) PyErr_Clear();
+      PyObject *name = attr != NULL ? attr : key;
+      if (dict != NULL && (item = PyDict_GetItemWithError(dict, name)) != NULL) {
+        Py_INCREF(item);
+      } else if (PyErr_Occurred()) {
+        Py_XDECREF(dict);
+        return CORE_ROW_PYERR;
+      } else {
+        item = PyObject_GetAttr(v, name);
+        if (item == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) PyErr_Clear();
+      }
     }
-    Py_DECREF(key);
     if (item == NULL) {
-      if (PyErr_Occurred()) return CORE_ROW_PYERR;
-      if (!child->nullable) return refuse(e, sub, "required value is missing (%s)", v);
-      rc = put(e, BF_ROW_NULL, NULL, 0);
+      if (PyErr_Occurred()) rc = CORE_ROW_PYERR;
+      else if (!child->nullable) rc = refuse(e, sub, "required value is missing (%s)", v);
+      else rc = put(e, BF_ROW_NULL, NULL, 0);
       continue;
     }
     rc = encode_value(e, child, item, sub, depth + 1);
     Py_DECREF(item);
   }
+  Py_XDECREF(dict);
   return rc;
 }
 
@@ -332,8 +398,12 @@ static int encode_list(enc_t *e, const bf_field_t *f, PyObject *v, const char *p
   if (seq == NULL) return CORE_ROW_PYERR;
   Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
   int rc = (uint64_t)n > UINT32_MAX ? CORE_ROW_TOO_LARGE : put_u32(e, BF_ROW_LIST, (uint32_t)n);
-  char sub[512];
-  snprintf(sub, sizeof sub, "%s[]", path);
+  const core_row_node_t *node = node_of(e, &f->children[0], path, "[]");
+  if (node == NULL) {
+    Py_DECREF(seq);
+    return CORE_ROW_PYERR;
+  }
+  const char *sub = node->path;
   for (Py_ssize_t k = 0; k < n && rc == CORE_ROW_OK; k++)
     rc = encode_value(e, &f->children[0], PySequence_Fast_GET_ITEM(seq, k), sub, depth + 1);
   Py_DECREF(seq);
@@ -370,8 +440,9 @@ static int encode_map(enc_t *e, const bf_field_t *f, PyObject *v, const char *pa
   Py_ssize_t n = PyDict_GET_SIZE(v);
   int rc = (uint64_t)n > UINT32_MAX ? CORE_ROW_TOO_LARGE : put_u32(e, BF_ROW_MAP, (uint32_t)n);
   const bf_field_t *value_field = &f->children[0].children[1];
-  char sub[512];
-  snprintf(sub, sizeof sub, "%s{}", path);
+  const core_row_node_t *node = node_of(e, value_field, path, "{}");
+  if (node == NULL) return CORE_ROW_PYERR;
+  const char *sub = node->path;
   /* A snapshot of the items: encoding a value may run Python code (to_text). */
   PyObject *items = rc == CORE_ROW_OK ? PyDict_Items(v) : NULL;
   if (rc == CORE_ROW_OK && items == NULL) return CORE_ROW_PYERR;
@@ -461,7 +532,10 @@ static int encode_value(enc_t *e, const bf_field_t *f, PyObject *v, const char *
       return put(e, BF_ROW_DATE32, &days, 4);
     }
     case BF_TYPE_DICTIONARY: {
-      PyObject *value = PyUnicode_Check(v) ? Py_NewRef(v) : PyObject_GetAttrString(v, "value");
+      static PyObject *value_name = NULL; /* interned "value", made once (GIL held) */
+      if (value_name == NULL && (value_name = PyUnicode_InternFromString("value")) == NULL)
+        return CORE_ROW_PYERR;
+      PyObject *value = PyUnicode_Check(v) ? Py_NewRef(v) : PyObject_GetAttr(v, value_name);
       if (value == NULL) {
         PyErr_Clear();
         return refuse(e, path, "expected an enum member or str, got %s", v);

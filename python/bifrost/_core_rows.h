@@ -15,8 +15,18 @@
 #include "bifrost/error.h"
 #include "bifrost/schema.h"
 
+/* What encoding a nested field needs on every row, made once: the field's path
+ * for messages ("features.amount", "scores[]") and its name as a Python key. */
+typedef struct {
+  const bf_field_t *field; /* NULL: empty slot */
+  char *path;
+  PyObject *key;
+} core_row_node_t;
+
 typedef struct {
   const bf_schema_t *schema; /* the producer's; outlives the plan */
+  core_row_node_t *nodes;    /* open addressing by field address; n_nodes < cap_nodes / 2 */
+  size_t n_nodes, cap_nodes;
   PyObject *attrs;      /* tuple of interned attribute names, one per user field */
   PyObject *column_map; /* callable(cls) -> {column: attribute} for nested models */
   PyObject *map_cache;  /* dict: class -> that mapping */
