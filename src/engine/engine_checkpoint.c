@@ -56,24 +56,40 @@ int bf_engine_checkpoint_write(bf_engine_t *engine, const char *ndjson, size_t l
   return status;
 }
 
+/* Appends the VARCHAR column of a result chunk, one line per non-null row. */
+static int append_lines(duckdb_data_chunk chunk, bf_buffer_t *lines) {
+  duckdb_vector v = duckdb_data_chunk_get_vector(chunk, 0);
+  duckdb_string_t *data = (duckdb_string_t *)duckdb_vector_get_data(v);
+  uint64_t *valid = duckdb_vector_get_validity(v);
+  idx_t n = duckdb_data_chunk_get_size(chunk);
+  for (idx_t r = 0; r < n; r++) {
+    if (valid && !duckdb_validity_row_is_valid(valid, r)) continue;
+    BF_RETURN_NOT_OK(bf_buffer_append(lines, duckdb_string_t_data(&data[r]),
+                                      duckdb_string_t_length(data[r])));
+    BF_RETURN_NOT_OK(bf_buffer_append(lines, "\n", 1));
+  }
+  return BF_OK;
+}
+
 int bf_engine_checkpoint_read(bf_engine_t *engine, const char *path, char **out, size_t *out_len,
                               bf_error_t *err) {
   bf_buffer_t sql;
   bf_buffer_init(&sql);
-  /* Order: protocol, metaData (partition columns are needed by the adds), txn, add,
-   * then the tombstones (removes of files no longer live). */
-  const char *kinds[] = {"protocol", "metaData", "txn", "add", "remove"};
-  for (int k = 0; k < 5; k++) {
-    if (k) bf__sql_append(&sql, " UNION ALL ");
-    char part[200];
-    snprintf(part, sizeof part, "SELECT %d AS k, json_object('%s', \"%s\")::VARCHAR AS line FROM ", k,
-             kinds[k], kinds[k]);
-    bf__sql_append(&sql, part);
-    bf__sql_string(&sql, path);
-    snprintf(part, sizeof part, " WHERE \"%s\" IS NOT NULL", kinds[k]);
-    bf__sql_append(&sql, part);
-  }
-  bf__sql_append(&sql, " ORDER BY k");
+  /* One scan of the file; each row holds one action. Order: protocol, metaData
+   * (partition columns are needed by the adds), txn, add, then the tombstones
+   * (removes of files no longer live). */
+  bf__sql_append(&sql, "SELECT line FROM (SELECT CASE "
+                       "WHEN \"add\" IS NOT NULL THEN json_object('add', \"add\") "
+                       "WHEN txn IS NOT NULL THEN json_object('txn', txn) "
+                       "WHEN \"remove\" IS NOT NULL THEN json_object('remove', \"remove\") "
+                       "WHEN metaData IS NOT NULL THEN json_object('metaData', metaData) "
+                       "WHEN protocol IS NOT NULL THEN json_object('protocol', protocol) "
+                       "END::VARCHAR AS line, CASE "
+                       "WHEN \"add\" IS NOT NULL THEN 3 WHEN txn IS NOT NULL THEN 2 "
+                       "WHEN \"remove\" IS NOT NULL THEN 4 WHEN metaData IS NOT NULL THEN 1 "
+                       "ELSE 0 END AS k FROM ");
+  bf__sql_string(&sql, path);
+  bf__sql_append(&sql, ") WHERE line IS NOT NULL ORDER BY k");
   const char *text = bf__sql_cstr(&sql);
   duckdb_connection conn;
   if (text == NULL || duckdb_connect(engine->ingest_db, &conn) != DuckDBSuccess) {
@@ -88,13 +104,10 @@ int bf_engine_checkpoint_read(bf_engine_t *engine, const char *path, char **out,
     status = bf_error_set(err, BF_ECORRUPT, "cannot read checkpoint %s: %s", path,
                           duckdb_result_error(&result));
   } else {
-    idx_t n = duckdb_row_count(&result);
-    for (idx_t r = 0; r < n && status == BF_OK; r++) {
-      char *line = duckdb_value_varchar(&result, 1, r);
-      if (line == NULL) continue;
-      status = bf_buffer_append(&lines, line, strlen(line));
-      if (status == BF_OK) status = bf_buffer_append(&lines, "\n", 1);
-      duckdb_free(line);
+    duckdb_data_chunk chunk;
+    while (status == BF_OK && (chunk = duckdb_fetch_chunk(result)) != NULL) {
+      status = append_lines(chunk, &lines);
+      duckdb_destroy_data_chunk(&chunk);
     }
     if (status == BF_OK) status = bf_buffer_append(&lines, "", 1);
     if (status != BF_OK) status = bf_error_set(err, BF_ENOMEM, "out of memory reading %s", path);

@@ -387,12 +387,19 @@ int bf_store_open_table(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
     ts->last_maintenance_us = bf_time_now_us(); /* first run one interval after opening */
     t->store = ts;
   }
+  /* Stage timings (debug log): where a slow open spends its time. */
+  int64_t t0 = bf_time_now_us();
   int status = bf_table_ensure_snapshot(t, err);
+  int64_t t1 = bf_time_now_us(), t2 = t1;
   if (status == BF_OK) {
     t->store->last_checkpoint_version = bf_delta_last_checkpoint_version(t->dir);
     status = bf__store_publish(s, t, NULL, err);
+    t2 = bf_time_now_us();
   }
   if (status == BF_OK) status = bf__store_adopt_orphans(s, t, err);
+  BF_LOG_DEBUG("table %s open: snapshot %.1f ms, view %.1f ms, wal %.1f ms", t->fqn,
+               (double)(t1 - t0) / 1e3, (double)(t2 - t1) / 1e3,
+               (double)(bf_time_now_us() - t2) / 1e3);
   if (status != BF_OK) {
     /* Never answer from a partial view (files without the WAL's acknowledged
      * rows): queries naming the table fail with the reason until it opens. */
