@@ -235,11 +235,16 @@ static void test_compaction_commit_and_conflict(void **state) {
 
 /* Stands in for the server's Parquet reader: the "checkpoint" file holds the
  * NDJSON actions themselves. */
-static int read_text_checkpoint(void *ctx, const char *path, char **out, size_t *out_len,
+static int read_text_checkpoint(void *ctx, const char *path, bf_delta_snapshot_t *into,
                                 bf_error_t *err) {
   int *calls = ctx;
   (*calls)++;
-  return bf_fs_read_file(path, out, out_len, err);
+  char *text;
+  size_t len;
+  BF_RETURN_NOT_OK(bf_fs_read_file(path, &text, &len, err));
+  int status = bf_delta_snapshot_apply_json(into, text, len, path, err);
+  free(text);
+  return status;
 }
 
 static void test_checkpoint_replay_and_log_cleanup(void **state) {

@@ -28,9 +28,9 @@
 #include "server/service.h"
 #include "server/table_store.h"
 
-static int read_checkpoint(void *ctx, const char *path, char **out, size_t *out_len,
+static int read_checkpoint(void *ctx, const char *path, bf_delta_snapshot_t *into,
                            bf_error_t *err) {
-  return bf_engine_checkpoint_read(ctx, path, out, out_len, err);
+  return bf_engine_checkpoint_read(ctx, path, into, err);
 }
 
 /* The data directory must exist (or be creatable), be a directory and take writes
