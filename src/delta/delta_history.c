@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "delta/delta_internal.h"
+#include "bifrost/util.h"
+#include "delta/delta_path.h"
+#include "delta/delta_snapshot.h"
 
 /* Versions of the JSON commits (suffix ".json") or classic checkpoints (suffix
  * ".checkpoint.parquet") in _delta_log, sorted ascending. malloc'd. */

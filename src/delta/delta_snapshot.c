@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "delta/delta_internal.h"
+#include "bifrost/util.h"
+#include "delta/delta_path.h"
+#include "delta/delta_snapshot.h"
 
 void bf_delta_file_reset(bf_delta_file_t *file) {
   free(file->path);

@@ -12,7 +12,8 @@
 
 #include "bifrost/delta.h"
 #include "bifrost/util.h"
-#include "delta/delta_internal.h"
+#include "delta/delta_path.h"
+#include "delta/delta_snapshot.h"
 
 static const char *SCHEMA_JSON =
     "{\"properties\":{\"user\":{\"type\":\"string\"},\"model\":{\"type\":\"string\"},"
