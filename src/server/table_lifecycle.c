@@ -17,6 +17,7 @@
 #include "bifrost/wal.h"
 #include "server/log.h"
 #include "server/table_store_internal.h"
+#include "server/table_writer.h"
 
 static int read_checkpoint(void *ctx, const char *path, bf_delta_snapshot_t *into,
                            bf_error_t *err) {

@@ -22,6 +22,7 @@
 #include "bifrost/ipc.h"
 #include "bifrost/wal.h"
 #include "server/log.h"
+#include "server/table_replay.h"
 #include "server/table_store_internal.h"
 #include "server/write_lease.h"
 
@@ -230,6 +231,13 @@ void bf__gen_remove(bf_table_t *t, bf_gen_t *g) {
       return;
     }
   }
+}
+
+void bf__store_wake(bf_store_t *s) {
+  pthread_mutex_lock(&s->mu);
+  s->wake = 1;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
 }
 
 int64_t bf_store_tail_rows(const bf_table_t *t) {
