@@ -438,7 +438,9 @@ void bf_store_open_tables(bf_store_t *s) {
     bf_error_init(&err);
     pthread_mutex_lock(&t->mu);
     int opened = t->store && t->store->opened;
+    int64_t started_us = bf_time_now_us();
     int status = opened ? BF_OK : bf_store_open_table(s, t, &err);
+    double took_ms = (double)(bf_time_now_us() - started_us) / 1e3;
     pthread_mutex_unlock(&t->mu);
     if (opened) continue;
     if (status != BF_OK) {
@@ -449,9 +451,9 @@ void bf_store_open_tables(bf_store_t *s) {
       if (!repeated)
         BF_LOG_ERROR("table %s is not queryable (retried every 2 s): %s", t->fqn, err.message);
     } else
-      BF_LOG_INFO("table %s loaded at version %lld (%zu files, %lld rows replayed from the WAL)",
-                  t->fqn, (long long)t->snapshot.version, t->snapshot.n_files,
-                  (long long)bf_store_tail_rows(t));
+      BF_LOG_INFO("table %s loaded at version %lld (%zu files, %lld rows replayed from the WAL) "
+                  "in %.1f ms", t->fqn, (long long)t->snapshot.version, t->snapshot.n_files,
+                  (long long)bf_store_tail_rows(t), took_ms);
   }
   free(tables);
 }
