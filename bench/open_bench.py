@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow  # noqa: F401  imported up front: a client's first import is not the server's time
+import pyarrow.ipc  # noqa: F401
 from pydantic import BaseModel
 
 from bifrost import DatasetClient, DatasetProducer, GrpcConfig, TableConfig
