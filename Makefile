@@ -73,7 +73,6 @@ bench: setup
 	@$(PY) bench/producer_bench.py
 	@$(PY) bench/ingest_bench.py
 	@$(PY) bench/query_bench.py
-	@$(PY) bench/open_bench.py
 
 clean:
 	rm -rf build build-debug
