@@ -69,11 +69,32 @@ typedef struct bf_delta_snapshot {
   size_t n_txn_slots;
 } bf_delta_snapshot_t;
 
-/* Reads a checkpoint Parquet file into the equivalent newline-delimited JSON
- * actions (protocol and metaData first). Parquet is not read by this library: the
- * server passes its DuckDB engine in here. *out is malloc'd. */
-typedef int (*bf_delta_checkpoint_reader_fn)(void *ctx, const char *path, char **out,
-                                             size_t *out_len, bf_error_t *err);
+/* One `add` action as a checkpoint reader finds it in typed columns. Nothing is
+ * taken over: what the snapshot keeps is copied. */
+typedef struct bf_delta_add_action {
+  const char *path;                    /* as written in the log: URI-encoded */
+  const char *const *partition_keys;   /* the partitionValues map: keys ... */
+  const char *const *partition_values; /* ... and their values (NULL or "" = null) */
+  size_t n_partition_entries;
+  int64_t size_bytes;
+  int64_t modification_time_ms;
+  const char *stats_json;              /* may be NULL */
+  const char *crc32c;                  /* tags["bifrost.crc32c"]; may be NULL */
+} bf_delta_add_action_t;
+
+/* Applies newline-delimited JSON actions (protocol, metaData, txn, add, remove;
+ * others ignored) to a snapshot; source names them in errors. */
+int bf_delta_snapshot_apply_json(bf_delta_snapshot_t *snapshot, const char *text, size_t len,
+                                 const char *source, bf_error_t *err);
+/* Applies one add action; the metaData action (partition columns) comes first. */
+int bf_delta_snapshot_apply_add(bf_delta_snapshot_t *snapshot, const bf_delta_add_action_t *add,
+                                bf_error_t *err);
+
+/* Reads a checkpoint Parquet file into `into` (empty, version -1) through
+ * bf_delta_snapshot_apply_json / _apply_add, protocol and metaData first.
+ * Parquet is not read by this library: the server passes its DuckDB engine in. */
+typedef int (*bf_delta_checkpoint_reader_fn)(void *ctx, const char *path,
+                                             bf_delta_snapshot_t *into, bf_error_t *err);
 
 /* Replays <table_dir>/_delta_log: from the newest checkpoint named by
  * _last_checkpoint when read_checkpoint is given (falling back to the JSON commits

@@ -1,4 +1,4 @@
-/* Checkpoint content, _last_checkpoint and log cleanup. The Parquet encoding of a
+/* Checkpoint content and log cleanup (_last_checkpoint lives in delta_path.c). The Parquet encoding of a
  * checkpoint is done by the caller (the server's DuckDB engine); this file only
  * says what goes in it: protocol, metaData, the txn of every producer and an add
  * per live file, as newline-delimited JSON actions. Log cleanup removes commits
@@ -13,14 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "delta/delta_internal.h"
+#include "delta/delta_actions.h"
+#include "delta/delta_path.h"
 
 /* Tombstones kept in checkpoints: 30 days, past any sensible vacuum retention. */
 #define TOMBSTONE_KEEP_MS (30LL * 24 * 3600 * 1000)
-
-void bf_delta_checkpoint_path(const char *table_dir, int64_t version, char *out, size_t cap) {
-  snprintf(out, cap, "%s/_delta_log/%020lld.checkpoint.parquet", table_dir, (long long)version);
-}
 
 int bf_delta_snapshot_actions(const bf_delta_snapshot_t *s, char **out, size_t *out_len,
                               size_t *n_actions, bf_error_t *err) {
@@ -72,30 +69,6 @@ int bf_delta_snapshot_actions(const bf_delta_snapshot_t *s, char **out, size_t *
   bf_buffer_take(&buf, &data, &size);
   *out = (char *)data;
   return BF_OK;
-}
-
-int bf_delta_last_checkpoint_write(const char *table_dir, int64_t version, int64_t size,
-                                   int64_t size_in_bytes, int64_t num_add_files, bf_error_t *err) {
-  char path[PATH_MAX], text[256];
-  snprintf(path, sizeof path, "%s/_delta_log/_last_checkpoint", table_dir);
-  int n = snprintf(text, sizeof text, "{\"version\":%lld,\"size\":%lld", (long long)version,
-                   (long long)size);
-  if (size_in_bytes >= 0)
-    n += snprintf(text + n, sizeof text - (size_t)n, ",\"sizeInBytes\":%lld", (long long)size_in_bytes);
-  if (num_add_files >= 0)
-    n += snprintf(text + n, sizeof text - (size_t)n, ",\"numOfAddFiles\":%lld", (long long)num_add_files);
-  n += snprintf(text + n, sizeof text - (size_t)n, "}\n");
-  return bf_fs_write_replace_file(path, text, (size_t)n, err);
-}
-
-int64_t bf_delta_last_checkpoint_version(const char *table_dir) {
-  char path[PATH_MAX];
-  snprintf(path, sizeof path, "%s/_delta_log/_last_checkpoint", table_dir);
-  json_t *doc = json_load_file(path, 0, NULL);
-  json_t *v = json_object_get(doc, "version");
-  int64_t version = json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
-  json_decref(doc);
-  return version;
 }
 
 /* Parses "<20 digits>.json" or "<20 digits>.checkpoint.parquet"; -1 otherwise. */

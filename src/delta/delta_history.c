@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "delta/delta_internal.h"
+#include "bifrost/util.h"
+#include "delta/delta_path.h"
+#include "delta/delta_snapshot.h"
 
 /* Versions of the JSON commits (suffix ".json") or classic checkpoints (suffix
  * ".checkpoint.parquet") in _delta_log, sorted ascending. malloc'd. */
@@ -201,18 +203,14 @@ int bf_delta_snapshot_load_at(const char *table_dir, int64_t version,
   if (base >= 0 && read_checkpoint != NULL) {
     char path[PATH_MAX];
     bf_delta_checkpoint_path(table_dir, base, path, sizeof path);
-    char *text = NULL;
-    size_t len = 0;
     bf_error_t ignored;
     bf_error_init(&ignored);
-    if (read_checkpoint(ctx, path, &text, &len, &ignored) == BF_OK &&
-        bf__delta_apply_commit(&s, text, len, path, &ignored) == BF_OK && s.schema_string)
+    if (read_checkpoint(ctx, path, &s, &ignored) == BF_OK && s.schema_string)
       s.version = base;
     else {
       bf_delta_snapshot_reset(&s);
       s.version = -1;
     }
-    free(text);
   }
   if (s.version < 0 && !has_zero)
     return bf_error_set(err, BF_ENOTFOUND,

@@ -10,20 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "delta/delta_internal.h"
+#include "bifrost/util.h"
+#include "delta/delta_actions.h"
+#include "delta/delta_path.h"
+#include "delta/delta_snapshot.h"
 
 #define MAX_COMMIT_ATTEMPTS 100
 #define BF_DELTA_ENGINE_INFO "bifrost-server/0.1.0"
-
-static int append_line(bf_buffer_t *buf, json_t *action) {
-  char *text = json_dumps(action, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  json_decref(action);
-  if (text == NULL) return BF_ENOMEM;
-  int status = bf_buffer_append(buf, text, strlen(text));
-  if (status == BF_OK) status = bf_buffer_append(buf, "\n", 1);
-  free(text);
-  return status;
-}
 
 int bf_delta_log_create(const char *table_dir, const bf_schema_t *schema,
                         const char *const *partition_columns, size_t n_partition_columns,
@@ -46,17 +39,17 @@ int bf_delta_log_create(const char *table_dir, const bf_schema_t *schema,
   char *partition_by = json_dumps(parts, JSON_COMPACT);
   int status = partition_by ? BF_OK : BF_ENOMEM;
   if (status == BF_OK)
-    status = append_line(
+    status = bf__delta_append_line(
         &buf, json_pack("{s:{s:I, s:s, s:{s:s, s:s}, s:s, s:b, s:s}}", "commitInfo", "timestamp",
                         (json_int_t)now, "operation", "CREATE TABLE", "operationParameters", "mode",
                         "ErrorIfExists", "partitionBy", partition_by, "isolationLevel",
                         "Serializable", "isBlindAppend", 1, "engineInfo", BF_DELTA_ENGINE_INFO));
   free(partition_by);
   if (status == BF_OK)
-    status = append_line(&buf, json_pack("{s:{s:i, s:i}}", "protocol", "minReaderVersion", 1,
+    status = bf__delta_append_line(&buf, json_pack("{s:{s:i, s:i}}", "protocol", "minReaderVersion", 1,
                                          "minWriterVersion", 2));
   if (status == BF_OK)
-    status = append_line(
+    status = bf__delta_append_line(
         &buf, json_pack("{s:{s:s, s:{s:s, s:{}}, s:s, s:O, s:{}, s:I}}", "metaData", "id", id,
                         "format", "provider", "parquet", "options", "schemaString", schema_string,
                         "partitionColumns", parts, "configuration", "createdTime", (json_int_t)now));
@@ -73,39 +66,10 @@ int bf_delta_log_create(const char *table_dir, const bf_schema_t *schema,
   return status;
 }
 
-static json_t *partition_values_json(const bf_delta_snapshot_t *s, const bf_delta_file_t *f) {
-  json_t *values = json_object();
-  for (size_t k = 0; k < s->n_partition_columns && k < f->n_partition_values; k++)
-    json_object_set_new(values, s->partition_columns[k],
-                        f->partition_values[k] ? json_string(f->partition_values[k]) : json_null());
-  return values;
-}
-
 static const bf_delta_file_t *live_file(const bf_delta_snapshot_t *s, const char *path) {
   for (size_t i = 0; i < s->n_files; i++)
     if (strcmp(s->files[i].path, path) == 0) return &s->files[i];
   return NULL;
-}
-
-int bf__delta_add_line(const bf_delta_snapshot_t *s, const bf_delta_file_t *f, int data_change,
-                       bf_buffer_t *buf) {
-  char *encoded = bf__delta_path_encode(f->path);
-  if (encoded == NULL) return BF_ENOMEM;
-  json_t *add = json_pack("{s:s, s:o, s:I, s:I, s:b}", "path", encoded, "partitionValues",
-                          partition_values_json(s, f), "size", (json_int_t)f->size_bytes,
-                          "modificationTime", (json_int_t)f->modification_time_ms, "dataChange",
-                          data_change);
-  free(encoded);
-  if (add == NULL) return BF_ENOMEM;
-  if (f->stats_json) json_object_set_new(add, "stats", json_string(f->stats_json));
-  if (f->crc32c[0])
-    json_object_set_new(add, "tags", json_pack("{s:s}", BF_DELTA_TAG_CRC32C, f->crc32c));
-  return append_line(buf, json_pack("{s:o}", "add", add));
-}
-
-int bf__delta_txn_line(const char *app_id, int64_t version, int64_t now, bf_buffer_t *buf) {
-  return append_line(buf, json_pack("{s:{s:s, s:I, s:I}}", "txn", "appId", app_id, "version",
-                                    (json_int_t)version, "lastUpdated", (json_int_t)now));
 }
 
 /* String-valued map entry (Spark reads operationMetrics as Map[String, String]). */
@@ -177,7 +141,7 @@ static int build_commit(const bf_delta_snapshot_t *s, const bf_delta_commit_t *c
   int64_t now = bf_time_now_ms();
   json_t *info = commit_info(s, c, now);
   if (info == NULL) return BF_ENOMEM;
-  BF_RETURN_NOT_OK(append_line(buf, json_pack("{s:o}", "commitInfo", info)));
+  BF_RETURN_NOT_OK(bf__delta_append_line(buf, json_pack("{s:o}", "commitInfo", info)));
   if (c->schema_string) { /* the current metaData with the new schema (same id) */
     json_t *meta = s->metadata_json ? json_loads(s->metadata_json, 0, NULL) : NULL;
     if (!json_is_object(meta)) {
@@ -185,7 +149,7 @@ static int build_commit(const bf_delta_snapshot_t *s, const bf_delta_commit_t *c
       return BF_ENOMEM;
     }
     json_object_set_new(meta, "schemaString", json_string(c->schema_string));
-    BF_RETURN_NOT_OK(append_line(buf, json_pack("{s:o}", "metaData", meta)));
+    BF_RETURN_NOT_OK(bf__delta_append_line(buf, json_pack("{s:o}", "metaData", meta)));
   }
   for (size_t i = 0; i < c->n_txns; i++) {
     int64_t version = c->txn_versions[i];
@@ -200,11 +164,11 @@ static int build_commit(const bf_delta_snapshot_t *s, const bf_delta_commit_t *c
     if (encoded == NULL) return BF_ENOMEM;
     json_t *rm = json_pack("{s:s, s:I, s:b, s:b, s:o, s:I}", "path", encoded, "deletionTimestamp",
                            (json_int_t)now, "dataChange", c->data_change, "extendedFileMetadata", 1,
-                           "partitionValues", partition_values_json(s, f), "size",
+                           "partitionValues", bf__delta_partition_values_json(s, f), "size",
                            (json_int_t)f->size_bytes);
     free(encoded);
     if (rm == NULL) return BF_ENOMEM;
-    BF_RETURN_NOT_OK(append_line(buf, json_pack("{s:o}", "remove", rm)));
+    BF_RETURN_NOT_OK(bf__delta_append_line(buf, json_pack("{s:o}", "remove", rm)));
   }
   for (size_t i = 0; i < c->n_adds; i++)
     BF_RETURN_NOT_OK(bf__delta_add_line(s, &c->adds[i], c->data_change, buf));

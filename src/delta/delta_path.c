@@ -1,11 +1,16 @@
-/* Delta `path` encoding: paths in add/remove actions are relative URIs, so bytes
- * outside the unreserved set are %XX-encoded (DuckDB already escapes special
- * characters in hive directory names, so their '%' becomes %25 here). */
+/* Names of the files in _delta_log (commits, checkpoints, _last_checkpoint) and
+ * the `path` encoding of actions: paths in add/remove actions are relative URIs,
+ * so bytes outside the unreserved set are %XX-encoded (DuckDB already escapes
+ * special characters in hive directory names, so their '%' becomes %25 here). */
+#include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "delta/delta_internal.h"
+#include "bifrost/delta.h"
+#include "bifrost/util.h"
+#include "delta/delta_path.h"
 
 static int keep(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -60,4 +65,32 @@ char *bf__delta_path_decode(const char *path) {
 
 void bf__delta_commit_path(const char *table_dir, int64_t version, char *out, size_t cap) {
   snprintf(out, cap, "%s/_delta_log/%020lld.json", table_dir, (long long)version);
+}
+
+void bf_delta_checkpoint_path(const char *table_dir, int64_t version, char *out, size_t cap) {
+  snprintf(out, cap, "%s/_delta_log/%020lld.checkpoint.parquet", table_dir, (long long)version);
+}
+
+int bf_delta_last_checkpoint_write(const char *table_dir, int64_t version, int64_t size,
+                                   int64_t size_in_bytes, int64_t num_add_files, bf_error_t *err) {
+  char path[PATH_MAX], text[256];
+  snprintf(path, sizeof path, "%s/_delta_log/_last_checkpoint", table_dir);
+  int n = snprintf(text, sizeof text, "{\"version\":%lld,\"size\":%lld", (long long)version,
+                   (long long)size);
+  if (size_in_bytes >= 0)
+    n += snprintf(text + n, sizeof text - (size_t)n, ",\"sizeInBytes\":%lld", (long long)size_in_bytes);
+  if (num_add_files >= 0)
+    n += snprintf(text + n, sizeof text - (size_t)n, ",\"numOfAddFiles\":%lld", (long long)num_add_files);
+  n += snprintf(text + n, sizeof text - (size_t)n, "}\n");
+  return bf_fs_write_replace_file(path, text, (size_t)n, err);
+}
+
+int64_t bf_delta_last_checkpoint_version(const char *table_dir) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/_delta_log/_last_checkpoint", table_dir);
+  json_t *doc = json_load_file(path, 0, NULL);
+  json_t *v = json_object_get(doc, "version");
+  int64_t version = json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+  json_decref(doc);
+  return version;
 }

@@ -2,6 +2,7 @@
  * the table metadata and the txn (exactly-once) versions. A gap in the commit
  * sequence or an unparseable action is reported as corruption naming the file. */
 #include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdint.h>
@@ -9,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "delta/delta_internal.h"
+#include "bifrost/util.h"
+#include "delta/delta_path.h"
+#include "delta/delta_snapshot.h"
 
 void bf_delta_file_reset(bf_delta_file_t *file) {
   free(file->path);
@@ -209,31 +212,100 @@ static int keep_json(char **slot, json_t *value) {
   return BF_OK;
 }
 
-static int apply_add(bf_delta_snapshot_t *s, json_t *add) {
-  const char *encoded = json_string_value(json_object_get(add, "path"));
-  if (encoded == NULL) return BF_ECORRUPT;
+/* ---- numRecords of an add's stats without parsing the whole object: replaying
+ * thousands of adds spent a third of its time building and freeing the trees of
+ * minValues / maxValues / nullCount. A scan of the top-level members, skipping
+ * nested values. 0 when absent, not an integer, or the text is not an object. */
+
+static const char *skip_ws(const char *p) {
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+  return p;
+}
+
+/* p at an opening quote: the character after the closing one, or NULL. */
+static const char *skip_string(const char *p) {
+  for (p++; *p; p++) {
+    if (*p == '\\') {
+      if (*++p == '\0') return NULL;
+    } else if (*p == '"') {
+      return p + 1;
+    }
+  }
+  return NULL;
+}
+
+/* p at a value: the character after it, or NULL when malformed. */
+static const char *skip_value(const char *p) {
+  if (*p == '"') return skip_string(p);
+  if (*p != '{' && *p != '[') {
+    while (*p && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n' && *p != '\t' &&
+           *p != '\r')
+      p++;
+    return *p ? p : NULL;
+  }
+  int depth = 0;
+  for (; *p; p++) {
+    if (*p == '"') {
+      if ((p = skip_string(p)) == NULL) return NULL;
+      p--;
+    } else if (*p == '{' || *p == '[') {
+      depth++;
+    } else if ((*p == '}' || *p == ']') && --depth == 0) {
+      return p + 1;
+    }
+  }
+  return NULL;
+}
+
+static int64_t stats_num_records(const char *stats) {
+  static const char key[] = "\"numRecords\"";
+  const char *p = skip_ws(stats);
+  if (*p++ != '{') return 0;
+  for (;;) {
+    p = skip_ws(p);
+    if (*p != '"') return 0;
+    int match = strncmp(p, key, sizeof key - 1) == 0;
+    if ((p = skip_string(p)) == NULL) return 0;
+    p = skip_ws(p);
+    if (*p++ != ':') return 0;
+    p = skip_ws(p);
+    if (match) {
+      char *end;
+      errno = 0;
+      long long v = strtoll(p, &end, 10);
+      if (end == p || errno != 0 || *end == '.' || *end == 'e' || *end == 'E') return 0;
+      end = (char *)skip_ws(end);
+      return *end == ',' || *end == '}' ? (int64_t)v : 0;
+    }
+    if ((p = skip_value(p)) == NULL) return 0;
+    p = skip_ws(p);
+    if (*p++ != ',') return 0;
+  }
+}
+
+/* The live file an add action names (replacing one at the same path). */
+static int put_file(bf_delta_snapshot_t *s, const bf_delta_add_action_t *a) {
+  if (a->path == NULL) return BF_ECORRUPT;
   bf_delta_file_t f = {0};
-  f.path = bf__delta_path_decode(encoded);
+  f.path = bf__delta_path_decode(a->path);
   if (f.path == NULL) return BF_ECORRUPT;
   remove_file(s, f.path); /* re-adding a path replaces it */
-  json_t *values = json_object_get(add, "partitionValues");
   f.n_partition_values = s->n_partition_columns;
   f.partition_values = calloc(s->n_partition_columns + 1, sizeof *f.partition_values);
   int status = f.partition_values ? BF_OK : BF_ENOMEM;
   for (size_t i = 0; i < s->n_partition_columns && status == BF_OK; i++) {
-    const char *v = json_string_value(json_object_get(values, s->partition_columns[i]));
+    const char *v = NULL;
+    for (size_t k = 0; k < a->n_partition_entries && v == NULL; k++)
+      if (a->partition_keys[k] && strcmp(a->partition_keys[k], s->partition_columns[i]) == 0)
+        v = a->partition_values[k];
     if (v && v[0] && (f.partition_values[i] = strdup(v)) == NULL) status = BF_ENOMEM;
   }
-  f.size_bytes = json_integer_value(json_object_get(add, "size"));
-  f.modification_time_ms = json_integer_value(json_object_get(add, "modificationTime"));
-  const char *crc = json_string_value(json_object_get(json_object_get(add, "tags"), BF_DELTA_TAG_CRC32C));
-  if (crc && strlen(crc) == 8) memcpy(f.crc32c, crc, 9);
-  const char *stats = json_string_value(json_object_get(add, "stats"));
-  if (status == BF_OK && stats) {
-    if ((f.stats_json = strdup(stats)) == NULL) status = BF_ENOMEM;
-    json_t *parsed = json_loads(stats, JSON_ALLOW_NUL, NULL);
-    f.num_records = parsed ? json_integer_value(json_object_get(parsed, "numRecords")) : 0;
-    json_decref(parsed);
+  f.size_bytes = a->size_bytes;
+  f.modification_time_ms = a->modification_time_ms;
+  if (a->crc32c && strlen(a->crc32c) == 8) memcpy(f.crc32c, a->crc32c, 9);
+  if (status == BF_OK && a->stats_json) {
+    if ((f.stats_json = strdup(a->stats_json)) == NULL) status = BF_ENOMEM;
+    f.num_records = stats_num_records(a->stats_json);
   }
   if (status == BF_OK) status = reserve_index(s);
   if (status == BF_OK && s->n_files == s->files_cap) {
@@ -254,6 +326,47 @@ static int apply_add(bf_delta_snapshot_t *s, json_t *add) {
     return BF_OK;
   }
   bf_delta_file_reset(&f);
+  return status;
+}
+
+int bf_delta_snapshot_apply_add(bf_delta_snapshot_t *s, const bf_delta_add_action_t *add,
+                                bf_error_t *err) {
+  int status = put_file(s, add);
+  if (status == BF_ECORRUPT)
+    return bf_error_set(err, status, "add action with a missing or malformed path");
+  if (status != BF_OK) return bf_error_set(err, status, "out of memory");
+  return BF_OK;
+}
+
+static int apply_add(bf_delta_snapshot_t *s, json_t *add) {
+  json_t *values = json_object_get(add, "partitionValues");
+  size_t n = json_is_object(values) ? json_object_size(values) : 0;
+  const char **keys = calloc(n + 1, sizeof *keys), **vals = calloc(n + 1, sizeof *vals);
+  int status = keys && vals ? BF_OK : BF_ENOMEM;
+  if (status == BF_OK && n) {
+    size_t i = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach(values, key, value) {
+      if (i == n) break;
+      keys[i] = key;
+      vals[i++] = json_string_value(value);
+    }
+    n = i;
+  }
+  bf_delta_add_action_t a = {
+      .path = json_string_value(json_object_get(add, "path")),
+      .partition_keys = keys,
+      .partition_values = vals,
+      .n_partition_entries = n,
+      .size_bytes = json_integer_value(json_object_get(add, "size")),
+      .modification_time_ms = json_integer_value(json_object_get(add, "modificationTime")),
+      .stats_json = json_string_value(json_object_get(add, "stats")),
+      .crc32c = json_string_value(json_object_get(json_object_get(add, "tags"), BF_DELTA_TAG_CRC32C)),
+  };
+  if (status == BF_OK) status = put_file(s, &a);
+  free(keys);
+  free(vals);
   return status;
 }
 
@@ -307,6 +420,11 @@ int bf__delta_apply_commit(bf_delta_snapshot_t *s, const char *text, size_t len,
   return BF_OK;
 }
 
+int bf_delta_snapshot_apply_json(bf_delta_snapshot_t *s, const char *text, size_t len,
+                                 const char *source, bf_error_t *err) {
+  return bf__delta_apply_commit(s, text, len, source, err);
+}
+
 /* Highest commit version present in _delta_log, or -1. */
 static int64_t max_commit_version(const char *table_dir) {
   char dir[PATH_MAX];
@@ -354,13 +472,9 @@ static int load_checkpoint(bf_delta_snapshot_t *s, const char *table_dir,
   if (version < 0 || read_checkpoint == NULL) return BF_OK;
   char path[PATH_MAX];
   bf_delta_checkpoint_path(table_dir, version, path, sizeof path);
-  char *text = NULL;
-  size_t len = 0;
   bf_error_t ignored;
   bf_error_init(&ignored);
-  if (read_checkpoint(ctx, path, &text, &len, &ignored) != BF_OK) return BF_OK;
-  int status = bf__delta_apply_commit(s, text, len, path, &ignored);
-  free(text);
+  int status = read_checkpoint(ctx, path, s, &ignored);
   if (status != BF_OK || s->schema_string == NULL) {
     bf_delta_snapshot_reset(s);
     return BF_OK;

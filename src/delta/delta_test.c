@@ -12,7 +12,8 @@
 
 #include "bifrost/delta.h"
 #include "bifrost/util.h"
-#include "delta/delta_internal.h"
+#include "delta/delta_path.h"
+#include "delta/delta_snapshot.h"
 
 static const char *SCHEMA_JSON =
     "{\"properties\":{\"user\":{\"type\":\"string\"},\"model\":{\"type\":\"string\"},"
@@ -235,11 +236,16 @@ static void test_compaction_commit_and_conflict(void **state) {
 
 /* Stands in for the server's Parquet reader: the "checkpoint" file holds the
  * NDJSON actions themselves. */
-static int read_text_checkpoint(void *ctx, const char *path, char **out, size_t *out_len,
+static int read_text_checkpoint(void *ctx, const char *path, bf_delta_snapshot_t *into,
                                 bf_error_t *err) {
   int *calls = ctx;
   (*calls)++;
-  return bf_fs_read_file(path, out, out_len, err);
+  char *text;
+  size_t len;
+  BF_RETURN_NOT_OK(bf_fs_read_file(path, &text, &len, err));
+  int status = bf_delta_snapshot_apply_json(into, text, len, path, err);
+  free(text);
+  return status;
 }
 
 static void test_checkpoint_replay_and_log_cleanup(void **state) {
@@ -390,6 +396,95 @@ static void test_table_features_we_may_write(void **state) {
   assert_int_equal(check(0, NULL, plain_meta, &err), BF_EINVAL);
 }
 
+/* A snapshot with partition columns d, m, as a checkpoint reader starts one. */
+static void snapshot_with_metadata(bf_delta_snapshot_t *s) {
+  static const char meta[] =
+      "{\"metaData\":{\"id\":\"t\",\"format\":{\"provider\":\"parquet\",\"options\":{}},"
+      "\"schemaString\":\"{}\",\"partitionColumns\":[\"d\",\"m\"],\"configuration\":{},"
+      "\"createdTime\":1}}\n";
+  bf_error_t err;
+  bf_error_init(&err);
+  memset(s, 0, sizeof *s);
+  s->version = -1;
+  assert_int_equal(bf_delta_snapshot_apply_json(s, meta, strlen(meta), "meta", &err), BF_OK);
+}
+
+/* numRecords is read from the top level of an add's stats only, whatever the
+ * nested values and strings hold; anything but an integer there counts 0. */
+static void test_num_records_from_stats(void **state) {
+  (void)state;
+  struct { const char *stats; int64_t want; } cases[] = {
+      {"{\"numRecords\":7,\"minValues\":{\"a\":1}}", 7},
+      {"{\"minValues\":{\"numRecords\":99,\"s\":\"a\\\"}b\"},\"numRecords\":5}", 5},
+      {"{\"nullCount\":{\"x\":[1,{\"numRecords\":3}]},\"maxValues\":{}}", 0},
+      {" { \"numRecords\" : 12 } ", 12},
+      {"{\"numRecords\":-3}", -3},
+      {"{\"numRecords\":1.5}", 0},
+      {"{\"numRecords\":\"8\"}", 0},
+      {"{\"numRecords\":99999999999999999999}", 0},
+      {"{\"a\":\"numRecords\",\"numRecords\":4}", 4},
+      {"not json", 0},
+      {"", 0},
+      {"{\"minValues\":{\"s\":\"unterminated}", 0},
+  };
+  bf_delta_snapshot_t s;
+  snapshot_with_metadata(&s);
+  bf_error_t err;
+  bf_error_init(&err);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char path[32];
+    snprintf(path, sizeof path, "f%zu.parquet", i);
+    bf_delta_add_action_t add = {.path = path, .stats_json = cases[i].stats};
+    assert_int_equal(bf_delta_snapshot_apply_add(&s, &add, &err), BF_OK);
+    assert_int_equal(s.files[s.n_files - 1].num_records, cases[i].want);
+    assert_string_equal(s.files[s.n_files - 1].stats_json, cases[i].stats);
+  }
+  bf_delta_snapshot_reset(&s);
+}
+
+/* An add from typed checkpoint columns: partition values by key (extra keys
+ * ignored, missing or empty ones null, the string "NULL" kept), the path decoded,
+ * the CRC tag kept only when it has 8 digits, a re-added path replaced. */
+static void test_apply_add_from_typed_columns(void **state) {
+  (void)state;
+  bf_delta_snapshot_t s;
+  snapshot_with_metadata(&s);
+  bf_error_t err;
+  bf_error_init(&err);
+  const char *keys[] = {"extra", "m", "d"}, *values[] = {"x", "NULL", "2025-01-01"};
+  bf_delta_add_action_t add = {.path = "d=2025-01-01/m=NULL/a%20b.parquet", .partition_keys = keys,
+                               .partition_values = values, .n_partition_entries = 3,
+                               .size_bytes = 10, .modification_time_ms = 20, .crc32c = "0badf00d"};
+  assert_int_equal(bf_delta_snapshot_apply_add(&s, &add, &err), BF_OK);
+  const bf_delta_file_t *f = &s.files[0];
+  assert_string_equal(f->path, "d=2025-01-01/m=NULL/a b.parquet");
+  assert_int_equal(f->n_partition_values, 2);
+  assert_string_equal(f->partition_values[0], "2025-01-01");
+  assert_string_equal(f->partition_values[1], "NULL");
+  assert_int_equal(f->size_bytes, 10);
+  assert_int_equal(f->modification_time_ms, 20);
+  assert_string_equal(f->crc32c, "0badf00d");
+  assert_null(f->stats_json);
+  const char *nulls[] = {NULL, ""}, *null_keys[] = {"m", "d"};
+  bf_delta_add_action_t other = {.path = "other.parquet", .partition_keys = null_keys,
+                                 .partition_values = nulls, .n_partition_entries = 2,
+                                 .crc32c = "short"};
+  assert_int_equal(bf_delta_snapshot_apply_add(&s, &other, &err), BF_OK);
+  assert_null(s.files[1].partition_values[0]);
+  assert_null(s.files[1].partition_values[1]);
+  assert_string_equal(s.files[1].crc32c, "");
+  bf_delta_add_action_t bare = {.path = "other.parquet", .size_bytes = 99};
+  assert_int_equal(bf_delta_snapshot_apply_add(&s, &bare, &err), BF_OK);
+  assert_int_equal(s.n_files, 2);
+  assert_int_equal(s.files[1].size_bytes, 99);
+  bf_delta_add_action_t broken = {.path = "bad%zz.parquet"};
+  assert_int_equal(bf_delta_snapshot_apply_add(&s, &broken, &err), BF_ECORRUPT);
+  bf_delta_add_action_t no_path = {.path = NULL};
+  assert_int_equal(bf_delta_snapshot_apply_add(&s, &no_path, &err), BF_ECORRUPT);
+  assert_int_equal(s.n_files, 2);
+  bf_delta_snapshot_reset(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_create_append_and_replay, setup, teardown),
@@ -400,6 +495,8 @@ int main(void) {
       cmocka_unit_test(test_many_adds_and_removes),
       cmocka_unit_test(test_path_encoding_round_trip),
       cmocka_unit_test(test_table_features_we_may_write),
+      cmocka_unit_test(test_num_records_from_stats),
+      cmocka_unit_test(test_apply_add_from_typed_columns),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,10 +74,12 @@ int bf_engine_rewrite_files(bf_engine_t *engine, const char *table_dir, const bf
 
 /* Checkpoints: Delta actions as NDJSON <-> a classic checkpoint Parquet file.
  * write: creates dest_path atomically (temporary file in the same directory, then
- * rename). read: returns the actions as NDJSON, protocol and metaData first. */
+ * rename). read: applies the file's actions to an empty snapshot, protocol and
+ * metaData first (adds from typed columns; a checkpoint whose columns differ from
+ * the ones we write is read as JSON lines). */
 int bf_engine_checkpoint_write(bf_engine_t *engine, const char *ndjson, size_t len,
                                const char *dest_path, bf_error_t *err);
-int bf_engine_checkpoint_read(bf_engine_t *engine, const char *path, char **out, size_t *out_len,
+int bf_engine_checkpoint_read(bf_engine_t *engine, const char *path, bf_delta_snapshot_t *into,
                               bf_error_t *err);
 
 /* Creates or atomically replaces the view catalog.schema_name.table over the given

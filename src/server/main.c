@@ -29,9 +29,9 @@
 #include "server/service.h"
 #include "server/table_store.h"
 
-static int read_checkpoint(void *ctx, const char *path, char **out, size_t *out_len,
+static int read_checkpoint(void *ctx, const char *path, bf_delta_snapshot_t *into,
                            bf_error_t *err) {
-  return bf_engine_checkpoint_read(ctx, path, out, out_len, err);
+  return bf_engine_checkpoint_read(ctx, path, into, err);
 }
 
 /* The data directory must exist (or be creatable), be a directory and take writes
@@ -230,6 +230,7 @@ int main(int argc, char **argv) {
   if (!auth.enabled && !is_loopback(config.host))
     BF_LOG_WARN("open mode on %s (--insecure): anyone who reaches the port may read, write and "
                 "maintain every table", config.host);
+  int64_t start_us = bf_time_now_us();
   bf_registry_t registry;
   if (bf_registry_open(&registry, data_dir, &err) != BF_OK) {
     BF_LOG_ERROR("%s", err.message);
@@ -247,6 +248,7 @@ int main(int argc, char **argv) {
       .max_query_selects = config.max_query_selects,
       .max_query_depth = config.max_query_depth,
   };
+  int64_t registry_us = bf_time_now_us();
   bf_engine_t *engine = NULL;
   if (bf_engine_create(data_dir, &engine_options, &engine, &err) != BF_OK) {
     BF_LOG_ERROR("cannot start the query engine: %s", err.message);
@@ -296,7 +298,11 @@ int main(int argc, char **argv) {
                          .max_batch_bytes = config.max_batch_bytes,
                          .unsafe_short_retention = config.unsafe_short_retention,
                          .auth = &auth};
+  int64_t engine_us = bf_time_now_us();
   bf_store_open_tables(store);
+  BF_LOG_DEBUG("start: registry %.1f ms, engine and store %.1f ms, opening tables %.1f ms",
+               (double)(registry_us - start_us) / 1e3, (double)(engine_us - registry_us) / 1e3,
+               (double)(bf_time_now_us() - engine_us) / 1e3);
 
   char address[300];
   snprintf(address, sizeof address, "%s:%d", config.host, config.port);

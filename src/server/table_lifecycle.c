@@ -17,10 +17,11 @@
 #include "bifrost/wal.h"
 #include "server/log.h"
 #include "server/table_store_internal.h"
+#include "server/table_writer.h"
 
-static int read_checkpoint(void *ctx, const char *path, char **out, size_t *out_len,
+static int read_checkpoint(void *ctx, const char *path, bf_delta_snapshot_t *into,
                            bf_error_t *err) {
-  return bf_engine_checkpoint_read(ctx, path, out, out_len, err);
+  return bf_engine_checkpoint_read(ctx, path, into, err);
 }
 
 static int open_locked(bf_store_t *s, bf_table_t *t, bf_error_t *err) {

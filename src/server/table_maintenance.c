@@ -14,7 +14,9 @@
 
 #include "bifrost/util.h"
 #include "server/log.h"
+#include "server/table_maintenance.h"
 #include "server/table_store_internal.h"
+#include "server/table_writer.h"
 #include "server/write_lease.h"
 
 /* ---- checkpoints ------------------------------------------------------------------ */

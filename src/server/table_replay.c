@@ -18,6 +18,7 @@
 #include "bifrost/ipc.h"
 #include "bifrost/wal.h"
 #include "server/log.h"
+#include "server/table_replay.h"
 #include "server/table_store_internal.h"
 #include "server/write_lease.h"
 

@@ -22,6 +22,7 @@
 #include "bifrost/ipc.h"
 #include "bifrost/wal.h"
 #include "server/log.h"
+#include "server/table_replay.h"
 #include "server/table_store_internal.h"
 #include "server/write_lease.h"
 
@@ -232,6 +233,13 @@ void bf__gen_remove(bf_table_t *t, bf_gen_t *g) {
   }
 }
 
+void bf__store_wake(bf_store_t *s) {
+  pthread_mutex_lock(&s->mu);
+  s->wake = 1;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
 int64_t bf_store_tail_rows(const bf_table_t *t) {
   int64_t rows = 0;
   if (t->store)
@@ -423,12 +431,19 @@ int bf_store_open_table(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
     ts->last_maintenance_us = bf_time_now_us(); /* first run one interval after opening */
     t->store = ts;
   }
+  /* Stage timings (debug log): where a slow open spends its time. */
+  int64_t t0 = bf_time_now_us();
   int status = bf_table_ensure_snapshot(t, err);
+  int64_t t1 = bf_time_now_us(), t2 = t1;
   if (status == BF_OK) {
     t->store->last_checkpoint_version = bf_delta_last_checkpoint_version(t->dir);
     status = bf__store_publish(s, t, NULL, err);
+    t2 = bf_time_now_us();
   }
   if (status == BF_OK) status = bf__store_adopt_orphans(s, t, err);
+  BF_LOG_DEBUG("table %s open: snapshot %.1f ms, view %.1f ms, wal %.1f ms", t->fqn,
+               (double)(t1 - t0) / 1e3, (double)(t2 - t1) / 1e3,
+               (double)(bf_time_now_us() - t2) / 1e3);
   if (status != BF_OK) {
     /* Never answer from a partial view (files without the WAL's acknowledged
      * rows): queries naming the table fail with the reason until it opens. */
@@ -459,7 +474,9 @@ void bf_store_open_tables(bf_store_t *s) {
     bf_error_init(&err);
     pthread_mutex_lock(&t->mu);
     int opened = t->store && t->store->opened;
+    int64_t started_us = bf_time_now_us();
     int status = opened ? BF_OK : bf_store_open_table(s, t, &err);
+    double took_ms = (double)(bf_time_now_us() - started_us) / 1e3;
     pthread_mutex_unlock(&t->mu);
     if (opened) continue;
     if (status != BF_OK) {
@@ -470,9 +487,9 @@ void bf_store_open_tables(bf_store_t *s) {
       if (!repeated)
         BF_LOG_ERROR("table %s is not queryable (retried every 2 s): %s", t->fqn, err.message);
     } else
-      BF_LOG_INFO("table %s loaded at version %lld (%zu files, %lld rows replayed from the WAL)",
-                  t->fqn, (long long)t->snapshot.version, t->snapshot.n_files,
-                  (long long)bf_store_tail_rows(t));
+      BF_LOG_INFO("table %s loaded at version %lld (%zu files, %lld rows replayed from the WAL) "
+                  "in %.1f ms", t->fqn, (long long)t->snapshot.version, t->snapshot.n_files,
+                  (long long)bf_store_tail_rows(t), took_ms);
   }
   free(tables);
 }

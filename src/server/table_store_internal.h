@@ -1,5 +1,7 @@
-/* Internals shared by table_store.c (write path, background writer) and
- * table_maintenance.c (checkpoint, compaction, vacuum, log cleanup). */
+/* Internals of the table store: the state of a table's write path (generations,
+ * sequences) and the functions of table_store.c and file_check.c that the files
+ * above it share (table_replay.c, table_writer.c, table_maintenance.c,
+ * table_background.c, table_lifecycle.c, table_evolve.c). */
 #ifndef BIFROST_SERVER_TABLE_STORE_INTERNAL_H
 #define BIFROST_SERVER_TABLE_STORE_INTERNAL_H
 
@@ -91,19 +93,25 @@ bf_table_t **bf__snapshot_tables(bf_registry_t *r, size_t *n);
 
 /* Caller holds t->mu. */
 int bf__store_publish(bf_store_t *s, bf_table_t *t, const char *drop_tail, bf_error_t *err);
-int bf__store_adopt_orphans(bf_store_t *s, bf_table_t *t, bf_error_t *err);
 void bf__table_store_free(bf_store_t *s, bf_table_t *t);
-void bf__store_remove_files(const bf_table_t *t, const bf_delta_file_t *files, size_t n);
-/* Files just written for a commit (file_check.c): each must exist under t->dir
- * with its recorded size (BF_EIO naming it); their CRC-32C is recorded. */
+/* Wakes the background writer (table_background.c); any thread. */
+void bf__store_wake(bf_store_t *s);
+
+/* A table's data files (file_check.c). */
+/* Files just written for a commit: each must exist under t->dir with its
+ * recorded size (BF_EIO naming it); their CRC-32C is recorded. */
 int bf__store_seal_files(const bf_table_t *t, bf_delta_file_t *files, size_t n, bf_error_t *err);
 /* Checks a live file against its size and recorded CRC-32C: 1 if intact, else 0
  * with the reason in why. */
 int bf__store_file_intact(const bf_table_t *t, const bf_delta_file_t *f, char *why, size_t cap);
-/* Caller holds work_mu (not t->mu). */
-int bf__store_flush(bf_store_t *s, bf_table_t *t, int64_t *rows, bf_error_t *err);
-void bf__store_maybe_checkpoint(bf_store_t *s, bf_table_t *t);
-void bf__store_auto_maintenance(bf_store_t *s, bf_table_t *t);
-void bf__store_wake(bf_store_t *s);
+/* Deletes files that no commit names (a failed flush or compaction). */
+void bf__store_remove_files(const bf_table_t *t, const bf_delta_file_t *files, size_t n);
+
+/* The layers above (one header each, so the includes form a DAG):
+ *   table_store.c (this header): generations, view, inserts, opening tables
+ *   table_replay.h: WAL replay          -> this header
+ *   table_writer.h: flushes             -> this header
+ *   table_maintenance.h: checkpoint, compaction, vacuum -> table_writer.h
+ *   table_background.c: the writer thread -> all of them */
 
 #endif
