@@ -1,5 +1,5 @@
 /* Shared declarations of the bifrost._core extension's C files: _core.c (module,
- * schema functions, Channel, the status -> exception bridge), _core_producer.c
+ * schema functions, the status -> exception bridge), _core_channel.c (Channel), _core_producer.c
  * (the Producer type), _core_rows.c (model instance -> binary row) and
  * _core_events.c (producer events handed to a Python thread). */
 #ifndef BIFROST_PY_CORE_H
@@ -12,6 +12,7 @@
 
 #include "bifrost/error.h"
 #include "bifrost/producer.h"
+#include "bifrost/util.h"
 
 typedef struct {
   PyObject *core_error;    /* bifrost._core.CoreError, a RuntimeError subclass */
@@ -37,6 +38,10 @@ void core_free_string_list(char **items, size_t n);
 int core_interrupted(void *ctx);
 
 extern PyType_Spec core_producer_spec;
+extern PyType_Spec core_channel_spec; /* _core_channel.c */
+PyObject *core_bytes_from_buffer(const bf_buffer_t *buf);
+/* Takes a malloc'd C string, returns it as str and frees it. */
+PyObject *core_str_from_malloced(char *text);
 
 /* Producer events (_core_events.c): the C callback queues them (any thread, no
  * GIL needed); next_event(timeout) hands them to Python. */
