@@ -89,6 +89,11 @@ int bf_rpc_call_reply(bf_rpc_call_t *call, const uint8_t *response, size_t size)
 /* One message of a server stream; blocks until gRPC accepted it. Returns
  * BF_ECANCELLED if the client went away. */
 int bf_rpc_call_send(bf_rpc_call_t *call, const uint8_t *message, size_t size);
+/* The same for the message prefix[0..prefix_size) + data[0..size) without copying
+ * data: the call takes ownership of data (malloc'ed; freed with free() once gRPC is
+ * done with it, also on failure). */
+int bf_rpc_call_send_owned(bf_rpc_call_t *call, const uint8_t *prefix, size_t prefix_size,
+                           uint8_t *data, size_t size);
 /* Ends the call with a bf status (mapped to gRPC) and message (OK ends a stream). */
 int bf_rpc_call_finish(bf_rpc_call_t *call, int bf_status, const char *message);
 /* The gRPC status code the call ended with, -1 while it has not ended. */

@@ -368,7 +368,7 @@ static int write_array(batch_parts_t *p, const struct ArrowSchema *schema, const
 static int write_children(batch_parts_t *p, const struct ArrowSchema *schema, const piece_t *pieces,
                           size_t n, int64_t index, const int64_t *first, const int64_t *last,
                           int64_t scale, int depth, bf_error_t *err) {
-  piece_t one, *kids = n == 1 ? &one : malloc(n * sizeof *kids);
+  piece_t *kids = calloc(n ? n : 1, sizeof *kids);
   if (kids == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
   for (size_t k = 0; k < n; k++) {
     kids[k].array = pieces[k].array->children[index];
@@ -376,7 +376,7 @@ static int write_children(batch_parts_t *p, const struct ArrowSchema *schema, co
     kids[k].length = first ? last[k] - first[k] : pieces[k].length * scale;
   }
   int status = write_array(p, schema->children[index], kids, n, depth + 1, err);
-  if (kids != &one) free(kids);
+  free(kids);
   return status;
 }
 
@@ -387,8 +387,8 @@ static int write_array(batch_parts_t *p, const struct ArrowSchema *schema, const
   if (fmt[0] == 'v' && n > 1)
     return bf_error_set(err, BF_EINVAL, "column '%s': view arrays are written one batch at a time",
                         schema->name ? schema->name : "");
-  int64_t small[2], *bounds = n == 1 ? small : malloc(2 * n * sizeof *bounds);
-  piece_t one, *pieces = n == 1 ? &one : malloc(n * sizeof *pieces);
+  int64_t small[2] = {0, 0}, *bounds = n == 1 ? small : malloc(2 * n * sizeof *bounds);
+  piece_t one = {0}, *pieces = n == 1 ? &one : malloc(n * sizeof *pieces);
   if (bounds == NULL || pieces == NULL) {
     if (bounds != small) free(bounds);
     if (pieces != &one) free(pieces);
@@ -547,7 +547,7 @@ int bf_ipc_writer_write_many(bf_ipc_writer_t *writer, const struct ArrowArray *b
   int status = BF_OK;
   for (int64_t i = 0; i < schema->n_children && status == BF_OK; i++)
     status = write_dictionaries(writer, schema->children[i], batches[0].children[i], &next_dict_id, err);
-  piece_t one, *pieces = n_batches == 1 ? &one : malloc(n_batches * sizeof *pieces);
+  piece_t one = {0}, *pieces = n_batches == 1 ? &one : malloc(n_batches * sizeof *pieces);
   if (pieces == NULL) status = bf_error_set(err, BF_ENOMEM, "out of memory");
   for (int64_t i = 0; i < schema->n_children && status == BF_OK; i++) {
     for (size_t k = 0; k < n_batches; k++)
