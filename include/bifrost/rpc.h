@@ -187,6 +187,18 @@ int bf_rpc_stream_next(bf_rpc_stream_t *stream, bf_buffer_t *message, int *done,
 /* Cancels the call from any thread; a waiting or later next() returns BF_ECANCELLED
  * (unless the stream had already ended). */
 void bf_rpc_stream_cancel(bf_rpc_stream_t *stream);
+/* A received message held as gRPC received it (no copy yet): its size, a copy of
+ * bytes [offset, offset + n) into dst (returns the bytes copied), and free. */
+typedef struct bf_rpc_message bf_rpc_message_t;
+size_t bf_rpc_message_size(const bf_rpc_message_t *message);
+size_t bf_rpc_message_read(const bf_rpc_message_t *message, size_t offset, void *dst, size_t n);
+void bf_rpc_message_free(bf_rpc_message_t *message);
+/* A message over data (malloc'ed; owned from here on, also on failure: NULL). */
+bf_rpc_message_t *bf_rpc_message_wrap(uint8_t *data, size_t size);
+/* bf_rpc_stream_next without copying: *message (free it) is the next message, or
+ * NULL with *done set at the end. */
+int bf_rpc_stream_next_message(bf_rpc_stream_t *stream, bf_rpc_message_t **message, int *done,
+                               bf_rpc_cancel_fn should_cancel, void *cancel_ctx, bf_error_t *err);
 /* Cancels the call if it has not ended, and frees the stream. */
 void bf_rpc_stream_close(bf_rpc_stream_t *stream);
 
