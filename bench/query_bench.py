@@ -217,7 +217,7 @@ def main() -> int:
             for name, sql in {**SCANS, **LATENCY}.items():
                 ours = timed(lambda: client.sql(sql.format(events=EVENTS, users="bench.query.users")).to_arrow(),
                              args.repeat)
-                theirs = timed(lambda: con.execute(sql.format(events="events", users="users")).arrow(),
+                theirs = timed(lambda: con.execute(sql.format(events="events", users="users")).fetch_arrow_table(),
                                args.repeat)
                 report(f"bifrost_{name}_ms", ours * 1000, "ms")
                 report(f"duckdb_{name}_ms", theirs * 1000, "ms")
