@@ -15,7 +15,9 @@ Parquet, then measures:
 
 MB/s are the bytes of the result as a pyarrow Table (``Table.nbytes`` of the Parquet
 read) over wall time, the same byte count for every transfer, so ratios are time
-ratios. Each figure is the median of --repeat runs after one warm-up. Prints one
+ratios. Each figure is the median of --repeat runs after one warm-up round, the
+methods compared run in turn (other load on the machine falls on all of them);
+CPU seconds per GB of the client and the serving process are printed too. Prints one
 ``name value unit`` line per figure, then each goal of issue 15 that this benchmark
 owns as ``GOAL name MET|NOT MET ratio (target)``.
 
@@ -34,7 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -94,6 +96,31 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
         fn()
         runs.append(time.perf_counter() - t)
     return statistics.median(runs)
+
+
+def interleaved(fns: Dict[str, Callable[[], object]], repeat: int) -> Dict[str, float]:
+    """Median wall seconds of each function, run in turn (one warm-up round)."""
+    runs: Dict[str, List[float]] = {name: [] for name in fns}
+    for round_ in range(repeat + 1):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            if round_:
+                runs[name].append(time.perf_counter() - t)
+    return {name: statistics.median(r) for name, r in runs.items()}
+
+
+def process_cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(fn: Callable[[], object], server_pid: Optional[int]) -> Tuple[float, float]:
+    """CPU seconds one run costs this process and the serving process."""
+    before = (time.process_time(), process_cpu(server_pid) if server_pid else 0.0)
+    fn()
+    return (time.process_time() - before[0], (process_cpu(server_pid) - before[1]) if server_pid else 0.0)
 
 
 def sql_list(items: List[str]) -> str:
@@ -190,39 +217,48 @@ def main() -> int:
                 for _ in client.sql(select).to_reader():
                     pass
 
-            bifrost_s = timed(lambda: client.sql(select).to_arrow(), args.repeat)
-            report("bifrost_to_arrow_mb_per_s", nbytes / bifrost_s / 1e6, "MB/s")
-            reader_s = timed(bifrost_reader, args.repeat)
-            report("bifrost_to_reader_mb_per_s", nbytes / reader_s / 1e6, "MB/s")
-
             ctx = multiprocessing.get_context("spawn")
             port_queue = ctx.Queue()
             flight_proc = ctx.Process(target=flight_serve, args=(files, port_queue), daemon=True)
             flight_proc.start()
             fclient = flight.connect(f"grpc://127.0.0.1:{port_queue.get(timeout=120)}")
-            flight_s = timed(lambda: fclient.do_get(flight.Ticket(b"events")).read_all(), args.repeat)
-            report("flight_do_get_mb_per_s", nbytes / flight_s / 1e6, "MB/s")
+            transfers = {
+                "bifrost_to_arrow": (lambda: client.sql(select).to_arrow(), proc.pid),
+                "bifrost_to_reader": (bifrost_reader, proc.pid),
+                "flight_do_get": (lambda: fclient.do_get(flight.Ticket(b"events")).read_all(), flight_proc.pid),
+                "pyarrow_parquet_read": (lambda: ds.dataset(files, format="parquet").to_table(columns=COLUMNS), None),
+            }
+            # Interleaved, so load from other processes on the machine falls on every
+            # method alike; CPU seconds per GB (this process, and the serving one) are
+            # the figures that such load moves least.
+            wall = interleaved({name: fn for name, (fn, _) in transfers.items()}, args.repeat)
+            for name, (fn, server_pid) in transfers.items():
+                report(f"{name}_mb_per_s", nbytes / wall[name] / 1e6, "MB/s")
+                client_cpu, server_cpu = cpu_seconds(fn, server_pid)
+                report(f"{name}_client_cpu_s_per_gb", client_cpu / nbytes * 1e9, "s/GB")
+                if server_pid is not None:
+                    report(f"{name}_server_cpu_s_per_gb", server_cpu / nbytes * 1e9, "s/GB")
+            bifrost_s, reader_s, flight_s = (wall["bifrost_to_arrow"], wall["bifrost_to_reader"],
+                                             wall["flight_do_get"])
             fclient.close()
             flight_proc.terminate()
             flight_proc.join()
             flight_proc = None
-
-            parquet_s = timed(lambda: ds.dataset(files, format="parquet").to_table(columns=COLUMNS), args.repeat)
-            report("pyarrow_parquet_read_mb_per_s", nbytes / parquet_s / 1e6, "MB/s")
 
             con = duckdb.connect()
             con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet({sql_list(files)})")
             con.execute(f"CREATE VIEW users AS SELECT * FROM read_parquet({sql_list(user_files)})")
             scan_ratios = []
             for name, sql in {**SCANS, **LATENCY}.items():
-                ours = timed(lambda: client.sql(sql.format(events=EVENTS, users="bench.query.users")).to_arrow(),
-                             args.repeat)
-                theirs = timed(lambda: con.execute(sql.format(events="events", users="users")).fetch_arrow_table(),
-                               args.repeat)
-                report(f"bifrost_{name}_ms", ours * 1000, "ms")
-                report(f"duckdb_{name}_ms", theirs * 1000, "ms")
+                ours_sql = sql.format(events=EVENTS, users="bench.query.users")
+                theirs_sql = sql.format(events="events", users="users")
+                times = interleaved({"bifrost": lambda: client.sql(ours_sql).to_arrow(),
+                                     "duckdb": lambda: con.execute(theirs_sql).fetch_arrow_table()},
+                                    max(args.repeat, 5))
+                report(f"bifrost_{name}_ms", times["bifrost"] * 1000, "ms")
+                report(f"duckdb_{name}_ms", times["duckdb"] * 1000, "ms")
                 if name in SCANS:
-                    scan_ratios.append(ours / theirs)
+                    scan_ratios.append(times["bifrost"] / times["duckdb"])
             client.close()
 
             goal("results_vs_flight_do_get", flight_s / bifrost_s, 1.2, True)
