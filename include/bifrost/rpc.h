@@ -90,10 +90,10 @@ int bf_rpc_call_reply(bf_rpc_call_t *call, const uint8_t *response, size_t size)
  * BF_ECANCELLED if the client went away. */
 int bf_rpc_call_send(bf_rpc_call_t *call, const uint8_t *message, size_t size);
 /* The same for the message prefix[0..prefix_size) + data[0..size) without copying
- * data: the call takes ownership of data (malloc'ed; freed with free() once gRPC is
- * done with it, also on failure). */
+ * data: data must stay valid until gRPC is done with it, which it says by calling
+ * release(release_ctx) once (from any thread; also when the send fails). */
 int bf_rpc_call_send_owned(bf_rpc_call_t *call, const uint8_t *prefix, size_t prefix_size,
-                           uint8_t *data, size_t size);
+                           uint8_t *data, size_t size, void (*release)(void *), void *release_ctx);
 /* Ends the call with a bf status (mapped to gRPC) and message (OK ends a stream). */
 int bf_rpc_call_finish(bf_rpc_call_t *call, int bf_status, const char *message);
 /* The gRPC status code the call ended with, -1 while it has not ended. */

@@ -214,15 +214,16 @@ int bf_rpc_call_send(bf_rpc_call_t *c, const uint8_t *message, size_t size) {
 }
 
 int bf_rpc_call_send_owned(bf_rpc_call_t *c, const uint8_t *prefix, size_t prefix_size,
-                           uint8_t *data, size_t size) {
+                           uint8_t *data, size_t size, void (*release)(void *), void *release_ctx) {
   if (c->finished || size == 0) {
-    free(data);
+    release(release_ctx);
     return c->finished ? BF_ECLOSED : bf_rpc_call_send(c, prefix, prefix_size);
   }
   grpc_slice slices[2];
   slices[0] = grpc_slice_malloc(prefix_size);
   if (prefix_size) memcpy(GRPC_SLICE_START_PTR(slices[0]), prefix, prefix_size);
-  slices[1] = grpc_slice_new(data, size, free); /* gRPC frees data when done with it */
+  /* gRPC calls release once it is done with data */
+  slices[1] = grpc_slice_new_with_user_data(data, size, release, release_ctx);
   grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(slices, 2);
   grpc_slice_unref(slices[0]);
   grpc_slice_unref(slices[1]);

@@ -14,6 +14,7 @@
 #include "bifrost/v1/bifrost.pb-c.h"
 #include "server/batch_check.h"
 #include "server/log.h"
+#include "server/result_pool.h"
 #include "server/server_stats.h"
 #include "server/service_auth.h"
 #include "server/service_internal.h"
@@ -259,7 +260,8 @@ done:
 
 /* One QueryResponse {bytes ipc_chunk = 1}: its protobuf framing (tag, length
  * varint) is written here and the chunk's storage handed to gRPC as is, so the
- * result bytes are not copied again on their way out. */
+ * result bytes are not copied again on their way out; the engine writes the next
+ * batch into a buffer gRPC gave back (result_pool.c). */
 static int send_chunk(void *ctx, bf_buffer_t *chunk) {
   bf_rpc_call_t *call = ctx;
   bf_stats_add(&bf_server_counters.result_bytes, (int64_t)chunk->size);
@@ -275,8 +277,9 @@ static int send_chunk(void *ctx, bf_buffer_t *chunk) {
   }
   uint8_t *data;
   size_t size;
-  bf_buffer_take(chunk, &data, &size);
-  return bf_rpc_call_send_owned(call, prefix, n, data, size) != BF_OK;
+  bf_result_buffer_t *taken = bf_result_pool_take(chunk, &data, &size);
+  if (taken == NULL) return 1; /* out of memory: stops the query */
+  return bf_rpc_call_send_owned(call, prefix, n, data, size, bf_result_pool_release, taken) != BF_OK;
 }
 
 static int client_gone(void *ctx) { return bf_rpc_call_cancelled(ctx); }
