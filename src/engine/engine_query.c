@@ -143,8 +143,8 @@ static void normalize_utc(struct ArrowSchema *schema) {
 
 /* DuckDB hands results over in chunks of 2,048 rows; they are gathered into one
  * IPC RecordBatch of about chunk_bytes (at most BATCH_MAX_ROWS rows), each sent as
- * one message as soon as it is complete, or once its first rows waited
- * BATCH_MAX_WAIT_SECS (a slow query still streams). One message never exceeds
+ * one message as soon as it is complete, or when a chunk arrives BATCH_MAX_WAIT_SECS
+ * or more after the batch's first rows (a slow query still streams). One message never exceeds
  * PIECE_MAX_BYTES (a batch that does, say rows of huge strings, is cut). */
 #define BATCH_MAX_ROWS (1 << 20)
 #define BATCH_MAX_WAIT_SECS 0.1
