@@ -60,8 +60,7 @@ int bf_client_query(bf_rpc_channel_t *channel, const char *sql, const bf_query_p
 
 /* The same query as a pull stream (bounded memory): open sends the request; each
  * next() replaces chunk's content with the next piece of the result's Arrow IPC
- * stream (pieces concatenate to one IPC stream; they are not aligned to IPC
- * messages), or sets *done at the end (BF_OK) or returns the query's error. Close
+ * stream (pieces concatenate to one IPC stream), or sets *done at the end (BF_OK) or returns the query's error. Close
  * with bf_rpc_stream_close (cancels an unfinished query); bf_rpc_stream_cancel
  * works from any thread. */
 int bf_client_query_open(bf_rpc_channel_t *channel, const char *sql,
@@ -69,6 +68,13 @@ int bf_client_query_open(bf_rpc_channel_t *channel, const char *sql,
                          bf_rpc_stream_t **out, bf_error_t *err);
 int bf_client_query_next(bf_rpc_stream_t *stream, bf_buffer_t *chunk, int *done,
                          bf_rpc_cancel_fn should_cancel, void *cancel_ctx, bf_error_t *err);
+/* next() without a copy: *message (free with bf_rpc_message_free) is the response
+ * as received; the IPC piece is its bytes [*ipc_offset, *ipc_offset + *ipc_size),
+ * to be copied once, straight to where the caller keeps it. Our server sends each
+ * record batch as one piece (a batch over 64 MiB as several). */
+int bf_client_query_next_message(bf_rpc_stream_t *stream, bf_rpc_message_t **message,
+                                 size_t *ipc_offset, size_t *ipc_size, int *done,
+                                 bf_rpc_cancel_fn should_cancel, void *cancel_ctx, bf_error_t *err);
 
 /* Table metadata as JSON text (malloc'd, caller frees): list -> JSON array of
  * objects, describe -> one object. Keys: catalog, schema_name, table, fingerprint,

@@ -32,6 +32,14 @@ int bf_ipc_writer_init(bf_ipc_writer_t *writer, const struct ArrowSchema *schema
  * dictionary-encoded). batch is a struct array matching the schema; offsets and
  * sliced children are honoured. Does not take ownership. */
 int bf_ipc_writer_write(bf_ipc_writer_t *writer, const struct ArrowArray *batch, bf_error_t *err);
+/* Writes the concatenation of n_batches batches (in order) as one RecordBatch:
+ * bitmaps re-packed and offsets re-based across batches, other buffers copied
+ * once into the message. Several batches need bf_ipc_writer_can_concat (no
+ * dictionary-encoded or view column anywhere in the schema); a concatenated
+ * utf8/binary/list column must fit 32-bit offsets. */
+int bf_ipc_writer_write_many(bf_ipc_writer_t *writer, const struct ArrowArray *batches,
+                             size_t n_batches, bf_error_t *err);
+int bf_ipc_writer_can_concat(const bf_ipc_writer_t *writer);
 /* Writes the end-of-stream marker. */
 int bf_ipc_writer_finish(bf_ipc_writer_t *writer, bf_error_t *err);
 void bf_ipc_writer_reset(bf_ipc_writer_t *writer); /* frees the schema copy */

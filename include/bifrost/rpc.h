@@ -89,6 +89,11 @@ int bf_rpc_call_reply(bf_rpc_call_t *call, const uint8_t *response, size_t size)
 /* One message of a server stream; blocks until gRPC accepted it. Returns
  * BF_ECANCELLED if the client went away. */
 int bf_rpc_call_send(bf_rpc_call_t *call, const uint8_t *message, size_t size);
+/* The same for the message prefix[0..prefix_size) + data[0..size) without copying
+ * data: data must stay valid until gRPC is done with it, which it says by calling
+ * release(release_ctx) once (from any thread; also when the send fails). */
+int bf_rpc_call_send_owned(bf_rpc_call_t *call, const uint8_t *prefix, size_t prefix_size,
+                           uint8_t *data, size_t size, void (*release)(void *), void *release_ctx);
 /* Ends the call with a bf status (mapped to gRPC) and message (OK ends a stream). */
 int bf_rpc_call_finish(bf_rpc_call_t *call, int bf_status, const char *message);
 /* The gRPC status code the call ended with, -1 while it has not ended. */
@@ -182,6 +187,18 @@ int bf_rpc_stream_next(bf_rpc_stream_t *stream, bf_buffer_t *message, int *done,
 /* Cancels the call from any thread; a waiting or later next() returns BF_ECANCELLED
  * (unless the stream had already ended). */
 void bf_rpc_stream_cancel(bf_rpc_stream_t *stream);
+/* A received message held as gRPC received it (no copy yet): its size, a copy of
+ * bytes [offset, offset + n) into dst (returns the bytes copied), and free. */
+typedef struct bf_rpc_message bf_rpc_message_t;
+size_t bf_rpc_message_size(const bf_rpc_message_t *message);
+size_t bf_rpc_message_read(const bf_rpc_message_t *message, size_t offset, void *dst, size_t n);
+void bf_rpc_message_free(bf_rpc_message_t *message);
+/* A message over data (malloc'ed; owned from here on, also on failure: NULL). */
+bf_rpc_message_t *bf_rpc_message_wrap(uint8_t *data, size_t size);
+/* bf_rpc_stream_next without copying: *message (free it) is the next message, or
+ * NULL with *done set at the end. */
+int bf_rpc_stream_next_message(bf_rpc_stream_t *stream, bf_rpc_message_t **message, int *done,
+                               bf_rpc_cancel_fn should_cancel, void *cancel_ctx, bf_error_t *err);
 /* Cancels the call if it has not ended, and frees the stream. */
 void bf_rpc_stream_close(bf_rpc_stream_t *stream);
 

@@ -4,7 +4,8 @@
  *
  * QueryStream(channel, sql, timeout=None, params=None) sends the query without
  * waiting; next() waits (GIL released) for the next piece of the result's Arrow IPC
- * stream and returns it as bytes, or None at the end; errors raise the bifrost
+ * stream (one record batch, as the server sends them) and returns it as bytes,
+ * copied once from gRPC's receive buffers, or None at the end; errors raise the bifrost
  * exception of the query's status. Ctrl-C in the main thread cancels the server
  * query within ~100 ms (KeyboardInterrupt). cancel() may be called from any thread
  * (an asyncio task being cancelled): a waiting next() then raises. close() cancels
@@ -105,16 +106,15 @@ static PyObject *QueryStream_next(QueryStreamObject *self, PyObject *Py_UNUSED(i
   }
   self->busy = 1;
   Py_INCREF(self);
-  bf_buffer_t chunk;
-  bf_buffer_init(&chunk);
+  bf_rpc_message_t *message = NULL;
+  size_t offset = 0, size = 0;
   bf_error_t err;
   bf_error_init(&err);
   int status, done = 0;
   bf_rpc_stream_t *stream = self->stream;
   Py_BEGIN_ALLOW_THREADS
-  status = bf_client_query_next(stream, &chunk, &done, signalled, NULL, &err);
+  status = bf_client_query_next_message(stream, &message, &offset, &size, &done, signalled, NULL, &err);
   Py_END_ALLOW_THREADS
-  self->busy = 0;
   PyObject *result = NULL;
   if (status == BF_ECANCELLED && PyErr_Occurred()) {
     /* Ctrl-C: the query was cancelled, the KeyboardInterrupt propagates */
@@ -125,9 +125,18 @@ static PyObject *QueryStream_next(QueryStreamObject *self, PyObject *Py_UNUSED(i
     self->done = 1;
     result = Py_NewRef(Py_None);
   } else {
-    result = PyBytes_FromStringAndSize((const char *)chunk.data, (Py_ssize_t)chunk.size);
+    /* The piece's one copy: from gRPC's buffers into the bytes object pyarrow
+     * then reads without copying (the GIL is not needed for the copy). */
+    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+    if (result != NULL) {
+      char *into = PyBytes_AS_STRING(result);
+      Py_BEGIN_ALLOW_THREADS
+      bf_rpc_message_read(message, offset, into, size);
+      Py_END_ALLOW_THREADS
+    }
   }
-  bf_buffer_reset(&chunk);
+  bf_rpc_message_free(message);
+  self->busy = 0;
   if (self->done || self->close_pending) stream_free(self);
   Py_DECREF(self);
   return result;

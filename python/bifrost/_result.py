@@ -27,16 +27,21 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type checkers only
 
 __all__ = ["QueryResult", "PREFETCH_BYTES"]
 
-#: Bytes of a result that sql() reads before returning (the server sends 4 MiB pieces).
+#: Bytes of a result that sql() reads before returning (the server sends record
+#: batches of about 4 MiB, one per piece).
 PREFETCH_BYTES = 8 << 20
 
 
 class _PieceFile:
-    """A read-only file over the pieces of one IPC stream: the prefetched ones, then
-    the query stream's. pyarrow reads it through ``pyarrow.PythonFile``."""
+    """A read-only file over the pieces of one IPC stream: the ones already received,
+    then the query stream's. pyarrow reads it through ``pyarrow.PythonFile``, which
+    asks ``read_buffer``: a read inside one piece is a view of it, so record batches
+    decode over the received bytes without a copy (the server sends one batch per
+    piece); only a read across pieces joins them."""
 
     def __init__(self, pieces: List[bytes], stream: Any):
         self._pieces = pieces
+        self._next_piece = 0
         self._stream = stream
         self._current = memoryview(b"")
         self._pos = 0
@@ -45,8 +50,10 @@ class _PieceFile:
 
     def _advance(self) -> bool:
         while True:
-            if self._pieces:
-                piece = self._pieces.pop(0)
+            if self._next_piece < len(self._pieces):
+                piece = self._pieces[self._next_piece]
+                self._pieces[self._next_piece] = b""  # the reader's batches keep what they use
+                self._next_piece += 1
             elif self._stream is not None:
                 piece = self._stream.next()
                 if piece is None:
@@ -58,6 +65,19 @@ class _PieceFile:
                 self._current = memoryview(piece)
                 self._pos = 0
                 return True
+
+    def read_buffer(self, size: Optional[int] = -1) -> memoryview:
+        if self.closed:
+            raise ValueError("read from a closed query result")
+        if size is not None and size >= 0:
+            if self._pos >= len(self._current) and not self._advance():
+                return memoryview(b"")
+            if size <= len(self._current) - self._pos:
+                view = self._current[self._pos:self._pos + size]
+                self._pos += size
+                self._offset += size
+                return view
+        return memoryview(self.read(size))
 
     def read(self, size: Optional[int] = -1) -> bytes:
         if self.closed:
@@ -98,13 +118,24 @@ class _PieceFile:
                 self._stream = None
 
 
+def _open_pieces(pieces: List[bytes], stream: Any = None) -> "pyarrow.RecordBatchReader":
+    import pyarrow as pa
+
+    source = _PieceFile(pieces, stream)
+    try:
+        return pa.ipc.open_stream(pa.PythonFile(source, mode="r"))
+    except BaseException:
+        source.close()
+        raise
+
+
 class QueryResult:
     """The result of one query: an Arrow IPC stream, read lazily.
 
     ``to_arrow()`` keeps the schema even for zero rows. ``QueryResult(ipc_bytes)``
     wraps a complete IPC stream held in memory."""
 
-    __slots__ = ("_ipc", "_table", "_stream", "_pieces", "_streamed", "_closed", "__weakref__")
+    __slots__ = ("_ipc", "_table", "_stream", "_pieces", "_done", "_streamed", "_closed", "__weakref__")
 
     def __init__(self, ipc_bytes: bytes):
         if not isinstance(ipc_bytes, (bytes, bytearray, memoryview)):
@@ -112,7 +143,8 @@ class QueryResult:
         self._ipc: Optional[bytes] = bytes(ipc_bytes)
         self._table: Optional["pyarrow.Table"] = None
         self._stream: Any = None
-        self._pieces: List[bytes] = []
+        self._pieces: List[bytes] = [self._ipc]
+        self._done = True
         self._streamed = False
         self._closed = False
 
@@ -125,6 +157,7 @@ class QueryResult:
         self._table = None
         self._stream = stream
         self._pieces = []
+        self._done = False
         self._streamed = False
         self._closed = False
         received = 0
@@ -132,7 +165,7 @@ class QueryResult:
             while received < prefetch_bytes:
                 piece = stream.next()
                 if piece is None:
-                    self._complete()
+                    self._finish()
                     break
                 self._pieces.append(piece)
                 received += len(piece)
@@ -141,13 +174,13 @@ class QueryResult:
             raise
         return self
 
-    def _complete(self) -> None:
-        self._ipc = b"".join(self._pieces)
-        self._pieces = []
+    def _finish(self) -> None:
         self._stream = None
+        self._done = True
 
-    def _read_all(self) -> bytes:
-        if self._ipc is None:
+    def _read_all_pieces(self) -> List[bytes]:
+        """Every piece of the result (reads what is still on the wire)."""
+        if not self._done:
             if self._closed:
                 raise ValueError("this query result was closed before it was read to the end")
             if self._streamed:
@@ -162,38 +195,37 @@ class QueryResult:
             except BaseException:
                 self.close()
                 raise
-            self._complete()
-        assert self._ipc is not None
+            self._finish()
+        return self._pieces
+
+    def _read_all(self) -> bytes:
+        if self._ipc is None:
+            pieces = self._read_all_pieces()
+            self._ipc = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         return self._ipc
 
     @property
     def is_complete(self) -> bool:
         """True when the whole result is in client memory (the server query is done)."""
-        return self._ipc is not None
+        return self._done
 
     def to_reader(self) -> "pyarrow.RecordBatchReader":
         """The result as a ``pyarrow.RecordBatchReader`` yielding batches as they
         arrive from the server (bounded client memory). A result that is not
         complete yet can be streamed once; afterwards to_arrow() and friends raise."""
-        import pyarrow as pa
-
         if self._table is not None:
             return self._table.to_reader()
-        if self._ipc is not None:
-            return pa.ipc.open_stream(self._ipc)
+        if self._done:
+            return _open_pieces(list(self._pieces))
         if self._closed:
             raise ValueError("this query result was closed before it was read to the end")
         if self._streamed:
             raise ValueError("this query result was already consumed as a stream")
         self._streamed = True
-        source = _PieceFile(self._pieces, self._stream)
+        pieces, stream = self._pieces, self._stream
         self._pieces = []
         self._stream = None
-        try:
-            return pa.ipc.open_stream(pa.PythonFile(source, mode="r"))
-        except BaseException:
-            source.close()
-            raise
+        return _open_pieces(pieces, stream)
 
     def __arrow_c_stream__(self, requested_schema: Optional[Any] = None) -> Any:
         """Arrow PyCapsule protocol: ``pl.from_arrow(result)``, ``pa.table(result)``,
@@ -205,9 +237,7 @@ class QueryResult:
     def to_arrow(self) -> "pyarrow.Table":
         """The whole result as a ``pyarrow.Table``."""
         if self._table is None:
-            import pyarrow as pa
-
-            self._table = pa.ipc.open_stream(self._read_all()).read_all()
+            self._table = _open_pieces(list(self._read_all_pieces())).read_all()
         return self._table
 
     def to_polars(self) -> "polars.DataFrame":
@@ -228,8 +258,8 @@ class QueryResult:
         """Cancels the server query if the result was not read to the end, and drops
         what was received. A complete result stays readable."""
         stream, self._stream = self._stream, None
-        self._pieces = []
         if stream is not None:
+            self._pieces = []
             self._closed = True  # nothing left to read
             stream.close()
 
@@ -254,12 +284,13 @@ class QueryResult:
         return self.num_rows
 
     def __repr__(self) -> str:
-        if self._ipc is None:
+        received = sum(len(p) for p in self._pieces)
+        if not self._done:
             state = "closed" if self._closed else "streamed" if self._streamed else "streaming"
-            return f"QueryResult({state}, ipc_bytes_received={sum(len(p) for p in self._pieces)})"
+            return f"QueryResult({state}, ipc_bytes_received={received})"
         try:
             table = self.to_arrow()
             columns = ", ".join(f"{f.name}: {f.type}" for f in table.schema)
-            return f"QueryResult(num_rows={table.num_rows}, columns=[{columns}], ipc_bytes={len(self._ipc)})"
+            return f"QueryResult(num_rows={table.num_rows}, columns=[{columns}], ipc_bytes={received})"
         except Exception:  # noqa: BLE001 - repr must not raise (e.g. pyarrow missing)
-            return f"QueryResult(ipc_bytes={len(self._ipc)})"
+            return f"QueryResult(ipc_bytes={received})"

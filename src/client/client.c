@@ -283,29 +283,83 @@ int bf_client_query_open(bf_rpc_channel_t *channel, const char *sql,
   return status;
 }
 
-int bf_client_query_next(bf_rpc_stream_t *stream, bf_buffer_t *chunk, int *done,
-                         bf_rpc_cancel_fn should_cancel, void *cancel_ctx, bf_error_t *err) {
-  bf_buffer_t message;
-  bf_buffer_init(&message);
-  int status = bf_rpc_stream_next(stream, &message, done, should_cancel, cancel_ctx, err);
-  if (status == BF_OK && !*done) {
-    Bifrost__V1__QueryResponse *resp = bifrost__v1__query_response__unpack(
-        NULL, message.size, message.data ? message.data : (const uint8_t *)"");
-    if (resp == NULL) {
-      bf_rpc_stream_cancel(stream);
-      status = bf_error_set(err, BF_ECORRUPT, "malformed query response");
-    } else {
-      chunk->size = 0;
-      status = bf_buffer_append(chunk, resp->ipc_chunk.data, resp->ipc_chunk.len);
-      bifrost__v1__query_response__free_unpacked(resp, NULL);
-      if (status != BF_OK) {
-        bf_rpc_stream_cancel(stream);
-        status = bf_error_set(err, status, "out of memory receiving a query result");
-      }
+/* Where the IPC bytes sit in a QueryResponse {bytes ipc_chunk = 1} as our server
+ * frames it (tag 0x0A, length varint, the bytes): 1 with *offset and *size set, 0 for
+ * any other encoding (then protobuf-c decodes it). */
+static int simple_framing(const bf_rpc_message_t *m, size_t *offset, size_t *size) {
+  size_t total = bf_rpc_message_size(m);
+  uint8_t head[11];
+  size_t n = bf_rpc_message_read(m, 0, head, sizeof head);
+  if (total == 0) {
+    *offset = *size = 0;
+    return 1;
+  }
+  if (n < 2 || head[0] != 0x0A) return 0;
+  uint64_t len = 0;
+  for (size_t i = 1; i < n && i < 11; i++) {
+    len |= (uint64_t)(head[i] & 0x7F) << (7 * (i - 1));
+    if (!(head[i] & 0x80)) {
+      if (len != total - (i + 1)) return 0;
+      *offset = i + 1;
+      *size = (size_t)len;
+      return 1;
     }
   }
-  bf_buffer_reset(&message);
-  return status;
+  return 0;
+}
+
+int bf_client_query_next_message(bf_rpc_stream_t *stream, bf_rpc_message_t **message,
+                                 size_t *ipc_offset, size_t *ipc_size, int *done,
+                                 bf_rpc_cancel_fn should_cancel, void *cancel_ctx, bf_error_t *err) {
+  int status = bf_rpc_stream_next_message(stream, message, done, should_cancel, cancel_ctx, err);
+  if (status != BF_OK || *done) return status;
+  if (simple_framing(*message, ipc_offset, ipc_size)) return BF_OK;
+  /* Another valid encoding (unknown fields, a repeated field): decode it. */
+  size_t total = bf_rpc_message_size(*message);
+  uint8_t *packed = malloc(total);
+  Bifrost__V1__QueryResponse *resp = NULL;
+  int oom = packed == NULL;
+  if (packed != NULL) {
+    bf_rpc_message_read(*message, 0, packed, total);
+    resp = bifrost__v1__query_response__unpack(NULL, total, packed);
+  }
+  free(packed);
+  bf_rpc_message_free(*message);
+  *message = NULL;
+  if (resp == NULL) {
+    bf_rpc_stream_cancel(stream);
+    return oom ? bf_error_set(err, BF_ENOMEM, "out of memory receiving a query result")
+               : bf_error_set(err, BF_ECORRUPT, "malformed query response");
+  }
+  uint8_t *copy = malloc(resp->ipc_chunk.len ? resp->ipc_chunk.len : 1);
+  if (copy != NULL && resp->ipc_chunk.len) memcpy(copy, resp->ipc_chunk.data, resp->ipc_chunk.len);
+  size_t len = resp->ipc_chunk.len;
+  bifrost__v1__query_response__free_unpacked(resp, NULL);
+  if (copy == NULL || (*message = bf_rpc_message_wrap(copy, len)) == NULL) {
+    bf_rpc_stream_cancel(stream);
+    return bf_error_set(err, BF_ENOMEM, "out of memory receiving a query result");
+  }
+  *ipc_offset = 0;
+  *ipc_size = len;
+  return BF_OK;
+}
+
+int bf_client_query_next(bf_rpc_stream_t *stream, bf_buffer_t *chunk, int *done,
+                         bf_rpc_cancel_fn should_cancel, void *cancel_ctx, bf_error_t *err) {
+  bf_rpc_message_t *message = NULL;
+  size_t offset = 0, size = 0;
+  int status = bf_client_query_next_message(stream, &message, &offset, &size, done, should_cancel,
+                                            cancel_ctx, err);
+  if (status != BF_OK || *done) return status;
+  chunk->size = 0;
+  if (bf_buffer_reserve(chunk, size) != BF_OK) {
+    bf_rpc_message_free(message);
+    bf_rpc_stream_cancel(stream);
+    return bf_error_set(err, BF_ENOMEM, "out of memory receiving a query result");
+  }
+  chunk->size = bf_rpc_message_read(message, offset, chunk->data, size);
+  bf_rpc_message_free(message);
+  return BF_OK;
 }
 
 int bf_client_query(bf_rpc_channel_t *channel, const char *sql, const bf_query_param_t *params,

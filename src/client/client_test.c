@@ -171,6 +171,14 @@ static void handle_query(fake_t *fake, bf_rpc_call_t *call, const uint8_t *reque
     static const uint8_t not_a_message[] = {0xff, 0xff, 0xff};
     bf_rpc_call_send(call, not_a_message, sizeof not_a_message);
     bf_rpc_call_finish(call, BF_OK, "");
+  } else if (strcmp(req->sql, "unusual") == 0) {
+    /* valid QueryResponse encodings other than our server's: an unknown field after
+     * the bytes, and the field given twice (the last one counts) */
+    static const uint8_t extra_field[] = {0x0A, 0x03, 'a', 'b', 'c', 0x78, 0x01};
+    static const uint8_t repeated[] = {0x0A, 0x01, 'x', 0x0A, 0x02, 'y', 'z'};
+    bf_rpc_call_send(call, extra_field, sizeof extra_field);
+    bf_rpc_call_send(call, repeated, sizeof repeated);
+    bf_rpc_call_finish(call, BF_OK, "");
   } else if (sscanf(req->sql, "bytes %llu", &total) == 1) {
     uint8_t *chunk = malloc(QUERY_CHUNK);
     uint8_t *packed = malloc(QUERY_CHUNK + 16);
@@ -470,7 +478,47 @@ static void test_query_blob_decimal_and_list_params(void **state) {
                    BF_EINVAL);
   assert_non_null(strstr(err.message, "NUL"));
   bf_buffer_reset(&ipc);
+}
 
+/* next_message locates the IPC bytes inside the response as received (our
+ * framing) and decodes any other valid encoding; the bytes read are the same. */
+static void test_query_next_message(void **state) {
+  fixture_t *f = *state;
+  bf_error_t err;
+  bf_error_init(&err);
+  size_t total = 2 * QUERY_CHUNK + 777;
+  char sql[64];
+  snprintf(sql, sizeof sql, "bytes %zu", total);
+  bf_rpc_stream_t *stream;
+  assert_int_equal(bf_client_query_open(f->channel, sql, NULL, 0, 30.0, &stream, &err), BF_OK);
+  size_t got = 0;
+  int done = 0;
+  uint8_t *piece = malloc(QUERY_CHUNK);
+  assert_non_null(piece);
+  for (;;) {
+    bf_rpc_message_t *message = NULL;
+    size_t offset = 0, size = 0;
+    assert_int_equal(bf_client_query_next_message(stream, &message, &offset, &size, &done, NULL, NULL, &err),
+                     BF_OK);
+    if (done) break;
+    assert_true(size <= QUERY_CHUNK);
+    assert_int_equal(offset + size, bf_rpc_message_size(message));
+    assert_int_equal(bf_rpc_message_read(message, offset, piece, size), size);
+    for (size_t i = 0; i < size; i++)
+      if (piece[i] != (uint8_t)((got + i) % 251)) fail_msg("byte %zu out of order", got + i);
+    got += size;
+    bf_rpc_message_free(message);
+  }
+  free(piece);
+  assert_int_equal(got, total);
+  bf_rpc_stream_close(stream);
+
+  bf_buffer_t ipc;
+  bf_buffer_init(&ipc);
+  assert_int_equal(bf_client_query(f->channel, "unusual", NULL, 0, 5.0, NULL, NULL, &ipc, &err), BF_OK);
+  assert_int_equal(ipc.size, 5);
+  assert_memory_equal(ipc.data, "abcyz", 5);
+  bf_buffer_reset(&ipc);
 }
 
 static void test_query_errors(void **state) {
@@ -624,6 +672,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_insert_batch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_query_params_and_chunks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_query_blob_decimal_and_list_params, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_query_next_message, setup, teardown),
       cmocka_unit_test_setup_teardown(test_query_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_query_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_list_tables_json, setup, teardown),

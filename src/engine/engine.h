@@ -14,6 +14,7 @@
 #include "bifrost/error.h"
 #include "bifrost/query_param.h"
 #include "bifrost/schema.h"
+#include "bifrost/util.h"
 
 typedef struct bf_engine bf_engine_t;
 
@@ -123,8 +124,10 @@ void bf_engine_drop_table_view(bf_engine_t *engine, const char *catalog, const c
  * a table whose WAL could not be replayed must not answer from a partial view. */
 int bf_engine_set_table_unavailable(bf_engine_t *engine, const char *fqn, const char *reason);
 
-/* Receives one Arrow IPC chunk of a result stream; return non-zero to cancel. */
-typedef int (*bf_engine_chunk_fn)(void *ctx, const uint8_t *data, size_t size);
+/* Receives one Arrow IPC chunk of a result stream (chunk->data[0..size)); return
+ * non-zero to cancel. The callee may take the chunk's storage (bf_buffer_take);
+ * otherwise the engine reuses it. */
+typedef int (*bf_engine_chunk_fn)(void *ctx, bf_buffer_t *chunk);
 
 /* Runs exactly one SELECT-type statement (SELECT, WITH, VALUES, FROM-first,
  * DESCRIBE, SUMMARIZE, SHOW); anything else, or several statements, is BF_EINVAL
@@ -132,8 +135,10 @@ typedef int (*bf_engine_chunk_fn)(void *ctx, const uint8_t *data, size_t size);
  * BF_EPERM (PERMISSION_DENIED).
  * DuckDB errors are BF_EQUERY with DuckDB's message; a timeout is BF_ETIMEOUT.
  * The result is encoded as one Arrow IPC stream and handed to on_chunk in pieces
- * of about options.chunk_bytes (the first piece starts with the schema message;
- * the concatenation of all pieces is one valid stream, also for zero rows).
+ * as it is produced: a record batch of about options.chunk_bytes per piece (the
+ * first piece starts with the schema message; a batch over 64 MiB is cut into
+ * several pieces; the concatenation of all pieces is one valid stream, also for
+ * zero rows).
  * params are bound to the statement's placeholders (their count must match).
  * client_time_left (seconds; <= 0 or INFINITY for none) is the caller's deadline:
  * the query is interrupted at the earlier of it and the server's timeout, so an

@@ -1,7 +1,8 @@
 /* Sandboxed query execution: exactly one statement, of SELECT type (SELECT, WITH,
  * VALUES, FROM-first, DESCRIBE, SUMMARIZE, SHOW), on a fresh connection to the
- * query database; a watchdog interrupts it at the timeout. Results leave as one
- * Arrow IPC stream (our writer) cut into chunks of about chunk_bytes. */
+ * query database; a watchdog interrupts it at the timeout. The result streams: it
+ * leaves as one Arrow IPC stream (our writer) of large record batches, each
+ * gathered from DuckDB's chunks and sent while DuckDB produces the next. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,12 +141,100 @@ static void normalize_utc(struct ArrowSchema *schema) {
   if (schema->dictionary) normalize_utc(schema->dictionary);
 }
 
-/* Drains out into on_chunk. Returns non-zero if the consumer cancelled. */
+/* DuckDB hands results over in chunks of 2,048 rows; they are gathered into one
+ * IPC RecordBatch of about chunk_bytes (at most BATCH_MAX_ROWS rows), each sent as
+ * one message as soon as it is complete, or when a chunk arrives BATCH_MAX_WAIT_SECS
+ * or more after the batch's first rows (a slow query still streams). One message never exceeds
+ * PIECE_MAX_BYTES (a batch that does, say rows of huge strings, is cut). */
+#define BATCH_MAX_ROWS (1 << 20)
+#define BATCH_MAX_WAIT_SECS 0.1
+#define PIECE_MAX_BYTES ((size_t)64 << 20)
+
+typedef struct gather {
+  struct ArrowArray *arrays;
+  size_t n, cap;
+  int64_t rows, bytes;
+  double since; /* monotonic time of the first array */
+} gather_t;
+
+static void gather_release(gather_t *g) {
+  for (size_t i = 0; i < g->n; i++) bf_arrow_array_release(&g->arrays[i]);
+  g->n = 0;
+  g->rows = g->bytes = 0;
+}
+
+/* Writes the gathered arrays as one RecordBatch. */
+static int gather_write(bf_ipc_writer_t *writer, gather_t *g, bf_error_t *err) {
+  if (g->n == 0) return BF_OK;
+  int status = bf_ipc_writer_write_many(writer, g->arrays, g->n, err);
+  gather_release(g);
+  return status;
+}
+
+static int gather_push(gather_t *g, struct ArrowArray *array, int64_t bytes, bf_error_t *err) {
+  if (g->n == g->cap) {
+    size_t cap = g->cap ? 2 * g->cap : 64;
+    struct ArrowArray *grown = realloc(g->arrays, cap * sizeof *grown);
+    if (grown == NULL) {
+      bf_arrow_array_release(array);
+      return bf_error_set(err, BF_ENOMEM, "out of memory");
+    }
+    g->arrays = grown;
+    g->cap = cap;
+  }
+  if (g->n == 0) g->since = bf_time_monotonic();
+  bf_arrow_array_move(array, &g->arrays[g->n++]);
+  g->rows += g->arrays[g->n - 1].length;
+  g->bytes += bytes;
+  return BF_OK;
+}
+
+/* Hands out's bytes to on_chunk (which may take the storage), in pieces of at
+ * most PIECE_MAX_BYTES. Returns non-zero if the consumer cancelled. */
 static int flush_chunk(bf_buffer_t *out, bf_engine_chunk_fn on_chunk, void *ctx) {
   if (out->size == 0) return 0;
-  int cancel = on_chunk(ctx, out->data, out->size);
+  int cancel = 0;
+  if (out->size <= PIECE_MAX_BYTES) {
+    cancel = on_chunk(ctx, out);
+  } else {
+    bf_buffer_t piece;
+    bf_buffer_init(&piece);
+    for (size_t at = 0; at < out->size && !cancel; at += PIECE_MAX_BYTES) {
+      size_t n = out->size - at < PIECE_MAX_BYTES ? out->size - at : PIECE_MAX_BYTES;
+      piece.size = 0;
+      if (bf_buffer_append(&piece, out->data + at, n) != BF_OK) {
+        cancel = 1;
+        break;
+      }
+      cancel = on_chunk(ctx, &piece);
+    }
+    bf_buffer_reset(&piece);
+  }
   out->size = 0;
   return cancel;
+}
+
+static int too_large(const bf_engine_t *engine, size_t sent_bytes, bf_error_t *err) {
+  if (engine->max_result_bytes > 0 && sent_bytes > (size_t)engine->max_result_bytes)
+    return bf_error_set(err, BF_EFULL,
+                        "the result is larger than %lld bytes, the server's limit "
+                        "(--max-result-bytes); add a LIMIT or aggregate",
+                        (long long)engine->max_result_bytes);
+  return BF_OK;
+}
+
+/* Writes the gathered rows as one batch, counts its bytes against the server's
+ * limit and hands it to the consumer. */
+static int send_batch(const bf_engine_t *engine, bf_ipc_writer_t *writer, gather_t *g,
+                      bf_buffer_t *out, size_t *sent_bytes, bf_engine_chunk_fn on_chunk,
+                      void *ctx, bf_error_t *err) {
+  size_t before = out->size;
+  BF_RETURN_NOT_OK(gather_write(writer, g, err));
+  *sent_bytes += out->size - before;
+  BF_RETURN_NOT_OK(too_large(engine, *sent_bytes, err));
+  if (flush_chunk(out, on_chunk, ctx))
+    return bf_error_set(err, BF_ECANCELLED, "query cancelled by the client");
+  return BF_OK;
 }
 
 static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_chunk_fn on_chunk,
@@ -155,8 +244,10 @@ static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_c
   bf_ipc_writer_t writer = {0};
   bf_buffer_t out;
   bf_buffer_init(&out);
-  int status = BF_OK, writer_ready = 0;
-  int64_t rows = 0, sent_bytes = 0;
+  gather_t gather = {0};
+  int status = BF_OK, writer_ready = 0, concat = 0;
+  int64_t rows = 0;
+  size_t sent_bytes = 0;
   if ((status = bf__engine_result_arrow_schema(result, options, &schema, err)) != BF_OK) goto done;
   struct ArrowSchema owned;
   if (bf_arrow_schema_deep_copy(&schema, &owned) != BF_OK) {
@@ -168,6 +259,7 @@ static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_c
   bf_arrow_schema_release(&owned);
   if (status != BF_OK) goto done;
   writer_ready = 1;
+  concat = bf_ipc_writer_can_concat(&writer);
   for (;;) {
     duckdb_data_chunk chunk = duckdb_fetch_chunk(*result);
     if (chunk == NULL) break;
@@ -178,42 +270,47 @@ static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_c
     if (error && duckdb_error_data_has_error(error)) {
       status = bf_error_set(err, BF_EQUERY, "%s", duckdb_error_data_message(error));
       duckdb_destroy_error_data(&error);
+      bf_arrow_array_release(&array);
       goto done;
     }
     if (error) duckdb_destroy_error_data(&error);
-    size_t before = out.size;
-    status = bf_ipc_writer_write(&writer, &array, err);
-    if (array.release) array.release(&array);
-    if (status != BF_OK) goto done;
-    sent_bytes += (int64_t)(out.size - before);
     if (engine->max_result_rows > 0 && rows > engine->max_result_rows) {
+      bf_arrow_array_release(&array);
       status = bf_error_set(err, BF_EFULL,
                             "the result has more than %lld rows, the server's limit "
                             "(--max-result-rows); add a LIMIT or aggregate",
                             (long long)engine->max_result_rows);
       goto done;
     }
-    if (engine->max_result_bytes > 0 && sent_bytes > engine->max_result_bytes) {
-      status = bf_error_set(err, BF_EFULL,
-                            "the result is larger than %lld bytes, the server's limit "
-                            "(--max-result-bytes); add a LIMIT or aggregate",
-                            (long long)engine->max_result_bytes);
+    int64_t bytes = concat ? bf_arrow_decoded_size(&writer.schema, &array) : 0;
+    /* A chunk that would take the batch past its size starts the next one. */
+    if (gather.n > 0 && gather.bytes + bytes > (int64_t)engine->chunk_bytes &&
+        (status = send_batch(engine, &writer, &gather, &out, &sent_bytes, on_chunk, ctx, err)) != BF_OK) {
+      bf_arrow_array_release(&array);
       goto done;
     }
-    if (out.size >= engine->chunk_bytes && flush_chunk(&out, on_chunk, ctx)) {
-      status = bf_error_set(err, BF_ECANCELLED, "query cancelled by the client");
+    if ((status = gather_push(&gather, &array, bytes, err)) != BF_OK) goto done;
+    int full = !concat || gather.rows >= BATCH_MAX_ROWS || gather.bytes >= (int64_t)engine->chunk_bytes ||
+               bf_time_monotonic() - gather.since >= BATCH_MAX_WAIT_SECS;
+    if (full && (status = send_batch(engine, &writer, &gather, &out, &sent_bytes, on_chunk, ctx, err)) != BF_OK)
       goto done;
-    }
   }
   if (duckdb_result_error(result)) {
     status = bf_error_set(err, BF_EQUERY, "%s", duckdb_result_error(result));
     goto done;
   }
+  /* The last batch leaves with the end-of-stream marker (a small result: one piece). */
+  size_t before = out.size;
+  if ((status = gather_write(&writer, &gather, err)) != BF_OK) goto done;
+  sent_bytes += out.size - before;
+  if ((status = too_large(engine, sent_bytes, err)) != BF_OK) goto done;
   status = bf_ipc_writer_finish(&writer, err);
   if (status == BF_OK && flush_chunk(&out, on_chunk, ctx))
     status = bf_error_set(err, BF_ECANCELLED, "query cancelled by the client");
   if (status == BF_OK && out_rows) *out_rows = rows;
 done:
+  gather_release(&gather);
+  free(gather.arrays);
   if (writer_ready) bf_ipc_writer_reset(&writer);
   if (schema.release) schema.release(&schema);
   duckdb_destroy_arrow_options(&options);
@@ -387,13 +484,23 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
   if (status != BF_OK) goto done;
   status = bind_params(prepared, params, n_params, err);
   if (status != BF_OK) goto done;
-  duckdb_result result;
-  if (duckdb_execute_prepared(prepared, &result) != DuckDBSuccess) {
-    status = bf_error_set(err, BF_EQUERY, "%s", duckdb_result_error(&result));
+  /* A streaming result: batches leave while DuckDB still produces the next rows,
+   * and the server never holds the whole result. */
+  duckdb_pending_result pending = NULL;
+  if (duckdb_pending_prepared_streaming(prepared, &pending) != DuckDBSuccess) {
+    const char *message = pending ? duckdb_pending_error(pending) : NULL;
+    status = bf_error_set(err, BF_EQUERY, "%s", message ? message : "cannot start the query");
   } else {
-    status = stream_result(engine, &result, on_chunk, ctx, out_rows, err);
+    duckdb_result result;
+    if (duckdb_execute_pending(pending, &result) != DuckDBSuccess) {
+      const char *message = duckdb_result_error(&result);
+      status = bf_error_set(err, BF_EQUERY, "%s", message ? message : "query failed");
+    } else {
+      status = stream_result(engine, &result, on_chunk, ctx, out_rows, err);
+    }
+    duckdb_destroy_result(&result);
   }
-  duckdb_destroy_result(&result);
+  if (pending) duckdb_destroy_pending(&pending);
 done:
   if (have_dog) {
     watchdog_stop(&dog);

@@ -213,6 +213,32 @@ int bf_rpc_call_send(bf_rpc_call_t *c, const uint8_t *message, size_t size) {
   return ok ? BF_OK : BF_ECANCELLED;
 }
 
+int bf_rpc_call_send_owned(bf_rpc_call_t *c, const uint8_t *prefix, size_t prefix_size,
+                           uint8_t *data, size_t size, void (*release)(void *), void *release_ctx) {
+  if (c->finished || size == 0) {
+    release(release_ctx);
+    return c->finished ? BF_ECLOSED : bf_rpc_call_send(c, prefix, prefix_size);
+  }
+  grpc_slice slices[2];
+  slices[0] = grpc_slice_malloc(prefix_size);
+  if (prefix_size) memcpy(GRPC_SLICE_START_PTR(slices[0]), prefix, prefix_size);
+  /* gRPC calls release once it is done with data */
+  slices[1] = grpc_slice_new_with_user_data(data, size, release, release_ctx);
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(slices, 2);
+  grpc_slice_unref(slices[0]);
+  grpc_slice_unref(slices[1]);
+  grpc_op ops[2];
+  size_t n = 0;
+  if (!c->sent_initial_metadata) add_initial_metadata(c, &ops[n++]);
+  memset(&ops[n], 0, sizeof ops[n]);
+  ops[n].op = GRPC_OP_SEND_MESSAGE;
+  ops[n].data.send_message.send_message = bb;
+  n++;
+  int ok = run_batch(c, ops, n);
+  grpc_byte_buffer_destroy(bb);
+  return ok ? BF_OK : BF_ECANCELLED;
+}
+
 int bf_rpc_call_status_code(const bf_rpc_call_t *c) { return c->finished ? c->status_code : -1; }
 
 int bf_rpc_call_finish(bf_rpc_call_t *c, int bf_status, const char *message) {

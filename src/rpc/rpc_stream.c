@@ -5,6 +5,7 @@
  * (bf_rpc_stream_cancel). A stream that dies on the transport before its first
  * message is reopened once (the request is idempotent: a query).
  * bf_rpc_channel_server_stream, the callback form, is built on the same calls. */
+#include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/support/time.h>
 #include <pthread.h>
@@ -165,9 +166,64 @@ static int end_with(bf_rpc_stream_t *s, int status, const bf_error_t *from, int 
   return status;
 }
 
-int bf_rpc_stream_next(bf_rpc_stream_t *s, bf_buffer_t *message, int *done,
-                       bf_rpc_cancel_fn should_cancel, void *cancel_ctx, bf_error_t *err) {
+/* A received message: gRPC's slices as received (never copied here), or bytes
+ * handed over by bf_rpc_message_wrap. */
+struct bf_rpc_message {
+  grpc_byte_buffer *bb;
+  uint8_t *data;
+  size_t size;
+};
+
+bf_rpc_message_t *bf_rpc_message_wrap(uint8_t *data, size_t size) {
+  bf_rpc_message_t *m = calloc(1, sizeof *m);
+  if (m == NULL) {
+    free(data);
+    return NULL;
+  }
+  m->data = data;
+  m->size = size;
+  return m;
+}
+
+size_t bf_rpc_message_size(const bf_rpc_message_t *m) { return m->size; }
+
+size_t bf_rpc_message_read(const bf_rpc_message_t *m, size_t offset, void *dst, size_t n) {
+  if (offset >= m->size) return 0;
+  if (n > m->size - offset) n = m->size - offset;
+  if (m->bb == NULL) {
+    if (n) memcpy(dst, m->data + offset, n);
+    return n;
+  }
+  grpc_byte_buffer_reader reader;
+  if (!grpc_byte_buffer_reader_init(&reader, m->bb)) return 0;
+  grpc_slice slice;
+  size_t at = 0, copied = 0;
+  while (copied < n && grpc_byte_buffer_reader_next(&reader, &slice)) {
+    size_t len = GRPC_SLICE_LENGTH(slice);
+    if (at + len > offset) {
+      size_t from = offset > at ? offset - at : 0;
+      size_t take = len - from < n - copied ? len - from : n - copied;
+      memcpy((uint8_t *)dst + copied, GRPC_SLICE_START_PTR(slice) + from, take);
+      copied += take;
+    }
+    at += len;
+    grpc_slice_unref(slice);
+  }
+  grpc_byte_buffer_reader_destroy(&reader);
+  return copied;
+}
+
+void bf_rpc_message_free(bf_rpc_message_t *m) {
+  if (m == NULL) return;
+  if (m->bb) grpc_byte_buffer_destroy(m->bb);
+  free(m->data);
+  free(m);
+}
+
+int bf_rpc_stream_next_message(bf_rpc_stream_t *s, bf_rpc_message_t **message, int *done,
+                               bf_rpc_cancel_fn should_cancel, void *cancel_ctx, bf_error_t *err) {
   *done = 0;
+  *message = NULL;
   if (s->ended) {
     *done = 1;
     if (s->final_status != BF_OK) bf_error_set(err, s->final_status, "%s", s->final_err.message);
@@ -187,10 +243,9 @@ int bf_rpc_stream_next(bf_rpc_stream_t *s, bf_buffer_t *message, int *done,
            wait_batch(s, &op, should_cancel, cancel_ctx);
     }
     if (ok && resp != NULL && !atomic_load(&s->cancel_requested)) {
-      message->size = 0;
-      int rc = bf__rpc_read_byte_buffer(resp, message);
-      grpc_byte_buffer_destroy(resp);
-      if (rc != BF_OK) {
+      bf_rpc_message_t *m = calloc(1, sizeof *m);
+      if (m == NULL) {
+        grpc_byte_buffer_destroy(resp);
         bf_rpc_stream_cancel(s);
         int transport_failed;
         bf_error_t ignored;
@@ -200,6 +255,9 @@ int bf_rpc_stream_next(bf_rpc_stream_t *s, bf_buffer_t *message, int *done,
         bf_error_set(&oom, BF_ENOMEM, "out of memory receiving a message of %s", s->method);
         return end_with(s, BF_ENOMEM, &oom, done, err);
       }
+      m->bb = resp;
+      m->size = grpc_byte_buffer_length(resp);
+      *message = m;
       s->messages++;
       return BF_OK;
     }
@@ -222,6 +280,29 @@ int bf_rpc_stream_next(bf_rpc_stream_t *s, bf_buffer_t *message, int *done,
     }
     return end_with(s, status, &call_err, done, err);
   }
+}
+
+int bf_rpc_stream_next(bf_rpc_stream_t *s, bf_buffer_t *message, int *done,
+                       bf_rpc_cancel_fn should_cancel, void *cancel_ctx, bf_error_t *err) {
+  bf_rpc_message_t *m;
+  int status = bf_rpc_stream_next_message(s, &m, done, should_cancel, cancel_ctx, err);
+  if (status != BF_OK || *done) return status;
+  message->size = 0;
+  size_t size = bf_rpc_message_size(m);
+  if (bf_buffer_reserve(message, size) != BF_OK) {
+    bf_rpc_message_free(m);
+    bf_rpc_stream_cancel(s);
+    int transport_failed;
+    bf_error_t ignored;
+    bf_error_init(&ignored);
+    receive_status(s, &transport_failed, &ignored);
+    bf_error_t oom;
+    bf_error_set(&oom, BF_ENOMEM, "out of memory receiving a message of %s", s->method);
+    return end_with(s, BF_ENOMEM, &oom, done, err);
+  }
+  message->size = bf_rpc_message_read(m, 0, message->data, size);
+  bf_rpc_message_free(m);
+  return BF_OK;
 }
 
 void bf_rpc_stream_cancel(bf_rpc_stream_t *s) {

@@ -22,13 +22,13 @@ typedef struct collect {
   int too_large;
 } collect_t;
 
-static int collect_chunk(void *ctx, const uint8_t *data, size_t size) {
+static int collect_chunk(void *ctx, bf_buffer_t *chunk) {
   collect_t *c = ctx;
-  if (c->ipc.size + size > BF_SCOUTER_MAX_REPLY_BYTES - REPLY_FRAMING_BYTES) {
+  if (c->ipc.size + chunk->size > BF_SCOUTER_MAX_REPLY_BYTES - REPLY_FRAMING_BYTES) {
     c->too_large = 1;
     return 1; /* stops the query */
   }
-  return bf_buffer_append(&c->ipc, data, size) != BF_OK;
+  return bf_buffer_append(&c->ipc, chunk->data, chunk->size) != BF_OK;
 }
 
 static int client_gone(void *ctx) { return bf_rpc_call_cancelled(((collect_t *)ctx)->call); }

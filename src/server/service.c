@@ -14,6 +14,7 @@
 #include "bifrost/v1/bifrost.pb-c.h"
 #include "server/batch_check.h"
 #include "server/log.h"
+#include "server/result_pool.h"
 #include "server/server_stats.h"
 #include "server/service_auth.h"
 #include "server/service_internal.h"
@@ -266,19 +267,28 @@ done:
 
 /* ---- Query ------------------------------------------------------------------------------ */
 
-static int send_chunk(void *ctx, const uint8_t *data, size_t size) {
+/* One QueryResponse {bytes ipc_chunk = 1}: its protobuf framing (tag, length
+ * varint) is written here and the chunk's storage handed to gRPC as is, so the
+ * result bytes are not copied again on their way out; the engine writes the next
+ * batch into a buffer gRPC gave back (result_pool.c). */
+static int send_chunk(void *ctx, bf_buffer_t *chunk) {
   bf_rpc_call_t *call = ctx;
-  bf_stats_add(&bf_server_counters.result_bytes, (int64_t)size);
-  Bifrost__V1__QueryResponse resp = BIFROST__V1__QUERY_RESPONSE__INIT;
-  resp.ipc_chunk.data = (uint8_t *)data;
-  resp.ipc_chunk.len = size;
-  size_t packed_size = bifrost__v1__query_response__get_packed_size(&resp);
-  uint8_t *bytes = malloc(packed_size ? packed_size : 1);
-  if (bytes == NULL) return 1;
-  bifrost__v1__query_response__pack(&resp, bytes);
-  int status = bf_rpc_call_send(call, bytes, packed_size);
-  free(bytes);
-  return status != BF_OK;
+  bf_stats_add(&bf_server_counters.result_bytes, (int64_t)chunk->size);
+  uint8_t prefix[11];
+  size_t n = 0;
+  prefix[n++] = 0x0A; /* field 1, length-delimited */
+  for (uint64_t v = chunk->size; ; v >>= 7) {
+    if (v < 0x80) {
+      prefix[n++] = (uint8_t)v;
+      break;
+    }
+    prefix[n++] = (uint8_t)(v | 0x80);
+  }
+  uint8_t *data;
+  size_t size;
+  bf_result_buffer_t *taken = bf_result_pool_take(chunk, &data, &size);
+  if (taken == NULL) return 1; /* out of memory: stops the query */
+  return bf_rpc_call_send_owned(call, prefix, n, data, size, bf_result_pool_release, taken) != BF_OK;
 }
 
 static int client_gone(void *ctx) { return bf_rpc_call_cancelled(ctx); }
