@@ -294,6 +294,10 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
    * attempt succeeded (if it fails, its claim is withdrawn and the retry stores it). */
   struct timespec order_deadline = {0, 0};
   while (in->producer_id) {
+    if (t->dropped) { /* dropped while this insert waited */
+      pthread_mutex_unlock(&t->mu);
+      return bf_error_set(err, BF_ENOTFOUND, "table %s was dropped", t->fqn);
+    }
     int64_t acked = acknowledged_seq(t, in->producer_id);
     if (acked >= in->sequence) {
       *duplicate = 1;
@@ -305,13 +309,10 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
     if (in->after_sequence > 0 && acked < in->after_sequence && claimed < in->sequence) {
       /* Several batches of one producer in flight: this one is stored only after
        * the one it names, so that the sequence high-water mark (the dedup rule)
-       * never passes a batch that is not stored. That one is being stored: wait
-       * for its outcome. It has not arrived: wait a little (it was sent first),
-       * then let the producer retry. */
-      if (claimed >= in->after_sequence) {
-        pthread_cond_wait(&ts->pending_cv, &t->mu);
-        continue;
-      }
+       * never passes a batch that is not stored. Wait (bounded) for that one to
+       * arrive and be stored; otherwise the producer retries. Every wait here is
+       * timed: a claim whose rows were discarded (a table dropped under its
+       * producer) must not hold a worker. */
       struct timespec now;
       clock_gettime(CLOCK_REALTIME, &now);
       if (order_deadline.tv_sec == 0) {
@@ -319,11 +320,13 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
         order_deadline.tv_sec += ORDER_WAIT_SECS;
       } else if (now.tv_sec > order_deadline.tv_sec ||
                  (now.tv_sec == order_deadline.tv_sec && now.tv_nsec >= order_deadline.tv_nsec)) {
+        int on_its_way = claimed >= in->after_sequence && bf__any_pending(ts);
         pthread_mutex_unlock(&t->mu);
         return bf_error_set(err, BF_EUNAVAILABLE,
                             "table %s: batch %lld of producer %s comes after its batch %lld, which "
-                            "this server has not stored; retry",
-                            t->fqn, (long long)in->sequence, in->producer_id, (long long)in->after_sequence);
+                            "this server has not stored%s; retry",
+                            t->fqn, (long long)in->sequence, in->producer_id, (long long)in->after_sequence,
+                            on_its_way ? " yet" : "");
       }
       pthread_cond_timedwait(&ts->pending_cv, &t->mu, &order_deadline);
       continue;
