@@ -64,6 +64,8 @@ int bf_engine_tail_write_parquet(bf_engine_t *engine, const char *catalog, const
 /* Drops a tail (bf_engine_set_table_view's drop_tail retires it right after the
  * view swap; this is for tails that never made it into a view). */
 void bf_engine_tail_drop(bf_engine_t *engine, const char *catalog, const char *tail);
+/* Frees retired tails past their grace period (2 s) that no query holds. */
+void bf_engine_tails_sweep(bf_engine_t *engine);
 
 /* Compaction: rewrites the given live files of a table (all in one partition or
  * not) into new files as large as possible, same rows; returns them like

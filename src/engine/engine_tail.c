@@ -23,7 +23,10 @@
 #include "engine/engine_internal.h"
 
 #define CHUNK_ROWS 2048
-#define RETIRED_GRACE_SECS 30.0
+/* A query binds the tail within its prepare, milliseconds after its transaction
+ * began: a retired tail is kept that long with a wide margin, not longer (its
+ * memory is the flushed rows). */
+#define RETIRED_GRACE_SECS 2.0
 
 typedef struct tail_columns {
   size_t n;
@@ -259,6 +262,12 @@ void bf__engine_tail_retire(bf_engine_t *engine, const char *catalog, const char
 
 void bf_engine_tail_drop(bf_engine_t *engine, const char *catalog, const char *tail) {
   bf__engine_tail_retire(engine, catalog, tail);
+}
+
+void bf_engine_tails_sweep(bf_engine_t *engine) {
+  pthread_mutex_lock(&engine->tails_mu);
+  sweep_locked(engine, 0);
+  pthread_mutex_unlock(&engine->tails_mu);
 }
 
 void bf__engine_tails_destroy(bf_engine_t *engine) {

@@ -151,6 +151,7 @@ static void *writer_main(void *arg) {
     if (s->stop) break;
     pthread_mutex_unlock(&s->mu);
     int64_t now = bf_time_now_us();
+    bf_engine_tails_sweep(s->engine); /* memory of flushed tails no query holds */
     if (now - last_rescan_us >= 2000000) { /* tables another server registered */
       last_rescan_us = now;
       bf_registry_rescan(s->registry);
