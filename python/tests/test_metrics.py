@@ -6,6 +6,7 @@ the conventions (``_total`` counters, ``_seconds`` / ``_bytes`` units)."""
 from __future__ import annotations
 
 import re
+import time
 import urllib.error
 import urllib.request
 
@@ -74,7 +75,15 @@ def test_counters_move_by_exactly_the_rows_sent(metrics_server):
     with DatasetClient(GrpcConfig(srv.uri)) as client:
         client.maintain_dataset("metrics", "ingest", "samples", ["flush", "checkpoint"])
         assert client.sql(f"SELECT count(*) FROM {fqn}").to_arrow().column(0)[0].as_py() == sent
-    families, after = scrape(url)
+    # The Query RPC is counted when its handler returns, just after the last
+    # result message left (the client may have it all before that): poll.
+    deadline = time.monotonic() + 10
+    while True:
+        families, after = scrape(url)
+        if (value(after, "bifrost_rpcs_total", method="Query", code="OK") >= 1
+                and value(after, "bifrost_queries_running") == 0) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert value(after, "bifrost_table_rows_acknowledged_total", table=fqn) == sent
     assert value(after, "bifrost_table_tail_rows", table=fqn) == 0
     assert value(after, "bifrost_table_wal_bytes", table=fqn) == 0
