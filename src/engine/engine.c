@@ -24,6 +24,14 @@ static int quoted(bf_buffer_t *buf, const char *s, char q) {
 int bf__sql_ident(bf_buffer_t *buf, const char *s) { return quoted(buf, s, '"'); }
 int bf__sql_string(bf_buffer_t *buf, const char *s) { return quoted(buf, s, '\''); }
 
+int bf__sql_tail_scan(bf_buffer_t *buf, const char *catalog, const char *tail) {
+  bf__sql_append(buf, BF_TAIL_SCAN_FUNCTION "(");
+  bf__sql_string(buf, catalog);
+  bf__sql_append(buf, ", ");
+  bf__sql_string(buf, tail);
+  return bf__sql_append(buf, ")");
+}
+
 const char *bf__sql_cstr(bf_buffer_t *buf) {
   if (bf_buffer_append(buf, "", 1) != BF_OK) return NULL;
   buf->size--; /* keep the NUL outside the logical size */

@@ -70,6 +70,8 @@ int bf__sql_ident(bf_buffer_t *buf, const char *s);
 /* Appends s as a single-quoted SQL string literal. */
 int bf__sql_string(bf_buffer_t *buf, const char *s);
 int bf__sql_append(bf_buffer_t *buf, const char *s);
+/* Appends the relation of a tail's rows: bf_tail_scan('<catalog>', '<tail>'). */
+int bf__sql_tail_scan(bf_buffer_t *buf, const char *catalog, const char *tail);
 /* NUL-terminates buf and returns its data as a C string. */
 const char *bf__sql_cstr(bf_buffer_t *buf);
 /* Runs a statement on conn; BF_EQUERY with DuckDB's message on failure. */

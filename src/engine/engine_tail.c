@@ -513,11 +513,9 @@ static int append_converted(bf__tail_t *t, const struct ArrowSchema *schema, con
   bf_buffer_init(&sql);
   bf__sql_append(&sql, "CREATE TEMP TABLE ");
   bf__sql_ident(&sql, staged);
-  bf__sql_append(&sql, " AS SELECT * FROM " BF_TAIL_SCAN_FUNCTION "(");
-  bf__sql_string(&sql, t->catalog);
-  bf__sql_append(&sql, ", ");
-  bf__sql_string(&sql, t->name);
-  bf__sql_append(&sql, ") LIMIT 0; INSERT INTO ");
+  bf__sql_append(&sql, " AS SELECT * FROM ");
+  bf__sql_tail_scan(&sql, t->catalog, t->name);
+  bf__sql_append(&sql, " LIMIT 0; INSERT INTO ");
   bf__sql_ident(&sql, staged);
   bf__sql_append(&sql, " BY NAME SELECT * FROM ");
   bf__sql_ident(&sql, scan);
@@ -591,11 +589,9 @@ int bf_engine_tail_add_column(bf_engine_t *engine, const char *catalog, const ch
   bf_buffer_init(&sql);
   bf__sql_append(&sql, "CREATE TEMP TABLE ");
   bf__sql_ident(&sql, staged);
-  bf__sql_append(&sql, " AS SELECT * FROM " BF_TAIL_SCAN_FUNCTION "(");
-  bf__sql_string(&sql, catalog);
-  bf__sql_append(&sql, ", ");
-  bf__sql_string(&sql, tail);
-  bf__sql_append(&sql, "); ALTER TABLE ");
+  bf__sql_append(&sql, " AS SELECT * FROM ");
+  bf__sql_tail_scan(&sql, catalog, tail);
+  bf__sql_append(&sql, "; ALTER TABLE ");
   bf__sql_ident(&sql, staged);
   bf__sql_append(&sql, " ADD COLUMN ");
   for (size_t i = 0; i < depth; i++) {

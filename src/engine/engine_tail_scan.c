@@ -189,11 +189,8 @@ int bf_engine_tail_write_parquet(bf_engine_t *engine, const char *catalog, const
   bf_buffer_init(&sql);
   bf__sql_append(&sql, "CREATE TEMP VIEW ");
   bf__sql_ident(&sql, staged);
-  bf__sql_append(&sql, " AS SELECT * FROM " BF_TAIL_SCAN_FUNCTION "(");
-  bf__sql_string(&sql, catalog);
-  bf__sql_append(&sql, ", ");
-  bf__sql_string(&sql, tail);
-  bf__sql_append(&sql, ")");
+  bf__sql_append(&sql, " AS SELECT * FROM ");
+  bf__sql_tail_scan(&sql, catalog, tail);
   const char *text = bf__sql_cstr(&sql);
   int status = text ? bf__sql_exec(conn, text, err) : bf_error_set(err, BF_ENOMEM, "out of memory");
   bf_buffer_reset(&sql);

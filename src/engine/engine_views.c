@@ -12,14 +12,6 @@
 
 #include "engine/engine_internal.h"
 
-static int append_tail_ref(bf_buffer_t *sql, const char *catalog, const char *tail) {
-  bf__sql_append(sql, BF_TAIL_SCAN_FUNCTION "(");
-  bf__sql_string(sql, catalog);
-  bf__sql_append(sql, ", ");
-  bf__sql_string(sql, tail);
-  return bf__sql_append(sql, ")");
-}
-
 int bf__engine_ensure_catalog(bf_engine_t *engine, const char *catalog, const char *schema_name,
                               bf_error_t *err) {
   bf_buffer_t sql;
@@ -241,7 +233,7 @@ int bf__engine_table_select(bf_buffer_t *sql, const char *table_dir, const bf_sc
   for (size_t i = 0; i < n_tails; i++) {
     if (n_files || i) bf__sql_append(sql, " UNION ALL BY NAME ");
     bf__sql_append(sql, "SELECT * FROM ");
-    append_tail_ref(sql, catalog, tails[i]);
+    bf__sql_tail_scan(sql, catalog, tails[i]);
   }
   return bf__sql_append(sql, ")");
 }
