@@ -1,0 +1,47 @@
+/* S3 implementation of the storage interface (storage.h), internal to the storage
+ * area: libcurl signs requests itself (CURLOPT_AWS_SIGV4), listings are parsed
+ * with expat. Configuration comes from the standard AWS environment variables. */
+#ifndef BIFROST_STORAGE_S3_H
+#define BIFROST_STORAGE_S3_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/storage.h"
+
+typedef struct {
+  char endpoint[512]; /* "http://127.0.0.1:9000" (path style) or "" for AWS */
+  char region[64];    /* AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1 */
+  char key_id[256];
+  char secret[256];
+  char token[4096];   /* AWS_SESSION_TOKEN, may be empty */
+  bool path_style;    /* true whenever an endpoint is set */
+} bf_s3_config_t;
+
+/* Reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION
+ * (AWS_DEFAULT_REGION), AWS_ENDPOINT_URL (AWS_ENDPOINT_URL_S3 first). BF_EINVAL
+ * naming the missing variable when credentials are absent. Never logs secrets. */
+int bf_s3_config_from_env(bf_s3_config_t *out, bf_error_t *err);
+
+/* Installs the configuration every later S3 call uses (once, at start, before
+ * other threads call in). Initialises libcurl globally. */
+int bf_s3_init(const bf_s3_config_t *config, bf_error_t *err);
+const bf_s3_config_t *bf_s3_config(void); /* NULL before bf_s3_init */
+
+/* Counters of requests sent (every attempt, by kind), for benchmarks and metrics. */
+typedef struct {
+  uint64_t get, put, head, del, list, copy, retries;
+} bf_s3_counters_t;
+void bf_s3_counters(bf_s3_counters_t *out);
+
+/* The operations behind storage.h for "s3://bucket/key" locations. */
+int bf_s3_read(const char *location, char **out, size_t *out_size, bf_error_t *err);
+int bf_s3_write(const char *location, const void *data, size_t size, bool if_absent,
+                bf_error_t *err);
+int bf_s3_stat(const char *location, int64_t *size, int64_t *mtime_s, bf_error_t *err);
+int bf_s3_delete(const char *location, bf_error_t *err);
+int bf_s3_list(const char *dir, const char *start_after, bf_storage_list_t *out, bf_error_t *err);
+int bf_s3_copy(const char *from, const char *to, bf_error_t *err);
+
+#endif /* BIFROST_STORAGE_S3_H */
