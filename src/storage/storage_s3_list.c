@@ -63,7 +63,7 @@ static bool add_entry(page_t *pg, const char *key, bool is_dir, int64_t size, in
     out->items = grown;
     out->cap = cap;
   }
-  out->items[out->len++] = (bf_storage_entry_t){name, is_dir ? 0 : size, mtime_s, is_dir};
+  out->items[out->len++] = (bf_storage_entry_t){name, is_dir ? 0 : size, mtime_s, is_dir, 0};
   return true;
 }
 
