@@ -12,7 +12,8 @@ log() { printf '[bootstrap] %s\n' "$*"; }
 
 # --- Debian packages -----------------------------------------------------
 APT_PACKAGES=(build-essential cmake pkg-config libgrpc-dev libprotobuf-c-dev
-  protobuf-c-compiler libssl-dev libcmocka-dev libjansson-dev clang libclang-rt-14-dev libmicrohttpd-dev)
+  protobuf-c-compiler libssl-dev libcmocka-dev libjansson-dev clang libclang-rt-14-dev libmicrohttpd-dev
+  libcurl4-openssl-dev libexpat1-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -4,17 +4,15 @@
  * per live file, as newline-delimited JSON actions. Log cleanup removes commits
  * and checkpoints that the newest checkpoint makes unnecessary, once they are
  * older than the retention period. */
-#include <dirent.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "delta/delta_actions.h"
 #include "delta/delta_path.h"
+#include "storage/storage.h"
 
 /* Tombstones kept in checkpoints: 30 days, past any sensible vacuum retention. */
 #define TOMBSTONE_KEEP_MS (30LL * 24 * 3600 * 1000)
@@ -87,22 +85,22 @@ int bf_delta_log_cleanup(const char *table_dir, int64_t retention_ms, size_t *n_
   if (newest < 0) return BF_OK;
   char checkpoint[PATH_MAX];
   bf_delta_checkpoint_path(table_dir, newest, checkpoint, sizeof checkpoint);
-  if (!bf_fs_exists(checkpoint)) return BF_OK; /* never delete what nothing replaces */
+  if (bf_storage_stat(checkpoint, NULL, NULL, err) != BF_OK)
+    return err && err->status == BF_ENOTFOUND ? BF_OK : err->status; /* never delete what nothing replaces */
   char dir[PATH_MAX];
   snprintf(dir, sizeof dir, "%s/_delta_log", table_dir);
-  DIR *d = opendir(dir);
-  if (d == NULL) return bf_error_set(err, BF_EIO, "cannot list %s", dir);
+  bf_storage_list_t list;
+  BF_RETURN_NOT_OK(bf_storage_list(dir, NULL, &list, err));
   int64_t cutoff_s = (bf_time_now_ms() - retention_ms) / 1000;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    int64_t v = log_file_version(e->d_name);
-    if (v < 0 || v >= newest) continue;
+  for (size_t i = 0; i < list.len; i++) {
+    int64_t v = log_file_version(list.items[i].name);
+    if (v < 0 || v >= newest || list.items[i].mtime_s > cutoff_s) continue;
     char path[PATH_MAX + 300];
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    struct stat st;
-    if (stat(path, &st) != 0 || (int64_t)st.st_mtime > cutoff_s) continue;
-    if (unlink(path) == 0) (*n_deleted)++;
+    snprintf(path, sizeof path, "%s/%s", dir, list.items[i].name);
+    bf_error_t ignored;
+    bf_error_init(&ignored);
+    if (bf_storage_delete(path, &ignored) == BF_OK) (*n_deleted)++;
   }
-  closedir(d);
+  bf_storage_list_free(&list);
   return BF_OK;
 }

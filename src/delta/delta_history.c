@@ -2,7 +2,6 @@
  * in _delta_log (what each did, from commitInfo and its add / remove actions), and
  * a snapshot replayed up to a given version (from the newest checkpoint at or
  * before it when one exists, else from the JSON commits starting at 0). */
-#include <dirent.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdint.h>
@@ -11,6 +10,7 @@
 #include <string.h>
 
 #include "bifrost/util.h"
+#include "storage/storage.h"
 #include "delta/delta_path.h"
 #include "delta/delta_snapshot.h"
 
@@ -22,17 +22,21 @@ static int list_versions(const char *table_dir, const char *suffix, int64_t **ou
   snprintf(dir, sizeof dir, "%s/_delta_log", table_dir);
   *out = NULL;
   *n = 0;
-  DIR *d = opendir(dir);
-  if (d == NULL) return bf_error_set(err, BF_ENOTFOUND, "%s has no Delta log", table_dir);
+  bf_storage_list_t list;
+  BF_RETURN_NOT_OK(bf_storage_list(dir, NULL, &list, err));
+  if (list.len == 0) {
+    bf_storage_list_free(&list);
+    return bf_error_set(err, BF_ENOTFOUND, "%s has no Delta log", table_dir);
+  }
   size_t cap = 0, suffix_len = strlen(suffix);
   int status = BF_OK;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL && status == BF_OK) {
-    size_t len = strlen(e->d_name);
-    if (len != 20 + suffix_len || strcmp(e->d_name + 20, suffix) != 0) continue;
+  for (size_t i = 0; i < list.len && status == BF_OK; i++) {
+    const char *name = list.items[i].name;
+    size_t len = strlen(name);
+    if (len != 20 + suffix_len || strcmp(name + 20, suffix) != 0) continue;
     char *end;
-    long long v = strtoll(e->d_name, &end, 10);
-    if (end != e->d_name + 20 || v < 0) continue;
+    long long v = strtoll(name, &end, 10);
+    if (end != name + 20 || v < 0) continue;
     if (*n == cap) {
       cap = cap ? cap * 2 : 64;
       int64_t *grown = realloc(*out, cap * sizeof *grown);
@@ -44,7 +48,7 @@ static int list_versions(const char *table_dir, const char *suffix, int64_t **ou
     }
     (*out)[(*n)++] = v;
   }
-  closedir(d);
+  bf_storage_list_free(&list);
   if (status != BF_OK) {
     free(*out);
     *out = NULL;
@@ -145,7 +149,7 @@ int bf_delta_history(const char *table_dir, bf_delta_version_info_t **out, size_
     bf__delta_commit_path(table_dir, versions[i], path, sizeof path);
     char *text = NULL;
     size_t size = 0;
-    status = bf_fs_read_file(path, &text, &size, err);
+    status = bf_storage_read(path, &text, &size, err);
     if (status == BF_ENOTFOUND) { /* removed by log cleanup since the listing */
       status = BF_OK;
       continue;

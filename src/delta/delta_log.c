@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bifrost/util.h"
+#include "storage/storage.h"
 #include "delta/delta_actions.h"
 #include "delta/delta_path.h"
 #include "delta/delta_snapshot.h"
@@ -23,7 +24,7 @@ int bf_delta_log_create(const char *table_dir, const bf_schema_t *schema,
                         bf_error_t *err) {
   char log_dir[PATH_MAX];
   snprintf(log_dir, sizeof log_dir, "%s/_delta_log", table_dir);
-  BF_RETURN_NOT_OK(bf_fs_mkdirs(log_dir, err));
+  BF_RETURN_NOT_OK(bf_storage_mkdirs(log_dir, err));
   char *schema_string = NULL;
   BF_RETURN_NOT_OK(bf_delta_schema_string(schema, &schema_string, err));
   json_t *parts = json_array();
@@ -61,7 +62,7 @@ int bf_delta_log_create(const char *table_dir, const bf_schema_t *schema,
   }
   char path[PATH_MAX];
   bf__delta_commit_path(table_dir, 0, path, sizeof path);
-  status = bf_fs_write_new_file(path, buf.data, buf.size, err);
+  status = bf_storage_write_new(path, buf.data, buf.size, err);
   bf_buffer_reset(&buf);
   return status;
 }
@@ -206,7 +207,7 @@ int bf_delta_log_commit(const char *table_dir, bf_delta_snapshot_t *snapshot,
     int64_t version = snapshot->version + 1;
     char path[PATH_MAX];
     bf__delta_commit_path(table_dir, version, path, sizeof path);
-    status = bf_fs_write_new_file(path, buf.data, buf.size, err);
+    status = bf_storage_write_new(path, buf.data, buf.size, err);
     if (status == BF_OK) {
       status = bf__delta_apply_commit(snapshot, (const char *)buf.data, buf.size, path, err);
       if (status == BF_OK) {

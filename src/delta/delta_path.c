@@ -10,6 +10,7 @@
 
 #include "bifrost/delta.h"
 #include "bifrost/util.h"
+#include "storage/storage.h"
 #include "delta/delta_path.h"
 
 static int keep(unsigned char c) {
@@ -82,13 +83,19 @@ int bf_delta_last_checkpoint_write(const char *table_dir, int64_t version, int64
   if (num_add_files >= 0)
     n += snprintf(text + n, sizeof text - (size_t)n, ",\"numOfAddFiles\":%lld", (long long)num_add_files);
   n += snprintf(text + n, sizeof text - (size_t)n, "}\n");
-  return bf_fs_write_replace_file(path, text, (size_t)n, err);
+  return bf_storage_write_replace(path, text, (size_t)n, err);
 }
 
 int64_t bf_delta_last_checkpoint_version(const char *table_dir) {
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s/_delta_log/_last_checkpoint", table_dir);
-  json_t *doc = json_load_file(path, 0, NULL);
+  char *text = NULL;
+  size_t size = 0;
+  bf_error_t ignored;
+  bf_error_init(&ignored);
+  json_t *doc = NULL;
+  if (bf_storage_read(path, &text, &size, &ignored) == BF_OK) doc = json_loadb(text, size, 0, NULL);
+  free(text);
   json_t *v = json_object_get(doc, "version");
   int64_t version = json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
   json_decref(doc);

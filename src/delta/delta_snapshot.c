@@ -1,7 +1,6 @@
 /* Delta log replay: applies JSON commits 0..N in order to build the live file list,
  * the table metadata and the txn (exactly-once) versions. A gap in the commit
  * sequence or an unparseable action is reported as corruption naming the file. */
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -11,6 +10,7 @@
 #include <string.h>
 
 #include "bifrost/util.h"
+#include "storage/storage.h"
 #include "delta/delta_path.h"
 #include "delta/delta_snapshot.h"
 
@@ -425,23 +425,25 @@ int bf_delta_snapshot_apply_json(bf_delta_snapshot_t *s, const char *text, size_
   return bf__delta_apply_commit(s, text, len, source, err);
 }
 
-/* Highest commit version present in _delta_log, or -1. */
-static int64_t max_commit_version(const char *table_dir) {
-  char dir[PATH_MAX];
+/* Highest commit version present in _delta_log after version `after` (-1: all),
+ * or -1 when there is none: one listing that starts after that commit's name. */
+static int max_commit_version(const char *table_dir, int64_t after, int64_t *out, bf_error_t *err) {
+  char dir[PATH_MAX], start[32];
   snprintf(dir, sizeof dir, "%s/_delta_log", table_dir);
-  DIR *d = opendir(dir);
-  if (d == NULL) return -1;
+  snprintf(start, sizeof start, "%020lld.json", (long long)after);
+  bf_storage_list_t list;
+  BF_RETURN_NOT_OK(bf_storage_list(dir, after >= 0 ? start : NULL, &list, err));
   int64_t max = -1;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    size_t n = strlen(e->d_name);
-    if (n != 25 || strcmp(e->d_name + 20, ".json") != 0) continue;
+  for (size_t i = 0; i < list.len; i++) {
+    const char *name = list.items[i].name;
+    if (strlen(name) != 25 || strcmp(name + 20, ".json") != 0) continue;
     char *end;
-    long long v = strtoll(e->d_name, &end, 10);
-    if (end == e->d_name + 20 && v > max) max = v;
+    long long v = strtoll(name, &end, 10);
+    if (end == name + 20 && v > max) max = v;
   }
-  closedir(d);
-  return max;
+  bf_storage_list_free(&list);
+  *out = max;
+  return BF_OK;
 }
 
 int bf__delta_load_version(bf_delta_snapshot_t *s, const char *table_dir, int64_t version,
@@ -450,7 +452,7 @@ int bf__delta_load_version(bf_delta_snapshot_t *s, const char *table_dir, int64_
   bf__delta_commit_path(table_dir, version, path, sizeof path);
   char *text;
   size_t size;
-  int status = bf_fs_read_file(path, &text, &size, err);
+  int status = bf_storage_read(path, &text, &size, err);
   if (status == BF_ENOTFOUND) {
     *found = 0;
     return BF_OK;
@@ -488,9 +490,14 @@ int bf_delta_snapshot_load_with(const char *table_dir, bf_delta_checkpoint_reade
                                 void *ctx, bf_delta_snapshot_t *out, bf_error_t *err) {
   bf_delta_snapshot_t s = {0};
   s.version = -1;
-  int64_t max = max_commit_version(table_dir);
   int from_checkpoint = 0;
   load_checkpoint(&s, table_dir, read_checkpoint, ctx, &from_checkpoint);
+  int64_t max = -1;
+  int listed = max_commit_version(table_dir, s.version, &max, err);
+  if (listed != BF_OK) {
+    bf_delta_snapshot_reset(&s);
+    return listed;
+  }
   if (max < 0 && !from_checkpoint)
     return bf_error_set(err, BF_ENOTFOUND, "%s has no Delta log", table_dir);
   for (int64_t v = s.version + 1;; v++) {

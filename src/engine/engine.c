@@ -145,11 +145,67 @@ static int open_db(duckdb_database *db, const bf_engine_options_t *options, int 
   return BF_OK;
 }
 
+/* Loads httpfs and creates the S3 secret (temporary: in memory only) in db. */
+static int attach_s3(duckdb_database db, const bf_engine_options_t *o, bf_error_t *err) {
+  if (o == NULL || o->httpfs_extension == NULL || o->s3_key_id == NULL || o->s3_secret == NULL)
+    return bf_error_set(err, BF_EINVAL, "an s3:// data directory needs DuckDB's httpfs extension "
+                                        "and S3 credentials");
+  duckdb_connection conn;
+  if (duckdb_connect(db, &conn) != DuckDBSuccess)
+    return bf_error_set(err, BF_EINTERNAL, "cannot connect to DuckDB");
+  bf_buffer_t sql;
+  bf_buffer_init(&sql);
+  bf__sql_append(&sql, "LOAD ");
+  bf__sql_string(&sql, o->httpfs_extension);
+  int status = bf__sql_exec(conn, bf__sql_cstr(&sql), err);
+  if (status != BF_OK) bf_error_prefix(err, "loading DuckDB's httpfs extension %s", o->httpfs_extension);
+  bf_buffer_reset(&sql);
+  bf__sql_append(&sql, "CREATE OR REPLACE TEMPORARY SECRET bifrost_s3 (TYPE s3, KEY_ID ");
+  bf__sql_string(&sql, o->s3_key_id);
+  bf__sql_append(&sql, ", SECRET ");
+  bf__sql_string(&sql, o->s3_secret);
+  bf__sql_append(&sql, ", REGION ");
+  bf__sql_string(&sql, o->s3_region && o->s3_region[0] ? o->s3_region : "us-east-1");
+  if (o->s3_session_token && o->s3_session_token[0]) {
+    bf__sql_append(&sql, ", SESSION_TOKEN ");
+    bf__sql_string(&sql, o->s3_session_token);
+  }
+  if (o->s3_endpoint && o->s3_endpoint[0]) {
+    bf__sql_append(&sql, ", ENDPOINT ");
+    bf__sql_string(&sql, o->s3_endpoint);
+    bf__sql_append(&sql, ", URL_STYLE 'path', USE_SSL ");
+    bf__sql_append(&sql, o->s3_use_ssl ? "true" : "false");
+  }
+  bf__sql_append(&sql, ")");
+  if (status == BF_OK) {
+    const char *text = bf__sql_cstr(&sql);
+    bf_error_t secret_err; /* its message may quote the statement: never pass it on */
+    bf_error_init(&secret_err);
+    if (text == NULL || bf__sql_exec(conn, text, &secret_err) != BF_OK)
+      status = bf_error_set(err, BF_EINVAL, "DuckDB refused the S3 credentials (check "
+                                            "AWS_REGION and AWS_ENDPOINT_URL)");
+  }
+  memset(sql.data, 0, sql.size); /* the secret */
+  bf_buffer_reset(&sql);
+  duckdb_disconnect(&conn);
+  return status;
+}
+
 int bf_engine_create(const char *data_dir, const bf_engine_options_t *options, bf_engine_t **out,
                      bf_error_t *err) {
   bf_engine_t *e = calloc(1, sizeof *e);
   if (e == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
-  if (realpath(data_dir, e->data_dir) == NULL) {
+  int remote = strncmp(data_dir, "s3://", 5) == 0;
+  if (remote) {
+    size_t len = strlen(data_dir);
+    while (len > 5 && data_dir[len - 1] == '/') len--;
+    if (len >= sizeof e->data_dir) {
+      free(e);
+      return bf_error_set(err, BF_EINVAL, "data directory %s is too long", data_dir);
+    }
+    memcpy(e->data_dir, data_dir, len);
+    e->data_dir[len] = '\0';
+  } else if (realpath(data_dir, e->data_dir) == NULL) {
     free(e);
     return bf_error_set(err, BF_EIO, "data directory %s is not accessible", data_dir);
   }
@@ -172,14 +228,20 @@ int bf_engine_create(const char *data_dir, const bf_engine_options_t *options, b
   if (status != BF_OK) goto fail;
   status = open_db(&e->query_db, options, options ? options->threads : 0, err);
   if (status != BF_OK) goto fail;
+  if (remote && ((status = attach_s3(e->ingest_db, options, err)) != BF_OK ||
+                 (status = attach_s3(e->query_db, options, err)) != BF_OK))
+    goto fail;
   if (duckdb_connect(e->query_db, &e->ddl_conn) != DuckDBSuccess) {
     status = bf_error_set(err, BF_EINTERNAL, "cannot connect to DuckDB");
     goto fail;
   }
   bf_buffer_t sql;
   bf_buffer_init(&sql);
+  /* On S3 the prefix with its slash, so s3://bucket/prefix-other stays out. */
+  char allowed[sizeof e->data_dir + 1];
+  snprintf(allowed, sizeof allowed, "%s%s", e->data_dir, remote ? "/" : "");
   bf__sql_append(&sql, "SET allowed_directories = [");
-  bf__sql_string(&sql, e->data_dir);
+  bf__sql_string(&sql, allowed);
   bf__sql_append(&sql, "]");
   bf__sql_exec(e->ddl_conn, "SET TimeZone = 'UTC'", NULL); /* ICU may be absent: best effort */
   status = bf__sql_exec(e->ddl_conn, bf__sql_cstr(&sql), err);

@@ -29,11 +29,18 @@ typedef struct bf_engine_options {
   int64_t max_value_bytes;      /* largest constant count of repeat/lpad/rpad/range; 0 = unlimited */
   int max_query_selects;        /* SELECT blocks per query; 0 = 256 */
   int max_query_depth;          /* syntax tree nesting; 0 = 500 */
+  /* Tables on S3 (data_dir "s3://bucket/prefix"): DuckDB's httpfs extension file and
+   * the credentials, loaded into both databases before the query one is locked. */
+  const char *httpfs_extension;
+  const char *s3_key_id, *s3_secret, *s3_session_token, *s3_region;
+  const char *s3_endpoint;      /* "host:port" of an S3-compatible store; NULL = AWS */
+  int s3_use_ssl;               /* with s3_endpoint: https (else plain http) */
 } bf_engine_options_t;
 
 /* Opens both databases and locks down the query database: allowed_directories =
  * data_dir, enable_external_access = false, autoinstall/autoload off,
- * lock_configuration = true. data_dir must exist (absolute path is resolved). */
+ * lock_configuration = true. A local data_dir must exist (its absolute path is
+ * resolved); an s3:// one needs the httpfs and S3 options. */
 int bf_engine_create(const char *data_dir, const bf_engine_options_t *options,
                      bf_engine_t **out, bf_error_t *err);
 void bf_engine_destroy(bf_engine_t *engine);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "storage/storage.h"
 
 #define CHECKPOINT_COLUMNS                                                                      \
   "{'protocol': 'STRUCT(minReaderVersion INTEGER, minWriterVersion INTEGER)', "                 \
@@ -24,9 +25,17 @@ int bf_engine_checkpoint_write(bf_engine_t *engine, const char *ndjson, size_t l
                                const char *dest_path, bf_error_t *err) {
   char uuid[37], json_tmp[PATH_MAX], parquet_tmp[PATH_MAX];
   bf_uuid4_string(uuid);
-  snprintf(json_tmp, sizeof json_tmp, "%s.%s.ndjson.tmp", dest_path, uuid);
-  snprintf(parquet_tmp, sizeof parquet_tmp, "%s.%s.tmp", dest_path, uuid);
-  BF_RETURN_NOT_OK(bf_fs_write_new_file(json_tmp, ndjson, len, err));
+  /* On S3 a PUT appears whole or not at all: the Parquet goes straight to its name,
+   * and the JSON DuckDB reads it from stays on the local disk. */
+  int remote = bf_storage_is_s3(dest_path);
+  const char *tmpdir = getenv("TMPDIR");
+  if (remote)
+    snprintf(json_tmp, sizeof json_tmp, "%s/bifrost-checkpoint-%s.ndjson",
+             tmpdir && tmpdir[0] ? tmpdir : "/tmp", uuid);
+  else
+    snprintf(json_tmp, sizeof json_tmp, "%s.%s.ndjson.tmp", dest_path, uuid);
+  snprintf(parquet_tmp, sizeof parquet_tmp, remote ? "%s" : "%s.%s.tmp", dest_path, uuid);
+  BF_RETURN_NOT_OK(bf_fs_write_new_file(json_tmp, ndjson, len, err)); /* always local */
   bf_buffer_t sql;
   bf_buffer_init(&sql);
   bf__sql_append(&sql, "COPY (SELECT protocol, metaData, txn, \"add\", \"remove\" FROM read_json(");
@@ -47,10 +56,12 @@ int bf_engine_checkpoint_write(bf_engine_t *engine, const char *ndjson, size_t l
   }
   remove(json_tmp);
   bf_buffer_reset(&sql);
-  if (status == BF_OK && rename(parquet_tmp, dest_path) != 0)
+  if (status == BF_OK && !remote && rename(parquet_tmp, dest_path) != 0)
     status = bf_error_set(err, BF_EIO, "cannot rename checkpoint to %s", dest_path);
   if (status != BF_OK) {
-    remove(parquet_tmp);
+    bf_error_t ignored;
+    bf_error_init(&ignored);
+    bf_storage_delete(parquet_tmp, &ignored);
     bf_error_prefix(err, "writing checkpoint %s", dest_path);
   }
   return status;

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "engine/engine_internal.h"
+#include "storage/storage.h"
 
 /* Copies a DuckDB string out of a vector into *out (NULL for a null entry).
  * BF_EINVAL for a string with a NUL byte inside (as a statistic it would be cut
@@ -124,13 +125,14 @@ static int describe_file(const char *table_dir, const char *filename, json_t *ke
     int status = dir ? BF_OK : BF_ENOMEM;
     if (dir) {
       *strrchr(dir, '/') = '\0';
-      status = bf_fs_mkdirs(dir, err);
+      status = bf_storage_mkdirs(dir, err);
       free(dir);
     }
-    if (status == BF_OK && rename(from, to) != 0)
-      status = bf_error_set(err, BF_EIO, "cannot move %s to %s", from, to);
+    if (status == BF_OK) status = bf_storage_rename(from, to, err);
     if (status != BF_OK) {
-      remove(from);
+      bf_error_t ignored;
+      bf_error_init(&ignored);
+      bf_storage_delete(from, &ignored);
       bf_buffer_reset(&moved);
       return status == BF_ENOMEM ? bf_error_set(err, status, "out of memory") : status;
     }
@@ -264,7 +266,9 @@ void bf__engine_remove_files(const char *table_dir, const bf_delta_file_t *files
     if (files[i].path == NULL) continue;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", table_dir, files[i].path);
-    remove(path);
+    bf_error_t ignored;
+    bf_error_init(&ignored);
+    bf_storage_delete(path, &ignored);
   }
 }
 int bf_engine_rewrite_files(bf_engine_t *engine, const char *table_dir, const bf_schema_t *schema,

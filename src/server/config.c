@@ -25,7 +25,25 @@ void bf_server_config_usage(FILE *out) {
           "                         needs --auth-file or --insecure) [BIFROST_HOST]\n"
           "  --port PORT            gRPC port (default 50051; 0 picks a free port and prints it)\n"
           "                         [BIFROST_PORT]\n"
-          "  --data-dir DIR         where tables live (default ./bifrost_data) [BIFROST_DATA_DIR]\n"
+          "  --data-dir DIR         where tables live: a directory, or s3://bucket/prefix\n"
+          "                         (default ./bifrost_data) [BIFROST_DATA_DIR]\n"
+          "  --wal-dir DIR          this server's write-ahead log, on a local durable disk;\n"
+          "                         required with an s3:// data dir (default: inside each\n"
+          "                         table's directory) [BIFROST_WAL_DIR]\n"
+          "  --ack-mode MODE        wal: acknowledge once in the fsync'd WAL (default);\n"
+          "                         commit: only once a Delta commit holds the rows\n"
+          "                         [BIFROST_ACK_MODE]\n"
+          "  --commit-interval SECS with --ack-mode commit, how long a commit collects\n"
+          "                         batches of every producer (default 0.05)\n"
+          "                         [BIFROST_COMMIT_INTERVAL]\n"
+          "  --shared-flush-interval SECS  while another server writes the same table,\n"
+          "                         flush at least this often so rows acknowledged here are\n"
+          "                         visible there (default 1) [BIFROST_SHARED_FLUSH_INTERVAL]\n"
+          "  --extension-dir DIR    where DuckDB's httpfs extension is (for s3://; default\n"
+          "                         .deps/duckdb-ext next to the build) [BIFROST_EXTENSION_DIR]\n"
+          "  S3 credentials and endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
+          "  AWS_SESSION_TOKEN, AWS_REGION and AWS_ENDPOINT_URL (an http:// endpoint such as\n"
+          "  a local MinIO means plain HTTP and path-style addressing).\n"
           "  --workers N            concurrent calls served (default 8) [BIFROST_WORKERS]\n"
           "  --query-timeout SECS   per-query time limit, 0 = none (default 300)\n"
           "                         [BIFROST_QUERY_TIMEOUT]\n"
@@ -163,7 +181,9 @@ static int apply(bf_server_config_t *c, int opt, const char *value, const char *
       if (parse_int(value, 0, 65535, &c->port)) expected = "a port number from 0 to 65535";
       break;
     case 'd':
-      if (strlen(value) == 0 || strlen(value) >= sizeof c->data_dir) expected = "a directory path";
+      if (strlen(value) == 0 || strlen(value) >= sizeof c->data_dir ||
+          (strncmp(value, "s3://", 5) == 0 && (value[5] == '\0' || value[5] == '/')))
+        expected = "a directory path or s3://bucket/prefix";
       else strcpy(c->data_dir, value);
       break;
     case 'w':
@@ -283,6 +303,25 @@ static int apply(bf_server_config_t *c, int opt, const char *value, const char *
       if (parse_int(value, 0, 65535, &c->metrics_port))
         expected = "a port number from 0 to 65535 (0 picks a free port)";
       break;
+    case 'W':
+    case 'e': {
+      char *dest = opt == 'W' ? c->wal_dir : c->extension_dir;
+      if (value[0] == '\0' || strlen(value) >= sizeof c->wal_dir || strncmp(value, "s3://", 5) == 0)
+        expected = "a local directory path";
+      else strcpy(dest, value);
+      break;
+    }
+    case 'o':
+      if (strcmp(value, "wal") == 0) c->ack_on_commit = 0;
+      else if (strcmp(value, "commit") == 0) c->ack_on_commit = 1;
+      else expected = "wal or commit";
+      break;
+    case 'i':
+    case 's': {
+      double *dest = opt == 'i' ? &c->commit_interval_secs : &c->shared_flush_interval_secs;
+      if (parse_double(value, dest) || *dest <= 0 || *dest > 3600) expected = "seconds > 0";
+      break;
+    }
     case 'O':
       if (strlen(value) >= sizeof c->metrics_host || value[0] == '\0') expected = "a host name or address";
       else strcpy(c->metrics_host, value);
@@ -312,6 +351,8 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
   c->vacuum_retention_hours = 168;
   c->log_retention_hours = 720;
   c->maintenance_interval_secs = 60;
+  c->commit_interval_secs = 0.05;
+  c->shared_flush_interval_secs = 1.0;
   c->max_batch_bytes = 256LL << 20;
   c->max_sql_bytes = 1LL << 20;
   c->max_value_bytes = 64LL << 20;
@@ -341,7 +382,9 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
               {'a', "BIFROST_TLS_CLIENT_CA"}, {'Z', "BIFROST_INSECURE"},
               {'G', "BIFROST_SHUTDOWN_TIMEOUT"}, {'F', "BIFROST_LOG_FORMAT"},
               {'J', "BIFROST_LOG_LEVEL"}, {'P', "BIFROST_METRICS_PORT"},
-              {'O', "BIFROST_METRICS_HOST"}};
+              {'O', "BIFROST_METRICS_HOST"}, {'W', "BIFROST_WAL_DIR"},
+              {'o', "BIFROST_ACK_MODE"}, {'i', "BIFROST_COMMIT_INTERVAL"},
+              {'s', "BIFROST_SHARED_FLUSH_INTERVAL"}, {'e', "BIFROST_EXTENSION_DIR"}};
   for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
     const char *value = getenv(envs[i].env);
     if (value && value[0] && apply(c, envs[i].opt, value, envs[i].env)) return BF_CONFIG_EXIT_USAGE;
@@ -377,6 +420,11 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
       {"log-level", required_argument, NULL, 'J'},
       {"metrics-port", required_argument, NULL, 'P'},
       {"metrics-host", required_argument, NULL, 'O'},
+      {"wal-dir", required_argument, NULL, 'W'},
+      {"ack-mode", required_argument, NULL, 'o'},
+      {"commit-interval", required_argument, NULL, 'i'},
+      {"shared-flush-interval", required_argument, NULL, 's'},
+      {"extension-dir", required_argument, NULL, 'e'},
       {"version", no_argument, NULL, 'V'},             {NULL, 0, NULL, 0}};
   optind = 1;
   int opt, longindex = 0;

@@ -8,7 +8,12 @@
 typedef struct bf_server_config {
   char host[256];
   int port;
-  char data_dir[4096];
+  char data_dir[4096];          /* a local path or s3://bucket/prefix */
+  char wal_dir[4096];           /* "" = the WAL lives in each table's directory */
+  char extension_dir[4096];     /* where httpfs.duckdb_extension is; "" = next to the build */
+  int ack_on_commit;            /* --ack-mode commit */
+  double commit_interval_secs;  /* group commit period with --ack-mode commit */
+  double shared_flush_interval_secs; /* flush period while other servers share a table */
   int workers;
   double query_timeout_secs;
   long long max_result_rows;  /* 0 = unlimited */

@@ -28,6 +28,8 @@
 #include "server/scouter_service.h"
 #include "server/service.h"
 #include "server/table_store.h"
+#include "storage/storage.h"
+#include "storage/storage_s3.h"
 
 static int read_checkpoint(void *ctx, const char *path, bf_delta_snapshot_t *into,
                            bf_error_t *err) {
@@ -70,6 +72,52 @@ static int check_data_dir(const char *configured, char *resolved) {
     return -1;
   }
   return 0;
+}
+
+/* An s3:// data directory: the S3 configuration from the environment, then one
+ * small object written and deleted under the prefix, so wrong credentials, a
+ * missing bucket or an unreachable endpoint stop the start with one clear line
+ * (never the secret). */
+static int check_s3_data_dir(const char *data_dir, bf_s3_config_t *s3) {
+  bf_error_t err;
+  bf_error_init(&err);
+  if (bf_s3_config_from_env(s3, &err) != BF_OK || bf_s3_init(s3, &err) != BF_OK) {
+    fprintf(stderr, "bifrost-server: data directory %s: %s\n", data_dir, err.message);
+    return -1;
+  }
+  char probe[PATH_MAX + 64];
+  snprintf(probe, sizeof probe, "%s/_bifrost/write-check-%ld", data_dir, (long)getpid());
+  if (bf_storage_write_replace(probe, "ok\n", 3, &err) != BF_OK ||
+      bf_storage_delete(probe, &err) != BF_OK) {
+    fprintf(stderr, "bifrost-server: data directory %s is not writable: %s\n", data_dir,
+            err.message);
+    return -1;
+  }
+  return 0;
+}
+
+/* httpfs.duckdb_extension in --extension-dir, else in .deps/duckdb-ext beside the
+ * build directory of this binary (build/bifrost-server -> .deps/duckdb-ext). */
+static int find_httpfs(const char *extension_dir, char *out, size_t cap) {
+  char dir[PATH_MAX + 32];
+  if (extension_dir[0]) {
+    snprintf(dir, sizeof dir, "%s", extension_dir);
+  } else {
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return -1;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = '\0';
+    snprintf(dir, sizeof dir, "%s/../.deps/duckdb-ext", exe);
+  }
+  snprintf(out, cap, "%s/httpfs.duckdb_extension", dir);
+  struct stat st;
+  if (stat(out, &st) == 0 && S_ISREG(st.st_mode)) return 0;
+  fprintf(stderr,
+          "bifrost-server: an s3:// data directory needs DuckDB's httpfs extension, not found at "
+          "%s (make setup fetches it; or pass --extension-dir)\n", out);
+  return -1;
 }
 
 /* Memory for acknowledged rows not yet flushed: half of --memory-limit, or half of
@@ -199,8 +247,27 @@ int main(int argc, char **argv) {
 
   bf_error_t err;
   bf_error_init(&err);
-  char data_dir[PATH_MAX];
-  if (check_data_dir(config.data_dir, data_dir) != 0) return 1;
+  char data_dir[PATH_MAX], wal_dir[PATH_MAX] = "", httpfs[PATH_MAX + 64] = "";
+  int remote = bf_storage_is_s3(config.data_dir);
+  bf_s3_config_t s3;
+  memset(&s3, 0, sizeof s3);
+  if (remote) {
+    if (!config.wal_dir[0]) {
+      fprintf(stderr, "bifrost-server: an s3:// data directory needs --wal-dir, a local durable "
+                      "directory for this server's write-ahead log\n");
+      return 2;
+    }
+    snprintf(data_dir, sizeof data_dir, "%s", config.data_dir);
+    size_t len = strlen(data_dir);
+    while (len > 5 && data_dir[len - 1] == '/') data_dir[--len] = '\0';
+    if (find_httpfs(config.extension_dir, httpfs, sizeof httpfs) != 0) return 1;
+    if (check_s3_data_dir(data_dir, &s3) != 0) return 1;
+  } else if (check_data_dir(config.data_dir, data_dir) != 0) {
+    return 1;
+  }
+  if (config.wal_dir[0] && check_data_dir(config.wal_dir, wal_dir) != 0) return 1;
+  /* Local state (the token key) lives in the WAL dir when the tables are remote. */
+  const char *local_dir = remote ? wal_dir : data_dir;
   if (!config.auth_file[0] && !is_loopback(config.host) && !config.insecure) {
     fprintf(stderr,
             "bifrost-server: --host %s without --auth-file would let anyone who reaches the port "
@@ -222,7 +289,7 @@ int main(int argc, char **argv) {
     return 2;
   bf_auth_t auth;
   if (bf_auth_open(&auth, config.auth_file[0] ? config.auth_file : NULL,
-                   config.auth_secret_file[0] ? config.auth_secret_file : NULL, data_dir,
+                   config.auth_secret_file[0] ? config.auth_secret_file : NULL, local_dir,
                    config.token_ttl_secs, &err) != BF_OK) {
     fprintf(stderr, "bifrost-server: %s\n", err.message);
     return 2;
@@ -248,6 +315,22 @@ int main(int argc, char **argv) {
       .max_query_selects = config.max_query_selects,
       .max_query_depth = config.max_query_depth,
   };
+  char endpoint[512] = "";
+  if (remote) {
+    engine_options.httpfs_extension = httpfs;
+    engine_options.s3_key_id = s3.key_id;
+    engine_options.s3_secret = s3.secret;
+    engine_options.s3_session_token = s3.token;
+    engine_options.s3_region = s3.region;
+    if (s3.endpoint[0]) { /* DuckDB takes host:port and the scheme as a flag */
+      const char *host = strstr(s3.endpoint, "://");
+      snprintf(endpoint, sizeof endpoint, "%s", host ? host + 3 : s3.endpoint);
+      size_t len = strlen(endpoint);
+      while (len && endpoint[len - 1] == '/') endpoint[--len] = '\0';
+      engine_options.s3_endpoint = endpoint;
+      engine_options.s3_use_ssl = strncmp(s3.endpoint, "https://", 8) == 0;
+    }
+  }
   int64_t registry_us = bf_time_now_us();
   bf_engine_t *engine = NULL;
   if (bf_engine_create(data_dir, &engine_options, &engine, &err) != BF_OK) {
@@ -267,6 +350,10 @@ int main(int argc, char **argv) {
   store_options.log_retention_hours = config.log_retention_hours;
   store_options.maintenance_interval_secs = config.maintenance_interval_secs;
   store_options.max_tail_bytes = tail_budget(&config);
+  snprintf(store_options.wal_dir, sizeof store_options.wal_dir, "%s", wal_dir);
+  store_options.ack_on_commit = config.ack_on_commit;
+  store_options.commit_interval_secs = config.commit_interval_secs;
+  store_options.shared_flush_interval_secs = config.shared_flush_interval_secs;
   if (store_options.max_tail_bytes > 0 && config.max_batch_bytes > store_options.max_tail_bytes) {
     BF_LOG_WARN("--max-batch-bytes %lld is above the memory for unflushed rows (%lld, half of "
                 "--memory-limit); using that", config.max_batch_bytes,

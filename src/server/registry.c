@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bifrost/util.h"
+#include "storage/storage.h"
 #include "server/log.h"
 
 static void version_free(bf_schema_version_t *v) {
@@ -129,7 +130,7 @@ static int table_from_file(const char *data_dir, const char *path, bf_table_t **
                            bf_error_t *err) {
   char *text;
   size_t size;
-  BF_RETURN_NOT_OK(bf_fs_read_file(path, &text, &size, err));
+  BF_RETURN_NOT_OK(bf_storage_read(path, &text, &size, err));
   json_error_t jerr;
   json_t *root = json_loadb(text, size, 0, &jerr);
   free(text);
@@ -212,12 +213,11 @@ static bf_table_t *load_entry_locked(bf_registry_t *r, const char *catalog, cons
                                      const char *table, int quiet) {
   char entry[PATH_MAX + 32];
   entry_path(r, catalog, schema_name, table, entry, sizeof entry);
-  if (!bf_fs_exists(entry)) return NULL;
   bf_table_t *t;
   bf_error_t err;
   bf_error_init(&err);
   if (table_from_file(r->data_dir, entry, &t, &err) != BF_OK) {
-    if (!quiet) BF_LOG_WARN("cannot load table entry %s: %s", entry, err.message);
+    if (!quiet && err.status != BF_ENOTFOUND) BF_LOG_WARN("cannot load table entry %s: %s", entry, err.message);
     return NULL;
   }
   if (add_table(r, t) != BF_OK) {
@@ -231,24 +231,29 @@ static bf_table_t *load_entry_locked(bf_registry_t *r, const char *catalog, cons
  * entries) and adds the tables with a registry entry not listed yet; returns how
  * many were added. Caller holds r->mu (or is alone, at open). */
 static size_t scan_level(bf_registry_t *r, const char *dir, int depth, const char **names) {
-  DIR *d = opendir(dir);
-  if (d == NULL) return 0;
+  bf_storage_list_t list;
+  bf_error_t err;
+  bf_error_init(&err);
+  if (bf_storage_list(dir, NULL, &list, &err) != BF_OK) {
+    BF_LOG_WARN("cannot list %s: %s", dir, err.message);
+    return 0;
+  }
   size_t added = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.' || e->d_name[0] == '_') continue;
+  for (size_t i = 0; i < list.len; i++) {
+    const char *name = list.items[i].name;
+    if (!list.items[i].is_dir || name[0] == '.' || name[0] == '_') continue;
     char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) continue;
     if (depth < 2) {
-      names[depth] = e->d_name;
+      names[depth] = name;
       added += scan_level(r, path, depth + 1, names);
       continue;
     }
-    if (!find_locked(r, names[0], names[1], e->d_name) &&
-        load_entry_locked(r, names[0], names[1], e->d_name, r->scanned))
+    if (!find_locked(r, names[0], names[1], name) &&
+        load_entry_locked(r, names[0], names[1], name, r->scanned))
       added++;
   }
-  closedir(d);
+  bf_storage_list_free(&list);
   return added;
 }
 
@@ -262,8 +267,16 @@ size_t bf_registry_rescan(bf_registry_t *r) {
 
 int bf_registry_open(bf_registry_t *r, const char *data_dir, bf_error_t *err) {
   memset(r, 0, sizeof *r);
-  if (realpath(data_dir, r->data_dir) == NULL)
+  if (bf_storage_is_s3(data_dir)) {
+    size_t len = strlen(data_dir);
+    while (len > 5 && data_dir[len - 1] == '/') len--; /* no trailing slash: paths join with "/" */
+    if (len >= sizeof r->data_dir)
+      return bf_error_set(err, BF_EINVAL, "data directory %s is too long", data_dir);
+    memcpy(r->data_dir, data_dir, len);
+    r->data_dir[len] = '\0';
+  } else if (realpath(data_dir, r->data_dir) == NULL) {
     return bf_error_set(err, BF_EIO, "data directory %s is not accessible", data_dir);
+  }
   pthread_mutex_init(&r->mu, NULL);
   const char *names[2];
   scan_level(r, r->data_dir, 0, names);
@@ -289,7 +302,7 @@ int bf_registry_add_version(bf_registry_t *r, bf_table_t *t, const char *json_sc
   char entry[PATH_MAX + 32];
   snprintf(entry, sizeof entry, "%s/_bifrost/table.json", t->dir);
   char *text = entry_json(t);
-  status = text ? bf_fs_write_replace_file(entry, text, strlen(text), err)
+  status = text ? bf_storage_write_replace(entry, text, strlen(text), err)
                 : bf_error_set(err, BF_ENOMEM, "out of memory");
   free(text);
   return status;
@@ -432,7 +445,9 @@ int bf_registry_register(bf_registry_t *r, const char *catalog, const char *sche
   if (existing == NULL) existing = load_entry_locked(r, catalog, schema_name, table, 0);
   char entry[PATH_MAX + 32];
   entry_path(r, catalog, schema_name, table, entry, sizeof entry);
-  if (existing == NULL && bf_fs_exists(entry)) {
+  bf_error_t probe;
+  bf_error_init(&probe);
+  if (existing == NULL && bf_storage_stat(entry, NULL, NULL, &probe) != BF_ENOTFOUND) {
     /* An entry load_entry_locked could not read: report why, never write over it. */
     bf_table_t *unreadable = NULL;
     status = table_from_file(r->data_dir, entry, &unreadable, err);
@@ -454,7 +469,7 @@ int bf_registry_register(bf_registry_t *r, const char *catalog, const char *sche
   }
   char meta_dir[PATH_MAX + 16];
   snprintf(meta_dir, sizeof meta_dir, "%s/_bifrost", candidate->dir);
-  status = bf_fs_mkdirs(meta_dir, err);
+  status = bf_storage_mkdirs(meta_dir, err);
   if (status == BF_OK) {
     status = bf_delta_log_create(candidate->dir, &candidate->schema,
                                  (const char *const *)candidate->partition_columns,
@@ -463,7 +478,7 @@ int bf_registry_register(bf_registry_t *r, const char *catalog, const char *sche
   }
   char *text = status == BF_OK ? entry_json(candidate) : NULL;
   if (status == BF_OK && text == NULL) status = bf_error_set(err, BF_ENOMEM, "out of memory");
-  if (status == BF_OK) status = bf_fs_write_new_file(entry, text, strlen(text), err);
+  if (status == BF_OK) status = bf_storage_write_new(entry, text, strlen(text), err);
   free(text);
   if (status == BF_EEXIST) { /* lost a race with another server: adopt its entry */
     bf_table_t *other;

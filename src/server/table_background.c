@@ -19,6 +19,7 @@
 #include "server/table_replay.h"
 #include "server/table_store_internal.h"
 #include "server/table_writer.h"
+#include "storage/storage.h"
 
 /* A generation is sealed, or has reached a threshold (rows, bytes, age, or half
  * the memory bound in use). Caller holds t->mu. */
@@ -27,12 +28,19 @@ static int flush_due(const bf_store_t *s, const bf_table_t *t, int64_t now_us) {
   /* Half the memory bound in use: flush everything, before inserts are refused. */
   int memory_due = s->options.max_tail_bytes > 0 &&
                    bf_store_tail_bytes(s) * 2 >= s->options.max_tail_bytes;
+  double interval = s->options.flush_interval_secs;
+  if (__atomic_load_n(&s->presence.peers, __ATOMIC_RELAXED) > 0 &&
+      s->options.shared_flush_interval_secs < interval)
+    interval = s->options.shared_flush_interval_secs; /* others read our commits only */
   for (size_t i = 0; i < ts->n_gens; i++) {
     const bf_gen_t *g = ts->gens[i];
     if (g->sealed) return 1;
+    if (g->commit_wait_us &&
+        now_us - g->commit_wait_us >= (int64_t)(s->options.commit_interval_secs * 1e6))
+      return 1;
     if (g->rows > 0 && (memory_due || g->rows >= s->options.flush_rows ||
                         g->bytes >= s->options.flush_bytes ||
-                        now_us - g->created_us >= (int64_t)(s->options.flush_interval_secs * 1e6)))
+                        now_us - g->created_us >= (int64_t)(interval * 1e6)))
       return 1;
   }
   return 0;
@@ -42,12 +50,16 @@ static int flush_due(const bf_store_t *s, const bf_table_t *t, int64_t now_us) {
  * operator removed the table. */
 static int table_vanished(const bf_table_t *t) {
   char path[PATH_MAX + 64];
-  struct stat st;
-  if (stat(t->dir, &st) != 0) return errno == ENOENT || errno == ENOTDIR;
-  snprintf(path, sizeof path, "%s/_delta_log", t->dir);
-  if (stat(path, &st) == 0) return 0;
+  bf_error_t err;
+  bf_error_init(&err);
   snprintf(path, sizeof path, "%s/_bifrost/table.json", t->dir);
-  return stat(path, &st) != 0 && errno == ENOENT;
+  if (bf_storage_stat(path, NULL, NULL, &err) != BF_ENOTFOUND) return 0; /* there, or unknown */
+  if (!bf_storage_is_s3(t->dir)) { /* a directory with a log but no entry is still a table */
+    snprintf(path, sizeof path, "%s/_delta_log", t->dir);
+    bf_error_init(&err);
+    return bf_storage_stat(path, NULL, NULL, &err) == BF_ENOTFOUND;
+  }
+  return 1;
 }
 
 /* Drops a vanished table from this server: its tails, its view and its registry
@@ -135,12 +147,17 @@ static void tend_table(bf_store_t *s, bf_table_t *t, int64_t now_us) {
 static void *writer_main(void *arg) {
   bf_store_t *s = arg;
   int64_t last_rescan_us = bf_time_now_us();
+  /* With --ack-mode commit the tick is the group commit period (inserts also wake
+   * the writer when they start to wait). */
+  long tick_ns = 200 * 1000 * 1000;
+  if (s->options.ack_on_commit && s->options.commit_interval_secs * 1e9 < tick_ns)
+    tick_ns = (long)(s->options.commit_interval_secs * 1e9) + 1;
   pthread_mutex_lock(&s->mu);
   while (!s->stop) {
     if (!s->wake) {
       struct timespec until;
       clock_gettime(CLOCK_REALTIME, &until);
-      until.tv_nsec += 200 * 1000 * 1000;
+      until.tv_nsec += tick_ns;
       if (until.tv_nsec >= 1000000000) {
         until.tv_sec++;
         until.tv_nsec -= 1000000000;
@@ -152,6 +169,7 @@ static void *writer_main(void *arg) {
     pthread_mutex_unlock(&s->mu);
     int64_t now = bf_time_now_us();
     bf_engine_tails_sweep(s->engine); /* memory of flushed tails no query holds */
+    bf_presence_tick(&s->presence, now);
     if (now - last_rescan_us >= 2000000) { /* tables another server registered */
       last_rescan_us = now;
       bf_registry_rescan(s->registry);
@@ -177,6 +195,7 @@ int bf_store_create(bf_registry_t *registry, bf_engine_t *engine, const bf_store
   else bf_store_options_default(&s->options);
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
+  bf_presence_init(&s->presence, registry->data_dir);
   if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
@@ -194,6 +213,7 @@ void bf_store_destroy(bf_store_t *s) {
   pthread_cond_signal(&s->cv);
   pthread_mutex_unlock(&s->mu);
   pthread_join(s->thread, NULL);
+  bf_presence_leave(&s->presence);
   size_t n = 0;
   bf_table_t **tables = bf__snapshot_tables(s->registry, &n);
   for (size_t i = 0; i < n; i++) {

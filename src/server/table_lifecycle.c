@@ -18,6 +18,7 @@
 #include "server/log.h"
 #include "server/table_store_internal.h"
 #include "server/table_writer.h"
+#include "storage/storage.h"
 
 static int read_checkpoint(void *ctx, const char *path, bf_delta_snapshot_t *into,
                            bf_error_t *err) {
@@ -214,6 +215,44 @@ static void remove_tree(int parent_fd, const char *name, int64_t *parquet) {
     BF_LOG_WARN("drop: cannot delete directory %s: %s", name, strerror(errno));
 }
 
+/* The same through the storage interface, for a table on S3 (no directories, no
+ * rename): the registry entry goes first, so no rescan finds the table while the
+ * rest is deleted. */
+static void remove_tree_listed(const char *dir, int64_t *parquet) {
+  bf_storage_list_t list;
+  bf_error_t err;
+  bf_error_init(&err);
+  if (bf_storage_list(dir, NULL, &list, &err) != BF_OK) {
+    BF_LOG_WARN("drop: cannot list %s: %s", dir, err.message);
+    return;
+  }
+  for (size_t i = 0; i < list.len; i++) {
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/%s", dir, list.items[i].name);
+    if (list.items[i].is_dir) {
+      remove_tree_listed(path, parquet);
+      continue;
+    }
+    size_t len = strlen(list.items[i].name);
+    bf_error_init(&err);
+    if (bf_storage_delete(path, &err) != BF_OK)
+      BF_LOG_WARN("drop: cannot delete %s: %s", path, err.message);
+    else if (len > 8 && strcmp(list.items[i].name + len - 8, ".parquet") == 0)
+      (*parquet)++;
+  }
+  bf_storage_list_free(&list);
+}
+
+static void remove_table_objects(const char *table_dir, int64_t *parquet) {
+  char entry[PATH_MAX + 32];
+  snprintf(entry, sizeof entry, "%s/_bifrost/table.json", table_dir);
+  bf_error_t err;
+  bf_error_init(&err);
+  if (bf_storage_delete(entry, &err) != BF_OK)
+    BF_LOG_WARN("drop: cannot delete %s: %s", entry, err.message);
+  remove_tree_listed(table_dir, parquet);
+}
+
 int bf_store_drop(bf_store_t *s, bf_table_t *t, int discard_wal, int64_t *rows_discarded,
                   int64_t *files_deleted, bf_error_t *err) {
   *rows_discarded = *files_deleted = 0;
@@ -250,6 +289,10 @@ int bf_store_drop(bf_store_t *s, bf_table_t *t, int discard_wal, int64_t *rows_d
   /* The directory leaves its name first (atomically), so no rescan or lookup
    * finds the old registry file while the rest is deleted; a name starting with
    * '.' is never scanned. */
+  if (bf_storage_is_s3(t->dir)) {
+    remove_table_objects(t->dir, files_deleted);
+    goto forget;
+  }
   char parent[PATH_MAX], trash[PATH_MAX + 64], uuid[37];
   snprintf(parent, sizeof parent, "%s", t->dir);
   char *slash = strrchr(parent, '/');
@@ -265,6 +308,7 @@ int bf_store_drop(bf_store_t *s, bf_table_t *t, int discard_wal, int64_t *rows_d
     remove_tree(parent_fd, base, files_deleted);
   }
   if (parent_fd >= 0) close(parent_fd);
+forget:
   bf_engine_drop_table_view(s->engine, t->catalog, t->schema_name, t->table);
   bf_engine_set_table_unavailable(s->engine, t->fqn, NULL);
   bf_registry_forget(s->registry, t);

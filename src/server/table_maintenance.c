@@ -4,17 +4,16 @@
  * older than the retention period, and cleanup of log files that the newest
  * checkpoint replaces. All run under the table's work_mu, never under t->mu
  * except to copy the snapshot state they need and to commit. */
-#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bifrost/util.h"
 #include "server/log.h"
 #include "server/table_maintenance.h"
+#include "storage/storage.h"
 #include "server/table_store_internal.h"
 #include "server/table_writer.h"
 #include "server/write_lease.h"
@@ -38,13 +37,15 @@ static int checkpoint(bf_store_t *s, bf_table_t *t, int64_t *out_version, bf_err
   }
   char path[PATH_MAX];
   bf_delta_checkpoint_path(t->dir, version, path, sizeof path);
-  if (!bf_fs_exists(path)) status = bf_engine_checkpoint_write(s->engine, actions, len, path, err);
+  int64_t size = -1;
+  bf_error_t probe;
+  bf_error_init(&probe);
+  if (bf_storage_stat(path, &size, NULL, &probe) != BF_OK)
+    status = bf_engine_checkpoint_write(s->engine, actions, len, path, err);
   free(actions);
-  struct stat st;
+  if (status == BF_OK && size < 0 && bf_storage_stat(path, &size, NULL, &probe) != BF_OK) size = -1;
   if (status == BF_OK && bf_delta_last_checkpoint_version(t->dir) < version)
-    status = bf_delta_last_checkpoint_write(t->dir, version, (int64_t)n_actions,
-                                            stat(path, &st) == 0 ? (int64_t)st.st_size : -1,
-                                            n_adds, err);
+    status = bf_delta_last_checkpoint_write(t->dir, version, (int64_t)n_actions, size, n_adds, err);
   if (status != BF_OK) return status;
   ts->last_checkpoint_version = version;
   bf_stats_add(&ts->counters.checkpoints, 1);
@@ -301,31 +302,36 @@ static int64_t tombstone_time(const vacuum_state_t *v, const char *rel) {
 static void vacuum_dir(vacuum_state_t *v, const char *rel_dir, int depth) {
   char dir[PATH_MAX * 3];
   snprintf(dir, sizeof dir, "%s%s%s", v->t->dir, rel_dir[0] ? "/" : "", rel_dir);
-  DIR *d = opendir(dir);
-  if (d == NULL) return;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.' || (depth == 0 && e->d_name[0] == '_')) continue;
+  bf_storage_list_t list;
+  bf_error_t err;
+  bf_error_init(&err);
+  if (bf_storage_list(dir, NULL, &list, &err) != BF_OK) {
+    BF_LOG_WARN("table %s: vacuum cannot list %s: %s", v->t->fqn, dir, err.message);
+    return;
+  }
+  for (size_t i = 0; i < list.len; i++) {
+    const bf_storage_entry_t *e = &list.items[i];
+    if (e->name[0] == '.' || (depth == 0 && e->name[0] == '_')) continue;
     char rel[PATH_MAX + 256], path[PATH_MAX * 3];
-    snprintf(rel, sizeof rel, "%s%s%s", rel_dir, rel_dir[0] ? "/" : "", e->d_name);
+    snprintf(rel, sizeof rel, "%s%s%s", rel_dir, rel_dir[0] ? "/" : "", e->name);
     snprintf(path, sizeof path, "%s/%s", v->t->dir, rel);
-    struct stat st;
-    if (lstat(path, &st) != 0) continue;
-    if (S_ISDIR(st.st_mode)) {
+    if (e->is_dir) {
       if (depth < 32) vacuum_dir(v, rel, depth + 1);
       continue;
     }
-    size_t len = strlen(e->d_name);
-    if (!S_ISREG(st.st_mode) || len < 8 || strcmp(e->d_name + len - 8, ".parquet") != 0) continue;
+    size_t len = strlen(e->name);
+    if (len < 8 || strcmp(e->name + len - 8, ".parquet") != 0) continue;
     const char *key = rel;
     if (bsearch(&key, v->live, v->n_live, sizeof *v->live, compare_str)) continue;
     int64_t removed_ms = tombstone_time(v, rel);
-    int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+    /* A listing in whole seconds: the latest instant that second allows. */
+    int64_t mtime_ms = e->mtime_ms ? e->mtime_ms : e->mtime_s * 1000 + 999;
     if (removed_ms > v->cutoff_ms || mtime_ms >= v->cutoff_ms) continue;
     if (mtime_ms >= v->leased_after_ms) continue; /* a live writer may commit it */
-    if (unlink(path) == 0) v->deleted++;
+    bf_error_init(&err);
+    if (bf_storage_delete(path, &err) == BF_OK) v->deleted++;
   }
-  closedir(d);
+  bf_storage_list_free(&list);
 }
 
 static int vacuum(bf_store_t *s, bf_table_t *t, double retention_hours, int64_t *deleted,
@@ -336,7 +342,8 @@ static int vacuum(bf_store_t *s, bf_table_t *t, double retention_hours, int64_t 
    * point has committed before the log is read. 2 s of slack for clocks of other
    * servers sharing the directory. */
   int64_t oldest_lease_ms = bf_write_lease_oldest_ms(t->dir);
-  v.leased_after_ms = oldest_lease_ms == INT64_MAX ? INT64_MAX : oldest_lease_ms - 2000;
+  v.leased_after_ms = oldest_lease_ms == INT64_MAX || oldest_lease_ms == INT64_MIN
+                          ? oldest_lease_ms : oldest_lease_ms - 2000;
   pthread_mutex_lock(&t->mu);
   /* Another server sharing the directory may have committed since the last
    * refresh: its new files must count as live. */

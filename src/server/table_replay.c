@@ -192,7 +192,7 @@ static void gen_forget_adopted(bf_store_t *s, bf_table_t *t, bf_wal_segment_t *s
  * first) as a sealed generation. Caller holds t->mu. */
 int bf__store_adopt_orphans(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
   char dir[PATH_MAX + 64];
-  if (bf__wal_dir(t, dir, sizeof dir) != BF_OK) return BF_OK;
+  if (bf__wal_dir(s, t, dir, sizeof dir) != BF_OK) return BF_OK;
   DIR *d = opendir(dir);
   if (d == NULL) return BF_OK;
   char **names = NULL;

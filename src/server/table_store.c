@@ -36,6 +36,8 @@ void bf_store_options_default(bf_store_options_t *o) {
   o->vacuum_retention_hours = 168;
   o->log_retention_hours = 720;
   o->maintenance_interval_secs = 60;
+  o->commit_interval_secs = 0.05;
+  o->shared_flush_interval_secs = 1.0;
 }
 
 /* ---- producer sequence maps ---------------------------------------------------- */
@@ -171,8 +173,13 @@ int bf__store_publish(bf_store_t *s, bf_table_t *t, const char *drop_tail, bf_er
   return status;
 }
 
-int bf__wal_dir(const bf_table_t *t, char *out, size_t cap) {
-  int n = snprintf(out, cap, "%s/_bifrost/wal", t->dir);
+int bf__wal_dir(const bf_store_t *s, const bf_table_t *t, char *out, size_t cap) {
+  /* With a WAL dir of its own, a table's directory there carries its creation time,
+   * so a table dropped and registered again never adopts the old one's segments. */
+  int n = s->options.wal_dir[0]
+              ? snprintf(out, cap, "%s/%s/%s/%s.%lld", s->options.wal_dir, t->catalog,
+                         t->schema_name, t->table, (long long)t->created_at_ms)
+              : snprintf(out, cap, "%s/_bifrost/wal", t->dir);
   return n < 0 || (size_t)n >= cap ? BF_EINVAL : BF_OK;
 }
 
@@ -198,7 +205,7 @@ int bf__gen_add(bf_store_t *s, bf_table_t *t, bf_wal_segment_t *seg, int sealed,
   int created = seg == NULL;
   if (seg == NULL) {
     char dir[PATH_MAX + 64], path[PATH_MAX + 160], uuid[37];
-    status = bf__wal_dir(t, dir, sizeof dir) == BF_OK ? bf_fs_mkdirs(dir, err)
+    status = bf__wal_dir(s, t, dir, sizeof dir) == BF_OK ? bf_fs_mkdirs(dir, err)
                                                   : bf_error_set(err, BF_EINVAL, "path too long");
     bf_uuid4_string(uuid);
     snprintf(path, sizeof path, "%s/%020lld-%06llu-%.8s.wal", dir, (long long)g->created_us,
@@ -228,6 +235,7 @@ void bf__gen_remove(bf_table_t *t, bf_gen_t *g) {
     if (ts->gens[i] == g) {
       memmove(ts->gens + i, ts->gens + i + 1, (ts->n_gens - i - 1) * sizeof *ts->gens);
       ts->n_gens--;
+      pthread_cond_broadcast(&ts->pending_cv); /* inserts waiting for its commit */
       return;
     }
   }
@@ -274,6 +282,29 @@ static int frame_record(const bf_store_insert_t *in, uint8_t *head, bf_wal_frame
  * (after_sequence) to arrive before the producer is told to retry. */
 #define ORDER_WAIT_SECS 1
 
+/* --ack-mode commit: waits until generation gen_id is committed (it leaves the
+ * list only after its commit). Past COMMIT_WAIT_SECS the insert is answered
+ * UNAVAILABLE: its rows stay in the WAL and are committed later, and the
+ * producer's retry of the same sequence is then recognised by its txn version. */
+#define COMMIT_WAIT_SECS 30
+static int wait_for_commit(bf_table_t *t, uint64_t gen_id, bf_error_t *err) {
+  bf_table_store_t *ts = t->store;
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += COMMIT_WAIT_SECS;
+  for (;;) {
+    if (t->dropped) return bf_error_set(err, BF_ENOTFOUND, "table %s was dropped", t->fqn);
+    int listed = 0;
+    for (size_t i = 0; i < ts->n_gens && !listed; i++) listed = ts->gens[i]->id == gen_id;
+    if (!listed) return BF_OK;
+    if (pthread_cond_timedwait(&ts->pending_cv, &t->mu, &deadline) == ETIMEDOUT)
+      return bf_error_set(err, BF_EUNAVAILABLE,
+                          "table %s: the rows are in the WAL but no commit took them within %d s "
+                          "(--ack-mode commit); retry",
+                          t->fqn, COMMIT_WAIT_SECS);
+  }
+}
+
 int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, int *duplicate,
                     int64_t *version, bf_error_t *err) {
   *duplicate = 0;
@@ -301,9 +332,25 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
     int64_t acked = acknowledged_seq(t, in->producer_id);
     if (acked >= in->sequence) {
       *duplicate = 1;
+      int waited = BF_OK;
+      if (s->options.ack_on_commit) { /* acknowledged only once committed, retries too */
+        uint64_t holder = 0;
+        for (size_t i = 0; i < ts->n_gens && !holder; i++) {
+          bf_gen_t *g = ts->gens[i];
+          if (bf__seq_get(&g->seqs, in->producer_id) < in->sequence) continue;
+          holder = g->id;
+          if (g->commit_wait_us == 0) g->commit_wait_us = bf_time_now_us();
+        }
+        if (holder) {
+          pthread_mutex_unlock(&t->mu);
+          bf__store_wake(s);
+          pthread_mutex_lock(&t->mu);
+          waited = wait_for_commit(t, holder, err);
+        }
+      }
       *version = t->snapshot.version;
       pthread_mutex_unlock(&t->mu);
-      return BF_OK;
+      return waited;
     }
     int64_t claimed = bf__seq_get(&ts->seqs, in->producer_id);
     if (in->after_sequence > 0 && acked < in->after_sequence && claimed < in->sequence) {
@@ -413,6 +460,14 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
   int full = status == BF_OK && (g->rows >= s->options.flush_rows || g->bytes >= s->options.flush_bytes);
   g->pending--;
   pthread_cond_broadcast(&ts->pending_cv);
+  if (status == BF_OK && s->options.ack_on_commit) {
+    if (g->commit_wait_us == 0) g->commit_wait_us = bf_time_now_us();
+    uint64_t gen_id = g->id;
+    pthread_mutex_unlock(&t->mu);
+    bf__store_wake(s);
+    pthread_mutex_lock(&t->mu);
+    status = wait_for_commit(t, gen_id, err);
+  }
   *version = t->snapshot.version;
   pthread_mutex_unlock(&t->mu);
   if (full) bf__store_wake(s);

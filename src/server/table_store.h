@@ -33,6 +33,12 @@ typedef struct bf_store_options {
   int unsafe_short_retention;      /* vacuum retentions below BF_MIN_SAFE_RETENTION_HOURS allowed */
   int64_t max_tail_bytes;          /* decoded bytes acknowledged but not flushed, all tables;
                                       inserts beyond it get BF_EFULL; 0 = unbounded */
+  char wal_dir[1024];              /* WAL segments live under here (one directory per table);
+                                      "" = inside each table's directory (local data dirs) */
+  int ack_on_commit;               /* acknowledge an insert only once a Delta commit holds it */
+  double commit_interval_secs;     /* ack_on_commit: group commit period */
+  double shared_flush_interval_secs; /* while another server writes the same table, flush at
+                                      least this often, so its readers see our rows */
 } bf_store_options_t;
 
 void bf_store_options_default(bf_store_options_t *options);

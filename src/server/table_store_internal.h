@@ -9,6 +9,7 @@
 
 #include "bifrost/wal.h"
 #include "server/server_stats.h"
+#include "server/presence.h"
 #include "server/table_store.h"
 
 /* Highest sequence per producer id (small, linear: a table has few producers). */
@@ -33,6 +34,8 @@ typedef struct bf_gen {
   int64_t decoded_bytes;    /* counted in the store's tail_bytes until the generation goes */
   int64_t created_us;
   bf_seq_map_t seqs;        /* producers' highest sequence in this generation */
+  int64_t commit_wait_us;   /* --ack-mode commit: when its first insert began waiting for
+                               the commit (0 = none waits) */
 } bf_gen_t;
 
 struct bf_table_store {
@@ -66,6 +69,7 @@ struct bf_store {
   pthread_cond_t cv;
   int stop, wake;
   int64_t tail_bytes;       /* sum of every generation's decoded_bytes; atomic */
+  bf_presence_t presence;   /* other servers on the data directory; the writer's */
 };
 
 /* WAL record layout ----------------------------------------------------------------------
@@ -82,7 +86,7 @@ int64_t bf__applied_seq(const bf_table_t *t, const char *id); /* committed or in
 int bf__seq_copy(bf_seq_map_t *dst, const bf_seq_map_t *src);
 int bf__any_pending(const bf_table_store_t *ts);
 void bf__tail_bytes_add(bf_store_t *s, int64_t bytes); /* atomic; any thread */
-int bf__wal_dir(const bf_table_t *t, char *out, size_t cap);
+int bf__wal_dir(const bf_store_t *s, const bf_table_t *t, char *out, size_t cap);
 /* Adds a generation (new segment when seg is NULL; an adopted one otherwise). */
 int bf__gen_add(bf_store_t *s, bf_table_t *t, bf_wal_segment_t *seg, int sealed, bf_gen_t **out,
                 bf_error_t *err);

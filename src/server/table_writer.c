@@ -44,6 +44,7 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
                                           (const char *const *)t->partition_columns,
                                           t->n_partition_columns, &files, &n_files, err);
   if (status == BF_OK) status = bf__store_seal_files(t, files, n_files, err);
+  if (status == BF_OK) status = bf_write_lease_check(lease, err);
   if (status != BF_OK) goto done;
   pthread_mutex_lock(&t->mu);
   int64_t version = t->snapshot.version;

@@ -12,11 +12,50 @@
 #include <unistd.h>
 
 #include "bifrost/util.h"
+#include "storage/storage.h"
 
 struct bf_write_lease {
-  int fd;
+  int fd;                   /* -1 for an object lease */
+  int64_t start_ms;
   char path[PATH_MAX + 128];
 };
+
+/* On S3 there is no lock to tell a live writer from a dead one: a lease object is
+ * taken for stale once it is LEASE_MAX_AGE_MS old, and a writer never commits
+ * under a lease older than LEASE_COMMIT_MAX_MS (bf_write_lease_check). */
+#define LEASE_MAX_AGE_MS (60LL * 60 * 1000)
+#define LEASE_COMMIT_MAX_MS (LEASE_MAX_AGE_MS - 10LL * 60 * 1000)
+
+static int take_object_lease(const char *dir, bf_write_lease_t *lease, bf_error_t *err) {
+  lease->fd = -1;
+  int status = bf_storage_write_replace(lease->path, "", 0, err);
+  if (status != BF_OK) bf_error_prefix(err, "cannot take a write lease in %s", dir);
+  return status;
+}
+
+static int64_t oldest_object_lease(const char *dir) {
+  bf_storage_list_t list;
+  bf_error_t err;
+  bf_error_init(&err);
+  /* Unknown leases must not look absent: vacuum then protects everything. */
+  if (bf_storage_list(dir, NULL, &list, &err) != BF_OK) return INT64_MIN;
+  int64_t oldest = INT64_MAX, now_ms = bf_time_now_ms();
+  for (size_t i = 0; i < list.len; i++) {
+    const char *name = list.items[i].name;
+    size_t len = strlen(name);
+    if (list.items[i].is_dir || len < 7 || strcmp(name + len - 6, ".lease") != 0) continue;
+    int64_t start_ms = strtoll(name, NULL, 10) / 1000;
+    if (now_ms - list.items[i].mtime_s * 1000 > LEASE_MAX_AGE_MS) {
+      char path[PATH_MAX + 300];
+      snprintf(path, sizeof path, "%s/%s", dir, name);
+      bf_storage_delete(path, &err); /* its writer is gone (or no longer commits under it) */
+    } else if (start_ms < oldest) {
+      oldest = start_ms;
+    }
+  }
+  bf_storage_list_free(&list);
+  return oldest;
+}
 
 static void lease_dir(const char *table_dir, char *out, size_t cap) {
   snprintf(out, cap, "%s/_bifrost/leases", table_dir);
@@ -25,13 +64,20 @@ static void lease_dir(const char *table_dir, char *out, size_t cap) {
 int bf_write_lease_take(const char *table_dir, bf_write_lease_t **out, bf_error_t *err) {
   char dir[PATH_MAX];
   lease_dir(table_dir, dir, sizeof dir);
-  BF_RETURN_NOT_OK(bf_fs_mkdirs(dir, err));
+  BF_RETURN_NOT_OK(bf_storage_mkdirs(dir, err));
   bf_write_lease_t *lease = calloc(1, sizeof *lease);
   if (lease == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
   char uuid[37];
   bf_uuid4_string(uuid);
-  snprintf(lease->path, sizeof lease->path, "%s/%020lld-%s.lease", dir,
-           (long long)bf_time_now_us(), uuid);
+  int64_t now_us = bf_time_now_us();
+  lease->start_ms = now_us / 1000;
+  snprintf(lease->path, sizeof lease->path, "%s/%020lld-%s.lease", dir, (long long)now_us, uuid);
+  if (bf_storage_is_s3(dir)) {
+    int status = take_object_lease(dir, lease, err);
+    if (status != BF_OK) free(lease);
+    else *out = lease;
+    return status;
+  }
   /* Locked under a temporary name, then renamed: vacuum never sees it unlocked. */
   char tmp[PATH_MAX + 136];
   snprintf(tmp, sizeof tmp, "%s.tmp", lease->path);
@@ -57,8 +103,25 @@ int bf_write_lease_take(const char *table_dir, bf_write_lease_t **out, bf_error_
   return BF_OK;
 }
 
+int bf_write_lease_check(const bf_write_lease_t *lease, bf_error_t *err) {
+  if (lease == NULL || lease->fd >= 0) return BF_OK; /* a lock held is never stale */
+  int64_t age = bf_time_now_ms() - lease->start_ms;
+  if (age <= LEASE_COMMIT_MAX_MS) return BF_OK;
+  return bf_error_set(err, BF_ETIMEOUT,
+                      "the write lease is %lld s old: vacuum may have taken its files for "
+                      "abandoned; not committing them (the write is retried)",
+                      (long long)(age / 1000));
+}
+
 void bf_write_lease_release(bf_write_lease_t *lease) {
   if (lease == NULL) return;
+  if (lease->fd < 0) {
+    bf_error_t ignored;
+    bf_error_init(&ignored);
+    bf_storage_delete(lease->path, &ignored);
+    free(lease);
+    return;
+  }
   unlink(lease->path); /* still locked: nobody takes it for stale in between */
   close(lease->fd);
   free(lease);
@@ -67,6 +130,7 @@ void bf_write_lease_release(bf_write_lease_t *lease) {
 int64_t bf_write_lease_oldest_ms(const char *table_dir) {
   char dir[PATH_MAX];
   lease_dir(table_dir, dir, sizeof dir);
+  if (bf_storage_is_s3(dir)) return oldest_object_lease(dir);
   DIR *d = opendir(dir);
   if (d == NULL) return INT64_MAX;
   int64_t oldest = INT64_MAX;

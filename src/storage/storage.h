@@ -25,6 +25,7 @@ typedef struct {
   int64_t size;    /* bytes; 0 for a directory */
   int64_t mtime_s; /* modification time, seconds since the epoch */
   bool is_dir;     /* a sub-directory (an S3 common prefix) */
+  int64_t mtime_ms; /* the same to the millisecond where the store says it; 0 = unknown */
 } bf_storage_entry_t;
 
 typedef struct {

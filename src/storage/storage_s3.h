@@ -17,6 +17,13 @@ typedef struct {
   char secret[256];
   char token[4096];   /* AWS_SESSION_TOKEN, may be empty */
   bool path_style;    /* true whenever an endpoint is set */
+  /* Request tuning; 0 means the default in brackets. Not read from the environment. */
+  int max_attempts;       /* attempts per request, the first included [6] */
+  int retry_base_ms;      /* backoff before the first retry, doubling [100] */
+  int retry_cap_ms;       /* longest backoff [5000]; each wait is jittered to 50..100% */
+  int connect_timeout_ms; /* TCP (+TLS) connect [5000] */
+  int stall_timeout_s;    /* a transfer slower than 1 byte/s for this long fails [30] */
+  int list_page_size;     /* max-keys of one ListObjectsV2 page [the server's, 1000] */
 } bf_s3_config_t;
 
 /* Reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION
@@ -28,6 +35,10 @@ int bf_s3_config_from_env(bf_s3_config_t *out, bf_error_t *err);
  * other threads call in). Initialises libcurl globally. */
 int bf_s3_init(const bf_s3_config_t *config, bf_error_t *err);
 const bf_s3_config_t *bf_s3_config(void); /* NULL before bf_s3_init */
+
+/* Closes the pooled connections; bf_s3_config() is NULL again until the next
+ * bf_s3_init. Optional, at exit (no other thread may be in an S3 call). */
+void bf_s3_shutdown(void);
 
 /* Counters of requests sent (every attempt, by kind), for benchmarks and metrics. */
 typedef struct {

@@ -1,0 +1,71 @@
+/* Presence of the servers sharing a data directory (see presence.h). */
+#include "server/presence.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bifrost/util.h"
+#include "server/log.h"
+#include "storage/storage.h"
+
+#define TICK_US (5 * 1000000LL)
+#define ALIVE_SECS 15
+#define STALE_SECS 3600
+
+void bf_presence_init(bf_presence_t *p, const char *data_dir) {
+  memset(p, 0, sizeof *p);
+  char id[37];
+  bf_uuid4_string(id);
+  snprintf(p->dir, sizeof p->dir, "%s/_bifrost/servers", data_dir);
+  snprintf(p->path, sizeof p->path, "%s/%s.alive", p->dir, id);
+}
+
+int bf_presence_tick(bf_presence_t *p, int64_t now_us) {
+  if (p->last_tick_us && now_us - p->last_tick_us < TICK_US)
+    return __atomic_load_n(&p->peers, __ATOMIC_RELAXED);
+  p->last_tick_us = now_us;
+  bf_error_t err;
+  bf_error_init(&err);
+  if (bf_storage_mkdirs(p->dir, &err) != BF_OK ||
+      bf_storage_write_replace(p->path, "", 0, &err) != BF_OK) {
+    BF_LOG_WARN("cannot announce this server in %s: %s", p->dir, err.message);
+    return __atomic_load_n(&p->peers, __ATOMIC_RELAXED);
+  }
+  bf_storage_list_t list;
+  if (bf_storage_list(p->dir, NULL, &list, &err) != BF_OK) {
+    BF_LOG_WARN("cannot list the servers in %s: %s", p->dir, err.message);
+    return __atomic_load_n(&p->peers, __ATOMIC_RELAXED);
+  }
+  const char *own = strrchr(p->path, '/') + 1;
+  int64_t now_s = bf_time_now_ms() / 1000;
+  int peers = 0;
+  for (size_t i = 0; i < list.len; i++) {
+    const bf_storage_entry_t *e = &list.items[i];
+    size_t len = strlen(e->name);
+    if (e->is_dir || len < 7 || strcmp(e->name + len - 6, ".alive") != 0) continue;
+    if (strcmp(e->name, own) == 0) continue;
+    if (now_s - e->mtime_s <= ALIVE_SECS) {
+      peers++;
+    } else if (now_s - e->mtime_s > STALE_SECS) { /* a server that died long ago */
+      char path[4400];
+      snprintf(path, sizeof path, "%s/%s", p->dir, e->name);
+      bf_storage_delete(path, &err);
+    }
+  }
+  bf_storage_list_free(&list);
+  int before = __atomic_exchange_n(&p->peers, peers, __ATOMIC_RELAXED);
+  if (before == 0 && peers > 0)
+    BF_LOG_INFO("%d other server(s) share the data directory: flushing often so they see our rows",
+                peers);
+  else if (before > 0 && peers == 0)
+    BF_LOG_INFO("no other server shares the data directory any more");
+  return peers;
+}
+
+void bf_presence_leave(bf_presence_t *p) {
+  if (!p->last_tick_us) return;
+  bf_error_t err;
+  bf_error_init(&err);
+  bf_storage_delete(p->path, &err);
+}
