@@ -11,7 +11,7 @@ from typing import List, Tuple
 import pytest
 
 from s3_support import delta_scan
-from s3_tables import (all_reader_ids, config, ids_in, insert, maintain, readings, start_server, table_key,
+from s3_tables import (all_reader_ids, config, describe, ids_in, insert, maintain, readings, start_server, table_key,
                        table_uri)
 
 deltalake = pytest.importorskip("deltalake")
@@ -118,7 +118,9 @@ def test_empty_table_on_s3_reads_empty(s3, s3_bucket, tmp_path):
     server = start_server(s3, s3_bucket, tmp_path, args=ARGS)
     try:
         with DatasetProducer(cfg, grpc(server)) as producer:
-            assert producer.register() == "created"
+            producer.register()
+        info = describe(server, cfg)
+        assert (info["num_rows"], info["delta_version"]) == (0, 0)
         assert ids_in(server, cfg) == []
         assert maintain(server, cfg, "flush")["rows_flushed"] == 0
     finally:
