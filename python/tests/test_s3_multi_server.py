@@ -9,6 +9,7 @@ import threading
 import time
 from typing import List
 
+import raw_grpc
 from bifrost import DatasetClient, DatasetProducer, WriteConfig
 
 from s3_tables import (assert_exactly_once, config, delta_rs_ids, grpc, ids_in, insert, maintain, readings,
@@ -47,8 +48,14 @@ def test_two_servers_concurrent_producers_and_maintenance(s3, s3_bucket, tmp_pat
     done = threading.Event()
 
     def produce(srv, start: int) -> None:
+        # 20 rounds of 150 rows over a few seconds: both servers flush (every
+        # 150 rows / 0.2 s) and commit to the same log again and again meanwhile.
         try:
-            insert(srv, cfg, readings(start, 3000), 50)
+            with DatasetProducer(cfg, grpc(srv), WriteConfig(batch_size=50)) as p:
+                for k in range(20):
+                    p.insert_many(readings(start + k * 150, 150))
+                    assert p.flush(timeout=120) == 150
+                    time.sleep(0.15)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -113,18 +120,20 @@ def test_concurrent_registration_makes_one_table(s3, s3_bucket, tmp_path):
         for k in range(5):
             cfg = config(f"race_{k}")
             barrier = threading.Barrier(2)
+            request = raw_grpc.register_request(raw_grpc.table_name(cfg.catalog, cfg.schema_name, cfg.table),
+                                                cfg._json_schema, cfg.partition_columns)
             results: List[str] = []
             errors: List[BaseException] = []
 
             def register(srv) -> None:
-                producer = DatasetProducer(cfg, grpc(srv), WriteConfig(batch_size=10))
-                try:
-                    barrier.wait(10)
-                    results.append(producer.register())
-                except BaseException as exc:  # noqa: BLE001 - reported below
-                    errors.append(exc)
-                finally:
-                    producer.shutdown()
+                # RegisterTable by hand: a DatasetProducer registers in its constructor,
+                # and the call's status ("created" / "already_exists") is what is raced.
+                barrier.wait(10)
+                response, error = raw_grpc.call(srv.uri, "RegisterTable", request)
+                if error is not None:
+                    errors.append(error)
+                else:
+                    results.append(next(s for s in ("already_exists", "created") if s.encode() in response))
 
             threads = [threading.Thread(target=register, args=(srv,)) for srv in (a, b)]
             for t in threads:
