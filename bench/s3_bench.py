@@ -11,11 +11,15 @@ Figures (one `name value unit` line each):
                                      Delta commit)
   flush_secs_{local,s3}              one MaintainTable flush of the N rows
   s3_requests_per_flush[_<kind>]     requests during that flush, by kind
+  s3_requests_per_flush_of_1000_rows[_<kind>]  the same, mean of 5 small flushes
   s3_requests_per_commit             requests under _delta_log/ during one flush
                                      (the commit and the log reads around it)
   s3_requests_per_ingest_batch       requests while acknowledging (expected 0)
   open_secs_{local,s3}               server start until it answers the first count
-  s3_requests_per_table_open         requests from start to that first answer
+  s3_requests_server_start           requests until the server listens
+  s3_requests_per_table_open         requests from then to the first count's answer
+                                     (the table's open if lazy, and the count itself:
+                                     Parquet footers of every file)
 
     .venv/bin/python bench/s3_bench.py [--rows 1000000] [--batch-size 100000]
 """
@@ -61,8 +65,10 @@ def report(name: str, value: float, unit: str) -> None:
 def start_server(data_dir: str, log_path: Path, env: Optional[Dict[str, str]], *args: str):
     binary = os.environ.get("BIFROST_SERVER_BIN", str(REPO / "build" / "bifrost-server"))
     log = open(log_path, "ab")
+    # Flushes only when asked (MaintainTable), so that each is measured alone.
     proc = subprocess.Popen([binary, "--port", "0", "--data-dir", data_dir, "--maintenance-interval", "0",
-                             "--flush-interval", "3600", *args], stdout=subprocess.PIPE, stderr=log, env=env)
+                             "--flush-interval", "3600", "--flush-rows", str(2**40), "--flush-bytes", str(2**50),
+                             *args], stdout=subprocess.PIPE, stderr=log, env=env)
     log.close()
     line = proc.stdout.readline().decode()
     match = re.search(r":(\d+) ", line)
@@ -107,10 +113,13 @@ def flush(uri: str) -> Tuple[float, dict]:
     return time.perf_counter() - start, done
 
 
-def open_and_count(data_dir: str, log_path: Path, env, rows: int, *args: str) -> float:
-    """Seconds from process start until SELECT count(*) answers with every row."""
+def open_and_count(data_dir: str, log_path: Path, env, rows: int, *args: str, on_listening=None) -> float:
+    """Seconds from process start until SELECT count(*) answers with every row;
+    on_listening() is called once the server listens."""
     start = time.perf_counter()
     proc, uri = start_server(data_dir, log_path, env, *args)
+    if on_listening is not None:
+        on_listening()
     try:
         client = DatasetClient(GrpcConfig(server_uri=uri))
         while True:
@@ -120,7 +129,7 @@ def open_and_count(data_dir: str, log_path: Path, env, rows: int, *args: str) ->
                 n = -1
             if n == rows:
                 return time.perf_counter() - start
-            if time.perf_counter() - start > 300:
+            if n > rows or time.perf_counter() - start > 300:
                 raise SystemExit(f"the reopened server shows {n} of {rows} rows after 300 s")
             time.sleep(0.01)
     finally:
@@ -141,10 +150,26 @@ def kind(method: str, target: str) -> str:
     return method.lower()
 
 
-def report_requests(prefix: str, requests: List[Tuple[str, str]]) -> None:
-    report(prefix, len(requests), "requests")
+def report_requests(prefix: str, requests: List[Tuple[str, str]], per: int = 1) -> None:
+    """The requests' count and count by kind, divided by `per` (occurrences measured)."""
+    report(prefix, len(requests) / per, "requests")
     for name, n in sorted(Counter(kind(m, t) for m, t in requests).items()):
-        report(f"{prefix}_{name}", n, "requests")
+        report(f"{prefix}_{name}", n / per, "requests")
+
+
+def small_flushes(uri: str, s3: S3Env, start: int, n: int = 5, rows: int = 1000) -> None:
+    """The per-flush cost of the typical small flush: n flushes of `rows` rows."""
+    sent: List[Tuple[str, str]] = []
+    with DatasetProducer(CFG, GrpcConfig(server_uri=uri), WriteConfig(batch_size=rows)) as p:
+        for k in range(n):
+            p.insert_arrow(chunk(start + k * rows, rows))
+            p.flush(timeout=120)
+            s3.proxy.reset_counts()
+            _, done = flush(uri)
+            sent += s3.proxy.requests()
+            if done["rows_flushed"] != rows:
+                raise SystemExit(f"a small flush did not commit its rows: {done}")
+    report_requests(f"s3_requests_per_flush_of_{rows}_rows", sent, per=n)
 
 
 def server_s3_counters(uri: str) -> Dict[str, object]:
@@ -195,14 +220,20 @@ def main() -> None:
                 report_requests("s3_requests_per_flush", sent)
                 report("s3_commits_per_flush", commits, "commits")
                 report("s3_requests_per_commit", sum("/_delta_log/" in t for _, t in sent) / commits, "requests")
+                small_flushes(uri, s3, args.rows)
+                total = args.rows + 5 * 1000
                 counters = server_s3_counters(uri)
                 if counters:
                     print(f"server_s3_counters {json.dumps(counters, sort_keys=True)}", flush=True)
             finally:
                 stop(proc)
             s3.proxy.reset_counts()
-            report("open_secs_s3", open_and_count(data, tmp / "s3.log", env, args.rows, *wal), "s")
-            report_requests("s3_requests_per_table_open", s3.proxy.requests())
+            at_start: List[Tuple[str, str]] = []
+            secs = open_and_count(data, tmp / "s3.log", env, total, *wal,
+                                  on_listening=lambda: at_start.extend(s3.proxy.requests()))
+            report("open_secs_s3", secs, "s")
+            report_requests("s3_requests_server_start", at_start)
+            report_requests("s3_requests_per_table_open", s3.proxy.requests()[len(at_start):])
 
             # --ack-mode commit: acknowledged only once in a Delta commit.
             data = f"s3://{s3.new_bucket('bench-commit')}/tables"
