@@ -172,7 +172,10 @@ def s3(tmp_path_factory):
 
 @pytest.fixture
 def s3_bucket(s3, request):
-    """A fresh, empty bucket for this test; the proxy is up and its counts reset."""
+    """A fresh, empty bucket for this test; the proxy is up, its counts reset, no hook."""
     s3.proxy.up()
     s3.proxy.reset_counts()
-    return s3.new_bucket(request.node.name.replace("_", "-")[:30])
+    s3.proxy.on_request = None
+    s3.proxy.hook_errors.clear()
+    yield s3.new_bucket(request.node.name.replace("_", "-")[:30])
+    s3.proxy.on_request = None

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parents[2]
 ACCESS_KEY = "bifrost-test-access-key"
@@ -82,6 +82,7 @@ class MotoServer:
         self._log.close()
 
 
+DROP_RESPONSE = "drop-response"
 _REQUEST_LINE = re.compile(rb"^([A-Z]+) (\S+) HTTP/1\.[01]$")
 
 
@@ -144,7 +145,8 @@ class FaultProxy:
     """A TCP proxy on a fixed loopback port in front of an upstream host:port.
     down() closes the listener and every open connection (new clients get
     "connection refused"); up() listens again on the same port. Counts the HTTP
-    requests that pass (requests(), reset_counts())."""
+    requests that pass (requests(), reset_counts()); on_request can act on one
+    before it is forwarded."""
 
     def __init__(self, upstream_port: int, port: int = 0):
         self.upstream = ("127.0.0.1", upstream_port)
@@ -156,6 +158,12 @@ class FaultProxy:
         self._listener: Optional[socket.socket] = None
         self._accepting: Optional[threading.Thread] = None
         self._stop = threading.Event()
+        # Called with (method, target) for each request before its head is forwarded
+        # (the request waits for it): lets a test act at an exact moment. Returning
+        # DROP_RESPONSE forwards the request but cuts the connection instead of
+        # passing its response back (the client cannot know whether it happened).
+        self.on_request: Optional[Callable[[str, str], None]] = None
+        self.hook_errors: List[Exception] = []
         self.up()
 
     @property
@@ -213,9 +221,16 @@ class FaultProxy:
     def count(self) -> Counter:
         return Counter(method for method, _ in self.requests())
 
-    def _record(self, method: str, target: str) -> None:
+    def _record(self, method: str, target: str, pair: "_Pair") -> None:
         with self._lock:
             self._requests.append((method, target))
+        hook = self.on_request
+        if hook is not None:
+            try:
+                if hook(method, target) == DROP_RESPONSE:
+                    pair.drop_response = True
+            except Exception as exc:  # noqa: BLE001 - kept for the test to raise
+                self.hook_errors.append(exc)
 
     def _accept_loop(self, listener: socket.socket, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -238,8 +253,8 @@ class FaultProxy:
                     _close(upstream)
                     return
                 self._conns += [client, upstream]
-            counter = _RequestCounter(self._record)
             pair = _Pair(client, upstream, self._forget)
+            counter = _RequestCounter(lambda method, target, pair=pair: self._record(method, target, pair))
             threading.Thread(target=pair.pump, args=(client, upstream, counter), daemon=True).start()
             threading.Thread(target=pair.pump, args=(upstream, client, None), daemon=True).start()
 
@@ -256,6 +271,9 @@ class _Pair:
         self._forget = forget
         self._lock = threading.Lock()
         self._running = 2
+        # Set by on_request returning DROP_RESPONSE: the request reaches S3, its
+        # response never reaches the client (the connection is cut instead).
+        self.drop_response = False
 
     def pump(self, src: socket.socket, dst: socket.socket, counter: Optional[_RequestCounter]) -> None:
         try:
@@ -265,6 +283,10 @@ class _Pair:
                     break
                 if counter is not None:
                     counter.feed(data)
+                elif self.drop_response:
+                    for sock in self._socks:
+                        _close(sock)
+                    break
                 dst.sendall(data)
         except OSError:
             pass
