@@ -15,6 +15,8 @@ Figures (one `name value unit` line each):
   s3_requests_per_commit             requests under _delta_log/ during one flush
                                      (the commit and the log reads around it)
   s3_requests_per_ingest_batch       requests while acknowledging (expected 0)
+  s3_requests_per_sec_idle[_<kind>]  an idle server with one table (polling the
+                                     log / announcing itself to other servers)
   open_secs_{local,s3}               server start until it answers the first count
   s3_requests_server_start           requests until the server listens
   s3_requests_per_table_open         requests from then to the first count's answer
@@ -47,6 +49,7 @@ sys.path.insert(0, str(REPO / "python" / "tests"))
 from s3_support import S3Env  # noqa: E402  (the test suite's moto + proxy harness)
 
 SENSORS = ["north", "south", "east", "west"]
+IDLE_SECS = 10
 
 
 class Reading(BaseModel):
@@ -222,6 +225,9 @@ def main() -> None:
                 report("s3_requests_per_commit", sum("/_delta_log/" in t for _, t in sent) / commits, "requests")
                 small_flushes(uri, s3, args.rows)
                 total = args.rows + 5 * 1000
+                s3.proxy.reset_counts()
+                time.sleep(IDLE_SECS)
+                report_requests("s3_requests_per_sec_idle", s3.proxy.requests(), per=IDLE_SECS)
                 counters = server_s3_counters(uri)
                 if counters:
                     print(f"server_s3_counters {json.dumps(counters, sort_keys=True)}", flush=True)
