@@ -5,6 +5,7 @@ become visible through the other within a few seconds (measured; target 2 s,
 asserted with a generous bound); both registering one table at once make one table."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import List
@@ -152,5 +153,51 @@ def test_concurrent_registration_makes_one_table(s3, s3_bucket, tmp_path):
             names = [d["table"] for d in DatasetClient(grpc(srv)).list_datasets()]
             assert sorted(n for n in names if n.startswith("race_")) == [f"race_{k}" for k in range(5)]
     finally:
+        a.stop()
+        b.stop()
+
+
+def test_vacuum_on_one_server_keeps_files_the_other_is_committing(s3, s3_bucket, tmp_path):
+    """B has uploaded a flush's Parquet files and is about to commit them (its
+    commit PUT is held at the proxy) while A vacuums with retention 0: the files are
+    protected (leases), B's commit lands, and every reader finds every file."""
+    args = ["--flush-interval", "3600", "--maintenance-interval", "0", "--unsafe-short-retention"]
+    a = start_server(s3, s3_bucket, tmp_path, name="a", args=args)
+    b = start_server(s3, s3_bucket, tmp_path, name="b", args=args)
+    cfg = config("vacuum_race")
+    uri = table_uri(s3_bucket, cfg)
+    try:
+        insert(a, cfg, readings(0, 90))
+        maintain(a, cfg, "flush")
+        insert(b, cfg, readings(90, 90))
+        held, release = threading.Event(), threading.Event()
+
+        def hold_commit(method: str, target: str) -> None:
+            if method == "PUT" and re.search(r"/_delta_log/\d{20}\.json$", target.split("?")[0]) \
+                    and not held.is_set():
+                held.set()
+                release.wait(60)
+
+        s3.proxy.on_request = hold_commit
+        flusher = threading.Thread(target=lambda: maintain(b, cfg, "flush"), daemon=True)
+        flusher.start()
+        assert held.wait(60), "B never tried to commit"
+        try:
+            # B's three files are in the bucket, referenced by no commit yet.
+            parquet = [k for k in s3.keys(s3_bucket, table_key(cfg) + "/") if k.endswith(".parquet")]
+            assert len(parquet) == 6, parquet
+            vacuumed = maintain(a, cfg, "vacuum", retention_hours=0)
+        finally:
+            release.set()
+        flusher.join(120)
+        s3.proxy.on_request = None
+        assert not s3.proxy.hook_errors
+        assert vacuumed["files_deleted"] == 0, vacuumed
+        expected = list(range(180))
+        assert_exactly_once(delta_rs_ids(s3, uri), expected, "delta-rs after the vacuum")
+        for srv in (a, b):
+            wait_for_ids(srv, cfg, expected, VISIBILITY_BOUND_S)
+    finally:
+        s3.proxy.on_request = None
         a.stop()
         b.stop()
