@@ -83,6 +83,15 @@ class MotoServer:
 
 
 DROP_RESPONSE = "drop-response"
+
+
+def error_response(status: int, code: str) -> bytes:
+    """What on_request may return instead of forwarding: an S3 error answer
+    (e.g. 503 SlowDown), sent with Connection: close; the request never reaches S3."""
+    reason = {500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
+    body = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error>'.encode()
+    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\nContent-Length: {len(body)}\r\n"
+            f"Connection: close\r\n\r\n").encode() + body
 _REQUEST_LINE = re.compile(rb"^([A-Z]+) (\S+) HTTP/1\.[01]$")
 
 
@@ -161,7 +170,8 @@ class FaultProxy:
         # Called with (method, target) for each request before its head is forwarded
         # (the request waits for it): lets a test act at an exact moment. Returning
         # DROP_RESPONSE forwards the request but cuts the connection instead of
-        # passing its response back (the client cannot know whether it happened).
+        # passing its response back (the client cannot know whether it happened);
+        # error_response(...) answers it with an S3 error without forwarding it.
         self.on_request: Optional[Callable[[str, str], None]] = None
         self.hook_errors: List[Exception] = []
         self.up()
@@ -227,8 +237,11 @@ class FaultProxy:
         hook = self.on_request
         if hook is not None:
             try:
-                if hook(method, target) == DROP_RESPONSE:
+                action = hook(method, target)
+                if action == DROP_RESPONSE:
                     pair.drop_response = True
+                elif isinstance(action, bytes):
+                    pair.answer_instead = action
             except Exception as exc:  # noqa: BLE001 - kept for the test to raise
                 self.hook_errors.append(exc)
 
@@ -274,6 +287,9 @@ class _Pair:
         # Set by on_request returning DROP_RESPONSE: the request reaches S3, its
         # response never reaches the client (the connection is cut instead).
         self.drop_response = False
+        # Set by on_request returning bytes: sent to the client instead of forwarding
+        # the request (which must start the chunk being forwarded), then closed.
+        self.answer_instead: Optional[bytes] = None
 
     def pump(self, src: socket.socket, dst: socket.socket, counter: Optional[_RequestCounter]) -> None:
         try:
@@ -283,10 +299,23 @@ class _Pair:
                     break
                 if counter is not None:
                     counter.feed(data)
+                    if self.answer_instead is not None:
+                        src.sendall(self.answer_instead)
+                        for sock in self._socks:
+                            _close(sock)
+                        break
                 elif self.drop_response:
-                    for sock in self._socks:
-                        _close(sock)
-                    break
+                    # An interim "100 Continue" goes through (the body follows it);
+                    # the final answer is dropped and the connection cut.
+                    while data.startswith(b"HTTP/1.1 100") and b"\r\n\r\n" in data:
+                        end = data.index(b"\r\n\r\n") + 4
+                        dst.sendall(data[:end])
+                        data = data[end:]
+                    if data:
+                        for sock in self._socks:
+                            _close(sock)
+                        break
+                    continue
                 dst.sendall(data)
         except OSError:
             pass

@@ -61,3 +61,23 @@ def test_three_readers_read_a_delta_table_in_the_bucket(s3, s3_bucket):
     scanned = delta_scan(s3.direct_endpoint, uri)
     assert sorted(zip(scanned.column("id").to_pylist(), scanned.column("p").to_pylist())) == \
         [(i, ("a", "b")[i % 2]) for i in range(100)]
+
+
+def test_proxy_injects_error_answers_and_lost_responses(s3, s3_bucket):
+    import botocore.exceptions
+
+    from s3_support import DROP_RESPONSE, error_response
+
+    client = boto_client(s3.endpoint)
+    s3.proxy.on_request = lambda method, target: error_response(503, "SlowDown") if method == "PUT" else None
+    with pytest.raises(botocore.exceptions.ClientError, match="SlowDown"):
+        client.put_object(Bucket=s3_bucket, Key="refused", Body=b"x")
+    assert s3.keys(s3_bucket) == []  # never reached S3
+    assert [m for m, _ in s3.proxy.requests()].count("PUT") >= 2  # refused each time boto3 retried
+
+    s3.proxy.on_request = lambda method, target: DROP_RESPONSE if method == "PUT" else None
+    with pytest.raises(botocore.exceptions.BotoCoreError):
+        client.put_object(Bucket=s3_bucket, Key="done-but-unanswered", Body=b"y")
+    assert s3.keys(s3_bucket) == ["done-but-unanswered"]  # reached S3 all the same
+    s3.proxy.on_request = None
+    assert client.get_object(Bucket=s3_bucket, Key="done-but-unanswered")["Body"].read() == b"y"
