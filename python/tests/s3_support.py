@@ -16,7 +16,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -89,7 +88,8 @@ def error_response(status: int, code: str) -> bytes:
     """What on_request may return instead of forwarding: an S3 error answer
     (e.g. 503 SlowDown), sent with Connection: close; the request never reaches S3."""
     reason = {500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
-    body = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>injected by the test proxy</Message></Error>'.encode()
+    body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+            f"<Message>injected by the test proxy</Message></Error>").encode()
     return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\nContent-Length: {len(body)}\r\n"
             f"Connection: close\r\n\r\n").encode() + body
 _REQUEST_LINE = re.compile(rb"^([A-Z]+) (\S+) HTTP/1\.[01]$")
@@ -172,13 +172,9 @@ class FaultProxy:
         # DROP_RESPONSE forwards the request but cuts the connection instead of
         # passing its response back (the client cannot know whether it happened);
         # error_response(...) answers it with an S3 error without forwarding it.
-        self.on_request: Optional[Callable[[str, str], None]] = None
+        self.on_request: Optional[Callable[[str, str], object]] = None
         self.hook_errors: List[Exception] = []
         self.up()
-
-    @property
-    def is_up(self) -> bool:
-        return self._listener is not None
 
     def up(self) -> None:
         if self._listener is not None:
@@ -220,16 +216,13 @@ class FaultProxy:
         self.down()
 
     def requests(self) -> List[Tuple[str, str]]:
-        """(method, path-and-query) of every HTTP request forwarded so far."""
+        """(method, path-and-query) of every HTTP request seen since reset_counts()."""
         with self._lock:
             return list(self._requests)
 
     def reset_counts(self) -> None:
         with self._lock:
             self._requests.clear()
-
-    def count(self) -> Counter:
-        return Counter(method for method, _ in self.requests())
 
     def _record(self, method: str, target: str, pair: "_Pair") -> None:
         with self._lock:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+import pyarrow as pa
 from pydantic import BaseModel
 
 from bifrost import DatasetClient, DatasetProducer, GrpcConfig, TableConfig, WriteConfig
@@ -25,6 +26,14 @@ class Reading(BaseModel):
 
 def readings(start: int, n: int) -> List[Reading]:
     return [Reading(id=i, sensor=SENSORS[i % 3], value=i * 0.5) for i in range(start, start + n)]
+
+
+def big_batch(start: int, n: int) -> pa.Table:
+    """Rows start..start+n as one Arrow table (for insert_arrow)."""
+    ids = range(start, start + n)
+    return pa.table({"id": pa.array(ids, type=pa.int64()),
+                     "sensor": pa.array([SENSORS[i % 3] for i in ids]),
+                     "value": pa.array([i * 0.5 for i in ids], type=pa.float64())})
 
 
 def config(table: str = "readings") -> TableConfig:

@@ -9,12 +9,10 @@ import random
 import threading
 import time
 
-import pyarrow as pa
-
 from bifrost import DatasetProducer, WriteConfig
 
-from s3_tables import (SENSORS, Reading, assert_exactly_once, config, delta_rs_ids, describe, grpc, ids_in,
-                       maintain, start_server, table_uri)
+from s3_tables import (SENSORS, Reading, assert_exactly_once, big_batch, config, delta_rs_ids, describe, grpc,
+                       ids_in, maintain, start_server, table_uri)
 
 
 def test_kill9_during_ingest_every_acknowledged_row_once(s3, s3_bucket, tmp_path):
@@ -70,13 +68,6 @@ def test_kill9_during_ingest_every_acknowledged_row_once(s3, s3_bucket, tmp_path
         assert_exactly_once(delta_rs_ids(s3, table_uri(s3_bucket, cfg)), expected, "delta-rs on the bucket")
     finally:
         server.stop()
-
-
-def big_batch(start: int, n: int) -> pa.Table:
-    ids = pa.array(range(start, start + n), type=pa.int64())
-    return pa.table({"id": ids,
-                     "sensor": pa.array([SENSORS[i % 3] for i in range(start, start + n)]),
-                     "value": pa.array([i * 0.5 for i in range(start, start + n)], type=pa.float64())})
 
 
 def test_kill9_during_a_large_flush_applies_once(s3, s3_bucket, tmp_path):

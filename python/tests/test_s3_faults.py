@@ -13,9 +13,8 @@ from collections import Counter
 from bifrost import DatasetProducer, WriteConfig
 
 from s3_support import SECRET_KEY, error_response
-from s3_tables import (assert_exactly_once, config, delta_rs_ids, describe, grpc, ids_in, insert, maintain,
-                       readings, start_server, table_uri)
-from test_s3_crash import big_batch
+from s3_tables import (assert_exactly_once, big_batch, config, delta_rs_ids, describe, grpc, ids_in, insert,
+                       maintain, readings, start_server, table_uri)
 
 
 def wait_until_parquet_upload(s3, timeout: float = 120) -> None:
