@@ -195,7 +195,9 @@ int bf_store_create(bf_registry_t *registry, bf_engine_t *engine, const bf_store
   else bf_store_options_default(&s->options);
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
-  bf_presence_init(&s->presence, registry->data_dir);
+  char id_file[sizeof s->options.wal_dir + 16] = "";
+  if (s->options.wal_dir[0]) snprintf(id_file, sizeof id_file, "%s/server.id", s->options.wal_dir);
+  bf_presence_init(&s->presence, registry->data_dir, id_file);
   if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
