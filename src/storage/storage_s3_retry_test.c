@@ -379,6 +379,10 @@ static void test_error_bodies(void **state) {
 }
 
 int main(void) {
+  /* Requests go to 127.0.0.1 directly, whatever proxy the environment names. */
+  const char *proxies[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                           "ALL_PROXY"};
+  for (size_t i = 0; i < sizeof proxies / sizeof *proxies; i++) unsetenv(proxies[i]);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_retried_statuses, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retries_run_out, setup, teardown),
