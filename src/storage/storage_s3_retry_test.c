@@ -177,6 +177,19 @@ static void test_copy_and_head_shape(void **state) {
   assert_int_equal(mtime, 1796203815); /* 2026-12-02T09:30:15Z */
 }
 
+static void test_head_without_last_modified(void **state) {
+  (void)state;
+  fake_reply(&g_fake, 200, "", "0123");
+  fake_reply(&g_fake, 200, "", "0123");
+  fake_start(&g_fake);
+  bf_error_t err = {0};
+  int64_t size = 0, mtime = 0;
+  assert_int_equal(bf_s3_stat("s3://bkt/x", &size, NULL, &err), BF_OK);
+  assert_int_equal(size, 4);
+  assert_int_equal(bf_s3_stat("s3://bkt/x", &size, &mtime, &err), BF_EIO);
+  assert_non_null(strstr(err.message, "Last-Modified"));
+}
+
 static void test_list_requests(void **state) {
   (void)state;
   fake_reply(&g_fake, 200, "",
@@ -390,6 +403,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_not_retried, setup, teardown),
       cmocka_unit_test_setup_teardown(test_put_request_shape, setup, teardown),
       cmocka_unit_test_setup_teardown(test_copy_and_head_shape, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_head_without_last_modified, setup, teardown),
       cmocka_unit_test_setup_teardown(test_list_requests, setup, teardown),
       cmocka_unit_test_setup_teardown(test_list_sorts_and_filters, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_listings, setup, teardown),
