@@ -25,6 +25,19 @@
  * The files are written under a write lease (vacuum leaves them alone) and
  * checked to exist with their size (their CRC-32C recorded) before the commit
  * names them; the WAL segment goes only after that commit. */
+/* The generation's rows are in commit `version`: it leaves the list and the view
+ * swaps its tail for the files. The commit is durable; a failed view swap must not
+ * hide the rows from queries for long: the next publish retries it. Caller holds
+ * t->mu. */
+static void gen_committed(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t version) {
+  bf__gen_remove(t, g);
+  bf_error_t view_err;
+  bf_error_init(&view_err);
+  if (bf__store_publish(s, t, g->tail, &view_err) != BF_OK)
+    BF_LOG_ERROR("table %s: swapping the view after commit %lld failed: %s", t->fqn,
+                 (long long)version, view_err.message);
+}
+
 static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, bf_error_t *err) {
   bf_delta_file_t *files = NULL;
   size_t n_files = 0, n_keep = 0;
@@ -41,12 +54,7 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
   if (status == BF_OK && g->commit_unknown) {
     g->commit_unknown = 0;
     if (landed >= 0) { /* it did: the generation is in the table, never write it again */
-      bf__gen_remove(t, g);
-      bf_error_t view_err;
-      bf_error_init(&view_err);
-      if (bf__store_publish(s, t, g->tail, &view_err) != BF_OK)
-        BF_LOG_ERROR("table %s: swapping the view after commit %lld failed: %s", t->fqn,
-                     (long long)landed, view_err.message);
+      gen_committed(s, t, g, landed);
       BF_LOG_WARN("table %s: the commit whose answer was lost landed as version %lld", t->fqn,
                   (long long)landed);
     }
@@ -87,16 +95,7 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
       n_keep = n_files;
     }
   }
-  if (status == BF_OK) {
-    bf__gen_remove(t, g);
-    bf_error_t view_err;
-    bf_error_init(&view_err);
-    /* The commit is durable; a failed view swap must not lose the generation's
-     * rows from queries for long: the next publish retries it. */
-    if (bf__store_publish(s, t, g->tail, &view_err) != BF_OK)
-      BF_LOG_ERROR("table %s: swapping the view after commit %lld failed: %s", t->fqn,
-                   (long long)version, view_err.message);
-  }
+  if (status == BF_OK) gen_committed(s, t, g, version);
   pthread_mutex_unlock(&t->mu);
 done:
   if (status != BF_OK && n_keep == 0) bf__store_remove_files(t, files, n_files); /* never committed */
