@@ -37,7 +37,7 @@ void bf_store_options_default(bf_store_options_t *o) {
   o->log_retention_hours = 720;
   o->maintenance_interval_secs = 60;
   o->commit_interval_secs = 0.05;
-  o->shared_flush_interval_secs = 1.0;
+  o->shared_flush_interval_secs = 0.5;
 }
 
 /* ---- producer sequence maps ---------------------------------------------------- */
