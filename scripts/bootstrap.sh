@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bootstrap a fresh machine for Bifrost: Debian build packages, the pinned DuckDB
-# C library and header (checksummed, unpacked into the git-ignored .deps/), and
-# the Python virtualenvs at .venv and .venv-scouter (the published Scouter
+# C library and header and its httpfs extension (checksummed, in the git-ignored
+# .deps/), and the Python virtualenvs at .venv and .venv-scouter (the published Scouter
 # client). Idempotent: every step is skipped when its result is already present,
 # so a second run takes about a second.
 set -euo pipefail
@@ -67,6 +67,31 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   .venv/bin/pip install -q -r "$REQ"
   echo "$want" > "$STAMP"
 fi
+
+# --- DuckDB httpfs extension (s3:// data dirs; also loaded by the S3 tests) ------
+# The official signed build for DuckDB v1.4.4 linux_amd64, shipped in the PyPI wheel
+# duckdb-ext-httpfs; the server loads it from .deps/duckdb-ext/.
+HTTPFS_VERSION=1.4.4.20260205
+HTTPFS_WHL=duckdb_ext_httpfs-$HTTPFS_VERSION-py3-none-manylinux_2_28_x86_64.whl
+HTTPFS_WHL_SHA=c5ea47d6804910747e7816198168ce4ac100ca5f748d6a0e55ead994aa047329
+HTTPFS_EXT_SHA=ff726450b5374caaf9ffd9ef8fd9ec40df19b514117f079de3611326432a6646
+HTTPFS_MEMBER=duckdb_ext/extensions/v1.4.4/linux_amd64/httpfs.duckdb_extension
+HTTPFS_EXT="$DEPS/duckdb-ext/httpfs.duckdb_extension"
+if ! { [ -f "$HTTPFS_EXT" ] && verify "$HTTPFS_EXT" "$HTTPFS_EXT_SHA"; }; then
+  log "fetching the DuckDB httpfs extension $HTTPFS_VERSION"
+  mkdir -p "$DEPS/dl" "$DEPS/duckdb-ext"
+  { [ -f "$DEPS/dl/$HTTPFS_WHL" ] && verify "$DEPS/dl/$HTTPFS_WHL" "$HTTPFS_WHL_SHA"; } ||
+    .venv/bin/pip download -q --no-deps --only-binary=:all: -d "$DEPS/dl" "duckdb-ext-httpfs==$HTTPFS_VERSION"
+  verify "$DEPS/dl/$HTTPFS_WHL" "$HTTPFS_WHL_SHA" || { log "checksum mismatch: $HTTPFS_WHL"; exit 1; }
+  .venv/bin/python - "$DEPS/dl/$HTTPFS_WHL" "$HTTPFS_MEMBER" "$HTTPFS_EXT.tmp" <<'EOF'
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as whl, whl.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+EOF
+  verify "$HTTPFS_EXT.tmp" "$HTTPFS_EXT_SHA" || { rm -f "$HTTPFS_EXT.tmp"; log "checksum mismatch: httpfs.duckdb_extension"; exit 1; }
+  mv "$HTTPFS_EXT.tmp" "$HTTPFS_EXT"
+fi
+
 # --- .venv-scouter: the published scouter-ml client (compatibility suite) ------
 # A separate virtualenv: its top-level `scouter` package would shadow our
 # compatibility namespace in .venv.

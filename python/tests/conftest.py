@@ -1,7 +1,9 @@
 """Fixtures for the end-to-end tests: the real bifrost-server binary started on a free
 port (or on a fixed one for the documented examples, which hard-code
 localhost:50051) with a temporary data directory, stopped with SIGTERM at teardown.
-The binary is build/bifrost-server unless BIFROST_SERVER_BIN says otherwise."""
+The binary is build/bifrost-server unless BIFROST_SERVER_BIN says otherwise.
+For tables on S3: `s3` (one moto server for the session behind a fault-injecting
+proxy, started by the first test that asks for it) and `s3_bucket` (a fresh bucket)."""
 from __future__ import annotations
 
 import os
@@ -12,6 +14,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Dict, Optional, Union
 
 import pytest
 
@@ -24,20 +27,34 @@ def server_binary() -> Path:
 
 
 class ServerProcess:
-    """A running bifrost-server; ``uri`` is "localhost:<port>"."""
+    """A running bifrost-server; ``uri`` is "localhost:<port>". data_dir is a local
+    path or an "s3://bucket/prefix" string; the log goes next to a local data dir,
+    else (or when given) into log_dir as <log_name>.server.log (a restarted server
+    appends). env replaces the environment (AWS_* settings for S3)."""
 
-    def __init__(self, data_dir: Path, port: int = 0, args=(), preexec_fn=None):
+    def __init__(self, data_dir: Union[Path, str], port: int = 0, args=(), preexec_fn=None,
+                 log_dir: Optional[Path] = None, log_name: Optional[str] = None,
+                 env: Optional[Dict[str, str]] = None):
         binary = server_binary()
         if not binary.exists():
             pytest.fail(f"bifrost-server binary not found at {binary} (build it or set BIFROST_SERVER_BIN)")
         self.data_dir = data_dir
-        self.log_path = data_dir.parent / f"{data_dir.name}.server.log"
+        remote = isinstance(data_dir, str) and data_dir.startswith("s3://")
+        if remote and log_dir is None:
+            raise ValueError("a server with an s3:// data dir needs a log_dir for its log")
+        if log_dir is None:
+            data_dir = Path(data_dir)
+            log_dir = data_dir.parent
+        if log_name is None:
+            log_name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(data_dir)[5:]) if remote else Path(data_dir).name
+        self.log_path = Path(log_dir) / f"{log_name}.server.log"
         self._log = open(self.log_path, "ab")  # a restarted server appends
         self.proc = subprocess.Popen(
             [str(binary), "--port", str(port), "--data-dir", str(data_dir), *map(str, args)],
             stdout=subprocess.PIPE,
             stderr=self._log,
             preexec_fn=preexec_fn,
+            env=env,
         )
         first_line = self._read_first_line(timeout=30)
         match = LISTEN_RE.match(first_line)
@@ -65,8 +82,12 @@ class ServerProcess:
             pass
 
     def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")[-4000:]
+        return self.full_log()[-4000:]
+
+    def full_log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs (a crash, as far as the data is concerned)."""
@@ -136,3 +157,25 @@ def unique_table(request):
     _counter += 1
     base = re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)[:80]
     return f"{base}_{_counter}"
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """A local S3 endpoint for the session (moto behind a FaultProxy; see
+    s3_support.S3Env), started by the first test that uses it."""
+    from s3_support import S3Env
+
+    env = S3Env(tmp_path_factory.mktemp("s3"))
+    yield env
+    env.close()
+
+
+@pytest.fixture
+def s3_bucket(s3, request):
+    """A fresh, empty bucket for this test; the proxy is up, its counts reset, no hook."""
+    s3.proxy.up()
+    s3.proxy.reset_counts()
+    s3.proxy.on_request = None
+    s3.proxy.hook_errors.clear()
+    yield s3.new_bucket(request.node.name.replace("_", "-")[:30])
+    s3.proxy.on_request = None

@@ -1,0 +1,258 @@
+"""S3 benchmark: the same ingest to a local data dir and to an S3 prefix (a local
+moto server, python/tests/s3_support.py), and what the S3 side costs in requests.
+Starts moto on a free loopback port behind a counting proxy, and bifrost-server
+(build/bifrost-server, or BIFROST_SERVER_BIN) per run. Requests are counted at the
+proxy (HTTP request lines, independent of the server); the server's own
+`s3_requests` counters are printed too when ServerStats has them.
+
+Figures (one `name value unit` line each):
+  ingest_rows_per_sec_{local,s3}     N rows via insert_arrow, acknowledged (WAL)
+  ingest_rows_per_sec_s3_ack_commit  the same with --ack-mode commit (acked at the
+                                     Delta commit)
+  flush_secs_{local,s3}              one MaintainTable flush of the N rows
+  s3_requests_per_flush[_<kind>]     requests during that flush, by kind
+  s3_requests_per_flush_of_1000_rows[_<kind>]  the same, mean of 5 small flushes
+  s3_requests_per_commit             requests under _delta_log/ during one flush
+                                     (the commit and the log reads around it)
+  s3_requests_per_ingest_batch       requests while acknowledging (expected 0)
+  s3_requests_per_sec_idle[_<kind>]  an idle server with one table (polling the
+                                     log / announcing itself to other servers)
+  open_secs_{local,s3}               server start until it answers the first count
+  s3_requests_server_start           requests until the server listens
+  s3_requests_per_table_open         requests from then to the first count's answer
+                                     (the table's open if lazy, and the count itself:
+                                     Parquet footers of every file)
+
+    .venv/bin/python bench/s3_bench.py [--rows 1000000] [--batch-size 100000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import pyarrow as pa
+from pydantic import BaseModel
+
+from bifrost import DatasetClient, DatasetProducer, GrpcConfig, TableConfig, WriteConfig
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "python" / "tests"))
+from s3_support import S3Env  # noqa: E402  (the test suite's moto + proxy harness)
+
+SENSORS = ["north", "south", "east", "west"]
+IDLE_SECS = 10
+
+
+class Reading(BaseModel):
+    id: int
+    sensor: str
+    value: float
+
+
+CFG = TableConfig(Reading, catalog="bench", schema_name="s3", table="readings", partition_columns=["sensor"])
+
+
+def report(name: str, value: float, unit: str) -> None:
+    print(f"{name} {value:.3f} {unit}", flush=True)
+
+
+def start_server(data_dir: str, log_path: Path, env: Optional[Dict[str, str]], *args: str):
+    binary = os.environ.get("BIFROST_SERVER_BIN", str(REPO / "build" / "bifrost-server"))
+    log = open(log_path, "ab")
+    # Flushes only when asked (MaintainTable), so that each is measured alone.
+    proc = subprocess.Popen([binary, "--port", "0", "--data-dir", data_dir, "--maintenance-interval", "0",
+                             "--flush-interval", "3600", "--flush-rows", str(2**40), "--flush-bytes", str(2**50),
+                             *args], stdout=subprocess.PIPE, stderr=log, env=env)
+    log.close()
+    line = proc.stdout.readline().decode()
+    match = re.search(r":(\d+) ", line)
+    if not match:
+        proc.kill()
+        proc.wait()
+        raise SystemExit(f"server did not start: {line!r}; log:\n{log_path.read_text(errors='replace')[-3000:]}")
+    return proc, f"localhost:{match.group(1)}"
+
+
+def stop(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def chunk(start: int, n: int) -> pa.Table:
+    ids = list(range(start, start + n))
+    return pa.table({"id": pa.array(ids, pa.int64()), "sensor": pa.array([SENSORS[i % 4] for i in ids]),
+                     "value": pa.array([i * 0.5 for i in ids], pa.float64())})
+
+
+def ingest(uri: str, rows: int, batch_size: int) -> float:
+    """Acknowledged rows/s for rows sent through insert_arrow (chunks built first)."""
+    chunks = [chunk(s, min(batch_size, rows - s)) for s in range(0, rows, batch_size)]
+    with DatasetProducer(CFG, GrpcConfig(server_uri=uri), WriteConfig(batch_size=batch_size)) as p:
+        p.register()
+        start = time.perf_counter()
+        for c in chunks:
+            p.insert_arrow(c)
+        p.flush(timeout=1800)
+        return rows / (time.perf_counter() - start)
+
+
+def flush(uri: str) -> Tuple[float, dict]:
+    client = DatasetClient(GrpcConfig(server_uri=uri, timeout_secs=1800))
+    start = time.perf_counter()
+    done = client.maintain_dataset(CFG.catalog, CFG.schema_name, CFG.table, ["flush"])
+    return time.perf_counter() - start, done
+
+
+def open_and_count(data_dir: str, log_path: Path, env, rows: int, *args: str, on_listening=None) -> float:
+    """Seconds from process start until SELECT count(*) answers with every row;
+    on_listening() is called once the server listens."""
+    start = time.perf_counter()
+    proc, uri = start_server(data_dir, log_path, env, *args)
+    if on_listening is not None:
+        on_listening()
+    try:
+        client = DatasetClient(GrpcConfig(server_uri=uri))
+        while True:
+            try:
+                n = client.sql(f"SELECT count(*) AS n FROM {CFG.fqn}").to_arrow().column("n")[0].as_py()
+            except Exception:  # noqa: BLE001 - the table may not be open yet
+                n = -1
+            if n == rows:
+                return time.perf_counter() - start
+            if n > rows or time.perf_counter() - start > 300:
+                raise SystemExit(f"the reopened server shows {n} of {rows} rows after 300 s")
+            time.sleep(0.01)
+    finally:
+        stop(proc)
+
+
+def kind(method: str, target: str) -> str:
+    """What one S3 request was, from its method and target."""
+    path, _, query = target.partition("?")
+    if method == "GET" and "list-type=2" in query:
+        return "list"
+    if "uploadId" in query or "uploads" in query:
+        return "multipart"
+    if "/_delta_log/" in path:
+        return {"PUT": "log_put", "GET": "log_get", "HEAD": "log_head", "DELETE": "log_delete"}.get(method, method)
+    if path.endswith(".parquet"):
+        return {"PUT": "parquet_put", "GET": "parquet_get", "HEAD": "parquet_head"}.get(method, method)
+    return method.lower()
+
+
+def report_requests(prefix: str, requests: List[Tuple[str, str]], per: int = 1) -> None:
+    """The requests' count and count by kind, divided by `per` (occurrences measured)."""
+    report(prefix, len(requests) / per, "requests")
+    for name, n in sorted(Counter(kind(m, t) for m, t in requests).items()):
+        report(f"{prefix}_{name}", n / per, "requests")
+
+
+def small_flushes(uri: str, s3: S3Env, start: int, n: int = 5, rows: int = 1000) -> None:
+    """The per-flush cost of the typical small flush: n flushes of `rows` rows."""
+    sent: List[Tuple[str, str]] = []
+    with DatasetProducer(CFG, GrpcConfig(server_uri=uri), WriteConfig(batch_size=rows)) as p:
+        for k in range(n):
+            p.insert_arrow(chunk(start + k * rows, rows))
+            p.flush(timeout=120)
+            s3.proxy.reset_counts()
+            _, done = flush(uri)
+            sent += s3.proxy.requests()
+            if done["rows_flushed"] != rows:
+                raise SystemExit(f"a small flush did not commit its rows: {done}")
+    report_requests(f"s3_requests_per_flush_of_{rows}_rows", sent, per=n)
+
+
+def server_s3_counters(uri: str) -> Dict[str, object]:
+    stats = DatasetClient(GrpcConfig(server_uri=uri)).server_stats()
+    return {k: v for k, v in stats.items() if "s3" in k.lower()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--batch-size", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        # Local data dir.
+        local = str(tmp / "data")
+        proc, uri = start_server(local, tmp / "local.log", None)
+        try:
+            report("ingest_rows_per_sec_local", ingest(uri, args.rows, args.batch_size), "rows/s")
+            report("flush_secs_local", flush(uri)[0], "s")
+        finally:
+            stop(proc)
+        report("open_secs_local", open_and_count(local, tmp / "local.log", None, args.rows), "s")
+
+        s3 = S3Env(tmp)
+        try:
+            bucket = s3.new_bucket("bench")
+            env = s3.server_env()
+            data = f"s3://{bucket}/tables"
+            wal = ["--wal-dir", str(tmp / "wal")]
+            proc, uri = start_server(data, tmp / "s3.log", env, *wal)
+            try:
+                DatasetProducer(CFG, GrpcConfig(server_uri=uri)).register()
+                s3.proxy.reset_counts()
+                rate = ingest(uri, args.rows, args.batch_size)
+                batches = -(-args.rows // args.batch_size)
+                report("ingest_rows_per_sec_s3", rate, "rows/s")
+                report("s3_requests_per_ingest_batch", len(s3.proxy.requests()) / batches, "requests")
+                client = DatasetClient(GrpcConfig(server_uri=uri))
+                version = client.describe_dataset(CFG.catalog, CFG.schema_name, CFG.table)["delta_version"]
+                s3.proxy.reset_counts()
+                secs, done = flush(uri)
+                sent = s3.proxy.requests()
+                commits = done["delta_version"] - version
+                if done["rows_flushed"] != args.rows or commits < 1:
+                    raise SystemExit(f"the flush did not commit the rows: {done}")
+                report("flush_secs_s3", secs, "s")
+                report_requests("s3_requests_per_flush", sent)
+                report("s3_commits_per_flush", commits, "commits")
+                report("s3_requests_per_commit", sum("/_delta_log/" in t for _, t in sent) / commits, "requests")
+                small_flushes(uri, s3, args.rows)
+                total = args.rows + 5 * 1000
+                s3.proxy.reset_counts()
+                time.sleep(IDLE_SECS)
+                report_requests("s3_requests_per_sec_idle", s3.proxy.requests(), per=IDLE_SECS)
+                counters = server_s3_counters(uri)
+                if counters:
+                    print(f"server_s3_counters {json.dumps(counters, sort_keys=True)}", flush=True)
+            finally:
+                stop(proc)
+            s3.proxy.reset_counts()
+            at_start: List[Tuple[str, str]] = []
+            secs = open_and_count(data, tmp / "s3.log", env, total, *wal,
+                                  on_listening=lambda: at_start.extend(s3.proxy.requests()))
+            report("open_secs_s3", secs, "s")
+            report_requests("s3_requests_server_start", at_start)
+            report_requests("s3_requests_per_table_open", s3.proxy.requests()[len(at_start):])
+
+            # --ack-mode commit: acknowledged only once in a Delta commit.
+            data = f"s3://{s3.new_bucket('bench-commit')}/tables"
+            proc, uri = start_server(data, tmp / "s3-commit.log", env, "--wal-dir", str(tmp / "wal-commit"),
+                                     "--ack-mode", "commit")
+            try:
+                rate = ingest(uri, args.rows, args.batch_size)
+                report("ingest_rows_per_sec_s3_ack_commit", rate, "rows/s")
+            finally:
+                stop(proc)
+        finally:
+            s3.close()
+
+
+if __name__ == "__main__":
+    main()
