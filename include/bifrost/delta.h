@@ -149,10 +149,23 @@ typedef struct bf_delta_commit {
   /* Non-NULL: the commit also writes the current metaData with this schemaString
    * (schema evolution; same table id, partitioning and configuration). */
   const char *schema_string;
+  /* Non-NULL: written as commitInfo.txnId, so a writer whose commit failed with an
+   * unknown outcome (the store did not answer) can find out later whether it landed
+   * (bf_delta_log_find_commit). */
+  const char *txn_id;
 } bf_delta_commit_t;
 
 int bf_delta_log_commit(const char *table_dir, bf_delta_snapshot_t *snapshot,
                         const bf_delta_commit_t *commit, int64_t *out_version, bf_error_t *err);
+
+/* True for a commit failure whose outcome is unknown: the commit file may exist
+ * (BF_EEXIST and BF_ECONFLICT are definite: another writer's commit is there). */
+int bf_delta_commit_outcome_unknown(int status);
+
+/* Looks for the commit whose commitInfo.txnId is txn_id among versions
+ * after_version+1 .. through_version; *found_version = its version or -1. */
+int bf_delta_log_find_commit(const char *table_dir, int64_t after_version, int64_t through_version,
+                             const char *txn_id, int64_t *found_version, bf_error_t *err);
 
 /* ---- history and time travel (delta_history.c) ------------------------------- */
 

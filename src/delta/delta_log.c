@@ -135,6 +135,7 @@ static json_t *commit_info(const bf_delta_snapshot_t *s, const bf_delta_commit_t
                            "isBlindAppend", c->n_removes == 0, "operationMetrics", metrics,
                            "engineInfo", BF_DELTA_ENGINE_INFO);
   if (info && s->version >= 0) json_object_set_new(info, "readVersion", json_integer(s->version));
+  if (info && c->txn_id) json_object_set_new(info, "txnId", json_string(c->txn_id));
   return info;
 }
 
@@ -261,4 +262,34 @@ int bf_delta_log_append(const char *table_dir, bf_delta_snapshot_t *snapshot,
     c.n_txns = 1;
   }
   return bf_delta_log_commit(table_dir, snapshot, &c, out_version, err);
+}
+
+int bf_delta_commit_outcome_unknown(int status) {
+  return status != BF_OK && status != BF_EEXIST && status != BF_ECONFLICT &&
+         status != BF_ENOMEM && status != BF_EINVAL;
+}
+
+int bf_delta_log_find_commit(const char *table_dir, int64_t after_version, int64_t through_version,
+                             const char *txn_id, int64_t *found_version, bf_error_t *err) {
+  *found_version = -1;
+  for (int64_t v = after_version + 1; v <= through_version; v++) {
+    char path[PATH_MAX];
+    bf__delta_commit_path(table_dir, v, path, sizeof path);
+    char *text = NULL;
+    size_t size = 0;
+    int status = bf_storage_read(path, &text, &size, err);
+    if (status == BF_ENOTFOUND) continue; /* cleaned up: not one we are looking for */
+    if (status != BF_OK) return status;
+    const char *end = memchr(text, '\n', size); /* commitInfo is the first line */
+    json_t *line = json_loadb(text, end ? (size_t)(end - text) : size, 0, NULL);
+    const char *id = json_string_value(json_object_get(json_object_get(line, "commitInfo"), "txnId"));
+    int match = id && strcmp(id, txn_id) == 0;
+    json_decref(line);
+    free(text);
+    if (match) {
+      *found_version = v;
+      return BF_OK;
+    }
+  }
+  return BF_OK;
 }

@@ -159,6 +159,35 @@ static void test_lost_race_retries_and_detects_duplicates(void **state) {
   bf_delta_file_reset(&fb);
 }
 
+/* A commit whose answer was lost is found again by its commitInfo.txnId, and only
+ * among the versions after the one it was built on. */
+static void test_commit_found_by_txn_id(void **state) {
+  fixture_t *f = *state;
+  bf_error_t err;
+  bf_delta_snapshot_t s;
+  assert_int_equal(bf_delta_snapshot_load(f->dir, &s, &err), BF_OK);
+  bf_delta_file_t fa = make_file("scouter_partition_date=2026-11-22/model=x/a.parquet", "2026-11-22", "x", 1);
+  int64_t v1 = -1, v2 = -1, found = -2;
+  assert_int_equal(bf_delta_log_append(f->dir, &s, &fa, 1, "other", 1, &v1, &err), BF_OK);
+  bf_delta_commit_t c = {.operation = "WRITE", .data_change = 1, .adds = &fa, .n_adds = 0,
+                         .txn_id = "6f1c2d7e-0000-4000-8000-000000000001"};
+  assert_int_equal(bf_delta_log_commit(f->dir, &s, &c, &v2, &err), BF_OK);
+  assert_int_equal(v2, 2);
+  assert_int_equal(bf_delta_log_find_commit(f->dir, 0, 2, c.txn_id, &found, &err), BF_OK);
+  assert_int_equal(found, 2);
+  assert_int_equal(bf_delta_log_find_commit(f->dir, 2, 2, c.txn_id, &found, &err), BF_OK);
+  assert_int_equal(found, -1); /* built on 2: a commit at or before it is not the one */
+  assert_int_equal(bf_delta_log_find_commit(f->dir, 0, 2, "6f1c2d7e-0000-4000-8000-000000000002",
+                                            &found, &err), BF_OK);
+  assert_int_equal(found, -1);
+  assert_true(bf_delta_commit_outcome_unknown(BF_EUNAVAILABLE));
+  assert_true(bf_delta_commit_outcome_unknown(BF_EIO));
+  assert_false(bf_delta_commit_outcome_unknown(BF_EEXIST));
+  assert_false(bf_delta_commit_outcome_unknown(BF_ECONFLICT));
+  bf_delta_snapshot_reset(&s);
+  bf_delta_file_reset(&fa);
+}
+
 static void test_gap_and_corrupt_line_are_detected(void **state) {
   fixture_t *f = *state;
   bf_error_t err;
@@ -490,6 +519,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_create_append_and_replay, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lost_race_retries_and_detects_duplicates, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gap_and_corrupt_line_are_detected, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_commit_found_by_txn_id, setup, teardown),
       cmocka_unit_test_setup_teardown(test_compaction_commit_and_conflict, setup, teardown),
       cmocka_unit_test_setup_teardown(test_checkpoint_replay_and_log_cleanup, setup, teardown),
       cmocka_unit_test(test_many_adds_and_removes),

@@ -187,6 +187,11 @@ static int attach_s3(duckdb_database db, const bf_engine_options_t *o, bf_error_
   }
   memset(sql.data, 0, sql.size); /* the secret */
   bf_buffer_reset(&sql);
+  /* Data files are never rewritten in place (every file has a new name): their
+   * HTTP metadata and Parquet footers can be cached, which saves a HEAD and a
+   * footer GET per file per query. */
+  if (status == BF_OK) status = bf__sql_exec(conn, "SET enable_http_metadata_cache = true", err);
+  if (status == BF_OK) status = bf__sql_exec(conn, "SET parquet_metadata_cache = true", err);
   duckdb_disconnect(&conn);
   return status;
 }

@@ -38,7 +38,7 @@ void bf_server_config_usage(FILE *out) {
           "                         [BIFROST_COMMIT_INTERVAL]\n"
           "  --shared-flush-interval SECS  while another server writes the same table,\n"
           "                         flush at least this often so rows acknowledged here are\n"
-          "                         visible there (default 1) [BIFROST_SHARED_FLUSH_INTERVAL]\n"
+          "                         visible there (default 0.5) [BIFROST_SHARED_FLUSH_INTERVAL]\n"
           "  --extension-dir DIR    where DuckDB's httpfs extension is (for s3://; default\n"
           "                         .deps/duckdb-ext next to the build) [BIFROST_EXTENSION_DIR]\n"
           "  S3 credentials and endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
@@ -352,7 +352,7 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
   c->log_retention_hours = 720;
   c->maintenance_interval_secs = 60;
   c->commit_interval_secs = 0.05;
-  c->shared_flush_interval_secs = 1.0;
+  c->shared_flush_interval_secs = 0.5;
   c->max_batch_bytes = 256LL << 20;
   c->max_sql_bytes = 1LL << 20;
   c->max_value_bytes = 64LL << 20;

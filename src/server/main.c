@@ -89,8 +89,8 @@ static int check_s3_data_dir(const char *data_dir, bf_s3_config_t *s3) {
   snprintf(probe, sizeof probe, "%s/_bifrost/write-check-%ld", data_dir, (long)getpid());
   if (bf_storage_write_replace(probe, "ok\n", 3, &err) != BF_OK ||
       bf_storage_delete(probe, &err) != BF_OK) {
-    fprintf(stderr, "bifrost-server: data directory %s is not writable: %s\n", data_dir,
-            err.message);
+    fprintf(stderr, "bifrost-server: data directory %s is not writable (endpoint %s): %s\n",
+            data_dir, s3->endpoint[0] ? s3->endpoint : "AWS", err.message);
     return -1;
   }
   return 0;

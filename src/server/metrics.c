@@ -7,6 +7,7 @@
  * authentication failures. Rendering takes each table's lock briefly, like a
  * ListTables call; the insert path only does relaxed atomic adds. */
 #include "server/metrics.h"
+#include "storage/storage_s3.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -254,6 +255,21 @@ char *bf_metrics_render(bf_service_t *s, size_t *len) {
   help(&o, "bifrost_process_resident_memory_bytes", "gauge",
        "Resident memory of the server process (DuckDB included).");
   put(&o, "bifrost_process_resident_memory_bytes %lld\n", resident_bytes());
+  if (bf_s3_config() != NULL) { /* the server's own S3 requests (DuckDB's Parquet I/O not included) */
+    bf_s3_counters_t s3;
+    bf_s3_counters(&s3);
+    help(&o, "bifrost_s3_requests_total", "counter",
+         "S3 requests sent for the Delta log, registry, leases and listings, by kind (every "
+         "attempt; Parquet reads and writes by DuckDB not included).");
+    const struct { const char *kind; uint64_t n; } kinds[] = {
+        {"get", s3.get}, {"put", s3.put}, {"head", s3.head}, {"delete", s3.del},
+        {"list", s3.list}, {"copy", s3.copy}};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+      put(&o, "bifrost_s3_requests_total{kind=\"%s\"} %llu\n", kinds[i].kind,
+          (unsigned long long)kinds[i].n);
+    help(&o, "bifrost_s3_retries_total", "counter", "S3 attempts that were retries.");
+    put(&o, "bifrost_s3_retries_total %llu\n", (unsigned long long)s3.retries);
+  }
   render_tables(&o, s);
   if (o.failed) {
     free(o.data);

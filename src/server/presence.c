@@ -13,10 +13,32 @@
 #define ALIVE_SECS 15
 #define STALE_SECS 3600
 
-void bf_presence_init(bf_presence_t *p, const char *data_dir) {
+/* The id kept in id_file (made on first use), so a restarted server is not taken
+ * for a peer of itself; a fresh one when there is no file to keep it in. */
+static void server_id(const char *id_file, char id[37]) {
+  bf_uuid4_string(id);
+  if (id_file == NULL || id_file[0] == '\0') return;
+  char *text = NULL;
+  size_t size = 0;
+  bf_error_t err;
+  bf_error_init(&err);
+  if (bf_fs_read_file(id_file, &text, &size, &err) == BF_OK && size >= 36) {
+    int ok = 1;
+    for (size_t i = 0; i < 36 && ok; i++) ok = strchr("0123456789abcdef-", text[i]) != NULL;
+    if (ok) {
+      memcpy(id, text, 36);
+      id[36] = '\0';
+    }
+  } else if (bf_fs_write_new_file(id_file, id, 36, &err) != BF_OK) {
+    BF_LOG_WARN("cannot keep this server's id in %s: %s", id_file, err.message);
+  }
+  free(text);
+}
+
+void bf_presence_init(bf_presence_t *p, const char *data_dir, const char *id_file) {
   memset(p, 0, sizeof *p);
   char id[37];
-  bf_uuid4_string(id);
+  server_id(id_file, id);
   snprintf(p->dir, sizeof p->dir, "%s/_bifrost/servers", data_dir);
   snprintf(p->path, sizeof p->path, "%s/%s.alive", p->dir, id);
 }

@@ -16,7 +16,9 @@ typedef struct bf_presence {
   int peers;            /* servers other than this one seen alive; atomic reads */
 } bf_presence_t;
 
-void bf_presence_init(bf_presence_t *p, const char *data_dir);
+/* id_file (e.g. <wal-dir>/server.id) keeps the server's id across restarts; NULL
+ * or "" = a new id per start. */
+void bf_presence_init(bf_presence_t *p, const char *data_dir, const char *id_file);
 /* At most every 5 s: refresh our object and count the peers. Returns the count. */
 int bf_presence_tick(bf_presence_t *p, int64_t now_us);
 /* Removes our object (clean shutdown). */

@@ -91,12 +91,30 @@ static void forget_vanished(bf_store_t *s, bf_table_t *t) {
                t->fqn, t->dir, (long long)rows);
 }
 
+/* How often a table's log is re-read for other writers' commits: every 0.5 s
+ * while other servers share the data directory (their rows become visible here
+ * within --shared-flush-interval + 0.5 s), else every second on a local disk and
+ * every 5 s on S3, where each re-read is a request. */
+static int64_t refresh_period_us(const bf_store_t *s, const bf_table_t *t) {
+  if (__atomic_load_n(&s->presence.peers, __ATOMIC_RELAXED) > 0) return 500000;
+  return bf_storage_is_s3(t->dir) ? 5000000 : 1000000;
+}
+
+/* How often the registry is scanned for tables other servers registered: every
+ * 2 s, or every 30 s on S3 while no other server is seen (a scan is a listing per
+ * catalog and schema; a new server is seen within 5 s). */
+static int64_t rescan_period_us(const bf_store_t *s) {
+  if (__atomic_load_n(&s->presence.peers, __ATOMIC_RELAXED) > 0) return 2000000;
+  return bf_storage_is_s3(s->registry->data_dir) ? 30000000 : 2000000;
+}
+
 static void tend_table(bf_store_t *s, bf_table_t *t, int64_t now_us) {
   bf_error_t err;
   bf_error_init(&err);
   pthread_mutex_lock(&t->mu);
   int open = t->store && t->store->opened && !t->dropped;
-  if (open && now_us - t->store->last_refresh_us >= 1000000 && table_vanished(t)) {
+  int64_t refresh_us = refresh_period_us(s, t);
+  if (open && now_us - t->store->last_refresh_us >= refresh_us && table_vanished(t)) {
     pthread_mutex_unlock(&t->mu);
     forget_vanished(s, t);
     return;
@@ -105,7 +123,7 @@ static void tend_table(bf_store_t *s, bf_table_t *t, int64_t now_us) {
   if (open) {
     bf_table_store_t *ts = t->store;
     due = flush_due(s, t, now_us);
-    if (now_us - ts->last_refresh_us >= 1000000) { /* other servers' commits */
+    if (now_us - ts->last_refresh_us >= refresh_us) { /* other servers' commits */
       ts->last_refresh_us = now_us;
       /* Republish whenever the view lags the snapshot, however the snapshot got
        * ahead (another server's commits, or a commit that lost a race and read
@@ -170,7 +188,7 @@ static void *writer_main(void *arg) {
     int64_t now = bf_time_now_us();
     bf_engine_tails_sweep(s->engine); /* memory of flushed tails no query holds */
     bf_presence_tick(&s->presence, now);
-    if (now - last_rescan_us >= 2000000) { /* tables another server registered */
+    if (now - last_rescan_us >= rescan_period_us(s)) { /* tables another server registered */
       last_rescan_us = now;
       bf_registry_rescan(s->registry);
       bf_store_open_tables(s); /* new tables, and tables that failed to open before */
@@ -195,7 +213,9 @@ int bf_store_create(bf_registry_t *registry, bf_engine_t *engine, const bf_store
   else bf_store_options_default(&s->options);
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
-  bf_presence_init(&s->presence, registry->data_dir);
+  char id_file[sizeof s->options.wal_dir + 16] = "";
+  if (s->options.wal_dir[0]) snprintf(id_file, sizeof id_file, "%s/server.id", s->options.wal_dir);
+  bf_presence_init(&s->presence, registry->data_dir, id_file);
   if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);

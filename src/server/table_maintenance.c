@@ -247,9 +247,9 @@ static int optimize_files(bf_store_t *s, bf_table_t *t, int min_files, int64_t *
       BF_LOG_INFO("table %s: compaction skipped: %s", t->fqn, err->message);
       bf__store_remove_files(t, run.adds, run.n_adds);
       status = BF_OK;
-    } else if (status != BF_OK) {
+    } else if (status != BF_OK && !bf_delta_commit_outcome_unknown(status)) {
       bf__store_remove_files(t, run.adds, run.n_adds);
-    }
+    } /* unknown outcome: the commit may name them; vacuum takes them if it does not */
   } else if (status != BF_OK) {
     bf__store_remove_files(t, run.adds, run.n_adds);
   }

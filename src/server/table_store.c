@@ -37,7 +37,7 @@ void bf_store_options_default(bf_store_options_t *o) {
   o->log_retention_hours = 720;
   o->maintenance_interval_secs = 60;
   o->commit_interval_secs = 0.05;
-  o->shared_flush_interval_secs = 1.0;
+  o->shared_flush_interval_secs = 0.5;
 }
 
 /* ---- producer sequence maps ---------------------------------------------------- */
@@ -199,6 +199,7 @@ int bf__gen_add(bf_store_t *s, bf_table_t *t, bf_wal_segment_t *seg, int sealed,
   g->id = ++ts->next_gen;
   g->sealed = sealed;
   g->created_us = bf_time_now_us();
+  bf_uuid4_string(g->txn_id);
   snprintf(g->tail, sizeof g->tail, "t%llu_g%llu", (unsigned long long)ts->index,
            (unsigned long long)g->id);
   int status = BF_OK;

@@ -33,7 +33,7 @@ typedef struct bf_store_options {
   int unsafe_short_retention;      /* vacuum retentions below BF_MIN_SAFE_RETENTION_HOURS allowed */
   int64_t max_tail_bytes;          /* decoded bytes acknowledged but not flushed, all tables;
                                       inserts beyond it get BF_EFULL; 0 = unbounded */
-  char wal_dir[1024];              /* WAL segments live under here (one directory per table);
+  char wal_dir[4096];              /* WAL segments live under here (one directory per table);
                                       "" = inside each table's directory (local data dirs) */
   int ack_on_commit;               /* acknowledge an insert only once a Delta commit holds it */
   double commit_interval_secs;     /* ack_on_commit: group commit period */

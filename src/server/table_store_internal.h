@@ -34,6 +34,9 @@ typedef struct bf_gen {
   int64_t decoded_bytes;    /* counted in the store's tail_bytes until the generation goes */
   int64_t created_us;
   bf_seq_map_t seqs;        /* producers' highest sequence in this generation */
+  char txn_id[37];          /* commitInfo.txnId of its flush commit */
+  int commit_unknown;       /* a flush commit failed with an unknown outcome ... */
+  int64_t commit_base;      /* ... built on this version: check before writing again */
   int64_t commit_wait_us;   /* --ack-mode commit: when its first insert began waiting for
                                the commit (0 = none waits) */
 } bf_gen_t;

@@ -25,17 +25,48 @@
  * The files are written under a write lease (vacuum leaves them alone) and
  * checked to exist with their size (their CRC-32C recorded) before the commit
  * names them; the WAL segment goes only after that commit. */
+/* The generation's rows are in commit `version`: it leaves the list and the view
+ * swaps its tail for the files. The commit is durable; a failed view swap must not
+ * hide the rows from queries for long: the next publish retries it. Caller holds
+ * t->mu. */
+static void gen_committed(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t version) {
+  bf__gen_remove(t, g);
+  bf_error_t view_err;
+  bf_error_init(&view_err);
+  if (bf__store_publish(s, t, g->tail, &view_err) != BF_OK)
+    BF_LOG_ERROR("table %s: swapping the view after commit %lld failed: %s", t->fqn,
+                 (long long)version, view_err.message);
+}
+
 static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, bf_error_t *err) {
   bf_delta_file_t *files = NULL;
-  size_t n_files = 0;
+  size_t n_files = 0, n_keep = 0;
   double started = bf_time_monotonic();
   /* Another writer may have given the table features our files would violate
    * (the view catches up with what the refresh read within a second). */
   pthread_mutex_lock(&t->mu);
   int status = bf_delta_snapshot_refresh(t->dir, &t->snapshot, NULL, err);
   if (status == BF_OK) status = bf_delta_snapshot_check_append(&t->snapshot, err);
+  int64_t landed = -1;
+  if (status == BF_OK && g->commit_unknown) /* did the last attempt's commit land after all? */
+    status = bf_delta_log_find_commit(t->dir, g->commit_base, t->snapshot.version, g->txn_id,
+                                      &landed, err);
+  if (status == BF_OK && g->commit_unknown) {
+    g->commit_unknown = 0;
+    if (landed >= 0) { /* it did: the generation is in the table, never write it again */
+      gen_committed(s, t, g, landed);
+      BF_LOG_WARN("table %s: the commit whose answer was lost landed as version %lld", t->fqn,
+                  (long long)landed);
+    }
+  }
   pthread_mutex_unlock(&t->mu);
   if (status != BF_OK) return status;
+  if (landed >= 0) {
+    bf_wal_segment_close(g->seg, 1);
+    *rows += g->rows;
+    bf__gen_free(s, g);
+    return BF_OK;
+  }
   bf_write_lease_t *lease = NULL;
   double written = started;
   if (g->rows > 0) status = bf_write_lease_take(t->dir, &lease, err);
@@ -52,22 +83,22 @@ static int flush_gen(bf_store_t *s, bf_table_t *t, bf_gen_t *g, int64_t *rows, b
   if (n_files > 0 || g->seqs.n > 0) {
     bf_delta_commit_t c = {.operation = "WRITE", .data_change = 1, .adds = files,
                            .n_adds = n_files, .txn_app_ids = (const char *const *)g->seqs.ids,
-                           .txn_versions = g->seqs.seqs, .n_txns = g->seqs.n};
+                           .txn_versions = g->seqs.seqs, .n_txns = g->seqs.n, .txn_id = g->txn_id};
+    int64_t base = t->snapshot.version;
     status = bf_delta_log_commit(t->dir, &t->snapshot, &c, &version, err);
+    if (bf_delta_commit_outcome_unknown(status)) {
+      /* e.g. the store stopped answering during the commit PUT: it may have landed.
+       * Its files stay (vacuum takes them if it did not) and the next attempt
+       * looks for this commit's txnId before writing anything. */
+      g->commit_unknown = 1;
+      g->commit_base = base;
+      n_keep = n_files;
+    }
   }
-  if (status == BF_OK) {
-    bf__gen_remove(t, g);
-    bf_error_t view_err;
-    bf_error_init(&view_err);
-    /* The commit is durable; a failed view swap must not lose the generation's
-     * rows from queries for long: the next publish retries it. */
-    if (bf__store_publish(s, t, g->tail, &view_err) != BF_OK)
-      BF_LOG_ERROR("table %s: swapping the view after commit %lld failed: %s", t->fqn,
-                   (long long)version, view_err.message);
-  }
+  if (status == BF_OK) gen_committed(s, t, g, version);
   pthread_mutex_unlock(&t->mu);
 done:
-  if (status != BF_OK) bf__store_remove_files(t, files, n_files); /* never committed */
+  if (status != BF_OK && n_keep == 0) bf__store_remove_files(t, files, n_files); /* never committed */
   int64_t file_bytes = 0;
   for (size_t i = 0; i < n_files; i++) {
     file_bytes += files[i].size_bytes;

@@ -101,9 +101,10 @@ int bf_s3_stat(const char *location, int64_t *size, int64_t *mtime_s, bf_error_t
   bf_s3_response_t resp;
   int status = bf__s3_perform(&req, &resp, err);
   if (status == BF_OK && resp.status != 200) status = bf__s3_status_error(&req, &resp, err);
-  if (status == BF_OK && (resp.content_length < 0 || resp.last_modified < 0))
-    status = bf_error_set(err, BF_EIO, "%s: S3 HEAD answer without %s", location,
-                          resp.content_length < 0 ? "Content-Length" : "a valid Last-Modified");
+  if (status == BF_OK && size != NULL && resp.content_length < 0)
+    status = bf_error_set(err, BF_EIO, "%s: S3 HEAD answer without Content-Length", location);
+  if (status == BF_OK && mtime_s != NULL && resp.last_modified < 0)
+    status = bf_error_set(err, BF_EIO, "%s: S3 HEAD answer without a valid Last-Modified", location);
   if (status == BF_OK) {
     if (size) *size = resp.content_length;
     if (mtime_s) *mtime_s = resp.last_modified;

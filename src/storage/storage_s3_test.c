@@ -450,6 +450,10 @@ static void test_threads(void **state) {
 }
 
 int main(void) {
+  /* Requests go to 127.0.0.1 directly, whatever proxy the environment names. */
+  const char *proxies[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                           "ALL_PROXY"};
+  for (size_t i = 0; i < sizeof proxies / sizeof *proxies; i++) unsetenv(proxies[i]);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_round_trips, test_setup),
       cmocka_unit_test_setup(test_write_new, test_setup),

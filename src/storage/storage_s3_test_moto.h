@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -142,6 +143,7 @@ static bool moto_start(moto_t *m) {
   m->pid = fork();
   if (m->pid < 0) return false;
   if (m->pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* no stray server if the test crashes */
     int fd = open(m->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd >= 0) {
       dup2(fd, 1);
