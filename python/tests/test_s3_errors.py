@@ -136,7 +136,7 @@ def test_unreachable_endpoint_at_start(s3_bucket, tmp_path):
         assert SECRET_KEY not in text
         if srv.proc.returncode is not None:
             assert srv.proc.returncode != 0, text
-            assert re.search(re.escape(endpoint.split("//")[1]) + r"|endpoint|connect", text, re.I), text
+            assert endpoint.split("//")[1] in text, f"the message does not name the endpoint:\n{text}"
         else:
             assert re.search(r"retry|retrying|unreachable|connect", text, re.I), \
                 f"a waiting server should say what it waits for:\n{text}"
@@ -156,10 +156,15 @@ def test_s3_down_at_restart_with_rows_in_wal(s3, s3_bucket, tmp_path):
     srv = Started(["--data-dir", data_uri(s3_bucket), "--wal-dir", tmp_path / "wal-a"], s3.server_env())
     try:
         port = srv.wait_listening(15)
+        if port is None:  # stdout closed: the process is exiting (or still waiting for S3)
+            try:
+                srv.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
         if srv.proc.poll() is not None:  # gave up: the message names S3, then a restart works
             text = srv.stderr()
             assert srv.proc.returncode != 0, text
-            assert re.search(r"s3|endpoint|127\.0\.0\.1", text, re.I), text
+            assert f"127.0.0.1:{s3.proxy.port}" in text, f"the message does not name the endpoint:\n{text}"
             assert SECRET_KEY not in text
             s3.proxy.up()
             server = start_server(s3, s3_bucket, tmp_path)
