@@ -2,8 +2,8 @@
 moto server, python/tests/s3_support.py), and what the S3 side costs in requests.
 Starts moto on a free loopback port behind a counting proxy, and bifrost-server
 (build/bifrost-server, or BIFROST_SERVER_BIN) per run. Requests are counted at the
-proxy (HTTP request lines, independent of the server); the server's own
-`s3_requests` counters are printed too when ServerStats has them.
+proxy (HTTP request lines, independent of the server) and cross-checked with the
+server's own bifrost_s3_requests_total (metrics endpoint; Parquet I/O not in it).
 
 Figures (one `name value unit` line each):
   ingest_rows_per_sec_{local,s3}     N rows via insert_arrow, acknowledged (WAL)
@@ -12,6 +12,9 @@ Figures (one `name value unit` line each):
   flush_secs_{local,s3}              one MaintainTable flush of the N rows
   s3_requests_per_flush[_<kind>]     requests during that flush, by kind
   s3_requests_per_flush_of_1000_rows[_<kind>]  the same, mean of 5 small flushes
+  s3_requests_per_flush_by_duckdb    of those, sent by DuckDB (Parquet I/O; User-Agent)
+  s3_requests_per_flush_by_server_at_proxy / _by_server_counted   the rest, as the
+                                     proxy saw them / as the server's metrics count them
   s3_requests_per_commit             requests under _delta_log/ during one flush
                                      (the commit and the log reads around it)
   s3_requests_per_ingest_batch       requests while acknowledging (expected 0)
@@ -28,7 +31,6 @@ Figures (one `name value unit` line each):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -175,9 +177,21 @@ def small_flushes(uri: str, s3: S3Env, start: int, n: int = 5, rows: int = 1000)
     report_requests(f"s3_requests_per_flush_of_{rows}_rows", sent, per=n)
 
 
-def server_s3_counters(uri: str) -> Dict[str, object]:
-    stats = DatasetClient(GrpcConfig(server_uri=uri)).server_stats()
-    return {k: v for k, v in stats.items() if "s3" in k.lower()}
+def metrics_url(log_path: Path) -> str:
+    """The metrics endpoint of the server that logged last to log_path."""
+    found = re.findall(r"metrics on (http://\S+/metrics)", log_path.read_text(errors="replace"))
+    if not found:
+        raise SystemExit(f"no metrics endpoint in {log_path}")
+    return found[-1]
+
+
+def server_s3_requests(url: str) -> int:
+    """The server's own count of its S3 requests (bifrost_s3_requests_total, all
+    kinds; DuckDB's Parquet I/O is not in it)."""
+    import urllib.request
+
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    return sum(int(n) for n in re.findall(r'^bifrost_s3_requests_total\{kind="\w+"\} (\d+)$', text, re.M))
 
 
 def main() -> None:
@@ -202,7 +216,7 @@ def main() -> None:
             bucket = s3.new_bucket("bench")
             env = s3.server_env()
             data = f"s3://{bucket}/tables"
-            wal = ["--wal-dir", str(tmp / "wal")]
+            wal = ["--wal-dir", str(tmp / "wal"), "--metrics-port", "0"]
             proc, uri = start_server(data, tmp / "s3.log", env, *wal)
             try:
                 DatasetProducer(CFG, GrpcConfig(server_uri=uri)).register()
@@ -213,9 +227,13 @@ def main() -> None:
                 report("s3_requests_per_ingest_batch", len(s3.proxy.requests()) / batches, "requests")
                 client = DatasetClient(GrpcConfig(server_uri=uri))
                 version = client.describe_dataset(CFG.catalog, CFG.schema_name, CFG.table)["delta_version"]
+                metrics = metrics_url(tmp / "s3.log")
+                counted = server_s3_requests(metrics)
                 s3.proxy.reset_counts()
                 secs, done = flush(uri)
                 sent = s3.proxy.requests()
+                with_agent = s3.proxy.requests_with_agent()
+                counted = server_s3_requests(metrics) - counted
                 commits = done["delta_version"] - version
                 if done["rows_flushed"] != args.rows or commits < 1:
                     raise SystemExit(f"the flush did not commit the rows: {done}")
@@ -228,9 +246,13 @@ def main() -> None:
                 s3.proxy.reset_counts()
                 time.sleep(IDLE_SECS)
                 report_requests("s3_requests_per_sec_idle", s3.proxy.requests(), per=IDLE_SECS)
-                counters = server_s3_counters(uri)
-                if counters:
-                    print(f"server_s3_counters {json.dumps(counters, sort_keys=True)}", flush=True)
+                # Who sent them (User-Agent): DuckDB's Parquet I/O vs the server's own
+                # client, cross-checked with the server's counter (background polling
+                # may add one or two to either side).
+                by_duckdb = sum(agent.startswith("duckdb") for _, _, agent in with_agent)
+                report("s3_requests_per_flush_by_duckdb", by_duckdb, "requests")
+                report("s3_requests_per_flush_by_server_at_proxy", len(with_agent) - by_duckdb, "requests")
+                report("s3_requests_per_flush_by_server_counted", counted, "requests")
             finally:
                 stop(proc)
             s3.proxy.reset_counts()

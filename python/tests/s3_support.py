@@ -140,14 +140,17 @@ class _RequestCounter:
             if not match:
                 self._broken = True
                 return
-            self._record(match.group(1).decode(), match.group(2).decode())
+            agent = ""
             for line in head[1:]:
                 name, _, value = line.partition(b":")
                 name = name.strip().lower()
-                if name == b"content-length":
+                if name == b"user-agent":
+                    agent = value.strip().decode(errors="replace")
+                elif name == b"content-length":
                     self._body_left = int(value.strip())
                 elif name == b"transfer-encoding" and b"chunked" in value.lower():
                     self._chunked = True
+            self._record(match.group(1).decode(), match.group(2).decode(), agent)
 
 
 class FaultProxy:
@@ -164,6 +167,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._conns: List[socket.socket] = []
         self._requests: List[Tuple[str, str]] = []
+        self._agents: List[str] = []  # the User-Agent of each of _requests
         self._listener: Optional[socket.socket] = None
         self._accepting: Optional[threading.Thread] = None
         self._stop = threading.Event()
@@ -223,10 +227,17 @@ class FaultProxy:
     def reset_counts(self) -> None:
         with self._lock:
             self._requests.clear()
+            self._agents.clear()
 
-    def _record(self, method: str, target: str, pair: "_Pair") -> None:
+    def requests_with_agent(self) -> List[Tuple[str, str, str]]:
+        """(method, target, User-Agent header) of every request seen since reset_counts()."""
+        with self._lock:
+            return [(m, t, a) for (m, t), a in zip(self._requests, self._agents)]
+
+    def _record(self, method: str, target: str, agent: str, pair: "_Pair") -> None:
         with self._lock:
             self._requests.append((method, target))
+            self._agents.append(agent)
         hook = self.on_request
         if hook is not None:
             try:
@@ -260,7 +271,8 @@ class FaultProxy:
                     return
                 self._conns += [client, upstream]
             pair = _Pair(client, upstream, self._forget)
-            counter = _RequestCounter(lambda method, target, pair=pair: self._record(method, target, pair))
+            counter = _RequestCounter(
+                lambda method, target, agent, pair=pair: self._record(method, target, agent, pair))
             threading.Thread(target=pair.pump, args=(client, upstream, counter), daemon=True).start()
             threading.Thread(target=pair.pump, args=(upstream, client, None), daemon=True).start()
 

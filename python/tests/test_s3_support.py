@@ -14,7 +14,7 @@ from s3_support import _RequestCounter, boto_client, delta_scan
 
 def test_request_counter_follows_bodies_and_chunks():
     seen = []
-    counter = _RequestCounter(lambda m, p: seen.append((m, p)))
+    counter = _RequestCounter(lambda m, p, agent: seen.append((m, p)))
     body = b"GET /fake HTTP/1.1\r\n\r\n" * 3  # inside a body: not requests
     stream = (b"PUT /b/k HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body
               + b"POST /b/k?uploads HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
