@@ -4,6 +4,7 @@ through the producer, and reading the rows back through the server, through
 delta-rs / polars / DuckDB delta_scan directly from the bucket."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -76,6 +77,21 @@ def insert(server: ServerProcess, cfg: TableConfig, rows: List[Reading], batch_s
 def ids_in(server: ServerProcess, cfg: TableConfig) -> List[int]:
     client = DatasetClient(grpc(server))
     return client.sql(f"SELECT id FROM {cfg.fqn}").to_arrow().column("id").to_pylist()
+
+
+def wait_for_ids(server, cfg, expected: List[int], timeout: float) -> float:
+    """Seconds until the server's SQL returns exactly expected (AssertionError after timeout)."""
+    start = time.monotonic()
+    got: List[int] = []
+    while time.monotonic() - start < timeout:
+        try:
+            got = sorted(ids_in(server, cfg))
+        except Exception:  # noqa: BLE001 - the table may not be known here yet
+            got = []
+        if got == expected:
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"{server.uri} shows {len(got)} of {len(expected)} rows after {timeout} s")
 
 
 def maintain(server: ServerProcess, cfg: TableConfig, *ops: str, retention_hours=None) -> dict:

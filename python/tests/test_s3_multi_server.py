@@ -14,7 +14,7 @@ import raw_grpc
 from bifrost import DatasetClient, DatasetProducer, WriteConfig
 
 from s3_tables import (assert_exactly_once, config, delta_rs_ids, grpc, ids_in, insert, maintain, readings,
-                       start_server, table_key, table_uri)
+                       start_server, table_key, table_uri, wait_for_ids)
 
 VISIBILITY_BOUND_S = 10.0  # generous; the documented target is 2 s
 
@@ -22,21 +22,6 @@ VISIBILITY_BOUND_S = 10.0  # generous; the documented target is 2 s
 def log_versions(s3, bucket: str, cfg) -> List[int]:
     keys = s3.keys(bucket, table_key(cfg) + "/_delta_log/")
     return sorted(int(k.rsplit("/", 1)[1][:20]) for k in keys if k.endswith(".json") and "checkpoint" not in k)
-
-
-def wait_for_ids(server, cfg, expected: List[int], timeout: float) -> float:
-    """Seconds until the server's SQL returns exactly expected (AssertionError after timeout)."""
-    start = time.monotonic()
-    got: List[int] = []
-    while time.monotonic() - start < timeout:
-        try:
-            got = sorted(ids_in(server, cfg))
-        except Exception:  # noqa: BLE001 - the table may not be known here yet
-            got = []
-        if got == expected:
-            return time.monotonic() - start
-        time.sleep(0.05)
-    raise AssertionError(f"{server.uri} shows {len(got)} of {len(expected)} rows after {timeout} s")
 
 
 def test_two_servers_concurrent_producers_and_maintenance(s3, s3_bucket, tmp_path):
