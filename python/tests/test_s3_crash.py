@@ -5,6 +5,7 @@ bucket) or in the middle of a large flush (Parquet being uploaded, commit not ye
 written). Checked through the server and with delta-rs reading the bucket."""
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -43,7 +44,7 @@ def test_kill9_during_ingest_every_acknowledged_row_once(s3, s3_bucket, tmp_path
     threads = [threading.Thread(target=run, args=(k,)) for k in range(n_producers)]
     for t in threads:
         t.start()
-    cycles = 6
+    cycles = 40 if os.environ.get("BIFROST_LONG_TESTS") == "1" else 6
     try:
         for _ in range(cycles):
             time.sleep(rng.uniform(0.3, 1.5))
