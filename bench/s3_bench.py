@@ -9,6 +9,8 @@ Figures (one `name value unit` line each):
   ingest_rows_per_sec_{local,s3}     N rows via insert_arrow, acknowledged (WAL)
   ingest_rows_per_sec_s3_ack_commit  the same with --ack-mode commit (acked at the
                                      Delta commit)
+  ingest_rows_per_sec_s3_ack_{wal,commit}_8_producers_batch_1000  8 producers,
+                                     each flushing after every 1,000-row batch
   flush_secs_{local,s3}              one MaintainTable flush of the N rows
   s3_requests_per_flush[_<kind>]     requests during that flush, by kind
   s3_requests_per_flush_of_1000_rows[_<kind>]  the same, mean of 5 small flushes
@@ -17,7 +19,8 @@ Figures (one `name value unit` line each):
                                      proxy saw them / as the server's metrics count them
   s3_requests_per_commit             requests under _delta_log/ during one flush
                                      (the commit and the log reads around it)
-  s3_requests_per_ingest_batch       requests while acknowledging (expected 0)
+  s3_requests_per_ingest_batch       requests while acknowledging (none are needed:
+                                     this is background polling)
   s3_requests_per_sec_idle[_<kind>]  an idle server with one table (polling the
                                      log / announcing itself to other servers)
   open_secs_{local,s3}               server start until it answers the first count
@@ -194,6 +197,111 @@ def server_s3_requests(url: str) -> int:
     return sum(int(n) for n in re.findall(r'^bifrost_s3_requests_total\{kind="\w+"\} (\d+)$', text, re.M))
 
 
+def producers_rate(uri: str, table: str, producers: int, rows_each: int, batch_size: int) -> float:
+    """Acknowledged rows/s of several producers (threads) flushing after every batch."""
+    import threading
+
+    cfg = TableConfig(Reading, catalog="bench", schema_name="s3", table=table, partition_columns=["sensor"])
+    with DatasetProducer(cfg, GrpcConfig(server_uri=uri)) as p:
+        p.register()
+    go = threading.Barrier(producers + 1)
+
+    def run(k: int) -> None:
+        with DatasetProducer(cfg, GrpcConfig(server_uri=uri), WriteConfig(batch_size=batch_size)) as p:
+            go.wait()
+            for start in range(0, rows_each, batch_size):
+                p.insert_arrow(chunk(k * rows_each + start, batch_size))
+                p.flush(timeout=600)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(producers)]
+    for t in threads:
+        t.start()
+    go.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    return producers * rows_each / (time.perf_counter() - start)
+
+
+def bench_local(tmp: Path, rows: int, batch_size: int) -> None:
+    local = str(tmp / "data")
+    proc, uri = start_server(local, tmp / "local.log", None)
+    try:
+        report("ingest_rows_per_sec_local", ingest(uri, rows, batch_size), "rows/s")
+        report("flush_secs_local", flush(uri)[0], "s")
+    finally:
+        stop(proc)
+    report("open_secs_local", open_and_count(local, tmp / "local.log", None, rows), "s")
+
+
+def bench_s3(tmp: Path, s3: S3Env, rows: int, batch_size: int) -> None:
+    env = s3.server_env()
+    data = f"s3://{s3.new_bucket('bench')}/tables"
+    args = ["--wal-dir", str(tmp / "wal"), "--metrics-port", "0"]
+    proc, uri = start_server(data, tmp / "s3.log", env, *args)
+    try:
+        with DatasetProducer(CFG, GrpcConfig(server_uri=uri)) as p:
+            p.register()
+        s3.proxy.reset_counts()
+        report("ingest_rows_per_sec_s3", ingest(uri, rows, batch_size), "rows/s")
+        batches = -(-rows // batch_size)
+        report("s3_requests_per_ingest_batch", len(s3.proxy.requests()) / batches, "requests")
+
+        version = DatasetClient(GrpcConfig(server_uri=uri)).describe_dataset(
+            CFG.catalog, CFG.schema_name, CFG.table)["delta_version"]
+        metrics = metrics_url(tmp / "s3.log")
+        counted = server_s3_requests(metrics)
+        s3.proxy.reset_counts()
+        secs, done = flush(uri)
+        sent = s3.proxy.requests_with_agent()
+        counted = server_s3_requests(metrics) - counted
+        commits = done["delta_version"] - version
+        if done["rows_flushed"] != rows or commits < 1:
+            raise SystemExit(f"the flush did not commit the rows: {done}")
+        report("flush_secs_s3", secs, "s")
+        report_requests("s3_requests_per_flush", [(m, t) for m, t, _ in sent])
+        # Who sent them (User-Agent): DuckDB's Parquet I/O vs the server's own client,
+        # cross-checked with the server's counter (background polling may add one or
+        # two to either side).
+        by_duckdb = sum(agent.startswith("duckdb") for _, _, agent in sent)
+        report("s3_requests_per_flush_by_duckdb", by_duckdb, "requests")
+        report("s3_requests_per_flush_by_server_at_proxy", len(sent) - by_duckdb, "requests")
+        report("s3_requests_per_flush_by_server_counted", counted, "requests")
+        report("s3_commits_per_flush", commits, "commits")
+        report("s3_requests_per_commit", sum("/_delta_log/" in t for _, t, _ in sent) / commits, "requests")
+        small_flushes(uri, s3, rows)
+        s3.proxy.reset_counts()
+        time.sleep(IDLE_SECS)
+        report_requests("s3_requests_per_sec_idle", s3.proxy.requests(), per=IDLE_SECS)
+    finally:
+        stop(proc)
+    s3.proxy.reset_counts()
+    at_start: List[Tuple[str, str]] = []
+    secs = open_and_count(data, tmp / "s3.log", env, rows + 5 * 1000, *args,
+                          on_listening=lambda: at_start.extend(s3.proxy.requests()))
+    report("open_secs_s3", secs, "s")
+    report_requests("s3_requests_server_start", at_start)
+    report_requests("s3_requests_per_table_open", s3.proxy.requests()[len(at_start):])
+
+
+def bench_ack_modes(tmp: Path, s3: S3Env, rows: int, batch_size: int) -> None:
+    """--ack-mode commit (acknowledged once in a Delta commit) next to wal: one
+    producer with large batches, then 8 producers flushing every 1,000-row batch
+    (group commit shares commits among them)."""
+    env = s3.server_env()
+    for mode in ("wal", "commit"):
+        data = f"s3://{s3.new_bucket('bench-' + mode)}/tables"
+        proc, uri = start_server(data, tmp / f"s3-{mode}.log", env, "--wal-dir", str(tmp / f"wal-{mode}"),
+                                 "--ack-mode", mode)
+        try:
+            if mode == "commit":
+                report("ingest_rows_per_sec_s3_ack_commit", ingest(uri, rows, batch_size), "rows/s")
+            report(f"ingest_rows_per_sec_s3_ack_{mode}_8_producers_batch_1000",
+                   producers_rate(uri, "many", 8, 10_000, 1000), "rows/s")
+        finally:
+            stop(proc)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -201,77 +309,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        # Local data dir.
-        local = str(tmp / "data")
-        proc, uri = start_server(local, tmp / "local.log", None)
-        try:
-            report("ingest_rows_per_sec_local", ingest(uri, args.rows, args.batch_size), "rows/s")
-            report("flush_secs_local", flush(uri)[0], "s")
-        finally:
-            stop(proc)
-        report("open_secs_local", open_and_count(local, tmp / "local.log", None, args.rows), "s")
-
+        bench_local(tmp, args.rows, args.batch_size)
         s3 = S3Env(tmp)
         try:
-            bucket = s3.new_bucket("bench")
-            env = s3.server_env()
-            data = f"s3://{bucket}/tables"
-            wal = ["--wal-dir", str(tmp / "wal"), "--metrics-port", "0"]
-            proc, uri = start_server(data, tmp / "s3.log", env, *wal)
-            try:
-                DatasetProducer(CFG, GrpcConfig(server_uri=uri)).register()
-                s3.proxy.reset_counts()
-                rate = ingest(uri, args.rows, args.batch_size)
-                batches = -(-args.rows // args.batch_size)
-                report("ingest_rows_per_sec_s3", rate, "rows/s")
-                report("s3_requests_per_ingest_batch", len(s3.proxy.requests()) / batches, "requests")
-                client = DatasetClient(GrpcConfig(server_uri=uri))
-                version = client.describe_dataset(CFG.catalog, CFG.schema_name, CFG.table)["delta_version"]
-                metrics = metrics_url(tmp / "s3.log")
-                counted = server_s3_requests(metrics)
-                s3.proxy.reset_counts()
-                secs, done = flush(uri)
-                sent = s3.proxy.requests()
-                with_agent = s3.proxy.requests_with_agent()
-                counted = server_s3_requests(metrics) - counted
-                commits = done["delta_version"] - version
-                if done["rows_flushed"] != args.rows or commits < 1:
-                    raise SystemExit(f"the flush did not commit the rows: {done}")
-                report("flush_secs_s3", secs, "s")
-                report_requests("s3_requests_per_flush", sent)
-                report("s3_commits_per_flush", commits, "commits")
-                report("s3_requests_per_commit", sum("/_delta_log/" in t for _, t in sent) / commits, "requests")
-                small_flushes(uri, s3, args.rows)
-                total = args.rows + 5 * 1000
-                s3.proxy.reset_counts()
-                time.sleep(IDLE_SECS)
-                report_requests("s3_requests_per_sec_idle", s3.proxy.requests(), per=IDLE_SECS)
-                # Who sent them (User-Agent): DuckDB's Parquet I/O vs the server's own
-                # client, cross-checked with the server's counter (background polling
-                # may add one or two to either side).
-                by_duckdb = sum(agent.startswith("duckdb") for _, _, agent in with_agent)
-                report("s3_requests_per_flush_by_duckdb", by_duckdb, "requests")
-                report("s3_requests_per_flush_by_server_at_proxy", len(with_agent) - by_duckdb, "requests")
-                report("s3_requests_per_flush_by_server_counted", counted, "requests")
-            finally:
-                stop(proc)
-            s3.proxy.reset_counts()
-            at_start: List[Tuple[str, str]] = []
-            secs = open_and_count(data, tmp / "s3.log", env, total, *wal,
-                                  on_listening=lambda: at_start.extend(s3.proxy.requests()))
-            report("open_secs_s3", secs, "s")
-            report_requests("s3_requests_server_start", at_start)
-            report_requests("s3_requests_per_table_open", s3.proxy.requests()[len(at_start):])
-
-            # --ack-mode commit: acknowledged only once in a Delta commit.
-            data = f"s3://{s3.new_bucket('bench-commit')}/tables"
-            proc, uri = start_server(data, tmp / "s3-commit.log", env, "--wal-dir", str(tmp / "wal-commit"),
-                                     "--ack-mode", "commit")
-            try:
-                rate = ingest(uri, args.rows, args.batch_size)
-                report("ingest_rows_per_sec_s3_ack_commit", rate, "rows/s")
-            finally:
-                stop(proc)
+            bench_s3(tmp, s3, args.rows, args.batch_size)
+            bench_ack_modes(tmp, s3, args.rows, args.batch_size)
         finally:
             s3.close()
 
