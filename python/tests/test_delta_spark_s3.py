@@ -1,0 +1,222 @@
+"""Apache Spark with delta-spark reads a table the server keeps on S3 (opt-in: `make
+test-spark`, like test_delta_spark.py). A bifrost-server on s3://bucket/tables (moto,
+reached through the test proxy) writes the conformance table (every type, awkward
+partition values including a real null); Spark reads it over s3a:// (hadoop-aws
+matching the Hadoop inside pyspark, fetched into build/ivy with delta-spark) straight
+from moto. Spark must return exactly the rows the server's SQL returns, before and
+after the server's optimize + checkpoint + vacuum (retention 0) and after the log
+before the checkpoint is removed; DESCRIBE HISTORY must list the server's commits."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import pytest
+
+if os.environ.get("BIFROST_TEST_SPARK") != "1":
+    pytest.skip("Spark interop runs with `make test-spark`", allow_module_level=True)
+
+pyspark = pytest.importorskip("pyspark")
+
+from bifrost import DatasetClient, DatasetProducer, GrpcConfig, TableConfig, WriteConfig  # noqa: E402
+
+from conftest import REPO as REPO_ROOT  # noqa: E402
+from conftest import ServerProcess  # noqa: E402
+from s3_support import ACCESS_KEY, REGION, SECRET_KEY  # noqa: E402
+from test_delta_conformance import COLUMNS, Row, expected_rows, make_rows, norm, rows_of  # noqa: E402
+
+DELTA_SPARK = "io.delta:delta-spark_2.13:4.4.0"
+# pyspark 4.2.0 ships hadoop-client-api/-runtime 3.5.0; S3A must be the same release
+# (it pulls the AWS SDK v2 bundle). delta-spark's kernel jars ask for Hadoop 3.4.2 client
+# jars: excluded, so one Hadoop is on the classpath.
+HADOOP_AWS = "org.apache.hadoop:hadoop-aws:3.5.0"
+HADOOP_EXCLUDES = "org.apache.hadoop:hadoop-client-api,org.apache.hadoop:hadoop-client-runtime"
+PREFIX = "tables"
+# No automatic maintenance: each step is forced through MaintainTable; vacuum at 0 h.
+SERVER_ARGS = ["--maintenance-interval", "0", "--flush-interval", "3600", "--checkpoint-interval", "0",
+               "--compact-min-files", "0", "--unsafe-short-retention"]
+
+
+def pyspark_hadoop_version() -> str:
+    jars = sorted((Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar"))
+    assert len(jars) == 1, f"expected one hadoop-client-api jar in pyspark, found {jars}"
+    return jars[0].name[len("hadoop-client-api-"):-len(".jar")]
+
+
+@pytest.fixture(scope="module")
+def spark(s3):
+    from pyspark.sql import SparkSession
+
+    assert HADOOP_AWS.endswith(":" + pyspark_hadoop_version()), "hadoop-aws must match pyspark's Hadoop"
+    s3a = {"endpoint": s3.direct_endpoint, "endpoint.region": REGION, "path.style.access": "true",
+           "connection.ssl.enabled": "false", "access.key": ACCESS_KEY, "secret.key": SECRET_KEY,
+           "aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+           "attempts.maximum": "2", "retry.limit": "2"}
+    builder = (SparkSession.builder.master("local[2]").appName("bifrost-delta-s3-interop")
+               .config("spark.jars.packages", f"{DELTA_SPARK},{HADOOP_AWS}")
+               .config("spark.jars.excludes", HADOOP_EXCLUDES)
+               .config("spark.jars.ivy", str(REPO_ROOT / "build" / "ivy"))
+               .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.shuffle.partitions", "2")
+               .config("spark.databricks.delta.snapshotPartitions", "2")
+               .config("spark.driver.memory", "2g").config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+               .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"))
+    for key, value in s3a.items():
+        builder = builder.config(f"spark.hadoop.fs.s3a.{key}", value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+class S3Table:
+    """The conformance table written by one server on s3://bucket/tables."""
+
+    def __init__(self, s3, tmp_path: Path):
+        self.s3 = s3
+        self.bucket = s3.new_bucket("spark-s3a")
+        self.server = ServerProcess(f"s3://{self.bucket}/{PREFIX}", args=["--wal-dir", tmp_path / "wal", *SERVER_ARGS],
+                                    log_dir=tmp_path, log_name="server", env=s3.server_env())
+        self.grpc = GrpcConfig(server_uri=self.server.uri, timeout_secs=300)
+        self.cfg = TableConfig(Row, catalog="conf", schema_name="delta", table="rows",
+                               partition_columns=["region", "kind"])
+        self.key = f"{PREFIX}/conf/delta/rows"
+        self.uri = f"s3a://{self.bucket}/{self.key}"
+        self.rows: List[Row] = []
+        self._client: Optional[DatasetClient] = None
+
+    @property
+    def client(self) -> DatasetClient:
+        if self._client is None:
+            self._client = DatasetClient(self.grpc, self.cfg)
+        return self._client
+
+    def insert(self, rows: List[Row]) -> None:
+        with DatasetProducer(self.cfg, self.grpc, WriteConfig(batch_size=40)) as producer:
+            producer.insert_many(rows)
+            assert producer.flush(timeout=120) == len(rows)
+        self.rows += rows
+
+    def maintain(self, *ops: str, retention_hours=None) -> dict:
+        return self.client.maintain_dataset("conf", "delta", "rows", list(ops), retention_hours=retention_hours)
+
+    def server_rows(self) -> List[dict]:
+        return rows_of(self.client.sql(f"SELECT * FROM {self.cfg.fqn}").to_arrow())
+
+    def data_keys(self) -> List[str]:
+        """Keys of data files in the bucket, relative to the table."""
+        start = len(self.key) + 1
+        return sorted(k[start:] for k in self.s3.keys(self.bucket, self.key + "/")
+                      if k.endswith(".parquet") and "/_delta_log/" not in k and "_bifrost" not in k)
+
+    def log_names(self) -> List[str]:
+        return [k.rsplit("/", 1)[1] for k in self.s3.keys(self.bucket, self.key + "/_delta_log/")]
+
+
+@pytest.fixture(scope="module")
+def table(s3, tmp_path_factory):
+    t = S3Table(s3, tmp_path_factory.mktemp("spark-s3"))
+    try:
+        for k in range(3):
+            t.insert(make_rows(k * 66, 66))
+            assert t.maintain("flush")["rows_flushed"] == 66
+        yield t
+    finally:
+        t.server.stop()
+    assert t.server.proc.returncode == 0, t.server.log()
+
+
+def fresh(spark) -> None:
+    """Forget cached Delta snapshots: the next read lists the bucket anew."""
+    spark._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+
+
+def spark_rows(spark, uri: str) -> List[dict]:
+    rows = [r.asDict(recursive=True) for r in spark.read.format("delta").load(uri).select(*COLUMNS).collect()]
+    return sorted(({c: norm(r[c]) for c in COLUMNS} for r in rows), key=lambda r: r["id"])
+
+
+def files_spark_reads(spark, t: S3Table) -> List[str]:
+    """Data files of Spark's snapshot, relative to the table. Hadoop paths print the
+    log's URI decoded once, i.e. the object key ("region=%20lead" for " lead")."""
+    prefix = t.uri + "/"
+    paths = spark.read.format("delta").load(t.uri).inputFiles()
+    assert all(p.startswith(prefix) for p in paths), paths
+    return sorted(p[len(prefix):] for p in paths)
+
+
+def assert_spark_matches_server(spark, t: S3Table) -> List[dict]:
+    server = t.server_rows()
+    assert server == expected_rows(t.rows)
+    fresh(spark)
+    got = spark_rows(spark, t.uri)
+    assert len(got) == len(server), f"Spark read {len(got)} rows, the server has {len(server)}"
+    for mine, theirs in zip(got, server):
+        assert mine == theirs, f"id {theirs['id']}"
+    return server
+
+
+def test_spark_reads_the_servers_rows_over_s3a(spark, table):
+    t = table
+    assert_spark_matches_server(spark, t)
+    df = spark.read.format("delta").load(t.uri)
+    # Partition pruning by the string "NULL", by a real null and by a value with '/'.
+    assert df.where("region = 'NULL'").count() == sum(r.region == "NULL" for r in t.rows) > 0
+    assert df.where("region IS NULL").count() == sum(r.region is None for r in t.rows) > 0
+    assert df.where("region = 'x/y'").count() == sum(r.region == "x/y" for r in t.rows) > 0
+    assert df.where("kind = 'NULL'").count() == sum(r.kind == "NULL" for r in t.rows) > 0
+    assert df.groupBy("region").count().count() == len({r.region for r in t.rows})
+    assert files_spark_reads(spark, t) == t.data_keys()
+
+
+def test_describe_history_lists_the_servers_commits(spark, table):
+    t = table
+    fresh(spark)
+    history = {h["version"]: h for h in spark.sql(f"DESCRIBE HISTORY delta.`{t.uri}`").collect()}
+    assert sorted(history) == [0, 1, 2, 3]
+    assert history[0]["operation"] == "CREATE TABLE"
+    assert history[0]["operationParameters"]["partitionBy"] == '["scouter_partition_date","region","kind"]'
+    for v in (1, 2, 3):
+        h = history[v]
+        assert h["operation"] == "WRITE" and h["isBlindAppend"] is True, h
+        assert h["readVersion"] == v - 1 and h["engineInfo"].startswith("bifrost-server/"), h
+        assert h["operationMetrics"]["numOutputRows"] == "66"
+    first = spark.read.format("delta").option("versionAsOf", 1).load(t.uri)
+    assert sorted(r["id"] for r in first.select("id").collect()) == list(range(66))
+
+
+def test_spark_reads_after_optimize_checkpoint_vacuum(spark, table):
+    t = table
+    t.insert(make_rows(1000, 33))
+    assert t.maintain("flush")["rows_flushed"] == 33
+    done = t.maintain("optimize")
+    assert done["files_removed"] > 0 and done["files_added"] > 0, done
+    version = t.maintain("checkpoint")["checkpoint_version"]
+    assert version == 5  # create, 4 writes, optimize
+    assert f"{version:020d}.checkpoint.parquet" in t.log_names() and "_last_checkpoint" in t.log_names()
+    # Before vacuum the removed files are still in the bucket; Spark reads only the live ones.
+    fresh(spark)
+    live = files_spark_reads(spark, t)
+    removed = sorted(set(t.data_keys()) - set(live))
+    assert set(live) < set(t.data_keys()) and len(removed) == done["files_removed"]
+    assert_spark_matches_server(spark, t)
+
+    assert t.maintain("vacuum", retention_hours=0)["files_deleted"] == len(removed)
+    assert t.data_keys() == live
+    server = assert_spark_matches_server(spark, t)
+
+    fresh(spark)
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{t.uri}`").collect()
+    ops = {h["version"]: h["operation"] for h in history}
+    assert ops[4] == "WRITE" and ops[5] == "OPTIMIZE", ops
+    assert history[0]["engineInfo"].startswith("bifrost-server/")
+    assert all(h["engineInfo"].startswith("bifrost-server/") for h in history)
+
+    # Without the JSON commits before the checkpoint Spark starts from the checkpoint.
+    assert t.maintain("cleanup_log", retention_hours=0)["log_files_deleted"] == version
+    assert [n for n in t.log_names() if n.endswith(".json")] == [f"{version:020d}.json"]
+    fresh(spark)
+    assert spark_rows(spark, t.uri) == server
