@@ -21,53 +21,24 @@ pyspark = pytest.importorskip("pyspark")
 
 from bifrost import DatasetClient, DatasetProducer, GrpcConfig, TableConfig, WriteConfig  # noqa: E402
 
-from conftest import REPO as REPO_ROOT  # noqa: E402
 from conftest import ServerProcess  # noqa: E402
 from s3_support import ACCESS_KEY, REGION, SECRET_KEY  # noqa: E402
+from spark_support import spark_session  # noqa: E402
 from test_delta_conformance import COLUMNS, Row, expected_rows, make_rows, norm, rows_of  # noqa: E402
 
-DELTA_SPARK = "io.delta:delta-spark_2.13:4.4.0"
-# pyspark 4.2.0 ships hadoop-client-api/-runtime 3.5.0; S3A must be the same release
-# (it pulls the AWS SDK v2 bundle). delta-spark's kernel jars ask for Hadoop 3.4.2 client
-# jars: excluded, so one Hadoop is on the classpath.
-HADOOP_AWS = "org.apache.hadoop:hadoop-aws:3.5.0"
-HADOOP_EXCLUDES = "org.apache.hadoop:hadoop-client-api,org.apache.hadoop:hadoop-client-runtime"
 PREFIX = "tables"
 # No automatic maintenance: each step is forced through MaintainTable; vacuum at 0 h.
 SERVER_ARGS = ["--maintenance-interval", "0", "--flush-interval", "3600", "--checkpoint-interval", "0",
                "--compact-min-files", "0", "--unsafe-short-retention"]
 
 
-def pyspark_hadoop_version() -> str:
-    jars = sorted((Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar"))
-    assert len(jars) == 1, f"expected one hadoop-client-api jar in pyspark, found {jars}"
-    return jars[0].name[len("hadoop-client-api-"):-len(".jar")]
-
-
 @pytest.fixture(scope="module")
 def spark(s3):
-    from pyspark.sql import SparkSession
-
-    assert HADOOP_AWS.endswith(":" + pyspark_hadoop_version()), "hadoop-aws must match pyspark's Hadoop"
     s3a = {"endpoint": s3.direct_endpoint, "endpoint.region": REGION, "path.style.access": "true",
            "connection.ssl.enabled": "false", "access.key": ACCESS_KEY, "secret.key": SECRET_KEY,
            "aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
            "attempts.maximum": "2", "retry.limit": "2"}
-    builder = (SparkSession.builder.master("local[2]").appName("bifrost-delta-s3-interop")
-               .config("spark.jars.packages", f"{DELTA_SPARK},{HADOOP_AWS}")
-               .config("spark.jars.excludes", HADOOP_EXCLUDES)
-               .config("spark.jars.ivy", str(REPO_ROOT / "build" / "ivy"))
-               .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.shuffle.partitions", "2")
-               .config("spark.databricks.delta.snapshotPartitions", "2")
-               .config("spark.driver.memory", "2g").config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-               .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"))
-    for key, value in s3a.items():
-        builder = builder.config(f"spark.hadoop.fs.s3a.{key}", value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+    session = spark_session("bifrost-delta-s3-interop", {f"fs.s3a.{k}": v for k, v in s3a.items()})
     yield session
     session.stop()
 
