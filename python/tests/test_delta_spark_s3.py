@@ -8,6 +8,7 @@ after the server's optimize + checkpoint + vacuum (retention 0) and after the lo
 before the checkpoint is removed; DESCRIBE HISTORY must list the server's commits."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import List, Optional
@@ -130,6 +131,36 @@ def assert_spark_matches_server(spark, t: S3Table) -> List[dict]:
     return server
 
 
+UTC = dt.timezone.utc
+LAST_MICRO = dt.datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=UTC)
+# Spark predicates on data columns (answered with the help of our per-file stats:
+# min/max/nullCount) and the same test on an inserted row. Timestamp stats are in
+# milliseconds while values have microseconds: a file whose max is LAST_MICRO must
+# not be skipped.
+PREDICATES = {
+    "id = 5": lambda r: r.id == 5,
+    "at = timestamp'2024-02-29 23:59:59.999999'": lambda r: r.at == LAST_MICRO,
+    "at < timestamp'1901-12-13 20:45:52.000002'": lambda r: r.at.year == 1901,
+    "day = date'0001-01-01'": lambda r: r.day == dt.date(1, 1, 1),
+    "amount >= 1e308": lambda r: r.amount >= 1e308,
+    "amount > 0 AND amount < 1e-300": lambda r: 0 < r.amount < 1e-300,
+    "maybe = 9223372036854775807": lambda r: r.maybe == 2**63 - 1,
+    "maybe IS NULL": lambda r: r.maybe is None,
+    "text > 'long'": lambda r: r.text > "long",
+    "opt_inner IS NULL": lambda r: r.opt_inner is None,
+}
+
+
+def assert_predicates_match(spark, t: S3Table) -> None:
+    df = spark.read.format("delta").load(t.uri)
+    for predicate, test in PREDICATES.items():
+        want = sorted(r.id for r in t.rows if test(r))
+        assert 0 < len(want) < len(t.rows), predicate
+        assert sorted(r["id"] for r in df.where(predicate).select("id").collect()) == want, predicate
+    # Stats are used at all: a point lookup by id leaves files out.
+    assert 0 < len(df.where("id = 5").inputFiles()) < len(df.inputFiles())
+
+
 def test_spark_reads_the_servers_rows_over_s3a(spark, table):
     t = table
     assert_spark_matches_server(spark, t)
@@ -141,6 +172,7 @@ def test_spark_reads_the_servers_rows_over_s3a(spark, table):
     assert df.where("kind = 'NULL'").count() == sum(r.kind == "NULL" for r in t.rows) > 0
     assert df.groupBy("region").count().count() == len({r.region for r in t.rows})
     assert files_spark_reads(spark, t) == t.data_keys()
+    assert_predicates_match(spark, t)
 
 
 def test_describe_history_lists_the_servers_commits(spark, table):
@@ -161,8 +193,11 @@ def test_describe_history_lists_the_servers_commits(spark, table):
 
 def test_spark_reads_after_optimize_checkpoint_vacuum(spark, table):
     t = table
-    t.insert(make_rows(1000, 33))
+    # A flush whose files all have min = max = LAST_MICRO (other files' max is in 2026).
+    t.insert([r.model_copy(update={"at": LAST_MICRO}) for r in make_rows(1000, 33)])
     assert t.maintain("flush")["rows_flushed"] == 33
+    fresh(spark)
+    assert_predicates_match(spark, t)
     done = t.maintain("optimize")
     assert done["files_removed"] > 0 and done["files_added"] > 0, done
     version = t.maintain("checkpoint")["checkpoint_version"]
@@ -174,6 +209,7 @@ def test_spark_reads_after_optimize_checkpoint_vacuum(spark, table):
     removed = sorted(set(t.data_keys()) - set(live))
     assert set(live) < set(t.data_keys()) and len(removed) == done["files_removed"]
     assert_spark_matches_server(spark, t)
+    assert_predicates_match(spark, t)  # stats now come from the checkpoint
 
     assert t.maintain("vacuum", retention_hours=0)["files_deleted"] == len(removed)
     assert t.data_keys() == live
@@ -183,7 +219,6 @@ def test_spark_reads_after_optimize_checkpoint_vacuum(spark, table):
     history = spark.sql(f"DESCRIBE HISTORY delta.`{t.uri}`").collect()
     ops = {h["version"]: h["operation"] for h in history}
     assert ops[4] == "WRITE" and ops[5] == "OPTIMIZE", ops
-    assert history[0]["engineInfo"].startswith("bifrost-server/")
     assert all(h["engineInfo"].startswith("bifrost-server/") for h in history)
 
     # Without the JSON commits before the checkpoint Spark starts from the checkpoint.
@@ -191,3 +226,7 @@ def test_spark_reads_after_optimize_checkpoint_vacuum(spark, table):
     assert [n for n in t.log_names() if n.endswith(".json")] == [f"{version:020d}.json"]
     fresh(spark)
     assert spark_rows(spark, t.uri) == server
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{t.uri}`").collect()[0]
+    assert (detail["minReaderVersion"], detail["minWriterVersion"]) == (1, 2)
+    assert detail["partitionColumns"] == ["scouter_partition_date", "region", "kind"]
+    assert detail["numFiles"] == len(live)
