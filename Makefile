@@ -55,16 +55,18 @@ test-scouter: setup
 	  .venv-scouter/bin/python -m pytest python/tests/test_scouter_*.py -q -p no:cacheprovider; \
 	  rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
-# Opt-in: Apache Spark 4 + delta-spark against our tables (python/tests/test_delta_spark.py).
+# Opt-in: Apache Spark 4 + delta-spark against our tables, local (python/tests/test_delta_spark.py)
+# and on S3 over s3a:// (test_delta_spark_s3.py: moto, hadoop-aws matching pyspark's Hadoop).
 # Needs a JRE (Debian openjdk-17-jre-headless, installed here when java is missing);
-# pyspark comes from python/requirements-spark.txt, the delta-spark jars from Maven
-# into build/ivy on the first run (~170 MB, kept).
+# pyspark comes from python/requirements-spark.txt, the delta-spark and hadoop-aws jars
+# from Maven into build/ivy on the first run, kept: ~1.5 GB on disk, mostly the AWS SDK v2
+# bundle that hadoop-aws needs (690 MB, held twice by Ivy: cache and jars).
 test-spark: setup
 	@command -v java >/dev/null || { SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
 	  $$SUDO apt-get install -y -qq openjdk-17-jre-headless; }
 	@$(VENV)/bin/pip install -q -r python/requirements-spark.txt
 	@BIFROST_TEST_SPARK=1 BIFROST_SERVER_BIN=$(CURDIR)/build/bifrost-server \
-	  $(PY) -m pytest python/tests/test_delta_spark.py -q
+	  $(PY) -m pytest python/tests/test_delta_spark.py python/tests/test_delta_spark_s3.py -q
 
 demo: setup
 	@./scripts/demo.sh

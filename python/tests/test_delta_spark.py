@@ -19,27 +19,12 @@ pyspark = pytest.importorskip("pyspark")
 
 from test_delta_conformance import READERS, Scenario, expected_rows, make_rows, norm  # noqa: E402
 
-from conftest import REPO as REPO_ROOT  # noqa: E402
-
-DELTA_SPARK = "io.delta:delta-spark_2.13:4.4.0"
+from spark_support import spark_session  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def spark():
-    from pyspark.sql import SparkSession
-
-    session = (SparkSession.builder.master("local[2]").appName("bifrost-delta-interop")
-               .config("spark.jars.packages", DELTA_SPARK)
-               .config("spark.jars.ivy", str(REPO_ROOT / "build" / "ivy"))
-               .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.shuffle.partitions", "2")
-               .config("spark.databricks.delta.snapshotPartitions", "2")
-               .config("spark.driver.memory", "2g").config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-               .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
-               .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
+    session = spark_session("bifrost-delta-interop")
     yield session
     session.stop()
 
