@@ -9,12 +9,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from typing import List
+
+import pytest
 
 from bifrost import DatasetProducer, WriteConfig
 
 from s3_support import SECRET_KEY, error_response
 from s3_tables import (assert_exactly_once, big_batch, config, delta_rs_ids, describe, grpc, ids_in, insert,
-                       maintain, readings, start_server, table_uri)
+                       maintain, readings, start_server, table_key, table_uri)
 
 
 def wait_until_parquet_upload(s3, timeout: float = 120) -> None:
@@ -70,6 +73,8 @@ def test_endpoint_down_mid_flush_then_back(s3, s3_bucket, tmp_path):
         assert_exactly_once(ids_in(server, cfg), expected, "server SQL after recovery")
         assert_exactly_once(delta_rs_ids(s3, table_uri(s3_bucket, cfg)), expected, "delta-rs after recovery")
         assert server.proc.poll() is None
+        leases = s3.keys(s3_bucket, table_key(cfg) + "/_bifrost/leases/")
+        assert leases == [], f"write leases left behind after S3 came back: {leases}"
     finally:
         s3.proxy.up()
         server.stop()
@@ -112,3 +117,49 @@ def test_throttling_and_server_errors_are_retried(s3, s3_bucket, tmp_path):
         server.stop()
     assert_exactly_once(delta_rs_ids(s3, table_uri(s3_bucket, cfg)), list(range(600)), "delta-rs")
     assert SECRET_KEY not in server.full_log()
+
+
+def test_endpoint_down_mid_compaction_leaves_a_valid_table(s3, s3_bucket, tmp_path):
+    """S3 goes away as OPTIMIZE uploads its first compacted file: the optimize
+    fails, the table stays valid and complete; once S3 is back a new optimize
+    compacts it, and no write lease of the failed one is left to block vacuum."""
+    args = ["--flush-interval", "3600", "--maintenance-interval", "0", "--compact-min-files", "0"]
+    server = start_server(s3, s3_bucket, tmp_path, args=args)
+    cfg = config("compact_down")
+    uri = table_uri(s3_bucket, cfg)
+    expected = list(range(240))
+    try:
+        for k in range(4):
+            insert(server, cfg, readings(k * 60, 60))
+            maintain(server, cfg, "flush")
+        cut: List[str] = []
+
+        def cut_at_first_upload(method: str, target: str) -> None:
+            if method in ("PUT", "POST") and ".parquet" in target and not cut:
+                cut.append(target)
+                s3.proxy.down()  # this request goes nowhere; new ones are refused
+
+        s3.proxy.on_request = cut_at_first_upload
+        with pytest.raises(Exception):
+            maintain(server, cfg, "optimize")
+        s3.proxy.on_request = None
+        assert cut, "OPTIMIZE uploaded nothing"
+        assert not s3.proxy.hook_errors, s3.proxy.hook_errors
+        s3.proxy.up()
+        assert server.proc.poll() is None
+        assert_exactly_once(delta_rs_ids(s3, uri), expected, "delta-rs after the failed optimize")
+        assert_exactly_once(ids_in(server, cfg), expected, "server SQL after the failed optimize")
+
+        done = maintain(server, cfg, "optimize")
+        assert done["files_removed"] == 12 and done["files_added"] == 3, done
+        assert_exactly_once(delta_rs_ids(s3, uri), expected, "delta-rs after the second optimize")
+        # The failed optimize's write lease must not outlive it: while it exists,
+        # vacuum keeps every file written after it (README: an hour until abandoned).
+        leases = s3.keys(s3_bucket, table_key(cfg) + "/_bifrost/leases/")
+        assert leases == [], f"write leases left behind after S3 came back: {leases}"
+        assert_exactly_once(ids_in(server, cfg), expected, "server SQL after the second optimize")
+    finally:
+        s3.proxy.on_request = None
+        s3.proxy.up()
+        server.stop()
+    assert_exactly_once(delta_rs_ids(s3, uri), expected, "delta-rs at the end")
