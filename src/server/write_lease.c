@@ -63,6 +63,44 @@ static void lease_dir(const char *table_dir, char *out, size_t cap) {
   snprintf(out, cap, "%s/_bifrost/leases", table_dir);
 }
 
+/* Object leases this process released while the store did not answer: deleted
+ * again before the next lease is taken and before any vacuum reads the leases, so
+ * an outage does not leave vacuum blocked for the hour a lease takes to go stale. */
+static pthread_mutex_t g_unreleased_mu = PTHREAD_MUTEX_INITIALIZER;
+static char **g_unreleased;
+static size_t g_n_unreleased;
+
+static void retry_unreleased(void) {
+  pthread_mutex_lock(&g_unreleased_mu);
+  size_t kept = 0;
+  for (size_t i = 0; i < g_n_unreleased; i++) {
+    bf_error_t err;
+    bf_error_init(&err);
+    if (bf_storage_delete(g_unreleased[i], &err) == BF_OK) {
+      BF_LOG_INFO("write lease %s released (after the store came back)", g_unreleased[i]);
+      free(g_unreleased[i]);
+    } else {
+      g_unreleased[kept++] = g_unreleased[i];
+    }
+  }
+  g_n_unreleased = kept;
+  pthread_mutex_unlock(&g_unreleased_mu);
+}
+
+static void release_object_lease(bf_write_lease_t *lease) {
+  bf_error_t err;
+  bf_error_init(&err);
+  if (bf_storage_delete(lease->path, &err) == BF_OK) return;
+  BF_LOG_WARN("cannot release write lease %s (%s); retried before the next write or vacuum",
+              lease->path, err.message);
+  pthread_mutex_lock(&g_unreleased_mu);
+  char **grown = realloc(g_unreleased, (g_n_unreleased + 1) * sizeof *grown);
+  char *copy = grown ? strdup(lease->path) : NULL;
+  if (grown) g_unreleased = grown;
+  if (copy) g_unreleased[g_n_unreleased++] = copy; /* else: it goes stale in an hour */
+  pthread_mutex_unlock(&g_unreleased_mu);
+}
+
 int bf_write_lease_take(const char *table_dir, bf_write_lease_t **out, bf_error_t *err) {
   char dir[PATH_MAX];
   lease_dir(table_dir, dir, sizeof dir);
@@ -114,44 +152,6 @@ int bf_write_lease_check(const bf_write_lease_t *lease, bf_error_t *err) {
                       "the write lease is %lld s old: vacuum may have taken its files for "
                       "abandoned; not committing them (the write is retried)",
                       (long long)(age / 1000));
-}
-
-/* Object leases this process released while the store did not answer: deleted
- * again before the next lease is taken and before any vacuum reads the leases, so
- * an outage does not leave vacuum blocked for the hour a lease takes to go stale. */
-static pthread_mutex_t g_unreleased_mu = PTHREAD_MUTEX_INITIALIZER;
-static char **g_unreleased;
-static size_t g_n_unreleased;
-
-static void retry_unreleased(void) {
-  pthread_mutex_lock(&g_unreleased_mu);
-  size_t kept = 0;
-  for (size_t i = 0; i < g_n_unreleased; i++) {
-    bf_error_t err;
-    bf_error_init(&err);
-    if (bf_storage_delete(g_unreleased[i], &err) == BF_OK) {
-      BF_LOG_INFO("write lease %s released (after the store came back)", g_unreleased[i]);
-      free(g_unreleased[i]);
-    } else {
-      g_unreleased[kept++] = g_unreleased[i];
-    }
-  }
-  g_n_unreleased = kept;
-  pthread_mutex_unlock(&g_unreleased_mu);
-}
-
-static void release_object_lease(bf_write_lease_t *lease) {
-  bf_error_t err;
-  bf_error_init(&err);
-  if (bf_storage_delete(lease->path, &err) == BF_OK) return;
-  BF_LOG_WARN("cannot release write lease %s (%s); retried before the next write or vacuum",
-              lease->path, err.message);
-  pthread_mutex_lock(&g_unreleased_mu);
-  char **grown = realloc(g_unreleased, (g_n_unreleased + 1) * sizeof *grown);
-  char *copy = grown ? strdup(lease->path) : NULL;
-  if (grown) g_unreleased = grown;
-  if (copy) g_unreleased[g_n_unreleased++] = copy; /* else: it goes stale in an hour */
-  pthread_mutex_unlock(&g_unreleased_mu);
 }
 
 void bf_write_lease_release(bf_write_lease_t *lease) {
