@@ -478,6 +478,9 @@ int bf_store_maintain(bf_store_t *s, bf_table_t *t, unsigned ops, double retenti
   out->version = t->snapshot.version;
   pthread_mutex_unlock(&t->mu);
   out->checkpoint_version = ckpt > ts->last_checkpoint_version ? ckpt : ts->last_checkpoint_version;
-  if (status != BF_OK) bf_error_prefix(err, "maintaining %s", t->fqn);
+  if (status != BF_OK) {
+    bf_error_prefix(err, "maintaining %s", t->fqn);
+    BF_LOG_WARN("%s", err->message); /* the operator sees it too, not only the caller */
+  }
   return status;
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "bifrost/util.h"
+#include "server/log.h"
 #include "storage/storage.h"
 
 struct bf_write_lease {
@@ -61,6 +63,44 @@ static void lease_dir(const char *table_dir, char *out, size_t cap) {
   snprintf(out, cap, "%s/_bifrost/leases", table_dir);
 }
 
+/* Object leases this process released while the store did not answer: deleted
+ * again before the next lease is taken and before any vacuum reads the leases, so
+ * an outage does not leave vacuum blocked for the hour a lease takes to go stale. */
+static pthread_mutex_t g_unreleased_mu = PTHREAD_MUTEX_INITIALIZER;
+static char **g_unreleased;
+static size_t g_n_unreleased;
+
+static void retry_unreleased(void) {
+  pthread_mutex_lock(&g_unreleased_mu);
+  size_t kept = 0;
+  for (size_t i = 0; i < g_n_unreleased; i++) {
+    bf_error_t err;
+    bf_error_init(&err);
+    if (bf_storage_delete(g_unreleased[i], &err) == BF_OK) {
+      BF_LOG_INFO("write lease %s released (after the store came back)", g_unreleased[i]);
+      free(g_unreleased[i]);
+    } else {
+      g_unreleased[kept++] = g_unreleased[i];
+    }
+  }
+  g_n_unreleased = kept;
+  pthread_mutex_unlock(&g_unreleased_mu);
+}
+
+static void release_object_lease(bf_write_lease_t *lease) {
+  bf_error_t err;
+  bf_error_init(&err);
+  if (bf_storage_delete(lease->path, &err) == BF_OK) return;
+  BF_LOG_WARN("cannot release write lease %s (%s); retried before the next write or vacuum",
+              lease->path, err.message);
+  pthread_mutex_lock(&g_unreleased_mu);
+  char **grown = realloc(g_unreleased, (g_n_unreleased + 1) * sizeof *grown);
+  char *copy = grown ? strdup(lease->path) : NULL;
+  if (grown) g_unreleased = grown;
+  if (copy) g_unreleased[g_n_unreleased++] = copy; /* else: it goes stale in an hour */
+  pthread_mutex_unlock(&g_unreleased_mu);
+}
+
 int bf_write_lease_take(const char *table_dir, bf_write_lease_t **out, bf_error_t *err) {
   char dir[PATH_MAX];
   lease_dir(table_dir, dir, sizeof dir);
@@ -73,6 +113,7 @@ int bf_write_lease_take(const char *table_dir, bf_write_lease_t **out, bf_error_
   lease->start_ms = now_us / 1000;
   snprintf(lease->path, sizeof lease->path, "%s/%020lld-%s.lease", dir, (long long)now_us, uuid);
   if (bf_storage_is_s3(dir)) {
+    retry_unreleased();
     int status = take_object_lease(dir, lease, err);
     if (status != BF_OK) free(lease);
     else *out = lease;
@@ -116,9 +157,7 @@ int bf_write_lease_check(const bf_write_lease_t *lease, bf_error_t *err) {
 void bf_write_lease_release(bf_write_lease_t *lease) {
   if (lease == NULL) return;
   if (lease->fd < 0) {
-    bf_error_t ignored;
-    bf_error_init(&ignored);
-    bf_storage_delete(lease->path, &ignored);
+    release_object_lease(lease);
     free(lease);
     return;
   }
@@ -130,7 +169,10 @@ void bf_write_lease_release(bf_write_lease_t *lease) {
 int64_t bf_write_lease_oldest_ms(const char *table_dir) {
   char dir[PATH_MAX];
   lease_dir(table_dir, dir, sizeof dir);
-  if (bf_storage_is_s3(dir)) return oldest_object_lease(dir);
+  if (bf_storage_is_s3(dir)) {
+    retry_unreleased();
+    return oldest_object_lease(dir);
+  }
   DIR *d = opendir(dir);
   if (d == NULL) return INT64_MAX;
   int64_t oldest = INT64_MAX;
