@@ -170,6 +170,7 @@ static void *writer_main(void *arg) {
   long tick_ns = 200 * 1000 * 1000;
   if (s->options.ack_on_commit && s->options.commit_interval_secs * 1e9 < tick_ns)
     tick_ns = (long)(s->options.commit_interval_secs * 1e9) + 1;
+  if (tick_ns < 1000000) tick_ns = 1000000; /* a tiny --commit-interval must not spin */
   pthread_mutex_lock(&s->mu);
   while (!s->stop) {
     if (!s->wake) {
