@@ -93,8 +93,9 @@ class Started:
         self._got_line = threading.Event()
         self._stderr: List[bytes] = []
         threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=lambda: self._stderr.extend(iter(self.proc.stderr.readline, b"")),
-                         daemon=True).start()
+        self._stderr_reader = threading.Thread(
+            target=lambda: self._stderr.extend(iter(self.proc.stderr.readline, b"")), daemon=True)
+        self._stderr_reader.start()
 
     def _read_stdout(self) -> None:
         line = self.proc.stdout.readline()
@@ -109,6 +110,8 @@ class Started:
         return int(match.group(2)) if match else None
 
     def stderr(self) -> str:
+        if self.proc.poll() is not None:  # exited: everything it wrote is read once the pipe ends
+            self._stderr_reader.join(10)
         return b"".join(self._stderr).decode(errors="replace")
 
     def stop(self) -> None:
