@@ -181,8 +181,8 @@ static int compact_commit(bf_store_t *s, bf_table_t *t, compaction_t *run, int64
   return status;
 }
 
-static int optimize_files(bf_store_t *s, bf_table_t *t, int min_files, int64_t *added,
-                          int64_t *removed, bf_error_t *err) {
+static int optimize_files(bf_store_t *s, bf_table_t *t, const bf_write_lease_t *lease,
+                          int min_files, int64_t *added, int64_t *removed, bf_error_t *err) {
   int64_t small = s->options.compact_target_bytes / 2;
   pthread_mutex_lock(&t->mu);
   /* Other writers' latest commits decide what may be rewritten (their protocol,
@@ -241,7 +241,10 @@ static int optimize_files(bf_store_t *s, bf_table_t *t, int min_files, int64_t *
     }
     if (k >= (size_t)min_files && k >= 2) status = compact_group(s, t, group, k, &run, err);
   }
-  if (status == BF_OK && run.n_removes > 0) {
+  if (status == BF_OK && run.n_removes > 0 && bf_write_lease_check(lease, err) != BF_OK) {
+    status = err->status; /* a run that outlived its lease: never committed */
+    bf__store_remove_files(t, run.adds, run.n_adds);
+  } else if (status == BF_OK && run.n_removes > 0) {
     status = compact_commit(s, t, &run, added, removed, err);
     if (status == BF_ECONFLICT) { /* another writer compacted first: fine */
       BF_LOG_INFO("table %s: compaction skipped: %s", t->fqn, err->message);
@@ -269,7 +272,7 @@ static int optimize(bf_store_t *s, bf_table_t *t, int min_files, int64_t *added,
                     bf_error_t *err) {
   bf_write_lease_t *lease = NULL;
   BF_RETURN_NOT_OK(bf_write_lease_take(t->dir, &lease, err));
-  int status = optimize_files(s, t, min_files, added, removed, err);
+  int status = optimize_files(s, t, lease, min_files, added, removed, err);
   bf_write_lease_release(lease);
   return status;
 }

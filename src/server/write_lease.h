@@ -13,7 +13,8 @@
  *
  * On S3 a lease is an empty object of the same name. Without a lock, a lease
  * object older than an hour is taken for a dead writer's; a writer checks its
- * lease before the commit (bf_write_lease_check) and gives up past 50 minutes. */
+ * lease before the commit (bf_write_lease_check; flush and compaction) and gives up
+ * past 50 minutes. */
 #ifndef BIFROST_SERVER_WRITE_LEASE_H
 #define BIFROST_SERVER_WRITE_LEASE_H
 
