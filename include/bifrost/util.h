@@ -53,5 +53,7 @@ int bf_fs_write_new_file(const char *path, const void *data, size_t size, bf_err
 /* Same but replaces an existing file (temp + fsync + rename + fsync dir). */
 int bf_fs_write_replace_file(const char *path, const void *data, size_t size, bf_error_t *err);
 bool bf_fs_exists(const char *path);
+/* True when the file name is longer than suffix and ends with it (".wal", ".lease"). */
+bool bf_fs_name_has_suffix(const char *name, const char *suffix);
 
 #endif /* BIFROST_UTIL_H */

@@ -85,8 +85,9 @@ int bf_delta_log_cleanup(const char *table_dir, int64_t retention_ms, size_t *n_
   if (newest < 0) return BF_OK;
   char checkpoint[PATH_MAX];
   bf_delta_checkpoint_path(table_dir, newest, checkpoint, sizeof checkpoint);
-  if (bf_storage_stat(checkpoint, NULL, NULL, err) != BF_OK)
-    return err && err->status == BF_ENOTFOUND ? BF_OK : err->status; /* never delete what nothing replaces */
+  int present = bf_storage_stat(checkpoint, NULL, NULL, err);
+  if (present == BF_ENOTFOUND) return BF_OK; /* never delete what nothing replaces */
+  if (present != BF_OK) return present;
   char dir[PATH_MAX];
   snprintf(dir, sizeof dir, "%s/_delta_log", table_dir);
   bf_storage_list_t list;

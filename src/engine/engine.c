@@ -9,6 +9,7 @@
 
 #include "engine/engine_compat.h"
 #include "engine/engine_internal.h"
+#include "storage/storage.h"
 
 int bf__sql_append(bf_buffer_t *buf, const char *s) { return bf_buffer_append(buf, s, strlen(s)); }
 
@@ -200,19 +201,11 @@ int bf_engine_create(const char *data_dir, const bf_engine_options_t *options, b
                      bf_error_t *err) {
   bf_engine_t *e = calloc(1, sizeof *e);
   if (e == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
-  int remote = strncmp(data_dir, "s3://", 5) == 0;
-  if (remote) {
-    size_t len = strlen(data_dir);
-    while (len > 5 && data_dir[len - 1] == '/') len--;
-    if (len >= sizeof e->data_dir) {
-      free(e);
-      return bf_error_set(err, BF_EINVAL, "data directory %s is too long", data_dir);
-    }
-    memcpy(e->data_dir, data_dir, len);
-    e->data_dir[len] = '\0';
-  } else if (realpath(data_dir, e->data_dir) == NULL) {
+  int remote = bf_storage_is_s3(data_dir);
+  int rooted = bf_storage_root(data_dir, e->data_dir, err);
+  if (rooted != BF_OK) {
     free(e);
-    return bf_error_set(err, BF_EIO, "data directory %s is not accessible", data_dir);
+    return rooted;
   }
   pthread_mutex_init(&e->ddl_mu, NULL);
   e->query_timeout_secs = options ? options->query_timeout_secs : 0;

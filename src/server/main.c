@@ -257,9 +257,12 @@ int main(int argc, char **argv) {
                       "directory for this server's write-ahead log\n");
       return 2;
     }
-    snprintf(data_dir, sizeof data_dir, "%s", config.data_dir);
-    size_t len = strlen(data_dir);
-    while (len > 5 && data_dir[len - 1] == '/') data_dir[--len] = '\0';
+    bf_error_t root_err;
+    bf_error_init(&root_err);
+    if (bf_storage_root(config.data_dir, data_dir, &root_err) != BF_OK) {
+      fprintf(stderr, "bifrost-server: %s\n", root_err.message);
+      return 2;
+    }
     if (find_httpfs(config.extension_dir, httpfs, sizeof httpfs) != 0) return 1;
     if (check_s3_data_dir(data_dir, &s3) != 0) return 1;
   } else if (check_data_dir(config.data_dir, data_dir) != 0) {

@@ -64,8 +64,7 @@ int bf_presence_tick(bf_presence_t *p, int64_t now_us) {
   int peers = 0;
   for (size_t i = 0; i < list.len; i++) {
     const bf_storage_entry_t *e = &list.items[i];
-    size_t len = strlen(e->name);
-    if (e->is_dir || len < 7 || strcmp(e->name + len - 6, ".alive") != 0) continue;
+    if (e->is_dir || !bf_fs_name_has_suffix(e->name, ".alive")) continue;
     if (strcmp(e->name, own) == 0) continue;
     if (now_s - e->mtime_s <= ALIVE_SECS) {
       peers++;

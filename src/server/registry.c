@@ -267,16 +267,7 @@ size_t bf_registry_rescan(bf_registry_t *r) {
 
 int bf_registry_open(bf_registry_t *r, const char *data_dir, bf_error_t *err) {
   memset(r, 0, sizeof *r);
-  if (bf_storage_is_s3(data_dir)) {
-    size_t len = strlen(data_dir);
-    while (len > 5 && data_dir[len - 1] == '/') len--; /* no trailing slash: paths join with "/" */
-    if (len >= sizeof r->data_dir)
-      return bf_error_set(err, BF_EINVAL, "data directory %s is too long", data_dir);
-    memcpy(r->data_dir, data_dir, len);
-    r->data_dir[len] = '\0';
-  } else if (realpath(data_dir, r->data_dir) == NULL) {
-    return bf_error_set(err, BF_EIO, "data directory %s is not accessible", data_dir);
-  }
+  BF_RETURN_NOT_OK(bf_storage_root(data_dir, r->data_dir, err));
   pthread_mutex_init(&r->mu, NULL);
   const char *names[2];
   scan_level(r, r->data_dir, 0, names);

@@ -193,8 +193,7 @@ static void remove_tree(int parent_fd, const char *name, int64_t *parquet) {
   int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   if (fd < 0) {
     if (unlinkat(parent_fd, name, 0) == 0) {
-      size_t len = strlen(name);
-      if (len > 8 && strcmp(name + len - 8, ".parquet") == 0) (*parquet)++;
+      if (bf_fs_name_has_suffix(name, ".parquet")) (*parquet)++;
     } else if (errno != ENOENT) {
       BF_LOG_WARN("drop: cannot delete %s: %s", name, strerror(errno));
     }
@@ -233,11 +232,10 @@ static void remove_tree_listed(const char *dir, int64_t *parquet) {
       remove_tree_listed(path, parquet);
       continue;
     }
-    size_t len = strlen(list.items[i].name);
     bf_error_init(&err);
     if (bf_storage_delete(path, &err) != BF_OK)
       BF_LOG_WARN("drop: cannot delete %s: %s", path, err.message);
-    else if (len > 8 && strcmp(list.items[i].name + len - 8, ".parquet") == 0)
+    else if (bf_fs_name_has_suffix(list.items[i].name, ".parquet"))
       (*parquet)++;
   }
   bf_storage_list_free(&list);

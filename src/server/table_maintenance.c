@@ -322,8 +322,7 @@ static void vacuum_dir(vacuum_state_t *v, const char *rel_dir, int depth) {
       if (depth < 32) vacuum_dir(v, rel, depth + 1);
       continue;
     }
-    size_t len = strlen(e->name);
-    if (len < 8 || strcmp(e->name + len - 8, ".parquet") != 0) continue;
+    if (!bf_fs_name_has_suffix(e->name, ".parquet")) continue;
     const char *key = rel;
     if (bsearch(&key, v->live, v->n_live, sizeof *v->live, compare_str)) continue;
     int64_t removed_ms = tombstone_time(v, rel);

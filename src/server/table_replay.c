@@ -200,8 +200,7 @@ int bf__store_adopt_orphans(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
   struct dirent *e;
   int64_t now_s = bf_time_now_ms() / 1000;
   while ((e = readdir(d)) != NULL) {
-    size_t len = strlen(e->d_name);
-    if (len > 8 && strcmp(e->d_name + len - 8, ".wal.tmp") == 0) {
+    if (bf_fs_name_has_suffix(e->d_name, ".wal.tmp")) {
       /* A segment whose creation never finished holds no acknowledged record. */
       char tmp[PATH_MAX + 400];
       struct stat st;
@@ -209,7 +208,7 @@ int bf__store_adopt_orphans(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
       if (stat(tmp, &st) == 0 && now_s - (int64_t)st.st_mtime > 60) unlink(tmp);
       continue;
     }
-    if (len < 5 || strcmp(e->d_name + len - 4, ".wal") != 0) continue;
+    if (!bf_fs_name_has_suffix(e->d_name, ".wal")) continue;
     int ours = 0;
     for (size_t i = 0; i < t->store->n_gens && !ours; i++)
       ours = t->store->gens[i]->seg &&

@@ -283,13 +283,20 @@ static int frame_record(const bf_store_insert_t *in, uint8_t *head, bf_wal_frame
  * (after_sequence) to arrive before the producer is told to retry. */
 #define ORDER_WAIT_SECS 1
 
-/* --ack-mode commit: waits until generation gen_id is committed (it leaves the
- * list only after its commit). Past COMMIT_WAIT_SECS the insert is answered
- * UNAVAILABLE: its rows stay in the WAL and are committed later, and the
- * producer's retry of the same sequence is then recognised by its txn version. */
+/* --ack-mode commit: marks generation g as waited for (the writer commits it
+ * once its first waiter is --commit-interval old), wakes the writer and waits
+ * until g is committed (it leaves the list only after its commit). Past
+ * COMMIT_WAIT_SECS the insert is answered UNAVAILABLE: its rows stay in the WAL
+ * and are committed later, and the producer's retry of the same sequence is then
+ * recognised by its txn version. Caller holds t->mu (released while waking). */
 #define COMMIT_WAIT_SECS 30
-static int wait_for_commit(bf_table_t *t, uint64_t gen_id, bf_error_t *err) {
+static int wait_for_commit(bf_store_t *s, bf_table_t *t, bf_gen_t *g, bf_error_t *err) {
   bf_table_store_t *ts = t->store;
+  if (g->commit_wait_us == 0) g->commit_wait_us = bf_time_now_us();
+  uint64_t gen_id = g->id; /* g may be freed once the mutex is released */
+  pthread_mutex_unlock(&t->mu);
+  bf__store_wake(s);
+  pthread_mutex_lock(&t->mu);
   struct timespec deadline;
   clock_gettime(CLOCK_REALTIME, &deadline);
   deadline.tv_sec += COMMIT_WAIT_SECS;
@@ -335,19 +342,10 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
       *duplicate = 1;
       int waited = BF_OK;
       if (s->options.ack_on_commit) { /* acknowledged only once committed, retries too */
-        uint64_t holder = 0;
-        for (size_t i = 0; i < ts->n_gens && !holder; i++) {
-          bf_gen_t *g = ts->gens[i];
-          if (bf__seq_get(&g->seqs, in->producer_id) < in->sequence) continue;
-          holder = g->id;
-          if (g->commit_wait_us == 0) g->commit_wait_us = bf_time_now_us();
-        }
-        if (holder) {
-          pthread_mutex_unlock(&t->mu);
-          bf__store_wake(s);
-          pthread_mutex_lock(&t->mu);
-          waited = wait_for_commit(t, holder, err);
-        }
+        bf_gen_t *holder = NULL;
+        for (size_t i = 0; i < ts->n_gens && !holder; i++)
+          if (bf__seq_get(&ts->gens[i]->seqs, in->producer_id) >= in->sequence) holder = ts->gens[i];
+        if (holder) waited = wait_for_commit(s, t, holder, err);
       }
       *version = t->snapshot.version;
       pthread_mutex_unlock(&t->mu);
@@ -461,14 +459,7 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
   int full = status == BF_OK && (g->rows >= s->options.flush_rows || g->bytes >= s->options.flush_bytes);
   g->pending--;
   pthread_cond_broadcast(&ts->pending_cv);
-  if (status == BF_OK && s->options.ack_on_commit) {
-    if (g->commit_wait_us == 0) g->commit_wait_us = bf_time_now_us();
-    uint64_t gen_id = g->id;
-    pthread_mutex_unlock(&t->mu);
-    bf__store_wake(s);
-    pthread_mutex_lock(&t->mu);
-    status = wait_for_commit(t, gen_id, err);
-  }
+  if (status == BF_OK && s->options.ack_on_commit) status = wait_for_commit(s, t, g, err);
   *version = t->snapshot.version;
   pthread_mutex_unlock(&t->mu);
   if (full) bf__store_wake(s);

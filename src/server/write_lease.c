@@ -44,8 +44,7 @@ static int64_t oldest_object_lease(const char *dir) {
   int64_t oldest = INT64_MAX, now_ms = bf_time_now_ms();
   for (size_t i = 0; i < list.len; i++) {
     const char *name = list.items[i].name;
-    size_t len = strlen(name);
-    if (list.items[i].is_dir || len < 7 || strcmp(name + len - 6, ".lease") != 0) continue;
+    if (list.items[i].is_dir || !bf_fs_name_has_suffix(name, ".lease")) continue;
     int64_t start_ms = strtoll(name, NULL, 10) / 1000;
     if (now_ms - list.items[i].mtime_s * 1000 > LEASE_MAX_AGE_MS) {
       char path[PATH_MAX + 300];
@@ -178,8 +177,7 @@ int64_t bf_write_lease_oldest_ms(const char *table_dir) {
   int64_t oldest = INT64_MAX;
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
-    size_t len = strlen(e->d_name);
-    if (len < 7 || strcmp(e->d_name + len - 6, ".lease") != 0) continue;
+    if (!bf_fs_name_has_suffix(e->d_name, ".lease")) continue;
     char path[PATH_MAX + 300];
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
     int64_t start_us = strtoll(e->d_name, NULL, 10);

@@ -2,6 +2,7 @@
  * S3 by the location's scheme. */
 #include "storage/storage.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,20 @@ int bf_storage_rename(const char *from, const char *to, bf_error_t *err) {
   if (!bf_storage_is_s3(from)) return bf_local_rename(from, to, err);
   BF_RETURN_NOT_OK(bf_s3_copy(from, to, err));
   return bf_s3_delete(from, err);
+}
+
+int bf_storage_root(const char *dir, char *out, bf_error_t *err) {
+  if (!bf_storage_is_s3(dir)) {
+    if (realpath(dir, out) == NULL)
+      return bf_error_set(err, BF_EIO, "data directory %s is not accessible", dir);
+    return BF_OK;
+  }
+  size_t len = strlen(dir);
+  while (len > 5 && dir[len - 1] == '/') len--; /* paths join with "/" */
+  if (len >= PATH_MAX) return bf_error_set(err, BF_EINVAL, "data directory %s is too long", dir);
+  memcpy(out, dir, len);
+  out[len] = '\0';
+  return BF_OK;
 }
 
 int bf_storage_mkdirs(const char *dir, bf_error_t *err) {

@@ -64,6 +64,11 @@ void bf_storage_list_free(bf_storage_list_t *list);
 /* Moves an object (local: rename(2); S3: server-side copy, then delete). */
 int bf_storage_rename(const char *from, const char *to, bf_error_t *err);
 
+/* The form of a data directory every other location is joined to: a local one
+ * resolved to its absolute path (BF_EIO when it is not accessible), an S3 one
+ * without trailing slashes (BF_EINVAL when too long). out holds PATH_MAX bytes. */
+int bf_storage_root(const char *dir, char *out, bf_error_t *err);
+
 /* Local: creates the directory and its parents. S3: nothing to do. */
 int bf_storage_mkdirs(const char *dir, bf_error_t *err);
 

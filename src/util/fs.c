@@ -16,6 +16,11 @@
 
 #include "bifrost/util.h"
 
+bool bf_fs_name_has_suffix(const char *name, const char *suffix) {
+  size_t len = strlen(name), n = strlen(suffix);
+  return len > n && memcmp(name + len - n, suffix, n) == 0;
+}
+
 bool bf_fs_exists(const char *path) {
   struct stat st;
   return stat(path, &st) == 0;
