@@ -107,6 +107,11 @@ int bf_rpc_call_set_initial_metadata(bf_rpc_call_t *call, const char *key, const
 /* The name the authenticate hook gave the caller ("" until set). */
 void bf_rpc_call_set_user(bf_rpc_call_t *call, const char *user);
 const char *bf_rpc_call_user(const bf_rpc_call_t *call);
+/* Takes the request message the handler was given (the same pointer, malloc'd): the
+ * caller frees it, the framework no longer does. NULL for an empty message or when
+ * called outside the handler. Lets a handler keep the request's bytes (e.g. Arrow
+ * buffers decoded in place) past its return. */
+uint8_t *bf_rpc_call_take_request(bf_rpc_call_t *call);
 /* The call's method ("/bifrost.v1.Bifrost/Query"), valid during the handler. */
 const char *bf_rpc_call_method(const bf_rpc_call_t *call);
 /* The peer's address ("ipv4:127.0.0.1:4242"), valid during the handler. */

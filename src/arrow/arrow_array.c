@@ -1,16 +1,46 @@
 /* Owned ArrowArray nodes: the builders (row batches), the IPC reader and the query
  * engine allocate arrays here and hand them on as C Data Interface structs. Buffers
  * attached with bf_arrow_array_set_buffer come from malloc and are freed by the
- * node's release callback together with its children and dictionary. */
+ * node's release callback together with its children and dictionary; buffers set
+ * with bf_arrow_array_set_borrowed point into a shared backing (e.g. a received
+ * request decoded in place) that the node keeps alive by reference count. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bifrost/arrow.h"
 
+struct bf_arrow_backing {
+  atomic_long refs;
+  void *mem;
+  void (*free_fn)(void *);
+};
+
+bf_arrow_backing_t *bf_arrow_backing_new(void *mem, void (*free_fn)(void *)) {
+  bf_arrow_backing_t *b = malloc(sizeof *b);
+  if (b == NULL) return NULL;
+  atomic_init(&b->refs, 1);
+  b->mem = mem;
+  b->free_fn = free_fn;
+  return b;
+}
+
+void bf_arrow_backing_ref(bf_arrow_backing_t *b) {
+  if (b) atomic_fetch_add(&b->refs, 1);
+}
+
+void bf_arrow_backing_unref(bf_arrow_backing_t *b) {
+  if (b == NULL || atomic_fetch_sub(&b->refs, 1) != 1) return;
+  if (b->free_fn) b->free_fn(b->mem);
+  free(b);
+}
+
 typedef struct array_private {
-  void **buffers; /* owned copies of the buffer pointers, freed on release */
+  void **buffers; /* the buffer pointers handed out (n_buffers), then the owned ones:
+                     owned[i] is buffers[i] when set from malloc, NULL when borrowed */
   struct ArrowArray **child_ptrs;
   struct ArrowArray *child_structs;
+  bf_arrow_backing_t *backing; /* what borrowed buffers point into, or NULL */
 } array_private_t;
 
 static void release_array(struct ArrowArray *array) {
@@ -25,8 +55,9 @@ static void release_array(struct ArrowArray *array) {
     free(array->dictionary);
   }
   if (priv) {
-    for (int64_t i = 0; i < array->n_buffers; i++) free(priv->buffers[i]);
+    for (int64_t i = 0; i < array->n_buffers; i++) free(priv->buffers[array->n_buffers + i]);
     free(priv->buffers);
+    bf_arrow_backing_unref(priv->backing);
     free(priv->child_ptrs);
     free(priv->child_structs);
     free(priv);
@@ -37,7 +68,7 @@ static void release_array(struct ArrowArray *array) {
 int bf_arrow_array_init(struct ArrowArray *out, int64_t n_buffers, int64_t n_children) {
   array_private_t *priv = calloc(1, sizeof *priv);
   if (priv == NULL) return BF_ENOMEM;
-  priv->buffers = calloc((size_t)(n_buffers > 0 ? n_buffers : 1), sizeof(void *));
+  priv->buffers = calloc((size_t)(n_buffers > 0 ? 2 * n_buffers : 1), sizeof(void *));
   if (priv->buffers == NULL) goto fail;
   if (n_children > 0) {
     priv->child_ptrs = calloc((size_t)n_children, sizeof *priv->child_ptrs);
@@ -63,8 +94,21 @@ fail:
 
 void bf_arrow_array_set_buffer(struct ArrowArray *array, int64_t i, void *malloced) {
   array_private_t *priv = array->private_data;
-  free(priv->buffers[i]);
-  priv->buffers[i] = malloced;
+  free(priv->buffers[array->n_buffers + i]);
+  priv->buffers[i] = priv->buffers[array->n_buffers + i] = malloced;
+}
+
+void bf_arrow_array_set_borrowed(struct ArrowArray *array, int64_t i, const void *ptr,
+                                 bf_arrow_backing_t *backing) {
+  array_private_t *priv = array->private_data;
+  free(priv->buffers[array->n_buffers + i]);
+  priv->buffers[array->n_buffers + i] = NULL;
+  priv->buffers[i] = (void *)(uintptr_t)ptr;
+  if (priv->backing != backing) {
+    bf_arrow_backing_unref(priv->backing);
+    bf_arrow_backing_ref(backing);
+    priv->backing = backing;
+  }
 }
 
 struct ArrowArray *bf_arrow_array_alloc_dictionary(struct ArrowArray *array) {

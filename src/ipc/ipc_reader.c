@@ -1,5 +1,6 @@
 /* Arrow IPC stream reader. Decodes the Schema message into an owned ArrowSchema and
- * each RecordBatch into an owned ArrowArray whose buffers are copies of the input;
+ * each RecordBatch into an owned ArrowArray whose buffers are copies of the input
+ * (or, for a reader over a backing, the input's own aligned bytes, borrowed);
  * dictionary-encoded columns get their own copy of the latest DictionaryBatch for
  * their id (replacements are honoured, deltas and compressed bodies are refused
  * with BF_EINVAL). Untrusted input: every flatbuffer access is bounds-checked
@@ -38,6 +39,7 @@ struct bf_ipc_reader {
                           could otherwise describe exponentially many) */
   int done;
   int failed; /* status of the first failed bf_ipc_reader_next; sticky */
+  bf_arrow_backing_t *backing; /* data's owner when buffers are borrowed, else NULL */
 };
 
 #define CORRUPT(err, ...) bf_error_set(err, BF_ECORRUPT, "malformed Arrow IPC: " __VA_ARGS__)
@@ -246,8 +248,17 @@ int bf_ipc_reader_schema(bf_ipc_reader_t *reader, struct ArrowSchema *out, bf_er
   return BF_OK;
 }
 
+int bf_ipc_reader_create_borrowed(const uint8_t *data, size_t size, bf_arrow_backing_t *backing,
+                                  bf_ipc_reader_t **out, bf_error_t *err) {
+  BF_RETURN_NOT_OK(bf_ipc_reader_create(data, size, out, err));
+  bf_arrow_backing_ref(backing);
+  (*out)->backing = backing;
+  return BF_OK;
+}
+
 void bf_ipc_reader_destroy(bf_ipc_reader_t *reader) {
   if (reader == NULL) return;
+  bf_arrow_backing_unref(reader->backing);
   bf_arrow_schema_release(&reader->schema);
   free(reader->dicts);
   free(reader);
@@ -281,9 +292,12 @@ static int next_node(batch_ctx_t *c, int64_t *length, int64_t *null_count) {
   return BF_OK;
 }
 
-/* Copies the next buffer; requires at least `need` bytes. Returns a malloc'd copy
- * (never NULL on success, even when empty). */
-static int next_buffer(batch_ctx_t *c, size_t need, void **out, size_t *out_len) {
+/* Attaches the next buffer to buffer slot `slot` of `a` (or only checks it when slot
+ * is -1); requires at least `need` bytes. With a backing (bf_ipc_reader_create_borrowed)
+ * an 8-byte-aligned buffer is borrowed in place, otherwise it is copied. *out points
+ * at the attached bytes (never NULL on success, even when empty). */
+static int next_buffer(batch_ctx_t *c, size_t need, struct ArrowArray *a, int64_t slot,
+                       const void **out, size_t *out_len) {
   if (c->next_buffer >= c->n_buffers) return CORRUPT(c->err, "too few buffers");
   size_t p = c->buffers_pos + 16 * (size_t)c->next_buffer++;
   int64_t offset = fb_read_i64_at(c->fb, p), length = fb_read_i64_at(c->fb, p + 8);
@@ -294,11 +308,23 @@ static int next_buffer(batch_ctx_t *c, size_t need, void **out, size_t *out_len)
     return CORRUPT(c->err, "buffer of %lld bytes, %zu needed", (long long)length, need);
   if (length > c->copy_budget) return CORRUPT(c->err, "buffers overlap or exceed the body");
   c->copy_budget -= length;
+  if (out_len) *out_len = (size_t)length;
+  const uint8_t *src = c->body + offset;
+  if (slot < 0) {
+    *out = src;
+    return BF_OK;
+  }
+  bf_arrow_backing_t *backing = c->reader->backing;
+  if (backing != NULL && ((uintptr_t)src & 7) == 0) {
+    bf_arrow_array_set_borrowed(a, slot, src, backing);
+    *out = src;
+    return BF_OK;
+  }
   void *copy = malloc(length > 0 ? (size_t)length : 1);
   if (copy == NULL) return bf_error_set(c->err, BF_ENOMEM, "out of memory");
-  if (length) memcpy(copy, c->body + offset, (size_t)length);
+  if (length) memcpy(copy, src, (size_t)length);
+  bf_arrow_array_set_buffer(a, slot, copy);
   *out = copy;
-  if (out_len) *out_len = (size_t)length;
   return BF_OK;
 }
 
@@ -330,50 +356,37 @@ static int read_array_body(batch_ctx_t *c, const struct ArrowSchema *schema, str
   const char *fmt = schema->format;
   int64_t length = a->length;
   if (fmt[0] == 'n') return BF_OK;
-  void *buf;
-  size_t buf_len;
-  BF_RETURN_NOT_OK(next_buffer(c, a->null_count ? (size_t)((length + 7) / 8) : 0, &buf, &buf_len));
-  if (a->null_count)
-    bf_arrow_array_set_buffer(a, 0, buf);
-  else
-    free(buf);
+  const void *buf;
+  BF_RETURN_NOT_OK(next_buffer(c, a->null_count ? (size_t)((length + 7) / 8) : 0, a,
+                               a->null_count ? 0 : -1, &buf, NULL));
   int width = bf_arrow_format_byte_width(fmt);
-  if (fmt[0] == 'b' && fmt[1] == '\0') {
-    BF_RETURN_NOT_OK(next_buffer(c, (size_t)((length + 7) / 8), &buf, NULL));
-    bf_arrow_array_set_buffer(a, 1, buf);
-    return BF_OK;
-  }
+  if (fmt[0] == 'b' && fmt[1] == '\0')
+    return next_buffer(c, (size_t)((length + 7) / 8), a, 1, &buf, NULL);
   if (width > 0 && fmt[0] != '+') {
     if (length > c->body_len / width) return CORRUPT(c->err, "values exceed the body");
-    BF_RETURN_NOT_OK(next_buffer(c, (size_t)length * (size_t)width, &buf, NULL));
-    bf_arrow_array_set_buffer(a, 1, buf);
-    return BF_OK;
+    return next_buffer(c, (size_t)length * (size_t)width, a, 1, &buf, NULL);
   }
   if ((fmt[0] == 'u' || fmt[0] == 'z' || fmt[0] == 'U' || fmt[0] == 'Z') && fmt[1] == '\0') {
     int ow = (fmt[0] == 'u' || fmt[0] == 'z') ? 4 : 8;
-    void *offsets, *data;
+    const void *offsets, *data;
     size_t data_len;
-    BF_RETURN_NOT_OK(next_buffer(c, (size_t)(length + 1) * (size_t)ow, &offsets, NULL));
-    bf_arrow_array_set_buffer(a, 1, offsets);
-    BF_RETURN_NOT_OK(next_buffer(c, 0, &data, &data_len));
-    bf_arrow_array_set_buffer(a, 2, data);
+    BF_RETURN_NOT_OK(next_buffer(c, (size_t)(length + 1) * (size_t)ow, a, 1, &offsets, NULL));
+    BF_RETURN_NOT_OK(next_buffer(c, 0, a, 2, &data, &data_len));
     int64_t last;
     return check_offsets(c, offsets, ow, length, (int64_t)data_len, &last);
   }
   if (fmt[0] == 'v') {
-    void *views;
-    BF_RETURN_NOT_OK(next_buffer(c, (size_t)length * 16, &views, NULL));
-    bf_arrow_array_set_buffer(a, 1, views);
+    const void *views;
+    BF_RETURN_NOT_OK(next_buffer(c, (size_t)length * 16, a, 1, &views, NULL));
     int64_t n_var = a->n_buffers - 3; /* sized by read_array from the variadic count */
     c->next_variadic++;
     int64_t *sizes = malloc((size_t)(n_var + 1) * sizeof *sizes);
     if (sizes == NULL) return bf_error_set(c->err, BF_ENOMEM, "out of memory");
     bf_arrow_array_set_buffer(a, 2 + n_var, sizes);
     for (int64_t i = 0; i < n_var; i++) {
-      void *data;
+      const void *data;
       size_t data_len;
-      BF_RETURN_NOT_OK(next_buffer(c, 0, &data, &data_len));
-      bf_arrow_array_set_buffer(a, 2 + i, data);
+      BF_RETURN_NOT_OK(next_buffer(c, 0, a, 2 + i, &data, &data_len));
       sizes[i] = (int64_t)data_len;
     }
     const uint8_t *v = views;
@@ -392,9 +405,8 @@ static int read_array_body(batch_ctx_t *c, const struct ArrowSchema *schema, str
   }
   if (fmt[0] == '+' && (fmt[1] == 'l' || fmt[1] == 'L' || fmt[1] == 'm')) {
     int ow = fmt[1] == 'L' ? 8 : 4;
-    void *offsets;
-    BF_RETURN_NOT_OK(next_buffer(c, (size_t)(length + 1) * (size_t)ow, &offsets, NULL));
-    bf_arrow_array_set_buffer(a, 1, offsets);
+    const void *offsets;
+    BF_RETURN_NOT_OK(next_buffer(c, (size_t)(length + 1) * (size_t)ow, a, 1, &offsets, NULL));
     BF_RETURN_NOT_OK(read_array(c, schema->children[0], a->children[0], depth + 1));
     int64_t last;
     return check_offsets(c, offsets, ow, length, a->children[0]->length, &last);

@@ -13,13 +13,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Decodes every batch of a stream; returns the status and counts the batches. */
-static int decode_stream(const uint8_t *data, size_t size, int64_t *n_batches) {
+/* Decodes every batch of a stream (borrowing its buffers when borrow is set);
+ * returns the status and counts the batches. */
+static int decode_stream(const uint8_t *data, size_t size, int borrow, int64_t *n_batches) {
   bf_error_t err;
   bf_error_init(&err);
   bf_ipc_reader_t *reader;
   *n_batches = 0;
-  int status = bf_ipc_reader_create(data, size, &reader, &err);
+  bf_arrow_backing_t *backing = borrow ? bf_arrow_backing_new((void *)(uintptr_t)data, NULL) : NULL;
+  int status = borrow ? bf_ipc_reader_create_borrowed(data, size, backing, &reader, &err)
+                      : bf_ipc_reader_create(data, size, &reader, &err);
+  bf_arrow_backing_unref(backing);
   if (status != BF_OK) return status;
   for (;;) {
     struct ArrowArray batch;
@@ -62,8 +66,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (status == BF_OK) {
     int64_t n_batches;
     bf_ipc_writer_finish(&writer, &err);
-    if (decode_stream(out.data, out.size, &n_batches) != BF_OK || n_batches != writer.n_batches) {
+    if (decode_stream(out.data, out.size, 0, &n_batches) != BF_OK || n_batches != writer.n_batches) {
       fprintf(stderr, "re-encoded stream does not decode\n");
+      abort();
+    }
+  }
+  {
+    /* borrowing the input's buffers in place accepts and refuses exactly the same */
+    int64_t copied_batches, borrowed_batches;
+    int copied = decode_stream(data, size, 0, &copied_batches);
+    int borrowed = decode_stream(data, size, 1, &borrowed_batches);
+    if (copied != borrowed || copied_batches != borrowed_batches) {
+      fprintf(stderr, "borrowing reader disagrees with the copying one\n");
       abort();
     }
   }

@@ -39,41 +39,66 @@ static void write_stream(const struct ArrowSchema *schema, const struct ArrowArr
   bf_ipc_writer_reset(&writer);
 }
 
-/* Writes n_batches copies of batch, reads them back and compares everything. */
-static void assert_round_trip(const struct ArrowSchema *schema, const struct ArrowArray *batch,
-                              int n_batches) {
-  bf_buffer_t out;
-  write_stream(schema, batch, n_batches, &out);
-  assert_int_equal(out.size % 8, 0);
+/* Reads a stream of n_batches copies of batch and compares everything. With a
+ * backing the buffers are borrowed: the batches are compared after the reader and
+ * the caller's reference are gone, so they must keep the input alive themselves. */
+static void assert_read_back(const struct ArrowSchema *schema, const struct ArrowArray *batch,
+                             int n_batches, const uint8_t *data, size_t size,
+                             bf_arrow_backing_t *backing) {
   bf_error_t err;
   bf_error_init(&err);
   bf_ipc_reader_t *reader;
-  int status = bf_ipc_reader_create(out.data, out.size, &reader, &err);
+  int status = backing ? bf_ipc_reader_create_borrowed(data, size, backing, &reader, &err)
+                       : bf_ipc_reader_create(data, size, &reader, &err);
   if (status != BF_OK) fail_msg("reader: %s", err.message);
+  bf_arrow_backing_unref(backing); /* the reader and the batches hold their own */
   struct ArrowSchema back_schema;
   assert_int_equal(bf_ipc_reader_schema(reader, &back_schema, &err), BF_OK);
   assert_same_schema(schema, &back_schema);
+  struct ArrowArray *backs = calloc((size_t)n_batches, sizeof *backs);
+  assert_non_null(backs);
   for (int k = 0; k < n_batches; k++) {
-    struct ArrowArray back;
     int has = 0;
-    status = bf_ipc_reader_next(reader, &back, &has, &err);
+    status = bf_ipc_reader_next(reader, &backs[k], &has, &err);
     if (status != BF_OK) fail_msg("next: %s", err.message);
     assert_true(has);
-    assert_int_equal(back.length, batch->length);
-    assert_int_equal(back.offset, 0);
-    for (int64_t c = 0; c < schema->n_children; c++) {
-      assert_int_equal(back.children[c]->length, batch->length);
-      assert_same_values(schema->children[c], batch->children[c], batch->offset, back.children[c], 0,
-                         batch->length);
-    }
-    bf_arrow_array_release(&back);
   }
   struct ArrowArray end;
   int has = 1;
   assert_int_equal(bf_ipc_reader_next(reader, &end, &has, &err), BF_OK);
   assert_false(has);
-  bf_arrow_schema_release(&back_schema);
   bf_ipc_reader_destroy(reader);
+  for (int k = 0; k < n_batches; k++) {
+    struct ArrowArray *back = &backs[k];
+    assert_int_equal(back->length, batch->length);
+    assert_int_equal(back->offset, 0);
+    for (int64_t c = 0; c < schema->n_children; c++) {
+      assert_int_equal(back->children[c]->length, batch->length);
+      assert_same_values(schema->children[c], batch->children[c], batch->offset, back->children[c], 0,
+                         batch->length);
+    }
+    bf_arrow_array_release(back);
+  }
+  free(backs);
+  bf_arrow_schema_release(&back_schema);
+}
+
+/* Writes n_batches copies of batch and reads them back three ways: copied, borrowed
+ * from an aligned buffer, and from a misaligned one (whose buffers are copied). */
+static void assert_round_trip(const struct ArrowSchema *schema, const struct ArrowArray *batch,
+                              int n_batches) {
+  bf_buffer_t out;
+  write_stream(schema, batch, n_batches, &out);
+  assert_int_equal(out.size % 8, 0);
+  assert_read_back(schema, batch, n_batches, out.data, out.size, NULL);
+  for (size_t shift = 0; shift < 2; shift++) {
+    uint8_t *mem = malloc(out.size + shift);
+    assert_non_null(mem);
+    memcpy(mem + shift, out.data, out.size);
+    bf_arrow_backing_t *backing = bf_arrow_backing_new(mem, free);
+    assert_non_null(backing);
+    assert_read_back(schema, batch, n_batches, mem + shift, out.size, backing);
+  }
   bf_buffer_reset(&out);
 }
 
@@ -253,6 +278,48 @@ static void test_decodes_pyarrow_stream(void **state) {
   bf_arrow_schema_release(&schema);
   bf_ipc_reader_destroy(reader);
   free(copy);
+}
+
+static int points_into(const void *p, const uint8_t *data, size_t size) {
+  return (const uint8_t *)p >= data && (const uint8_t *)p < data + size;
+}
+
+/* A reader over a backing hands out the input's own bytes (no copy), the
+ * dictionary's too, and the input outlives the reader for as long as a batch
+ * holds it; a plain reader's batches own copies. */
+static void test_borrowed_buffers_point_into_the_input(void **state) {
+  (void)state;
+  bf_error_t err;
+  bf_error_init(&err);
+  uint8_t *mem = dup_bytes(pyarrow_stream, sizeof pyarrow_stream);
+  bf_arrow_backing_t *backing = bf_arrow_backing_new(mem, free);
+  assert_non_null(backing);
+  bf_ipc_reader_t *reader;
+  assert_int_equal(bf_ipc_reader_create_borrowed(mem, sizeof pyarrow_stream, backing, &reader, &err), BF_OK);
+  bf_arrow_backing_unref(backing);
+  struct ArrowArray batch;
+  int has = 0;
+  assert_int_equal(bf_ipc_reader_next(reader, &batch, &has, &err), BF_OK);
+  assert_true(has);
+  bf_ipc_reader_destroy(reader);
+  const struct ArrowArray *id = batch.children[0], *name = batch.children[1], *tag = batch.children[3];
+  assert_true(points_into(id->buffers[1], mem, sizeof pyarrow_stream));
+  assert_true(points_into(name->buffers[2], mem, sizeof pyarrow_stream));
+  assert_true(points_into(tag->dictionary->buffers[1], mem, sizeof pyarrow_stream));
+  assert_int_equal(((const int64_t *)id->buffers[1])[2], 3); /* still readable: the batch holds mem */
+  struct ArrowArray moved;
+  bf_arrow_array_move(batch.children[1], &moved); /* a child taken out keeps it too */
+  bf_arrow_array_release(&batch);
+  assert_memory_equal((const char *)moved.buffers[2] + ((const int32_t *)moved.buffers[1])[2], "ccc", 3);
+  bf_arrow_array_release(&moved);
+
+  uint8_t *plain = dup_bytes(pyarrow_stream, sizeof pyarrow_stream);
+  assert_int_equal(bf_ipc_reader_create(plain, sizeof pyarrow_stream, &reader, &err), BF_OK);
+  assert_int_equal(bf_ipc_reader_next(reader, &batch, &has, &err), BF_OK);
+  assert_false(points_into(batch.children[0]->buffers[1], plain, sizeof pyarrow_stream));
+  bf_arrow_array_release(&batch);
+  bf_ipc_reader_destroy(reader);
+  free(plain);
 }
 
 static void test_rejects_compressed_bodies(void **state) {
@@ -459,6 +526,7 @@ int main(void) {
       cmocka_unit_test(test_zero_columns),
       cmocka_unit_test(test_dictionary_replacement),
       cmocka_unit_test(test_decodes_pyarrow_stream),
+      cmocka_unit_test(test_borrowed_buffers_point_into_the_input),
       cmocka_unit_test(test_rejects_compressed_bodies),
       cmocka_unit_test(test_writer_rejects_bad_input),
       cmocka_unit_test(test_truncation_at_every_byte_fails),

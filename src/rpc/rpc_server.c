@@ -52,6 +52,7 @@ struct bf_rpc_call {
   int close_done;       /* guarded by mu */
   int close_cancelled;  /* written by gRPC when close completes */
   char close_tag;       /* its address is the RECV_CLOSE tag */
+  bf_buffer_t *request; /* the request message while the handler runs */
 };
 
 typedef struct worker {
@@ -268,6 +269,13 @@ void bf_rpc_call_set_user(bf_rpc_call_t *c, const char *user) {
 
 const char *bf_rpc_call_user(const bf_rpc_call_t *c) { return c->user; }
 
+uint8_t *bf_rpc_call_take_request(bf_rpc_call_t *call) {
+  if (call->request == NULL || call->request->data == NULL) return NULL;
+  uint8_t *data = call->request->data;
+  bf_buffer_init(call->request);
+  return data;
+}
+
 const char *bf_rpc_call_method(const bf_rpc_call_t *c) { return c->method; }
 
 const char *bf_rpc_call_peer(bf_rpc_call_t *c) {
@@ -370,8 +378,10 @@ static void serve_call(struct bf_rpc_server *s, bf_rpc_call_t *c) {
     snprintf(message, sizeof message, "unknown method %s", c->method);
     send_grpc_status(c, ops, n, GRPC_STATUS_UNIMPLEMENTED, NULL, message);
   } else {
+    c->request = &body;
     s->handler(s->handler_ctx, c, c->method, body.data ? body.data : (const uint8_t *)"",
                body.size);
+    c->request = NULL;
     if (!c->finished) bf_rpc_call_finish(c, BF_EINTERNAL, "handler did not answer the call");
   }
   bf_buffer_reset(&body);

@@ -13,6 +13,7 @@
 #include "bifrost/ipc.h"
 #include "bifrost/v1/bifrost.pb-c.h"
 #include "server/batch_check.h"
+#include "server/insert_request.h"
 #include "server/log.h"
 #include "server/result_pool.h"
 #include "server/server_stats.h"
@@ -141,14 +142,14 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
                           size_t size) {
   bf_error_t err;
   bf_error_init(&err);
-  Bifrost__V1__InsertBatchRequest *req =
-      bifrost__v1__insert_batch_request__unpack(NULL, size, req_bytes);
+  bf_insert_request_t body;
+  Bifrost__V1__InsertBatchRequest *req = bf_insert_request_unpack(call, req_bytes, size, &body);
   if (req == NULL) {
     bf_rpc_call_finish(call, BF_EINVAL, "malformed InsertBatchRequest");
     return;
   }
-  if (refuse_cut_text(call, &req->base, size)) {
-    bifrost__v1__insert_batch_request__free_unpacked(req, NULL);
+  if (refuse_cut_text(call, &req->base, body.unpacked_size)) {
+    bf_insert_request_free(req, &body);
     return;
   }
   bf_ipc_reader_t *reader = NULL;
@@ -191,7 +192,9 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
                           producer_id ? "set" : "missing");
     goto done;
   }
-  status = bf_ipc_reader_create(req->arrow_ipc.data, req->arrow_ipc.len, &reader, &err);
+  /* the batches borrow the request's bytes (no copy) when body.backing is set */
+  status = body.backing ? bf_ipc_reader_create_borrowed(body.ipc, body.ipc_len, body.backing, &reader, &err)
+                        : bf_ipc_reader_create(body.ipc, body.ipc_len, &reader, &err);
   if (status == BF_OK) status = bf_ipc_reader_schema(reader, &batch_schema, &err);
   if (status == BF_OK) status = bf_schema_to_arrow(&version_schema->schema, &table_schema, &err);
   if (status == BF_OK) status = bf_batch_check_schema(&table_schema, &batch_schema, &err);
@@ -203,7 +206,7 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
     status = bf_batch_check_nulls(&table_schema, &batch, &err);
     if (status == BF_OK)
       status = bf_batch_check_size(&batch_schema, &batch, s->max_batch_bytes,
-                                   (int64_t)req->arrow_ipc.len, &decoded_bytes, &err);
+                                   (int64_t)body.ipc_len, &decoded_bytes, &err);
     if (status == BF_OK)
       status = bf_batch_check_partition_values(&batch_schema, &batch,
                                                (const char *const *)t->partition_columns,
@@ -227,9 +230,12 @@ static void handle_insert(bf_service_t *s, bf_rpc_call_t *call, const uint8_t *r
 
   bf_store_insert_t in = {.producer_id = producer_id, .sequence = (int64_t)req->sequence,
                          .after_sequence = (int64_t)req->after_sequence,
-                         .ipc = req->arrow_ipc.data, .ipc_len = req->arrow_ipc.len,
+                         .ipc = body.ipc, .ipc_len = body.ipc_len,
                          .schema = &batch_schema, .batches = batches, .n_batches = n_batches,
-                         .rows = rows, .decoded_bytes = decoded_bytes};
+                         .rows = rows,
+                         /* borrowed buffers hold the whole request while the tail keeps them */
+                         .decoded_bytes = body.backing && (int64_t)size > decoded_bytes ? (int64_t)size
+                                                                                        : decoded_bytes};
   status = bf_store_insert(s->store, t, &in, &duplicate, &version, &err);
   /* An I/O error is this server's trouble, not the batch's: the generation it hit
    * is sealed and the next attempt writes a new WAL segment, so the producer should
@@ -243,7 +249,7 @@ done:
     else if (duplicate) bf_stats_add(&c->duplicates, 1);
     else {
       bf_stats_add(&c->rows_acked, (int64_t)rows);
-      bf_stats_add(&c->bytes_acked, (int64_t)req->arrow_ipc.len);
+      bf_stats_add(&c->bytes_acked, (int64_t)body.ipc_len);
     }
   }
   if (status != BF_OK) {
@@ -262,7 +268,7 @@ done:
   bf_arrow_schema_release(&table_schema);
   bf_arrow_schema_release(&batch_schema);
   bf_ipc_reader_destroy(reader);
-  bifrost__v1__insert_batch_request__free_unpacked(req, NULL);
+  bf_insert_request_free(req, &body);
 }
 
 /* ---- Query ------------------------------------------------------------------------------ */
