@@ -15,6 +15,8 @@ typedef struct bf_unavailable_table {
   char *reason;
 } bf_unavailable_table_t;
 
+#define BF_MAX_PREPARING 64
+
 struct bf_engine {
   char data_dir[4096];          /* absolute, no trailing slash */
   duckdb_database query_db;     /* sandboxed; views live here */
@@ -35,10 +37,20 @@ struct bf_engine {
   pthread_mutex_t tails_mu;
   bf__tail_t *tails;         /* live tails; guarded by tails_mu */
   bf__tail_t *retired_tails; /* flushed or dropped, kept while a query may bind them */
+  double preparing[BF_MAX_PREPARING]; /* start of each query being prepared (0: free
+                                         slot); guarded by tails_mu */
+  int preparing_overflow;             /* preparations without a slot; guarded by tails_mu */
 };
 
 /* ---- tails (engine_tail.c, engine_tail_scan.c) ---- */
 #define BF_TAIL_SCAN_FUNCTION "bf_tail_scan"
+
+/* A query is being prepared (parsed, bound, planned; a plan may be bound again when
+ * its execution starts) from begin to end: a tail retired after it began may still
+ * be bound by it, so retired tails are freed only once every preparation that began
+ * before their retirement has ended. begin returns the token end takes. */
+int bf__engine_prepare_begin(bf_engine_t *engine);
+void bf__engine_prepare_end(bf_engine_t *engine, int token);
 
 /* What one scan of a tail sees: its columns and chunks at bind time. The tail
  * (and so every array here) stays alive until the snapshot is released. */

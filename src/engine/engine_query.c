@@ -420,6 +420,8 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
   duckdb_extracted_statements extracted = NULL;
   duckdb_prepared_statement prepared = NULL;
   int status = BF_OK;
+  /* until its execution has started, the query may bind tails retired meanwhile */
+  int preparing = bf__engine_prepare_begin(engine), prepared_done = 0;
   /* The timeout covers parsing, checking and planning too, not only execution. */
   watchdog_t dog = {0};
   int have_dog = 0;
@@ -492,7 +494,10 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
     status = bf_error_set(err, BF_EQUERY, "%s", message ? message : "cannot start the query");
   } else {
     duckdb_result result;
-    if (duckdb_execute_pending(pending, &result) != DuckDBSuccess) {
+    int executed = duckdb_execute_pending(pending, &result) == DuckDBSuccess;
+    bf__engine_prepare_end(engine, preparing);
+    prepared_done = 1;
+    if (!executed) {
       const char *message = duckdb_result_error(&result);
       status = bf_error_set(err, BF_EQUERY, "%s", message ? message : "query failed");
     } else {
@@ -502,6 +507,7 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
   }
   if (pending) duckdb_destroy_pending(&pending);
 done:
+  if (!prepared_done) bf__engine_prepare_end(engine, preparing);
   if (have_dog) {
     watchdog_stop(&dog);
     if (dog.fired == 2 && status != BF_OK) {
