@@ -134,6 +134,12 @@ static int open_db(duckdb_database *db, const bf_engine_options_t *options, int 
   }
   duckdb_set_config(config, "autoinstall_known_extensions", "false");
   duckdb_set_config(config, "autoload_known_extensions", "false");
+  /* Memory DuckDB freed (a flush's buffers, a query's) goes back to the system
+   * within moments instead of staying cached in its allocator: measured after a
+   * 3M-row ingest, the idle server fell back to 66-69 MiB instead of 228-249 MiB;
+   * ingest CPU and peak RSS unchanged within noise (docs/architecture.md). */
+  duckdb_set_config(config, "allocator_flush_threshold", "16MB");
+  duckdb_set_config(config, "allocator_background_threads", "true");
   char *open_error = NULL;
   if (duckdb_open_ext(NULL, db, config, &open_error) != DuckDBSuccess) {
     int status = bf_error_set(err, BF_EINTERNAL, "cannot open DuckDB: %s",
