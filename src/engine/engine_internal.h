@@ -52,17 +52,34 @@ struct bf_engine {
 int bf__engine_prepare_begin(bf_engine_t *engine);
 void bf__engine_prepare_end(bf_engine_t *engine, int token);
 
-/* What one scan of a tail sees: its columns and chunks at bind time. The tail
- * (and so every array here) stays alive until the snapshot is released. */
+typedef struct bf__tail_batch bf__tail_batch_t;
+
+/* One piece of a tail: a materialized chunk (rows that had to be converted by SQL),
+ * or rows [start, start + len) of a received batch, which become a DuckDB chunk only
+ * while a scan reads them (so the tail holds the received Arrow data and nothing
+ * else). */
+typedef struct bf__tail_piece {
+  duckdb_data_chunk chunk; /* NULL for rows of a batch */
+  bf__tail_batch_t *batch;
+  int64_t start, len;
+} bf__tail_piece_t;
+
+/* What one scan of a tail sees: its columns and pieces at bind time. The tail
+ * (and so every piece here) stays alive until the snapshot is released. */
 typedef struct bf__tail_snapshot {
   bf__tail_t *tail;
   size_t n_columns;
   const char *const *names;
   duckdb_logical_type *types;
-  duckdb_data_chunk *chunks; /* the array is the snapshot's own */
-  size_t n_chunks;
+  bf__tail_piece_t *pieces; /* the array is the snapshot's own */
+  size_t n_pieces;
   int64_t rows;
 } bf__tail_snapshot_t;
+
+/* The chunk of a piece: a materialized one as it is (*owned = 0), rows of a batch
+ * converted now (*owned = 1: the caller destroys it once its vectors are referenced). */
+int bf__engine_tail_piece_chunk(const bf__tail_snapshot_t *snapshot, const bf__tail_piece_t *piece,
+                                duckdb_data_chunk *out, int *owned, bf_error_t *err);
 
 int bf__engine_tail_snapshot(bf_engine_t *engine, const char *catalog, const char *tail,
                              bf__tail_snapshot_t *out, bf_error_t *err);

@@ -1,13 +1,15 @@
 /* Tails: a table's acknowledged rows that are not yet in Parquet, one tail per
  * generation, held in memory as the Arrow batches received.
  *
- * A batch is moved into its tail as DuckDB data chunks of at most 2,048 rows that
- * point into the batch's own buffers (duckdb_data_chunk_from_arrow over slices:
- * nothing is copied, no SQL runs, no table statistics are kept). Queries and
- * flushes read a tail through the table function bf_tail_scan (engine_tail_scan.c),
- * which hands these chunks to DuckDB by reference. A batch whose columns are not
- * the tail's (a producer of an older schema version) is converted by one SELECT
- * that casts it to the tail's columns, the missing ones null.
+ * A batch is kept in its tail as it arrived, cut into pieces of at most 2,048 rows;
+ * a piece becomes a DuckDB data chunk pointing into the batch's own buffers
+ * (duckdb_data_chunk_from_arrow over a slice: nothing is copied, no SQL runs, no
+ * table statistics are kept) only while a scan reads it, so the tail holds the
+ * Arrow data and not also DuckDB's 16-byte string descriptors per string value.
+ * Queries and flushes read a tail through the table function bf_tail_scan
+ * (engine_tail_scan.c). A batch whose columns are not the tail's (a producer of an
+ * older schema version) is converted by one SELECT that casts it to the tail's
+ * columns, the missing ones null; those rows stay materialized chunks.
  *
  * Lifetime: a tail lives in the engine's list until it is retired (flushed or
  * dropped); a query whose preparation began before the view swap may still bind
@@ -34,10 +36,19 @@ typedef struct tail_columns {
 
 /* What a schema change replaced: freed with the tail. */
 typedef struct tail_old {
-  duckdb_data_chunk *chunks;
+  bf__tail_piece_t *chunks;
   size_t n_chunks;
   tail_columns_t columns;
 } tail_old_t;
+
+/* A received batch shared by the tail and by the chunks made from its slices:
+ * freed with the last. converted: its Arrow schema as DuckDB reads it. */
+struct bf__tail_batch {
+  struct ArrowArray array;
+  atomic_long refs;
+  duckdb_arrow_converted_schema converted;
+};
+typedef bf__tail_batch_t batch_ref_t;
 
 struct bf__tail {
   bf__tail_t *next;
@@ -48,9 +59,13 @@ struct bf__tail {
   double retired_at;
   pthread_mutex_t mu;     /* appends; the fields below (recursive: see append_converted) */
   duckdb_connection conn; /* conversions; used under mu (or by the one schema change) */
+  pthread_mutex_t slice_mu;     /* slice_conn: a scan turning a piece into a chunk */
+  duckdb_connection slice_conn; /* used by nothing else, so never inside one of its queries */
   tail_columns_t columns;
-  duckdb_data_chunk *chunks;
+  bf__tail_piece_t *chunks; /* pieces */
   size_t n_chunks, cap_chunks;
+  batch_ref_t **batches; /* each received batch the pieces point into, one reference each */
+  size_t n_batches, cap_batches;
   int64_t rows;
   duckdb_result *results; /* materialized conversions the chunks point into */
   size_t n_results;
@@ -74,15 +89,25 @@ static void columns_free(tail_columns_t *c) {
   memset(c, 0, sizeof *c);
 }
 
+static void batch_unref(batch_ref_t *b);
+
+static void pieces_free(bf__tail_piece_t *pieces, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (pieces[i].chunk) duckdb_destroy_data_chunk(&pieces[i].chunk);
+  free(pieces);
+}
+
 static void tail_free(bf__tail_t *t) {
-  for (size_t i = 0; i < t->n_chunks; i++) duckdb_destroy_data_chunk(&t->chunks[i]);
-  free(t->chunks);
+  pieces_free(t->chunks, t->n_chunks);
   for (size_t i = 0; i < t->n_old; i++) {
-    for (size_t k = 0; k < t->old[i].n_chunks; k++) duckdb_destroy_data_chunk(&t->old[i].chunks[k]);
-    free(t->old[i].chunks);
+    pieces_free(t->old[i].chunks, t->old[i].n_chunks);
     columns_free(&t->old[i].columns);
   }
   free(t->old);
+  for (size_t i = 0; i < t->n_batches; i++) batch_unref(t->batches[i]);
+  free(t->batches);
+  if (t->slice_conn) duckdb_disconnect(&t->slice_conn);
+  pthread_mutex_destroy(&t->slice_mu);
   for (size_t i = 0; i < t->n_results; i++) duckdb_destroy_result(&t->results[i]);
   free(t->results);
   columns_free(&t->columns);
@@ -151,10 +176,11 @@ static int result_columns(duckdb_result *result, tail_columns_t *out, bf_error_t
   return BF_OK;
 }
 
-/* Adds a chunk; the caller reserved room (reserve_chunks). */
+/* Adds a materialized chunk; the caller reserved room (reserve_chunks). */
 static void add_chunk(bf__tail_t *t, duckdb_data_chunk chunk) {
-  t->chunks[t->n_chunks++] = chunk;
-  t->rows += (int64_t)duckdb_data_chunk_get_size(chunk);
+  int64_t len = (int64_t)duckdb_data_chunk_get_size(chunk);
+  t->chunks[t->n_chunks++] = (bf__tail_piece_t){.chunk = chunk, .len = len};
+  t->rows += len;
 }
 
 /* Makes room for n more chunks. */
@@ -162,7 +188,7 @@ static int reserve_chunks(bf__tail_t *t, size_t n) {
   size_t need = t->n_chunks + n;
   if (need <= t->cap_chunks) return BF_OK;
   size_t cap = 2 * t->cap_chunks > need ? 2 * t->cap_chunks : need;
-  duckdb_data_chunk *grown = realloc(t->chunks, cap * sizeof *grown);
+  bf__tail_piece_t *grown = realloc(t->chunks, cap * sizeof *grown);
   if (grown == NULL) return BF_ENOMEM;
   t->chunks = grown;
   t->cap_chunks = cap;
@@ -193,11 +219,16 @@ int bf_engine_tail_create(bf_engine_t *engine, const char *catalog, const char *
   pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
   pthread_mutex_init(&t->mu, &attr);
   pthread_mutexattr_destroy(&attr);
+  pthread_mutex_init(&t->slice_mu, NULL);
   t->catalog = strdup(catalog);
   t->name = strdup(tail);
   if (t->catalog == NULL || t->name == NULL) status = bf_error_set(err, BF_ENOMEM, "out of memory");
   if (status == BF_OK && duckdb_connect(engine->query_db, &t->conn) != DuckDBSuccess) {
     t->conn = NULL;
+    status = bf_error_set(err, BF_EINTERNAL, "cannot connect to the query database");
+  }
+  if (status == BF_OK && duckdb_connect(engine->query_db, &t->slice_conn) != DuckDBSuccess) {
+    t->slice_conn = NULL;
     status = bf_error_set(err, BF_EINTERNAL, "cannot connect to the query database");
   }
   /* The column types, as DuckDB names them, from an empty typed SELECT. */
@@ -313,11 +344,11 @@ int bf__engine_tail_snapshot(bf_engine_t *engine, const char *catalog, const cha
   out->names = (const char *const *)t->columns.names;
   out->types = t->columns.types;
   out->rows = t->rows;
-  out->n_chunks = t->n_chunks;
-  out->chunks = malloc((t->n_chunks ? t->n_chunks : 1) * sizeof *out->chunks);
-  if (out->chunks && t->n_chunks) memcpy(out->chunks, t->chunks, t->n_chunks * sizeof *out->chunks);
+  out->n_pieces = t->n_chunks;
+  out->pieces = malloc((t->n_chunks ? t->n_chunks : 1) * sizeof *out->pieces);
+  if (out->pieces && t->n_chunks) memcpy(out->pieces, t->chunks, t->n_chunks * sizeof *out->pieces);
   pthread_mutex_unlock(&t->mu);
-  if (out->chunks == NULL) {
+  if (out->pieces == NULL) {
     release(t);
     memset(out, 0, sizeof *out);
     return bf_error_set(err, BF_ENOMEM, "out of memory");
@@ -327,21 +358,16 @@ int bf__engine_tail_snapshot(bf_engine_t *engine, const char *catalog, const cha
 
 void bf__engine_tail_snapshot_release(bf__tail_snapshot_t *snapshot) {
   if (snapshot->tail) release(snapshot->tail);
-  free(snapshot->chunks);
+  free(snapshot->pieces);
   memset(snapshot, 0, sizeof *snapshot);
 }
 
 /* ---- append ------------------------------------------------------------------------------ */
 
-/* A received batch shared by the chunks sliced from it: freed with the last. */
-typedef struct batch_ref {
-  struct ArrowArray array;
-  atomic_long refs;
-} batch_ref_t;
-
 static void batch_unref(batch_ref_t *b) {
   if (atomic_fetch_sub(&b->refs, 1) == 1) {
     if (b->array.release) b->array.release(&b->array);
+    if (b->converted) duckdb_destroy_arrow_converted_schema(&b->converted);
     free(b);
   }
 }
@@ -433,8 +459,9 @@ static int same_names(const tail_columns_t *columns, const struct ArrowSchema *s
   return 1;
 }
 
-/* The zero-copy path: the batch's slices become the tail's chunks. *fallback is
- * set, with nothing added, when its columns are not exactly the tail's. */
+/* The zero-copy path: the batch's slices become the tail's pieces, turned into
+ * chunks when scanned. *fallback is set, with nothing added, when its columns are
+ * not exactly the tail's (checked on its first slice, converted once here). */
 static int append_slices(bf__tail_t *t, const struct ArrowSchema *schema, batch_ref_t *b, int *fallback,
                          bf_error_t *err) {
   *fallback = 0;
@@ -448,29 +475,49 @@ static int append_slices(bf__tail_t *t, const struct ArrowSchema *schema, batch_
     return BF_OK;
   }
   int64_t length = b->array.length;
-  size_t n_chunks = (size_t)((length + CHUNK_ROWS - 1) / CHUNK_ROWS);
-  duckdb_data_chunk *chunks = calloc(n_chunks ? n_chunks : 1, sizeof *chunks);
-  int status = chunks ? BF_OK : bf_error_set(err, BF_ENOMEM, "out of memory");
-  for (size_t k = 0; status == BF_OK && k < n_chunks; k++) {
+  duckdb_data_chunk first = NULL;
+  int status = slice_chunk(t->conn, b, converted, 0, length < CHUNK_ROWS ? length : CHUNK_ROWS, &first, err);
+  if (status == BF_OK && !chunk_matches(&t->columns, first)) *fallback = 1;
+  if (first) duckdb_destroy_data_chunk(&first);
+  if (status != BF_OK || *fallback) {
+    duckdb_destroy_arrow_converted_schema(&converted);
+    return status;
+  }
+  size_t n_pieces = (size_t)((length + CHUNK_ROWS - 1) / CHUNK_ROWS);
+  if (t->n_batches == t->cap_batches) {
+    size_t cap = t->cap_batches ? 2 * t->cap_batches : 16;
+    batch_ref_t **grown = realloc(t->batches, cap * sizeof *grown);
+    if (grown) t->batches = grown, t->cap_batches = cap;
+  }
+  if (t->n_batches == t->cap_batches || reserve_chunks(t, n_pieces) != BF_OK) {
+    duckdb_destroy_arrow_converted_schema(&converted);
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
+  b->converted = converted;
+  atomic_fetch_add(&b->refs, 1); /* the tail's */
+  t->batches[t->n_batches++] = b;
+  for (size_t k = 0; k < n_pieces; k++) {
     int64_t start = (int64_t)k * CHUNK_ROWS;
     int64_t len = length - start < CHUNK_ROWS ? length - start : CHUNK_ROWS;
-    status = slice_chunk(t->conn, b, converted, start, len, &chunks[k], err);
-    if (status == BF_OK && k == 0 && !chunk_matches(&t->columns, chunks[0])) {
-      *fallback = 1;
-      break;
-    }
+    t->chunks[t->n_chunks++] = (bf__tail_piece_t){.batch = b, .start = start, .len = len};
   }
-  /* All or nothing: the chunks join the tail only once every one converted. */
-  if (status == BF_OK && !*fallback && reserve_chunks(t, n_chunks) != BF_OK)
-    status = bf_error_set(err, BF_ENOMEM, "out of memory");
-  if (status == BF_OK && !*fallback) {
-    for (size_t k = 0; k < n_chunks; k++) add_chunk(t, chunks[k]);
-  } else {
-    for (size_t k = 0; chunks && k < n_chunks; k++)
-      if (chunks[k]) duckdb_destroy_data_chunk(&chunks[k]);
+  t->rows += length;
+  return BF_OK;
+}
+
+int bf__engine_tail_piece_chunk(const bf__tail_snapshot_t *snapshot, const bf__tail_piece_t *piece,
+                                duckdb_data_chunk *out, int *owned, bf_error_t *err) {
+  *owned = 0;
+  if (piece->chunk) {
+    *out = piece->chunk;
+    return BF_OK;
   }
-  free(chunks);
-  duckdb_destroy_arrow_converted_schema(&converted);
+  bf__tail_t *t = snapshot->tail;
+  pthread_mutex_lock(&t->slice_mu);
+  int status = slice_chunk(t->slice_conn, piece->batch, piece->batch->converted, piece->start, piece->len,
+                           out, err);
+  pthread_mutex_unlock(&t->slice_mu);
+  *owned = status == BF_OK;
   return status;
 }
 
@@ -643,15 +690,14 @@ int bf_engine_tail_add_column(bf_engine_t *engine, const char *catalog, const ch
       text = bf__sql_cstr(&sql);
       status = text ? add_query_chunks(t, text, &t->columns, err) : bf_error_set(err, BF_ENOMEM, "out of memory");
       if (status != BF_OK) { /* back to the rows as they were */
-        for (size_t k = 0; k < t->n_chunks; k++) duckdb_destroy_data_chunk(&t->chunks[k]);
-        free(t->chunks);
+        pieces_free(t->chunks, t->n_chunks);
         columns_free(&t->columns);
         t->n_old--;
         t->chunks = old->chunks;
         t->n_chunks = t->cap_chunks = old->n_chunks;
         t->columns = old->columns;
         t->rows = 0;
-        for (size_t k = 0; k < t->n_chunks; k++) t->rows += (int64_t)duckdb_data_chunk_get_size(t->chunks[k]);
+        for (size_t k = 0; k < t->n_chunks; k++) t->rows += t->chunks[k].len;
       }
     }
     pthread_mutex_unlock(&t->mu);

@@ -134,15 +134,23 @@ static void scan_next(duckdb_function_info info, duckdb_data_chunk output) {
   scan_bind_t *b = duckdb_function_get_bind_data(info);
   scan_state_t *s = duckdb_function_get_init_data(info);
   const bf__tail_snapshot_t *snap = &b->snapshot;
-  if (s->next >= snap->n_chunks) {
+  if (s->next >= snap->n_pieces) {
     duckdb_data_chunk_set_size(output, 0);
     return;
   }
-  duckdb_data_chunk chunk = snap->chunks[s->next++];
+  duckdb_data_chunk chunk = NULL;
+  int owned = 0;
+  bf_error_t err;
+  bf_error_init(&err);
+  if (bf__engine_tail_piece_chunk(snap, &snap->pieces[s->next++], &chunk, &owned, &err) != BF_OK) {
+    duckdb_function_set_error(info, err.message);
+    return;
+  }
   for (size_t j = 0; j < s->n_column_ids; j++) {
     duckdb_vector out = duckdb_data_chunk_get_vector(output, j);
     idx_t id = s->column_ids[j];
     if (id < snap->n_columns) {
+      /* shares the chunk's buffers: the output keeps them once the chunk is gone */
       duckdb_vector_reference_vector(out, duckdb_data_chunk_get_vector(chunk, id));
     } else { /* a virtual column (row id): none here */
       duckdb_value null = duckdb_create_null_value();
@@ -151,6 +159,7 @@ static void scan_next(duckdb_function_info info, duckdb_data_chunk output) {
     }
   }
   duckdb_data_chunk_set_size(output, duckdb_data_chunk_get_size(chunk));
+  if (owned) duckdb_destroy_data_chunk(&chunk);
 }
 
 int bf__engine_register_tail_scan(bf_engine_t *engine, duckdb_connection conn, bf_error_t *err) {
