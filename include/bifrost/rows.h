@@ -77,8 +77,8 @@ int bf_batch_builder_append_row(bf_batch_builder_t *builder, const uint8_t *row,
 
 /* Produces the batch (struct array, columns in schema order incl. system columns:
  * scouter_created_at = created_at_us for all rows, scouter_partition_date = its UTC
- * date, scouter_batch_id = batch_id) and the matching Arrow schema, then resets
- * the builder to empty. */
+ * date, scouter_batch_id = batch_id, dictionary-encoded: one value, int8 indices)
+ * and the matching Arrow schema, then resets the builder to empty. */
 int bf_batch_builder_finish(bf_batch_builder_t *builder, int64_t created_at_us,
                             const char *batch_id, struct ArrowSchema *out_schema,
                             struct ArrowArray *out_array, bf_error_t *err);

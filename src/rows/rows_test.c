@@ -101,7 +101,13 @@ static void test_build_batch_with_system_columns(void **state) {
   /* system columns */
   assert_int_equal(((const int64_t *)out.children[8]->buffers[1])[1], created);
   assert_int_equal(((const int32_t *)out.children[9]->buffers[1])[0], 20779); /* 2026-11-22 */
-  assert_memory_equal((const char *)out.children[10]->buffers[2] + 10, "0193-batch", 10);
+  /* the batch id: dictionary-encoded, one value, every row's int8 index 0 */
+  assert_string_equal(out_schema.children[10]->format, "c");
+  assert_string_equal(out_schema.children[10]->dictionary->format, "u");
+  assert_int_equal(((const int8_t *)out.children[10]->buffers[1])[0], 0);
+  assert_int_equal(((const int8_t *)out.children[10]->buffers[1])[1], 0);
+  assert_int_equal(out.children[10]->dictionary->length, 1);
+  assert_memory_equal((const char *)out.children[10]->dictionary->buffers[2], "0193-batch", 10);
   out.release(&out);
   out_schema.release(&out_schema);
 
