@@ -393,6 +393,25 @@ static void slice_release(struct ArrowArray *array) {
   array->release = NULL;
 }
 
+/* Nulls among an array's rows [offset, offset + length) by its validity bitmap. */
+static int64_t slice_nulls(const struct ArrowArray *a) {
+  const uint8_t *bits = a->buffers && a->n_buffers > 0 ? a->buffers[0] : NULL;
+  if (bits == NULL || a->null_count == 0) return 0;
+  int64_t valid = 0;
+  for (int64_t i = a->offset, end = a->offset + a->length; i < end;) {
+    if ((i & 7) == 0 && end - i >= 64) {
+      uint64_t word;
+      memcpy(&word, bits + (i >> 3), 8);
+      valid += __builtin_popcountll(word);
+      i += 64;
+    } else {
+      valid += (bits[i >> 3] >> (i & 7)) & 1;
+      i++;
+    }
+  }
+  return a->length - valid;
+}
+
 /* Converts rows [start, start + len) of the batch into a data chunk. */
 static int slice_chunk(duckdb_connection conn, batch_ref_t *b, duckdb_arrow_converted_schema converted,
                        int64_t start, int64_t len, duckdb_data_chunk *out, bf_error_t *err) {
@@ -412,7 +431,11 @@ static int slice_chunk(duckdb_connection conn, batch_ref_t *b, duckdb_arrow_conv
     s->columns[i] = *batch->children[i];
     s->columns[i].offset += batch->offset + start;
     s->columns[i].length = len;
-    s->columns[i].null_count = -1; /* unknown for the slice */
+    /* The slice's own count, never "unknown" (-1): DuckDB reads a dictionary
+     * column's validity only when its null_count is positive, and took a null enum
+     * for the index stored under it (the first value, or past the end of an empty
+     * dictionary: a crash). */
+    s->columns[i].null_count = slice_nulls(&s->columns[i]);
     s->columns[i].release = column_release;
     s->pointers[i] = &s->columns[i];
   }
@@ -605,10 +628,40 @@ static int append_converted(bf__tail_t *t, const struct ArrowSchema *schema, con
   return status;
 }
 
+/* DuckDB 1.4 crashes sorting a dictionary-encoded string column whose dictionary
+ * is empty (every row null: what pyarrow makes of an all-null column cast to a
+ * dictionary, and what any client may send): such a dictionary gets one null
+ * value for the null rows to point at. Nested columns are looked into too. */
+static int fill_empty_dictionaries(const struct ArrowSchema *schema, struct ArrowArray *a) {
+  for (int64_t i = 0; i < schema->n_children && i < a->n_children; i++)
+    BF_RETURN_NOT_OK(fill_empty_dictionaries(schema->children[i], a->children[i]));
+  if (!schema->dictionary || !a->dictionary || a->dictionary->length > 0 || a->length == 0) return BF_OK;
+  const char *f = schema->dictionary->format;
+  int wide = strcmp(f, "U") == 0 || strcmp(f, "Z") == 0;
+  if (!wide && strcmp(f, "u") != 0 && strcmp(f, "z") != 0) return BF_OK; /* refused by the checks */
+  struct ArrowArray one;
+  BF_RETURN_NOT_OK(bf_arrow_array_init(&one, 3, 0));
+  uint8_t *validity = calloc(1, 1), *data = malloc(1);
+  void *offsets = calloc(2, wide ? 8 : 4);
+  if (validity == NULL || data == NULL || offsets == NULL) {
+    free(validity), free(data), free(offsets);
+    bf_arrow_array_release(&one);
+    return BF_ENOMEM;
+  }
+  bf_arrow_array_set_buffer(&one, 0, validity);
+  bf_arrow_array_set_buffer(&one, 1, offsets);
+  bf_arrow_array_set_buffer(&one, 2, data);
+  one.length = one.null_count = 1;
+  bf_arrow_array_release(a->dictionary);
+  bf_arrow_array_move(&one, a->dictionary);
+  return BF_OK;
+}
+
 int bf_engine_tail_append(bf_engine_t *engine, const char *catalog, const char *tail,
                           const struct ArrowSchema *batch_schema, struct ArrowArray *batch,
                           bf_error_t *err) {
   if (batch->length <= 0) return BF_OK;
+  if (fill_empty_dictionaries(batch_schema, batch) != BF_OK) return bf_error_set(err, BF_ENOMEM, "out of memory");
   bf__tail_t *t = acquire(engine, catalog, tail);
   if (t == NULL) return bf_error_set(err, BF_ENOTFOUND, "appending to tail %s: it does not exist", tail);
   batch_ref_t *b = calloc(1, sizeof *b);
