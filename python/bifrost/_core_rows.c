@@ -25,14 +25,25 @@ void core_row_buf_free(core_row_buf_t *b) {
   core_row_buf_init(b);
 }
 
+static void node_free(core_row_node_t *node) {
+  if (node == NULL) return;
+  for (size_t i = 0; i < node->n_children; i++) node_free(node->children[i]);
+  PyMem_Free(node->children);
+  if (node->names != NULL)
+    for (size_t i = 0; i < node->n_children; i++) Py_XDECREF(node->names[i]);
+  PyMem_Free(node->names);
+  Py_XDECREF(node->cls);
+  for (size_t i = 0; i < node->n_members; i++) Py_DECREF(node->members[i]);
+  PyMem_Free(node->path);
+  Py_XDECREF(node->key);
+  PyMem_Free(node);
+}
+
 void core_row_plan_clear(core_row_plan_t *plan) {
-  for (size_t i = 0; i < plan->cap_nodes; i++) {
-    PyMem_Free(plan->nodes[i].path);
-    Py_XDECREF(plan->nodes[i].key);
-  }
-  PyMem_Free(plan->nodes);
-  plan->nodes = NULL;
-  plan->n_nodes = plan->cap_nodes = 0;
+  for (size_t i = 0; i < plan->n_roots; i++) node_free(plan->roots[i]);
+  PyMem_Free(plan->roots);
+  plan->roots = NULL;
+  plan->n_roots = 0;
   Py_CLEAR(plan->attrs);
   Py_CLEAR(plan->column_map);
   Py_CLEAR(plan->map_cache);
@@ -45,51 +56,70 @@ typedef struct {
   bf_error_t *err;
 } enc_t;
 
-static size_t node_slot(const core_row_node_t *nodes, size_t cap, const bf_field_t *field) {
-  size_t i = ((uintptr_t)field >> 4) * 0x9E3779B97F4A7C15ull & (cap - 1);
-  while (nodes[i].field != NULL && nodes[i].field != field) i = (i + 1) & (cap - 1);
-  return i;
-}
-
-/* The node of field (a child of the field at parent_path), made on first use:
- * path = parent_path + suffix (".<name>", "[]" or "{}"). NULL: exception set. */
-static const core_row_node_t *node_of(enc_t *e, const bf_field_t *field, const char *parent_path,
-                                      const char *suffix) {
-  core_row_plan_t *plan = e->plan;
-  if (plan->cap_nodes) {
-    size_t i = node_slot(plan->nodes, plan->cap_nodes, field);
-    if (plan->nodes[i].field == field) return &plan->nodes[i];
+/* A new node for field: path = parent_path + suffix (".<name>", "[]" or "{}"), or the
+ * field's name for a top-level field (parent_path NULL). NULL: exception set. */
+static core_row_node_t *node_new(const bf_field_t *field, const char *parent_path, const char *suffix) {
+  core_row_node_t *node = PyMem_Calloc(1, sizeof *node);
+  if (node == NULL) {
+    PyErr_NoMemory();
+    return NULL;
   }
-  if (2 * (plan->n_nodes + 1) >= plan->cap_nodes) {
-    size_t cap = plan->cap_nodes ? 2 * plan->cap_nodes : 32;
-    core_row_node_t *grown = PyMem_Calloc(cap, sizeof *grown);
-    if (grown == NULL) {
-      PyErr_NoMemory();
-      return NULL;
-    }
-    for (size_t k = 0; k < plan->cap_nodes; k++)
-      if (plan->nodes[k].field) grown[node_slot(grown, cap, plan->nodes[k].field)] = plan->nodes[k];
-    PyMem_Free(plan->nodes);
-    plan->nodes = grown;
-    plan->cap_nodes = cap;
-  }
-  size_t len = strlen(parent_path) + strlen(suffix) + (suffix[0] == '.' ? strlen(field->name) : 0) + 1;
-  char *path = PyMem_Malloc(len);
-  PyObject *key = PyUnicode_InternFromString(field->name);
-  if (path == NULL || key == NULL) {
-    PyMem_Free(path);
-    Py_XDECREF(key);
+  node->field = field;
+  size_t n = field->type == BF_TYPE_STRUCT ? field->n_children
+             : field->type == BF_TYPE_LIST || field->type == BF_TYPE_MAP ? 1
+                                                                          : 0;
+  node->n_children = n;
+  size_t len = parent_path == NULL ? strlen(field->name) + 1
+               : strlen(parent_path) + strlen(suffix) + (suffix[0] == '.' ? strlen(field->name) : 0) + 1;
+  node->path = PyMem_Malloc(len);
+  node->children = PyMem_Calloc(n ? n : 1, sizeof *node->children);
+  node->key = PyUnicode_InternFromString(field->name);
+  if (node->path == NULL || node->children == NULL || node->key == NULL) {
+    node->n_children = 0;
+    node_free(node);
     if (!PyErr_Occurred()) PyErr_NoMemory();
     return NULL;
   }
-  snprintf(path, len, "%s%s%s", parent_path, suffix, suffix[0] == '.' ? field->name : "");
-  size_t i = node_slot(plan->nodes, plan->cap_nodes, field);
-  plan->nodes[i] = (core_row_node_t){field, path, key};
-  plan->n_nodes++;
-  return &plan->nodes[i];
+  if (parent_path == NULL)
+    memcpy(node->path, field->name, len);
+  else
+    snprintf(node->path, len, "%s%s%s", parent_path, suffix, suffix[0] == '.' ? field->name : "");
+  return node;
 }
 
-static int reserve(enc_t *e, size_t more) {
+/* Child i of node (a struct's field i, a list's item, a map's value), made on first
+ * use. NULL: exception set. */
+static core_row_node_t *child_make(core_row_node_t *node, size_t i) {
+  const bf_field_t *f = node->field;
+  core_row_node_t *child =
+      f->type == BF_TYPE_STRUCT ? node_new(&f->children[i], node->path, ".")
+      : f->type == BF_TYPE_LIST ? node_new(&f->children[0], node->path, "[]")
+                                : node_new(&f->children[0].children[1], node->path, "{}");
+  node->children[i] = child;
+  return child;
+}
+
+static inline core_row_node_t *child_of(core_row_node_t *node, size_t i) {
+  core_row_node_t *child = node->children[i];
+  return child != NULL ? child : child_make(node, i);
+}
+
+/* The value of key in dict (borrowed), or NULL (missing, or an exception). A model
+ * keeps its fields in its __dict__ in declaration order, the order they are read in:
+ * the entry after *pos is tried first (it is the one when its key is key itself,
+ * both being interned) and only then is key looked up. */
+static inline PyObject *dict_value(PyObject *dict, Py_ssize_t *pos, PyObject *key) {
+  Py_ssize_t next = *pos;
+  PyObject *k, *v;
+  if (PyDict_Next(dict, &next, &k, &v) && k == key) {
+    *pos = next;
+    return v;
+  }
+  return PyDict_GetItemWithError(dict, key);
+}
+
+/* The buffer grows (or the row is too large): reserve's slow path. */
+static int reserve_slow(enc_t *e, size_t more) {
   core_row_buf_t *b = e->b;
   if (b->size + more > e->plan->limit) return CORE_ROW_TOO_LARGE;
   if (b->size + more <= b->cap) return CORE_ROW_OK;
@@ -106,7 +136,13 @@ static int reserve(enc_t *e, size_t more) {
   return CORE_ROW_OK;
 }
 
-static int put(enc_t *e, uint8_t tag, const void *bytes, size_t n) {
+static inline int reserve(enc_t *e, size_t more) {
+  core_row_buf_t *b = e->b;
+  if (b->size + more <= b->cap && b->size + more <= e->plan->limit) return CORE_ROW_OK;
+  return reserve_slow(e, more);
+}
+
+static inline int put(enc_t *e, uint8_t tag, const void *bytes, size_t n) {
   int rc = reserve(e, 1 + n);
   if (rc != CORE_ROW_OK) return rc;
   e->b->data[e->b->size++] = tag;
@@ -115,7 +151,7 @@ static int put(enc_t *e, uint8_t tag, const void *bytes, size_t n) {
   return CORE_ROW_OK;
 }
 
-static int put_u32(enc_t *e, uint8_t tag, uint32_t n) {
+static inline int put_u32(enc_t *e, uint8_t tag, uint32_t n) {
   uint8_t le[4] = {(uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
   return put(e, tag, le, 4);
 }
@@ -331,16 +367,40 @@ static PyObject *column_map_of(enc_t *e, PyObject *cls) {
   return rc < 0 ? NULL : map;
 }
 
-static int encode_value(enc_t *e, const bf_field_t *f, PyObject *v, const char *path, int depth);
+static int encode_value(enc_t *e, core_row_node_t *node, PyObject *v, int depth);
 
-static int encode_struct(enc_t *e, const bf_field_t *f, PyObject *v, const char *path, int depth) {
+/* node->names: the attribute to read for each child field from instances of cls
+ * (cls's column map applied to the children's names), and node->cls = cls. */
+static int struct_names(enc_t *e, core_row_node_t *node, PyObject *cls) {
+  PyObject *map = column_map_of(e, cls);
+  if (map == NULL) return -1;
+  if (node->names == NULL) {
+    node->names = PyMem_Calloc(node->n_children ? node->n_children : 1, sizeof *node->names);
+    if (node->names == NULL) {
+      PyErr_NoMemory();
+      return -1;
+    }
+  }
+  Py_CLEAR(node->cls);
+  for (size_t i = 0; i < node->n_children; i++) {
+    core_row_node_t *child = child_of(node, i);
+    if (child == NULL) return -1;
+    PyObject *attr = map != Py_None ? PyDict_GetItemWithError(map, child->key) : NULL;
+    if (attr == NULL && PyErr_Occurred()) return -1;
+    Py_XSETREF(node->names[i], Py_NewRef(attr != NULL ? attr : child->key));
+  }
+  node->cls = Py_NewRef(cls);
+  return 0;
+}
+
+static int encode_struct(enc_t *e, core_row_node_t *node, PyObject *v, int depth) {
+  const char *path = node->path;
   bool is_dict = PyDict_Check(v);
-  PyObject *map = Py_None;
+  PyObject *cls = (PyObject *)Py_TYPE(v);
   if (!is_dict) {
     if (PyUnicode_Check(v) || PyLong_Check(v) || PyFloat_Check(v) || PySequence_Check(v))
       return refuse(e, path, "expected an object (model, dataclass or dict), got %s", v);
-    map = column_map_of(e, (PyObject *)Py_TYPE(v));
-    if (map == NULL) return CORE_ROW_PYERR;
+    if (cls != node->cls && struct_names(e, node, cls) < 0) return CORE_ROW_PYERR;
   }
   /* A model keeps its field values in its __dict__: read them there (as the top
    * level does), falling back to attribute lookup (properties, slots). */
@@ -350,24 +410,27 @@ static int encode_struct(enc_t *e, const bf_field_t *f, PyObject *v, const char 
     if (dict == NULL) PyErr_Clear();
   }
   int rc = put(e, BF_ROW_STRUCT, NULL, 0);
-  for (size_t i = 0; i < f->n_children && rc == CORE_ROW_OK; i++) {
-    const bf_field_t *child = &f->children[i];
-    const core_row_node_t *node = node_of(e, child, path, ".");
-    if (node == NULL) return CORE_ROW_PYERR;
-    const char *sub = node->path;
-    PyObject *key = node->key;
+  Py_ssize_t pos = 0;
+  for (size_t i = 0; i < node->n_children && rc == CORE_ROW_OK; i++) {
+    core_row_node_t *child = child_of(node, i);
+    if (child == NULL) {
+      Py_XDECREF(dict);
+      return CORE_ROW_PYERR;
+    }
+    const char *sub = child->path;
     PyObject *item = NULL;
     if (is_dict) {
-      item = PyDict_GetItemWithError(v, key);
+      item = dict_value(v, &pos, child->key);
       Py_XINCREF(item);
     } else {
-      PyObject *attr = map != Py_None ? PyDict_GetItemWithError(map, key) : NULL;
-      if (attr == NULL && PyErr_Occurred()) {
+      /* Encoding a value may run Python code that encodes other rows: the names
+       * are those of this row's class. */
+      if (node->cls != cls && struct_names(e, node, cls) < 0) {
         Py_XDECREF(dict);
         return CORE_ROW_PYERR;
       }
-      PyObject *name = attr != NULL ? attr : key;
-      if (dict != NULL && (item = PyDict_GetItemWithError(dict, name)) != NULL) {
+      PyObject *name = node->names[i];
+      if (dict != NULL && (item = dict_value(dict, &pos, name)) != NULL) {
         Py_INCREF(item);
       } else if (PyErr_Occurred()) {
         Py_XDECREF(dict);
@@ -379,18 +442,19 @@ static int encode_struct(enc_t *e, const bf_field_t *f, PyObject *v, const char 
     }
     if (item == NULL) {
       if (PyErr_Occurred()) rc = CORE_ROW_PYERR;
-      else if (!child->nullable) rc = refuse(e, sub, "required value is missing (%s)", v);
+      else if (!child->field->nullable) rc = refuse(e, sub, "required value is missing (%s)", v);
       else rc = put(e, BF_ROW_NULL, NULL, 0);
       continue;
     }
-    rc = encode_value(e, child, item, sub, depth + 1);
+    rc = encode_value(e, child, item, depth + 1);
     Py_DECREF(item);
   }
   Py_XDECREF(dict);
   return rc;
 }
 
-static int encode_list(enc_t *e, const bf_field_t *f, PyObject *v, const char *path, int depth) {
+static int encode_list(enc_t *e, core_row_node_t *node, PyObject *v, int depth) {
+  const char *path = node->path;
   if (PyUnicode_Check(v) || PyBytes_Check(v) || PyDict_Check(v) ||
       !(PyList_Check(v) || PyTuple_Check(v) || PyAnySet_Check(v)))
     return refuse(e, path, "expected a list, tuple or set, got %s", v);
@@ -398,14 +462,28 @@ static int encode_list(enc_t *e, const bf_field_t *f, PyObject *v, const char *p
   if (seq == NULL) return CORE_ROW_PYERR;
   Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
   int rc = (uint64_t)n > UINT32_MAX ? CORE_ROW_TOO_LARGE : put_u32(e, BF_ROW_LIST, (uint32_t)n);
-  const core_row_node_t *node = node_of(e, &f->children[0], path, "[]");
-  if (node == NULL) {
+  core_row_node_t *item = child_of(node, 0);
+  if (item == NULL) {
     Py_DECREF(seq);
     return CORE_ROW_PYERR;
   }
-  const char *sub = node->path;
-  for (Py_ssize_t k = 0; k < n && rc == CORE_ROW_OK; k++)
-    rc = encode_value(e, &f->children[0], PySequence_Fast_GET_ITEM(seq, k), sub, depth + 1);
+  /* Items of exactly float (float column) or str (string column) are encoded here,
+   * as encode_value would; anything else goes through it. */
+  bf_type_id_t type = depth + 1 <= MAX_DEPTH ? item->field->type : BF_TYPE_LIST;
+  bool floats = type == BF_TYPE_FLOAT64, strings = type == BF_TYPE_UTF8 || type == BF_TYPE_UTF8VIEW;
+  for (Py_ssize_t k = 0; k < n && rc == CORE_ROW_OK; k++) {
+    PyObject *x = PySequence_Fast_GET_ITEM(seq, k);
+    if (floats && PyFloat_CheckExact(x)) {
+      double d = PyFloat_AS_DOUBLE(x);
+      rc = put(e, BF_ROW_FLOAT64, &d, 8);
+    } else if (strings && PyUnicode_CheckExact(x)) {
+      rc = put_string(e, item->path, x);
+    } else {
+      Py_INCREF(x);
+      rc = encode_value(e, item, x, depth + 1);
+      Py_DECREF(x);
+    }
+  }
   Py_DECREF(seq);
   return rc;
 }
@@ -435,14 +513,14 @@ static PyObject *map_key_text(enc_t *e, PyObject *key) {
   return text;
 }
 
-static int encode_map(enc_t *e, const bf_field_t *f, PyObject *v, const char *path, int depth) {
+static int encode_map(enc_t *e, core_row_node_t *node, PyObject *v, int depth) {
+  const char *path = node->path;
   if (!PyDict_Check(v)) return refuse(e, path, "expected a dict, got %s", v);
   Py_ssize_t n = PyDict_GET_SIZE(v);
   int rc = (uint64_t)n > UINT32_MAX ? CORE_ROW_TOO_LARGE : put_u32(e, BF_ROW_MAP, (uint32_t)n);
-  const bf_field_t *value_field = &f->children[0].children[1];
-  const core_row_node_t *node = node_of(e, value_field, path, "{}");
-  if (node == NULL) return CORE_ROW_PYERR;
-  const char *sub = node->path;
+  core_row_node_t *value_node = child_of(node, 0);
+  if (value_node == NULL) return CORE_ROW_PYERR;
+  const char *sub = value_node->path;
   /* A snapshot of the items: encoding a value may run Python code (to_text). */
   PyObject *items = rc == CORE_ROW_OK ? PyDict_Items(v) : NULL;
   if (rc == CORE_ROW_OK && items == NULL) return CORE_ROW_PYERR;
@@ -458,13 +536,15 @@ static int encode_map(enc_t *e, const bf_field_t *f, PyObject *v, const char *pa
     rc = put(e, BF_ROW_STRUCT, NULL, 0);
     if (rc == CORE_ROW_OK) rc = put_string(e, sub, text);
     Py_DECREF(text);
-    if (rc == CORE_ROW_OK) rc = encode_value(e, value_field, item, sub, depth + 1);
+    if (rc == CORE_ROW_OK) rc = encode_value(e, value_node, item, depth + 1);
   }
   Py_XDECREF(items);
   return rc;
 }
 
-static int encode_value(enc_t *e, const bf_field_t *f, PyObject *v, const char *path, int depth) {
+static int encode_value(enc_t *e, core_row_node_t *node, PyObject *v, int depth) {
+  const bf_field_t *f = node->field;
+  const char *path = node->path;
   if (depth > MAX_DEPTH) return refuse(e, path, "nested too deeply (%s)", v);
   if (v == Py_None) {
     if (!f->nullable) return refuse(e, path, "required value is None (%s)", v);
@@ -535,6 +615,8 @@ static int encode_value(enc_t *e, const bf_field_t *f, PyObject *v, const char *
       static PyObject *value_name = NULL; /* interned "value", made once (GIL held) */
       if (value_name == NULL && (value_name = PyUnicode_InternFromString("value")) == NULL)
         return CORE_ROW_PYERR;
+      for (size_t k = 0; k < node->n_members; k++) /* a member seen before: known to be valid */
+        if (node->members[k] == v) return put_string(e, path, v);
       PyObject *value = PyUnicode_Check(v) ? Py_NewRef(v) : PyObject_GetAttr(v, value_name);
       if (value == NULL) {
         PyErr_Clear();
@@ -556,15 +638,19 @@ static int encode_value(enc_t *e, const bf_field_t *f, PyObject *v, const char *
           rc = CORE_ROW_REFUSED;
         } else {
           rc = put_string(e, path, value);
+          /* A str enum member is its own value, and immutable: remember it. */
+          if (rc == CORE_ROW_OK && value == v && !PyUnicode_CheckExact(v) &&
+              node->n_members < CORE_ROW_ENUM_CACHE)
+            node->members[node->n_members++] = Py_NewRef(v);
         }
       }
       Py_DECREF(value);
       return rc;
     }
     case BF_TYPE_LIST:
-      return encode_list(e, f, v, path, depth);
+      return encode_list(e, node, v, depth);
     case BF_TYPE_STRUCT:
-      return encode_struct(e, f, v, path, depth);
+      return encode_struct(e, node, v, depth);
     case BF_TYPE_BINARY:
       return encode_binary(e, path, v);
     case BF_TYPE_DECIMAL128:
@@ -574,7 +660,7 @@ static int encode_value(enc_t *e, const bf_field_t *f, PyObject *v, const char *
     case BF_TYPE_DURATION_US:
       return encode_timedelta(e, path, v);
     case BF_TYPE_MAP:
-      return encode_map(e, f, v, path, depth);
+      return encode_map(e, node, v, depth);
   }
   return refuse(e, path, "unsupported column type for %s", v);
 }
@@ -584,22 +670,36 @@ int core_row_encode(core_row_plan_t *plan, PyObject *obj, core_row_buf_t *b, bf_
     PyDateTime_IMPORT;
     if (PyDateTimeAPI == NULL) return CORE_ROW_PYERR;
   }
+  Py_ssize_t n = PyTuple_GET_SIZE(plan->attrs);
+  if (plan->roots == NULL) {
+    plan->roots = PyMem_Calloc(n ? (size_t)n : 1, sizeof *plan->roots);
+    if (plan->roots == NULL) {
+      PyErr_NoMemory();
+      return CORE_ROW_PYERR;
+    }
+    plan->n_roots = (size_t)n;
+  }
   enc_t e = {plan, b, err};
   PyObject *dict = PyObject_GenericGetDict(obj, NULL);
   if (dict == NULL) return CORE_ROW_PYERR;
   int rc = CORE_ROW_OK;
-  Py_ssize_t n = PyTuple_GET_SIZE(plan->attrs);
+  Py_ssize_t pos = 0;
   for (Py_ssize_t i = 0; i < n && rc == CORE_ROW_OK; i++) {
     const bf_field_t *f = &plan->schema->fields[i];
-    PyObject *v = PyDict_GetItemWithError(dict, PyTuple_GET_ITEM(plan->attrs, i));
+    PyObject *v = dict_value(dict, &pos, PyTuple_GET_ITEM(plan->attrs, i));
     if (v == NULL) {
       if (PyErr_Occurred()) rc = CORE_ROW_PYERR;
       else if (f->nullable) rc = put(&e, BF_ROW_NULL, NULL, 0);
       else rc = refuse(&e, f->name, "required value is missing from the instance (%s)", obj);
       continue;
     }
+    core_row_node_t *node = plan->roots[i];
+    if (node == NULL && (node = plan->roots[i] = node_new(f, NULL, NULL)) == NULL) {
+      rc = CORE_ROW_PYERR;
+      continue;
+    }
     Py_INCREF(v);
-    rc = encode_value(&e, f, v, f->name, 0);
+    rc = encode_value(&e, node, v, 0);
     Py_DECREF(v);
   }
   Py_DECREF(dict);

@@ -15,18 +15,33 @@
 #include "bifrost/error.h"
 #include "bifrost/schema.h"
 
-/* What encoding a nested field needs on every row, made once: the field's path
- * for messages ("features.amount", "scores[]") and its name as a Python key. */
-typedef struct {
-  const bf_field_t *field; /* NULL: empty slot */
+/* What encoding a field needs on every row, made on first use and kept for the
+ * plan's life: the field's path for messages ("features.amount", "scores[]"), its
+ * name as a Python key, its children's nodes, and caches that let repeated rows of
+ * the same shape skip lookups (each checked against the row, never trusted). */
+#define CORE_ROW_ENUM_CACHE 16
+typedef struct core_row_node core_row_node_t;
+struct core_row_node {
+  const bf_field_t *field;
   char *path;
-  PyObject *key;
-} core_row_node_t;
+  PyObject *key;               /* the field's name, interned */
+  core_row_node_t **children;  /* STRUCT: one per child field; LIST: the item; MAP: the value
+                                  (each NULL until first used) */
+  size_t n_children;
+  /* STRUCT: the attribute read for each child from instances of exactly cls (the
+   * class's column map applied once); both strong references, cls NULL: none yet. */
+  PyObject *cls;
+  PyObject **names;
+  /* DICTIONARY: str-subclass values (enum members) already found to be one of the
+   * enum's values; strong references, matched by identity. */
+  PyObject *members[CORE_ROW_ENUM_CACHE];
+  size_t n_members;
+};
 
 typedef struct {
   const bf_schema_t *schema; /* the producer's; outlives the plan */
-  core_row_node_t *nodes;    /* open addressing by field address; n_nodes < cap_nodes / 2 */
-  size_t n_nodes, cap_nodes;
+  core_row_node_t **roots;   /* one per user field (schema order), NULL until first used */
+  size_t n_roots;
   PyObject *attrs;      /* tuple of interned attribute names, one per user field */
   PyObject *column_map; /* callable(cls) -> {column: attribute} for nested models */
   PyObject *map_cache;  /* dict: class -> that mapping */

@@ -18,8 +18,22 @@ static uint32_t read_u32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static void child_path(char *out, size_t cap, const char *path, const char *suffix, const char *name) {
-  snprintf(out, cap, "%s%s%s", path, suffix, name);
+/* A field's path for messages ("features.amount", "scores[]"), written out only when
+ * a message needs it: checking a valid row formats nothing. */
+typedef struct path {
+  const struct path *parent; /* NULL: a top-level field, whose path is name */
+  const char *suffix, *name;
+} path_t;
+
+#define PATH_MAX_TEXT 512
+
+/* The text of path: the parent's text, suffix and name, cut to PATH_MAX_TEXT - 1
+ * bytes at each level. out has PATH_MAX_TEXT bytes; the result may be p->name. */
+static const char *path_text(const path_t *p, char *out) {
+  if (p->parent == NULL) return p->name;
+  char parent[PATH_MAX_TEXT];
+  snprintf(out, PATH_MAX_TEXT, "%s%s%s", path_text(p->parent, parent), p->suffix, p->name);
+  return out;
 }
 
 /* An integer enum's values are kept as decimal text. */
@@ -40,27 +54,31 @@ static bool enum_known(const bf_field_t *f, const uint8_t *s, size_t n) {
 }
 
 /* Checks one encoded value against its field; *size receives its encoded size. */
-static int check_value(const bf_field_t *f, const uint8_t *p, size_t left, const char *path,
+static int check_value(const bf_field_t *f, const uint8_t *p, size_t left, const path_t *path,
                        int depth, size_t *size, bf_error_t *err) {
-  if (depth > MAX_DEPTH) return bf_error_set(err, BF_EINVAL, "field '%s': nested too deeply", path);
-  if (left < 1) return bf_error_set(err, BF_EINVAL, "row ends before field '%s'", path);
+  char text[PATH_MAX_TEXT]; /* PATH_TEXT: the path written out, for a message */
+#define PATH_TEXT path_text(path, text)
+  if (depth > MAX_DEPTH)
+    return bf_error_set(err, BF_EINVAL, "field '%s': nested too deeply", PATH_TEXT);
+  if (left < 1) return bf_error_set(err, BF_EINVAL, "row ends before field '%s'", PATH_TEXT);
   uint8_t tag = p[0];
   size_t need = 1;
   switch (tag) {
     case BF_ROW_NULL:
       if (!f->nullable)
-        return bf_error_set(err, BF_EINVAL, "field '%s': required value is missing or null", path);
+        return bf_error_set(err, BF_EINVAL, "field '%s': required value is missing or null",
+                            PATH_TEXT);
       break;
     case BF_ROW_INT64:
       need += 8;
       if (f->type != BF_TYPE_INT64 && f->type != BF_TYPE_FLOAT64 && f->type != BF_TYPE_TIME_US &&
           f->type != BF_TYPE_DURATION_US)
-        return bf__rows_type_error(path, "an integer", err);
+        return bf__rows_type_error(PATH_TEXT, "an integer", err);
       if (f->type == BF_TYPE_INT64 && f->n_enum_values && left >= need && !int_enum_known(f, p + 1)) {
         int64_t v;
         memcpy(&v, p + 1, 8);
-        return bf_error_set(err, BF_EINVAL, "field '%s': %lld is not one of the enum values", path,
-                            (long long)v);
+        return bf_error_set(err, BF_EINVAL, "field '%s': %lld is not one of the enum values",
+                            PATH_TEXT, (long long)v);
       }
       if (f->type == BF_TYPE_TIME_US && left >= need) {
         int64_t us;
@@ -68,80 +86,82 @@ static int check_value(const bf_field_t *f, const uint8_t *p, size_t left, const
         if (us < 0 || us >= BF_TIME_US_PER_DAY)
           return bf_error_set(err, BF_EINVAL,
                               "field '%s': a time of day is 0 to 86399999999 microseconds, got %lld",
-                              path, (long long)us);
+                              PATH_TEXT, (long long)us);
       }
       break;
     case BF_ROW_BINARY:
       need += 4;
-      if (f->type != BF_TYPE_BINARY) return bf__rows_type_error(path, "bytes", err);
+      if (f->type != BF_TYPE_BINARY) return bf__rows_type_error(PATH_TEXT, "bytes", err);
       if (left >= need) need += read_u32(p + 1);
       break;
     case BF_ROW_DECIMAL128:
       need += 16;
-      if (f->type != BF_TYPE_DECIMAL128) return bf__rows_type_error(path, "a decimal", err);
+      if (f->type != BF_TYPE_DECIMAL128) return bf__rows_type_error(PATH_TEXT, "a decimal", err);
       if (left >= need && !bf__decimal_fits(p + 1, f->precision))
-        return bf_error_set(err, BF_EINVAL, "field '%s': the decimal has more than %d digits", path,
-                            f->precision);
+        return bf_error_set(err, BF_EINVAL, "field '%s': the decimal has more than %d digits",
+                            PATH_TEXT, f->precision);
       break;
     case BF_ROW_FLOAT64:
       need += 8;
-      if (f->type != BF_TYPE_FLOAT64) return bf__rows_type_error(path, "a number", err);
+      if (f->type != BF_TYPE_FLOAT64) return bf__rows_type_error(PATH_TEXT, "a number", err);
       break;
     case BF_ROW_BOOL:
       need += 1;
-      if (f->type != BF_TYPE_BOOL) return bf__rows_type_error(path, "a boolean", err);
+      if (f->type != BF_TYPE_BOOL) return bf__rows_type_error(PATH_TEXT, "a boolean", err);
       break;
     case BF_ROW_TIMESTAMP_US:
       need += 8;
-      if (f->type != BF_TYPE_TIMESTAMP_US) return bf__rows_type_error(path, "a datetime", err);
+      if (f->type != BF_TYPE_TIMESTAMP_US) return bf__rows_type_error(PATH_TEXT, "a datetime", err);
       break;
     case BF_ROW_DATE32:
       need += 4;
-      if (f->type != BF_TYPE_DATE32) return bf__rows_type_error(path, "a date", err);
+      if (f->type != BF_TYPE_DATE32) return bf__rows_type_error(PATH_TEXT, "a date", err);
       break;
     case BF_ROW_STRING:
       need += 4;
       if (f->type != BF_TYPE_UTF8VIEW && f->type != BF_TYPE_UTF8 && f->type != BF_TYPE_DICTIONARY)
-        return bf__rows_type_error(path, "a string", err);
+        return bf__rows_type_error(PATH_TEXT, "a string", err);
       if (left >= need) need += read_u32(p + 1);
       if (left >= need && f->type == BF_TYPE_DICTIONARY && !enum_known(f, p + 5, need - 5))
-        return bf_error_set(err, BF_EINVAL, "field '%s': '%.*s' is not one of the enum values", path,
-                            (int)(need - 5 > 200 ? 200 : need - 5), (const char *)p + 5);
+        return bf_error_set(err, BF_EINVAL, "field '%s': '%.*s' is not one of the enum values",
+                            PATH_TEXT, (int)(need - 5 > 200 ? 200 : need - 5), (const char *)p + 5);
       break;
     case BF_ROW_MAP:
     case BF_ROW_LIST: {
       need += 4;
-      if (tag == BF_ROW_LIST && f->type != BF_TYPE_LIST) return bf__rows_type_error(path, "a list", err);
-      if (tag == BF_ROW_MAP && f->type != BF_TYPE_MAP) return bf__rows_type_error(path, "a dict", err);
+      if (tag == BF_ROW_LIST && f->type != BF_TYPE_LIST)
+        return bf__rows_type_error(PATH_TEXT, "a list", err);
+      if (tag == BF_ROW_MAP && f->type != BF_TYPE_MAP)
+        return bf__rows_type_error(PATH_TEXT, "a dict", err);
       if (left < need) break;
       uint32_t count = read_u32(p + 1);
-      char item_path[512];
-      child_path(item_path, sizeof item_path, path, tag == BF_ROW_MAP ? "{}" : "[]", "");
+      path_t item_path = {path, tag == BF_ROW_MAP ? "{}" : "[]", ""};
       for (uint32_t k = 0; k < count; k++) {
         size_t item = 0;
-        BF_RETURN_NOT_OK(check_value(&f->children[0], p + need, left - need, item_path, depth + 1,
+        BF_RETURN_NOT_OK(check_value(&f->children[0], p + need, left - need, &item_path, depth + 1,
                                      &item, err));
         need += item;
       }
       break;
     }
     case BF_ROW_STRUCT: {
-      if (f->type != BF_TYPE_STRUCT) return bf__rows_type_error(path, "an object", err);
+      if (f->type != BF_TYPE_STRUCT) return bf__rows_type_error(PATH_TEXT, "an object", err);
       for (size_t i = 0; i < f->n_children; i++) {
-        char sub[512];
-        child_path(sub, sizeof sub, path, ".", f->children[i].name);
+        path_t sub = {path, ".", f->children[i].name};
         size_t item = 0;
-        BF_RETURN_NOT_OK(check_value(&f->children[i], p + need, left - need, sub, depth + 1, &item, err));
+        BF_RETURN_NOT_OK(
+            check_value(&f->children[i], p + need, left - need, &sub, depth + 1, &item, err));
         need += item;
       }
       break;
     }
     default:
-      return bf_error_set(err, BF_EINVAL, "field '%s': unknown row tag %u", path, tag);
+      return bf_error_set(err, BF_EINVAL, "field '%s': unknown row tag %u", PATH_TEXT, tag);
   }
-  if (left < need) return bf_error_set(err, BF_EINVAL, "row ends inside field '%s'", path);
+  if (left < need) return bf_error_set(err, BF_EINVAL, "row ends inside field '%s'", PATH_TEXT);
   *size = need;
   return BF_OK;
+#undef PATH_TEXT
 }
 
 /* Appends one checked value; *size receives its encoded size. Fails only for memory. */
@@ -237,8 +257,8 @@ int bf_batch_builder_append_row(bf_batch_builder_t *builder, const uint8_t *row,
   size_t off = 0;
   for (size_t i = 0; i < schema->n_user_fields; i++) {
     size_t size = 0;
-    BF_RETURN_NOT_OK(check_value(&schema->fields[i], row + off, len - off, schema->fields[i].name, 0,
-                                 &size, err));
+    path_t path = {NULL, "", schema->fields[i].name};
+    BF_RETURN_NOT_OK(check_value(&schema->fields[i], row + off, len - off, &path, 0, &size, err));
     off += size;
   }
   if (off != len) return bf_error_set(err, BF_EINVAL, "row has %zu bytes after the last field", len - off);
