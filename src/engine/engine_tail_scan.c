@@ -1,13 +1,14 @@
 /* The table function bf_tail_scan(catalog, tail): a tail's rows (engine_tail.c)
- * as a DuckDB relation, the chunks handed over by reference (no copy, no
- * conversion per query). Table views union it with the Parquet files; flushes
+ * as a DuckDB relation, each 2,048-row piece turned into a chunk over the received
+ * batch's buffers when it is scanned (no copy). Table views union it with the Parquet files; flushes
  * COPY from it in the ingest database. Users cannot call it: the query guard
  * admits only its allowlisted table functions.
  *
  * The snapshot is taken at bind: a query sees the rows acknowledged before it
  * was planned, with the column types it was bound with, even if the tail gains
- * rows or columns meanwhile. One thread scans (insertion order is kept; handing
- * over a chunk costs a few pointer copies). */
+ * rows or columns meanwhile. A large tail is scanned by several threads, a piece
+ * each at a time, so rows come out in no particular order (as from Parquet files
+ * read in parallel). */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,8 +69,11 @@ typedef struct scan_bind {
   bf__tail_snapshot_t snapshot;
 } scan_bind_t;
 
+/* A thread more per this many pieces of 2,048 rows (a small tail is one thread's work). */
+#define PIECES_PER_THREAD 16
+
 typedef struct scan_state {
-  size_t next; /* one thread scans */
+  atomic_size_t next; /* the next piece, taken by whichever scanning thread asks */
   idx_t *column_ids;
   size_t n_column_ids;
 } scan_state_t;
@@ -126,7 +130,11 @@ static void scan_init(duckdb_init_info info) {
   }
   s->n_column_ids = n;
   for (size_t i = 0; i < n; i++) s->column_ids[i] = duckdb_init_get_column_index(info, i);
-  duckdb_init_set_max_threads(info, 1);
+  /* Pieces are independent: several threads may scan them (a flush of a large
+   * tail wrote 2M rows in 0.55-0.59 s with two instead of 0.84-0.89 s with one). */
+  scan_bind_t *b = duckdb_init_get_bind_data(info);
+  size_t pieces = b ? b->snapshot.n_pieces : 0;
+  duckdb_init_set_max_threads(info, pieces >= 2 * PIECES_PER_THREAD ? pieces / PIECES_PER_THREAD : 1);
   duckdb_init_set_init_data(info, s, scan_state_free);
 }
 
@@ -134,7 +142,8 @@ static void scan_next(duckdb_function_info info, duckdb_data_chunk output) {
   scan_bind_t *b = duckdb_function_get_bind_data(info);
   scan_state_t *s = duckdb_function_get_init_data(info);
   const bf__tail_snapshot_t *snap = &b->snapshot;
-  if (s->next >= snap->n_pieces) {
+  size_t i = atomic_fetch_add(&s->next, 1);
+  if (i >= snap->n_pieces) {
     duckdb_data_chunk_set_size(output, 0);
     return;
   }
@@ -142,7 +151,7 @@ static void scan_next(duckdb_function_info info, duckdb_data_chunk output) {
   int owned = 0;
   bf_error_t err;
   bf_error_init(&err);
-  if (bf__engine_tail_piece_chunk(snap, &snap->pieces[s->next++], &chunk, &owned, &err) != BF_OK) {
+  if (bf__engine_tail_piece_chunk(snap, &snap->pieces[i], &chunk, &owned, &err) != BF_OK) {
     duckdb_function_set_error(info, err.message);
     return;
   }
