@@ -107,6 +107,8 @@ static inline void bf_arrow_bit_set(uint8_t *bits, int64_t i, bool value) {
   else
     bits[i >> 3] &= (uint8_t)~(1u << (i & 7));
 }
+/* Number of zero (null) bits among bits [offset, offset + length). */
+int64_t bf_arrow_count_nulls(const uint8_t *bits, int64_t offset, int64_t length);
 
 /* Number of buffers the Arrow spec gives a format string's layout ("l" -> 2,
  * "u" -> 3, "+s" -> 1, "vu" -> 2 + variadic, ...); -1 if unsupported. For view

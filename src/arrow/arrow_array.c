@@ -124,3 +124,19 @@ void bf_arrow_array_move(struct ArrowArray *src, struct ArrowArray *dst) {
   *dst = *src;
   src->release = NULL;
 }
+
+int64_t bf_arrow_count_nulls(const uint8_t *bits, int64_t offset, int64_t length) {
+  int64_t valid = 0;
+  for (int64_t i = offset, end = offset + length; i < end;) {
+    if ((i & 7) == 0 && end - i >= 64) { /* a whole aligned word at a time */
+      uint64_t word;
+      memcpy(&word, bits + (i >> 3), 8);
+      valid += __builtin_popcountll(word);
+      i += 64;
+    } else {
+      valid += bf_arrow_bit_get(bits, i);
+      i++;
+    }
+  }
+  return length - valid;
+}

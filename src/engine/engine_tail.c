@@ -397,19 +397,7 @@ static void slice_release(struct ArrowArray *array) {
 static int64_t slice_nulls(const struct ArrowArray *a) {
   const uint8_t *bits = a->buffers && a->n_buffers > 0 ? a->buffers[0] : NULL;
   if (bits == NULL || a->null_count == 0) return 0;
-  int64_t valid = 0;
-  for (int64_t i = a->offset, end = a->offset + a->length; i < end;) {
-    if ((i & 7) == 0 && end - i >= 64) {
-      uint64_t word;
-      memcpy(&word, bits + (i >> 3), 8);
-      valid += __builtin_popcountll(word);
-      i += 64;
-    } else {
-      valid += (bits[i >> 3] >> (i & 7)) & 1;
-      i++;
-    }
-  }
-  return a->length - valid;
+  return bf_arrow_count_nulls(bits, a->offset, a->length);
 }
 
 /* Converts rows [start, start + len) of the batch into a data chunk. */

@@ -258,15 +258,6 @@ static int add_bitmaps(batch_parts_t *p, const piece_t *pieces, size_t n, int in
   return add_segment(p, copy, n_bytes, copy);
 }
 
-/* Number of zero bits in [offset, offset+length). */
-static int64_t count_nulls(const uint8_t *bits, int64_t offset, int64_t length) {
-  int64_t set = 0, i = 0;
-  for (; i < length && (offset + i) % 8 != 0; i++) set += bf_arrow_bit_get(bits, offset + i);
-  for (; i + 8 <= length; i += 8) set += __builtin_popcount(bits[(offset + i) / 8]);
-  for (; i < length; i++) set += bf_arrow_bit_get(bits, offset + i);
-  return length - set;
-}
-
 static int64_t load_offset(const void *offsets, int width, int64_t i) {
   const uint8_t *at = (const uint8_t *)offsets + (size_t)i * (size_t)width;
   if (width == 4) {
@@ -404,7 +395,7 @@ static int write_array(batch_parts_t *p, const struct ArrowSchema *schema, const
     length += in[k].length;
     const uint8_t *validity = in[k].array->n_buffers > 0 ? in[k].array->buffers[0] : NULL;
     if (status == BF_OK && fmt[0] != 'n' && validity && in[k].array->null_count != 0)
-      null_count += count_nulls(validity, pieces[k].offset, pieces[k].length);
+      null_count += bf_arrow_count_nulls(validity, pieces[k].offset, pieces[k].length);
   }
   if (fmt[0] == 'n') null_count = length;
   int64_t node[2] = {length, null_count};

@@ -4,8 +4,9 @@
  * protobuf-c's unpack copies every bytes field, and the IPC reader used to copy
  * every buffer again: two copies of each batch, each into fresh memory to fault in
  * (measured in docs/architecture.md). Here the request's top-level fields are
- * walked in protobuf wire format to find arrow_ipc (field 3; the last occurrence
- * wins, as in protobuf), the other fields are unpacked by protobuf-c from a copy
+ * walked in protobuf wire format to find arrow_ipc (field 3; a request that gives
+ * it twice, or is malformed, is left whole to protobuf-c, which judges it as
+ * before), the other fields are unpacked by protobuf-c from a copy
  * that leaves it out (a few hundred bytes), and the request buffer itself becomes
  * the backing the decoded batches borrow from. The IPC bytes are moved down to an
  * 8-byte boundary inside that buffer when they do not start on one, so the
@@ -31,7 +32,7 @@ static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
   return 0;
 }
 
-/* Where the last arrow_ipc field's bytes lie; the other fields' bytes are copied
+/* Where the arrow_ipc field's bytes lie; the other fields' bytes are copied
  * into rest when it is not NULL, and counted in *rest_len. 0 when the wire format is
  * malformed, uses groups or repeats arrow_ipc:
  * the caller then lets protobuf-c judge the whole message. */
