@@ -87,6 +87,7 @@ enum { RECORD_DATA = 1, RECORD_ABORT = 2 };
  * table_writer.c. Unless said otherwise the caller holds t->mu. */
 int64_t bf__applied_seq(const bf_table_t *t, const char *id); /* committed or in a tail */
 int bf__seq_copy(bf_seq_map_t *dst, const bf_seq_map_t *src);
+void bf__seq_set_exact(bf_seq_map_t *m, const char *id, int64_t seq); /* may lower it */
 int bf__any_pending(const bf_table_store_t *ts);
 void bf__tail_bytes_add(bf_store_t *s, int64_t bytes); /* atomic; any thread */
 int bf__wal_dir(const bf_store_t *s, const bf_table_t *t, char *out, size_t cap);
@@ -115,8 +116,9 @@ int bf__store_file_intact(const bf_table_t *t, const bf_delta_file_t *f, char *w
 void bf__store_remove_files(const bf_table_t *t, const bf_delta_file_t *files, size_t n);
 
 /* The layers above (one header each, so the includes form a DAG):
- *   table_store.c (this header): generations, view, inserts, opening tables
+ *   table_generations.c (this header): sequence maps, generations, view publish
  *   table_replay.h: WAL replay          -> this header
+ *   table_store.c (this header): inserts, opening tables -> table_replay.h
  *   table_writer.h: flushes             -> this header
  *   table_maintenance.h: checkpoint, compaction, vacuum -> table_writer.h
  *   table_background.c: the writer thread -> all of them */
