@@ -105,14 +105,17 @@ def test_drop_removes_the_table_and_a_new_registration_starts_clean(server, grpc
     cfg = make_config(unique_table)
     client = DatasetClient(grpc)
     insert(grpc, cfg, range(10))
-    client.maintain_dataset(cfg.catalog, cfg.schema_name, cfg.table, ["flush"])
+    client.maintain_dataset(cfg.catalog, cfg.schema_name, cfg.table, ["flush", "checkpoint"])
     insert(grpc, cfg, range(10, 13))  # unflushed: flushed before the drop
     directory = table_dir(server, cfg)
     assert directory.is_dir()
+    assert list((directory / "_delta_log").glob("*.checkpoint.parquet"))  # not a data file
+    data_files = [p for p in directory.rglob("*.parquet") if "_delta_log" not in p.parts]
     with pytest.raises(SchemaError, match="confirm must be the table's full name"):
         client.drop_dataset(cfg.catalog, cfg.schema_name, cfg.table, confirm=cfg.table)
     done = client.drop_dataset(cfg.catalog, cfg.schema_name, cfg.table, confirm=cfg.fqn)
-    assert done["rows_discarded"] == 0 and done["files_deleted"] >= 2
+    # the data files, and the one the drop's flush wrote; never the checkpoint
+    assert done["rows_discarded"] == 0 and done["files_deleted"] == len(data_files) + 1
     assert not directory.exists()
     assert not list(directory.parent.glob(".dropped-*"))
     assert cfg.fqn not in {f"{t['catalog']}.{t['schema_name']}.{t['table']}" for t in client.list_datasets()}

@@ -187,13 +187,18 @@ int bf_store_truncate(bf_store_t *s, bf_table_t *t, int64_t *version, int64_t *f
   return status;
 }
 
+/* Whether a directory holds data files: not the Delta log (its checkpoints are
+ * .parquet files too, but no data). */
+static int holds_data(const char *name) { return strcmp(name, "_delta_log") != 0; }
+
 /* Deletes dir and everything below it without following symbolic links; counts
- * the .parquet files. Best effort: what cannot be deleted is logged. */
+ * the .parquet data files into *parquet (NULL: none). Best effort: what cannot be
+ * deleted is logged. */
 static void remove_tree(int parent_fd, const char *name, int64_t *parquet) {
   int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   if (fd < 0) {
     if (unlinkat(parent_fd, name, 0) == 0) {
-      if (bf_fs_name_has_suffix(name, ".parquet")) (*parquet)++;
+      if (parquet && bf_fs_name_has_suffix(name, ".parquet")) (*parquet)++;
     } else if (errno != ENOENT) {
       BF_LOG_WARN("drop: cannot delete %s: %s", name, strerror(errno));
     }
@@ -207,7 +212,7 @@ static void remove_tree(int parent_fd, const char *name, int64_t *parquet) {
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    remove_tree(dirfd(d), e->d_name, parquet);
+    remove_tree(dirfd(d), e->d_name, holds_data(name) ? parquet : NULL);
   }
   closedir(d);
   if (unlinkat(parent_fd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
@@ -229,13 +234,13 @@ static void remove_tree_listed(const char *dir, int64_t *parquet) {
     char path[PATH_MAX * 2];
     snprintf(path, sizeof path, "%s/%s", dir, list.items[i].name);
     if (list.items[i].is_dir) {
-      remove_tree_listed(path, parquet);
+      remove_tree_listed(path, holds_data(list.items[i].name) ? parquet : NULL);
       continue;
     }
     bf_error_init(&err);
     if (bf_storage_delete(path, &err) != BF_OK)
       BF_LOG_WARN("drop: cannot delete %s: %s", path, err.message);
-    else if (bf_fs_name_has_suffix(list.items[i].name, ".parquet"))
+    else if (parquet && bf_fs_name_has_suffix(list.items[i].name, ".parquet"))
       (*parquet)++;
   }
   bf_storage_list_free(&list);
