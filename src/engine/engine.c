@@ -226,6 +226,7 @@ int bf_engine_create(const char *data_dir, const bf_engine_options_t *options, b
   e->max_query_depth = options && options->max_query_depth > 0 ? options->max_query_depth : 500;
   pthread_mutex_init(&e->unavailable_mu, NULL);
   pthread_mutex_init(&e->tails_mu, NULL);
+  pthread_mutex_init(&e->counts_mu, NULL);
   /* The ingest database writes Parquet with as many threads as the query database
    * (one per core by default): since tails are scanned in parallel, a 10M-row
    * ingest reached Delta at 2.47-2.63M rows/s against 1.91-2.12M with one thread,
@@ -286,6 +287,8 @@ void bf_engine_destroy(bf_engine_t *e) {
   if (e->ddl_conn) duckdb_disconnect(&e->ddl_conn);
   bf__engine_tails_destroy(e);
   pthread_mutex_destroy(&e->tails_mu);
+  bf__engine_counts_destroy(e);
+  pthread_mutex_destroy(&e->counts_mu);
   if (e->query_db) duckdb_close(&e->query_db);
   if (e->ingest_db) duckdb_close(&e->ingest_db);
   pthread_mutex_destroy(&e->ddl_mu);

@@ -287,8 +287,9 @@ static int check_node(guard_t *g, json_t *node, int depth) {
 
 int bf__engine_guard_query(bf_engine_t *engine, duckdb_connection conn, const char *sql,
                            bf_engine_table_check_fn check_table, void *check_ctx,
-                           int *not_a_select, bf_error_t *err) {
+                           int *not_a_select, bf__count_target_t *count, bf_error_t *err) {
   *not_a_select = 0;
+  memset(count, 0, sizeof *count);
   duckdb_prepared_statement stmt = NULL;
   if (duckdb_prepare(conn, "SELECT json_serialize_sql($1::VARCHAR)", &stmt) != DuckDBSuccess) {
     int status = bf_error_set(err, BF_EINTERNAL, "query guard unavailable: %s", duckdb_prepare_error(stmt));
@@ -319,6 +320,7 @@ int bf__engine_guard_query(bf_engine_t *engine, duckdb_connection conn, const ch
                             "PRAGMA or other statements");
     } else {
       status = check_node(&g, json_object_get(tree, "statements"), 0);
+      if (status == BF_OK) bf__engine_count_shape(tree, count);
     }
     json_decref(tree);
   }

@@ -3,12 +3,14 @@
 #define BIFROST_ENGINE_INTERNAL_H
 
 #include <duckdb.h>
+#include <jansson.h>
 #include <pthread.h>
 
 #include "bifrost/util.h"
 #include "engine/engine.h"
 
 typedef struct bf__tail bf__tail_t; /* engine_tail.c */
+typedef struct bf__view_count bf__view_count_t; /* engine_count.c */
 
 typedef struct bf_unavailable_table {
   char *fqn;
@@ -40,6 +42,8 @@ struct bf_engine {
   double preparing[BF_MAX_PREPARING]; /* start of each query being prepared (0: free
                                          slot); guarded by tails_mu */
   int preparing_overflow;             /* preparations without a slot; guarded by tails_mu */
+  pthread_mutex_t counts_mu;
+  bf__view_count_t *counts; /* each table view's file rows and tails; guarded by counts_mu */
 };
 
 /* ---- tails (engine_tail.c, engine_tail_scan.c) ---- */
@@ -111,13 +115,32 @@ int bf__engine_result_arrow_schema(duckdb_result *result, duckdb_arrow_options o
 /* DuckDB SQL type of a field ("VARCHAR", "STRUCT(...)", ...) appended to buf. */
 int bf__sql_type(bf_buffer_t *buf, const bf_field_t *field);
 
+/* ---- counts from the log (engine_count.c) ---- */
+/* A query that is exactly SELECT count(*) FROM catalog.schema.table. */
+typedef struct bf__count_target {
+  int found;
+  char catalog[256], schema_name[256], table[256];
+} bf__count_target_t;
+/* Whether the serialized tree (json_serialize_sql) is such a query: fills out. */
+int bf__engine_count_shape(json_t *tree, bf__count_target_t *out);
+/* Records a table view's files and tails (with the view's publish). */
+void bf__engine_count_record(bf_engine_t *engine, const char *catalog, const char *schema_name,
+                             const char *table, const bf_delta_file_t *files, size_t n_files,
+                             const char *const *tails, size_t n_tails);
+/* The rows of the table's view from its record, -1 when not known that way. */
+int64_t bf__engine_count_rows(bf_engine_t *engine, const char *catalog, const char *schema_name,
+                              const char *table);
+void bf__engine_counts_destroy(bf_engine_t *engine);
+/* Rows in a tail (live or retired), -1 if there is no such tail (engine_tail.c). */
+int64_t bf__engine_tail_rows(bf_engine_t *engine, const char *catalog, const char *tail);
+
 /* Checks a query's syntax tree before it is planned (see engine_guard.c): files
  * only through the views, no system catalogs or settings (BF_EPERM), structural
  * bounds (BF_EINVAL), no table this server could not load (BF_EUNAVAILABLE).
  * *not_a_select is set when the statement is not a plain SELECT tree. */
 int bf__engine_guard_query(bf_engine_t *engine, duckdb_connection conn, const char *sql,
                            bf_engine_table_check_fn check_table, void *check_ctx,
-                           int *not_a_select, bf_error_t *err);
+                           int *not_a_select, bf__count_target_t *count, bf_error_t *err);
 /* The same bound on SELECT blocks, counted on the text before DuckDB parses it
  * (its parser is superlinear in the number of CTEs). BF_EINVAL. */
 int bf__engine_guard_text(bf_engine_t *engine, const char *sql, bf_error_t *err);

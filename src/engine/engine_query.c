@@ -399,6 +399,38 @@ static void describe_file_error(const bf_engine_t *engine, bf_error_t *err) {
     bf_error_set(err, err->status, "%s", cleaned);
 }
 
+/* SELECT count(*) FROM catalog.schema.table, prepared by DuckDB like any query (so
+ * names, grants and errors are as always): when the table's log knows the count
+ * (engine_count.c), the statement becomes a constant with the same column name and
+ * type, and no Parquet file is opened. */
+static void answer_count_from_log(bf_engine_t *engine, duckdb_connection conn,
+                                  const bf__count_target_t *count, duckdb_prepared_statement *prepared) {
+  if (duckdb_prepared_statement_column_count(*prepared) != 1 ||
+      duckdb_prepared_statement_column_type(*prepared, 0) != DUCKDB_TYPE_BIGINT)
+    return;
+  int64_t rows = bf__engine_count_rows(engine, count->catalog, count->schema_name, count->table);
+  if (rows < 0) return;
+  const char *name = duckdb_prepared_statement_column_name(*prepared, 0);
+  bf_buffer_t sql;
+  bf_buffer_init(&sql);
+  char number[32];
+  snprintf(number, sizeof number, "%lld", (long long)rows);
+  bf__sql_append(&sql, "SELECT CAST(");
+  bf__sql_append(&sql, number);
+  bf__sql_append(&sql, " AS BIGINT) AS ");
+  bf__sql_ident(&sql, name ? name : "count_star()");
+  duckdb_free((void *)name);
+  const char *text = bf__sql_cstr(&sql);
+  duckdb_prepared_statement constant = NULL;
+  if (text && duckdb_prepare(conn, text, &constant) == DuckDBSuccess) {
+    duckdb_destroy_prepare(prepared);
+    *prepared = constant;
+  } else {
+    duckdb_destroy_prepare(&constant);
+  }
+  bf_buffer_reset(&sql);
+}
+
 int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t *params,
                     size_t n_params, double client_time_left, bf_engine_cancel_fn should_cancel,
                     bf_engine_chunk_fn on_chunk, void *ctx, bf_engine_table_check_fn check_table,
@@ -458,7 +490,9 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
    * planning alone would exhaust the server. A statement that is not a plain
    * SELECT is prepared only to name its type in the error. */
   int not_a_select = 0;
-  status = bf__engine_guard_query(engine, conn, sql, check_table, check_ctx, &not_a_select, err);
+  bf__count_target_t count;
+  status = bf__engine_guard_query(engine, conn, sql, check_table, check_ctx, &not_a_select, &count,
+                                  err);
   if (status != BF_OK && !not_a_select) goto done;
   if (duckdb_prepare_extracted_statement(conn, extracted, 0, &prepared) != DuckDBSuccess) {
     const char *keyword = write_keyword(sql);
@@ -484,6 +518,7 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
     goto done;
   }
   if (status != BF_OK) goto done;
+  if (count.found && n_params == 0) answer_count_from_log(engine, conn, &count, &prepared);
   status = bind_params(prepared, params, n_params, err);
   if (status != BF_OK) goto done;
   /* A streaming result: batches leave while DuckDB still produces the next rows,

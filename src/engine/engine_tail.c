@@ -255,6 +255,16 @@ void bf__engine_tails_destroy(bf_engine_t *engine) {
   pthread_mutex_unlock(&engine->tails_mu);
 }
 
+int64_t bf__engine_tail_rows(bf_engine_t *engine, const char *catalog, const char *tail) {
+  bf__tail_t *t = bf__tail_acquire(engine, catalog, tail);
+  if (t == NULL) return -1;
+  pthread_mutex_lock(&t->mu);
+  int64_t rows = t->rows;
+  pthread_mutex_unlock(&t->mu);
+  bf__tail_release(t);
+  return rows;
+}
+
 /* ---- snapshots for scans ------------------------------------------------------------------ */
 
 int bf__engine_tail_snapshot(bf_engine_t *engine, const char *catalog, const char *tail,

@@ -295,6 +295,9 @@ int bf_engine_set_table_view(bf_engine_t *engine, const char *catalog, const cha
     status = bf__sql_exec(engine->ddl_conn, view_sql, err);
     bf__sql_exec(engine->ddl_conn, status == BF_OK ? "COMMIT" : "ROLLBACK", NULL);
   }
+  /* The record of what the view holds changes before the flushed tail retires. */
+  if (status == BF_OK)
+    bf__engine_count_record(engine, catalog, schema_name, table, files, n_files, tails, n_tails);
   pthread_mutex_unlock(&engine->ddl_mu);
   bf_buffer_reset(&view);
   /* Queries planned from now on read the files instead of the tail. */
