@@ -135,7 +135,7 @@ int bf__store_flush(bf_store_t *s, bf_table_t *t, int64_t *rows, bf_error_t *err
     pthread_mutex_unlock(&t->mu);
     return bf_error_set(err, BF_ENOMEM, "out of memory");
   }
-  memcpy(todo, ts->gens, n * sizeof *todo);
+  if (n) memcpy(todo, ts->gens, n * sizeof *todo);
   for (size_t i = 0; i < n; i++)
     while (todo[i]->pending > 0) pthread_cond_wait(&ts->pending_cv, &t->mu);
   pthread_mutex_unlock(&t->mu);
