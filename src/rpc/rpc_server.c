@@ -579,7 +579,7 @@ static void wait_for_workers(struct bf_rpc_server *s, double grace_secs) {
  * timer thread ~5 s after its query); with that interval set to 100 ms in the
  * clients, 50-70 ms. So once no call is running, the stop waits at most
  * BF_RPC_IDLE_LINGER_SECS more for the notification, then cancel_all_calls closes
- * the connections still open, which are idle ones (drain 0.25-0.27 s with 1 or 5
+ * the connections still open, which are idle ones (drain 254-261 ms with 1 or 5
  * idle clients). The linger keeps the graceful close for a connection that had a
  * call during the drain: its client was polling, answered the PING, and chttp2
  * closes that connection itself right after writing its last stream's status (the
