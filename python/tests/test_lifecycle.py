@@ -1,12 +1,16 @@
 """Server lifecycle: SIGTERM drains (no new calls, running ones finish within
---shutdown-timeout, tails flushed to Parquet, exit 0), a second signal exits at
-once with the acknowledged rows kept by the WAL, and --version names the DuckDB and
-gRPC it runs with."""
+--shutdown-timeout, tails flushed to Parquet, exit 0), the drain ends at once when
+no call is running even with idle clients connected, a second signal exits at once
+with the acknowledged rows kept by the WAL, and --version names the DuckDB and gRPC
+it runs with."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import threading
+import time
 
 import pytest
 from deltalake import DeltaTable
@@ -83,6 +87,52 @@ def test_sigterm_lets_a_running_query_finish_refuses_new_calls_and_flushes(tmp_p
     # The tail went to Parquet at shutdown: a Delta reader sees all 100 rows without the server.
     table = DeltaTable(str(tmp_path / "data" / "life" / "cycle" / "items"))
     assert table.to_pyarrow_table().num_rows == 100
+
+
+# A client process that made one query and then stays connected and idle until its
+# stdin closes: the real DatasetClient, whose gRPC channel nobody polls meanwhile.
+IDLE_CLIENT = """
+import sys
+from bifrost import DatasetClient, GrpcConfig
+client = DatasetClient(GrpcConfig(sys.argv[1]))
+n = client.sql("SELECT count(*) AS n FROM life.cycle.items").to_arrow().column("n")[0].as_py()
+print(n, flush=True)
+sys.stdin.read()
+client.close()
+"""
+
+
+def test_sigterm_with_idle_clients_connected_drains_at_once_and_flushes(tmp_path):
+    # gRPC core's shutdown waits for every connection to close, and an idle gRPC
+    # client reads the server's GOAWAY only at its backup poll, every 5 s: the drain
+    # took 4-5 s here before it ended at the last running call.
+    srv = ServerProcess(tmp_path / "data", args=["--shutdown-timeout", "30", "--flush-interval", "3600"])
+    clients = []
+    try:
+        cfg = TableConfig(Item, "life", "cycle", "items")
+        with DatasetProducer(cfg, GrpcConfig(srv.uri)) as producer:
+            producer.insert_many([Item(id=i, label=f"l{i}") for i in range(300)])
+            assert producer.flush() == 300  # acknowledged, still in the tail (no flush for an hour)
+            clients = [subprocess.Popen([sys.executable, "-c", IDLE_CLIENT, srv.uri], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, env={**os.environ}) for _ in range(3)]
+            for client in clients:
+                assert client.stdout.readline().strip() == b"300"
+            with DatasetClient(GrpcConfig(srv.uri)) as client:
+                assert client.describe_dataset("life", "cycle", "items")["tail_rows"] == 300
+            assert all(client.poll() is None for client in clients)  # connected and idle
+            signalled = time.monotonic()
+            srv.proc.send_signal(signal.SIGTERM)
+            assert srv.proc.wait(timeout=60) == 0
+            took = time.monotonic() - signalled
+    finally:
+        for client in clients:
+            client.stdin.close()
+            client.wait(timeout=60)
+        srv.stop()
+    assert took < 3.0, f"exit {took:.2f} s after SIGTERM with no call running; log:\n{srv.log()}"
+    assert "calls drained" in srv.log_path.read_text()
+    table = DeltaTable(str(tmp_path / "data" / "life" / "cycle" / "items")).to_pyarrow_table()
+    assert sorted(table.column("id").to_pylist()) == list(range(300))
 
 
 def test_shutdown_timeout_cancels_calls_still_running(tmp_path):

@@ -1,7 +1,8 @@
 /* Tests for the gRPC transport: a bf_rpc_server on a free port with a test handler
  * (echo, streams, errors, slow calls) and bf_rpc_channel calls against it, covering
  * the status mapping round trip, large messages, streaming order, deadlines, health,
- * concurrent callers on one channel and shutdown with a call in flight. */
+ * concurrent callers on one channel and shutdown with a call in flight (cancelled at
+ * the grace, or answered within it). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -641,17 +642,20 @@ typedef struct slow_call {
   const char *target;
   int status;
   bf_error_t err;
+  uint32_t work_ms;   /* 0: 30 s */
+  int answered_done;  /* the response was "done" */
 } slow_call_t;
 
 static void *slow_caller(void *arg) {
   slow_call_t *sc = arg;
   bf_rpc_channel_t *channel = channel_open(sc->target, NULL);
   uint8_t request[4];
-  put_u32(request, 30000);
+  put_u32(request, sc->work_ms ? sc->work_ms : 30000);
   bf_buffer_t response;
   bf_buffer_init(&response);
   bf_error_init(&sc->err);
   sc->status = bf_rpc_channel_unary(channel, METHOD_SLOW, request, 4, 60.0, &response, &sc->err);
+  sc->answered_done = response.size == 4 && memcmp(response.data, "done", 4) == 0;
   bf_buffer_reset(&response);
   bf_rpc_channel_destroy(channel);
   return NULL;
@@ -660,7 +664,7 @@ static void *slow_caller(void *arg) {
 static void test_shutdown_with_call_in_flight(void **state) {
   (void)state;
   test_server_t *ts = server_start(2);
-  slow_call_t sc = {ts->target, BF_OK, {0, {0}}};
+  slow_call_t sc = {ts->target, BF_OK, {0, {0}}, 0, 0};
   pthread_t thread;
   assert_int_equal(pthread_create(&thread, NULL, slow_caller, &sc), 0);
   int started = 0;
@@ -678,6 +682,43 @@ static void test_shutdown_with_call_in_flight(void **state) {
   pthread_join(thread, NULL);
   assert_int_not_equal(sc.status, BF_OK);
   assert_int_equal(ts->slow_saw_cancel, 1);
+  pthread_mutex_destroy(&ts->mu);
+  free(ts);
+}
+
+/* A call running at stop is answered within the grace, and stop returns once it is
+ * done instead of waiting out the grace (the workers all left: nothing to wait for,
+ * an idle connection of another channel included). */
+static void test_shutdown_answers_a_call_within_the_grace(void **state) {
+  (void)state;
+  test_server_t *ts = server_start(2);
+  bf_rpc_channel_t *idle = channel_open(ts->target, NULL);
+  bf_buffer_t response;
+  bf_buffer_init(&response);
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_rpc_channel_unary(idle, METHOD_ECHO, (const uint8_t *)"x", 1, 10.0, &response,
+                                        &err), BF_OK);
+  bf_buffer_reset(&response);
+  slow_call_t sc = {ts->target, BF_OK, {0, {0}}, 300, 0};
+  pthread_t thread;
+  assert_int_equal(pthread_create(&thread, NULL, slow_caller, &sc), 0);
+  int started = 0;
+  for (int i = 0; i < 500 && !started; i++) {
+    pthread_mutex_lock(&ts->mu);
+    started = ts->slow_started;
+    pthread_mutex_unlock(&ts->mu);
+    if (!started) sleep_ms(10);
+  }
+  assert_true(started);
+  double stop_started = bf_time_monotonic();
+  bf_rpc_server_stop(ts->server, 60.0);
+  assert_true(bf_time_monotonic() - stop_started < 30.0);
+  pthread_join(thread, NULL);
+  assert_int_equal(sc.status, BF_OK);
+  assert_true(sc.answered_done);
+  assert_int_equal(ts->slow_saw_cancel, 0);
+  bf_rpc_channel_destroy(idle);
   pthread_mutex_destroy(&ts->mu);
   free(ts);
 }
@@ -710,6 +751,7 @@ int main(void) {
       cmocka_unit_test(test_target_port_rules),
       cmocka_unit_test_setup_teardown(test_concurrent_calls_one_channel, setup, teardown),
       cmocka_unit_test(test_shutdown_with_call_in_flight),
+      cmocka_unit_test(test_shutdown_answers_a_call_within_the_grace),
       cmocka_unit_test(test_stop_idle_server),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
