@@ -235,3 +235,4 @@ def test_counts_while_inserts_and_flushes_run_never_lose_or_invent_rows(tmp_path
         counts_agree(client, cfg, total)
     finally:
         server.stop()
+

@@ -128,7 +128,13 @@ done:
 int bf__store_flush(bf_store_t *s, bf_table_t *t, int64_t *rows, bf_error_t *err) {
   bf_table_store_t *ts = t->store;
   pthread_mutex_lock(&t->mu);
-  if (ts->n_gens) ts->gens[ts->n_gens - 1]->sealed = 1;
+  bf_gen_t *newest = ts->n_gens ? ts->gens[ts->n_gens - 1] : NULL;
+  /* A table flushed for its size is busy: its next generation is made here, in the
+   * flush's thread, instead of on the ack path of the first insert after the seal
+   * (a WAL segment, a tail and a view publish). An idle table gets none. */
+  int busy = newest && !newest->sealed &&
+             (newest->rows >= s->options.flush_rows || newest->bytes >= s->options.flush_bytes);
+  if (newest) newest->sealed = 1;
   size_t n = ts->n_gens;
   bf_gen_t **todo = malloc((n ? n : 1) * sizeof *todo);
   if (todo == NULL) {
@@ -136,6 +142,11 @@ int bf__store_flush(bf_store_t *s, bf_table_t *t, int64_t *rows, bf_error_t *err
     return bf_error_set(err, BF_ENOMEM, "out of memory");
   }
   if (n) memcpy(todo, ts->gens, n * sizeof *todo);
+  bf_gen_t *next = NULL;
+  bf_error_t next_err;
+  bf_error_init(&next_err);
+  if (busy && bf__gen_add(s, t, NULL, 0, &next, &next_err) != BF_OK) /* the next insert tries again */
+    BF_LOG_DEBUG("table %s: next generation not made ahead: %s", t->fqn, next_err.message);
   for (size_t i = 0; i < n; i++)
     while (todo[i]->pending > 0) pthread_cond_wait(&ts->pending_cv, &t->mu);
   pthread_mutex_unlock(&t->mu);
