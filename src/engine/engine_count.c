@@ -66,7 +66,8 @@ void bf__engine_count_record(bf_engine_t *engine, const char *catalog, const cha
     c->tails = calloc(n_tails ? n_tails : 1, sizeof *c->tails);
     ok = c->catalog && c->schema_name && c->table && c->tails;
   }
-  for (size_t i = 0; ok && i < n_tails; i++) ok = (c->tails[c->n_tails++] = strdup(tails[i])) != NULL;
+  for (size_t i = 0; ok && i < n_tails; i++)
+    ok = (c->tails[c->n_tails++] = strdup(tails[i])) != NULL;
   if (ok) {
     for (size_t i = 0; i < n_files && c->file_rows >= 0; i++)
       /* 0 is also what an unreadable or missing numRecords gives: never trusted */
@@ -119,7 +120,8 @@ int bf__engine_count_shape(json_t *tree, bf__count_target_t *out) {
       !json_is_null(json_object_get(node, "where_clause")) ||
       !empty_array(json_object_get(node, "group_expressions")) ||
       !empty_array(json_object_get(node, "group_sets")) ||
-      !json_is_null(json_object_get(node, "having")) || !json_is_null(json_object_get(node, "sample")) ||
+      !json_is_null(json_object_get(node, "having")) ||
+      !json_is_null(json_object_get(node, "sample")) ||
       !json_is_null(json_object_get(node, "qualify")))
     return 0;
   const char *handling = text(node, "aggregate_handling");
@@ -128,8 +130,10 @@ int bf__engine_count_shape(json_t *tree, bf__count_target_t *out) {
   if (!json_is_array(list) || json_array_size(list) != 1) return 0;
   json_t *count = json_array_get(list, 0);
   const char *name = text(count, "function_name");
-  if (name == NULL || strcmp(name, "count_star") != 0 || !empty_array(json_object_get(count, "children")) ||
-      !json_is_null(json_object_get(count, "filter")) || json_is_true(json_object_get(count, "distinct")) ||
+  if (name == NULL || strcmp(name, "count_star") != 0 ||
+      !empty_array(json_object_get(count, "children")) ||
+      !json_is_null(json_object_get(count, "filter")) ||
+      json_is_true(json_object_get(count, "distinct")) ||
       !empty_array(json_object_get(json_object_get(count, "order_bys"), "orders")) ||
       strcmp(text(count, "schema") ? text(count, "schema") : "x", "") != 0 ||
       strcmp(text(count, "catalog") ? text(count, "catalog") : "x", "") != 0)
@@ -137,7 +141,8 @@ int bf__engine_count_shape(json_t *tree, bf__count_target_t *out) {
   json_t *from = json_object_get(node, "from_table");
   const char *from_type = text(from, "type");
   if (from_type == NULL || strcmp(from_type, "BASE_TABLE") != 0 ||
-      !json_is_null(json_object_get(from, "sample")) || !json_is_null(json_object_get(from, "at_clause")))
+      !json_is_null(json_object_get(from, "sample")) ||
+      !json_is_null(json_object_get(from, "at_clause")))
     return 0;
   const char *catalog = text(from, "catalog_name"), *schema_name = text(from, "schema_name"),
              *table = text(from, "table_name");
