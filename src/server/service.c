@@ -119,6 +119,7 @@ static void handle_register(bf_service_t *s, bf_rpc_call_t *call, const uint8_t 
   if (status == BF_OK) {
     pthread_mutex_lock(&t->mu);
     status = table_open(s, t, &err);
+    if (status == BF_OK) bf_store_prepare_inserts(s->store, t); /* a producer's inserts follow */
     pthread_mutex_unlock(&t->mu);
   }
   if (status != BF_OK) {

@@ -301,6 +301,17 @@ int bf_store_open_table(bf_store_t *s, bf_table_t *t, bf_error_t *err) {
   return BF_OK;
 }
 
+void bf_store_prepare_inserts(bf_store_t *s, bf_table_t *t) {
+  bf_table_store_t *ts = t->store;
+  if (ts == NULL || !ts->opened || t->dropped) return;
+  if (ts->n_gens && !ts->gens[ts->n_gens - 1]->sealed) return;
+  bf_gen_t *g = NULL;
+  bf_error_t err;
+  bf_error_init(&err);
+  if (bf__gen_add(s, t, NULL, 0, &g, &err) != BF_OK)
+    BF_LOG_DEBUG("table %s: no generation made ahead of inserts: %s", t->fqn, err.message);
+}
+
 bf_table_t **bf__snapshot_tables(bf_registry_t *r, size_t *n) {
   pthread_mutex_lock(&r->mu);
   *n = r->n_tables;

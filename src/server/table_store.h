@@ -59,6 +59,12 @@ void bf_store_destroy(bf_store_t *store);
  * publishes its view. No-op when open. Caller holds t->mu. */
 int bf_store_open_table(bf_store_t *store, bf_table_t *t, bf_error_t *err);
 
+/* Makes the generation the next insert goes to (WAL segment, tail, view) if the open
+ * table has none: a producer that registers is about to insert, and this keeps the
+ * work off that insert's acknowledgement path. A failure is left for the insert to
+ * meet and report. Caller holds t->mu. */
+void bf_store_prepare_inserts(bf_store_t *store, bf_table_t *t);
+
 /* Opens every registered table not opened yet (at start, and when a rescan finds
  * tables another server registered); one that fails is logged and left
  * unqueryable, the others still open. Takes each table's mutex. */
