@@ -91,7 +91,7 @@ class Server:
     def __init__(self, data_dir: str, *args: str) -> None:
         binary = os.environ.get("BIFROST_SERVER_BIN", str(REPO / "build" / "bifrost-server"))
         self.proc = subprocess.Popen([binary, "--port", "0", "--data-dir", data_dir, *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.PIPE, stderr=open(os.environ.get("SERVER_LOG", os.devnull), "w"))
         line = self.proc.stdout.readline().decode()
         match = re.search(r":(\d+) ", line)
         if not match:

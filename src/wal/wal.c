@@ -1,11 +1,22 @@
-/* WAL segments (see wal.h): framing, group commit and replay.
+/* WAL segments (see wal.h): framing, appends, group commit and replay.
  *
  * File layout: "BFWAL01\n" then records, each
  *   u32 magic "BFWR" | u32 payload length | u32 CRC-32C(length bytes + payload) | payload
- * little-endian. A record that does not check out with nothing valid after it is
- * where a crash cut a write short (a torn tail, cut off at adoption); one followed
- * by valid records is damage (bit rot, a stray write): readers skip to the next
- * record whose magic, length and CRC check out and report the bytes skipped. */
+ * little-endian, and with direct I/O up to WAL_BLOCK - 1 zero bytes after the last
+ * record (the rest of its block). A record that does not check out with nothing
+ * valid after it is where a crash cut a write short (a torn tail, cut off at
+ * adoption); one followed by valid records is damage (bit rot, a stray write):
+ * readers skip to the next record whose magic, length and CRC check out and report
+ * the bytes skipped.
+ *
+ * Appends bypass the page cache (O_DIRECT) where the file system allows it: the
+ * record is copied into a per-thread aligned buffer behind the bytes of the file's
+ * last partial block (kept in memory, seg->tail) and written in whole blocks, the
+ * last one padded with zeros; the next append rewrites that block. Measured on the
+ * 2-core VM: 700 MB in 7 MB records with fdatasync each, 0.12-0.14 s CPU direct vs
+ * 0.25-2.2 s buffered (page-cache allocation and copy). Where O_DIRECT is refused
+ * (open or the first write: EINVAL) the segment appends through the page cache. */
+#define _GNU_SOURCE /* O_DIRECT */
 #include "bifrost/wal.h"
 
 #include <errno.h>
@@ -13,6 +24,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +37,15 @@
 #define SEGMENT_HEADER 8
 #define RECORD_MAGIC 0x52574642u /* "BFWR" */
 #define RECORD_HEADER 12
+#define WAL_BLOCK 4096u        /* direct I/O alignment of offsets, lengths and buffers */
+#define STAGE_BYTES (1u << 20) /* per-thread staging buffer of direct appends */
+
+int bf__wal_direct_io = 1; /* 0: new segments append through the page cache (tests) */
 
 struct bf_wal_segment {
   int fd;
+  int dfd;       /* O_DIRECT descriptor appends use, -1: appends are buffered */
+  uint8_t *tail; /* WAL_BLOCK bytes, aligned: the file's last partial block (end % WAL_BLOCK) */
   char path[PATH_MAX];
   pthread_mutex_t mu;
   pthread_cond_t synced_cv;
@@ -40,74 +58,6 @@ struct bf_wal_segment {
   uint64_t damaged_bytes;   /* skipped between valid records by the last scan */
   uint64_t damaged_regions;
 };
-
-/* ---- CRC-32C ------------------------------------------------------------------ */
-
-static uint32_t crc_table[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void) {
-  for (uint32_t i = 0; i < 256; i++) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
-    crc_table[0][i] = c;
-  }
-  for (uint32_t i = 0; i < 256; i++)
-    for (int t = 1; t < 8; t++)
-      crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
-}
-
-static uint32_t crc32c_table(uint32_t crc, const uint8_t *p, size_t n) {
-  pthread_once(&crc_once, crc_init);
-  while (n >= 8) { /* slicing-by-8 */
-    uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                         (uint32_t)p[3] << 24);
-    crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
-          crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^ crc_table[3][p[4]] ^
-          crc_table[2][p[5]] ^ crc_table[1][p[6]] ^ crc_table[0][p[7]];
-    p += 8;
-    n -= 8;
-  }
-  while (n--) crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
-  return crc;
-}
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-/* The SSE4.2 crc32 instruction computes CRC-32C, 8 bytes at a time. */
-__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p,
-                                                                size_t n) {
-  uint64_t c = crc;
-  for (; n >= 8; p += 8, n -= 8) {
-    uint64_t word;
-    memcpy(&word, p, 8);
-    c = __builtin_ia32_crc32di(c, word);
-  }
-  crc = (uint32_t)c;
-  for (; n; p++, n--) crc = __builtin_ia32_crc32qi(crc, *p);
-  return crc;
-}
-
-static int have_sse42(void) {
-  static int cached = -1;
-  if (cached < 0) cached = __builtin_cpu_supports("sse4.2") ? 1 : 0;
-  return cached;
-}
-#endif
-
-/* The table-driven code, whatever the CPU offers (for tests). */
-uint32_t bf__crc32c_portable(uint32_t crc, const void *data, size_t n);
-uint32_t bf__crc32c_portable(uint32_t crc, const void *data, size_t n) {
-  return ~crc32c_table(~crc, data, n);
-}
-
-uint32_t bf_crc32c(uint32_t crc, const void *data, size_t n) {
-  const uint8_t *p = data;
-  crc = ~crc;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  if (have_sse42()) return ~crc32c_sse42(crc, p, n);
-#endif
-  return ~crc32c_table(crc, p, n);
-}
 
 static void put_u32(uint8_t *p, uint32_t v) {
   p[0] = (uint8_t)v;
@@ -128,10 +78,46 @@ static bf_wal_segment_t *segment_new(int fd, const char *path) {
   bf_wal_segment_t *seg = calloc(1, sizeof *seg);
   if (seg == NULL) return NULL;
   seg->fd = fd;
+  seg->dfd = -1;
   snprintf(seg->path, sizeof seg->path, "%s", path);
   pthread_mutex_init(&seg->mu, NULL);
   pthread_cond_init(&seg->synced_cv, NULL);
   return seg;
+}
+
+/* Opens seg's direct-I/O descriptor and loads the file's last partial block (the
+ * bytes before seg->end in its block) into seg->tail. Direct I/O stays off (appends
+ * buffered) where it cannot be had; only a read error fails. */
+static int direct_open(bf_wal_segment_t *seg) {
+  if (!bf__wal_direct_io) return 0;
+  void *tail = NULL;
+  if (posix_memalign(&tail, WAL_BLOCK, WAL_BLOCK) != 0) return 0;
+  size_t have = (size_t)(seg->end % WAL_BLOCK);
+  if (have && pread(seg->fd, tail, have, (off_t)(seg->end - have)) != (ssize_t)have) {
+    free(tail);
+    return -1;
+  }
+  int dfd = open(seg->path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+  struct stat a, b;
+  if (dfd >= 0 && (fstat(dfd, &a) != 0 || fstat(seg->fd, &b) != 0 || a.st_ino != b.st_ino ||
+                   a.st_dev != b.st_dev)) {
+    close(dfd); /* the path names another file now: stay buffered */
+    dfd = -1;
+  }
+  if (dfd < 0) {
+    free(tail);
+    return 0;
+  }
+  seg->dfd = dfd;
+  seg->tail = tail;
+  return 0;
+}
+
+static void direct_close(bf_wal_segment_t *seg) {
+  if (seg->dfd >= 0) close(seg->dfd);
+  seg->dfd = -1;
+  free(seg->tail);
+  seg->tail = NULL;
 }
 
 static int sync_dir_of(const char *path) {
@@ -171,6 +157,7 @@ int bf_wal_segment_create(const char *path, bf_wal_segment_t **out, bf_error_t *
     return bf_error_set(err, BF_ENOMEM, "out of memory");
   }
   seg->end = SEGMENT_HEADER;
+  direct_open(seg); /* the header was just written: cannot fail to read it */
   *out = seg;
   return BF_OK;
 }
@@ -265,6 +252,15 @@ static int scan(bf_wal_segment_t *seg, bf_wal_record_fn on_record, void *ctx, ui
   }
   free(payload);
   *valid_end = off;
+  /* Zeros after the last record to the end of its block are a direct append's
+   * padding, not a torn write: the file is taken to end at the last record. */
+  if (status == BF_OK && off < size && size - off < WAL_BLOCK && size % WAL_BLOCK == 0) {
+    uint8_t rest[WAL_BLOCK];
+    size_t n = (size_t)(size - off);
+    bool zeros = pread(seg->fd, rest, n, (off_t)off) == (ssize_t)n;
+    for (size_t i = 0; zeros && i < n; i++) zeros = rest[i] == 0;
+    if (zeros) *file_size = off;
+  }
   return status;
 }
 
@@ -304,6 +300,11 @@ int bf_wal_segment_adopt(const char *path, bf_wal_segment_t **out, int *adopted,
   }
   seg->end = valid_end;
   seg->cut = size > valid_end ? size - valid_end : 0;
+  if (direct_open(seg) != 0) {
+    status = bf_error_set(err, BF_EIO, "cannot read %s: %s", path, strerror(errno));
+    bf_wal_segment_close(seg, 0);
+    return status;
+  }
   *out = seg;
   *adopted = 1;
   return BF_OK;
@@ -345,22 +346,9 @@ int bf_wal_append(bf_wal_segment_t *seg, const void *payload, size_t n, uint64_t
   return bf_wal_append_frame(seg, &frame, lsn, err);
 }
 
-int bf_wal_append_frame(bf_wal_segment_t *seg, const bf_wal_frame_t *frame, uint64_t *lsn,
-                        bf_error_t *err) {
-  struct iovec iov[1 + BF_WAL_MAX_PARTS];
-  int n_iov = 0;
-  iov[n_iov++] = (struct iovec){(void *)frame->header, RECORD_HEADER};
-  for (int i = 0; i < frame->n_parts; i++)
-    if (frame->sizes[i]) iov[n_iov++] = (struct iovec){(void *)frame->parts[i], frame->sizes[i]};
-  pthread_mutex_lock(&seg->mu);
-  if (seg->sync_errno) {
-    int e = seg->sync_errno;
-    pthread_mutex_unlock(&seg->mu);
-    return bf_error_set(err, io_status(e), "WAL segment %s failed earlier: %s", seg->path,
-                        strerror(e));
-  }
-  size_t total = RECORD_HEADER + frame->payload_size, done = 0;
-  int e = 0;
+/* Writes total bytes of iov at seg->end through the page cache: 0 or an errno. */
+static int append_buffered(bf_wal_segment_t *seg, const struct iovec *iov, int n_iov, size_t total) {
+  size_t done = 0;
   while (done < total) {
     struct iovec v[1 + BF_WAL_MAX_PARTS];
     int cnt = 0;
@@ -377,11 +365,107 @@ int bf_wal_append_frame(bf_wal_segment_t *seg, const bf_wal_frame_t *frame, uint
     }
     ssize_t w = pwritev(seg->fd, v, cnt, (off_t)(seg->end + done));
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      e = w < 0 ? errno : ENOSPC;
-      break;
-    }
+    if (w <= 0) return w < 0 ? errno : ENOSPC;
     done += (size_t)w;
+  }
+  return 0;
+}
+
+static pthread_key_t stage_key;
+static pthread_once_t stage_once = PTHREAD_ONCE_INIT;
+
+static void stage_key_make(void) {
+  if (pthread_key_create(&stage_key, free) != 0) stage_key = (pthread_key_t)-1;
+}
+
+/* This thread's STAGE_BYTES aligned staging buffer (kept for the thread's life, so
+ * its pages stay mapped), or NULL. */
+static uint8_t *stage_buffer(void) {
+  pthread_once(&stage_once, stage_key_make);
+  if (stage_key == (pthread_key_t)-1) return NULL;
+  void *stage = pthread_getspecific(stage_key);
+  if (stage == NULL) {
+    if (posix_memalign(&stage, WAL_BLOCK, STAGE_BYTES) != 0) return NULL;
+    if (pthread_setspecific(stage_key, stage) != 0) {
+      free(stage);
+      return NULL;
+    }
+  }
+  return stage;
+}
+
+/* Writes n bytes of the aligned buffer at the aligned offset at with direct I/O:
+ * 0 or an errno. */
+static int write_blocks(int dfd, const uint8_t *buf, size_t n, uint64_t at) {
+  while (n > 0) {
+    ssize_t w = pwrite(dfd, buf, n, (off_t)at);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return w < 0 ? errno : ENOSPC;
+    if ((size_t)w % WAL_BLOCK != 0) return EIO; /* a short write cut inside a block */
+    buf += w;
+    at += (uint64_t)w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Writes the record (iov, total bytes) at seg->end with direct I/O, in whole blocks
+ * from the start of the block seg->end is in: 0 or an errno. seg->tail is updated
+ * only once every block is written. */
+static int append_direct(bf_wal_segment_t *seg, const struct iovec *iov, int n_iov) {
+  uint8_t *stage = stage_buffer();
+  if (stage == NULL) return ENOMEM;
+  uint64_t at = seg->end - seg->end % WAL_BLOCK;
+  size_t fill = (size_t)(seg->end - at);
+  memcpy(stage, seg->tail, fill);
+  for (int i = 0; i < n_iov; i++) {
+    const uint8_t *p = iov[i].iov_base;
+    size_t left = iov[i].iov_len;
+    while (left > 0) {
+      size_t k = STAGE_BYTES - fill < left ? STAGE_BYTES - fill : left;
+      memcpy(stage + fill, p, k);
+      fill += k;
+      p += k;
+      left -= k;
+      if (fill == STAGE_BYTES) {
+        int e = write_blocks(seg->dfd, stage, STAGE_BYTES, at);
+        if (e) return e;
+        at += STAGE_BYTES;
+        fill = 0;
+      }
+    }
+  }
+  size_t whole = fill - fill % WAL_BLOCK, part = fill % WAL_BLOCK;
+  if (part) memset(stage + fill, 0, WAL_BLOCK - part);
+  int e = fill ? write_blocks(seg->dfd, stage, whole + (part ? WAL_BLOCK : 0), at) : 0;
+  if (e) return e;
+  memcpy(seg->tail, stage + whole, part);
+  return 0;
+}
+
+int bf_wal_append_frame(bf_wal_segment_t *seg, const bf_wal_frame_t *frame, uint64_t *lsn,
+                        bf_error_t *err) {
+  struct iovec iov[1 + BF_WAL_MAX_PARTS];
+  int n_iov = 0;
+  iov[n_iov++] = (struct iovec){(void *)frame->header, RECORD_HEADER};
+  for (int i = 0; i < frame->n_parts; i++)
+    if (frame->sizes[i]) iov[n_iov++] = (struct iovec){(void *)frame->parts[i], frame->sizes[i]};
+  pthread_mutex_lock(&seg->mu);
+  if (seg->sync_errno) {
+    int e = seg->sync_errno;
+    pthread_mutex_unlock(&seg->mu);
+    return bf_error_set(err, io_status(e), "WAL segment %s failed earlier: %s", seg->path,
+                        strerror(e));
+  }
+  size_t total = RECORD_HEADER + frame->payload_size;
+  int e = seg->dfd >= 0 ? append_direct(seg, iov, n_iov) : -1;
+  if (e == EINVAL || e == ENOMEM) { /* no direct I/O here: buffered from now on */
+    direct_close(seg);
+    e = append_buffered(seg, iov, n_iov, total);
+    /* Blocks a direct write left past the record would read as a torn tail. */
+    if (e == 0 && ftruncate(seg->fd, (off_t)(seg->end + total)) != 0) e = errno;
+  } else if (seg->dfd < 0) {
+    e = append_buffered(seg, iov, n_iov, total);
   }
   if (e) {
     if (ftruncate(seg->fd, (off_t)seg->end) != 0) seg->sync_errno = errno;
@@ -443,6 +527,7 @@ uint64_t bf_wal_segment_size(const bf_wal_segment_t *seg) { return seg->end; }
 void bf_wal_segment_close(bf_wal_segment_t *seg, int remove_file) {
   if (seg == NULL) return;
   if (remove_file) unlink(seg->path);
+  direct_close(seg);
   close(seg->fd); /* releases the lock */
   pthread_cond_destroy(&seg->synced_cv);
   pthread_mutex_destroy(&seg->mu);

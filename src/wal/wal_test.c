@@ -1,6 +1,8 @@
 /* Unit tests for src/wal: CRC-32C, record round trips, torn and corrupt tails,
- * group commit under concurrent writers, adoption of orphaned segments and a
- * failed write (file size limit) that leaves the segment valid. */
+ * group commit under concurrent writers, adoption of orphaned segments, a failed
+ * write (file size limit) that leaves the segment valid, and records of every size
+ * around the direct-I/O block and staging buffer. Every test runs twice: appends
+ * with direct I/O, then through the page cache. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +21,17 @@
 #include "bifrost/wal.h"
 
 uint32_t bf__crc32c_portable(uint32_t crc, const void *data, size_t n);
+extern int bf__wal_direct_io;
+
+/* Bytes of a segment holding records "record-0" .. "record-<n-1>" (header, framing). */
+static long logical_size(int n) {
+  long size = 8;
+  for (int i = 0; i < n; i++) {
+    char rec[32];
+    size += 12 + snprintf(rec, sizeof rec, "record-%d", i);
+  }
+  return size;
+}
 
 static char dir[256];
 
@@ -118,7 +131,7 @@ static void test_torn_tail_every_cut(void **state) {
   seg_path("torn.wal", path, sizeof path);
   write_records(path, 3);
   struct stat st;
-  assert_int_equal(stat(path, &st), 0);
+  st.st_size = logical_size(3); /* where the last record ends (padding may follow) */
   /* Cut the file at every length inside the last record: two records survive. */
   int last_len = 12 + (int)strlen("record-2");
   for (int cut = 1; cut <= last_len; cut++) {
@@ -195,11 +208,11 @@ static void test_damaged_last_record_is_a_torn_tail(void **state) {
   collected_t *c = read_all(path, &torn);
   assert_int_equal(c->n, 4);
   free(c);
-  /* Adoption cut the unfinished record off the file. */
+  /* Adoption cut the unfinished record (and any padding after it) off the file. */
   struct stat after;
   assert_int_equal(stat(path, &after), 0);
-  assert_int_equal(after.st_size, st.st_size - (12 + 8));
-  assert_int_equal(torn, 12 + 8);
+  assert_int_equal(after.st_size, logical_size(5) - (12 + 8));
+  assert_int_equal(torn, (uint64_t)(st.st_size - after.st_size));
 }
 
 static void test_locked_segment_not_adopted(void **state) {
@@ -284,10 +297,10 @@ static void test_failed_write_leaves_segment_valid(void **state) {
   struct rlimit old, lim;
   getrlimit(RLIMIT_FSIZE, &old);
   lim = old;
-  lim.rlim_cur = 64; /* the next record does not fit */
+  lim.rlim_cur = 8192; /* the next record does not fit (past two direct-I/O blocks) */
   signal(SIGXFSZ, SIG_IGN);
   assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-  char big[200];
+  static char big[9000];
   memset(big, 'x', sizeof big);
   assert_int_equal(bf_wal_append(seg, big, sizeof big, &lsn, &err), BF_EFULL);
   assert_non_null(strstr(err.message, "writing the WAL"));
@@ -322,7 +335,78 @@ static void test_rejects_bad_sizes_and_foreign_files(void **state) {
   bf_wal_segment_close(seg, 1);
 }
 
-int main(void) {
+/* Record i of the sizes test: size_of(i) bytes, byte k = (i * 7 + k) % 251. */
+static const size_t sizes[] = {1, 4084, 4083, 4085, 4096, 5000, 1, (1u << 20) + 3, 3u << 20, 12, 4071};
+#define N_SIZES (sizeof sizes / sizeof sizes[0])
+
+static uint8_t *pattern(size_t i) {
+  uint8_t *p = malloc(sizes[i]);
+  for (size_t k = 0; k < sizes[i]; k++) p[k] = (uint8_t)((i * 7 + k) % 251);
+  return p;
+}
+
+typedef struct checked {
+  size_t n;
+  int bad;
+} checked_t;
+
+static int check_pattern(void *ctx, const uint8_t *payload, size_t n) {
+  checked_t *c = ctx;
+  size_t i = c->n++ % N_SIZES;
+  uint8_t *want = pattern(i);
+  if (n != sizes[i] || memcmp(payload, want, n) != 0) c->bad++;
+  free(want);
+  return BF_OK;
+}
+
+static void append_sizes(bf_wal_segment_t *seg) {
+  bf_error_t err;
+  bf_error_init(&err);
+  uint64_t lsn = 0;
+  for (size_t i = 0; i < N_SIZES; i++) {
+    uint8_t *p = pattern(i);
+    assert_int_equal(bf_wal_append(seg, p, sizes[i], &lsn, &err), BF_OK);
+    free(p);
+  }
+  assert_int_equal(bf_wal_sync(seg, lsn, &err), BF_OK);
+}
+
+static void test_records_of_every_size_round_trip(void **state) {
+  (void)state;
+  char path[300];
+  seg_path("sizes-rt.wal", path, sizeof path);
+  bf_wal_segment_t *seg;
+  int adopted;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_wal_segment_create(path, &seg, &err), BF_OK);
+  append_sizes(seg);
+  uint64_t logical = bf_wal_segment_size(seg);
+  bf_wal_segment_close(seg, 0);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  /* Direct appends pad the file to whole blocks; buffered ones end at the record. */
+  if (bf__wal_direct_io)
+    assert_int_equal((uint64_t)st.st_size, (logical + 4095) / 4096 * 4096);
+  else
+    assert_int_equal((uint64_t)st.st_size, logical);
+  /* Adopted (padding is no torn tail), appended to again after the last partial
+   * block, read back whole. */
+  for (int round = 1; round <= 2; round++) {
+    assert_int_equal(bf_wal_segment_adopt(path, &seg, &adopted, &err), BF_OK);
+    assert_true(adopted);
+    checked_t c = {0, 0};
+    uint64_t torn = 1;
+    assert_int_equal(bf_wal_segment_read(seg, check_pattern, &c, &torn, &err), BF_OK);
+    assert_int_equal(c.n, round * N_SIZES);
+    assert_int_equal(c.bad, 0);
+    assert_int_equal(torn, 0);
+    if (round == 1) append_sizes(seg);
+    bf_wal_segment_close(seg, 0);
+  }
+}
+
+static int run_all(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_crc32c_known_value),
       cmocka_unit_test(test_round_trip),
@@ -333,6 +417,14 @@ int main(void) {
       cmocka_unit_test(test_group_commit_concurrent_writers),
       cmocka_unit_test(test_failed_write_leaves_segment_valid),
       cmocka_unit_test(test_rejects_bad_sizes_and_foreign_files),
+      cmocka_unit_test(test_records_of_every_size_round_trip),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
+}
+
+int main(void) {
+  bf__wal_direct_io = 1;
+  int failed = run_all();
+  bf__wal_direct_io = 0;
+  return failed + run_all();
 }
