@@ -223,9 +223,13 @@ static int wait_for_signal(bf_auth_t *auth) {
 int main(int argc, char **argv) {
   /* Batches of several MiB come and go with every insert: a fixed mmap threshold
    * gives their memory back to the system when they are freed, where glibc's
-   * adaptive one would keep it in the heap of the worker that freed it (measured:
-   * docs/architecture.md). */
+   * adaptive one would keep it in the heap of the worker that freed it. Below it,
+   * up to 64 MiB free at the top of a heap stays mapped instead of being handed
+   * back (madvise) and faulted in again by the next batch's allocations: server
+   * CPU for 10M rows ingested and flushed 4.12 vs 4.99 s, median of five
+   * alternating runs (measured: docs/architecture.md). */
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   if (argc >= 2 && strcmp(argv[1], "hash-password") == 0) return hash_password_command();
   bf_server_config_t config;
   int rc = bf_server_config_parse(&config, argc, argv);
