@@ -41,6 +41,7 @@
 #define STAGE_BYTES (1u << 20) /* per-thread staging buffer of direct appends */
 
 int bf__wal_direct_io = 1; /* 0: new segments append through the page cache (tests) */
+int bf__wal_direct_fault = 0; /* tests: an errno the next direct append fails with */
 
 struct bf_wal_segment {
   int fd;
@@ -413,6 +414,11 @@ static int write_blocks(int dfd, const uint8_t *buf, size_t n, uint64_t at) {
  * from the start of the block seg->end is in: 0 or an errno. seg->tail is updated
  * only once every block is written. */
 static int append_direct(bf_wal_segment_t *seg, const struct iovec *iov, int n_iov) {
+  if (bf__wal_direct_fault) {
+    int e = bf__wal_direct_fault;
+    bf__wal_direct_fault = 0;
+    return e;
+  }
   uint8_t *stage = stage_buffer();
   if (stage == NULL) return ENOMEM;
   uint64_t at = seg->end - seg->end % WAL_BLOCK;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 
 uint32_t bf__crc32c_portable(uint32_t crc, const void *data, size_t n);
 extern int bf__wal_direct_io;
+extern int bf__wal_direct_fault;
 
 /* Bytes of a segment holding records "record-0" .. "record-<n-1>" (header, framing). */
 static long logical_size(int n) {
@@ -406,6 +408,44 @@ static void test_records_of_every_size_round_trip(void **state) {
   }
 }
 
+/* A file system that refuses direct I/O only when it is tried (EINVAL on the
+ * write): that append and every later one go through the page cache, the records
+ * before and after it intact and no padding left behind. An I/O error is reported
+ * and the segment stays valid. */
+static void test_direct_io_refused_falls_back_to_buffered(void **state) {
+  (void)state;
+  if (!bf__wal_direct_io) skip(); /* the buffered round has no direct I/O to refuse */
+  char path[300];
+  seg_path("refused.wal", path, sizeof path);
+  bf_wal_segment_t *seg;
+  bf_error_t err;
+  bf_error_init(&err);
+  assert_int_equal(bf_wal_segment_create(path, &seg, &err), BF_OK);
+  uint64_t lsn;
+  assert_int_equal(bf_wal_append(seg, "record-0", 8, &lsn, &err), BF_OK);
+  bf__wal_direct_fault = EIO;
+  assert_int_equal(bf_wal_append(seg, "lost", 4, &lsn, &err), BF_EIO);
+  bf__wal_direct_fault = EINVAL;
+  for (int i = 1; i < 4; i++) {
+    char rec[32];
+    int len = snprintf(rec, sizeof rec, "record-%d", i);
+    assert_int_equal(bf_wal_append(seg, rec, (size_t)len, &lsn, &err), BF_OK);
+  }
+  assert_int_equal(bf_wal_sync(seg, lsn, &err), BF_OK);
+  bf_wal_segment_close(seg, 0);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_size, logical_size(4));
+  uint64_t torn = 1;
+  collected_t *c = read_all(path, &torn);
+  assert_int_equal(c->n, 4);
+  assert_string_equal(c->records[0], "record-0");
+  assert_string_equal(c->records[3], "record-3");
+  assert_int_equal(torn, 0);
+  free(c);
+  bf__wal_direct_fault = 0;
+}
+
 static int run_all(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_crc32c_known_value),
@@ -418,6 +458,7 @@ static int run_all(void) {
       cmocka_unit_test(test_failed_write_leaves_segment_valid),
       cmocka_unit_test(test_rejects_bad_sizes_and_foreign_files),
       cmocka_unit_test(test_records_of_every_size_round_trip),
+      cmocka_unit_test(test_direct_io_refused_falls_back_to_buffered),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
