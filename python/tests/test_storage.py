@@ -168,12 +168,13 @@ def _crc32c(data: bytes, crc: int = 0) -> int:
 
 def _wal_records(blob: bytes) -> List[bytes]:
     """Splits a WAL segment (8-byte header, then magic | length | CRC-32C | payload,
-    then zeros to the end of the 4 KiB block where appends bypass the page cache)."""
+    then zeros where appends bypass the page cache: the rest of the last record's
+    4 KiB block and blocks written ahead of small appends)."""
     assert blob[:8] == b"BFWAL01\n"
     records, off = [], 8
     while off < len(blob):
         if blob[off:off + 4] != b"BFWR":
-            assert not any(blob[off:]) and len(blob) % 4096 == 0 and len(blob) - off < 4096
+            assert not any(blob[off:]) and len(blob) % 4096 == 0
             break
         n = int.from_bytes(blob[off + 4:off + 8], "little")
         records.append(blob[off:off + 12 + n])

@@ -2,19 +2,23 @@
  *
  * File layout: "BFWAL01\n" then records, each
  *   u32 magic "BFWR" | u32 payload length | u32 CRC-32C(length bytes + payload) | payload
- * little-endian, and with direct I/O up to WAL_BLOCK - 1 zero bytes after the last
- * record (the rest of its block). A record that does not check out with nothing
- * valid after it is where a crash cut a write short (a torn tail, cut off at
- * adoption); one followed by valid records is damage (bit rot, a stray write):
- * readers skip to the next record whose magic, length and CRC check out and report
- * the bytes skipped.
+ * little-endian, and with direct I/O zeros after the last record (the rest of its
+ * block, and blocks written ahead of small appends). A record that does not check
+ * out with nothing but zeros after it is where a crash cut a write short (a torn
+ * tail, cut off at adoption); one followed by valid records is damage (bit rot, a
+ * stray write): readers skip to the next record whose magic, length and CRC check
+ * out and report the bytes skipped.
  *
  * Appends bypass the page cache (O_DIRECT) where the file system allows it: the
  * record is copied into a per-thread aligned buffer behind the bytes of the file's
  * last partial block (kept in memory, seg->tail) and written in whole blocks, the
- * last one padded with zeros; the next append rewrites that block. Measured on the
- * 2-core VM: 700 MB in 7 MB records with fdatasync each, 0.12-0.14 s CPU direct vs
- * 0.25-2.2 s buffered (page-cache allocation and copy). Where O_DIRECT is refused
+ * last one padded with zeros; the next append rewrites that block. A small append
+ * (at most SMALL_APPEND bytes) first writes ZERO_AHEAD bytes of zeros past the end
+ * when it would go beyond what was written: overwriting written blocks, its
+ * fdatasync has no file size or extent change to commit (1-row inserts: ack p50
+ * 0.37-0.45 vs 0.46-0.53 ms, server CPU per batch 238-250 vs 275-325 us). Measured
+ * on the 2-core VM: 700 MB in 7 MB records with fdatasync each, 0.12-0.14 s CPU
+ * direct vs 0.25-2.2 s buffered (page-cache allocation and copy). Where O_DIRECT is refused
  * (open or the first write: EINVAL) the segment appends through the page cache. */
 #define _GNU_SOURCE /* O_DIRECT */
 #include "bifrost/wal.h"
@@ -39,6 +43,8 @@
 #define RECORD_HEADER 12
 #define WAL_BLOCK 4096u        /* direct I/O alignment of offsets, lengths and buffers */
 #define STAGE_BYTES (1u << 20) /* per-thread staging buffer of direct appends */
+#define ZERO_AHEAD (256u << 10) /* zeros written ahead of small appends (see append_direct) */
+#define SMALL_APPEND (16u << 10)
 
 int bf__wal_direct_io = 1; /* 0: new segments append through the page cache (tests) */
 int bf__wal_direct_fault = 0; /* tests: an errno the next direct append fails with */
@@ -47,6 +53,7 @@ struct bf_wal_segment {
   int fd;
   int dfd;       /* O_DIRECT descriptor appends use, -1: appends are buffered */
   uint8_t *tail; /* WAL_BLOCK bytes, aligned: the file's last partial block (end % WAL_BLOCK) */
+  uint64_t zeroed_end; /* direct: the file holds written blocks (zeros past end) up to here */
   char path[PATH_MAX];
   pthread_mutex_t mu;
   pthread_cond_t synced_cv;
@@ -253,13 +260,17 @@ static int scan(bf_wal_segment_t *seg, bf_wal_record_fn on_record, void *ctx, ui
   }
   free(payload);
   *valid_end = off;
-  /* Zeros after the last record to the end of its block are a direct append's
-   * padding, not a torn write: the file is taken to end at the last record. */
-  if (status == BF_OK && off < size && size - off < WAL_BLOCK && size % WAL_BLOCK == 0) {
+  /* Zeros after the last record are what direct appends wrote ahead (the rest of
+   * the last record's block, the blocks written as zeros before small appends), not
+   * a torn write: the file is taken to end at the last record. */
+  if (status == BF_OK && off < size) {
     uint8_t rest[WAL_BLOCK];
-    size_t n = (size_t)(size - off);
-    bool zeros = pread(seg->fd, rest, n, (off_t)off) == (ssize_t)n;
-    for (size_t i = 0; zeros && i < n; i++) zeros = rest[i] == 0;
+    bool zeros = true;
+    for (uint64_t at = off; zeros && at < size; at += sizeof rest) {
+      size_t n = size - at < sizeof rest ? (size_t)(size - at) : sizeof rest;
+      zeros = pread(seg->fd, rest, n, (off_t)at) == (ssize_t)n;
+      for (size_t i = 0; zeros && i < n; i++) zeros = rest[i] == 0;
+    }
     if (zeros) *file_size = off;
   }
   return status;
@@ -348,7 +359,8 @@ int bf_wal_append(bf_wal_segment_t *seg, const void *payload, size_t n, uint64_t
 }
 
 /* Writes total bytes of iov at seg->end through the page cache: 0 or an errno. */
-static int append_buffered(bf_wal_segment_t *seg, const struct iovec *iov, int n_iov, size_t total) {
+static int append_buffered(bf_wal_segment_t *seg, const struct iovec *iov, int n_iov,
+                           size_t total) {
   size_t done = 0;
   while (done < total) {
     struct iovec v[1 + BF_WAL_MAX_PARTS];
@@ -421,6 +433,24 @@ static int append_direct(bf_wal_segment_t *seg, const struct iovec *iov, int n_i
   }
   uint8_t *stage = stage_buffer();
   if (stage == NULL) return ENOMEM;
+  size_t total = 0;
+  for (int i = 0; i < n_iov; i++) total += iov[i].iov_len;
+  if (total <= SMALL_APPEND && seg->end + total > seg->zeroed_end) {
+    /* Small appends overwrite blocks written as zeros beforehand: their fdatasync
+     * then has no file size or extent to commit, only the data to flush. */
+    uint64_t from = seg->end + WAL_BLOCK - 1;
+    from -= from % WAL_BLOCK;
+    if (seg->zeroed_end > from) from = seg->zeroed_end;
+    uint64_t to = seg->end + total + ZERO_AHEAD;
+    to -= to % WAL_BLOCK;
+    memset(stage, 0, ZERO_AHEAD);
+    for (uint64_t z = from; z < to; z += ZERO_AHEAD) {
+      size_t n = to - z < ZERO_AHEAD ? (size_t)(to - z) : ZERO_AHEAD;
+      int e = write_blocks(seg->dfd, stage, n, z);
+      if (e) return e;
+    }
+    seg->zeroed_end = to;
+  }
   uint64_t at = seg->end - seg->end % WAL_BLOCK;
   size_t fill = (size_t)(seg->end - at);
   memcpy(stage, seg->tail, fill);
@@ -446,6 +476,8 @@ static int append_direct(bf_wal_segment_t *seg, const struct iovec *iov, int n_i
   int e = fill ? write_blocks(seg->dfd, stage, whole + (part ? WAL_BLOCK : 0), at) : 0;
   if (e) return e;
   memcpy(seg->tail, stage + whole, part);
+  uint64_t written_to = at + whole + (part ? WAL_BLOCK : 0);
+  if (written_to > seg->zeroed_end) seg->zeroed_end = written_to;
   return 0;
 }
 
@@ -475,6 +507,7 @@ int bf_wal_append_frame(bf_wal_segment_t *seg, const bf_wal_frame_t *frame, uint
   }
   if (e) {
     if (ftruncate(seg->fd, (off_t)seg->end) != 0) seg->sync_errno = errno;
+    seg->zeroed_end = seg->end;
     pthread_mutex_unlock(&seg->mu);
     return bf_error_set(err, io_status(e), "writing the WAL (%s) failed: %s", seg->path,
                         strerror(e));
