@@ -201,11 +201,10 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
   if (status == BF_OK) status = bf_wal_append_frame(g->seg, &frame, &lsn, err);
   if (status == BF_OK && in->producer_id) {
     /* Claim the sequence now, so a concurrent retry of this batch is a duplicate
-     * (and the producer's next batch, waiting for this one, sees it on its way). */
+     * (and the producer's next batch, if it times out waiting for this one, says it
+     * is on its way). Nobody waits for a claim: waiters need this insert's end. */
     if (bf__seq_put(&ts->seqs, in->producer_id, in->sequence) != BF_OK)
       status = bf_error_set(err, BF_ENOMEM, "out of memory");
-    else
-      pthread_cond_broadcast(&ts->pending_cv);
   }
   if (status != BF_OK) {
     pthread_mutex_unlock(&t->mu);
