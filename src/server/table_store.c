@@ -79,6 +79,29 @@ static int frame_record(const bf_store_insert_t *in, uint8_t *head, bf_wal_frame
  * (after_sequence) to arrive before the producer is told to retry. */
 #define ORDER_WAIT_SECS 1
 
+/* Inserts into a table whose writer is behind (a flush running while the
+ * generation taking inserts is already due for the next one) wait, at most this
+ * long, for the flush to end; then they go on regardless (the memory bound still
+ * holds), so a writer that cannot write (storage down) slows inserts but never
+ * holds the workers long. */
+#define BACKLOG_WAIT_MS 500
+
+/* The writer is behind on t: a generation is sealed (its flush is running or
+ * waiting) and the one taking inserts has reached a flush threshold too. Caller
+ * holds t->mu. */
+static int writer_behind(const bf_store_t *s, const bf_table_store_t *ts) {
+  int sealed = 0, due = 0;
+  for (size_t i = 0; i < ts->n_gens; i++) {
+    const bf_gen_t *g = ts->gens[i];
+    if (g->sealed)
+      sealed = 1;
+    else
+      due |= (s->options.flush_rows > 0 && g->rows >= s->options.flush_rows) ||
+             (s->options.flush_bytes > 0 && g->bytes >= s->options.flush_bytes);
+  }
+  return sealed && due;
+}
+
 /* --ack-mode commit: marks generation g as waited for (the writer commits it
  * once its first waiter is --commit-interval old), wakes the writer and waits
  * until g is committed (it leaves the list only after its commit). Past
@@ -194,6 +217,25 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
                         "flushed, its limit (half of --memory-limit) is %lld; retry after the "
                         "flush",
                         t->fqn, (long long)held, (long long)s->options.max_tail_bytes);
+  }
+  /* The writer is behind (ingest outruns Parquet): wait for it instead of holding
+   * ever more unflushed rows. A flush retiring a generation wakes us. */
+  if (writer_behind(s, ts)) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += BACKLOG_WAIT_MS * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    int timed_out = 0;
+    while (!t->dropped && writer_behind(s, ts) && !timed_out)
+      timed_out = pthread_cond_timedwait(&ts->pending_cv, &t->mu, &until) == ETIMEDOUT;
+    if (timed_out)
+      BF_LOG_DEBUG("table %s: an insert waited %d ms for the writer, which is behind; going on",
+                   t->fqn, BACKLOG_WAIT_MS);
+    if (t->dropped) {
+      pthread_mutex_unlock(&t->mu);
+      return bf_error_set(err, BF_ENOTFOUND, "table %s was dropped", t->fqn);
+    }
   }
   bf_gen_t *g = ts->n_gens ? ts->gens[ts->n_gens - 1] : NULL;
   if (g == NULL || g->sealed) status = bf__gen_add(s, t, NULL, 0, &g, err);
