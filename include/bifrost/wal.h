@@ -1,8 +1,9 @@
 /* Write-ahead log segments: the server's durable record of acknowledged batches
  * that are not yet in Parquet. A segment is one file holding a header and framed
- * records (magic, length, CRC-32C over length + payload); appends go to the page
- * cache under a mutex and bf_wal_sync makes them durable with one fdatasync shared
- * by every caller waiting at that moment (group commit). A segment file is owned
+ * records (magic, length, CRC-32C over length + payload); appends are written under
+ * a mutex (with direct I/O where the file system allows it, else through the page
+ * cache) and bf_wal_sync makes them durable with one fdatasync shared by every
+ * caller waiting at that moment (group commit). A segment file is owned
  * by the process holding its flock; a segment nobody holds was left by a crashed
  * process and is replayed by whoever adopts it. A torn tail (crash in the middle of
  * a write) ends the readable records without losing earlier ones; damage in the
@@ -39,7 +40,7 @@ int bf_wal_append(bf_wal_segment_t *seg, const void *payload, size_t n, uint64_t
 
 /* A record whose payload is the concatenation of up to BF_WAL_MAX_PARTS buffers,
  * framed (length + CRC-32C) by bf_wal_frame before any lock is taken, so appends
- * of large records only copy into the page cache while the segment is locked. The
+ * of large records only copy and write while the segment is locked. The
  * parts must stay valid until bf_wal_append_frame returns. */
 #define BF_WAL_MAX_PARTS 4
 typedef struct bf_wal_frame {

@@ -135,7 +135,7 @@ static int wait_for_commit(bf_store_t *s, bf_table_t *t, bf_gen_t *g, bf_error_t
 int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, int *duplicate,
                     int64_t *version, bf_error_t *err) {
   *duplicate = 0;
-  /* Checksummed before any lock: only the copy into the page cache is serialized. */
+  /* Checksummed before any lock: only the WAL write is serialized. */
   uint8_t head[RECORD_HEAD_MAX];
   bf_wal_frame_t frame;
   if (in->rows > 0) BF_RETURN_NOT_OK(frame_record(in, head, &frame, err));

@@ -425,7 +425,8 @@ static int write_blocks(int dfd, const uint8_t *buf, size_t n, uint64_t at) {
 /* Writes the record (iov, total bytes) at seg->end with direct I/O, in whole blocks
  * from the start of the block seg->end is in: 0 or an errno. seg->tail is updated
  * only once every block is written. */
-static int append_direct(bf_wal_segment_t *seg, const struct iovec *iov, int n_iov) {
+static int append_direct(bf_wal_segment_t *seg, const struct iovec *iov, int n_iov,
+                         size_t total) {
   if (bf__wal_direct_fault) {
     int e = bf__wal_direct_fault;
     bf__wal_direct_fault = 0;
@@ -433,8 +434,6 @@ static int append_direct(bf_wal_segment_t *seg, const struct iovec *iov, int n_i
   }
   uint8_t *stage = stage_buffer();
   if (stage == NULL) return ENOMEM;
-  size_t total = 0;
-  for (int i = 0; i < n_iov; i++) total += iov[i].iov_len;
   if (total <= SMALL_APPEND && seg->end + total > seg->zeroed_end) {
     /* Small appends overwrite blocks written as zeros beforehand: their fdatasync
      * then has no file size or extent to commit, only the data to flush. */
@@ -496,7 +495,7 @@ int bf_wal_append_frame(bf_wal_segment_t *seg, const bf_wal_frame_t *frame, uint
                         strerror(e));
   }
   size_t total = RECORD_HEADER + frame->payload_size;
-  int e = seg->dfd >= 0 ? append_direct(seg, iov, n_iov) : -1;
+  int e = seg->dfd >= 0 ? append_direct(seg, iov, n_iov, total) : -1;
   if (e == EINVAL || e == ENOMEM) { /* no direct I/O here: buffered from now on */
     direct_close(seg);
     e = append_buffered(seg, iov, n_iov, total);
