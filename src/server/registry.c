@@ -361,9 +361,14 @@ static void format_columns(char *const *columns, size_t n, char *out, size_t out
 }
 
 /* BF_OK when an existing table matches a registration request (same fingerprint,
- * same partition columns in the same order), else BF_EMISMATCH naming both. */
-static int compare_existing(const bf_table_t *existing, const bf_table_t *candidate,
+ * or any earlier schema version's, and the same partition columns in the same
+ * order), else BF_EMISMATCH naming both. */
+static int compare_existing(const bf_table_t *existing, bf_table_t *candidate,
                             bf_error_t *err) {
+  /* Any schema version the table has had is accepted (producers of an older
+   * version keep working after an evolution). */
+  if (existing->n_versions > 1 && bf_table_find_version(existing, candidate->fingerprint))
+    strcpy(candidate->fingerprint, existing->fingerprint);
   if (strcmp(existing->fingerprint, candidate->fingerprint) != 0)
     return bf_error_set(err, BF_EMISMATCH,
                         "table %s is registered with fingerprint %s, request has %s "
@@ -411,6 +416,28 @@ static int check_existing_log(const bf_table_t *candidate, bf_error_t *err) {
   return status;
 }
 
+/* Tests: called when registration found no entry, before it looks again (lets a
+ * test have another server write the entry in that window). */
+void (*bf__registry_entry_missed)(void) = NULL;
+
+/* Reads the entry another server wrote for the table being registered and adds
+ * it to the registry when it matches the candidate's schema and partitioning.
+ * Caller holds r->mu. */
+static int adopt_entry(bf_registry_t *r, const char *entry, bf_table_t *candidate,
+                       bf_table_t **out, int *created, bf_error_t *err) {
+  bf_table_t *other;
+  BF_RETURN_NOT_OK(table_from_file(r->data_dir, entry, &other, err));
+  int status = compare_existing(other, candidate, err);
+  if (status == BF_OK) status = add_table(r, other);
+  if (status != BF_OK) {
+    table_free(other);
+    return status;
+  }
+  *out = other;
+  *created = 0;
+  return BF_OK;
+}
+
 int bf_registry_register(bf_registry_t *r, const char *catalog, const char *schema_name,
                          const char *table, const char *json_schema,
                          const char *const *partition_columns, size_t n_partition_columns,
@@ -434,23 +461,19 @@ int bf_registry_register(bf_registry_t *r, const char *catalog, const char *sche
   /* In memory, or registered by another server on the same data directory. */
   bf_table_t *existing = find_locked(r, catalog, schema_name, table);
   if (existing == NULL) existing = load_entry_locked(r, catalog, schema_name, table, 0);
+  if (existing == NULL && bf__registry_entry_missed) bf__registry_entry_missed();
   char entry[PATH_MAX + 32];
   entry_path(r, catalog, schema_name, table, entry, sizeof entry);
   bf_error_t probe;
   bf_error_init(&probe);
   if (existing == NULL && bf_storage_stat(entry, NULL, NULL, &probe) != BF_ENOTFOUND) {
-    /* An entry load_entry_locked could not read: report why, never write over it. */
-    bf_table_t *unreadable = NULL;
-    status = table_from_file(r->data_dir, entry, &unreadable, err);
-    table_free(unreadable);
-    if (status == BF_OK) status = bf_error_set(err, BF_EINTERNAL, "cannot load %s", entry);
+    /* An entry load_entry_locked could not read: either another server wrote it
+     * just after that read missed it (adopt it), or it is damaged (report why,
+     * never write over it). */
+    status = adopt_entry(r, entry, candidate, out, created, err);
     goto done;
   }
   if (existing) {
-    /* Any schema version the table has had is accepted (producers of an older
-     * version keep working after an evolution). */
-    const bf_schema_version_t *known = bf_table_find_version(existing, candidate->fingerprint);
-    if (known && existing->n_versions > 1) strcpy(candidate->fingerprint, existing->fingerprint);
     status = compare_existing(existing, candidate, err);
     if (status == BF_OK) {
       *out = existing;
@@ -472,18 +495,7 @@ int bf_registry_register(bf_registry_t *r, const char *catalog, const char *sche
   if (status == BF_OK) status = bf_storage_write_new(entry, text, strlen(text), err);
   free(text);
   if (status == BF_EEXIST) { /* lost a race with another server: adopt its entry */
-    bf_table_t *other;
-    status = table_from_file(r->data_dir, entry, &other, err);
-    if (status == BF_OK) {
-      if ((status = compare_existing(other, candidate, err)) != BF_OK) {
-        table_free(other);
-      } else if ((status = add_table(r, other)) == BF_OK) {
-        *out = other;
-        *created = 0;
-      } else {
-        table_free(other);
-      }
-    }
+    status = adopt_entry(r, entry, candidate, out, created, err);
     goto done;
   }
   if (status == BF_OK && (status = add_table(r, candidate)) == BF_OK) {

@@ -346,6 +346,65 @@ static void test_two_registries_share_a_data_dir(void **state) {
   bf_registry_close(&r2);
 }
 
+extern void (*bf__registry_entry_missed)(void);
+
+static bf_registry_t *entry_writer; /* the "other server" of the test below */
+static const char *entry_writer_table, *entry_writer_schema;
+
+static void write_entry_from_other_server(void) {
+  bf__registry_entry_missed = NULL;
+  bf_table_t *t;
+  int created;
+  assert_int_equal(bf_registry_register(entry_writer, "late", "s", entry_writer_table,
+                                        entry_writer_schema, REGION, 1, NULL, &t, &created, NULL),
+                   BF_OK);
+  assert_int_equal(created, 1);
+}
+
+/* Another server writes the entry just after this one looked for it: this one
+ * adopts that entry (same schema) or refuses naming both (different schema),
+ * never fails on it or writes over it. */
+static void test_entry_written_after_a_miss_is_adopted(void **state) {
+  fixture_t *f = *state;
+  bf_registry_t r1, r2;
+  assert_int_equal(bf_registry_open(&r1, f->dir, NULL), BF_OK);
+  assert_int_equal(bf_registry_open(&r2, f->dir, NULL), BF_OK);
+  entry_writer = &r2;
+  entry_writer_table = "same";
+  entry_writer_schema = EVENT_V1;
+  bf__registry_entry_missed = write_entry_from_other_server;
+  bf_table_t *t1;
+  int created = -1;
+  bf_error_t err;
+  bf_error_init(&err);
+  int status =
+      bf_registry_register(&r1, "late", "s", "same", EVENT_V1, REGION, 1, NULL, &t1, &created, &err);
+  assert_null(bf__registry_entry_missed); /* the hook ran */
+  assert_int_equal(status, BF_OK);
+  assert_int_equal(created, 0);
+  bf_table_t *t2 = bf_registry_find(&r2, "late", "s", "same");
+  assert_non_null(t2);
+  assert_string_equal(t1->fingerprint, t2->fingerprint);
+  assert_true(t1->created_at_ms == t2->created_at_ms); /* r2's entry, not a second one */
+
+  entry_writer_table = "other";
+  entry_writer_schema = EVENT_V2;
+  bf__registry_entry_missed = write_entry_from_other_server;
+  bf_error_init(&err);
+  status =
+      bf_registry_register(&r1, "late", "s", "other", EVENT_V1, REGION, 1, NULL, &t1, &created, &err);
+  assert_null(bf__registry_entry_missed);
+  assert_int_equal(status, BF_EMISMATCH);
+  assert_non_null(strstr(err.message, bf_registry_find(&r2, "late", "s", "other")->fingerprint));
+  bf_registry_close(&r1);
+  bf_registry_close(&r2);
+
+  bf_registry_t r;
+  assert_int_equal(bf_registry_open(&r, f->dir, NULL), BF_OK);
+  assert_int_equal(r.n_tables, 2);
+  bf_registry_close(&r);
+}
+
 typedef struct racer {
   bf_registry_t *registry;
   const char *table;
@@ -412,6 +471,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_corrupt_entry_is_skipped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_two_registries_share_a_data_dir, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_registration_creates_once, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_entry_written_after_a_miss_is_adopted, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
