@@ -3,6 +3,12 @@ flush, off the acknowledgement path of the next insert; rows go on being durable
 counted and read at once; inserts that outrun the writer wait for it."""
 from __future__ import annotations
 
+import os
+import shutil
+import time
+
+import pytest
+
 from bifrost import DatasetClient, DatasetProducer, GrpcConfig, WriteConfig
 
 from conftest import ServerProcess
@@ -86,5 +92,83 @@ def test_inserts_wait_for_a_writer_that_is_behind(tmp_path):
         maintain(client, cfg, "flush")
         ids = client.sql(f"SELECT id FROM {cfg.fqn}").to_arrow()["id"].to_pylist()
         assert sorted(ids) == list(range(batches * batch))
+    finally:
+        server.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("mount") is None,
+                    reason="needs root to mount a read-only file system")
+def test_inserts_waiting_for_a_stuck_writer_never_hold_every_worker(tmp_path):
+    """A writer that cannot flush (its table directory turned read-only) stays
+    behind: inserts wait for it, but at most half of --workers of them at once;
+    the others go on without waiting (counted apart in /metrics), every row is
+    acknowledged, and all of them reach Delta once the directory is writable."""
+    import re
+    import subprocess
+    import threading
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    data, wal = tmp_path / "data", tmp_path / "wal"
+    server = ServerProcess(data, args=["--workers", "2", "--flush-rows", "1000", "--flush-interval", "60",
+                                       "--wal-dir", wal, "--metrics-port", "0"])
+    url = re.search(r"metrics on (http://\S+/metrics)", server.log()).group(1)
+    cfg = config("stuck")
+    grpc = GrpcConfig(server_uri=server.uri)
+    mounted = None
+
+    def waits() -> tuple[float, float]:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            text = resp.read().decode()
+        found = {"bifrost_table_writer_waits_total": 0.0, "bifrost_table_writer_waits_skipped_total": 0.0}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if s.name in found and s.labels.get("table") == cfg.fqn:
+                    found[s.name] = s.value
+        return found["bifrost_table_writer_waits_total"], found["bifrost_table_writer_waits_skipped_total"]
+
+    try:
+        client = DatasetClient(grpc)
+        with DatasetProducer(cfg, grpc) as producer:
+            producer.register()
+            producer.insert_many([Row(id=i, value=1.0) for i in range(10)])
+            producer.flush(timeout=60)
+        maintain(client, cfg, "flush")
+        mounted = table_dir(data, cfg)
+        subprocess.run(["mount", "--bind", str(mounted), str(mounted)], check=True)
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(mounted)], check=True)
+        with DatasetProducer(cfg, grpc, WriteConfig(batch_size=1500)) as producer:
+            # a generation due for a flush that fails, then the next one due too
+            for k in range(2):
+                producer.insert_many([Row(id=10 + k * 1500 + i, value=1.0) for i in range(1500)])
+                producer.flush(timeout=60)
+                deadline = time.monotonic() + 30
+                while k == 0 and "retrying in 5 s" not in server.log():
+                    assert time.monotonic() < deadline, server.log()
+                    time.sleep(0.05)
+
+        def produce(k: int) -> None:
+            with DatasetProducer(cfg, grpc, WriteConfig(batch_size=10, max_in_flight=1)) as p:
+                for b in range(4):
+                    base = 10_000 + k * 1000 + b * 10
+                    p.insert_many([Row(id=base + i, value=1.0) for i in range(10)])
+                    p.flush(timeout=60)
+
+        threads = [threading.Thread(target=produce, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        waited, skipped = waits()
+        assert waited >= 1 and skipped >= 1, (waited, skipped)
+        assert count(client, cfg) == 10 + 3000 + 4 * 40
+    finally:
+        if mounted is not None:
+            subprocess.run(["umount", str(mounted)], capture_output=True)
+    try:
+        maintain(client, cfg, "flush")
+        from deltalake import DeltaTable
+        assert len(DeltaTable(str(table_dir(data, cfg))).to_pyarrow_table()) == 10 + 3000 + 4 * 40
     finally:
         server.stop()

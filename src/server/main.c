@@ -361,6 +361,7 @@ int main(int argc, char **argv) {
   store_options.ack_on_commit = config.ack_on_commit;
   store_options.commit_interval_secs = config.commit_interval_secs;
   store_options.shared_flush_interval_secs = config.shared_flush_interval_secs;
+  store_options.max_backlog_waiters = config.workers / 2; /* half the workers at most */
   if (store_options.max_tail_bytes > 0 && config.max_batch_bytes > store_options.max_tail_bytes) {
     BF_LOG_WARN("--max-batch-bytes %lld is above the memory for unflushed rows (%lld, half of "
                 "--memory-limit); using that", config.max_batch_bytes,

@@ -181,6 +181,13 @@ static void render_tables(out_t *o, bf_service_t *s) {
        "Time of one flush (Parquet files written, checked and committed).");
   for (size_t i = 0; i < n; i++)
     histogram(o, "bifrost_table_flush_duration_seconds", rows[i].label, &rows[i].c.flush_seconds);
+  TABLE_COUNTER(o, rows, n, "bifrost_table_writer_waits_total", "counter",
+                "Inserts that waited (up to 0.5 s) for a flush because the writer was behind.",
+                r->c.writer_waits);
+  TABLE_COUNTER(o, rows, n, "bifrost_table_writer_waits_skipped_total", "counter",
+                "Inserts that found the writer behind but did not wait: as many inserts as "
+                "half of --workers were waiting already.",
+                r->c.writer_waits_skipped);
   TABLE_COUNTER(o, rows, n, "bifrost_table_commits_total", "counter",
                 "Delta commits written by this server (flushes and compactions).", r->c.commits);
   TABLE_COUNTER(o, rows, n, "bifrost_table_files", "gauge", "Live data files in the table.", r->files);

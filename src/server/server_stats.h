@@ -41,6 +41,8 @@ typedef struct bf_table_counters {
   int64_t rows_acked, bytes_acked, duplicates;
   int64_t refused[BF_REFUSED_N];
   int64_t flushes, commits, compactions, checkpoints, vacuumed_files;
+  int64_t writer_waits;         /* inserts that waited for a writer that was behind */
+  int64_t writer_waits_skipped; /* ... found it behind but every waiting place was taken */
   int64_t last_flush_ms;
   bf_histogram_t flush_seconds;
 } bf_table_counters_t;

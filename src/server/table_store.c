@@ -39,6 +39,7 @@ void bf_store_options_default(bf_store_options_t *o) {
   o->maintenance_interval_secs = 60;
   o->commit_interval_secs = 0.05;
   o->shared_flush_interval_secs = 0.5;
+  o->max_backlog_waiters = 4;
 }
 
 /* Highest sequence of the producer that is committed or acknowledged in a tail;
@@ -100,6 +101,15 @@ static int writer_behind(const bf_store_t *s, const bf_table_store_t *ts) {
              (s->options.flush_bytes > 0 && g->bytes >= s->options.flush_bytes);
   }
   return sealed && due;
+}
+
+/* Takes one of the store's max_backlog_waiters places; 0 when all are taken (the
+ * insert goes on without waiting: other calls keep RPC workers to run on). */
+static int claim_backlog_wait(bf_store_t *s) {
+  int n = __atomic_add_fetch(&s->backlog_waiters, 1, __ATOMIC_RELAXED);
+  if (n <= s->options.max_backlog_waiters) return 1;
+  __atomic_sub_fetch(&s->backlog_waiters, 1, __ATOMIC_RELAXED);
+  return 0;
 }
 
 /* --ack-mode commit: marks generation g as waited for (the writer commits it
@@ -220,7 +230,9 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
   }
   /* The writer is behind (ingest outruns Parquet): wait for it instead of holding
    * ever more unflushed rows. A flush retiring a generation wakes us. */
-  if (writer_behind(s, ts)) {
+  int behind = writer_behind(s, ts), waits = behind && claim_backlog_wait(s);
+  if (behind) bf_stats_add(waits ? &ts->counters.writer_waits : &ts->counters.writer_waits_skipped, 1);
+  if (waits) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_nsec += BACKLOG_WAIT_MS * 1000000L;
@@ -232,6 +244,7 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
     if (timed_out)
       BF_LOG_DEBUG("table %s: an insert waited %d ms for the writer, which is behind; going on",
                    t->fqn, BACKLOG_WAIT_MS);
+    __atomic_sub_fetch(&s->backlog_waiters, 1, __ATOMIC_RELAXED);
     if (t->dropped) {
       pthread_mutex_unlock(&t->mu);
       return bf_error_set(err, BF_ENOTFOUND, "table %s was dropped", t->fqn);

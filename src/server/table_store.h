@@ -39,6 +39,9 @@ typedef struct bf_store_options {
   double commit_interval_secs;     /* ack_on_commit: group commit period */
   double shared_flush_interval_secs; /* while another server writes the same table, flush at
                                       least this often, so its readers see our rows */
+  int max_backlog_waiters;         /* inserts (server-wide) that may wait at once for a
+                                      writer that is behind; the rest go on without waiting,
+                                      so waits never hold every RPC worker */
 } bf_store_options_t;
 
 void bf_store_options_default(bf_store_options_t *options);

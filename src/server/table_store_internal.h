@@ -72,6 +72,7 @@ struct bf_store {
   pthread_cond_t cv;
   int stop, wake;
   int64_t tail_bytes;       /* sum of every generation's decoded_bytes; atomic */
+  int backlog_waiters;      /* inserts waiting for a writer that is behind; atomic */
   bf_presence_t presence;   /* other servers on the data directory; the writer's */
 };
 
