@@ -65,6 +65,10 @@ typedef int (*bf_rpc_authenticate_fn)(void *ctx, bf_rpc_call_t *call, const char
 typedef struct bf_rpc_server_options {
   const char *address;        /* "0.0.0.0:50051"; port 0 picks a free port */
   int n_workers;              /* concurrent calls served; default 8 */
+  /* A call whose client takes nothing for this long (a message or the status it
+   * does not read, a request message it does not send) is cancelled with
+   * DEADLINE_EXCEEDED, freeing its worker; 0 = never. */
+  double stall_timeout_secs;
   bf_rpc_handler_fn handler;
   void *handler_ctx;
   bf_rpc_authenticate_fn authenticate; /* may be NULL; gets handler_ctx */
@@ -116,6 +120,9 @@ uint8_t *bf_rpc_call_take_request(bf_rpc_call_t *call);
 const char *bf_rpc_call_method(const bf_rpc_call_t *call);
 /* The peer's address ("ipv4:127.0.0.1:4242"), valid during the handler. */
 const char *bf_rpc_call_peer(bf_rpc_call_t *call);
+/* 1 when the call was ended for a client that took nothing for the server's
+ * stall_timeout_secs (see bf_rpc_server_options_t). */
+int bf_rpc_call_stalled(const bf_rpc_call_t *call);
 /* True once the client cancelled the call or its deadline passed (the handler may
  * stop work early). Callable from any thread while the handler runs. */
 int bf_rpc_call_cancelled(bf_rpc_call_t *call);

@@ -207,6 +207,7 @@ def test_bad_values_and_data_dirs_fail_at_start_with_one_line(tmp_path):
         (["--memory-limit", "4XB"], "--memory-limit", 2),
         (["--max-batch-bytes", "lots"], "--max-batch-bytes", 2),
         (["--vacuum-retention", "0.5"], "--unsafe-short-retention", 2),
+        (["--client-stall-timeout", "-1"], "--client-stall-timeout", 2),
     ]:
         done = run_server("--data-dir", str(tmp_path / "d"), *args)
         assert done.returncode == code, done

@@ -191,3 +191,50 @@ def test_to_arrow_decodes_over_the_received_bytes(server, tmp_path):
     figures = json.loads(out.stdout.strip().splitlines()[-1])
     assert figures["rows"] == 5_000_000
     assert figures["growth"] < 1.5 * figures["arrow_bytes"], figures
+
+
+def test_clients_that_never_read_or_never_send_do_not_hold_the_workers(tmp_path):
+    """Two workers, two clients that read the first message of a large result and
+    then nothing, and one that opens a call and never sends its request: past
+    --client-stall-timeout each call ends with DEADLINE_EXCEEDED naming the option
+    (logged as a WARN), and the server answers other queries again."""
+    import re
+    import threading
+
+    import grpc
+
+    import raw_grpc
+    from conftest import ServerProcess
+
+    server = ServerProcess(tmp_path / "data", args=["--workers", "2", "--client-stall-timeout", "2"])
+    channel = grpc.insecure_channel(server.uri)
+    try:
+        query = channel.unary_stream("/bifrost.v1.Bifrost/Query")
+        sql = "SELECT range AS i, printf('%016d', range) AS s FROM range(50000000)"
+        streams = [query(raw_grpc.query_request(sql)) for _ in range(2)]
+        for stream in streams:
+            next(stream)  # the query runs; its worker now waits for the client to read
+        never = threading.Event()
+
+        def no_request():
+            never.wait(60)
+            yield raw_grpc.query_request("SELECT 1")
+
+        silent = channel.stream_stream("/bifrost.v1.Bifrost/Query")(no_request())
+        # Without the stall timeout both workers stay taken and this never answers.
+        with DatasetClient(GrpcConfig(server_uri=server.uri, timeout_secs=60)) as client:
+            assert client.sql("SELECT 42 AS x").to_arrow().column("x")[0].as_py() == 42
+        for stream in streams:
+            with pytest.raises(grpc.RpcError) as info:
+                for _ in stream:
+                    pass
+            assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert "--client-stall-timeout" in info.value.details()
+        with pytest.raises(grpc.RpcError) as info:
+            next(silent)
+        assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        never.set()
+        assert len(re.findall(r"WARN .*Query from .* the client took nothing", server.log())) >= 2
+    finally:
+        channel.close()
+        server.stop()

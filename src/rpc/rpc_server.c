@@ -58,6 +58,8 @@ struct bf_rpc_call {
   int close_cancelled;  /* written by gRPC when close completes */
   char close_tag;       /* its address is the RECV_CLOSE tag */
   bf_buffer_t *request; /* the request message while the handler runs */
+  double stall_secs;    /* the server's stall_timeout_secs (0 = none) */
+  int stalled;          /* cancelled for it */
 };
 
 typedef struct worker {
@@ -75,6 +77,7 @@ struct bf_rpc_server {
   bf_rpc_handler_fn handler;
   void *handler_ctx;
   bf_rpc_authenticate_fn authenticate;
+  double stall_timeout_secs;
   const char *services[BF_RPC_MAX_SERVICES]; /* full service names served by handler */
   size_t n_services;
   pthread_mutex_t mu;
@@ -112,17 +115,62 @@ static void poll_locked(bf_rpc_call_t *c, double secs) {
   }
 }
 
+static double monotonic_secs(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The client has taken nothing for stall_secs: cancel the call, so that what
+ * waits on it completes (unsuccessfully) and the worker is free again. A call
+ * ended here counts as finished with DEADLINE_EXCEEDED. Caller holds c->mu. */
+static void cancel_stalled_locked(bf_rpc_call_t *c) {
+  char message[200];
+  snprintf(message, sizeof message,
+           "the client took nothing from this call for %.0f s (--client-stall-timeout)",
+           c->stall_secs);
+  grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED, message, NULL);
+  c->stalled = 1;
+  if (!c->finished) {
+    c->finished = 1;
+    c->status_code = GRPC_STATUS_DEADLINE_EXCEEDED;
+  }
+}
+
+/* Polls the call's queue until done() holds; past the stall timeout (none when
+ * 0) the call is cancelled once and the wait goes on for the cancelled
+ * operations, which gRPC then completes. Caller holds c->mu. */
+static void wait_locked(bf_rpc_call_t *c, int (*done)(const bf_rpc_call_t *, const void *),
+                        const void *arg) {
+  double deadline = c->stall_secs > 0 ? monotonic_secs() + c->stall_secs : 0;
+  while (!done(c, arg)) {
+    poll_locked(c, 0.05);
+    if (deadline > 0 && !done(c, arg) && monotonic_secs() >= deadline) {
+      cancel_stalled_locked(c);
+      deadline = 0;
+    }
+  }
+}
+
+static int batch_done(const bf_rpc_call_t *c, const void *tag) { return c->done_tag == tag; }
+static int close_done(const bf_rpc_call_t *c, const void *unused) {
+  (void)unused;
+  return c->close_done;
+}
+
 /* Runs one batch and waits for it. Returns 1 if the batch succeeded. */
 static int run_batch(bf_rpc_call_t *c, grpc_op *ops, size_t n_ops) {
   void *tag = ops; /* any unique pointer */
   if (grpc_call_start_batch(c->call, ops, n_ops, tag, NULL) != GRPC_CALL_OK) return 0;
   pthread_mutex_lock(&c->mu);
-  while (c->done_tag != tag) poll_locked(c, 0.05);
+  wait_locked(c, batch_done, tag);
   c->done_tag = NULL;
   int success = c->done_success;
   pthread_mutex_unlock(&c->mu);
   return success;
 }
+
+int bf_rpc_call_stalled(const bf_rpc_call_t *c) { return c->stalled; }
 
 int bf_rpc_call_cancelled(bf_rpc_call_t *c) {
   if (!c->close_started) return 0;
@@ -138,7 +186,7 @@ int bf_rpc_call_cancelled(bf_rpc_call_t *c) {
 static void wait_close(bf_rpc_call_t *c) {
   if (!c->close_started) return;
   pthread_mutex_lock(&c->mu);
-  while (!c->close_done) poll_locked(c, 0.05);
+  wait_locked(c, close_done, NULL);
   pthread_mutex_unlock(&c->mu);
 }
 
@@ -401,6 +449,7 @@ static void *worker_main(void *arg) {
     bf_rpc_call_t c;
     memset(&c, 0, sizeof c);
     c.cq = w->cq;
+    c.stall_secs = w->server->stall_timeout_secs;
     pthread_mutex_init(&c.mu, NULL);
     grpc_call_details_init(&c.details);
     grpc_metadata_array_init(&c.request_md);
@@ -468,6 +517,7 @@ int bf_rpc_server_start(const bf_rpc_server_options_t *options, bf_rpc_server_t 
   pthread_cond_init(&s->worker_left, &cond_attr);
   pthread_condattr_destroy(&cond_attr);
   s->handler = options->handler;
+  s->stall_timeout_secs = options->stall_timeout_secs > 0 ? options->stall_timeout_secs : 0;
   s->handler_ctx = options->handler_ctx;
   s->authenticate = options->authenticate;
   s->n_workers = options->n_workers > 0 ? options->n_workers : 8;

@@ -47,6 +47,10 @@ void bf_server_config_usage(FILE *out) {
           "  --workers N            concurrent calls served (default 8) [BIFROST_WORKERS]\n"
           "  --query-timeout SECS   per-query time limit, 0 = none (default 300)\n"
           "                         [BIFROST_QUERY_TIMEOUT]\n"
+          "  --client-stall-timeout SECS  end a call (DEADLINE_EXCEEDED) whose client takes\n"
+          "                         nothing for this long: result messages it does not read,\n"
+          "                         a request it does not send; 0 = never (default 60)\n"
+          "                         [BIFROST_CLIENT_STALL_TIMEOUT]\n"
           "  --max-result-rows N    refuse results with more rows, 0 = no limit (default 0)\n"
           "                         [BIFROST_MAX_RESULT_ROWS]\n"
           "  --max-result-bytes N   refuse results larger than N bytes of Arrow IPC, 0 = no\n"
@@ -291,6 +295,10 @@ static int apply(bf_server_config_t *c, int opt, const char *value, const char *
       if (parse_double(value, &c->shutdown_timeout_secs) || c->shutdown_timeout_secs > 86400)
         expected = "seconds from 0 to 86400";
       break;
+    case 'X':
+      if (parse_double(value, &c->client_stall_timeout_secs) || c->client_stall_timeout_secs > 86400)
+        expected = "seconds from 0 to 86400 (0 = never)";
+      break;
     case 'F':
       if (strcmp(value, "text") == 0) c->log_json = 0;
       else if (strcmp(value, "json") == 0) c->log_json = 1;
@@ -359,6 +367,7 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
   c->max_query_selects = 256;
   c->max_query_depth = 500;
   c->shutdown_timeout_secs = 30;
+  c->client_stall_timeout_secs = 60;
   c->metrics_port = -1;
   c->log_level = BF_LOG_LEVEL_INFO;
   strcpy(c->metrics_host, "127.0.0.1");
@@ -384,7 +393,8 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
               {'J', "BIFROST_LOG_LEVEL"}, {'P', "BIFROST_METRICS_PORT"},
               {'O', "BIFROST_METRICS_HOST"}, {'W', "BIFROST_WAL_DIR"},
               {'o', "BIFROST_ACK_MODE"}, {'i', "BIFROST_COMMIT_INTERVAL"},
-              {'s', "BIFROST_SHARED_FLUSH_INTERVAL"}, {'e', "BIFROST_EXTENSION_DIR"}};
+              {'s', "BIFROST_SHARED_FLUSH_INTERVAL"}, {'e', "BIFROST_EXTENSION_DIR"},
+              {'X', "BIFROST_CLIENT_STALL_TIMEOUT"}};
   for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
     const char *value = getenv(envs[i].env);
     if (value && value[0] && apply(c, envs[i].opt, value, envs[i].env)) return BF_CONFIG_EXIT_USAGE;
@@ -425,6 +435,7 @@ int bf_server_config_parse(bf_server_config_t *c, int argc, char **argv) {
       {"commit-interval", required_argument, NULL, 'i'},
       {"shared-flush-interval", required_argument, NULL, 's'},
       {"extension-dir", required_argument, NULL, 'e'},
+      {"client-stall-timeout", required_argument, NULL, 'X'},
       {"version", no_argument, NULL, 'V'},             {NULL, 0, NULL, 0}};
   optind = 1;
   int opt, longindex = 0;

@@ -44,6 +44,7 @@ typedef struct bf_server_config {
   double maintenance_interval_secs;
   /* operating */
   double shutdown_timeout_secs; /* SIGTERM: time running calls get to finish */
+  double client_stall_timeout_secs; /* a call whose client takes nothing this long ends */
   int log_json;                 /* --log-format json */
   int log_level;                /* BF_LOG_LEVEL_* (server/log.h) */
   int metrics_port;             /* -1 = no metrics endpoint; 0 = a free port */

@@ -407,6 +407,7 @@ int main(int argc, char **argv) {
   bf_rpc_server_options_t rpc_options = {
       .address = address,
       .n_workers = config.workers,
+      .stall_timeout_secs = config.client_stall_timeout_secs,
       /* counted (server_stats.c), then scouter.grpc.v1 here, bifrost.v1 to service.c */
       .handler = bf_stats_handler,
       .handler_ctx = &counted,

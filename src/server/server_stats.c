@@ -9,6 +9,7 @@
 
 #include "bifrost/util.h"
 #include "bifrost/v1/bifrost.pb-c.h"
+#include "server/log.h"
 #include "server/service.h"
 #include "server/service_auth.h"
 #include "server/table_store_internal.h"
@@ -185,6 +186,10 @@ void bf_stats_handler(void *ctx, bf_rpc_call_t *call, const char *method, const 
   bf_stats_add(&bf_server_counters.calls_in_flight, 1);
   if (m == BF_STATS_M_QUERY) bf_stats_add(&bf_server_counters.queries_running, 1);
   w->handler(w->ctx, call, method, request, request_size);
+  if (bf_rpc_call_stalled(call))
+    BF_LOG_WARN("%s from %s ended with DEADLINE_EXCEEDED after %.0f s: the client took nothing "
+                "from it (--client-stall-timeout); its worker is free again",
+                method, bf_rpc_call_peer(call), bf_time_monotonic() - started);
   if (m == BF_STATS_M_QUERY) {
     bf_stats_add(&bf_server_counters.queries_running, -1);
     bf_histogram_observe(&bf_server_counters.query_seconds, bf_time_monotonic() - started);
