@@ -292,3 +292,39 @@ def test_producer_under_tls_and_auth_keeps_exactly_once_through_a_restart(tmp_pa
         assert row == {"n": total, "d": total}
     finally:
         server.stop()
+
+
+def test_a_flood_of_failing_logins_never_holds_every_worker(tmp_path, auth_file):
+    """Failed logins are delayed (0.1 s doubling), but at most two sleep at once:
+    the rest of a flood is refused at once with a clear message, so the workers
+    stay free and a user with a token is served meanwhile."""
+    server = ServerProcess(tmp_path / "data", args=["--auth-file", auth_file, "--workers", "3"])
+    try:
+        analyst = DatasetClient(as_user(server, "analyst"))
+        analyst.list_datasets()  # logged in before the flood
+        bad = GrpcConfig(server_uri=server.uri, username="analyst", password="wrong", timeout_secs=60)
+        for _ in range(5):  # delays 0 + 0.1 + 0.2 + 0.4 + 0.8 s; the next one waits 1.6 s
+            with pytest.raises(AuthenticationError, match="wrong user name or password"):
+                DatasetClient(bad).list_datasets()
+        messages = []
+
+        def attempt() -> None:
+            try:
+                DatasetClient(bad).list_datasets()
+            except AuthenticationError as e:
+                messages.append(str(e))
+
+        flood = [threading.Thread(target=attempt) for _ in range(8)]
+        for t in flood:
+            t.start()
+        # Without the limit the flood holds all three workers for seconds at a time.
+        assert isinstance(analyst.list_datasets(), list)
+        for t in flood:
+            t.join(60)
+        assert len(messages) == 8
+        refused_at_once = [m for m in messages if "too many failed logins" in m]
+        assert 8 - 2 <= len(refused_at_once) < 8, messages  # two sleep, the rest go at once
+        assert "try again in" in refused_at_once[0]
+        assert "delayed logins are waiting already" in server.log()
+    finally:
+        server.stop()

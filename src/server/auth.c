@@ -16,6 +16,9 @@
 
 #define MAX_FAILURE_ENTRIES 4096
 #define MAX_LOGIN_DELAY_SECS 5.0
+/* Logins that may sleep out a failure delay at once, server-wide (each holds an
+ * RPC worker); beyond them a delayed login is refused at once. */
+#define MAX_DELAYED_LOGINS 2
 
 typedef struct grant {
   char parts[3][130]; /* catalog, schema, table; "*" = any */
@@ -280,8 +283,22 @@ int bf_auth_login(bf_auth_t *a, const char *user, const char *password, const ch
   if (colon && colon > peer_key + 2) *colon = '\0';
   double delay = failure_delay(a, user_key, peer_key);
   if (delay > 0) {
+    pthread_mutex_lock(&a->failures_mu);
+    int may_wait = a->delayed_logins < MAX_DELAYED_LOGINS;
+    if (may_wait) a->delayed_logins++;
+    pthread_mutex_unlock(&a->failures_mu);
+    if (!may_wait) { /* a flood of failing logins: never let them hold every worker */
+      BF_LOG_WARN("login refused: user '%.128s' from %s (earlier logins failed, and %d delayed "
+                  "logins are waiting already)", user, peer ? peer : "?", MAX_DELAYED_LOGINS);
+      return bf_error_set(err, BF_EAUTH,
+                          "too many failed logins for this user or from this host: try again "
+                          "in %.1f s", delay);
+    }
     struct timespec ts = {(time_t)delay, (long)((delay - (double)(time_t)delay) * 1e9)};
     nanosleep(&ts, NULL);
+    pthread_mutex_lock(&a->failures_mu);
+    a->delayed_logins--;
+    pthread_mutex_unlock(&a->failures_mu);
   }
   char hash[BF_PASSWORD_HASH_MAX] = "";
   pthread_rwlock_rdlock(&a->lock);

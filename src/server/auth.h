@@ -34,6 +34,7 @@ typedef struct bf_auth {
   pthread_mutex_t failures_mu;
   bf_auth_failure_t *failures; /* guarded by failures_mu */
   size_t n_failures;
+  int delayed_logins;          /* logins sleeping out their failure delay; guarded by failures_mu */
 } bf_auth_t;
 
 /* Loads the auth file (NULL = open mode) and the token key. */
