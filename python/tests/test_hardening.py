@@ -295,6 +295,45 @@ def test_damage_in_the_middle_of_the_wal_loses_only_the_damaged_record(data_dir)
         server.stop()
 
 
+@pytest.mark.parametrize("damage", ["cut short", "footer bytes flipped"])
+def test_a_damaged_checkpoint_is_logged_and_the_json_commits_are_replayed(data_dir, damage):
+    """The newest checkpoint cut short (a torn copy) or with bytes of its Parquet
+    footer flipped: the server says so (WARN naming the file) and opens the table
+    from its JSON commits, every row there."""
+    server = ServerProcess(data_dir)
+    cfg = note_config("checkpointed")
+    try:
+        register(server, cfg)
+        client = DatasetClient(GrpcConfig(server_uri=server.uri))
+        for k in range(4):
+            assert send(server, cfg, ipc(note_batch(cfg, pa.array([f"v{k}"] * 100), k * 100)))[1] is None
+            client.maintain_dataset(cfg.catalog, cfg.schema_name, cfg.table, ["flush"])
+        client.maintain_dataset(cfg.catalog, cfg.schema_name, cfg.table, ["checkpoint"])
+    finally:
+        server.stop()
+    log_dir = data_dir / "hard" / "tests" / "checkpointed" / "_delta_log"
+    (checkpoint,) = log_dir.glob("*.checkpoint.parquet")
+    blob = bytearray(checkpoint.read_bytes())
+    if damage == "cut short":
+        blob = blob[: len(blob) * 2 // 3]
+    else:  # the footer (thrift metadata) sits before its 4-byte length and "PAR1"
+        footer = int.from_bytes(blob[-8:-4], "little")
+        at = len(blob) - 8 - footer // 2
+        blob[at:at + 8] = bytes(b ^ 0xFF for b in blob[at:at + 8])
+    checkpoint.write_bytes(bytes(blob))
+    server = ServerProcess(data_dir)
+    try:
+        assert count(server, cfg) == 400
+        client = DatasetClient(GrpcConfig(server_uri=server.uri))
+        ns = client.sql(f"SELECT n FROM {cfg.fqn} WHERE n >= 0").to_arrow()["n"].to_pylist()
+        assert sorted(ns) == list(range(400))
+        log = server.full_log()
+        assert checkpoint.name in log and "replaying the JSON commits instead" in log, log
+        assert "WARN" in log
+    finally:
+        server.stop()
+
+
 # ---- names, values and the wire ------------------------------------------------------
 
 

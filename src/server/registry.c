@@ -344,10 +344,23 @@ void bf_registry_set_checkpoint_reader(bf_delta_checkpoint_reader_fn reader, voi
   checkpoint_reader_ctx = ctx;
 }
 
+/* The checkpoint reader as snapshot loads call it: a checkpoint that cannot be
+ * read (damaged, or removed under us) is logged; the load then replays the JSON
+ * commits, which fails naming the first missing one if log cleanup took them. */
+static int read_checkpoint_logged(void *ctx, const char *path, bf_delta_snapshot_t *into,
+                                  bf_error_t *err) {
+  (void)ctx;
+  int status = checkpoint_reader(checkpoint_reader_ctx, path, into, err);
+  if (status != BF_OK)
+    BF_LOG_WARN("%s (%s); replaying the JSON commits instead",
+                err ? err->message : "cannot read a Delta checkpoint", path);
+  return status;
+}
+
 int bf_table_ensure_snapshot(bf_table_t *t, bf_error_t *err) {
   if (t->snapshot_loaded) return BF_OK;
-  BF_RETURN_NOT_OK(bf_delta_snapshot_load_with(t->dir, checkpoint_reader, checkpoint_reader_ctx,
-                                               &t->snapshot, err));
+  BF_RETURN_NOT_OK(bf_delta_snapshot_load_with(t->dir, checkpoint_reader ? read_checkpoint_logged : NULL,
+                                               NULL, &t->snapshot, err));
   t->snapshot_loaded = 1;
   return BF_OK;
 }
@@ -395,7 +408,8 @@ static int check_existing_log(const bf_table_t *candidate, bf_error_t *err) {
   bf_delta_snapshot_t snapshot;
   memset(&snapshot, 0, sizeof snapshot);
   char *schema_string = NULL;
-  int status = bf_delta_snapshot_load_with(candidate->dir, checkpoint_reader, checkpoint_reader_ctx,
+  int status = bf_delta_snapshot_load_with(candidate->dir,
+                                           checkpoint_reader ? read_checkpoint_logged : NULL, NULL,
                                            &snapshot, err);
   if (status == BF_OK) status = bf_delta_schema_string(&candidate->schema, &schema_string, err);
   if (status == BF_OK) {
