@@ -235,6 +235,24 @@ def test_clients_that_never_read_or_never_send_do_not_hold_the_workers(tmp_path)
         assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         never.set()
         assert len(re.findall(r"WARN .*Query from .* the client took nothing", server.log())) >= 2
+        # Nothing of the cancelled calls is left on the workers' queues for the
+        # calls that come next on them.
+        errors = []
+
+        def queries() -> None:
+            try:
+                with DatasetClient(GrpcConfig(server_uri=server.uri, timeout_secs=60)) as c:
+                    for k in range(10):
+                        assert c.sql(f"SELECT {k} AS x FROM range(50000)").to_arrow().num_rows == 50000
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        runners = [threading.Thread(target=queries) for _ in range(2)]
+        for t in runners:
+            t.start()
+        for t in runners:
+            t.join(120)
+        assert not errors, errors
     finally:
         channel.close()
         server.stop()

@@ -463,7 +463,10 @@ static void *worker_main(void *arg) {
     grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     int got_call = ev.type == GRPC_OP_COMPLETE && ev.success;
     if (got_call) serve_call(w->server, &c);
-    if (got_call && !c.finished) wait_close(&c); /* e.g. the request never arrived */
+    /* Nothing of this call may stay on the queue the next call uses: its close
+     * (already collected when a status was sent; still to come when the request
+     * never arrived or the call was cancelled for stalling). */
+    if (got_call) wait_close(&c);
     if (c.call) grpc_call_unref(c.call);
     if (c.peer) gpr_free(c.peer);
     if (c.md_sent) {
