@@ -233,6 +233,7 @@ def test_clients_that_never_read_or_never_send_do_not_hold_the_workers(tmp_path)
         with pytest.raises(grpc.RpcError) as info:
             next(silent)
         assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert "did not send its whole request" in info.value.details()
         never.set()
         assert len(re.findall(r"WARN .*Query from .* the client took nothing", server.log())) >= 2
         # Nothing of the cancelled calls is left on the workers' queues for the

@@ -126,9 +126,14 @@ static double monotonic_secs(void) {
  * ended here counts as finished with DEADLINE_EXCEEDED. Caller holds c->mu. */
 static void cancel_stalled_locked(bf_rpc_call_t *c) {
   char message[200];
-  snprintf(message, sizeof message,
-           "the client took nothing from this call for %.0f s (--client-stall-timeout)",
-           c->stall_secs);
+  if (c->close_started) /* the request was read: the client stopped taking what is sent */
+    snprintf(message, sizeof message,
+             "the client took nothing from this call for %.0f s (--client-stall-timeout)",
+             c->stall_secs);
+  else
+    snprintf(message, sizeof message,
+             "the client did not send its whole request within %.0f s (--client-stall-timeout)",
+             c->stall_secs);
   grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED, message, NULL);
   c->stalled = 1;
   if (!c->finished) {
