@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "bifrost/rpc.h"
+#include "bifrost/util.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "rpc/rpc_internal.h"
 
@@ -115,12 +116,6 @@ static void poll_locked(bf_rpc_call_t *c, double secs) {
   }
 }
 
-static double monotonic_secs(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* The client has taken nothing for stall_secs: cancel the call, so that what
  * waits on it completes (unsuccessfully) and the worker is free again. A call
  * ended here counts as finished with DEADLINE_EXCEEDED. Caller holds c->mu. */
@@ -147,10 +142,10 @@ static void cancel_stalled_locked(bf_rpc_call_t *c) {
  * operations, which gRPC then completes. Caller holds c->mu. */
 static void wait_locked(bf_rpc_call_t *c, int (*done)(const bf_rpc_call_t *, const void *),
                         const void *arg) {
-  double deadline = c->stall_secs > 0 ? monotonic_secs() + c->stall_secs : 0;
+  double deadline = c->stall_secs > 0 ? bf_time_monotonic() + c->stall_secs : 0;
   while (!done(c, arg)) {
     poll_locked(c, 0.05);
-    if (deadline > 0 && !done(c, arg) && monotonic_secs() >= deadline) {
+    if (deadline > 0 && !done(c, arg) && bf_time_monotonic() >= deadline) {
       cancel_stalled_locked(c);
       deadline = 0;
     }
