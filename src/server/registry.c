@@ -351,9 +351,10 @@ static int read_checkpoint_logged(void *ctx, const char *path, bf_delta_snapshot
                                   bf_error_t *err) {
   (void)ctx;
   int status = checkpoint_reader(checkpoint_reader_ctx, path, into, err);
-  if (status != BF_OK)
-    BF_LOG_WARN("%s (%s); replaying the JSON commits instead",
-                err ? err->message : "cannot read a Delta checkpoint", path);
+  if (status != BF_OK && err != NULL && err->message[0]) /* the engine's message names path */
+    BF_LOG_WARN("%s; replaying the JSON commits instead", err->message);
+  else if (status != BF_OK)
+    BF_LOG_WARN("cannot read the Delta checkpoint %s; replaying the JSON commits instead", path);
   return status;
 }
 
