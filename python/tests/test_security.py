@@ -145,6 +145,46 @@ def test_a_query_touching_one_forbidden_table_is_refused_naming_it(secured):
     assert "user 'narrow'" in secured.log()
 
 
+def test_the_same_query_text_is_checked_for_every_caller_every_time(secured):
+    # The server keeps the syntax tree of recent query texts: grants, the file and
+    # catalog bans must still be checked on every query, whoever sends it.
+    analyst = DatasetClient(as_user(secured, "analyst"))
+    narrow = DatasetClient(as_user(secured, "narrow"))
+    secret = "SELECT count(*) AS n FROM prod.ml.secret"
+    for _ in range(3):
+        assert analyst.sql(secret).to_arrow().column("n")[0].as_py() == 10
+        with pytest.raises(PermissionDeniedError, match="prod.ml.secret"):
+            narrow.sql(secret)
+        with pytest.raises(PermissionDeniedError, match="reading files directly"):
+            analyst.sql("SELECT * FROM 'prod/ml/secret/x.parquet'")
+        with pytest.raises(PermissionDeniedError, match="read-only"):
+            analyst.sql("INSERT INTO prod.ml.secret VALUES (1, 'x')")
+
+
+def test_a_grant_removed_by_reload_refuses_a_query_text_it_allowed_before(tmp_path):
+    path = tmp_path / "users.json"
+    write_auth_file(path, {"admin": USERS["admin"], "analyst": USERS["analyst"]})
+    server = ServerProcess(tmp_path / "data", args=["--auth-file", path])
+    try:
+        with DatasetProducer(cfg("kept"), as_user(server, "admin")) as producer:
+            producer.insert_many([Score(id=i, user="k") for i in range(5)])
+            assert producer.flush(timeout=60) == 5
+        analyst = DatasetClient(as_user(server, "analyst"))
+        sql = "SELECT count(*) AS n FROM prod.ml.kept"
+        assert analyst.sql(sql).to_arrow().column("n")[0].as_py() == 5
+        write_auth_file(path, {"admin": USERS["admin"],
+                               "analyst": ("analyst-pw", [{"on": "other.*.*", "allow": ["read"]}])})
+        server.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "reloaded" not in server.log():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        with pytest.raises(PermissionDeniedError, match="prod.ml.kept"):
+            analyst.sql(sql)
+    finally:
+        server.stop()
+
+
 def test_expired_tokens_are_renewed_without_losing_a_record(tmp_path, auth_file):
     server = ServerProcess(tmp_path / "data", args=["--auth-file", auth_file, "--token-ttl", "2"])
     try:

@@ -15,7 +15,9 @@
  *   value from a constant count (repeat('x', 2e9) would allocate outside the
  *   memory limit and cannot be interrupted).
  * - Tables this server could not load completely are refused by name (a partial
- *   view would give a wrong answer). */
+ *   view would give a wrong answer).
+ * The tree of a text seen recently comes from the parse cache
+ * (engine_parse_cache.c); the checks run for every query. */
 #include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -285,11 +287,12 @@ static int check_node(guard_t *g, json_t *node, int depth) {
   return BF_OK;
 }
 
-int bf__engine_guard_query(bf_engine_t *engine, duckdb_connection conn, const char *sql,
-                           bf_engine_table_check_fn check_table, void *check_ctx,
-                           int *not_a_select, bf__count_target_t *count, bf_error_t *err) {
-  *not_a_select = 0;
-  memset(count, 0, sizeof *count);
+/* The statement's syntax tree as JSON text (malloc'd): from the parse cache, or
+ * from DuckDB's parser (json_serialize_sql), then kept. */
+static int syntax_tree(bf_engine_t *engine, duckdb_connection conn, const char *sql, char **out,
+                       bf_error_t *err) {
+  *out = bf__engine_parse_cache_get(engine, sql);
+  if (*out) return BF_OK;
   duckdb_prepared_statement stmt = NULL;
   if (duckdb_prepare(conn, "SELECT json_serialize_sql($1::VARCHAR)", &stmt) != DuckDBSuccess) {
     int status = bf_error_set(err, BF_EINTERNAL, "query guard unavailable: %s", duckdb_prepare_error(stmt));
@@ -303,28 +306,43 @@ int bf__engine_guard_query(bf_engine_t *engine, duckdb_connection conn, const ch
     status = bf_error_set(err, BF_EINTERNAL, "query guard failed: %s", duckdb_result_error(&result));
   } else {
     char *text = duckdb_value_varchar(&result, 0, 0);
-    /* Deep trees are bounded by the walk below, not by the JSON reader. */
-    json_t *tree = text ? json_loads(text, JSON_DECODE_INT_AS_REAL, NULL) : NULL; /* positions overflow int64 */
+    *out = text ? strdup(text) : NULL;
     duckdb_free(text);
-    guard_t g = {.engine = engine, .check_table = check_table, .check_ctx = check_ctx, .err = err};
-    if (tree == NULL) {
-      status = bf_error_set(err, BF_EINVAL,
-                            "the query is too deeply nested to check (--max-query-depth %d)",
-                            engine->max_query_depth);
-    } else if (json_is_true(json_object_get(tree, "error"))) {
-      /* Not a plain SELECT tree: another statement type, or PRAGMA (SELECT-typed). */
-      *not_a_select = 1;
-      status = bf_error_set(err, BF_EPERM,
-                            "queries are read-only: only a single SELECT-type statement (SELECT, "
-                            "WITH, VALUES, DESCRIBE, SUMMARIZE, SHOW) is allowed, not writes, "
-                            "PRAGMA or other statements");
-    } else {
-      status = check_node(&g, json_object_get(tree, "statements"), 0);
-      if (status == BF_OK) bf__engine_count_shape(tree, count);
-    }
-    json_decref(tree);
+    if (*out == NULL) status = bf_error_set(err, BF_ENOMEM, "query guard: out of memory");
+    else bf__engine_parse_cache_put(engine, sql, *out);
   }
   duckdb_destroy_result(&result);
   duckdb_destroy_prepare(&stmt);
+  return status;
+}
+
+int bf__engine_guard_query(bf_engine_t *engine, duckdb_connection conn, const char *sql,
+                           bf_engine_table_check_fn check_table, void *check_ctx,
+                           int *not_a_select, bf__count_target_t *count, bf_error_t *err) {
+  *not_a_select = 0;
+  memset(count, 0, sizeof *count);
+  char *text = NULL;
+  BF_RETURN_NOT_OK(syntax_tree(engine, conn, sql, &text, err));
+  /* Deep trees are bounded by the walk below, not by the JSON reader. */
+  json_t *tree = json_loads(text, JSON_DECODE_INT_AS_REAL, NULL); /* positions overflow int64 */
+  free(text);
+  guard_t g = {.engine = engine, .check_table = check_table, .check_ctx = check_ctx, .err = err};
+  int status = BF_OK;
+  if (tree == NULL) {
+    status = bf_error_set(err, BF_EINVAL,
+                          "the query is too deeply nested to check (--max-query-depth %d)",
+                          engine->max_query_depth);
+  } else if (json_is_true(json_object_get(tree, "error"))) {
+    /* Not a plain SELECT tree: another statement type, or PRAGMA (SELECT-typed). */
+    *not_a_select = 1;
+    status = bf_error_set(err, BF_EPERM,
+                          "queries are read-only: only a single SELECT-type statement (SELECT, "
+                          "WITH, VALUES, DESCRIBE, SUMMARIZE, SHOW) is allowed, not writes, "
+                          "PRAGMA or other statements");
+  } else {
+    status = check_node(&g, json_object_get(tree, "statements"), 0);
+    if (status == BF_OK) bf__engine_count_shape(tree, count);
+  }
+  json_decref(tree);
   return status;
 }

@@ -18,6 +18,15 @@ typedef struct bf_unavailable_table {
 } bf_unavailable_table_t;
 
 #define BF_MAX_PREPARING 64
+#define BF_PARSE_CACHE_ENTRIES 64 /* query texts whose syntax tree is kept */
+#define BF_IDLE_QUERY_CONNS 8     /* query connections kept open between queries */
+
+typedef struct bf__parse_entry {
+  char *sql;  /* NULL: free slot */
+  char *tree; /* json_serialize_sql's text */
+  uint64_t hash;
+  uint64_t used; /* parse_clock at the last use */
+} bf__parse_entry_t;
 
 struct bf_engine {
   char data_dir[4096];          /* absolute, no trailing slash */
@@ -44,7 +53,26 @@ struct bf_engine {
   int preparing_overflow;             /* preparations without a slot; guarded by tails_mu */
   pthread_mutex_t counts_mu;
   bf__view_count_t *counts; /* each table view's file rows and tails; guarded by counts_mu */
+  pthread_mutex_t parse_mu;
+  bf__parse_entry_t parse_cache[BF_PARSE_CACHE_ENTRIES]; /* guarded by parse_mu */
+  uint64_t parse_clock;                                  /* guarded by parse_mu */
+  pthread_mutex_t idle_mu;
+  duckdb_connection idle_conns[BF_IDLE_QUERY_CONNS]; /* guarded by idle_mu */
+  size_t n_idle_conns;
 };
+
+/* ---- parse cache (engine_parse_cache.c) ---- */
+/* A copy of the syntax tree kept for this exact text (free() it), or NULL. */
+char *bf__engine_parse_cache_get(bf_engine_t *engine, const char *sql);
+void bf__engine_parse_cache_put(bf_engine_t *engine, const char *sql, const char *tree);
+void bf__engine_parse_cache_destroy(bf_engine_t *engine);
+
+/* ---- query connections (engine.c) ---- */
+/* A connection to the query database: an idle one, or a new one. */
+int bf__engine_query_conn(bf_engine_t *engine, duckdb_connection *out);
+/* Gives a connection back after a query. reusable = 0 (the query was interrupted
+ * or failed) closes it, so no state of a broken query reaches the next one. */
+void bf__engine_query_conn_release(bf_engine_t *engine, duckdb_connection *conn, int reusable);
 
 /* ---- tails (engine_tail.c, engine_tail_scan.c) ---- */
 #define BF_TAIL_SCAN_FUNCTION "bf_tail_scan"

@@ -1,6 +1,6 @@
 /* Sandboxed query execution: exactly one statement, of SELECT type (SELECT, WITH,
- * VALUES, FROM-first, DESCRIBE, SUMMARIZE, SHOW), on a fresh connection to the
- * query database; a watchdog interrupts it at the timeout. The result streams: it
+ * VALUES, FROM-first, DESCRIBE, SUMMARIZE, SHOW), on a connection to the query
+ * database kept between queries; a watchdog interrupts it at the timeout. The result streams: it
  * leaves as one Arrow IPC stream (our writer) of large record batches, each
  * gathered from DuckDB's chunks and sent while DuckDB produces the next. */
 #include <errno.h>
@@ -444,8 +444,8 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
   char *rewritten = NULL;
   BF_RETURN_NOT_OK(bf__engine_compat_rewrite(sql, &rewritten, err));
   if (rewritten) sql = rewritten;
-  duckdb_connection conn;
-  if (duckdb_connect(engine->query_db, &conn) != DuckDBSuccess) {
+  duckdb_connection conn = NULL;
+  if (bf__engine_query_conn(engine, &conn) != BF_OK) {
     free(rewritten);
     return bf_error_set(err, BF_EINTERNAL, "cannot connect to the query database");
   }
@@ -565,7 +565,7 @@ done:
   }
   if (prepared) duckdb_destroy_prepare(&prepared);
   if (extracted) duckdb_destroy_extracted(&extracted);
-  duckdb_disconnect(&conn);
+  bf__engine_query_conn_release(engine, &conn, status == BF_OK && !(have_dog && dog.fired));
   free(rewritten);
   return status;
 }
