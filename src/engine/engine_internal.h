@@ -187,10 +187,14 @@ int bf__engine_file_stats(duckdb_connection conn, const char *view, const bf_sch
 /* Writes the rows of table `staged` (a plain name, quoted here) as zstd
  * Parquet files partitioned like the table under table_dir, with Delta stats.
  * On failure the files written so far are removed. */
+typedef enum bf__parquet_purpose {
+  BF__PARQUET_FLUSH,   /* fresh rows: cheaper dictionary analysis (compaction redoes it) */
+  BF__PARQUET_COMPACT, /* compaction's rewrite: DuckDB's default dictionaries */
+} bf__parquet_purpose_t;
 int bf__engine_write_staged(duckdb_connection conn, const char *staged, const char *table_dir,
                             const bf_schema_t *schema, const char *const *partition_columns,
-                            size_t n_partition_columns, bf_delta_file_t **out_files,
-                            size_t *n_out_files, bf_error_t *err);
+                            size_t n_partition_columns, bf__parquet_purpose_t purpose,
+                            bf_delta_file_t **out_files, size_t *n_out_files, bf_error_t *err);
 void bf__engine_remove_files(const char *table_dir, const bf_delta_file_t *files, size_t n_files);
 
 /* The live files as one relation (SELECT ... UNION ALL BY NAME ...) with the

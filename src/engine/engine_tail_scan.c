@@ -214,7 +214,8 @@ int bf_engine_tail_write_parquet(bf_engine_t *engine, const char *catalog, const
   bf_buffer_reset(&sql);
   if (status == BF_OK)
     status = bf__engine_write_staged(conn, staged, table_dir, schema, partition_columns,
-                                     n_partition_columns, out_files, n_out_files, err);
+                                     n_partition_columns, BF__PARQUET_FLUSH, out_files, n_out_files,
+                                     err);
   duckdb_disconnect(&conn); /* drops the temporary view */
   if (status != BF_OK) bf_error_prefix(err, "flushing tail %s", tail);
   return status;
