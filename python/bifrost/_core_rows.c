@@ -195,8 +195,20 @@ static int put_string(enc_t *e, const char *path, PyObject *v) {
   return rc;
 }
 
+/* Days since 1970-01-01 of v's date; the last date converted is kept (rows of a
+ * batch mostly share their day). */
+static int64_t days_of(enc_t *e, PyObject *v) {
+  int32_t ymd = (PyDateTime_GET_YEAR(v) << 9) | (PyDateTime_GET_MONTH(v) << 5) | PyDateTime_GET_DAY(v);
+  if (ymd != e->plan->last_ymd) {
+    e->plan->last_days = days_from_civil(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v),
+                                         PyDateTime_GET_DAY(v));
+    e->plan->last_ymd = ymd;
+  }
+  return e->plan->last_days;
+}
+
 static int encode_datetime(enc_t *e, const char *path, PyObject *v) {
-  int64_t days = days_from_civil(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v));
+  int64_t days = days_of(e, v);
   int64_t us = (((days * 24 + PyDateTime_DATE_GET_HOUR(v)) * 60 + PyDateTime_DATE_GET_MINUTE(v)) * 60 +
                 PyDateTime_DATE_GET_SECOND(v)) * 1000000LL + PyDateTime_DATE_GET_MICROSECOND(v);
   PyObject *tz = PyDateTime_DATE_GET_TZINFO(v);
@@ -397,10 +409,10 @@ static int encode_struct(enc_t *e, core_row_node_t *node, PyObject *v, int depth
   const char *path = node->path;
   bool is_dict = PyDict_Check(v);
   PyObject *cls = (PyObject *)Py_TYPE(v);
-  if (!is_dict) {
+  if (!is_dict && cls != node->cls) { /* node->cls passed these checks before */
     if (PyUnicode_Check(v) || PyLong_Check(v) || PyFloat_Check(v) || PySequence_Check(v))
       return refuse(e, path, "expected an object (model, dataclass or dict), got %s", v);
-    if (cls != node->cls && struct_names(e, node, cls) < 0) return CORE_ROW_PYERR;
+    if (struct_names(e, node, cls) < 0) return CORE_ROW_PYERR;
   }
   /* A model keeps its field values in its __dict__: read them there (as the top
    * level does), falling back to attribute lookup (properties, slots). */
@@ -607,8 +619,7 @@ static int encode_value(enc_t *e, core_row_node_t *node, PyObject *v, int depth)
       return encode_datetime(e, path, v);
     case BF_TYPE_DATE32: {
       if (!PyDate_Check(v) || PyDateTime_Check(v)) return refuse(e, path, "expected date, got %s", v);
-      int32_t days = (int32_t)days_from_civil(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v),
-                                              PyDateTime_GET_DAY(v));
+      int32_t days = (int32_t)days_of(e, v);
       return put(e, BF_ROW_DATE32, &days, 4);
     }
     case BF_TYPE_DICTIONARY: {

@@ -47,6 +47,8 @@ typedef struct {
   PyObject *map_cache;  /* dict: class -> that mapping */
   PyObject *to_text;    /* callable(value) -> str for non-str values of string columns */
   size_t limit;         /* encoding stops (too large) beyond this many bytes */
+  int32_t last_ymd;     /* the last date converted (year << 9 | month << 5 | day; 0: none) */
+  int64_t last_days;    /* ... as days since 1970-01-01 */
 } core_row_plan_t;
 
 typedef struct {

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import struct
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import List, Optional
 from zoneinfo import ZoneInfo
 
@@ -126,6 +126,29 @@ def test_sub_minute_offsets_are_exact_in_nested_models(grpc, unique_table):
     for row, v in zip(rows, values):
         assert row["when"]["at"] == v.astimezone(timezone.utc)
         assert row["whens"][0]["at"] == v.astimezone(timezone.utc)
+
+
+class Days(BaseModel):
+    id: int
+    at: datetime
+    day: date
+
+
+def test_dates_that_change_from_row_to_row_are_exact(grpc, unique_table):
+    # The encoder keeps the last date it converted: rows going back and forth
+    # between days, across month, year and leap-day boundaries, stay exact.
+    days = [date(2024, 2, 28), date(2024, 2, 29), date(2024, 3, 1), date(2024, 2, 29), date(1, 1, 1),
+            date(9999, 12, 31), date(1970, 1, 1), date(1969, 12, 31), date(2023, 12, 31), date(2024, 1, 1)]
+    days = days + days[::-1]
+    utc = timezone.utc
+    cfg = TableConfig(Days, catalog="test", schema_name="exact", table=unique_table)
+    with DatasetProducer(cfg, grpc) as producer:
+        for i, d in enumerate(days):
+            producer.insert(Days(id=i, at=datetime(d.year, d.month, d.day, 23, 59, 59, 999999, tzinfo=utc), day=d))
+        assert producer.flush(timeout=30) == len(days)
+    rows = DatasetClient(grpc, cfg).sql(f"SELECT * FROM {cfg.fqn} ORDER BY id").to_arrow().to_pylist()
+    assert [(r["at"], r["day"]) for r in rows] == [
+        (datetime(d.year, d.month, d.day, 23, 59, 59, 999999, tzinfo=utc), d) for d in days]
 
 
 class Flat(BaseModel):
