@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import statistics
+import time
 
 import pytest
 
@@ -207,6 +208,36 @@ def test_client_deadline_interrupts_the_server_query(server):
     # The interrupted query released the engine: a fresh query on the same server works.
     fresh = DatasetClient(GrpcConfig(server_uri=server.uri, timeout_secs=30))
     assert fresh.sql("SELECT 7 AS x").to_arrow().column("x")[0].as_py() == 7
+
+
+def test_queries_running_at_once_are_each_interrupted_at_their_own_deadline(tmp_path):
+    # One watchdog thread serves every running query: two slow queries (minutes of
+    # work) with different client deadlines are both interrupted on the server,
+    # while other queries go on being answered.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import ServerProcess
+
+    server = ServerProcess(tmp_path / "data", args=["--workers", "4"])
+    try:
+        slow = "SELECT sum(a.range * b.range) FROM range(300000) a, range(300000) b"
+        short = DatasetClient(GrpcConfig(server_uri=server.uri, timeout_secs=1))
+        longer = DatasetClient(GrpcConfig(server_uri=server.uri, timeout_secs=2.5))
+        plain = DatasetClient(GrpcConfig(server_uri=server.uri, timeout_secs=120))
+        with ThreadPoolExecutor(2) as pool:
+            running = [pool.submit(short.sql, slow), pool.submit(longer.sql, slow)]
+            for _ in range(5):
+                assert plain.sql("SELECT count(*) AS n FROM range(100000)").to_arrow().column("n")[0].as_py() == 100000
+            for future in running:
+                with pytest.raises(BifrostTimeoutError):
+                    future.result(timeout=120)
+        deadline = time.monotonic() + 30
+        while plain.server_stats()["queries_running"] > 0:
+            assert time.monotonic() < deadline, "a query past its client's deadline still runs"
+            time.sleep(0.1)
+        assert plain.sql("SELECT 5 AS x").to_arrow().column("x")[0].as_py() == 5
+    finally:
+        server.stop()
 
 
 def test_files_are_reachable_only_through_tables(shop, server):

@@ -229,6 +229,8 @@ int bf_engine_create(const char *data_dir, const bf_engine_options_t *options, b
   pthread_mutex_init(&e->counts_mu, NULL);
   pthread_mutex_init(&e->parse_mu, NULL);
   pthread_mutex_init(&e->idle_mu, NULL);
+  pthread_mutex_init(&e->watch_mu, NULL);
+  pthread_cond_init(&e->watch_cv, NULL);
   /* The ingest database writes Parquet with as many threads as the query database
    * (one per core by default): since tails are scanned in parallel, a 10M-row
    * ingest reached Delta at 2.47-2.63M rows/s against 1.91-2.12M with one thread,
@@ -311,6 +313,9 @@ void bf__engine_query_conn_release(bf_engine_t *engine, duckdb_connection *conn,
 
 void bf_engine_destroy(bf_engine_t *e) {
   if (e == NULL) return;
+  bf__engine_watchdog_stop(e);
+  pthread_mutex_destroy(&e->watch_mu);
+  pthread_cond_destroy(&e->watch_cv);
   if (e->ddl_conn) duckdb_disconnect(&e->ddl_conn);
   for (size_t i = 0; i < e->n_idle_conns; i++) duckdb_disconnect(&e->idle_conns[i]);
   e->n_idle_conns = 0;

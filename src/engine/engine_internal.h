@@ -21,6 +21,17 @@ typedef struct bf_unavailable_table {
 #define BF_PARSE_CACHE_ENTRIES 64 /* query texts whose syntax tree is kept */
 #define BF_IDLE_QUERY_CONNS 8     /* query connections kept open between queries */
 
+/* A running query the watchdog interrupts at its deadline or when should_cancel
+ * says its client went away (engine_watchdog.c). Lives on the query's stack. */
+typedef struct bf__watch {
+  struct bf__watch *next, *prev; /* guarded by the engine's watch_mu */
+  duckdb_connection conn;
+  double deadline;               /* bf_time_monotonic(); 0: none */
+  bf_engine_cancel_fn should_cancel; /* may be NULL */
+  void *cancel_ctx;
+  int fired;                     /* 1: the deadline passed, 2: cancelled */
+} bf__watch_t;
+
 typedef struct bf__parse_entry {
   char *sql;  /* NULL: free slot */
   char *tree; /* json_serialize_sql's text */
@@ -56,10 +67,23 @@ struct bf_engine {
   pthread_mutex_t parse_mu;
   bf__parse_entry_t parse_cache[BF_PARSE_CACHE_ENTRIES]; /* guarded by parse_mu */
   uint64_t parse_clock;                                  /* guarded by parse_mu */
+  pthread_mutex_t watch_mu;
+  pthread_cond_t watch_cv;
+  bf__watch_t *watches; /* guarded by watch_mu */
+  pthread_t watch_thread;
+  int watch_started, watch_stop; /* guarded by watch_mu */
   pthread_mutex_t idle_mu;
   duckdb_connection idle_conns[BF_IDLE_QUERY_CONNS]; /* guarded by idle_mu */
   size_t n_idle_conns;
 };
+
+/* ---- query watchdog (engine_watchdog.c) ---- */
+/* Watches w (conn, deadline, should_cancel, cancel_ctx set) until unwatch, which
+ * returns w->fired; the thread starts with the first watch. BF_EINTERNAL: no
+ * thread, the query runs unwatched. */
+int bf__engine_watch(bf_engine_t *engine, bf__watch_t *w);
+int bf__engine_unwatch(bf_engine_t *engine, bf__watch_t *w);
+void bf__engine_watchdog_stop(bf_engine_t *engine);
 
 /* ---- parse cache (engine_parse_cache.c) ---- */
 /* A copy of the syntax tree kept for this exact text (free() it), or NULL. */

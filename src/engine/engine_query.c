@@ -1,69 +1,17 @@
 /* Sandboxed query execution: exactly one statement, of SELECT type (SELECT, WITH,
  * VALUES, FROM-first, DESCRIBE, SUMMARIZE, SHOW), on a connection to the query
- * database kept between queries; a watchdog interrupts it at the timeout. The result streams: it
+ * database kept between queries; the engine's watchdog (engine_watchdog.c)
+ * interrupts it at the timeout or when the client goes away. The result streams: it
  * leaves as one Arrow IPC stream (our writer) of large record batches, each
  * gathered from DuckDB's chunks and sent while DuckDB produces the next. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "bifrost/ipc.h"
 #include "engine/engine_compat.h"
 #include "engine/engine_internal.h"
-
-typedef struct watchdog {
-  pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  duckdb_connection conn;
-  double timeout_secs;          /* <= 0: none */
-  bf_engine_cancel_fn should_cancel;
-  void *cancel_ctx;
-  int done;
-  int fired;                    /* 1 = timeout, 2 = cancelled */
-} watchdog_t;
-
-/* Wakes every 100 ms: interrupts the query at the timeout or when the caller asks. */
-static void *watchdog_main(void *arg) {
-  watchdog_t *w = arg;
-  double deadline = w->timeout_secs > 0 ? bf_time_monotonic() + w->timeout_secs : 0;
-  pthread_mutex_lock(&w->mu);
-  while (!w->done) {
-    struct timespec wake;
-    clock_gettime(CLOCK_REALTIME, &wake);
-    wake.tv_nsec += 100000000L;
-    if (wake.tv_nsec >= 1000000000L) {
-      wake.tv_sec++;
-      wake.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&w->cv, &w->mu, &wake);
-    if (w->done) break;
-    int timed_out = deadline > 0 && bf_time_monotonic() >= deadline;
-    pthread_mutex_unlock(&w->mu);
-    int cancelled = !timed_out && w->should_cancel && w->should_cancel(w->cancel_ctx);
-    pthread_mutex_lock(&w->mu);
-    if ((timed_out || cancelled) && !w->done) {
-      w->fired = timed_out ? 1 : 2;
-      duckdb_interrupt(w->conn);
-      break;
-    }
-  }
-  pthread_mutex_unlock(&w->mu);
-  return NULL;
-}
-
-static void watchdog_stop(watchdog_t *w) {
-  pthread_mutex_lock(&w->mu);
-  w->done = 1;
-  pthread_cond_signal(&w->cv);
-  pthread_mutex_unlock(&w->mu);
-  pthread_join(w->thread, NULL);
-  pthread_mutex_destroy(&w->mu);
-  pthread_cond_destroy(&w->cv);
-}
 
 static const char *statement_type_name(duckdb_statement_type type) {
   switch (type) {
@@ -455,7 +403,7 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
   /* until its execution has started, the query may bind tails retired meanwhile */
   int preparing = bf__engine_prepare_begin(engine), prepared_done = 0;
   /* The timeout covers parsing, checking and planning too, not only execution. */
-  watchdog_t dog = {0};
+  bf__watch_t dog = {0};
   int have_dog = 0;
   double limit = engine->query_timeout_secs;
   int client_limited = client_time_left > 0 && client_time_left < 1e9 &&
@@ -463,16 +411,10 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
   if (client_limited) limit = client_time_left;
   if (limit > 0 || should_cancel) {
     dog.conn = conn;
-    dog.timeout_secs = limit;
+    dog.deadline = limit > 0 ? bf_time_monotonic() + limit : 0;
     dog.should_cancel = should_cancel;
     dog.cancel_ctx = ctx;
-    pthread_mutex_init(&dog.mu, NULL);
-    pthread_cond_init(&dog.cv, NULL);
-    have_dog = pthread_create(&dog.thread, NULL, watchdog_main, &dog) == 0;
-    if (!have_dog) {
-      pthread_mutex_destroy(&dog.mu);
-      pthread_cond_destroy(&dog.cv);
-    }
+    have_dog = bf__engine_watch(engine, &dog) == BF_OK;
   }
   idx_t n = duckdb_extract_statements(conn, sql, &extracted);
   if (n == 0) {
@@ -544,7 +486,7 @@ int bf_engine_query(bf_engine_t *engine, const char *sql, const bf_query_param_t
 done:
   if (!prepared_done) bf__engine_prepare_end(engine, preparing);
   if (have_dog) {
-    watchdog_stop(&dog);
+    dog.fired = bf__engine_unwatch(engine, &dog);
     if (dog.fired == 2 && status != BF_OK) {
       status = bf_error_set(err, BF_ECANCELLED, "query cancelled: the client went away");
     } else if (dog.fired && status != BF_OK) {
