@@ -318,8 +318,9 @@ def latency(tmp: str) -> None:
     report("reference_4k_write_fdatasync_p50", sync_ms, "ms")
     floor = sync_ms + rpc_ms
     p50 = figures[1][0]
-    goal("ack_latency_p50_1_row", p50 <= 1.0 and p50 <= 3 * floor, p50 / floor,
-         f"<= 1 ms and <= 3x the floor ({floor:.2f} ms)")
+    # ratio: p50 over the tighter of the two bounds (<= 1 when both hold)
+    goal("ack_latency_p50_1_row", p50 <= 1.0 and p50 <= 3 * floor, p50 / min(1.0, 3 * floor),
+         f"<= 1 ms and <= 3x the floor ({floor:.2f} ms): p50 {p50:.2f} ms")
     p99 = figures[10_000][1]
     goal("ack_latency_p99_10k_rows", p99 <= 10.0, p99 / 10.0, "<= 10 ms")
 

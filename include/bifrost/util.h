@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "bifrost/error.h"
 
@@ -34,6 +35,8 @@ int64_t bf_time_now_us(void);
 int64_t bf_time_now_ms(void);
 /* Monotonic seconds, for deadlines and intervals. */
 double bf_time_monotonic(void);
+/* The time secs (>= 0) from now on clock, as pthread_cond_timedwait takes it. */
+struct timespec bf_time_after(clockid_t clock, double secs);
 
 /* Writes a UUID v7 (RFC 9562) for unix_ms as 36 chars + NUL into out. Uses
  * getrandom for the random bits. Thread-safe. */

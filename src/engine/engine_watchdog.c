@@ -4,23 +4,15 @@
  * only under the engine's watch lock, so a removed watch is never interrupted.
  * It replaced a thread started and joined per query (about 0.08 ms of every
  * query, docs/architecture.md). */
-#include <time.h>
-
 #include "engine/engine_internal.h"
 
-#define CHECK_EVERY_NS 100000000L
+#define CHECK_EVERY_SECS 0.1
 
 static void *watchdog_main(void *arg) {
   bf_engine_t *engine = arg;
   pthread_mutex_lock(&engine->watch_mu);
   while (!engine->watch_stop) {
-    struct timespec wake;
-    clock_gettime(CLOCK_REALTIME, &wake);
-    wake.tv_nsec += CHECK_EVERY_NS;
-    if (wake.tv_nsec >= 1000000000L) {
-      wake.tv_sec++;
-      wake.tv_nsec -= 1000000000L;
-    }
+    struct timespec wake = bf_time_after(CLOCK_REALTIME, CHECK_EVERY_SECS);
     pthread_cond_timedwait(&engine->watch_cv, &engine->watch_mu, &wake);
     double now = bf_time_monotonic();
     for (bf__watch_t *w = engine->watches; w != NULL && !engine->watch_stop; w = w->next) {

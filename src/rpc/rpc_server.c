@@ -605,15 +605,7 @@ fail:
  * request_call fails, and so does any it makes after finishing a call, so no call
  * is running and none will be matched when all have left. */
 static void wait_for_workers(struct bf_rpc_server *s, double grace_secs) {
-  struct timespec deadline;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  double whole = floor(grace_secs);
-  deadline.tv_sec += (time_t)whole;
-  deadline.tv_nsec += (long)((grace_secs - whole) * 1e9);
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000L;
-  }
+  struct timespec deadline = bf_time_after(CLOCK_MONOTONIC, grace_secs);
   pthread_mutex_lock(&s->mu);
   while (s->n_serving > 0)
     if (pthread_cond_timedwait(&s->worker_left, &s->mu, &deadline) == ETIMEDOUT) break;

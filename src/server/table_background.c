@@ -174,13 +174,7 @@ static void *writer_main(void *arg) {
   pthread_mutex_lock(&s->mu);
   while (!s->stop) {
     if (!s->wake) {
-      struct timespec until;
-      clock_gettime(CLOCK_REALTIME, &until);
-      until.tv_nsec += tick_ns;
-      if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-      }
+      struct timespec until = bf_time_after(CLOCK_REALTIME, (double)tick_ns / 1e9);
       pthread_cond_timedwait(&s->cv, &s->mu, &until);
     }
     s->wake = 0;

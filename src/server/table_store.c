@@ -126,9 +126,7 @@ static int wait_for_commit(bf_store_t *s, bf_table_t *t, bf_gen_t *g, bf_error_t
   pthread_mutex_unlock(&t->mu);
   bf__store_wake(s);
   pthread_mutex_lock(&t->mu);
-  struct timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  deadline.tv_sec += COMMIT_WAIT_SECS;
+  struct timespec deadline = bf_time_after(CLOCK_REALTIME, COMMIT_WAIT_SECS);
   for (;;) {
     if (t->dropped) return bf_error_set(err, BF_ENOTFOUND, "table %s was dropped", t->fqn);
     int listed = 0;
@@ -233,11 +231,7 @@ int bf_store_insert(bf_store_t *s, bf_table_t *t, const bf_store_insert_t *in, i
   int behind = writer_behind(s, ts), waits = behind && claim_backlog_wait(s);
   if (behind) bf_stats_add(waits ? &ts->counters.writer_waits : &ts->counters.writer_waits_skipped, 1);
   if (waits) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += BACKLOG_WAIT_MS * 1000000L;
-    until.tv_sec += until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
+    struct timespec until = bf_time_after(CLOCK_REALTIME, BACKLOG_WAIT_MS / 1000.0);
     int timed_out = 0;
     while (!t->dropped && writer_behind(s, ts) && !timed_out)
       timed_out = pthread_cond_timedwait(&ts->pending_cv, &t->mu, &until) == ETIMEDOUT;

@@ -19,6 +19,21 @@ double bf_time_monotonic(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+struct timespec bf_time_after(clockid_t clock, double secs) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  if (!(secs > 0)) return ts;
+  if (secs > 1e9) secs = 1e9; /* about 31 years: never */
+  time_t whole = (time_t)secs;
+  ts.tv_sec += whole;
+  ts.tv_nsec += (long)((secs - (double)whole) * 1e9);
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  return ts;
+}
+
 static void fill_random(uint8_t *bytes, size_t n) {
   size_t got = 0;
   while (got < n) {

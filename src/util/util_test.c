@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,35 @@ static void test_uuid7_layout(void **state) {
   assert_string_not_equal(a, b);
 }
 
+static int64_t ns_between(struct timespec a, struct timespec b) {
+  return ((int64_t)b.tv_sec - (int64_t)a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
+}
+
+static void test_time_after_carries_nanoseconds_into_seconds(void **state) {
+  (void)state;
+  const double spans[] = {0.0, 0.1, 0.5, 0.999999999, 1.25, 3.0, 59.9};
+  for (size_t i = 0; i < sizeof spans / sizeof spans[0]; i++) {
+    struct timespec before;
+    clock_gettime(CLOCK_MONOTONIC, &before);
+    struct timespec t = bf_time_after(CLOCK_MONOTONIC, spans[i]);
+    struct timespec after;
+    clock_gettime(CLOCK_MONOTONIC, &after);
+    assert_true(t.tv_nsec >= 0 && t.tv_nsec < 1000000000L);
+    int64_t from_before = ns_between(before, t), from_after = ns_between(after, t);
+    assert_true(from_before >= (int64_t)(spans[i] * 1e9) - 1);
+    assert_true(from_after <= (int64_t)(spans[i] * 1e9) + 1);
+  }
+  /* negative and NaN spans are now; huge ones stay representable */
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  struct timespec t = bf_time_after(CLOCK_REALTIME, -5);
+  assert_true(ns_between(now, t) >= 0 && ns_between(now, t) < 1000000000LL);
+  t = bf_time_after(CLOCK_REALTIME, NAN);
+  assert_true(ns_between(now, t) >= 0 && ns_between(now, t) < 1000000000LL);
+  t = bf_time_after(CLOCK_REALTIME, 1e300);
+  assert_true(t.tv_sec > now.tv_sec && t.tv_nsec >= 0 && t.tv_nsec < 1000000000L);
+}
+
 static void test_write_new_file_is_create_if_absent(void **state) {
   (void)state;
   char dir[] = "/tmp/bf_util_test_XXXXXX";
@@ -87,6 +117,7 @@ int main(void) {
       cmocka_unit_test(test_error_set_and_prefix),
       cmocka_unit_test(test_buffer_growth_and_padding),
       cmocka_unit_test(test_uuid7_layout),
+      cmocka_unit_test(test_time_after_carries_nanoseconds_into_seconds),
       cmocka_unit_test(test_write_new_file_is_create_if_absent),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
