@@ -7,7 +7,8 @@ Figures:
   until every row is in a committed Parquet file (ack + server flush); server CPU
   per row and peak RSS of a fresh server; references: delta-rs write_deltalake
   with 100k-row appends, DuckDB writing the same Arrow data to zstd Parquet + fsync
-  (rows/s and CPU per row), raw write + fsync of the IPC bytes;
+  (rows/s and CPU per row), raw write + fsync of the IPC bytes. Ours, delta-rs and
+  DuckDB run in turn for --rounds rounds (3); each figure is its median;
 - insert(): acknowledged rows/s of one producer of the flat model with the
   default batch_size (1000), the same with batch_size 10k, 4 producer processes
   against 1, server CPU per row;
@@ -19,7 +20,7 @@ Figures:
 Starts its own bifrost-server (build/bifrost-server, or $BIFROST_SERVER_BIN) on a
 free port with a temporary data directory.
 
-    .venv/bin/python bench/write_bench.py [--rows 10000000] [--insert-rows 1000000]
+    .venv/bin/python bench/write_bench.py [--rows 10000000] [--insert-rows 1000000] [--rounds 3]
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ import multiprocessing
 import os
 import re
 import resource
+import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -135,19 +138,16 @@ def cpu_self() -> float:
 
 # ---- ingest to Delta ---------------------------------------------------------------------------
 
-def ingest_to_delta(tmp: str, rows: int) -> None:
-    chunk_rows = 100_000
-    chunk = arrow_chunk(chunk_rows)
-    n_chunks = max(1, rows // chunk_rows)
-    rows = n_chunks * chunk_rows
-    arrow_bytes = chunk.nbytes * n_chunks
-    report("ingest_arrow_data", arrow_bytes / 2**20, "MiB")
-
-    server = Server(os.path.join(tmp, "ingest"))
+def _ingest_ours(tmp: str, chunk: pa.Table, n_chunks: int) -> dict:
+    """One run through a fresh server: rows/s until in Delta and until acknowledged,
+    server CPU seconds, server peak RSS bytes."""
+    rows = n_chunks * chunk.num_rows
+    server = Server(tmp)
     try:
         cfg = TableConfig(PredictionRecord, "bench", "write", "ingest")
         grpc = GrpcConfig(server_uri=server.uri)
-        with DatasetProducer(cfg, grpc, WriteConfig(batch_size=chunk_rows, max_queue_rows=4 * chunk_rows)) as p:
+        with DatasetProducer(cfg, grpc, WriteConfig(batch_size=chunk.num_rows,
+                                                    max_queue_rows=4 * chunk.num_rows)) as p:
             p.register()
             cpu0, start = server.cpu_secs(), time.perf_counter()
             for _ in range(n_chunks):
@@ -157,39 +157,69 @@ def ingest_to_delta(tmp: str, rows: int) -> None:
             DatasetClient(grpc).maintain_dataset("bench", "write", "ingest", ["flush"])
             done = time.perf_counter()
             cpu = server.cpu_secs() - cpu0
-        ours = rows / (done - start)
-        report("ingest_to_delta_rows_per_s", ours, "rows/s")
-        report("ingest_acknowledged_rows_per_s", rows / (acked - start), "rows/s")
-        ours_cpu = cpu / rows * 1e6
-        report("server_cpu_per_row_arrow", ours_cpu, "us")
-        rss = server.peak_rss_bytes()
-        report("server_peak_rss", rss / 2**20, "MiB")
+        return {"to_delta": rows / (done - start), "acked": rows / (acked - start), "cpu": cpu,
+                "rss": server.peak_rss_bytes()}
     finally:
         server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
+
+def _ingest_delta_rs(path: str, chunk: pa.Table, n_chunks: int) -> float:
     from deltalake import write_deltalake
-    path = os.path.join(tmp, "delta_rs")
     start = time.perf_counter()
     for _ in range(n_chunks):
         write_deltalake(path, chunk, mode="append")
-    delta_rs = rows / (time.perf_counter() - start)
-    report("reference_delta_rs_100k_appends_rows_per_s", delta_rs, "rows/s")
+    elapsed = time.perf_counter() - start
+    shutil.rmtree(path, ignore_errors=True)
+    return n_chunks * chunk.num_rows / elapsed
 
+
+def _ingest_duckdb(out: str, table: pa.Table) -> tuple:
+    """DuckDB writing the Arrow data to one zstd Parquet file + fsync: rows/s, CPU s."""
     import duckdb
     con = duckdb.connect()
-    table = pa.concat_tables([chunk] * n_chunks)
     con.register("data", table)
-    out = os.path.join(tmp, "duckdb.parquet")
     cpu0, start = cpu_self(), time.perf_counter()
     con.execute(f"COPY (SELECT * FROM data) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
     fd = os.open(out, os.O_RDONLY)
     os.fsync(fd)
     os.close(fd)
-    elapsed, duck_cpu = time.perf_counter() - start, cpu_self() - cpu0
-    duck = rows / elapsed
-    report("reference_duckdb_zstd_parquet_fsync_rows_per_s", duck, "rows/s")
-    report("reference_duckdb_cpu_per_row", duck_cpu / rows * 1e6, "us")
+    elapsed, cpu = time.perf_counter() - start, cpu_self() - cpu0
     con.close()
+    os.unlink(out)
+    return table.num_rows / elapsed, cpu
+
+
+def ingest_to_delta(tmp: str, rows: int, rounds: int) -> None:
+    """Ours, delta-rs and DuckDB in turn, `rounds` times; each figure is the median
+    of its rounds, so load from elsewhere on the machine falls on all of them."""
+    chunk_rows = 100_000
+    chunk = arrow_chunk(chunk_rows)
+    n_chunks = max(1, rows // chunk_rows)
+    rows = n_chunks * chunk_rows
+    arrow_bytes = chunk.nbytes * n_chunks
+    report("ingest_arrow_data", arrow_bytes / 2**20, "MiB")
+    table = pa.concat_tables([chunk] * n_chunks)
+    runs: dict = {"ours": [], "delta_rs": [], "duckdb": []}
+    for k in range(rounds):
+        runs["ours"].append(_ingest_ours(os.path.join(tmp, f"ingest{k}"), chunk, n_chunks))
+        runs["delta_rs"].append(_ingest_delta_rs(os.path.join(tmp, f"delta_rs{k}"), chunk, n_chunks))
+        runs["duckdb"].append(_ingest_duckdb(os.path.join(tmp, f"duckdb{k}.parquet"), table))
+    ours = statistics.median(r["to_delta"] for r in runs["ours"])
+    report("ingest_rounds", rounds, "rounds")
+    report("ingest_to_delta_rows_per_s", ours, "rows/s")
+    report("ingest_acknowledged_rows_per_s", statistics.median(r["acked"] for r in runs["ours"]), "rows/s")
+    ours_cpu = statistics.median(r["cpu"] for r in runs["ours"]) / rows * 1e6
+    report("server_cpu_per_row_arrow", ours_cpu, "us")
+    rss = max(r["rss"] for r in runs["ours"])
+    report("server_peak_rss", rss / 2**20, "MiB")
+    delta_rs = statistics.median(runs["delta_rs"])
+    report("reference_delta_rs_100k_appends_rows_per_s", delta_rs, "rows/s")
+    duck = statistics.median(r[0] for r in runs["duckdb"])
+    report("reference_duckdb_zstd_parquet_fsync_rows_per_s", duck, "rows/s")
+    report("reference_duckdb_cpu_per_row", statistics.median(r[1] for r in runs["duckdb"]) / rows * 1e6, "us")
+    for k in range(rounds):
+        report(f"ingest_round_{k}_ours_vs_delta_rs", runs["ours"][k]["to_delta"] / runs["delta_rs"][k], "x")
 
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
@@ -202,6 +232,7 @@ def ingest_to_delta(tmp: str, rows: int) -> None:
         f.flush()
         os.fsync(f.fileno())
     report("reference_raw_ipc_write_fsync_rows_per_s", rows / (time.perf_counter() - start), "rows/s")
+    os.unlink(raw)
     del table, ipc
 
     goal("ingest_vs_delta_rs", ours >= 2 * delta_rs, ours / delta_rs, ">= 2x delta-rs 100k appends")
@@ -365,12 +396,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000, help="rows for the ingest-to-Delta figure")
     parser.add_argument("--insert-rows", type=int, default=1_000_000, help="rows for the insert() figures")
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", 3)),
+                        help="interleaved rounds of the ingest figure and its references (medians)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         insert_costs(tmp)
         latency(tmp)
         insert_path(tmp, args.insert_rows)
-        ingest_to_delta(tmp, args.rows)
+        ingest_to_delta(tmp, args.rows, args.rounds)
 
 
 if __name__ == "__main__":
