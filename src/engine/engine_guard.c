@@ -305,11 +305,11 @@ static int syntax_tree(bf_engine_t *engine, duckdb_connection conn, const char *
   if (duckdb_execute_prepared(stmt, &result) != DuckDBSuccess) {
     status = bf_error_set(err, BF_EINTERNAL, "query guard failed: %s", duckdb_result_error(&result));
   } else {
-    char *text = duckdb_value_varchar(&result, 0, 0);
-    *out = text ? strdup(text) : NULL;
-    duckdb_free(text);
+    char *text = duckdb_value_varchar(&result, 0, 0); /* NULL: no tree (refused below) */
+    *out = strdup(text ? text : "");
     if (*out == NULL) status = bf_error_set(err, BF_ENOMEM, "query guard: out of memory");
-    else bf__engine_parse_cache_put(engine, sql, *out);
+    else if (text) bf__engine_parse_cache_put(engine, sql, *out);
+    duckdb_free(text);
   }
   duckdb_destroy_result(&result);
   duckdb_destroy_prepare(&stmt);
