@@ -1,5 +1,4 @@
-/* Unit tests for the producer without a server: the record queue, option
- * validation, backpressure policies against an unreachable server, stats
+/* Unit tests for the producer without a server: option validation, backpressure policies against an unreachable server, stats
  * invariants, retries while unreachable. The send path against a fake server is in
  * producer_send_test.c. */
 #include <setjmp.h>
@@ -16,97 +15,10 @@
 
 #include "bifrost/producer.h"
 #include "producer/producer_internal.h"
-#include "producer/queue.h"
 #include "producer/producer_test_util.h"
 
 /* Nothing listens on port 1; connects fail fast with UNAVAILABLE. */
 #define UNREACHABLE "127.0.0.1:1"
-
-/* ---- queue --------------------------------------------------------------------- */
-
-static bf__item_t *item_of(int i) {
-  char text[16];
-  int len = snprintf(text, sizeof text, "%d", i);
-  bf__item_t *item = malloc(sizeof *item + (size_t)len + 1);
-  item->kind = BF__ITEM_JSON;
-  item->rows = 1;
-  item->len = (size_t)len;
-  item->arrow = NULL;
-  memcpy(item->json, text, (size_t)len + 1);
-  return item;
-}
-
-static bf__item_t *pop_wait(bf__queue_t *q) {
-  for (;;) {
-    bool busy;
-    bf__item_t *item = bf__queue_pop(q, &busy);
-    if (item || !busy) return item;
-  }
-}
-
-static void test_queue_fifo(void **state) {
-  (void)state;
-  bf__queue_t q;
-  bf__queue_init(&q);
-  bool busy = true;
-  assert_null(bf__queue_pop(&q, &busy));
-  assert_false(busy);
-  int next_in = 0, next_out = 0;
-  for (int round = 0; round < 5; round++) {
-    for (int i = 0; i < 600; i++) bf__queue_push(&q, item_of(next_in++));
-    for (int i = 0; i < 350; i++) {
-      bf__item_t *item = pop_wait(&q);
-      assert_non_null(item);
-      assert_int_equal(atoi(item->json), next_out++);
-      bf__item_free(item);
-    }
-  }
-  bf__item_t *item;
-  while ((item = pop_wait(&q)) != NULL) {
-    assert_int_equal(atoi(item->json), next_out++);
-    bf__item_free(item);
-  }
-  assert_int_equal(next_out, next_in);
-}
-
-typedef struct pusher_arg {
-  bf__queue_t *q;
-  int id;
-} pusher_arg_t;
-
-static void *pusher(void *p) {
-  pusher_arg_t *a = p;
-  for (int i = 0; i < 20000; i++) bf__queue_push(a->q, item_of(a->id * 1000000 + i));
-  return NULL;
-}
-
-/* Four threads push while one pops: nothing lost, each thread's order kept. */
-static void test_queue_concurrent_producers(void **state) {
-  (void)state;
-  bf__queue_t q;
-  bf__queue_init(&q);
-  pthread_t threads[4];
-  pusher_arg_t args[4];
-  for (int i = 0; i < 4; i++) {
-    args[i].q = &q;
-    args[i].id = i;
-    assert_int_equal(pthread_create(&threads[i], NULL, pusher, &args[i]), 0);
-  }
-  int next[4] = {0, 0, 0, 0};
-  int total = 0;
-  while (total < 80000) {
-    bool busy;
-    bf__item_t *item = bf__queue_pop(&q, &busy);
-    if (item == NULL) continue;
-    int v = atoi(item->json);
-    assert_int_equal(v % 1000000, next[v / 1000000]++);
-    bf__item_free(item);
-    total++;
-  }
-  for (int i = 0; i < 4; i++) pthread_join(threads[i], NULL);
-  bool busy;
-  assert_null(bf__queue_pop(&q, &busy));
-}
 
 static void test_create_rejects_bad_options(void **state) {
   (void)state;
@@ -339,8 +251,6 @@ static void test_batches_in_flight_are_retried_while_unreachable(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_queue_fifo),
-      cmocka_unit_test(test_queue_concurrent_producers),
       cmocka_unit_test(test_create_rejects_bad_options),
       cmocka_unit_test(test_block_times_out_when_full),
       cmocka_unit_test(test_drop_newest_counts_drops),
