@@ -1,5 +1,5 @@
-/* Small shared utilities: a growable byte buffer, wall-clock time, UUID v7 and
- * durable file helpers. Everything here is thread-compatible (no shared state). */
+/* Small shared utilities: a growable byte buffer, wall-clock time, UUID v7, a
+ * text hash and durable file helpers. Everything here is thread-compatible (no shared state). */
 #ifndef BIFROST_UTIL_H
 #define BIFROST_UTIL_H
 
@@ -29,6 +29,9 @@ int bf_buffer_append_zeros(bf_buffer_t *buf, size_t n);
 int bf_buffer_pad(bf_buffer_t *buf, size_t alignment);
 /* Moves ownership of the bytes to the caller (*out, *out_size) and empties buf. */
 void bf_buffer_take(bf_buffer_t *buf, uint8_t **out, size_t *out_size);
+
+/* FNV-1a hash of a NUL-terminated text, for in-memory indexes. */
+uint64_t bf_hash_text(const char *text);
 
 /* Microseconds / milliseconds since the Unix epoch (CLOCK_REALTIME). */
 int64_t bf_time_now_us(void);

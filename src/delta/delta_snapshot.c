@@ -42,11 +42,9 @@ void bf_delta_snapshot_reset(bf_delta_snapshot_t *s) {
   s->version = -1;
 }
 
-static uint64_t path_hash(const char *p);
-
 /* Slot of app_id in the txn index, or of the free slot ending its probe path. */
 static size_t txn_slot_of(const bf_delta_snapshot_t *s, const char *app_id, int *found) {
-  size_t mask = s->n_txn_slots - 1, i = (size_t)path_hash(app_id) & mask;
+  size_t mask = s->n_txn_slots - 1, i = (size_t)bf_hash_text(app_id) & mask;
   for (;;) {
     int64_t v = s->txn_slots[i];
     if (v < 0 || strcmp(s->txn_app_ids[v], app_id) == 0) {
@@ -106,15 +104,9 @@ static int set_txn(bf_delta_snapshot_t *s, const char *app_id, int64_t version) 
 /* ---- path index: open addressing over s->files, so replaying N adds and removes
  * costs O(N), not O(N^2) ------------------------------------------------------------- */
 
-static uint64_t path_hash(const char *p) {
-  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-  for (; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-  return h;
-}
-
 /* Slot holding path, or of the first free slot on its probe path (*found = 0). */
 static size_t slot_of(const bf_delta_snapshot_t *s, const char *path, int *found) {
-  size_t mask = s->n_file_slots - 1, i = (size_t)path_hash(path) & mask, free_slot = SIZE_MAX;
+  size_t mask = s->n_file_slots - 1, i = (size_t)bf_hash_text(path) & mask, free_slot = SIZE_MAX;
   for (;; i = (i + 1) & mask) {
     int64_t v = s->file_slots[i];
     if (v == -1) {

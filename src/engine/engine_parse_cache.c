@@ -14,15 +14,9 @@
 #define PARSE_CACHE_MAX_SQL (16u << 10)   /* longer texts are parsed every time */
 #define PARSE_CACHE_MAX_TREE (128u << 10) /* larger trees are not kept */
 
-static uint64_t text_hash(const char *text) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (const unsigned char *p = (const unsigned char *)text; *p; p++) h = (h ^ *p) * 1099511628211ull;
-  return h;
-}
-
 char *bf__engine_parse_cache_get(bf_engine_t *engine, const char *sql) {
   if (strlen(sql) > PARSE_CACHE_MAX_SQL) return NULL;
-  uint64_t hash = text_hash(sql);
+  uint64_t hash = bf_hash_text(sql);
   char *tree = NULL;
   pthread_mutex_lock(&engine->parse_mu);
   for (size_t i = 0; i < BF_PARSE_CACHE_ENTRIES; i++) {
@@ -45,7 +39,7 @@ void bf__engine_parse_cache_put(bf_engine_t *engine, const char *sql, const char
     free(tree_copy);
     return; /* the cache is an optimisation: no memory, no entry */
   }
-  uint64_t hash = text_hash(sql);
+  uint64_t hash = bf_hash_text(sql);
   pthread_mutex_lock(&engine->parse_mu);
   bf__parse_entry_t *victim = &engine->parse_cache[0];
   for (size_t i = 0; i < BF_PARSE_CACHE_ENTRIES; i++) {
