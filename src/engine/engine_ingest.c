@@ -288,34 +288,29 @@ static void append_copy(bf_buffer_t *sql, const char *staged, const char *table_
    * the largest part of the flush's CPU, and columns with fewer values keep theirs.
    * Measured (docs/architecture.md): 14-20% less CPU per written row, the same
    * files for the benchmark's data. Compaction rewrites with the default. */
-  const char *options = purpose == BF__PARQUET_FLUSH
-                            ? " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, "
-                              "DICTIONARY_SIZE_LIMIT 10000"
-                            : " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880";
+  bf__sql_append(sql, "COPY (SELECT * ");
   if (one_file) {
-    bf__sql_append(sql, "COPY (SELECT * EXCLUDE (");
+    bf__sql_append(sql, "EXCLUDE (");
     bf__sql_ident(sql, BF_SYSCOL_PARTITION_DATE);
-    bf__sql_append(sql, ") FROM ");
-    bf__sql_ident(sql, staged);
-    bf__sql_append(sql, ") TO ");
-    bf__sql_string(sql, one_file);
-    bf__sql_append(sql, options);
-    bf__sql_append(sql, ", RETURN_STATS)");
-    return;
+    bf__sql_append(sql, ") ");
   }
-  bf__sql_append(sql, "COPY (SELECT * FROM ");
+  bf__sql_append(sql, "FROM ");
   bf__sql_ident(sql, staged);
   bf__sql_append(sql, ") TO ");
-  bf__sql_string(sql, table_dir);
-  bf__sql_append(sql, options);
-  bf__sql_append(sql, ", FILENAME_PATTERN 'part-");
-  bf__sql_append(sql, write_id);
-  bf__sql_append(sql, "-{uuid}', APPEND, RETURN_STATS, PARTITION_BY (");
-  for (size_t i = 0; i < n_parts; i++) {
-    if (i) bf__sql_append(sql, ", ");
-    bf__sql_ident(sql, columns[i]);
+  bf__sql_string(sql, one_file ? one_file : table_dir);
+  bf__sql_append(sql, " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, RETURN_STATS");
+  if (purpose == BF__PARQUET_FLUSH) bf__sql_append(sql, ", DICTIONARY_SIZE_LIMIT 10000");
+  if (!one_file) {
+    bf__sql_append(sql, ", FILENAME_PATTERN 'part-");
+    bf__sql_append(sql, write_id);
+    bf__sql_append(sql, "-{uuid}', APPEND, PARTITION_BY (");
+    for (size_t i = 0; i < n_parts; i++) {
+      if (i) bf__sql_append(sql, ", ");
+      bf__sql_ident(sql, columns[i]);
+    }
+    bf__sql_append(sql, ")");
   }
-  bf__sql_append(sql, "))");
+  bf__sql_append(sql, ")");
 }
 
 int bf__engine_write_staged(duckdb_connection conn, const char *staged, const char *table_dir,
