@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bifrost/rows.h"
+#include "rows/temporal.h"
 
 /* Microseconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z. */
 #define MIN_US (-62135596800000000LL)
@@ -170,15 +171,6 @@ static int refuse(enc_t *e, const char *path, const char *fmt, PyObject *value) 
   return CORE_ROW_REFUSED;
 }
 
-static int64_t days_from_civil(int y, int m, int d) {
-  y -= m <= 2;
-  int era = (y >= 0 ? y : y - 399) / 400;
-  int yoe = y - era * 400;
-  int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return (int64_t)era * 146097 + doe - 719468;
-}
-
 static int put_string(enc_t *e, const char *path, PyObject *v) {
   Py_ssize_t n;
   const char *text = PyUnicode_AsUTF8AndSize(v, &n);
@@ -198,10 +190,10 @@ static int put_string(enc_t *e, const char *path, PyObject *v) {
 /* Days since 1970-01-01 of v's date; the last date converted is kept (rows of a
  * batch mostly share their day). */
 static int64_t days_of(enc_t *e, PyObject *v) {
-  int32_t ymd = (PyDateTime_GET_YEAR(v) << 9) | (PyDateTime_GET_MONTH(v) << 5) | PyDateTime_GET_DAY(v);
+  int year = PyDateTime_GET_YEAR(v), month = PyDateTime_GET_MONTH(v), day = PyDateTime_GET_DAY(v);
+  int32_t ymd = (year << 9) | (month << 5) | day;
   if (ymd != e->plan->last_ymd) {
-    e->plan->last_days = days_from_civil(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v),
-                                         PyDateTime_GET_DAY(v));
+    e->plan->last_days = bf__days_from_civil(year, (unsigned)month, (unsigned)day);
     e->plan->last_ymd = ymd;
   }
   return e->plan->last_days;
