@@ -277,6 +277,10 @@ def _convert(column: Any, target: Any) -> Any:
     if isinstance(column.type, pa.BaseExtensionType) and column.type.extension_name == "arrow.uuid":
         # UUID columns are stored as their canonical text (lowercase, 36 characters).
         column = pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
+    if pa.types.is_dictionary(column.type) and not pa.types.is_dictionary(target):
+        # Dictionary-encoded values (pandas categoricals, Parquet dictionary reads)
+        # are decoded first: pyarrow casts a dictionary to its value type only.
+        column = column.cast(column.type.value_type)
     try:
         return column.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):

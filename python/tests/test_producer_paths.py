@@ -189,6 +189,43 @@ def test_insert_arrow_plain_and_large_strings_round_trip(grpc, unique_table):
     assert sorted(zip(*(got.column(c).to_pylist() for c in ("id", "name", "note")))) == expected
 
 
+def test_batches_of_alternating_string_layouts_in_one_tail_read_back_exactly(grpc, unique_table):
+    """The server remembers the last batch schema it checked against the table's
+    columns; batches whose string columns alternate between utf8, large_utf8,
+    utf8_view and dictionary encoding, all unflushed in one tail, are each read with
+    their own layout, both from the tail and from the flushed files."""
+    cfg = flat_config(unique_table)
+    encodings = [pa.string(), pa.large_string(), pa.string(), pa.string_view(), "dict", pa.large_string(),
+                 pa.string()]
+
+    def batch(k, encoding):
+        ids = list(range(k * 100, k * 100 + 100))
+        names = [f"name {i} " + "x" * (i % 17) for i in ids]
+        notes = [None if i % 4 else f"note {i}" for i in ids]
+        if encoding == "dict":
+            name_col, note_col = pa.array(names).dictionary_encode(), pa.array(notes).dictionary_encode()
+        else:
+            name_col, note_col = pa.array(names, encoding), pa.array(notes, encoding)
+        return pa.table({"id": ids, "name": name_col, "score": [float(i) for i in ids],
+                         "ok": [i % 2 == 0 for i in ids], "at": [dt.datetime(2025, 3, 1)] * 100,
+                         "note": note_col}), list(zip(ids, names, notes))
+
+    expected = []
+    client = DatasetClient(grpc)
+    with DatasetProducer(cfg, grpc, WriteConfig(scheduled_delay_secs=3600)) as producer:
+        for k, encoding in enumerate(encodings):
+            table, rows = batch(k, encoding)
+            expected += rows
+            assert producer.insert_arrow(table) == 100
+            assert producer.flush() == 100  # each batch its own request, into the same tail
+        query = f"SELECT id, name, note FROM {cfg.fqn} ORDER BY id"
+        got = client.sql(query).to_arrow()
+        assert list(zip(*(got.column(c).to_pylist() for c in ("id", "name", "note")))) == expected
+        client.maintain_dataset(cfg.catalog, cfg.schema_name, cfg.table, ["flush"])
+        got = client.sql(query).to_arrow()
+        assert list(zip(*(got.column(c).to_pylist() for c in ("id", "name", "note")))) == expected
+
+
 def test_forked_child_cannot_use_the_parents_producer(grpc, unique_table):
     cfg = flat_config(unique_table)
     producer = DatasetProducer(cfg, grpc, WriteConfig(scheduled_delay_secs=3600))

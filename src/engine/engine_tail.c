@@ -55,6 +55,7 @@ static void tail_free(bf__tail_t *t) {
   for (size_t i = 0; i < t->n_results; i++) duckdb_destroy_result(&t->results[i]);
   free(t->results);
   bf__tail_columns_free(&t->columns);
+  bf__tail_forget_checked(t);
   if (t->conn) duckdb_disconnect(&t->conn);
   pthread_mutex_destroy(&t->mu);
   free(t->catalog);
@@ -120,10 +121,23 @@ int bf__tail_result_columns(duckdb_result *result, tail_columns_t *out, bf_error
   return BF_OK;
 }
 
+void bf__converted_unref(converted_ref_t *c) {
+  if (c && atomic_fetch_sub(&c->refs, 1) == 1) {
+    duckdb_destroy_arrow_converted_schema(&c->schema);
+    free(c);
+  }
+}
+
+void bf__tail_forget_checked(bf__tail_t *t) {
+  bf__converted_unref(t->checked);
+  t->checked = NULL;
+  bf_buffer_reset(&t->checked_signature);
+}
+
 void bf__tail_batch_unref(batch_ref_t *b) {
   if (atomic_fetch_sub(&b->refs, 1) == 1) {
     if (b->array.release) b->array.release(&b->array);
-    if (b->converted) duckdb_destroy_arrow_converted_schema(&b->converted);
+    bf__converted_unref(b->converted);
     free(b);
   }
 }

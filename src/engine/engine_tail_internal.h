@@ -22,12 +22,19 @@ typedef struct tail_old {
   tail_columns_t columns;
 } tail_old_t;
 
+/* An Arrow schema as DuckDB reads it, shared by the batches that came with that
+ * schema (a producer sends the same one with every batch): freed with the last. */
+typedef struct converted_ref {
+  duckdb_arrow_converted_schema schema;
+  atomic_long refs;
+} converted_ref_t;
+
 /* A received batch shared by the tail and by the chunks made from its slices:
- * freed with the last. converted: its Arrow schema as DuckDB reads it. */
+ * freed with the last. converted: its Arrow schema as DuckDB reads it (a share). */
 struct bf__tail_batch {
   struct ArrowArray array;
   atomic_long refs;
-  duckdb_arrow_converted_schema converted;
+  converted_ref_t *converted;
 };
 typedef bf__tail_batch_t batch_ref_t;
 
@@ -52,11 +59,21 @@ struct bf__tail {
   size_t n_results;
   tail_old_t *old;
   size_t n_old;
+  /* The last batch schema whose slices read as exactly the tail's columns: its
+   * signature (schema_signature) and DuckDB's reading of it (a share). A batch
+   * with the same signature skips the conversion and the check. Cleared when the
+   * columns change. */
+  bf_buffer_t checked_signature;
+  converted_ref_t *checked;
 };
 
 /* The tail, live or retired, with a reference taken; NULL if unknown. */
 bf__tail_t *bf__tail_acquire(bf_engine_t *e, const char *catalog, const char *name);
 void bf__tail_release(bf__tail_t *t);
+/* Drops a share of a converted schema (NULL: nothing); the last frees it. */
+void bf__converted_unref(converted_ref_t *c);
+/* Forgets the tail's checked batch schema (its columns changed). Caller holds mu. */
+void bf__tail_forget_checked(bf__tail_t *t);
 /* Drops a share of a received batch; the last frees it. */
 void bf__tail_batch_unref(batch_ref_t *b);
 void bf__tail_columns_free(tail_columns_t *c);
