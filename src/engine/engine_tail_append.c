@@ -163,28 +163,14 @@ static int schema_signature(const struct ArrowSchema *s, bf_buffer_t *out) {
   return status;
 }
 
-/* DuckDB's reading of the batch's schema when its slices are exactly the tail's
- * columns (a share, in *out), else *out = NULL. The tail remembers the last schema
- * that matched, so a producer's batches after its first skip the conversion and
- * the check (they were 7-8 % of the server's CPU for 1,000-row batches). */
-static int matching_schema(bf__tail_t *t, const struct ArrowSchema *schema, batch_ref_t *b,
-                           converted_ref_t **out, bf_error_t *err) {
+/* DuckDB's reading of the batch's schema (a share, in *out) when its slices read as
+ * exactly the tail's columns, else *out = NULL. One row is enough: a chunk's types
+ * come from the schema, not the data. */
+static int convert_and_check(bf__tail_t *t, const struct ArrowSchema *schema, batch_ref_t *b,
+                             converted_ref_t **out, bf_error_t *err) {
   *out = NULL;
-  bf_buffer_t signature;
-  bf_buffer_init(&signature);
-  int cacheable = schema_signature(schema, &signature) == BF_OK;
-  if (cacheable && t->checked && signature.size == t->checked_signature.size &&
-      memcmp(signature.data, t->checked_signature.data, signature.size) == 0) {
-    bf_buffer_reset(&signature);
-    atomic_fetch_add(&t->checked->refs, 1);
-    *out = t->checked;
-    return BF_OK;
-  }
   converted_ref_t *c = calloc(1, sizeof *c);
-  if (c == NULL) {
-    bf_buffer_reset(&signature);
-    return bf_error_set(err, BF_ENOMEM, "out of memory");
-  }
+  if (c == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
   atomic_store(&c->refs, 1);
   duckdb_error_data error = duckdb_schema_from_arrow(t->conn, (struct ArrowSchema *)schema, &c->schema);
   int failed = error && duckdb_error_data_has_error(error);
@@ -192,29 +178,43 @@ static int matching_schema(bf__tail_t *t, const struct ArrowSchema *schema, batc
   if (failed || c->schema == NULL) {
     if (c->schema) duckdb_destroy_arrow_converted_schema(&c->schema);
     free(c);
-    bf_buffer_reset(&signature);
     return BF_OK;
   }
-  /* One row is enough: a chunk's types come from the schema, not the data. */
   duckdb_data_chunk first = NULL;
   int status = slice_chunk(t->conn, b, c->schema, 0, 1, &first, err);
   int matches = status == BF_OK && chunk_matches(&t->columns, first);
   if (first) duckdb_destroy_data_chunk(&first);
-  if (!matches) {
+  if (matches)
+    *out = c;
+  else
     bf__converted_unref(c);
-    bf_buffer_reset(&signature);
-    return status;
-  }
-  if (cacheable) {
-    bf__tail_forget_checked(t);
-    t->checked_signature = signature;
-    atomic_fetch_add(&c->refs, 1);
-    t->checked = c;
+  return status;
+}
+
+/* As convert_and_check, through the tail's memory of the last schema that matched,
+ * so a producer's batches after its first skip the conversion and the check (they
+ * were 7-8 % of the server's CPU for 1,000-row batches). */
+static int matching_schema(bf__tail_t *t, const struct ArrowSchema *schema, batch_ref_t *b,
+                           converted_ref_t **out, bf_error_t *err) {
+  bf_buffer_t signature;
+  bf_buffer_init(&signature);
+  int cacheable = schema_signature(schema, &signature) == BF_OK, status = BF_OK;
+  if (cacheable && t->checked && signature.size == t->checked_signature.size &&
+      memcmp(signature.data, t->checked_signature.data, signature.size) == 0) {
+    atomic_fetch_add(&t->checked->refs, 1);
+    *out = t->checked;
   } else {
-    bf_buffer_reset(&signature);
+    status = convert_and_check(t, schema, b, out, err);
+    if (*out && cacheable) {
+      bf__tail_forget_checked(t);
+      t->checked_signature = signature;
+      bf_buffer_init(&signature);
+      atomic_fetch_add(&(*out)->refs, 1);
+      t->checked = *out;
+    }
   }
-  *out = c;
-  return BF_OK;
+  bf_buffer_reset(&signature);
+  return status;
 }
 
 /* The zero-copy path: the batch's slices become the tail's pieces, turned into

@@ -1,5 +1,6 @@
-/* Unit tests for the producer without a server: option validation, backpressure policies against an unreachable server, stats
- * invariants, retries while unreachable. The send path against a fake server is in
+/* Unit tests for the producer without a server: option validation, backpressure
+ * policies against an unreachable server, stats invariants, retries while
+ * unreachable. The send path against a fake server is in
  * producer_send_test.c. */
 #include <setjmp.h>
 #include <stdarg.h>
