@@ -15,6 +15,9 @@
 int bf__rpc_status_from_name(const char *name, size_t len, int fallback);
 /* Copies a received byte buffer into out (appending). */
 int bf__rpc_read_byte_buffer(grpc_byte_buffer *bb, bf_buffer_t *out);
+/* Gives an empty out a recycled buffer of at least size bytes when the request
+ * pool has one (rpc_request_pool.c); leaves it as it is otherwise. */
+void bf__rpc_request_buffer(bf_buffer_t *out, size_t size);
 /* A byte buffer holding a copy of data (caller destroys it). */
 grpc_byte_buffer *bf__rpc_byte_buffer_from(const uint8_t *data, size_t size);
 /* gpr deadline `secs` from now; infinite when secs <= 0. */

@@ -417,10 +417,11 @@ static void serve_call(struct bf_rpc_server *s, bf_rpc_call_t *c) {
     bf_rpc_call_finish(c, BF_EINVAL, "request message missing");
     return;
   }
+  bf__rpc_request_buffer(&body, grpc_byte_buffer_length(request));
   int status = bf__rpc_read_byte_buffer(request, &body);
   grpc_byte_buffer_destroy(request);
   if (status != BF_OK) {
-    bf_buffer_reset(&body);
+    bf_rpc_request_release(body.data);
     bf_rpc_call_finish(c, BF_EINTERNAL, "could not read the request");
     return;
   }
@@ -440,7 +441,7 @@ static void serve_call(struct bf_rpc_server *s, bf_rpc_call_t *c) {
     c->request = NULL;
     if (!c->finished) bf_rpc_call_finish(c, BF_EINTERNAL, "handler did not answer the call");
   }
-  bf_buffer_reset(&body);
+  bf_rpc_request_release(body.data);
 }
 
 static void *worker_main(void *arg) {

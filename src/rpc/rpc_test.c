@@ -1,8 +1,9 @@
 /* Tests for the gRPC transport, unary calls: a bf_rpc_server on a free port with a
  * test handler (rpc_test_server.h) and bf_rpc_channel calls against it, covering
- * the status mapping round trip, authorization metadata, large messages, errors,
- * deadlines, an unreachable server, a port in use and health. Streams, concurrency
- * and shutdown: rpc_stream_test.c. */
+ * the status mapping round trip, authorization metadata, large messages (and the
+ * pool their buffers are recycled through), errors, deadlines, an unreachable
+ * server, a port in use and health. Streams, concurrency and shutdown:
+ * rpc_stream_test.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 
 #include "bifrost/rpc.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "rpc/rpc_internal.h"
 #include "rpc/rpc_test_server.h"
 
 /* ---- status mapping ----------------------------------------------------------- */
@@ -104,6 +106,93 @@ static void test_large_message(void **state) {
   assert_memory_equal(response.data, request, size);
   bf_buffer_reset(&response);
   free(request);
+}
+
+/* Large requests are read into recycled buffers: requests of growing and
+ * shrinking sizes, each into a buffer a different-sized one used before, all come
+ * back exactly (no stale bytes, no short copy). */
+static void test_large_requests_of_changing_sizes(void **state) {
+  fixture_t *f = *state;
+  const size_t sizes[] = {3u << 20, 24u << 20, (2u << 20) + 17, (24u << 20) + 1, 5u << 20, 1u << 20};
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    size_t size = sizes[k];
+    uint8_t *request = malloc(size);
+    assert_non_null(request);
+    for (size_t i = 0; i < size; i++) request[i] = (uint8_t)((i + k) * 2654435761u >> 24);
+    bf_buffer_t response;
+    bf_buffer_init(&response);
+    bf_error_t err;
+    bf_error_init(&err);
+    int status = bf_rpc_channel_unary(f->channel, METHOD_ECHO, request, size, 30.0, &response, &err);
+    if (status != BF_OK) fprintf(stderr, "echo of %zu bytes: %s\n", size, err.message);
+    assert_int_equal(status, BF_OK);
+    assert_int_equal(response.size, size);
+    assert_memory_equal(response.data, request, size);
+    bf_buffer_reset(&response);
+    free(request);
+  }
+}
+
+/* The pool behind it: a buffer given back serves the next request that fits, at
+ * most 160 MiB are kept (the oldest go first), and a trim frees idle ones. */
+static void test_request_pool_recycles_bounds_and_trims(void **state) {
+  (void)state;
+  bf_rpc_request_pool_trim(0);
+  bf_buffer_t b;
+  bf_buffer_init(&b);
+  bf__rpc_request_buffer(&b, 3u << 20);
+  assert_null(b.data); /* nothing pooled yet */
+
+  uint8_t *four = malloc(4u << 20);
+  assert_non_null(four);
+  bf_rpc_request_release(four);
+  bf__rpc_request_buffer(&b, 5u << 20);
+  assert_null(b.data); /* too small for this one */
+  bf__rpc_request_buffer(&b, 3u << 20);
+  assert_ptr_equal(b.data, four);
+  assert_true(b.capacity >= (4u << 20));
+  assert_int_equal(b.size, 0);
+  bf_buffer_t again;
+  bf_buffer_init(&again);
+  bf__rpc_request_buffer(&again, 3u << 20);
+  assert_null(again.data); /* taken once only */
+
+  bf_rpc_request_release(b.data);
+  bf_rpc_request_pool_trim(60); /* not idle for a minute: kept */
+  bf_buffer_init(&b);
+  bf__rpc_request_buffer(&b, 1u << 20);
+  assert_ptr_equal(b.data, four);
+  bf_rpc_request_release(b.data);
+  bf_rpc_request_pool_trim(0);
+  bf_buffer_init(&b);
+  bf__rpc_request_buffer(&b, 1u << 20);
+  assert_null(b.data);
+
+  uint8_t *small = malloc(64u << 10); /* below 1 MiB: freed, not kept */
+  assert_non_null(small);
+  bf_rpc_request_release(small);
+  bf__rpc_request_buffer(&b, 1u << 20);
+  assert_null(b.data);
+
+  uint8_t *big[3];
+  for (int i = 0; i < 3; i++) {
+    big[i] = malloc(60u << 20);
+    assert_non_null(big[i]);
+    bf_rpc_request_release(big[i]);
+  }
+  /* 180 MiB given back: the oldest was freed to stay under 160 MiB */
+  bf__rpc_request_buffer(&b, 1u << 20);
+  assert_ptr_equal(b.data, big[2]);
+  bf_buffer_init(&again);
+  bf__rpc_request_buffer(&again, 1u << 20);
+  assert_ptr_equal(again.data, big[1]);
+  bf_buffer_t none;
+  bf_buffer_init(&none);
+  bf__rpc_request_buffer(&none, 1u << 20);
+  assert_null(none.data);
+  bf_rpc_request_release(b.data);
+  bf_rpc_request_release(again.data);
+  bf_rpc_request_pool_trim(0);
 }
 
 /* ---- errors ------------------------------------------------------------------- */
@@ -275,6 +364,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_unary_round_trip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_authorization_metadata, setup, teardown),
       cmocka_unit_test_setup_teardown(test_large_message, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_large_requests_of_changing_sizes, setup, teardown),
+      cmocka_unit_test(test_request_pool_recycles_bounds_and_trims),
       cmocka_unit_test_setup_teardown(test_error_status_round_trip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_handler_without_answer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unknown_method, setup, teardown),

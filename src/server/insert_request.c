@@ -102,7 +102,7 @@ Bifrost__V1__InsertBatchRequest *bf_insert_request_unpack(bf_rpc_call_t *call, c
   if (ipc_len == 0) return req;
   uint8_t *owned = bf_rpc_call_take_request(call);
   if (owned != data) { /* not the handler's own request (cannot happen): decode by copying */
-    free(owned);
+    bf_rpc_request_release(owned);
     return req;
   }
   uint8_t *ipc = owned + ipc_off;
@@ -113,7 +113,7 @@ Bifrost__V1__InsertBatchRequest *bf_insert_request_unpack(bf_rpc_call_t *call, c
     memmove(ipc - misaligned, ipc, ipc_len);
     ipc -= misaligned;
   }
-  out->backing = bf_arrow_backing_new(owned, free);
+  out->backing = bf_arrow_backing_new(owned, bf_rpc_request_release);
   if (out->backing == NULL) out->owned = owned; /* no memory: decoded by copying, freed at the end */
   out->ipc = ipc;
   return req;
@@ -121,7 +121,7 @@ Bifrost__V1__InsertBatchRequest *bf_insert_request_unpack(bf_rpc_call_t *call, c
 
 void bf_insert_request_free(Bifrost__V1__InsertBatchRequest *req, bf_insert_request_t *in) {
   bifrost__v1__insert_batch_request__free_unpacked(req, NULL);
-  free(in->owned);
+  bf_rpc_request_release(in->owned);
   in->owned = NULL;
   bf_arrow_backing_unref(in->backing);
   in->backing = NULL;
