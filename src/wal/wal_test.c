@@ -107,6 +107,22 @@ static void test_crc32c_known_value(void **state) {
     for (size_t n = 0; n + off <= sizeof data; n += 13)
       assert_int_equal(bf_crc32c(0x1234u, data + off, n), bf__crc32c_portable(0x1234u, data + off, n));
   assert_int_equal(bf__crc32c_portable(0, "123456789", 9), 0xE3069283u);
+  /* Large inputs go three blocks at a time (joined by a table): every length
+   * around the block multiples, at odd offsets, and a value split anywhere. */
+  size_t big_n = 5 * 12288 + 102; /* the longest length at the largest offset */
+  uint8_t *big = malloc(big_n);
+  assert_non_null(big);
+  for (size_t i = 0; i < big_n; i++) big[i] = (uint8_t)((i * 2654435761u) >> 13);
+  const size_t lengths[] = {12287, 12288, 12289, 12295, 24575, 24576, 24583, 36864, 5 * 12288 + 99};
+  for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++)
+    for (size_t off = 0; off < 3; off++) {
+      uint32_t whole = bf_crc32c(0x9u, big + off, lengths[k]);
+      assert_int_equal(whole, bf__crc32c_portable(0x9u, big + off, lengths[k]));
+      size_t cut = lengths[k] / 3 + off;
+      assert_int_equal(bf_crc32c(bf_crc32c(0x9u, big + off, cut), big + off + cut, lengths[k] - cut),
+                       whole);
+    }
+  free(big);
 }
 
 static void test_round_trip(void **state) {
