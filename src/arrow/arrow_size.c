@@ -8,6 +8,7 @@
  * Sums saturate at INT64_MAX, so hostile lengths cannot wrap the total. The
  * arrays are assumed valid (offsets, views and indices checked by the IPC reader). */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bifrost/arrow.h"
@@ -72,12 +73,19 @@ static int64_t range_size(const struct ArrowSchema *s, const struct ArrowArray *
     const uint8_t *validity = a->null_count != 0 ? a->buffers[0] : NULL;
     const void *indices = a->buffers[1];
     if (indices == NULL) return bytes;
+    /* each entry's size once (not once per row: a batch id is one entry for
+     * every row), unless the dictionary is longer than the slice */
+    int64_t n_dict = a->dictionary->length;
+    int64_t *sizes = n_dict > 0 && n_dict <= length ? malloc((size_t)n_dict * sizeof *sizes) : NULL;
+    for (int64_t k = 0; sizes && k < n_dict; k++)
+      sizes[k] = value_size(s->dictionary, a->dictionary, k);
     for (int64_t i = at; i < at + length; i++) {
       if (validity && !bf_arrow_bit_get(validity, i)) continue;
       int64_t index = read_index(f, indices, i);
-      if (index >= 0 && index < a->dictionary->length)
-        bytes = add_sat(bytes, value_size(s->dictionary, a->dictionary, index));
+      if (index >= 0 && index < n_dict)
+        bytes = add_sat(bytes, sizes ? sizes[index] : value_size(s->dictionary, a->dictionary, index));
     }
+    free(sizes);
     return bytes;
   }
   if (is_format(f, "u") || is_format(f, "z") || is_format(f, "U") || is_format(f, "Z")) {

@@ -1,6 +1,7 @@
 /* Unit tests for bf_batch_reorder_by_name (batch_check.c): columns put into the
  * table's order by name at every struct level (list items included), the arrays'
- * children moved with their schema, and refusals naming the column. */
+ * children moved with their schema, and refusals naming the column; and the
+ * decoded size of a dictionary column that the size bound uses (arrow_size.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -61,6 +62,53 @@ static int reorder(const spec_t *got_root, struct ArrowSchema *got, struct Arrow
   int status = bf_batch_reorder_by_name(&want, got, batch, 1, err);
   bf_arrow_schema_release(&want);
   return status;
+}
+
+static void *copy_of(const void *bytes, size_t n) {
+  void *p = malloc(n);
+  assert_non_null(p);
+  memcpy(p, bytes, n);
+  return p;
+}
+
+/* A dictionary column counts each row's value in full (what it becomes once
+ * decoded), nulls count nothing, and a slice counts only its own rows: the same
+ * figure whether the dictionary is shorter than the slice (each entry's size
+ * worked out once) or longer (per row). */
+static void test_dictionary_column_size_counts_each_rows_value(void **state) {
+  (void)state;
+  struct ArrowSchema schema;
+  assert_int_equal(bf_arrow_schema_init(&schema, "c", "tag", ARROW_FLAG_NULLABLE, 0), BF_OK);
+  assert_int_equal(bf_arrow_schema_set_dictionary(&schema, "u"), BF_OK);
+  struct ArrowArray column;
+  assert_int_equal(bf_arrow_array_init(&column, 2, 0), BF_OK);
+  const int8_t indices[] = {2, 2, 1, 0, 2, 0};
+  const uint8_t validity = 0x1f; /* the last row is null */
+  column.length = 6;
+  column.null_count = 1;
+  bf_arrow_array_set_buffer(&column, 0, copy_of(&validity, 1));
+  bf_arrow_array_set_buffer(&column, 1, copy_of(indices, sizeof indices));
+  struct ArrowArray *dict = bf_arrow_array_alloc_dictionary(&column);
+  assert_non_null(dict);
+  assert_int_equal(bf_arrow_array_init(dict, 3, 0), BF_OK);
+  const int32_t offsets[] = {0, 0, 4, 14}; /* "", "abcd", "xxxxxxxxxx" */
+  dict->length = 3;
+  bf_arrow_array_set_buffer(dict, 1, copy_of(offsets, sizeof offsets));
+  bf_arrow_array_set_buffer(dict, 2, copy_of("abcdxxxxxxxxxx", 14));
+  /* one value of the dictionary decodes to two offsets and its bytes:
+   * "" 8, "abcd" 12, "xxxxxxxxxx" 18 */
+  /* 1 validity byte + 6 one-byte indices + 18 + 18 + 12 + 8 + 18 */
+  assert_int_equal(bf_arrow_decoded_size(&schema, &column), 81);
+  column.offset = 1; /* rows 2, 1: a slice shorter than the dictionary */
+  column.length = 2;
+  column.null_count = 0;
+  assert_int_equal(bf_arrow_decoded_size(&schema, &column), 2 + 18 + 12);
+  column.offset = 2; /* rows 1, 0, 2 */
+  column.length = 3;
+  assert_int_equal(bf_arrow_decoded_size(&schema, &column), 3 + 12 + 8 + 18);
+  column.offset = 0;
+  bf_arrow_array_release(&column);
+  bf_arrow_schema_release(&schema);
 }
 
 static void test_columns_follow_the_table_at_every_level(void **state) {
@@ -125,6 +173,7 @@ static void test_missing_extra_and_repeated_columns_are_named(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_columns_follow_the_table_at_every_level),
+      cmocka_unit_test(test_dictionary_column_size_counts_each_rows_value),
       cmocka_unit_test(test_missing_extra_and_repeated_columns_are_named),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
