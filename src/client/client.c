@@ -79,12 +79,33 @@ int bf_client_insert_batch(bf_rpc_channel_t *channel, const bf_table_name_t *nam
                            const char *fingerprint, const uint8_t *ipc, size_t ipc_size,
                            const char *producer_id, uint64_t sequence, double timeout_secs,
                            uint64_t *rows_accepted, int *duplicate, bf_error_t *err) {
-  return bf_client_insert_batch_after(channel, name, fingerprint, ipc, ipc_size, producer_id, sequence,
-                                      0, timeout_secs, rows_accepted, duplicate, err);
+  uint8_t *copy = malloc(ipc_size ? ipc_size : 1);
+  bf_rpc_body_t *body = copy ? bf_rpc_body_new(copy, ipc_size) : NULL;
+  if (body == NULL) {
+    free(copy);
+    return bf_error_set(err, BF_ENOMEM, "out of memory");
+  }
+  if (ipc_size) memcpy(copy, ipc, ipc_size);
+  int status = bf_client_insert_batch_after(channel, name, fingerprint, body, producer_id, sequence,
+                                            0, timeout_secs, rows_accepted, duplicate, err);
+  bf_rpc_body_release(body);
+  return status;
+}
+
+/* Field 3 of InsertBatchRequest (arrow_ipc), length-delimited: its key and length,
+ * written after the other fields (a protobuf message's fields may come in any
+ * order) so that the IPC bytes themselves follow as the body. */
+#define INSERT_ARROW_IPC_KEY ((3u << 3) | 2u)
+
+static size_t put_varint(uint8_t *out, uint64_t v) {
+  size_t n = 0;
+  for (; v >= 0x80; v >>= 7) out[n++] = (uint8_t)(v | 0x80);
+  out[n++] = (uint8_t)v;
+  return n;
 }
 
 int bf_client_insert_batch_after(bf_rpc_channel_t *channel, const bf_table_name_t *name,
-                                 const char *fingerprint, const uint8_t *ipc, size_t ipc_size,
+                                 const char *fingerprint, bf_rpc_body_t *ipc,
                                  const char *producer_id, uint64_t sequence, uint64_t after_sequence,
                                  double timeout_secs, uint64_t *rows_accepted, int *duplicate,
                                  bf_error_t *err) {
@@ -93,19 +114,32 @@ int bf_client_insert_batch_after(bf_rpc_channel_t *channel, const bf_table_name_
   Bifrost__V1__InsertBatchRequest req = BIFROST__V1__INSERT_BATCH_REQUEST__INIT;
   req.name = &pb_name;
   req.fingerprint = (char *)(fingerprint ? fingerprint : "");
-  req.arrow_ipc.data = (uint8_t *)ipc;
-  req.arrow_ipc.len = ipc_size;
   req.producer_id = (char *)(producer_id ? producer_id : "");
   req.sequence = sequence;
   req.after_sequence = after_sequence;
-  ProtobufCMessage *resp_msg = NULL;
-  BF_RETURN_NOT_OK(unary(channel, BF_RPC_METHOD_INSERT_BATCH, &req.base,
-                         &bifrost__v1__insert_batch_response__descriptor, timeout_secs, 0, &resp_msg,
-                         err));
-  Bifrost__V1__InsertBatchResponse *resp = (Bifrost__V1__InsertBatchResponse *)resp_msg;
+  size_t fields = protobuf_c_message_get_packed_size(&req.base);
+  uint8_t *head = malloc(fields + 11);
+  if (head == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
+  protobuf_c_message_pack(&req.base, head);
+  size_t head_size = fields + put_varint(head + fields, INSERT_ARROW_IPC_KEY);
+  head_size += put_varint(head + head_size, bf_rpc_body_size(ipc));
+  bf_buffer_t response;
+  bf_buffer_init(&response);
+  int status = bf_rpc_channel_unary_body(channel, BF_RPC_METHOD_INSERT_BATCH, head, head_size, ipc,
+                                         timeout_secs, &response, err);
+  free(head);
+  Bifrost__V1__InsertBatchResponse *resp = NULL;
+  if (status == BF_OK) {
+    resp = bifrost__v1__insert_batch_response__unpack(NULL, response.size,
+                                                      response.data ? response.data : (const uint8_t *)"");
+    if (resp == NULL) status = bf_error_set(err, BF_ECORRUPT, "malformed response to %s",
+                                            BF_RPC_METHOD_INSERT_BATCH);
+  }
+  bf_buffer_reset(&response);
+  if (status != BF_OK) return status;
   if (rows_accepted) *rows_accepted = resp->rows_accepted;
   if (duplicate) *duplicate = resp->duplicate;
-  protobuf_c_message_free_unpacked(resp_msg, NULL);
+  bifrost__v1__insert_batch_response__free_unpacked(resp, NULL);
   return BF_OK;
 }
 

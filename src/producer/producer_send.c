@@ -27,7 +27,7 @@ enum { FLIGHT_QUEUED, FLIGHT_SENDING, FLIGHT_DONE };
 
 struct bf__flight {
   uint64_t sequence;  /* 0: nothing to send */
-  bf_buffer_t ipc;
+  bf_rpc_body_t *ipc; /* the IPC stream, handed to gRPC in place by every attempt */
   size_t rows;        /* popped rows this flight resolves */
   size_t rows_sent;   /* rows in the IPC stream */
   size_t bytes;       /* their bytes in the bound */
@@ -85,7 +85,7 @@ static uint64_t after_sequence_locked(bf_producer_t *producer, const bf__flight_
 }
 
 static void flight_free(bf__flight_t *f) {
-  bf_buffer_reset(&f->ipc);
+  bf_rpc_body_release(f->ipc);
   free(f->row_ok);
   free(f);
 }
@@ -136,10 +136,14 @@ void bf__producer_submit(bf_producer_t *producer, size_t n, const bool *row_ok, 
                          const char *encode_message, int bad_status, const char *bad_message) {
   bf__flight_t *f = calloc(1, sizeof *f);
   bool *flags = row_ok ? malloc((n ? n : 1) * sizeof *flags) : NULL;
+  bf_rpc_body_t *body = ipc->size > 0 ? bf_rpc_body_new(ipc->data, ipc->size) : NULL;
   pthread_mutex_lock(&producer->mu);
-  if (f == NULL || (row_ok && flags == NULL)) { /* no memory to track it: fail its rows now */
+  if (f == NULL || (row_ok && flags == NULL) || (ipc->size > 0 && body == NULL)) {
+    /* no memory to track it: fail its rows now */
     free(f);
     free(flags);
+    if (body) bf_buffer_init(ipc); /* the body owns the bytes now */
+    bf_rpc_body_release(body);
     bf_buffer_reset(ipc);
     bf__producer_set_last_error(producer, "out of memory: %zu record(s) failed", n);
     bf__producer_resolve_locked(producer, n, NULL, bytes, BF_ENOMEM);
@@ -152,7 +156,7 @@ void bf__producer_submit(bf_producer_t *producer, size_t n, const bool *row_ok, 
   f->rows_sent = n_sent;
   f->bytes = bytes;
   f->arrow = arrow;
-  f->ipc = *ipc;
+  f->ipc = body; /* owns ipc's bytes now */
   bf_buffer_init(ipc);
   f->bad_status = bad_status;
   snprintf(f->bad_message, sizeof f->bad_message, "%s", bad_message ? bad_message : "");
@@ -161,7 +165,7 @@ void bf__producer_submit(bf_producer_t *producer, size_t n, const bool *row_ok, 
     f->state = FLIGHT_DONE;
     f->status = encode_status;
     snprintf(f->err.message, sizeof f->err.message, "%s", encode_message ? encode_message : "");
-  } else if (f->ipc.size > 0) {
+  } else if (f->ipc != NULL) {
     f->state = FLIGHT_QUEUED;
   } else { /* every row rejected: nothing to send */
     f->state = FLIGHT_DONE;
@@ -206,7 +210,7 @@ static int send_flight(bf_producer_t *producer, bf__flight_t *f) {
     uint64_t rows_accepted = 0;
     int duplicate = 0;
     int status = bf_client_insert_batch_after(producer->channel, &producer->name, producer->fingerprint,
-                                              f->ipc.data, f->ipc.size, producer->producer_id, f->sequence,
+                                              f->ipc, producer->producer_id, f->sequence,
                                               after, producer->rpc_timeout_secs, &rows_accepted, &duplicate,
                                               err);
     pthread_mutex_lock(&producer->mu);

@@ -231,8 +231,8 @@ void bf_rpc_channel_destroy(bf_rpc_channel_t *ch) {
 }
 
 static int unary_once(bf_rpc_channel_t *ch, const char *method, const uint8_t *request,
-                      size_t request_size, double timeout_secs, bf_buffer_t *response,
-                      int *transport_failed, bf_error_t *err);
+                      size_t request_size, bf_rpc_body_t *body, double timeout_secs,
+                      bf_buffer_t *response, int *transport_failed, bf_error_t *err);
 
 /* Logs in with the channel's credentials. Caller holds auth_mu. */
 static int login(bf_rpc_channel_t *ch, double timeout, bf_error_t *err) {
@@ -246,7 +246,7 @@ static int login(bf_rpc_channel_t *ch, double timeout, bf_error_t *err) {
   bf_buffer_t response;
   bf_buffer_init(&response);
   int transport_failed = 0;
-  int status = unary_once(ch, BF_RPC_METHOD_LOGIN, packed, size, timeout, &response,
+  int status = unary_once(ch, BF_RPC_METHOD_LOGIN, packed, size, NULL, timeout, &response,
                           &transport_failed, err);
   memset(packed, 0, size);
   free(packed);
@@ -378,8 +378,8 @@ void bf__rpc_op_send_initial(bf_rpc_channel_t *ch, bf__rpc_call_t *c, grpc_op *o
 }
 
 static int unary_once(bf_rpc_channel_t *ch, const char *method, const uint8_t *request,
-                      size_t request_size, double timeout_secs, bf_buffer_t *response,
-                      int *transport_failed, bf_error_t *err) {
+                      size_t request_size, bf_rpc_body_t *body, double timeout_secs,
+                      bf_buffer_t *response, int *transport_failed, bf_error_t *err) {
   bf__rpc_call_t c;
   *transport_failed = 0;
   int start = bf__rpc_call_start(ch, &c, method, timeout_secs);
@@ -389,7 +389,7 @@ static int unary_once(bf_rpc_channel_t *ch, const char *method, const uint8_t *r
     bf__rpc_call_end(&c);
     return err ? err->status : start;
   }
-  grpc_byte_buffer *req = bf__rpc_byte_buffer_from(request, request_size);
+  grpc_byte_buffer *req = bf__rpc_byte_buffer_with_body(request, request_size, body);
   grpc_byte_buffer *resp = NULL;
   grpc_op ops[6];
   bf__rpc_op_send_initial(ch, &c, &ops[0]);
@@ -429,18 +429,25 @@ static int unary_once(bf_rpc_channel_t *ch, const char *method, const uint8_t *r
   return status;
 }
 
-int bf_rpc_channel_unary(bf_rpc_channel_t *ch, const char *method, const uint8_t *request,
-                         size_t request_size, double timeout_secs, bf_buffer_t *response,
-                         bf_error_t *err) {
+int bf_rpc_channel_unary_body(bf_rpc_channel_t *ch, const char *method, const uint8_t *head,
+                              size_t head_size, bf_rpc_body_t *body, double timeout_secs,
+                              bf_buffer_t *response, bf_error_t *err) {
   int transport_failed;
-  int status = unary_once(ch, method, request, request_size, timeout_secs, response,
+  int status = unary_once(ch, method, head, head_size, body, timeout_secs, response,
                           &transport_failed, err);
   /* UNAUTHENTICATED is answered before the server reads the request, so sending
    * it again with a fresh token is safe for any call. */
   if (status == BF_EAUTH && ch->login_user && strcmp(method, BF_RPC_METHOD_LOGIN) != 0)
-    status = unary_once(ch, method, request, request_size, timeout_secs, response,
+    status = unary_once(ch, method, head, head_size, body, timeout_secs, response,
                         &transport_failed, err);
   return status;
+}
+
+int bf_rpc_channel_unary(bf_rpc_channel_t *ch, const char *method, const uint8_t *request,
+                         size_t request_size, double timeout_secs, bf_buffer_t *response,
+                         bf_error_t *err) {
+  return bf_rpc_channel_unary_body(ch, method, request, request_size, NULL, timeout_secs,
+                                   response, err);
 }
 
 int bf_rpc_channel_unary_idempotent(bf_rpc_channel_t *ch, const char *method,
@@ -448,10 +455,10 @@ int bf_rpc_channel_unary_idempotent(bf_rpc_channel_t *ch, const char *method,
                                     double timeout_secs, bf_buffer_t *response, bf_error_t *err) {
   double started = bf_time_monotonic();
   int transport_failed;
-  int status = unary_once(ch, method, request, request_size, timeout_secs, response,
+  int status = unary_once(ch, method, request, request_size, NULL, timeout_secs, response,
                           &transport_failed, err);
   if (status == BF_EAUTH && ch->login_user) /* with a fresh token */
-    return unary_once(ch, method, request, request_size, timeout_secs, response,
+    return unary_once(ch, method, request, request_size, NULL, timeout_secs, response,
                       &transport_failed, err);
   if (status != BF_EUNAVAILABLE || !transport_failed) return status;
   double left = timeout_secs;
@@ -459,5 +466,5 @@ int bf_rpc_channel_unary_idempotent(bf_rpc_channel_t *ch, const char *method,
     left = timeout_secs - (bf_time_monotonic() - started);
     if (left <= 0) return status;
   }
-  return unary_once(ch, method, request, request_size, left, response, &transport_failed, err);
+  return unary_once(ch, method, request, request_size, NULL, left, response, &transport_failed, err);
 }

@@ -20,6 +20,10 @@ int bf__rpc_read_byte_buffer(grpc_byte_buffer *bb, bf_buffer_t *out);
 void bf__rpc_request_buffer(bf_buffer_t *out, size_t size);
 /* A byte buffer holding a copy of data (caller destroys it). */
 grpc_byte_buffer *bf__rpc_byte_buffer_from(const uint8_t *data, size_t size);
+/* A byte buffer of a copy of head followed by body in place (body NULL: head
+ * alone); it holds a reference on body until gRPC is done with it. */
+grpc_byte_buffer *bf__rpc_byte_buffer_with_body(const uint8_t *head, size_t head_size,
+                                                bf_rpc_body_t *body);
 /* gpr deadline `secs` from now; infinite when secs <= 0. */
 gpr_timespec bf__rpc_deadline(double secs);
 

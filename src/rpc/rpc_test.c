@@ -1,9 +1,9 @@
 /* Tests for the gRPC transport, unary calls: a bf_rpc_server on a free port with a
  * test handler (rpc_test_server.h) and bf_rpc_channel calls against it, covering
- * the status mapping round trip, authorization metadata, large messages (and the
- * pool their buffers are recycled through), errors, deadlines, an unreachable
- * server, a port in use and health. Streams, concurrency and shutdown:
- * rpc_stream_test.c. */
+ * the status mapping round trip, authorization metadata, large messages (the pool
+ * their buffers are recycled through, bodies sent in place), errors, deadlines,
+ * an unreachable server, a port in use and health. Streams, concurrency and
+ * shutdown: rpc_stream_test.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -195,6 +195,55 @@ static void test_request_pool_recycles_bounds_and_trims(void **state) {
   bf_rpc_request_pool_trim(0);
 }
 
+/* A request sent as a copied head and a body in place arrives as one message,
+ * the same body can go out with a second call, and it stays alive for gRPC
+ * after the caller released it (under ASan a read of freed memory fails). */
+static void test_body_sent_in_place(void **state) {
+  fixture_t *f = *state;
+  size_t size = 9u << 20;
+  uint8_t *data = malloc(size);
+  assert_non_null(data);
+  for (size_t i = 0; i < size; i++) data[i] = (uint8_t)(i * 2654435761u >> 24);
+  uint8_t *expected = malloc(size + 3);
+  assert_non_null(expected);
+  memcpy(expected, "hd:", 3);
+  memcpy(expected + 3, data, size);
+  bf_rpc_body_t *body = bf_rpc_body_new(data, size);
+  assert_non_null(body);
+  assert_int_equal(bf_rpc_body_size(body), size);
+  for (int call = 0; call < 2; call++) {
+    bf_buffer_t response;
+    bf_buffer_init(&response);
+    bf_error_t err;
+    bf_error_init(&err);
+    assert_int_equal(bf_rpc_channel_unary_body(f->channel, METHOD_ECHO, (const uint8_t *)"hd:", 3,
+                                               body, 30.0, &response, &err),
+                     BF_OK);
+    assert_int_equal(response.size, size + 3);
+    assert_memory_equal(response.data, expected, size + 3);
+    bf_buffer_reset(&response);
+  }
+  /* a call given up while its body may still be in gRPC's hands */
+  bf_buffer_t response;
+  bf_buffer_init(&response);
+  bf_error_t err;
+  bf_error_init(&err);
+  int status = bf_rpc_channel_unary_body(f->channel, METHOD_ECHO, (const uint8_t *)"hd:", 3, body,
+                                         0.001, &response, &err);
+  bf_rpc_body_release(body);
+  bf_buffer_reset(&response);
+  if (status == BF_OK) fprintf(stderr, "(the 1 ms call finished in time)\n");
+  else assert_int_equal(status, BF_ETIMEOUT);
+  /* the channel goes on */
+  bf_error_init(&err);
+  assert_int_equal(bf_rpc_channel_unary(f->channel, METHOD_ECHO, (const uint8_t *)"ok", 2, 5.0,
+                                        &response, &err),
+                   BF_OK);
+  assert_int_equal(response.size, 2);
+  bf_buffer_reset(&response);
+  free(expected);
+}
+
 /* ---- errors ------------------------------------------------------------------- */
 
 static int call_fail(bf_rpc_channel_t *channel, int bf_status, const char *message,
@@ -366,6 +415,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_large_message, setup, teardown),
       cmocka_unit_test_setup_teardown(test_large_requests_of_changing_sizes, setup, teardown),
       cmocka_unit_test(test_request_pool_recycles_bounds_and_trims),
+      cmocka_unit_test_setup_teardown(test_body_sent_in_place, setup, teardown),
       cmocka_unit_test_setup_teardown(test_error_status_round_trip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_handler_without_answer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unknown_method, setup, teardown),
