@@ -122,6 +122,8 @@ uint8_t *bf_rpc_call_take_request(bf_rpc_call_t *call);
 void bf_rpc_request_release(void *request);
 /* Frees the recycled request buffers nobody took for idle_secs (0: all). */
 void bf_rpc_request_pool_trim(double idle_secs);
+/* Keeps at most max_bytes of them (default and most: 160 MiB; 0: none). */
+void bf_rpc_request_pool_limit(size_t max_bytes);
 /* The call's method ("/bifrost.v1.Bifrost/Query"), valid during the handler. */
 const char *bf_rpc_call_method(const bf_rpc_call_t *call);
 /* The peer's address ("ipv4:127.0.0.1:4242"), valid during the handler. */

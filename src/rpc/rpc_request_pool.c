@@ -4,9 +4,10 @@
  * mmap threshold fixed at 1 MiB (main.c) each such buffer was a fresh mapping:
  * faulting it in was most of the copy's cost, 7-8 % of the server's samples
  * (docs/architecture.md). Buffers given back are kept for the next large request:
- * at most POOL_MAX_BYTES in all, each at most POOL_MAX_SIZE, the oldest freed
- * first; bf_rpc_request_pool_trim frees the ones idle for a while. Thread-safe:
- * buffers come back from the flush thread. */
+ * at most POOL_MAX_BYTES in all (less when bf_rpc_request_pool_limit says so),
+ * each at most POOL_MAX_SIZE, the oldest freed first; bf_rpc_request_pool_trim
+ * frees the ones idle for a while. Thread-safe: buffers come back from the flush
+ * thread. */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -28,6 +29,13 @@ typedef struct {
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pooled_t pool[POOL_MAX_ITEMS]; /* oldest first */
 static size_t pool_n, pool_bytes;
+static size_t pool_max_bytes = POOL_MAX_BYTES;
+
+void bf_rpc_request_pool_limit(size_t max_bytes) {
+  pthread_mutex_lock(&pool_mu);
+  pool_max_bytes = max_bytes < POOL_MAX_BYTES ? max_bytes : POOL_MAX_BYTES;
+  pthread_mutex_unlock(&pool_mu);
+}
 
 static void remove_at(size_t i) {
   pool_bytes -= pool[i].capacity;
@@ -60,12 +68,18 @@ void bf_rpc_request_release(void *data) {
   void *evicted[POOL_MAX_ITEMS + 1];
   size_t n_evicted = 0;
   pthread_mutex_lock(&pool_mu);
-  while (pool_n > 0 && (pool_n == POOL_MAX_ITEMS || pool_bytes + capacity > POOL_MAX_BYTES)) {
+  if (capacity > pool_max_bytes) { /* does not fit even alone */
+    evicted[n_evicted++] = data;
+    data = NULL;
+  }
+  while (data && pool_n > 0 && (pool_n == POOL_MAX_ITEMS || pool_bytes + capacity > pool_max_bytes)) {
     evicted[n_evicted++] = pool[0].data;
     remove_at(0);
   }
-  pool[pool_n++] = (pooled_t){data, capacity, bf_time_monotonic()};
-  pool_bytes += capacity;
+  if (data) {
+    pool[pool_n++] = (pooled_t){data, capacity, bf_time_monotonic()};
+    pool_bytes += capacity;
+  }
   pthread_mutex_unlock(&pool_mu);
   for (size_t i = 0; i < n_evicted; i++) free(evicted[i]);
 }

@@ -193,6 +193,28 @@ static void test_request_pool_recycles_bounds_and_trims(void **state) {
   bf_rpc_request_release(b.data);
   bf_rpc_request_release(again.data);
   bf_rpc_request_pool_trim(0);
+
+  /* a server with a small memory limit keeps less: one 60 MiB buffer at most */
+  bf_rpc_request_pool_limit(100u << 20);
+  for (int i = 0; i < 2; i++) {
+    big[i] = malloc(60u << 20);
+    assert_non_null(big[i]);
+    bf_rpc_request_release(big[i]);
+  }
+  bf_buffer_init(&b);
+  bf__rpc_request_buffer(&b, 1u << 20);
+  assert_ptr_equal(b.data, big[1]);
+  bf_buffer_init(&none);
+  bf__rpc_request_buffer(&none, 1u << 20);
+  assert_null(none.data);
+  bf_rpc_request_release(b.data);
+  bf_rpc_request_pool_limit(0); /* none: given back means freed (ASan checks it is) */
+  bf_rpc_request_pool_trim(0);
+  bf_rpc_request_release(malloc(2u << 20));
+  bf_buffer_init(&none);
+  bf__rpc_request_buffer(&none, 1u << 20);
+  assert_null(none.data);
+  bf_rpc_request_pool_limit(SIZE_MAX);
 }
 
 /* A request sent as a copied head and a body in place arrives as one message,

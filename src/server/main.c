@@ -365,6 +365,8 @@ int main(int argc, char **argv) {
   store_options.log_retention_hours = config.log_retention_hours;
   store_options.maintenance_interval_secs = config.maintenance_interval_secs;
   store_options.max_tail_bytes = tail_budget(&config);
+  /* idle request buffers kept for reuse: an eighth of the tail's budget at most */
+  bf_rpc_request_pool_limit((size_t)(store_options.max_tail_bytes / 8));
   snprintf(store_options.wal_dir, sizeof store_options.wal_dir, "%s", wal_dir);
   store_options.ack_on_commit = config.ack_on_commit;
   store_options.commit_interval_secs = config.commit_interval_secs;
