@@ -112,9 +112,9 @@ int bf_rpc_call_set_initial_metadata(bf_rpc_call_t *call, const char *key, const
 void bf_rpc_call_set_user(bf_rpc_call_t *call, const char *user);
 const char *bf_rpc_call_user(const bf_rpc_call_t *call);
 /* Takes the request message the handler was given (the same pointer, malloc'd): the
- * caller gives it back with bf_rpc_request_release, the framework no longer does. NULL for an empty message or when
- * called outside the handler. Lets a handler keep the request's bytes (e.g. Arrow
- * buffers decoded in place) past its return. */
+ * caller gives it back with bf_rpc_request_release, the framework no longer does.
+ * NULL for an empty message or when called outside the handler. Lets a handler
+ * keep the request's bytes (e.g. Arrow buffers decoded in place) past its return. */
 uint8_t *bf_rpc_call_take_request(bf_rpc_call_t *call);
 /* Frees a request taken with bf_rpc_call_take_request, or keeps it for a later
  * request of the same size (large requests are recycled: no fresh pages to fault

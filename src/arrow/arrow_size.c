@@ -83,7 +83,8 @@ static int64_t range_size(const struct ArrowSchema *s, const struct ArrowArray *
       if (validity && !bf_arrow_bit_get(validity, i)) continue;
       int64_t index = read_index(f, indices, i);
       if (index >= 0 && index < n_dict)
-        bytes = add_sat(bytes, sizes ? sizes[index] : value_size(s->dictionary, a->dictionary, index));
+        bytes = add_sat(bytes,
+                        sizes ? sizes[index] : value_size(s->dictionary, a->dictionary, index));
     }
     free(sizes);
     return bytes;

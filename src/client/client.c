@@ -130,10 +130,11 @@ int bf_client_insert_batch_after(bf_rpc_channel_t *channel, const bf_table_name_
   free(head);
   Bifrost__V1__InsertBatchResponse *resp = NULL;
   if (status == BF_OK) {
-    resp = bifrost__v1__insert_batch_response__unpack(NULL, response.size,
-                                                      response.data ? response.data : (const uint8_t *)"");
-    if (resp == NULL) status = bf_error_set(err, BF_ECORRUPT, "malformed response to %s",
-                                            BF_RPC_METHOD_INSERT_BATCH);
+    const uint8_t *bytes = response.data ? response.data : (const uint8_t *)"";
+    resp = bifrost__v1__insert_batch_response__unpack(NULL, response.size, bytes);
+    if (resp == NULL)
+      status =
+          bf_error_set(err, BF_ECORRUPT, "malformed response to %s", BF_RPC_METHOD_INSERT_BATCH);
   }
   bf_buffer_reset(&response);
   if (status != BF_OK) return status;

@@ -466,5 +466,6 @@ int bf_rpc_channel_unary_idempotent(bf_rpc_channel_t *ch, const char *method,
     left = timeout_secs - (bf_time_monotonic() - started);
     if (left <= 0) return status;
   }
-  return unary_once(ch, method, request, request_size, NULL, left, response, &transport_failed, err);
+  return unary_once(ch, method, request, request_size, NULL, left, response, &transport_failed,
+                    err);
 }

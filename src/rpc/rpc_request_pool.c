@@ -72,7 +72,8 @@ void bf_rpc_request_release(void *data) {
     evicted[n_evicted++] = data;
     data = NULL;
   }
-  while (data && pool_n > 0 && (pool_n == POOL_MAX_ITEMS || pool_bytes + capacity > pool_max_bytes)) {
+  while (data && pool_n > 0 &&
+         (pool_n == POOL_MAX_ITEMS || pool_bytes + capacity > pool_max_bytes)) {
     evicted[n_evicted++] = pool[0].data;
     remove_at(0);
   }

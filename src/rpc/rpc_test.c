@@ -113,7 +113,8 @@ static void test_large_message(void **state) {
  * back exactly (no stale bytes, no short copy). */
 static void test_large_requests_of_changing_sizes(void **state) {
   fixture_t *f = *state;
-  const size_t sizes[] = {3u << 20, 24u << 20, (2u << 20) + 17, (24u << 20) + 1, 5u << 20, 1u << 20};
+  const size_t sizes[] = {3u << 20,        24u << 20, (2u << 20) + 17,
+                          (24u << 20) + 1, 5u << 20,  1u << 20};
   for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
     size_t size = sizes[k];
     uint8_t *request = malloc(size);
@@ -123,7 +124,8 @@ static void test_large_requests_of_changing_sizes(void **state) {
     bf_buffer_init(&response);
     bf_error_t err;
     bf_error_init(&err);
-    int status = bf_rpc_channel_unary(f->channel, METHOD_ECHO, request, size, 30.0, &response, &err);
+    int status =
+        bf_rpc_channel_unary(f->channel, METHOD_ECHO, request, size, 30.0, &response, &err);
     if (status != BF_OK) fprintf(stderr, "echo of %zu bytes: %s\n", size, err.message);
     assert_int_equal(status, BF_OK);
     assert_int_equal(response.size, size);

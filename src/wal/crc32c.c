@@ -46,7 +46,8 @@ static uint32_t crc32c_table(uint32_t crc, const uint8_t *p, size_t n) {
  * byte tables (built once by running the instruction over zeros from each bit). */
 #define CRC_BLOCK 4096 /* bytes per stream and step; 3 x 4 KiB stays in L1 */
 
-__attribute__((target("sse4.2"))) static uint64_t crc_words(uint64_t c, const uint8_t *p, size_t n) {
+__attribute__((target("sse4.2"))) static uint64_t crc_words(uint64_t c, const uint8_t *p,
+                                                             size_t n) {
   for (; n >= 8; p += 8, n -= 8) {
     uint64_t word;
     memcpy(&word, p, 8);

@@ -119,8 +119,8 @@ static void test_crc32c_known_value(void **state) {
       uint32_t whole = bf_crc32c(0x9u, big + off, lengths[k]);
       assert_int_equal(whole, bf__crc32c_portable(0x9u, big + off, lengths[k]));
       size_t cut = lengths[k] / 3 + off;
-      assert_int_equal(bf_crc32c(bf_crc32c(0x9u, big + off, cut), big + off + cut, lengths[k] - cut),
-                       whole);
+      uint32_t first = bf_crc32c(0x9u, big + off, cut);
+      assert_int_equal(bf_crc32c(first, big + off + cut, lengths[k] - cut), whole);
     }
   free(big);
 }
