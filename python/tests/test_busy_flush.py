@@ -95,9 +95,10 @@ def test_inserts_wait_for_a_writer_that_is_behind(tmp_path):
         waited = [s.value for family in text_string_to_metric_families(metrics) for s in family.samples
                   if s.name == "bifrost_table_writer_waits_total" and s.labels.get("table") == cfg.fqn]
         assert waited and waited[0] > 0, waited
-        # the generations a running flush has sealed and the one taking inserts:
-        # measured 100k-250k rows on a 2-core machine (an insert waits at most
-        # 0.5 s for a slow flush, then goes on)
+        # the generations a running flush has sealed and the one taking inserts
+        # (inserts wait once it holds 3x --flush-rows): measured 170k-250k rows on
+        # a 2-core machine (an insert waits at most 0.5 s for a slow flush, then
+        # goes on)
         assert 0 < most[0] <= 20 * flush_rows, most[0]
         counts_agree(client, cfg, batches * batch)
         maintain(client, cfg, "flush")
