@@ -151,9 +151,10 @@ def test_inserts_waiting_for_a_stuck_writer_never_hold_every_worker(tmp_path):
         subprocess.run(["mount", "--bind", str(mounted), str(mounted)], check=True)
         subprocess.run(["mount", "-o", "remount,ro,bind", str(mounted)], check=True)
         with DatasetProducer(cfg, grpc, WriteConfig(batch_size=1500)) as producer:
-            # a generation due for a flush that fails, then the next one due too
-            for k in range(2):
-                producer.insert_many([Row(id=10 + k * 1500 + i, value=1.0) for i in range(1500)])
+            # a generation due for a flush that fails, then the next one grown to 3x
+            # --flush-rows, where inserts start waiting for the writer
+            for k, (first, n) in enumerate(((10, 1500), (1510, 3500))):
+                producer.insert_many([Row(id=first + i, value=1.0) for i in range(n)])
                 producer.flush(timeout=60)
                 deadline = time.monotonic() + 30
                 while k == 0 and "retrying in 5 s" not in server.log():
@@ -174,13 +175,13 @@ def test_inserts_waiting_for_a_stuck_writer_never_hold_every_worker(tmp_path):
             t.join(120)
         waited, skipped = waits()
         assert waited >= 1 and skipped >= 1, (waited, skipped)
-        assert count(client, cfg) == 10 + 3000 + 4 * 40
+        assert count(client, cfg) == 10 + 5000 + 4 * 40
     finally:
         if mounted is not None:
             subprocess.run(["umount", str(mounted)], capture_output=True)
     try:
         maintain(client, cfg, "flush")
         from deltalake import DeltaTable
-        assert len(DeltaTable(str(table_dir(data, cfg))).to_pyarrow_table()) == 10 + 3000 + 4 * 40
+        assert len(DeltaTable(str(table_dir(data, cfg))).to_pyarrow_table()) == 10 + 5000 + 4 * 40
     finally:
         server.stop()
