@@ -65,23 +65,21 @@ void bf_rpc_request_release(void *data) {
     free(data);
     return;
   }
-  void *evicted[POOL_MAX_ITEMS + 1];
+  void *evicted[POOL_MAX_ITEMS];
   size_t n_evicted = 0;
   pthread_mutex_lock(&pool_mu);
-  if (capacity > pool_max_bytes) { /* does not fit even alone */
-    evicted[n_evicted++] = data;
-    data = NULL;
-  }
-  while (data && pool_n > 0 &&
+  int keep = capacity <= pool_max_bytes; /* else it does not fit even alone */
+  while (keep && pool_n > 0 &&
          (pool_n == POOL_MAX_ITEMS || pool_bytes + capacity > pool_max_bytes)) {
     evicted[n_evicted++] = pool[0].data;
     remove_at(0);
   }
-  if (data) {
+  if (keep) {
     pool[pool_n++] = (pooled_t){data, capacity, bf_time_monotonic()};
     pool_bytes += capacity;
   }
   pthread_mutex_unlock(&pool_mu);
+  if (!keep) free(data);
   for (size_t i = 0; i < n_evicted; i++) free(evicted[i]);
 }
 
