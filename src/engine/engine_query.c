@@ -11,6 +11,7 @@
 
 #include "bifrost/ipc.h"
 #include "engine/engine_compat.h"
+#include "engine/engine_fetch.h"
 #include "engine/engine_internal.h"
 
 static const char *statement_type_name(duckdb_statement_type type) {
@@ -193,7 +194,8 @@ static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_c
   bf_buffer_t out;
   bf_buffer_init(&out);
   gather_t gather = {0};
-  int status = BF_OK, writer_ready = 0, concat = 0;
+  int status = BF_OK, writer_ready = 0, concat = 0, fetching = 0;
+  bf__fetcher_t fetcher;
   int64_t rows = 0;
   size_t sent_bytes = 0;
   if ((status = bf__engine_result_arrow_schema(result, options, &schema, err)) != BF_OK) goto done;
@@ -208,8 +210,10 @@ static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_c
   if (status != BF_OK) goto done;
   writer_ready = 1;
   concat = bf_ipc_writer_can_concat(&writer);
+  bf__fetcher_start(&fetcher, result);
+  fetching = 1;
   for (;;) {
-    duckdb_data_chunk chunk = duckdb_fetch_chunk(*result);
+    duckdb_data_chunk chunk = bf__fetcher_next(&fetcher);
     if (chunk == NULL) break;
     struct ArrowArray array = {0};
     duckdb_error_data error = duckdb_data_chunk_to_arrow(options, chunk, &array);
@@ -243,6 +247,8 @@ static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_c
     if (full && (status = send_batch(engine, &writer, &gather, &out, &sent_bytes, on_chunk, ctx, err)) != BF_OK)
       goto done;
   }
+  bf__fetcher_stop(&fetcher);
+  fetching = 0;
   if (duckdb_result_error(result)) {
     status = bf_error_set(err, BF_EQUERY, "%s", duckdb_result_error(result));
     goto done;
@@ -257,6 +263,7 @@ static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_c
     status = bf_error_set(err, BF_ECANCELLED, "query cancelled by the client");
   if (status == BF_OK && out_rows) *out_rows = rows;
 done:
+  if (fetching) bf__fetcher_stop(&fetcher);
   gather_release(&gather);
   free(gather.arrays);
   if (writer_ready) bf_ipc_writer_reset(&writer);

@@ -1,0 +1,38 @@
+/* A query result's chunks fetched ahead on a thread of their own: DuckDB decodes
+ * the next rows (Parquet, the scan, the plan) while the query's thread converts
+ * the previous ones to Arrow and sends them. Used by engine_query.c only. */
+#ifndef BF_ENGINE_FETCH_H
+#define BF_ENGINE_FETCH_H
+
+#include <pthread.h>
+
+#include "duckdb.h"
+
+/* Chunks (of up to 2,048 rows) fetched but not yet taken: the slack between the
+ * two threads, and the most the fetcher holds. */
+#define BF_FETCH_AHEAD 16
+
+typedef struct bf__fetcher {
+  duckdb_result *result;
+  pthread_t thread;
+  int threaded; /* 0: no thread could be started, chunks are fetched inline */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  duckdb_data_chunk ring[BF_FETCH_AHEAD];
+  size_t head, count;
+  int done; /* the fetcher reached the end of the result (or an error) */
+  int stop; /* the consumer wants no more chunks */
+} bf__fetcher_t;
+
+/* Starts fetching result's chunks. result must outlive bf__fetcher_stop. */
+void bf__fetcher_start(bf__fetcher_t *f, duckdb_result *result);
+
+/* The next chunk (the caller destroys it), or NULL at the end of the result or
+ * when DuckDB failed; duckdb_result_error tells which, after bf__fetcher_stop. */
+duckdb_data_chunk bf__fetcher_next(bf__fetcher_t *f);
+
+/* Stops fetching (at most one more chunk is fetched), waits for the thread and
+ * destroys the chunks not taken. Safe to call once after start, at any point. */
+void bf__fetcher_stop(bf__fetcher_t *f);
+
+#endif
