@@ -34,11 +34,21 @@ void bf__fetcher_start(bf__fetcher_t *f, duckdb_result *result) {
   *f = (bf__fetcher_t){.result = result};
   pthread_mutex_init(&f->mu, NULL);
   pthread_cond_init(&f->cv, NULL);
-  f->threaded = pthread_create(&f->thread, NULL, fetch_main, f) == 0;
 }
 
 duckdb_data_chunk bf__fetcher_next(bf__fetcher_t *f) {
-  if (!f->threaded) return duckdb_fetch_chunk(*f->result);
+  if (!f->threaded) {
+    if (f->done) return NULL;
+    if (f->inline_only || f->inline_taken < BF_FETCH_INLINE) {
+      f->inline_taken++;
+      duckdb_data_chunk chunk = duckdb_fetch_chunk(*f->result);
+      if (chunk == NULL) f->done = 1;
+      return chunk;
+    }
+    f->threaded = pthread_create(&f->thread, NULL, fetch_main, f) == 0;
+    if (!f->threaded) f->inline_only = 1;
+    return bf__fetcher_next(f);
+  }
   pthread_mutex_lock(&f->mu);
   while (f->count == 0 && !f->done) pthread_cond_wait(&f->cv, &f->mu);
   duckdb_data_chunk chunk = NULL;

@@ -11,11 +11,17 @@
 /* Chunks (of up to 2,048 rows) fetched but not yet taken: the slack between the
  * two threads, and the most the fetcher holds. */
 #define BF_FETCH_AHEAD 16
+/* Chunks fetched by the consumer itself before a thread is started: a result of
+ * fewer rows never pays for one (starting it and handing chunks over added
+ * 0.2 ms to a one-row query). */
+#define BF_FETCH_INLINE 8
 
 typedef struct bf__fetcher {
   duckdb_result *result;
   pthread_t thread;
-  int threaded; /* 0: no thread could be started, chunks are fetched inline */
+  int threaded;    /* a fetching thread runs */
+  int inline_only; /* none could be started: chunks are fetched inline */
+  size_t inline_taken;
   pthread_mutex_t mu;
   pthread_cond_t cv;
   duckdb_data_chunk ring[BF_FETCH_AHEAD];
@@ -24,7 +30,8 @@ typedef struct bf__fetcher {
   int stop; /* the consumer wants no more chunks */
 } bf__fetcher_t;
 
-/* Starts fetching result's chunks. result must outlive bf__fetcher_stop. */
+/* Starts fetching result's chunks: the first BF_FETCH_INLINE inline, the rest
+ * on a thread of their own. result must outlive bf__fetcher_stop. */
 void bf__fetcher_start(bf__fetcher_t *f, duckdb_result *result);
 
 /* The next chunk (the caller destroys it), or NULL at the end of the result or

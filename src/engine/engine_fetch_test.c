@@ -1,12 +1,14 @@
 /* Unit tests for the result fetcher (engine_fetch.c) over a real in-memory DuckDB:
  * every row arrives once and in order, an error in the middle of a result ends the
- * chunks and stays readable, and a consumer that stops early leaves nothing behind
- * (the sanitizer build checks the chunks and the thread). */
+ * chunks and stays readable, a small result is fetched without a thread, and a
+ * consumer that stops early leaves nothing behind (the sanitizer build checks the
+ * thread). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "engine/engine_fetch.h"
@@ -64,6 +66,7 @@ static void test_every_row_once_and_in_order(void **state) {
   bf__fetcher_t f;
   bf__fetcher_start(&f, &d.result);
   assert_int_equal(take(&f, INT64_MAX), 1000000);
+  assert_true(f.threaded);
   assert_null(bf__fetcher_next(&f)); /* the end stays the end */
   bf__fetcher_stop(&f);
   assert_null(duckdb_result_error(&d.result));
@@ -86,14 +89,35 @@ static void test_an_error_mid_result_ends_the_chunks(void **state) {
   finish(&d);
 }
 
+static void test_a_small_result_starts_no_thread(void **state) {
+  (void)state;
+  for (int rows = 0; rows <= 2048 * (BF_FETCH_INLINE - 1); rows += 2048 * (BF_FETCH_INLINE - 1) / 2) {
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT range::BIGINT FROM range(%d)", rows);
+    db_t d;
+    start(&d, sql);
+    bf__fetcher_t f;
+    bf__fetcher_start(&f, &d.result);
+    assert_int_equal(take(&f, INT64_MAX), rows);
+    assert_false(f.threaded); /* a small result pays for no thread */
+    assert_null(bf__fetcher_next(&f));
+    bf__fetcher_stop(&f);
+    finish(&d);
+  }
+}
+
 static void test_a_consumer_that_stops_early_leaves_nothing(void **state) {
   (void)state;
-  for (int taken = 0; taken <= 3; taken++) {
+  /* before the thread starts, just after, and with the thread running */
+  const int taken_counts[] = {0, 3, BF_FETCH_INLINE + 1, BF_FETCH_INLINE + 5};
+  for (size_t k = 0; k < sizeof taken_counts / sizeof taken_counts[0]; k++) {
+    int taken = taken_counts[k];
     db_t d;
     start(&d, "SELECT range::BIGINT FROM range(10000000)");
     bf__fetcher_t f;
     bf__fetcher_start(&f, &d.result);
     assert_int_equal(take(&f, taken), (int64_t)taken * 2048);
+    assert_int_equal(f.threaded, taken > BF_FETCH_INLINE);
     bf__fetcher_stop(&f); /* the fetcher may be full, waiting, or mid-fetch */
     finish(&d);
   }
@@ -103,6 +127,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_row_once_and_in_order),
       cmocka_unit_test(test_an_error_mid_result_ends_the_chunks),
+      cmocka_unit_test(test_a_small_result_starts_no_thread),
       cmocka_unit_test(test_a_consumer_that_stops_early_leaves_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
