@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "bifrost/error.h"
+#include "bifrost/util.h"
 
 #ifndef ARROW_C_DATA_INTERFACE
 #define ARROW_C_DATA_INTERFACE
@@ -76,17 +77,11 @@ int bf_arrow_array_init(struct ArrowArray *out, int64_t n_buffers, int64_t n_chi
 /* Takes ownership of a malloc'd buffer; NULL is allowed (e.g. no validity). */
 void bf_arrow_array_set_buffer(struct ArrowArray *array, int64_t i, void *malloced);
 
-/* Memory that arrays borrow buffers from (e.g. a received message decoded in
- * place), shared by reference count: free_fn(mem) runs when the last reference
- * goes. bf_arrow_backing_new returns it with one reference (NULL: out of memory). */
-typedef struct bf_arrow_backing bf_arrow_backing_t;
-bf_arrow_backing_t *bf_arrow_backing_new(void *mem, void (*free_fn)(void *));
-void bf_arrow_backing_ref(bf_arrow_backing_t *backing);
-void bf_arrow_backing_unref(bf_arrow_backing_t *backing); /* NULL is allowed */
-/* Points buffer i at memory inside `backing` without owning it; the node holds a
+/* Points buffer i at memory inside `backing` (memory shared by reference count,
+ * e.g. a received message decoded in place) without owning it; the node holds a
  * reference to the backing until it is released. */
 void bf_arrow_array_set_borrowed(struct ArrowArray *array, int64_t i, const void *ptr,
-                                 bf_arrow_backing_t *backing);
+                                 bf_shared_t *backing);
 /* Attaches an owned, zeroed dictionary node; returns it for filling. */
 struct ArrowArray *bf_arrow_array_alloc_dictionary(struct ArrowArray *array);
 

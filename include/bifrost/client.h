@@ -43,11 +43,11 @@ int bf_client_insert_batch(bf_rpc_channel_t *channel, const bf_table_name_t *nam
                            const char *fingerprint, const uint8_t *ipc, size_t ipc_size,
                            const char *producer_id, uint64_t sequence, double timeout_secs,
                            uint64_t *rows_accepted, int *duplicate, bf_error_t *err);
-/* The same with the IPC stream sent in place (not copied: see bf_rpc_body_t),
+/* The same with the IPC stream sent in place (not copied: see bf_shared_t),
  * stored by the server only after this producer's batch after_sequence (its
  * previous batch, still unacknowledged when this one is sent; 0 = none). */
 int bf_client_insert_batch_after(bf_rpc_channel_t *channel, const bf_table_name_t *name,
-                                 const char *fingerprint, bf_rpc_body_t *ipc,
+                                 const char *fingerprint, bf_shared_t *ipc,
                                  const char *producer_id, uint64_t sequence, uint64_t after_sequence,
                                  double timeout_secs, uint64_t *rows_accepted, int *duplicate,
                                  bf_error_t *err);

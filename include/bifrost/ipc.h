@@ -55,7 +55,7 @@ int bf_ipc_reader_create(const uint8_t *data, size_t size, bf_ipc_reader_t **out
  * into `data` instead of being copied (each array node holds a reference to the
  * backing; others are copied), so the input lives as long as the last of them. The
  * input must not change while the reader or any batch is alive. */
-int bf_ipc_reader_create_borrowed(const uint8_t *data, size_t size, bf_arrow_backing_t *backing,
+int bf_ipc_reader_create_borrowed(const uint8_t *data, size_t size, bf_shared_t *backing,
                                   bf_ipc_reader_t **out, bf_error_t *err);
 /* Deep copy of the stream schema. */
 int bf_ipc_reader_schema(bf_ipc_reader_t *reader, struct ArrowSchema *out, bf_error_t *err);

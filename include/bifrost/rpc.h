@@ -176,18 +176,12 @@ int bf_rpc_channel_unary_idempotent(bf_rpc_channel_t *channel, const char *metho
                                     const uint8_t *request, size_t request_size,
                                     double timeout_secs, bf_buffer_t *response, bf_error_t *err);
 
-/* A request body sent without copying: gRPC reads it in place, possibly after the
- * call that sent it has returned, so it belongs to a reference count. new takes
- * malloc'd data (NULL: out of memory, the data stays the caller's); the data is
- * freed once the caller has released the body and gRPC has let go of it. */
-typedef struct bf_rpc_body bf_rpc_body_t;
-bf_rpc_body_t *bf_rpc_body_new(uint8_t *data, size_t size);
-void bf_rpc_body_release(bf_rpc_body_t *body); /* NULL is allowed */
-size_t bf_rpc_body_size(const bf_rpc_body_t *body);
 /* Unary call whose request is head (copied) followed by body (not copied); as
- * bf_rpc_channel_unary otherwise. The body can be sent again by another call. */
+ * bf_rpc_channel_unary otherwise. gRPC reads the body in place, possibly after the
+ * call has returned, so it takes a reference of its own (bf_shared_t, NULL: none);
+ * the body can be sent again by another call. */
 int bf_rpc_channel_unary_body(bf_rpc_channel_t *channel, const char *method, const uint8_t *head,
-                              size_t head_size, bf_rpc_body_t *body, double timeout_secs,
+                              size_t head_size, bf_shared_t *body, double timeout_secs,
                               bf_buffer_t *response, bf_error_t *err);
 
 /* Server-streaming call: on_message is invoked for each message in order; a non-zero

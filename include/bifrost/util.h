@@ -1,5 +1,6 @@
-/* Small shared utilities: a growable byte buffer, wall-clock time, UUID v7, a
- * text hash and durable file helpers. Everything here is thread-compatible (no shared state). */
+/* Small shared utilities: a growable byte buffer, memory shared by reference
+ * count, wall-clock time, UUID v7, a text hash and durable file helpers. Everything
+ * here is thread-compatible (no shared state); a bf_shared_t's count is atomic. */
 #ifndef BIFROST_UTIL_H
 #define BIFROST_UTIL_H
 
@@ -29,6 +30,18 @@ int bf_buffer_append_zeros(bf_buffer_t *buf, size_t n);
 int bf_buffer_pad(bf_buffer_t *buf, size_t alignment);
 /* Moves ownership of the bytes to the caller (*out, *out_size) and empties buf. */
 void bf_buffer_take(bf_buffer_t *buf, uint8_t **out, size_t *out_size);
+
+/* Memory shared by reference count (e.g. a received message that Arrow arrays
+ * decoded in place borrow from, or a request body gRPC sends without copying):
+ * free_fn(data) runs when the last reference goes (free_fn NULL: nothing to free).
+ * bf_shared_new returns it with one reference (NULL: out of memory, data stays the
+ * caller's). ref/unref/data/size accept NULL (size 0). */
+typedef struct bf_shared bf_shared_t;
+bf_shared_t *bf_shared_new(void *data, size_t size, void (*free_fn)(void *));
+void bf_shared_ref(bf_shared_t *shared);
+void bf_shared_unref(bf_shared_t *shared);
+void *bf_shared_data(const bf_shared_t *shared);
+size_t bf_shared_size(const bf_shared_t *shared);
 
 /* FNV-1a hash of a NUL-terminated text, for in-memory indexes. */
 uint64_t bf_hash_text(const char *text);

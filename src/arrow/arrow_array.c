@@ -4,43 +4,17 @@
  * node's release callback together with its children and dictionary; buffers set
  * with bf_arrow_array_set_borrowed point into a shared backing (e.g. a received
  * request decoded in place) that the node keeps alive by reference count. */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bifrost/arrow.h"
-
-struct bf_arrow_backing {
-  atomic_long refs;
-  void *mem;
-  void (*free_fn)(void *);
-};
-
-bf_arrow_backing_t *bf_arrow_backing_new(void *mem, void (*free_fn)(void *)) {
-  bf_arrow_backing_t *b = malloc(sizeof *b);
-  if (b == NULL) return NULL;
-  atomic_init(&b->refs, 1);
-  b->mem = mem;
-  b->free_fn = free_fn;
-  return b;
-}
-
-void bf_arrow_backing_ref(bf_arrow_backing_t *b) {
-  if (b) atomic_fetch_add(&b->refs, 1);
-}
-
-void bf_arrow_backing_unref(bf_arrow_backing_t *b) {
-  if (b == NULL || atomic_fetch_sub(&b->refs, 1) != 1) return;
-  if (b->free_fn) b->free_fn(b->mem);
-  free(b);
-}
 
 typedef struct array_private {
   void **buffers; /* the buffer pointers handed out (n_buffers), then the owned ones:
                      owned[i] is buffers[i] when set from malloc, NULL when borrowed */
   struct ArrowArray **child_ptrs;
   struct ArrowArray *child_structs;
-  bf_arrow_backing_t *backing; /* what borrowed buffers point into, or NULL */
+  bf_shared_t *backing; /* what borrowed buffers point into, or NULL */
 } array_private_t;
 
 static void release_array(struct ArrowArray *array) {
@@ -57,7 +31,7 @@ static void release_array(struct ArrowArray *array) {
   if (priv) {
     for (int64_t i = 0; i < array->n_buffers; i++) free(priv->buffers[array->n_buffers + i]);
     free(priv->buffers);
-    bf_arrow_backing_unref(priv->backing);
+    bf_shared_unref(priv->backing);
     free(priv->child_ptrs);
     free(priv->child_structs);
     free(priv);
@@ -99,14 +73,14 @@ void bf_arrow_array_set_buffer(struct ArrowArray *array, int64_t i, void *malloc
 }
 
 void bf_arrow_array_set_borrowed(struct ArrowArray *array, int64_t i, const void *ptr,
-                                 bf_arrow_backing_t *backing) {
+                                 bf_shared_t *backing) {
   array_private_t *priv = array->private_data;
   free(priv->buffers[array->n_buffers + i]);
   priv->buffers[array->n_buffers + i] = NULL;
   priv->buffers[i] = (void *)(uintptr_t)ptr;
   if (priv->backing != backing) {
-    bf_arrow_backing_unref(priv->backing);
-    bf_arrow_backing_ref(backing);
+    bf_shared_unref(priv->backing);
+    bf_shared_ref(backing);
     priv->backing = backing;
   }
 }

@@ -80,7 +80,7 @@ int bf_client_insert_batch(bf_rpc_channel_t *channel, const bf_table_name_t *nam
                            const char *producer_id, uint64_t sequence, double timeout_secs,
                            uint64_t *rows_accepted, int *duplicate, bf_error_t *err) {
   uint8_t *copy = malloc(ipc_size ? ipc_size : 1);
-  bf_rpc_body_t *body = copy ? bf_rpc_body_new(copy, ipc_size) : NULL;
+  bf_shared_t *body = copy ? bf_shared_new(copy, ipc_size, free) : NULL;
   if (body == NULL) {
     free(copy);
     return bf_error_set(err, BF_ENOMEM, "out of memory");
@@ -88,7 +88,7 @@ int bf_client_insert_batch(bf_rpc_channel_t *channel, const bf_table_name_t *nam
   if (ipc_size) memcpy(copy, ipc, ipc_size);
   int status = bf_client_insert_batch_after(channel, name, fingerprint, body, producer_id, sequence,
                                             0, timeout_secs, rows_accepted, duplicate, err);
-  bf_rpc_body_release(body);
+  bf_shared_unref(body);
   return status;
 }
 
@@ -105,7 +105,7 @@ static size_t put_varint(uint8_t *out, uint64_t v) {
 }
 
 int bf_client_insert_batch_after(bf_rpc_channel_t *channel, const bf_table_name_t *name,
-                                 const char *fingerprint, bf_rpc_body_t *ipc,
+                                 const char *fingerprint, bf_shared_t *ipc,
                                  const char *producer_id, uint64_t sequence, uint64_t after_sequence,
                                  double timeout_secs, uint64_t *rows_accepted, int *duplicate,
                                  bf_error_t *err) {
@@ -122,7 +122,7 @@ int bf_client_insert_batch_after(bf_rpc_channel_t *channel, const bf_table_name_
   if (head == NULL) return bf_error_set(err, BF_ENOMEM, "out of memory");
   protobuf_c_message_pack(&req.base, head);
   size_t head_size = fields + put_varint(head + fields, INSERT_ARROW_IPC_KEY);
-  head_size += put_varint(head + head_size, bf_rpc_body_size(ipc));
+  head_size += put_varint(head + head_size, bf_shared_size(ipc));
   bf_buffer_t response;
   bf_buffer_init(&response);
   int status = bf_rpc_channel_unary_body(channel, BF_RPC_METHOD_INSERT_BATCH, head, head_size, ipc,

@@ -39,7 +39,7 @@ struct bf_ipc_reader {
                           could otherwise describe exponentially many) */
   int done;
   int failed; /* status of the first failed bf_ipc_reader_next; sticky */
-  bf_arrow_backing_t *backing; /* data's owner when buffers are borrowed, else NULL */
+  bf_shared_t *backing; /* data's owner when buffers are borrowed, else NULL */
 };
 
 #define CORRUPT(err, ...) bf_error_set(err, BF_ECORRUPT, "malformed Arrow IPC: " __VA_ARGS__)
@@ -248,17 +248,17 @@ int bf_ipc_reader_schema(bf_ipc_reader_t *reader, struct ArrowSchema *out, bf_er
   return BF_OK;
 }
 
-int bf_ipc_reader_create_borrowed(const uint8_t *data, size_t size, bf_arrow_backing_t *backing,
+int bf_ipc_reader_create_borrowed(const uint8_t *data, size_t size, bf_shared_t *backing,
                                   bf_ipc_reader_t **out, bf_error_t *err) {
   BF_RETURN_NOT_OK(bf_ipc_reader_create(data, size, out, err));
-  bf_arrow_backing_ref(backing);
+  bf_shared_ref(backing);
   (*out)->backing = backing;
   return BF_OK;
 }
 
 void bf_ipc_reader_destroy(bf_ipc_reader_t *reader) {
   if (reader == NULL) return;
-  bf_arrow_backing_unref(reader->backing);
+  bf_shared_unref(reader->backing);
   bf_arrow_schema_release(&reader->schema);
   free(reader->dicts);
   free(reader);
@@ -314,7 +314,7 @@ static int next_buffer(batch_ctx_t *c, size_t need, struct ArrowArray *a, int64_
     *out = src;
     return BF_OK;
   }
-  bf_arrow_backing_t *backing = c->reader->backing;
+  bf_shared_t *backing = c->reader->backing;
   if (backing != NULL && ((uintptr_t)src & 7) == 0) {
     bf_arrow_array_set_borrowed(a, slot, src, backing);
     *out = src;

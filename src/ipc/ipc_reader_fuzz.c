@@ -20,10 +20,10 @@ static int decode_stream(const uint8_t *data, size_t size, int borrow, int64_t *
   bf_error_init(&err);
   bf_ipc_reader_t *reader;
   *n_batches = 0;
-  bf_arrow_backing_t *backing = borrow ? bf_arrow_backing_new((void *)(uintptr_t)data, NULL) : NULL;
+  bf_shared_t *backing = borrow ? bf_shared_new((void *)(uintptr_t)data, size, NULL) : NULL;
   int status = borrow ? bf_ipc_reader_create_borrowed(data, size, backing, &reader, &err)
                       : bf_ipc_reader_create(data, size, &reader, &err);
-  bf_arrow_backing_unref(backing);
+  bf_shared_unref(backing);
   if (status != BF_OK) return status;
   for (;;) {
     struct ArrowArray batch;

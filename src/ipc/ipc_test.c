@@ -44,14 +44,14 @@ static void write_stream(const struct ArrowSchema *schema, const struct ArrowArr
  * the caller's reference are gone, so they must keep the input alive themselves. */
 static void assert_read_back(const struct ArrowSchema *schema, const struct ArrowArray *batch,
                              int n_batches, const uint8_t *data, size_t size,
-                             bf_arrow_backing_t *backing) {
+                             bf_shared_t *backing) {
   bf_error_t err;
   bf_error_init(&err);
   bf_ipc_reader_t *reader;
   int status = backing ? bf_ipc_reader_create_borrowed(data, size, backing, &reader, &err)
                        : bf_ipc_reader_create(data, size, &reader, &err);
   if (status != BF_OK) fail_msg("reader: %s", err.message);
-  bf_arrow_backing_unref(backing); /* the reader and the batches hold their own */
+  bf_shared_unref(backing); /* the reader and the batches hold their own */
   struct ArrowSchema back_schema;
   assert_int_equal(bf_ipc_reader_schema(reader, &back_schema, &err), BF_OK);
   assert_same_schema(schema, &back_schema);
@@ -95,7 +95,7 @@ static void assert_round_trip(const struct ArrowSchema *schema, const struct Arr
     uint8_t *mem = malloc(out.size + shift);
     assert_non_null(mem);
     memcpy(mem + shift, out.data, out.size);
-    bf_arrow_backing_t *backing = bf_arrow_backing_new(mem, free);
+    bf_shared_t *backing = bf_shared_new(mem, 0, free);
     assert_non_null(backing);
     assert_read_back(schema, batch, n_batches, mem + shift, out.size, backing);
   }
@@ -292,11 +292,11 @@ static void test_borrowed_buffers_point_into_the_input(void **state) {
   bf_error_t err;
   bf_error_init(&err);
   uint8_t *mem = dup_bytes(pyarrow_stream, sizeof pyarrow_stream);
-  bf_arrow_backing_t *backing = bf_arrow_backing_new(mem, free);
+  bf_shared_t *backing = bf_shared_new(mem, 0, free);
   assert_non_null(backing);
   bf_ipc_reader_t *reader;
   assert_int_equal(bf_ipc_reader_create_borrowed(mem, sizeof pyarrow_stream, backing, &reader, &err), BF_OK);
-  bf_arrow_backing_unref(backing);
+  bf_shared_unref(backing);
   struct ArrowArray batch;
   int has = 0;
   assert_int_equal(bf_ipc_reader_next(reader, &batch, &has, &err), BF_OK);

@@ -27,7 +27,7 @@ enum { FLIGHT_QUEUED, FLIGHT_SENDING, FLIGHT_DONE };
 
 struct bf__flight {
   uint64_t sequence;  /* 0: nothing to send */
-  bf_rpc_body_t *ipc; /* the IPC stream, handed to gRPC in place by every attempt */
+  bf_shared_t *ipc; /* the IPC stream, handed to gRPC in place by every attempt */
   size_t rows;        /* popped rows this flight resolves */
   size_t rows_sent;   /* rows in the IPC stream */
   size_t bytes;       /* their bytes in the bound */
@@ -85,7 +85,7 @@ static uint64_t after_sequence_locked(bf_producer_t *producer, const bf__flight_
 }
 
 static void flight_free(bf__flight_t *f) {
-  bf_rpc_body_release(f->ipc);
+  bf_shared_unref(f->ipc);
   free(f->row_ok);
   free(f);
 }
@@ -136,14 +136,14 @@ void bf__producer_submit(bf_producer_t *producer, size_t n, const bool *row_ok, 
                          const char *encode_message, int bad_status, const char *bad_message) {
   bf__flight_t *f = calloc(1, sizeof *f);
   bool *flags = row_ok ? malloc((n ? n : 1) * sizeof *flags) : NULL;
-  bf_rpc_body_t *body = ipc->size > 0 ? bf_rpc_body_new(ipc->data, ipc->size) : NULL;
+  bf_shared_t *body = ipc->size > 0 ? bf_shared_new(ipc->data, ipc->size, free) : NULL;
   pthread_mutex_lock(&producer->mu);
   if (f == NULL || (row_ok && flags == NULL) || (ipc->size > 0 && body == NULL)) {
     /* no memory to track it: fail its rows now */
     free(f);
     free(flags);
     if (body) bf_buffer_init(ipc); /* the body owns the bytes now */
-    bf_rpc_body_release(body);
+    bf_shared_unref(body);
     bf_buffer_reset(ipc);
     bf__producer_set_last_error(producer, "out of memory: %zu record(s) failed", n);
     bf__producer_resolve_locked(producer, n, NULL, bytes, BF_ENOMEM);

@@ -231,7 +231,7 @@ void bf_rpc_channel_destroy(bf_rpc_channel_t *ch) {
 }
 
 static int unary_once(bf_rpc_channel_t *ch, const char *method, const uint8_t *request,
-                      size_t request_size, bf_rpc_body_t *body, double timeout_secs,
+                      size_t request_size, bf_shared_t *body, double timeout_secs,
                       bf_buffer_t *response, int *transport_failed, bf_error_t *err);
 
 /* Logs in with the channel's credentials. Caller holds auth_mu. */
@@ -378,7 +378,7 @@ void bf__rpc_op_send_initial(bf_rpc_channel_t *ch, bf__rpc_call_t *c, grpc_op *o
 }
 
 static int unary_once(bf_rpc_channel_t *ch, const char *method, const uint8_t *request,
-                      size_t request_size, bf_rpc_body_t *body, double timeout_secs,
+                      size_t request_size, bf_shared_t *body, double timeout_secs,
                       bf_buffer_t *response, int *transport_failed, bf_error_t *err) {
   bf__rpc_call_t c;
   *transport_failed = 0;
@@ -430,7 +430,7 @@ static int unary_once(bf_rpc_channel_t *ch, const char *method, const uint8_t *r
 }
 
 int bf_rpc_channel_unary_body(bf_rpc_channel_t *ch, const char *method, const uint8_t *head,
-                              size_t head_size, bf_rpc_body_t *body, double timeout_secs,
+                              size_t head_size, bf_shared_t *body, double timeout_secs,
                               bf_buffer_t *response, bf_error_t *err) {
   int transport_failed;
   int status = unary_once(ch, method, head, head_size, body, timeout_secs, response,

@@ -1,9 +1,8 @@
 /* Byte-buffer and deadline helpers shared by the RPC server and channel, and
- * request bodies sent in place (bf_rpc_body_t). */
+ * request bodies sent in place (bf_shared_t). */
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,41 +36,17 @@ grpc_byte_buffer *bf__rpc_byte_buffer_from(const uint8_t *data, size_t size) {
   return bb;
 }
 
-struct bf_rpc_body {
-  atomic_int refs;
-  uint8_t *data;
-  size_t size;
-};
-
-bf_rpc_body_t *bf_rpc_body_new(uint8_t *data, size_t size) {
-  bf_rpc_body_t *body = malloc(sizeof *body);
-  if (body == NULL) return NULL;
-  atomic_init(&body->refs, 1);
-  body->data = data;
-  body->size = size;
-  return body;
-}
-
-static void body_unref(void *p) {
-  bf_rpc_body_t *body = p;
-  if (atomic_fetch_sub(&body->refs, 1) != 1) return;
-  free(body->data);
-  free(body);
-}
-
-void bf_rpc_body_release(bf_rpc_body_t *body) {
-  if (body) body_unref(body);
-}
-
-size_t bf_rpc_body_size(const bf_rpc_body_t *body) { return body ? body->size : 0; }
+/* gRPC's slice destroy callback: drops the slice's reference to the body. */
+static void body_unref(void *body) { bf_shared_unref(body); }
 
 grpc_byte_buffer *bf__rpc_byte_buffer_with_body(const uint8_t *head, size_t head_size,
-                                                bf_rpc_body_t *body) {
-  if (body == NULL || body->size == 0) return bf__rpc_byte_buffer_from(head, head_size);
+                                                bf_shared_t *body) {
+  if (bf_shared_size(body) == 0) return bf__rpc_byte_buffer_from(head, head_size);
   grpc_slice slices[2];
   slices[0] = grpc_slice_from_copied_buffer((const char *)head, head_size);
-  atomic_fetch_add(&body->refs, 1); /* the slice's, dropped by gRPC */
-  slices[1] = grpc_slice_new_with_user_data(body->data, body->size, body_unref, body);
+  bf_shared_ref(body); /* the slice's, dropped by gRPC */
+  slices[1] = grpc_slice_new_with_user_data(bf_shared_data(body), bf_shared_size(body), body_unref,
+                                            body);
   grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(slices, 2);
   grpc_slice_unref(slices[0]);
   grpc_slice_unref(slices[1]);

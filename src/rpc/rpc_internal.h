@@ -23,7 +23,7 @@ grpc_byte_buffer *bf__rpc_byte_buffer_from(const uint8_t *data, size_t size);
 /* A byte buffer of a copy of head followed by body in place (body NULL: head
  * alone); it holds a reference on body until gRPC is done with it. */
 grpc_byte_buffer *bf__rpc_byte_buffer_with_body(const uint8_t *head, size_t head_size,
-                                                bf_rpc_body_t *body);
+                                                bf_shared_t *body);
 /* gpr deadline `secs` from now; infinite when secs <= 0. */
 gpr_timespec bf__rpc_deadline(double secs);
 

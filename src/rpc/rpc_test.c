@@ -220,9 +220,9 @@ static void test_body_sent_in_place(void **state) {
   assert_non_null(expected);
   memcpy(expected, "hd:", 3);
   memcpy(expected + 3, data, size);
-  bf_rpc_body_t *body = bf_rpc_body_new(data, size);
+  bf_shared_t *body = bf_shared_new(data, size, free);
   assert_non_null(body);
-  assert_int_equal(bf_rpc_body_size(body), size);
+  assert_int_equal(bf_shared_size(body), size);
   for (int call = 0; call < 2; call++) {
     bf_buffer_t response;
     bf_buffer_init(&response);
@@ -242,7 +242,7 @@ static void test_body_sent_in_place(void **state) {
   bf_error_init(&err);
   int status = bf_rpc_channel_unary_body(f->channel, METHOD_ECHO, (const uint8_t *)"hd:", 3, body,
                                          0.001, &response, &err);
-  bf_rpc_body_release(body);
+  bf_shared_unref(body);
   bf_buffer_reset(&response);
   if (status == BF_OK) fprintf(stderr, "(the 1 ms call finished in time)\n");
   else assert_int_equal(status, BF_ETIMEOUT);

@@ -113,7 +113,7 @@ Bifrost__V1__InsertBatchRequest *bf_insert_request_unpack(bf_rpc_call_t *call, c
     memmove(ipc - misaligned, ipc, ipc_len);
     ipc -= misaligned;
   }
-  out->backing = bf_arrow_backing_new(owned, bf_rpc_request_release);
+  out->backing = bf_shared_new(owned, 0, bf_rpc_request_release);
   if (out->backing == NULL) out->owned = owned; /* no memory: decoded by copying, freed at the end */
   out->ipc = ipc;
   return req;
@@ -123,6 +123,6 @@ void bf_insert_request_free(Bifrost__V1__InsertBatchRequest *req, bf_insert_requ
   bifrost__v1__insert_batch_request__free_unpacked(req, NULL);
   bf_rpc_request_release(in->owned);
   in->owned = NULL;
-  bf_arrow_backing_unref(in->backing);
+  bf_shared_unref(in->backing);
   in->backing = NULL;
 }

@@ -112,10 +112,44 @@ static void test_write_new_file_is_create_if_absent(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+static int freed_count;
+static void count_free(void *data) {
+  freed_count++;
+  free(data);
+}
+
+/* Shared memory is freed exactly once, with the last reference, whichever holder
+ * lets go last; NULL is accepted everywhere. */
+static void test_shared_memory_freed_with_the_last_reference(void **state) {
+  (void)state;
+  freed_count = 0;
+  char *data = malloc(16);
+  assert_non_null(data);
+  bf_shared_t *shared = bf_shared_new(data, 16, count_free);
+  assert_non_null(shared);
+  assert_ptr_equal(bf_shared_data(shared), data);
+  assert_int_equal(bf_shared_size(shared), 16);
+  bf_shared_ref(shared);
+  bf_shared_ref(shared);
+  bf_shared_unref(shared);
+  bf_shared_unref(shared);
+  assert_int_equal(freed_count, 0);
+  bf_shared_unref(shared);
+  assert_int_equal(freed_count, 1);
+  static char fixed[4];
+  bf_shared_t *borrowed = bf_shared_new(fixed, sizeof fixed, NULL); /* nothing to free */
+  bf_shared_unref(borrowed);
+  bf_shared_ref(NULL);
+  bf_shared_unref(NULL);
+  assert_null(bf_shared_data(NULL));
+  assert_int_equal(bf_shared_size(NULL), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_error_set_and_prefix),
       cmocka_unit_test(test_buffer_growth_and_padding),
+      cmocka_unit_test(test_shared_memory_freed_with_the_last_reference),
       cmocka_unit_test(test_uuid7_layout),
       cmocka_unit_test(test_time_after_carries_nanoseconds_into_seconds),
       cmocka_unit_test(test_write_new_file_is_create_if_absent),
