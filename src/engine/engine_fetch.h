@@ -9,8 +9,10 @@
 #include "duckdb.h"
 
 /* Chunks (of up to 2,048 rows) fetched but not yet taken: the slack between the
- * two threads, and the most the fetcher holds. */
+ * two threads, and the most the fetcher holds; fewer when the chunks are large,
+ * so that those held stay within BF_FETCH_AHEAD_BYTES (wide rows: none ahead). */
 #define BF_FETCH_AHEAD 16
+#define BF_FETCH_AHEAD_BYTES ((int64_t)32 << 20)
 /* Chunks fetched by the consumer itself before a thread is started: a result of
  * fewer rows never pays for one (starting it and handing chunks over added
  * 0.2 ms to a one-row query). */
@@ -26,7 +28,9 @@ typedef struct bf__fetcher {
   pthread_cond_t cv;
   duckdb_data_chunk ring[BF_FETCH_AHEAD];
   size_t head, count;
-  int done; /* the fetcher reached the end of the result (or an error) */
+  size_t limit; /* chunks the fetcher may hold now (0: fetch only when asked) */
+  int waiting;  /* the consumer waits for a chunk */
+  int done;     /* the fetcher reached the end of the result (or an error) */
   int stop; /* the consumer wants no more chunks */
 } bf__fetcher_t;
 
@@ -37,6 +41,10 @@ void bf__fetcher_start(bf__fetcher_t *f, duckdb_result *result);
 /* The next chunk (the caller destroys it), or NULL at the end of the result or
  * when DuckDB failed; duckdb_result_error tells which, after bf__fetcher_stop. */
 duckdb_data_chunk bf__fetcher_next(bf__fetcher_t *f);
+
+/* Tells the fetcher the size of the chunk last taken (as Arrow; <= 0: unknown),
+ * which sets how many it may hold ahead. */
+void bf__fetcher_took(bf__fetcher_t *f, int64_t bytes);
 
 /* Stops fetching (at most one more chunk is fetched), waits for the thread and
  * destroys the chunks not taken. Safe to call once after start, at any point. */

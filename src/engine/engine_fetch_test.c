@@ -43,20 +43,22 @@ static void finish(db_t *d) {
 }
 
 /* Takes chunks until the end (or max_chunks), checking that column 0 counts up
- * from 0; returns the rows seen. */
-static int64_t take(bf__fetcher_t *f, int64_t max_chunks) {
+ * from first; returns the rows seen. */
+static int64_t take_from(bf__fetcher_t *f, int64_t first, int64_t max_chunks) {
   int64_t rows = 0;
   for (int64_t n = 0; n < max_chunks; n++) {
     duckdb_data_chunk chunk = bf__fetcher_next(f);
     if (chunk == NULL) break;
     idx_t size = duckdb_data_chunk_get_size(chunk);
     int64_t *values = duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 0));
-    for (idx_t i = 0; i < size; i++) assert_int_equal(values[i], rows + (int64_t)i);
+    for (idx_t i = 0; i < size; i++) assert_int_equal(values[i], first + rows + (int64_t)i);
     rows += (int64_t)size;
     duckdb_destroy_data_chunk(&chunk);
   }
   return rows;
 }
+
+static int64_t take(bf__fetcher_t *f, int64_t max_chunks) { return take_from(f, 0, max_chunks); }
 
 static void test_every_row_once_and_in_order(void **state) {
   (void)state;
@@ -106,6 +108,44 @@ static void test_a_small_result_starts_no_thread(void **state) {
   }
 }
 
+/* Chunks reported larger than the byte budget are not fetched ahead: the fetcher
+ * waits to be asked, so it never holds one the consumer has not asked for, and
+ * every row still arrives; smaller ones let it run ahead again. */
+static void test_large_chunks_are_not_fetched_ahead(void **state) {
+  (void)state;
+  db_t d;
+  start(&d, "SELECT range::BIGINT FROM range(2048 * 40)");
+  bf__fetcher_t f;
+  bf__fetcher_start(&f, &d.result);
+  int64_t rows = take(&f, BF_FETCH_INLINE + 1); /* the thread starts */
+  assert_true(f.threaded);
+  bf__fetcher_took(&f, BF_FETCH_AHEAD_BYTES + 1);
+  for (int i = 0; i < 20; i++) {
+    pthread_mutex_lock(&f.mu);
+    size_t held = f.count, limit = f.limit;
+    pthread_mutex_unlock(&f.mu);
+    assert_int_equal(limit, 0);
+    assert_true(held <= BF_FETCH_AHEAD); /* what it fetched before it was told */
+    duckdb_data_chunk chunk = bf__fetcher_next(&f);
+    assert_non_null(chunk);
+    int64_t *values = duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 0));
+    assert_int_equal(values[0], rows);
+    rows += (int64_t)duckdb_data_chunk_get_size(chunk);
+    duckdb_destroy_data_chunk(&chunk);
+    if (i >= BF_FETCH_AHEAD) { /* the ring has drained: nothing is fetched unasked */
+      pthread_mutex_lock(&f.mu);
+      assert_int_equal(f.count, 0);
+      pthread_mutex_unlock(&f.mu);
+    }
+  }
+  bf__fetcher_took(&f, BF_FETCH_AHEAD_BYTES / 4);
+  assert_int_equal(f.limit, 4);
+  int64_t total = rows + take_from(&f, rows, INT64_MAX);
+  assert_int_equal(total, 2048 * 40);
+  bf__fetcher_stop(&f);
+  finish(&d);
+}
+
 static void test_a_consumer_that_stops_early_leaves_nothing(void **state) {
   (void)state;
   /* before the thread starts, just after, and with the thread running */
@@ -128,6 +168,7 @@ int main(void) {
       cmocka_unit_test(test_every_row_once_and_in_order),
       cmocka_unit_test(test_an_error_mid_result_ends_the_chunks),
       cmocka_unit_test(test_a_small_result_starts_no_thread),
+      cmocka_unit_test(test_large_chunks_are_not_fetched_ahead),
       cmocka_unit_test(test_a_consumer_that_stops_early_leaves_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

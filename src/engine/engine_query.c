@@ -234,9 +234,10 @@ static int stream_result(bf_engine_t *engine, duckdb_result *result, bf_engine_c
                             (long long)engine->max_result_rows);
       goto done;
     }
-    int64_t bytes = concat ? bf_arrow_decoded_size(&writer.schema, &array) : 0;
+    int64_t bytes = bf_arrow_decoded_size(&writer.schema, &array);
+    bf__fetcher_took(&fetcher, bytes);
     /* A chunk that would take the batch past its size starts the next one. */
-    if (gather.n > 0 && gather.bytes + bytes > (int64_t)engine->chunk_bytes &&
+    if (concat && gather.n > 0 && gather.bytes + bytes > (int64_t)engine->chunk_bytes &&
         (status = send_batch(engine, &writer, &gather, &out, &sent_bytes, on_chunk, ctx, err)) != BF_OK) {
       bf_arrow_array_release(&array);
       goto done;
