@@ -17,9 +17,11 @@ typedef struct db {
   duckdb_database db;
   duckdb_connection conn;
   duckdb_result result;
+  bf__fetcher_t f;
 } db_t;
 
-/* A streaming result of sql on a fresh in-memory database with two threads. */
+/* A streaming result of sql on a fresh in-memory database with two threads, and
+ * a fetcher started on it (the test stops it). */
 static void start(db_t *d, const char *sql) {
   duckdb_config config;
   assert_int_equal(duckdb_create_config(&config), DuckDBSuccess);
@@ -34,6 +36,7 @@ static void start(db_t *d, const char *sql) {
   assert_int_equal(duckdb_execute_pending(pending, &d->result), DuckDBSuccess);
   duckdb_destroy_pending(&pending);
   duckdb_destroy_prepare(&prepared);
+  bf__fetcher_start(&d->f, &d->result);
 }
 
 static void finish(db_t *d) {
@@ -65,12 +68,10 @@ static void test_every_row_once_and_in_order(void **state) {
   db_t d;
   /* far more chunks than the fetcher holds, so it waits for the consumer */
   start(&d, "SELECT range::BIGINT AS i, range::VARCHAR AS s FROM range(1000000)");
-  bf__fetcher_t f;
-  bf__fetcher_start(&f, &d.result);
-  assert_int_equal(take(&f, INT64_MAX), 1000000);
-  assert_true(f.threaded);
-  assert_null(bf__fetcher_next(&f)); /* the end stays the end */
-  bf__fetcher_stop(&f);
+  assert_int_equal(take(&d.f, INT64_MAX), 1000000);
+  assert_true(d.f.threaded);
+  assert_null(bf__fetcher_next(&d.f)); /* the end stays the end */
+  bf__fetcher_stop(&d.f);
   assert_null(duckdb_result_error(&d.result));
   finish(&d);
 }
@@ -80,11 +81,9 @@ static void test_an_error_mid_result_ends_the_chunks(void **state) {
   db_t d;
   start(&d, "SELECT CASE WHEN range = 300000 THEN error('boom at 300000') ELSE range END::BIGINT "
             "FROM range(1000000)");
-  bf__fetcher_t f;
-  bf__fetcher_start(&f, &d.result);
-  int64_t rows = take(&f, INT64_MAX);
+  int64_t rows = take(&d.f, INT64_MAX);
   assert_true(rows <= 300000);
-  bf__fetcher_stop(&f);
+  bf__fetcher_stop(&d.f);
   const char *error = duckdb_result_error(&d.result);
   assert_non_null(error);
   assert_non_null(strstr(error, "boom at 300000"));
@@ -98,12 +97,10 @@ static void test_a_small_result_starts_no_thread(void **state) {
     snprintf(sql, sizeof sql, "SELECT range::BIGINT FROM range(%d)", rows);
     db_t d;
     start(&d, sql);
-    bf__fetcher_t f;
-    bf__fetcher_start(&f, &d.result);
-    assert_int_equal(take(&f, INT64_MAX), rows);
-    assert_false(f.threaded); /* a small result pays for no thread */
-    assert_null(bf__fetcher_next(&f));
-    bf__fetcher_stop(&f);
+    assert_int_equal(take(&d.f, INT64_MAX), rows);
+    assert_false(d.f.threaded); /* a small result pays for no thread */
+    assert_null(bf__fetcher_next(&d.f));
+    bf__fetcher_stop(&d.f);
     finish(&d);
   }
 }
@@ -115,34 +112,32 @@ static void test_large_chunks_are_not_fetched_ahead(void **state) {
   (void)state;
   db_t d;
   start(&d, "SELECT range::BIGINT FROM range(2048 * 40)");
-  bf__fetcher_t f;
-  bf__fetcher_start(&f, &d.result);
-  int64_t rows = take(&f, BF_FETCH_INLINE + 1); /* the thread starts */
-  assert_true(f.threaded);
-  bf__fetcher_took(&f, BF_FETCH_AHEAD_BYTES + 1);
+  int64_t rows = take(&d.f, BF_FETCH_INLINE + 1); /* the thread starts */
+  assert_true(d.f.threaded);
+  bf__fetcher_took(&d.f, BF_FETCH_AHEAD_BYTES + 1);
   for (int i = 0; i < 20; i++) {
-    pthread_mutex_lock(&f.mu);
-    size_t held = f.count, limit = f.limit;
-    pthread_mutex_unlock(&f.mu);
+    pthread_mutex_lock(&d.f.mu);
+    size_t held = d.f.count, limit = d.f.limit;
+    pthread_mutex_unlock(&d.f.mu);
     assert_int_equal(limit, 0);
     assert_true(held <= BF_FETCH_AHEAD); /* what it fetched before it was told */
-    duckdb_data_chunk chunk = bf__fetcher_next(&f);
+    duckdb_data_chunk chunk = bf__fetcher_next(&d.f);
     assert_non_null(chunk);
     int64_t *values = duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, 0));
     assert_int_equal(values[0], rows);
     rows += (int64_t)duckdb_data_chunk_get_size(chunk);
     duckdb_destroy_data_chunk(&chunk);
     if (i >= BF_FETCH_AHEAD) { /* the ring has drained: nothing is fetched unasked */
-      pthread_mutex_lock(&f.mu);
-      assert_int_equal(f.count, 0);
-      pthread_mutex_unlock(&f.mu);
+      pthread_mutex_lock(&d.f.mu);
+      assert_int_equal(d.f.count, 0);
+      pthread_mutex_unlock(&d.f.mu);
     }
   }
-  bf__fetcher_took(&f, BF_FETCH_AHEAD_BYTES / 4);
-  assert_int_equal(f.limit, 4);
-  int64_t total = rows + take_from(&f, rows, INT64_MAX);
+  bf__fetcher_took(&d.f, BF_FETCH_AHEAD_BYTES / 4);
+  assert_int_equal(d.f.limit, 4);
+  int64_t total = rows + take_from(&d.f, rows, INT64_MAX);
   assert_int_equal(total, 2048 * 40);
-  bf__fetcher_stop(&f);
+  bf__fetcher_stop(&d.f);
   finish(&d);
 }
 
@@ -154,11 +149,9 @@ static void test_a_consumer_that_stops_early_leaves_nothing(void **state) {
     int taken = taken_counts[k];
     db_t d;
     start(&d, "SELECT range::BIGINT FROM range(10000000)");
-    bf__fetcher_t f;
-    bf__fetcher_start(&f, &d.result);
-    assert_int_equal(take(&f, taken), (int64_t)taken * 2048);
-    assert_int_equal(f.threaded, taken > BF_FETCH_INLINE);
-    bf__fetcher_stop(&f); /* the fetcher may be full, waiting, or mid-fetch */
+    assert_int_equal(take(&d.f, taken), (int64_t)taken * 2048);
+    assert_int_equal(d.f.threaded, taken > BF_FETCH_INLINE);
+    bf__fetcher_stop(&d.f); /* the fetcher may be full, waiting, or mid-fetch */
     finish(&d);
   }
 }
