@@ -183,14 +183,19 @@ def test_result_size_limits(tmp_path):
 
     log = open(tmp_path / "limits.log", "wb")
     proc = subprocess.Popen([str(server_binary()), "--port", "0", "--data-dir", str(tmp_path / "data"),
-                             "--max-result-rows", "5000", "--max-result-bytes", "1000000"],
+                             "--max-result-rows", "50000", "--max-result-bytes", "1000000"],
                             stdout=subprocess.PIPE, stderr=log)
     try:
         port = int(proc.stdout.readline().decode().split(":")[-1].split()[0])
         client = DatasetClient(GrpcConfig(server_uri=f"localhost:{port}"))
-        assert client.sql("SELECT range AS i FROM range(5000)").num_rows == 5000
+        # 25 chunks of DuckDB's 2,048 rows: past the first 8 a fetcher thread runs,
+        # which the limit stops mid-result
+        assert client.sql("SELECT range AS i FROM range(50000)").num_rows == 50000
+        for _ in range(3):
+            with pytest.raises(QueryError, match="max-result-rows"):
+                client.sql("SELECT range AS i FROM range(1000000)")
         with pytest.raises(QueryError, match="max-result-rows"):
-            client.sql("SELECT range AS i FROM range(5001)")
+            client.sql("SELECT range AS i FROM range(50001)")
         with pytest.raises(QueryError, match="max-result-bytes"):
             client.sql("SELECT repeat('x', 1000) AS s FROM range(2000)")
         assert client.sql("SELECT 1 AS x").num_rows == 1
