@@ -92,7 +92,8 @@ static void test_an_error_mid_result_ends_the_chunks(void **state) {
 
 static void test_a_small_result_starts_no_thread(void **state) {
   (void)state;
-  for (int rows = 0; rows <= 2048 * (BF_FETCH_INLINE - 1); rows += 2048 * (BF_FETCH_INLINE - 1) / 2) {
+  const int most = 2048 * (BF_FETCH_INLINE - 1); /* with the end: BF_FETCH_INLINE fetches */
+  for (int rows = 0; rows <= most; rows += most / 2) {
     char sql[96];
     snprintf(sql, sizeof sql, "SELECT range::BIGINT FROM range(%d)", rows);
     db_t d;
