@@ -27,7 +27,7 @@ enum { FLIGHT_QUEUED, FLIGHT_SENDING, FLIGHT_DONE };
 
 struct bf__flight {
   uint64_t sequence;  /* 0: nothing to send */
-  bf_shared_t *ipc; /* the IPC stream, handed to gRPC in place by every attempt */
+  bf_shared_t *ipc;   /* the IPC stream, handed to gRPC in place by every attempt */
   size_t rows;        /* popped rows this flight resolves */
   size_t rows_sent;   /* rows in the IPC stream */
   size_t bytes;       /* their bytes in the bound */

@@ -14,8 +14,8 @@ typedef struct bf_insert_request {
   const uint8_t *ipc; /* the Arrow IPC stream (8-byte aligned when backing is set) */
   size_t ipc_len;
   bf_shared_t *backing; /* owns the request's bytes; NULL: decode by copying */
-  uint8_t *owned;              /* the request's bytes when no backing could be made */
-  size_t unpacked_size;        /* bytes protobuf-c unpacked (the request without arrow_ipc) */
+  uint8_t *owned;       /* the request's bytes when no backing could be made */
+  size_t unpacked_size; /* bytes protobuf-c unpacked (the request without arrow_ipc) */
 } bf_insert_request_t;
 
 /* Unpacks the handler's request (data, size: what the rpc layer gave the handler).
