@@ -2,16 +2,30 @@
  * every row arrives once and in order, an error in the middle of a result ends the
  * chunks and stays readable, a small result is fetched without a thread, and a
  * consumer that stops early leaves nothing behind (the sanitizer build checks the
- * thread). */
+ * thread), and a result whose thread cannot be started is read inline. The test is
+ * linked with --wrap=pthread_create (CMakeLists.txt), so that starting a thread can
+ * be made to fail. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "engine/engine_fetch.h"
+
+/* pthread_create of the code under test goes through here (the linker's --wrap);
+ * DuckDB's own threads, in its shared library, do not. */
+static int refuse_threads;
+int __real_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                          void *(*start_routine)(void *), void *arg);
+int __wrap_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                          void *(*start_routine)(void *), void *arg) {
+  if (refuse_threads) return EAGAIN;
+  return __real_pthread_create(thread, attr, start_routine, arg);
+}
 
 typedef struct db {
   duckdb_database db;
@@ -157,6 +171,30 @@ static void test_a_consumer_that_stops_early_leaves_nothing(void **state) {
   }
 }
 
+/* No thread to be had (EAGAIN: the process is at its limit): the result is read
+ * on the consumer's thread, every row once and in order, and stopping early or at
+ * the end still works. */
+static void test_without_a_thread_the_result_is_read_inline(void **state) {
+  (void)state;
+  refuse_threads = 1;
+  for (int early = 0; early <= 1; early++) {
+    db_t d;
+    start(&d, "SELECT range::BIGINT AS i, range::VARCHAR AS s FROM range(300000)");
+    if (early) {
+      assert_int_equal(take(&d.f, BF_FETCH_INLINE + 5), (BF_FETCH_INLINE + 5) * 2048);
+    } else {
+      assert_int_equal(take(&d.f, INT64_MAX), 300000);
+      assert_null(bf__fetcher_next(&d.f));
+    }
+    assert_false(d.f.threaded);
+    assert_true(d.f.inline_only);
+    bf__fetcher_stop(&d.f);
+    assert_null(duckdb_result_error(&d.result));
+    finish(&d);
+  }
+  refuse_threads = 0;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_row_once_and_in_order),
@@ -164,6 +202,7 @@ int main(void) {
       cmocka_unit_test(test_a_small_result_starts_no_thread),
       cmocka_unit_test(test_large_chunks_are_not_fetched_ahead),
       cmocka_unit_test(test_a_consumer_that_stops_early_leaves_nothing),
+      cmocka_unit_test(test_without_a_thread_the_result_is_read_inline),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
