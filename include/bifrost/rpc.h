@@ -84,8 +84,9 @@ typedef struct bf_rpc_server_options {
 /* Binds and starts serving. *out_port receives the bound port. */
 int bf_rpc_server_start(const bf_rpc_server_options_t *options, bf_rpc_server_t **out,
                         int *out_port, bf_error_t *err);
-/* Stops accepting calls, lets in-flight calls finish within grace_secs, cancels
- * the rest, joins workers, frees. Safe to call once. */
+/* Refuses new calls (UNAVAILABLE) while in-flight calls finish within grace_secs,
+ * then stops accepting connections, cancels what remains, joins workers, frees.
+ * Safe to call once. */
 void bf_rpc_server_stop(bf_rpc_server_t *server, double grace_secs);
 
 /* Unary success reply. */

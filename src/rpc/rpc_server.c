@@ -5,10 +5,11 @@
  * A worker's queue carries only its current call's events (see struct bf_rpc_call).
  * The health service (grpc.health.v1 Check) is answered here, and methods outside
  * the served services (bifrost.v1.Bifrost unless the options list others) get
- * UNIMPLEMENTED. Shutdown follows the order gRPC core
- * requires: shutdown_and_notify, grace period (ends early once no call is running,
- * see bf_rpc_server_stop), cancel_all_calls, wait for the notification, join
- * workers, destroy the server, then drain and destroy the queues. */
+ * UNIMPLEMENTED. Shutdown drains first (new calls are answered UNAVAILABLE while
+ * the running ones finish, within the grace period), then follows the order gRPC
+ * core requires: shutdown_and_notify, a short wait for the connections to close,
+ * cancel_all_calls, wait for the notification, join workers, destroy the server,
+ * then drain and destroy the queues (see bf_rpc_server_stop). */
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
@@ -82,8 +83,10 @@ struct bf_rpc_server {
   const char *services[BF_RPC_MAX_SERVICES]; /* full service names served by handler */
   size_t n_services;
   pthread_mutex_t mu;
-  pthread_cond_t worker_left; /* signalled when a worker leaves its loop */
-  int n_serving;              /* guarded by mu: workers still in their loop */
+  pthread_cond_t changed; /* signalled when a call ends or a worker leaves its loop */
+  int n_serving;          /* guarded by mu: workers still in their loop */
+  int n_running;          /* guarded by mu: calls being served (not refused) */
+  int draining;           /* guarded by mu: new calls are refused */
 };
 
 /* True if method is "/<service>/<name>" for one of the served services. */
@@ -463,7 +466,17 @@ static void *worker_main(void *arg) {
     }
     grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     int got_call = ev.type == GRPC_OP_COMPLETE && ev.success;
-    if (got_call) serve_call(w->server, &c);
+    int serving = 0;
+    if (got_call) {
+      pthread_mutex_lock(&w->server->mu);
+      serving = !w->server->draining;
+      w->server->n_running += serving;
+      pthread_mutex_unlock(&w->server->mu);
+      if (serving)
+        serve_call(w->server, &c);
+      else /* refused before its message is read */
+        bf_rpc_call_finish(&c, BF_EUNAVAILABLE, "the server is shutting down");
+    }
     /* Nothing of this call may stay on the queue the next call uses: its close
      * (already collected when a status was sent; still to come when the request
      * never arrived or the call was cancelled for stalling). */
@@ -479,11 +492,17 @@ static void *worker_main(void *arg) {
     grpc_call_details_destroy(&c.details);
     grpc_metadata_array_destroy(&c.request_md);
     pthread_mutex_destroy(&c.mu);
+    if (serving) {
+      pthread_mutex_lock(&w->server->mu);
+      w->server->n_running--;
+      pthread_cond_broadcast(&w->server->changed);
+      pthread_mutex_unlock(&w->server->mu);
+    }
     if (!got_call) break; /* server shutting down */
   }
   pthread_mutex_lock(&w->server->mu);
   w->server->n_serving--;
-  pthread_cond_broadcast(&w->server->worker_left);
+  pthread_cond_broadcast(&w->server->changed);
   pthread_mutex_unlock(&w->server->mu);
   return NULL;
 }
@@ -499,7 +518,7 @@ static void free_server(struct bf_rpc_server *s) {
   }
   grpc_completion_queue_shutdown(s->shutdown_cq);
   grpc_completion_queue_destroy(s->shutdown_cq);
-  pthread_cond_destroy(&s->worker_left);
+  pthread_cond_destroy(&s->changed);
   pthread_mutex_destroy(&s->mu);
   free(s->workers);
   free(s);
@@ -518,7 +537,7 @@ int bf_rpc_server_start(const bf_rpc_server_options_t *options, bf_rpc_server_t 
   pthread_condattr_t cond_attr;
   pthread_condattr_init(&cond_attr);
   pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC);
-  pthread_cond_init(&s->worker_left, &cond_attr);
+  pthread_cond_init(&s->changed, &cond_attr);
   pthread_condattr_destroy(&cond_attr);
   s->handler = options->handler;
   s->stall_timeout_secs = options->stall_timeout_secs > 0 ? options->stall_timeout_secs : 0;
@@ -528,7 +547,7 @@ int bf_rpc_server_start(const bf_rpc_server_options_t *options, bf_rpc_server_t 
   if (options->services == NULL) s->services[s->n_services++] = BF_RPC_SERVICE_NAME;
   for (size_t i = 0; options->services && options->services[i]; i++) {
     if (s->n_services == BF_RPC_MAX_SERVICES) {
-      pthread_cond_destroy(&s->worker_left);
+      pthread_cond_destroy(&s->changed);
       pthread_mutex_destroy(&s->mu);
       free(s);
       bf_rpc_global_shutdown();
@@ -601,6 +620,17 @@ fail:
   return err ? err->status : BF_EUNAVAILABLE;
 }
 
+/* Refuses new calls and waits until no call is being served or grace_secs have
+ * passed. */
+static void drain_calls(struct bf_rpc_server *s, double grace_secs) {
+  struct timespec deadline = bf_time_after(CLOCK_MONOTONIC, grace_secs);
+  pthread_mutex_lock(&s->mu);
+  s->draining = 1;
+  while (s->n_running > 0)
+    if (pthread_cond_timedwait(&s->changed, &s->mu, &deadline) == ETIMEDOUT) break;
+  pthread_mutex_unlock(&s->mu);
+}
+
 /* Waits until every worker has left its loop or grace_secs have passed. After
  * shutdown_and_notify a worker leaves only once it has no call: its pending
  * request_call fails, and so does any it makes after finishing a call, so no call
@@ -609,45 +639,47 @@ static void wait_for_workers(struct bf_rpc_server *s, double grace_secs) {
   struct timespec deadline = bf_time_after(CLOCK_MONOTONIC, grace_secs);
   pthread_mutex_lock(&s->mu);
   while (s->n_serving > 0)
-    if (pthread_cond_timedwait(&s->worker_left, &s->mu, &deadline) == ETIMEDOUT) break;
+    if (pthread_cond_timedwait(&s->changed, &s->mu, &deadline) == ETIMEDOUT) break;
   pthread_mutex_unlock(&s->mu);
 }
 
-/* Why the grace period ends at the last running call, not at gRPC's notification:
+/* Why new calls are refused here first and GOAWAY (shutdown_and_notify) goes out
+ * only after the last running call: sent at once, the GOAWAY made chttp2 close the
+ * connection of a call answered during the drain right after writing its status;
+ * a client that wrote to it meanwhile (a flow-control update) met a closed socket
+ * and lost the status it had not read: 2 of 25 runs of a query answered during the
+ * drain, on an idle machine, failed with "Broken pipe". Now the GOAWAY and its
+ * PING follow the last status on each connection, so a client has read its status
+ * before it answers the PING that lets chttp2 close.
+ * Why the grace period ends at the last running call, not at gRPC's notification:
  * gRPC core notifies only once every connection is gone, and a graceful GOAWAY
  * closes a connection only after the client answers the PING sent with it (or
  * closes on reading the GOAWAY). A gRPC core client (1.51, epoll1) reads its socket
  * only while one of its threads polls: an idle channel is read by the client
  * channel's backup poller alone, every GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS
  * (5,000 ms). Measured: SIGTERM with one idle DatasetClient process drained in
- * 4.3-4.8 s, with five in 3.9-4.7 s (until the slowest client's next poll; strace
- * showed its only read of the GOAWAY + PING in a zero-timeout epoll_wait on a
- * timer thread ~5 s after its query); with that interval set to 100 ms in the
- * clients, 50-70 ms. So once no call is running, the stop waits at most
- * BF_RPC_IDLE_LINGER_SECS more for the notification, then cancel_all_calls closes
- * the connections still open, which are idle ones (drain 254-261 ms with 1 or 5
- * idle clients). The linger keeps the graceful close for a connection that had a
- * call during the drain: its client was polling, answered the PING, and chttp2
- * closes that connection itself right after writing its last stream's status (the
- * status is queued before the worker leaves; the close waits for the write), as it
- * did before. Closing it from here at once instead was measured once in about 20
- * loaded runs to fail a query answered during the drain (the client saw a broken
- * pipe). Calls arriving after shutdown_and_notify are refused by gRPC either way. */
+ * 4.3-4.8 s, with five in 3.9-4.7 s (until the slowest client's next poll); with
+ * that interval set to 100 ms in the clients, 50-70 ms. So once no call is
+ * running, the stop waits at most BF_RPC_IDLE_LINGER_SECS more for the
+ * notification, then cancel_all_calls closes the connections still open, which are
+ * idle ones (drain 254-261 ms with 1 or 5 idle clients). */
 void bf_rpc_server_stop(bf_rpc_server_t *s, double grace_secs) {
   if (s == NULL) return;
   static int shutdown_tag;
+  double started = bf_time_monotonic();
+  if (grace_secs > 0) drain_calls(s, grace_secs);
   grpc_server_shutdown_and_notify(s->server, s->shutdown_cq, &shutdown_tag);
   int notified = 0;
-  if (grace_secs > 0) {
-    double started = bf_time_monotonic();
-    wait_for_workers(s, grace_secs);
-    double left = grace_secs - (bf_time_monotonic() - started);
-    if (left > 0) {
-      double linger = left < BF_RPC_IDLE_LINGER_SECS ? left : BF_RPC_IDLE_LINGER_SECS;
-      grpc_event ev = grpc_completion_queue_pluck(s->shutdown_cq, &shutdown_tag,
-                                                  bf__rpc_deadline(linger), NULL);
-      notified = ev.type == GRPC_OP_COMPLETE;
-    }
+  double left = grace_secs - (bf_time_monotonic() - started);
+  if (left > 0) {
+    wait_for_workers(s, left); /* no call is served now: they leave at once */
+    left = grace_secs - (bf_time_monotonic() - started);
+  }
+  if (left > 0) {
+    double linger = left < BF_RPC_IDLE_LINGER_SECS ? left : BF_RPC_IDLE_LINGER_SECS;
+    grpc_event ev = grpc_completion_queue_pluck(s->shutdown_cq, &shutdown_tag,
+                                                bf__rpc_deadline(linger), NULL);
+    notified = ev.type == GRPC_OP_COMPLETE;
   }
   if (!notified) { /* idle connections left, or the grace is over: end what remains */
     grpc_server_cancel_all_calls(s->server);

@@ -252,12 +252,8 @@ static void *slow_caller(void *arg) {
   return NULL;
 }
 
-static void test_shutdown_with_call_in_flight(void **state) {
-  (void)state;
-  test_server_t *ts = server_start(2);
-  slow_call_t sc = {ts->target, BF_OK, {0, {0}}, 0, 0};
-  pthread_t thread;
-  assert_int_equal(pthread_create(&thread, NULL, slow_caller, &sc), 0);
+/* Waits (up to 5 s) until the slow handler has started. */
+static void wait_slow_started(test_server_t *ts) {
   int started = 0;
   for (int i = 0; i < 500 && !started; i++) {
     pthread_mutex_lock(&ts->mu);
@@ -266,6 +262,37 @@ static void test_shutdown_with_call_in_flight(void **state) {
     if (!started) sleep_ms(10);
   }
   assert_true(started);
+}
+
+/* One echo call on channel: its status (err says why it failed). */
+static int echo(bf_rpc_channel_t *channel, bf_error_t *err) {
+  bf_buffer_t response;
+  bf_buffer_init(&response);
+  bf_error_init(err);
+  int status = bf_rpc_channel_unary(channel, METHOD_ECHO, (const uint8_t *)"x", 1, 10.0, &response,
+                                    err);
+  bf_buffer_reset(&response);
+  return status;
+}
+
+typedef struct stopper {
+  bf_rpc_server_t *server;
+  double grace_secs;
+} stopper_t;
+
+static void *stop_server(void *arg) {
+  stopper_t *st = arg;
+  bf_rpc_server_stop(st->server, st->grace_secs);
+  return NULL;
+}
+
+static void test_shutdown_with_call_in_flight(void **state) {
+  (void)state;
+  test_server_t *ts = server_start(2);
+  slow_call_t sc = {ts->target, BF_OK, {0, {0}}, 0, 0};
+  pthread_t thread;
+  assert_int_equal(pthread_create(&thread, NULL, slow_caller, &sc), 0);
+  wait_slow_started(ts);
   double stop_started = bf_time_monotonic();
   bf_rpc_server_t *server = ts->server;
   bf_rpc_server_stop(server, 0.2); /* the handler would work 30 s */
@@ -284,24 +311,12 @@ static void test_shutdown_answers_a_call_within_the_grace(void **state) {
   (void)state;
   test_server_t *ts = server_start(2);
   bf_rpc_channel_t *idle = channel_open(ts->target, NULL);
-  bf_buffer_t response;
-  bf_buffer_init(&response);
   bf_error_t err;
-  bf_error_init(&err);
-  assert_int_equal(bf_rpc_channel_unary(idle, METHOD_ECHO, (const uint8_t *)"x", 1, 10.0, &response,
-                                        &err), BF_OK);
-  bf_buffer_reset(&response);
+  assert_int_equal(echo(idle, &err), BF_OK);
   slow_call_t sc = {ts->target, BF_OK, {0, {0}}, 300, 0};
   pthread_t thread;
   assert_int_equal(pthread_create(&thread, NULL, slow_caller, &sc), 0);
-  int started = 0;
-  for (int i = 0; i < 500 && !started; i++) {
-    pthread_mutex_lock(&ts->mu);
-    started = ts->slow_started;
-    pthread_mutex_unlock(&ts->mu);
-    if (!started) sleep_ms(10);
-  }
-  assert_true(started);
+  wait_slow_started(ts);
   double stop_started = bf_time_monotonic();
   bf_rpc_server_stop(ts->server, 60.0);
   assert_true(bf_time_monotonic() - stop_started < 30.0);
@@ -310,6 +325,32 @@ static void test_shutdown_answers_a_call_within_the_grace(void **state) {
   assert_true(sc.answered_done);
   assert_int_equal(ts->slow_saw_cancel, 0);
   bf_rpc_channel_destroy(idle);
+  pthread_mutex_destroy(&ts->mu);
+  free(ts);
+}
+
+/* While a call runs out its grace, a new call (on a connection already open) is
+ * answered UNAVAILABLE, saying why, and the running call still gets its answer. */
+static void test_a_new_call_during_the_drain_is_refused(void **state) {
+  (void)state;
+  test_server_t *ts = server_start(2);
+  bf_rpc_channel_t *other = channel_open(ts->target, NULL);
+  bf_error_t err;
+  assert_int_equal(echo(other, &err), BF_OK);
+  slow_call_t sc = {ts->target, BF_OK, {0, {0}}, 1500, 0};
+  pthread_t caller, stopper;
+  assert_int_equal(pthread_create(&caller, NULL, slow_caller, &sc), 0);
+  wait_slow_started(ts);
+  stopper_t st = {ts->server, 60.0};
+  assert_int_equal(pthread_create(&stopper, NULL, stop_server, &st), 0);
+  sleep_ms(200); /* the drain has begun; the slow call has 1.3 s to go */
+  assert_int_equal(echo(other, &err), BF_EUNAVAILABLE);
+  assert_non_null(strstr(err.message, "shutting down"));
+  pthread_join(caller, NULL);
+  assert_int_equal(sc.status, BF_OK);
+  assert_true(sc.answered_done);
+  pthread_join(stopper, NULL);
+  bf_rpc_channel_destroy(other);
   pthread_mutex_destroy(&ts->mu);
   free(ts);
 }
@@ -332,6 +373,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_concurrent_calls_one_channel, setup, teardown),
       cmocka_unit_test(test_shutdown_with_call_in_flight),
       cmocka_unit_test(test_shutdown_answers_a_call_within_the_grace),
+      cmocka_unit_test(test_a_new_call_during_the_drain_is_refused),
       cmocka_unit_test(test_stop_idle_server),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
