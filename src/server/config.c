@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "server/log.h"
-#include "server/server_stats.h"
+#include "server/counters.h"
 
 
 void bf_server_config_usage(FILE *out) {

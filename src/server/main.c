@@ -23,7 +23,7 @@
 #include "server/auth.h"
 #include "server/auth_password.h"
 #include "server/registry.h"
-#include "server/server_stats.h"
+#include "server/counters.h"
 #include "server/service_auth.h"
 #include "server/scouter_service.h"
 #include "server/service.h"

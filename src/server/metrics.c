@@ -21,7 +21,7 @@
 
 #include "bifrost/util.h"
 #include "server/log.h"
-#include "server/server_stats.h"
+#include "server/counters.h"
 #include "server/table_store_internal.h"
 
 struct bf_metrics {

@@ -1,5 +1,5 @@
 /* Prometheus endpoint: GET /metrics in the text exposition format (version 0.0.4),
- * served by libmicrohttpd on its own thread from the counters in server_stats.h and
+ * served by libmicrohttpd on its own thread from the counters in counters.h and
  * the tables' current state. */
 #ifndef BIFROST_SERVER_METRICS_H
 #define BIFROST_SERVER_METRICS_H

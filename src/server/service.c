@@ -16,6 +16,7 @@
 #include "server/insert_request.h"
 #include "server/log.h"
 #include "server/result_pool.h"
+#include "server/counters.h"
 #include "server/server_stats.h"
 #include "server/service_auth.h"
 #include "server/service_internal.h"
@@ -574,6 +575,12 @@ bf_table_t *bf__service_lookup(bf_service_t *s, const Bifrost__V1__TableName *na
   return lookup(s, name, err);
 }
 
+/* bf_stats_may_read_fn for the ServerStats RPC: the service's read grants. */
+static int may_read(void *ctx, bf_rpc_call_t *call, const char *catalog, const char *schema_name,
+                    const char *table) {
+  return bf__service_may_read(ctx, call, catalog, schema_name, table);
+}
+
 void bf_service_handle(void *ctx, bf_rpc_call_t *call, const char *method, const uint8_t *request,
                        size_t request_size) {
   bf_service_t *s = ctx;
@@ -598,7 +605,7 @@ void bf_service_handle(void *ctx, bf_rpc_call_t *call, const char *method, const
   else if (strcmp(method, BF_RPC_METHOD_LOGIN) == 0)
     bf__service_handle_login(s, call, request, request_size);
   else if (strcmp(method, BF_RPC_METHOD_SERVER_STATS) == 0)
-    bf_server_stats_handle(s, call, request, request_size);
+    bf_server_stats_handle(s->registry, s->store, may_read, s, call, request, request_size);
   else {
     char message[300];
     snprintf(message, sizeof message, "unknown method %s", method);

@@ -8,7 +8,7 @@
 #include <pthread.h>
 
 #include "bifrost/wal.h"
-#include "server/server_stats.h"
+#include "server/counters.h"
 #include "server/presence.h"
 #include "server/table_store.h"
 
@@ -58,7 +58,7 @@ struct bf_table_store {
   int view_stale;           /* the last publish failed; guarded by t->mu */
   char view_error[512];     /* last publish failure, logged once; guarded by t->mu */
   int64_t retry_flush_at_us;  /* after a failed flush, not before this; guarded by work_mu */
-  bf_table_counters_t counters; /* atomic adds (server_stats.h); any thread */
+  bf_table_counters_t counters; /* atomic adds (counters.h); any thread */
 };
 typedef struct bf_table_store bf_table_store_t;
 
