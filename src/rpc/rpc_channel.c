@@ -199,8 +199,11 @@ int bf_rpc_channel_create(const bf_rpc_channel_options_t *options, bf_rpc_channe
   }
   /* A private subchannel pool: a channel never shares (or inherits, after fork())
    * another channel's connection, so a forked child's calls cannot write on the
-   * parent's connection. */
-  grpc_arg args[3];
+   * parent's connection. Reconnect attempts after a lost server: 0.25 s, then
+   * growing to at most 5 s apart (gRPC's defaults, 1 s growing to 120 s, left a
+   * producer up to two minutes behind a server that was back; see also the backup
+   * poller in bf_rpc_global_init). */
+  grpc_arg args[5];
   args[0].type = GRPC_ARG_INTEGER;
   args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
   args[0].value.integer = BF_RPC_MAX_MESSAGE_BYTES;
@@ -210,7 +213,13 @@ int bf_rpc_channel_create(const bf_rpc_channel_options_t *options, bf_rpc_channe
   args[2].type = GRPC_ARG_INTEGER;
   args[2].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
   args[2].value.integer = 1;
-  grpc_channel_args channel_args = {3, args};
+  args[3].type = GRPC_ARG_INTEGER;
+  args[3].key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
+  args[3].value.integer = 250;
+  args[4].type = GRPC_ARG_INTEGER;
+  args[4].key = (char *)GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
+  args[4].value.integer = 5000;
+  grpc_channel_args channel_args = {5, args};
   ch->channel = grpc_channel_create(ch->target, creds, &channel_args);
   grpc_channel_credentials_release(creds);
   *out = ch;
