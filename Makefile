@@ -71,7 +71,7 @@ test-spark: setup
 demo: setup
 	@./scripts/demo.sh
 
-BENCHES = write_bench producer_bench ingest_bench query_bench open_bench s3_bench
+BENCHES = write_bench producer_bench ingest_bench query_bench open_bench s3_bench restart_bench
 bench: setup
 	@mkdir -p build/bench
 	@for b in $(BENCHES); do \
