@@ -44,9 +44,11 @@ def report(name: str, value: float, unit: str) -> None:
     print(f"{name} {value:.3f} {unit}", flush=True)
 
 
-def start_server(data_dir: str, *args: str):
+def start_server(data_dir: str, *args: str, port: int = 0):
+    """A bifrost-server on port (0: a free one) and its "localhost:<port>" (also
+    used by restart_bench.py)."""
     binary = os.environ.get("BIFROST_SERVER_BIN", str(REPO / "build" / "bifrost-server"))
-    proc = subprocess.Popen([binary, "--port", "0", "--data-dir", data_dir, *args],
+    proc = subprocess.Popen([binary, "--port", str(port), "--data-dir", data_dir, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     line = proc.stdout.readline().decode()
     match = re.search(r":(\d+) ", line)

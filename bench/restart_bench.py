@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import signal
 import statistics
 import subprocess
 import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Tuple
 
 from pydantic import BaseModel
 
 from bifrost import BifrostError, DatasetClient, DatasetProducer, GrpcConfig, TableConfig, WriteConfig
-
-REPO = Path(__file__).resolve().parents[1]
+from ingest_bench import start_server
 
 
 class Reading(BaseModel):
@@ -41,18 +38,6 @@ class Reading(BaseModel):
 
 def report(name: str, value: float, unit: str) -> None:
     print(f"{name} {value:.3f} {unit}", flush=True)
-
-
-def start_server(data_dir: str, port: int) -> Tuple[subprocess.Popen, int]:
-    binary = os.environ.get("BIFROST_SERVER_BIN", str(REPO / "build" / "bifrost-server"))
-    proc = subprocess.Popen([binary, "--port", str(port), "--data-dir", data_dir],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    line = proc.stdout.readline().decode()
-    match = re.search(r":(\d+) ", line)
-    if not match:
-        proc.kill()
-        raise SystemExit(f"server did not start: {line!r}")
-    return proc, int(match.group(1))
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -70,8 +55,8 @@ def until_call_succeeds(client: DatasetClient, since: float) -> float:
 
 
 def one_round(data_dir: str) -> Tuple[float, float, float]:
-    proc, port = start_server(data_dir, 0)
-    uri = f"localhost:{port}"
+    proc, uri = start_server(data_dir)
+    port = int(uri.rsplit(":", 1)[1])
     known = DatasetClient(GrpcConfig(server_uri=uri))
     known.list_datasets()
     cfg = TableConfig(Reading, "bench", "restart", "readings")
@@ -93,7 +78,7 @@ def one_round(data_dir: str) -> Tuple[float, float, float]:
             time.sleep(0.01)
         stop_server(proc)
         acked = producer.stats()["acknowledged"]
-        proc, _ = start_server(data_dir, port)
+        proc, _ = start_server(data_dir, port=port)
         back = time.monotonic()
         fresh = until_call_succeeds(DatasetClient(GrpcConfig(server_uri=uri)), back)
         known_s = until_call_succeeds(known, back)
