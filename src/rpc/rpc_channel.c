@@ -203,23 +203,14 @@ int bf_rpc_channel_create(const bf_rpc_channel_options_t *options, bf_rpc_channe
    * growing to at most 5 s apart (gRPC's defaults, 1 s growing to 120 s, left a
    * producer up to two minutes behind a server that was back; see also the backup
    * poller in bf_rpc_global_init). */
-  grpc_arg args[5];
-  args[0].type = GRPC_ARG_INTEGER;
-  args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-  args[0].value.integer = BF_RPC_MAX_MESSAGE_BYTES;
-  args[1].type = GRPC_ARG_INTEGER;
-  args[1].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-  args[1].value.integer = BF_RPC_MAX_MESSAGE_BYTES;
-  args[2].type = GRPC_ARG_INTEGER;
-  args[2].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
-  args[2].value.integer = 1;
-  args[3].type = GRPC_ARG_INTEGER;
-  args[3].key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
-  args[3].value.integer = 250;
-  args[4].type = GRPC_ARG_INTEGER;
-  args[4].key = (char *)GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
-  args[4].value.integer = 5000;
-  grpc_channel_args channel_args = {5, args};
+  grpc_arg args[] = {
+      bf__rpc_int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, BF_RPC_MAX_MESSAGE_BYTES),
+      bf__rpc_int_arg(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, BF_RPC_MAX_MESSAGE_BYTES),
+      bf__rpc_int_arg(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1),
+      bf__rpc_int_arg(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250),
+      bf__rpc_int_arg(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000),
+  };
+  grpc_channel_args channel_args = {sizeof args / sizeof args[0], args};
   ch->channel = grpc_channel_create(ch->target, creds, &channel_args);
   grpc_channel_credentials_release(creds);
   *out = ch;

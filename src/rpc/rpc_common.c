@@ -1,12 +1,42 @@
-/* Byte-buffer and deadline helpers shared by the RPC server and channel, and
- * request bodies sent in place (bf_shared_t). */
+/* Helpers shared by the RPC server and channel: gRPC's process-wide init, integer
+ * channel arguments, byte buffers and deadlines, and request bodies sent in place
+ * (bf_shared_t). */
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rpc/rpc_internal.h"
+
+/* gRPC core makes a client's connection attempt progress only while something
+ * polls its channel; a call that fails at once (UNAVAILABLE while the channel
+ * reconnects) does not. So a channel whose server went away and came back was
+ * connected again only by the client channel's backup poller, every 5 s by
+ * default: measured, a client's first successful call 4.9 s after its server
+ * restarted in 0.06 s, and a producer sending through a restart resumed after
+ * 11-20 s (its retries failing at once meanwhile). The poller's interval is read
+ * from the environment at gRPC's first init; unless the user set it, it is 100 ms
+ * here (a zero-timeout poll, ten times a second, while client channels exist). */
+static pthread_once_t backup_poll_once = PTHREAD_ONCE_INIT;
+static void set_backup_poll_interval(void) {
+  setenv("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "100", 0);
+}
+
+void bf_rpc_global_init(void) {
+  pthread_once(&backup_poll_once, set_backup_poll_interval);
+  grpc_init();
+}
+void bf_rpc_global_shutdown(void) { grpc_shutdown(); }
+
+grpc_arg bf__rpc_int_arg(const char *key, int value) {
+  grpc_arg arg;
+  arg.type = GRPC_ARG_INTEGER;
+  arg.key = (char *)key;
+  arg.value.integer = value;
+  return arg;
+}
 
 int bf__rpc_read_byte_buffer(grpc_byte_buffer *bb, bf_buffer_t *out) {
   grpc_byte_buffer_reader reader;

@@ -24,6 +24,8 @@ grpc_byte_buffer *bf__rpc_byte_buffer_from(const uint8_t *data, size_t size);
  * alone); it holds a reference on body until gRPC is done with it. */
 grpc_byte_buffer *bf__rpc_byte_buffer_with_body(const uint8_t *head, size_t head_size,
                                                 bf_shared_t *body);
+/* An integer channel argument (key is not copied: a gRPC GRPC_ARG_* constant). */
+grpc_arg bf__rpc_int_arg(const char *key, int value);
 /* gpr deadline `secs` from now; infinite when secs <= 0. */
 gpr_timespec bf__rpc_deadline(double secs);
 

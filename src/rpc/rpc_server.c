@@ -556,17 +556,12 @@ int bf_rpc_server_start(const bf_rpc_server_options_t *options, bf_rpc_server_t 
     }
     s->services[s->n_services++] = options->services[i];
   }
-  grpc_arg args[3];
-  args[0].type = GRPC_ARG_INTEGER;
-  args[0].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
-  args[0].value.integer = 0;
-  args[1].type = GRPC_ARG_INTEGER;
-  args[1].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-  args[1].value.integer = BF_RPC_MAX_MESSAGE_BYTES;
-  args[2].type = GRPC_ARG_INTEGER;
-  args[2].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-  args[2].value.integer = BF_RPC_MAX_MESSAGE_BYTES;
-  grpc_channel_args channel_args = {3, args};
+  grpc_arg args[] = {
+      bf__rpc_int_arg(GRPC_ARG_ALLOW_REUSEPORT, 0),
+      bf__rpc_int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, BF_RPC_MAX_MESSAGE_BYTES),
+      bf__rpc_int_arg(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, BF_RPC_MAX_MESSAGE_BYTES),
+  };
+  grpc_channel_args channel_args = {sizeof args / sizeof args[0], args};
   s->server = grpc_server_create(&channel_args, NULL);
   s->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
   s->workers = calloc((size_t)s->n_workers, sizeof *s->workers);
@@ -620,15 +615,22 @@ fail:
   return err ? err->status : BF_EUNAVAILABLE;
 }
 
+/* Waits until *count (guarded by mu) is 0 or grace_secs have passed. */
+static void wait_for_zero(struct bf_rpc_server *s, const int *count, double grace_secs) {
+  struct timespec deadline = bf_time_after(CLOCK_MONOTONIC, grace_secs);
+  pthread_mutex_lock(&s->mu);
+  while (*count > 0)
+    if (pthread_cond_timedwait(&s->changed, &s->mu, &deadline) == ETIMEDOUT) break;
+  pthread_mutex_unlock(&s->mu);
+}
+
 /* Refuses new calls and waits until no call is being served or grace_secs have
  * passed. */
 static void drain_calls(struct bf_rpc_server *s, double grace_secs) {
-  struct timespec deadline = bf_time_after(CLOCK_MONOTONIC, grace_secs);
   pthread_mutex_lock(&s->mu);
   s->draining = 1;
-  while (s->n_running > 0)
-    if (pthread_cond_timedwait(&s->changed, &s->mu, &deadline) == ETIMEDOUT) break;
   pthread_mutex_unlock(&s->mu);
+  wait_for_zero(s, &s->n_running, grace_secs);
 }
 
 /* Waits until every worker has left its loop or grace_secs have passed. After
@@ -636,11 +638,7 @@ static void drain_calls(struct bf_rpc_server *s, double grace_secs) {
  * request_call fails, and so does any it makes after finishing a call, so no call
  * is running and none will be matched when all have left. */
 static void wait_for_workers(struct bf_rpc_server *s, double grace_secs) {
-  struct timespec deadline = bf_time_after(CLOCK_MONOTONIC, grace_secs);
-  pthread_mutex_lock(&s->mu);
-  while (s->n_serving > 0)
-    if (pthread_cond_timedwait(&s->changed, &s->mu, &deadline) == ETIMEDOUT) break;
-  pthread_mutex_unlock(&s->mu);
+  wait_for_zero(s, &s->n_serving, grace_secs);
 }
 
 /* Why new calls are refused here first and GOAWAY (shutdown_and_notify) goes out

@@ -2,8 +2,6 @@
  * the exact bf status name as trailing metadata "bf-status", so a client can tell
  * apart statuses that share a gRPC code (e.g. BF_EQUERY vs BF_EINVAL). */
 #include <grpc/grpc.h>
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "bifrost/rpc.h"
@@ -88,23 +86,3 @@ int bf__rpc_status_from_name(const char *name, size_t len, int fallback) {
   }
   return fallback;
 }
-
-/* gRPC core makes a client's connection attempt progress only while something
- * polls its channel; a call that fails at once (UNAVAILABLE while the channel
- * reconnects) does not. So a channel whose server went away and came back was
- * connected again only by the client channel's backup poller, every 5 s by
- * default: measured, a client's first successful call 4.9 s after its server
- * restarted in 0.06 s, and a producer sending through a restart resumed after
- * 11-20 s (its retries failing at once meanwhile). The poller's interval is read
- * from the environment at gRPC's first init; unless the user set it, it is 100 ms
- * here (a zero-timeout poll, ten times a second, while client channels exist). */
-static pthread_once_t backup_poll_once = PTHREAD_ONCE_INIT;
-static void set_backup_poll_interval(void) {
-  setenv("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "100", 0);
-}
-
-void bf_rpc_global_init(void) {
-  pthread_once(&backup_poll_once, set_backup_poll_interval);
-  grpc_init();
-}
-void bf_rpc_global_shutdown(void) { grpc_shutdown(); }
