@@ -529,6 +529,13 @@ def test_automatic_maintenance_compacts_and_checkpoints(data_dir):
     try:
         for k in range(8):
             insert(server, cfg, readings(k * 30, 30), batch_size=30)
+            # Each insert flushed on its own, so that there are many small files to
+            # compact: inserts that arrive faster than the flush tick were flushed
+            # together (3 flushes of 9 files, below --compact-min-files per partition).
+            deadline = time.monotonic() + 30
+            while describe(server, cfg)["tail_rows"] > 0:
+                assert time.monotonic() < deadline, "an insert was not flushed"
+                time.sleep(0.02)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if describe(server, cfg)["tail_rows"] == 0 and len(live_files(path)) <= 3 * 2 \
